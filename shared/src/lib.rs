@@ -1,0 +1,18 @@
+//! The shared crate of the TAPD ↔ Tencent Docs glue: configuration, typed ids and secrets,
+//! the upstream clients, the DynamoDB store, and the domain flows the functions adapt.
+
+pub mod config;
+pub mod connect;
+pub mod crypto;
+pub mod gateway;
+pub mod ids;
+pub mod random;
+pub mod runtime;
+pub mod secret;
+pub mod store;
+pub mod tapd;
+pub mod tdoc;
+pub mod time;
+pub mod upstream;
+
+pub use secret::Secret;

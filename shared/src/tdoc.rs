@@ -1,0 +1,262 @@
+//! Tencent Docs client: OAuth v2 token endpoints and the OpenAPI calls the product makes.
+//! OpenAPI calls carry three headers (`Access-Token`, `Client-Id`, `Open-Id`), not a Bearer.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::TdocConfig;
+use crate::ids::OpenId;
+use crate::secret::Secret;
+use crate::time::now_secs;
+use crate::upstream::{self, Service, UpstreamError, by_status, decode, short};
+
+const S: Service = Service::Tdoc;
+
+/// A Tencent Docs token of one account (the Open-Id).
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct TdocToken {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    /// Unix seconds.
+    pub expires_at: u64,
+    pub open_id: OpenId,
+}
+
+impl TdocToken {
+    pub fn expires_within(&self, margin_secs: u64) -> bool {
+        now_secs() + margin_secs >= self.expires_at
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenReply {
+    access_token: Secret,
+    expires_in: u64,
+    #[serde(default)]
+    refresh_token: Option<Secret>,
+    #[serde(default)]
+    user_id: Option<OpenId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocFile {
+    pub id: String,
+    pub url: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub open_id: OpenId,
+    pub nick: String,
+}
+
+pub struct TdocClient {
+    http: reqwest::Client,
+    cfg: TdocConfig,
+}
+
+impl TdocClient {
+    pub fn new(http: reqwest::Client, cfg: TdocConfig) -> Self {
+        Self { http, cfg }
+    }
+
+    pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
+        let mut url = url::Url::parse(&format!("{}/oauth/v2/authorize", self.cfg.base)).expect("validated at init");
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.cfg.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("response_type", "code")
+            .append_pair("scope", &self.cfg.scopes)
+            .append_pair("state", state);
+        url.into()
+    }
+
+    pub async fn exchange_code(&self, code: &Secret, redirect_uri: &str) -> Result<TdocToken, UpstreamError> {
+        let token = self
+            .token_get(
+                "oauth/v2/token",
+                &[
+                    ("client_id", self.cfg.client_id.as_str()),
+                    ("client_secret", self.cfg.client_secret.expose()),
+                    ("redirect_uri", redirect_uri),
+                    ("grant_type", "authorization_code"),
+                    ("code", code.expose()),
+                ],
+            )
+            .await?;
+        let open_id = token.user_id.clone().ok_or_else(|| malformed("token reply without user_id"))?;
+        Ok(into_token(token, open_id, None))
+    }
+
+    /// Refreshes `old`; keeps its refresh token when the reply carries none.
+    pub async fn refresh(&self, old: &TdocToken) -> Result<TdocToken, UpstreamError> {
+        let refresh = old.refresh_token.as_ref().ok_or(UpstreamError::Unauthorized { service: S })?;
+        let reply = self
+            .token_get(
+                "oauth/v2/token",
+                &[
+                    ("client_id", self.cfg.client_id.as_str()),
+                    ("client_secret", self.cfg.client_secret.expose()),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.expose()),
+                ],
+            )
+            .await?;
+        let open_id = reply.user_id.clone().unwrap_or_else(|| old.open_id.clone());
+        Ok(into_token(reply, open_id, old.refresh_token.clone()))
+    }
+
+    /// The app's own account (`scope.auth.account`): no user involved.
+    pub async fn app_account_token(&self) -> Result<TdocToken, UpstreamError> {
+        let reply = self
+            .token_get(
+                "oauth/v2/app-account-token",
+                &[("client_id", self.cfg.client_id.as_str()), ("client_secret", self.cfg.client_secret.expose())],
+            )
+            .await?;
+        let open_id = reply.user_id.clone().ok_or_else(|| malformed("token reply without user_id"))?;
+        Ok(into_token(reply, open_id, None))
+    }
+
+    async fn token_get(&self, path: &str, query: &[(&str, &str)]) -> Result<TokenReply, UpstreamError> {
+        let req = self.http.get(format!("{}/{path}", self.cfg.base)).query(query);
+        let (status, body) = upstream::send(S, req).await?;
+        if (400..500).contains(&status) && status != 429 {
+            // A refused code or refresh token: 401 here is about the grant, not a bearer token.
+            return Err(refused(status, &body));
+        }
+        if let Some(err) = by_status(S, status) {
+            return Err(err);
+        }
+        // Some errors come as 200 with `{ret, msg}` or `{error, error_description}`.
+        let value: serde_json::Value = decode(S, &body)?;
+        if value.get("access_token").is_none() {
+            return Err(refused(status, &body));
+        }
+        serde_json::from_value(value).map_err(|_| malformed("token reply of an unexpected shape"))
+    }
+
+    pub async fn user_info(&self, token: &Secret) -> Result<UserInfo, UpstreamError> {
+        #[derive(Deserialize)]
+        struct Data {
+            #[serde(rename = "openID")]
+            open_id: OpenId,
+            #[serde(default)]
+            nick: String,
+        }
+        let req =
+            self.http.get(format!("{}/oauth/v2/userinfo", self.cfg.base)).query(&[("access_token", token.expose())]);
+        let (status, body) = upstream::send(S, req).await?;
+        let data: Data = v2(status, &body)?;
+        Ok(UserInfo { open_id: data.open_id, nick: data.nick })
+    }
+
+    fn openapi(&self, method: reqwest::Method, path: &str, token: &TdocToken) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}/openapi/{path}", self.cfg.base))
+            .header("Access-Token", token.access_token.expose())
+            .header("Client-Id", &self.cfg.client_id)
+            .header("Open-Id", token.open_id.as_str())
+    }
+
+    /// Creates a file (`doc`, `sheet`, ...) in the account's root folder.
+    pub async fn create_file(&self, token: &TdocToken, title: &str, doc_type: &str) -> Result<DocFile, UpstreamError> {
+        #[derive(Deserialize)]
+        struct Data {
+            #[serde(rename = "ID")]
+            id: String,
+            url: String,
+            #[serde(default)]
+            title: String,
+        }
+        let req =
+            self.openapi(reqwest::Method::POST, "drive/v2/files", token).form(&[("title", title), ("type", doc_type)]);
+        let (status, body) = upstream::send(S, req).await?;
+        let data: Data = v2(status, &body)?;
+        if data.id.is_empty() || !(data.url.starts_with("https://") || data.url.starts_with("http://")) {
+            return Err(malformed("file without an id or URL"));
+        }
+        Ok(DocFile { id: data.id, url: data.url, title: data.title })
+    }
+
+    /// Inserts text at the start of a doc (`batchUpdate`, v3).
+    pub async fn insert_text(&self, token: &TdocToken, file_id: &str, text: &str) -> Result<(), UpstreamError> {
+        let path = format!("doc/v3/{}:batchUpdate", percent_encode_segment(file_id));
+        let body = serde_json::json!({
+            "requests": [{ "insertText": { "text": text, "location": { "index": 1 } } }]
+        });
+        let req = self.openapi(reqwest::Method::POST, &path, token).json(&body);
+        let (status, body) = upstream::send(S, req).await?;
+        if let Some(err) = by_status(S, status) {
+            return Err(err);
+        }
+        if !(200..300).contains(&status) {
+            return Err(refused(status, &body));
+        }
+        // v3 success is `{}` or `{ret:0,...}`; an error is `{code, message}` with a non-zero code.
+        let v: serde_json::Value = decode(S, &body)?;
+        let code = v.get("code").or_else(|| v.get("ret")).and_then(|c| c.as_i64()).unwrap_or(0);
+        if code != 0 {
+            return Err(refused(status, &body));
+        }
+        Ok(())
+    }
+}
+
+fn into_token(reply: TokenReply, open_id: OpenId, keep_refresh: Option<Secret>) -> TdocToken {
+    TdocToken {
+        access_token: reply.access_token,
+        refresh_token: reply.refresh_token.filter(|r| !r.is_empty()).or(keep_refresh),
+        expires_at: now_secs() + reply.expires_in,
+        open_id,
+    }
+}
+
+/// A v2 reply `{ret, msg, data}` into `data`.
+fn v2<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, UpstreamError> {
+    #[derive(Deserialize)]
+    struct V2<T> {
+        ret: i64,
+        #[serde(default = "Option::default")]
+        data: Option<T>,
+    }
+    if let Some(err) = by_status(S, status) {
+        return Err(err);
+    }
+    if !(200..300).contains(&status) {
+        return Err(refused(status, body));
+    }
+    let probe: serde_json::Value = decode(S, body)?;
+    if probe.get("ret").and_then(|r| r.as_i64()) != Some(0) {
+        return Err(refused(status, body));
+    }
+    let reply: V2<T> = serde_json::from_value(probe).map_err(|_| malformed("reply of an unexpected shape"))?;
+    debug_assert_eq!(reply.ret, 0);
+    reply.data.ok_or_else(|| malformed("reply without data"))
+}
+
+fn refused(status: u16, body: &[u8]) -> UpstreamError {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let msg = ["msg", "message", "error_description", "error"]
+        .iter()
+        .find_map(|k| v.get(k).and_then(|m| m.as_str()))
+        .map(short);
+    let code = v.get("ret").or_else(|| v.get("code")).and_then(|c| c.as_i64());
+    let detail = match (code, msg) {
+        (Some(c), Some(m)) => format!("{m} (code {c})"),
+        (None, Some(m)) => m,
+        (Some(c), None) => format!("code {c}"),
+        (None, None) => format!("HTTP {status}"),
+    };
+    UpstreamError::Refused { service: S, status, detail }
+}
+
+fn malformed(detail: &str) -> UpstreamError {
+    UpstreamError::Malformed { service: S, detail: detail.into() }
+}
+
+/// File ids contain `$`: encode everything outside the unreserved set.
+fn percent_encode_segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}

@@ -1,0 +1,120 @@
+//! What can go wrong talking to TAPD or Tencent Docs, classified by what the caller should do.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Tapd,
+    Tdoc,
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Service::Tapd => "TAPD",
+            Service::Tdoc => "Tencent Docs",
+        })
+    }
+}
+
+/// Error messages never carry tokens: request URLs are dropped (Tencent Docs puts the client
+/// secret in token query strings) and bodies are quoted only through the provider's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// Timeout, connection failure or a 5xx: worth retrying.
+    #[error("{service} is unavailable: {detail}")]
+    Unavailable { service: Service, detail: String },
+    #[error("{service} is rate limiting us")]
+    RateLimited { service: Service },
+    /// The token was refused (expired, revoked): refresh or re-issue, then retry once.
+    #[error("{service} refused the access token")]
+    Unauthorized { service: Service },
+    /// The provider understood and said no (bad code, missing item, no permission).
+    #[error("{service} refused the request: {detail}")]
+    Refused { service: Service, status: u16, detail: String },
+    #[error("{service} sent a malformed reply: {detail}")]
+    Malformed { service: Service, detail: String },
+}
+
+impl UpstreamError {
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Unavailable { .. } | UpstreamError::RateLimited { .. } | UpstreamError::Malformed { .. }
+        )
+    }
+
+    pub fn service(&self) -> Service {
+        match self {
+            UpstreamError::Unavailable { service, .. }
+            | UpstreamError::RateLimited { service }
+            | UpstreamError::Unauthorized { service }
+            | UpstreamError::Refused { service, .. }
+            | UpstreamError::Malformed { service, .. } => *service,
+        }
+    }
+}
+
+/// One HTTP client for the life of the process: its connection pool and TLS roots are
+/// what makes warm invocations cheap.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(3)))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("tapd-tdoc-link/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("static reqwest configuration is valid")
+}
+
+/// A sent request's status and body, or the transport failure as an `UpstreamError`.
+pub(crate) async fn send(service: Service, req: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), UpstreamError> {
+    let resp = req.send().await.map_err(|e| transport(service, e))?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.map_err(|e| transport(service, e))?;
+    Ok((status, body.to_vec()))
+}
+
+fn transport(service: Service, e: reqwest::Error) -> UpstreamError {
+    let e = e.without_url();
+    let detail = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
+    UpstreamError::Unavailable { service, detail }
+}
+
+/// Decodes a JSON body into `T`, or says why not (without echoing the body).
+pub(crate) fn decode<T: DeserializeOwned>(service: Service, body: &[u8]) -> Result<T, UpstreamError> {
+    serde_json::from_slice(body)
+        .map_err(|e| UpstreamError::Malformed { service, detail: format!("unexpected JSON ({})", e.classify_name()) })
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected shape",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}
+
+/// The first classification every reply gets, from its HTTP status alone.
+pub(crate) fn by_status(service: Service, status: u16) -> Option<UpstreamError> {
+    match status {
+        429 => Some(UpstreamError::RateLimited { service }),
+        401 => Some(UpstreamError::Unauthorized { service }),
+        s if s >= 500 => Some(UpstreamError::Unavailable { service, detail: format!("HTTP {s}") }),
+        _ => None,
+    }
+}
+
+/// Provider messages are short human text; cap them so a hostile reply can't flood logs.
+pub(crate) fn short(msg: &str) -> String {
+    msg.chars().take(200).collect()
+}
