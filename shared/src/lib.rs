@@ -14,5 +14,6 @@ pub mod tapd;
 pub mod tdoc;
 pub mod time;
 pub mod upstream;
+pub mod webhook;
 
 pub use secret::Secret;

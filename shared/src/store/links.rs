@@ -279,8 +279,13 @@ impl Store {
         }
     }
 
-    /// Pending items, oldest first, one page of up to `limit`.
-    pub async fn pending_links(&self, limit: i32) -> Result<Vec<PendingLink>, StoreError> {
+    /// Pending items, oldest first, one page of up to `limit` after `cursor`; the second
+    /// value is the cursor of the next page.
+    pub async fn pending_links(
+        &self,
+        limit: i32,
+        cursor: Option<Item>,
+    ) -> Result<(Vec<PendingLink>, Option<Item>), StoreError> {
         let out = self
             .client
             .query()
@@ -290,10 +295,13 @@ impl Store {
             .expression_attribute_values(":p", s(PENDING))
             .scan_index_forward(true)
             .limit(limit)
+            .set_exclusive_start_key(cursor)
             .send()
             .await
             .map_err(StoreError::sdk)?;
-        out.items
+        let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+        let page = out
+            .items
             .unwrap_or_default()
             .iter()
             .map(|item| {
@@ -304,6 +312,7 @@ impl Store {
                     attempts: link.attempts,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((page, next))
     }
 }

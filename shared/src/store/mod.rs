@@ -10,7 +10,7 @@
 //!
 //! Tokens are encrypted with AES-256-GCM, the item's `pk|sk` as associated data.
 
-mod links;
+pub mod links;
 mod oauth;
 
 use std::collections::HashMap;
