@@ -1,0 +1,312 @@
+//! An in-memory fake of TAPD and Tencent Docs, served by one axum server.
+//!
+//! It behaves like the real services as described in `upstream-apis.md`:
+//! it enforces client authentication, single-use expiring codes bound to an
+//! exact redirect URI, live bearer tokens, the three Tencent Docs headers,
+//! and answers in the services' own success and error shapes.
+//!
+//! Paths (see [`Sandbox::base_url`]):
+//! - TAPD: authorize page `{base}/tapd/oauth/`, API `{base}/tapd/api/...`
+//! - Tencent Docs: `{base}/tdoc/oauth/v2/...`, `{base}/tdoc/openapi/...`, docs at `{base}/tdoc/doc/<key>`
+//! - control: `{base}/_sandbox/...` (see the `control` module docs, mirrored by the methods here)
+//!
+//! # Consent without a browser
+//! The consent pages are real HTML forms. A programmatic test can skip them and
+//! POST the form directly (form-encoded), then follow the `302`:
+//! - TAPD: `POST {base}/tapd/oauth/approve` with `client_id`, `redirect_uri`,
+//!   `scope`, `state`, `workspace_id`, `decision=approve|deny`.
+//!   Approve → `302 {redirect_uri}?code=..&state=..&resource={"type":"workspace","workspace_id":".."}`;
+//!   deny → `302 {redirect_uri}?error=access_denied&state=..`.
+//! - Tencent Docs: `POST {base}/tdoc/oauth/v2/authorize/approve` with `client_id`,
+//!   `redirect_uri`, `scope`, `state`, `open_id`, `decision=approve|deny`.
+//!   Approve → `302 {redirect_uri}?code=..&state=..`; deny as above.
+//!
+//! An unknown `client_id` or unregistered `redirect_uri` answers a `400` HTML page and never redirects.
+//! Codes are 256-bit random hex, single use (burnt by any exchange attempt, even a
+//! failed one, except one refused for bad client credentials), bound to client id,
+//! redirect URI and workspace / open id, and live [`SandboxConfig::code_ttl_secs`].
+//!
+//! # Errors (where upstream is silent, these are the sandbox's choices)
+//! TAPD, always the envelope `{"status":0,"data":"","info":".."}`:
+//! bad/missing Basic auth on `/tokens/*` → `401`; bad, used, expired or mismatched code or
+//! refresh token, bad grant_type → `400`; API call with a missing, unknown or expired Bearer
+//! token → `401`; live token for another workspace (or the app token on an unseeded one) → `403`;
+//! missing parameter, bad `entry_type`, unknown item → `400`; unknown path → `404`.
+//!
+//! Tencent Docs:
+//! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001,"msg"}`;
+//!   bad, used, expired or mismatched code, bad refresh token → `401 {"ret":40002,"msg"}`;
+//!   missing/unsupported grant_type → `400 {"ret":40003,"msg"}`.
+//! - `/oauth/v2/userinfo` and the OpenAPI: missing `Access-Token`/`Client-Id`/`Open-Id` →
+//!   `401 {"ret":37001}`; wrong `Client-Id` → `401 {"ret":37002}`; unknown/expired token →
+//!   `401 {"ret":37019}`; `Open-Id` not the token's → `403 {"ret":37003}`.
+//! - drive v2: title empty or over [`MAX_TITLE_CHARS`] characters, unknown type, body not
+//!   form-encoded → `400 {"ret":400001}`; unknown file/folder → `404 {"ret":10102}`; not owner → `403 {"ret":10103}`.
+//! - doc v3 `batchUpdate`: unknown file → `404 {"code":10102,"message":"file does not exist"}`;
+//!   not owner → `403 {"code":10103}`; bad body → `400 {"code":400001}`.
+//!
+//! # Control over HTTP (`/_sandbox/`, JSON, never faulted or recorded)
+//! `GET info|docs|comments|items|item-updates|requests|tokens|faults`;
+//! `POST items {workspace_id, kind: story|bug|task, id, name}`, `POST workspaces {workspace_id, name}`,
+//! `POST tdoc-users {open_id, nick}`, `POST faults <Fault>`, `DELETE faults` (or `POST clear-faults`),
+//! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`. Mutations answer `204`.
+
+#![allow(
+    clippy::result_large_err,
+    reason = "request checks return the ready-made error Response; every request builds one at most"
+)]
+
+mod conn;
+mod control;
+mod faults;
+mod model;
+mod pages;
+mod state;
+mod tapd;
+mod tdoc;
+mod util;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use tokio::sync::watch;
+
+pub use model::{Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord};
+pub use tdoc::MAX_TITLE_CHARS;
+
+use conn::{ConnInfo, ResetListener};
+use state::{ActiveFault, State};
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub tapd_client_id: String,
+    pub tapd_client_secret: String,
+    pub tdoc_client_id: String,
+    pub tdoc_client_secret: String,
+    /// Redirect URIs registered for both apps; exchanges must present one exactly.
+    pub redirect_uris: Vec<String>,
+    /// Lifetime of every access token; TAPD and Tencent Docs replies carry it as `expires_in`.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of authorization codes. `0` makes every code expired at once.
+    pub code_ttl_secs: u64,
+    /// The TAPD app has refresh tokens enabled: token replies carry `refresh_token`.
+    pub tapd_refresh_tokens: bool,
+    /// Tencent Docs refresh replies carry a new refresh token (and the old one dies).
+    /// `false` (default): no `refresh_token` in the reply, the old one stays valid.
+    pub tdoc_refresh_returns_new_refresh_token: bool,
+}
+
+impl SandboxConfig {
+    pub fn new(redirect_uris: Vec<String>) -> Self {
+        SandboxConfig {
+            tapd_client_id: "tapd-app".into(),
+            tapd_client_secret: "tapd-secret-sandbox-0123456789".into(),
+            tdoc_client_id: "tdoc-app".into(),
+            tdoc_client_secret: "tdoc-secret-sandbox-0123456789".into(),
+            redirect_uris,
+            access_token_ttl_secs: 7200,
+            code_ttl_secs: 300,
+            tapd_refresh_tokens: true,
+            tdoc_refresh_returns_new_refresh_token: false,
+        }
+    }
+}
+
+struct Inner {
+    cfg: SandboxConfig,
+    base_url: String,
+    tdoc_app_open_id: String,
+    state: Mutex<State>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// A running sandbox. Cheap to clone; every clone shares the same state and server.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+impl Sandbox {
+    /// Serves on `127.0.0.1:<free port>`. Panics if it cannot bind.
+    pub async fn start(cfg: SandboxConfig) -> Sandbox {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        Sandbox::start_on(cfg, addr).await.expect("sandbox: cannot bind 127.0.0.1:0")
+    }
+
+    /// Serves on `addr` (port `0` picks a free one). An unspecified address
+    /// (`0.0.0.0`) is advertised as `127.0.0.1` in [`Sandbox::base_url`].
+    pub async fn start_on(cfg: SandboxConfig, addr: SocketAddr) -> std::io::Result<Sandbox> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let host = if local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { local.ip() };
+        let base_url = format!("http://{}", SocketAddr::new(host, local.port()));
+        let (shutdown, mut rx) = watch::channel(false);
+        let sandbox = Sandbox {
+            inner: Arc::new(Inner {
+                cfg,
+                base_url,
+                tdoc_app_open_id: util::random_hex16(),
+                state: Mutex::new(State::default()),
+                shutdown,
+            }),
+        };
+        let app = sandbox.router().into_make_service_with_connect_info::<ConnInfo>();
+        tokio::spawn(async move {
+            let serve = axum::serve(ResetListener(listener), app).with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "sandbox server stopped");
+            }
+        });
+        Ok(sandbox)
+    }
+
+    /// Every route (`/tapd/...`, `/tdoc/...`, `/_sandbox/...`), with recording
+    /// and fault injection, for mounting in another server.
+    pub fn router(&self) -> Router {
+        tapd::routes()
+            .merge(tdoc::routes())
+            .merge(control::routes())
+            .fallback(faults::not_found)
+            .layer(from_fn_with_state(self.clone(), faults::middleware))
+            .with_state(self.clone())
+    }
+
+    /// Stops accepting connections (in-flight requests finish).
+    pub fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.inner.cfg
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    /// `{base}/tapd/api`
+    pub fn tapd_api_base(&self) -> String {
+        format!("{}/tapd/api", self.inner.base_url)
+    }
+
+    /// `{base}/tapd/oauth/`
+    pub fn tapd_authorize_url(&self) -> String {
+        format!("{}/tapd/oauth/", self.inner.base_url)
+    }
+
+    /// `{base}/tdoc`: `/oauth/v2/authorize`, `/oauth/v2/token`, `/openapi/...` live under it.
+    pub fn tdoc_base(&self) -> String {
+        format!("{}/tdoc", self.inner.base_url)
+    }
+
+    /// The open id `app-account-token` tokens act as (random per sandbox).
+    pub fn tdoc_app_open_id(&self) -> String {
+        self.inner.tdoc_app_open_id.clone()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn record(&self, r: RequestRecord) {
+        self.lock().requests.push(r);
+    }
+
+    // ---- seeding ----
+
+    pub fn add_workspace(&self, workspace_id: &str, name: &str) {
+        self.lock().workspaces.insert(workspace_id.to_string(), name.to_string());
+    }
+
+    /// Adds (or replaces) an item. Use 19-digit ids to look like TAPD.
+    /// Seeding an item also seeds its workspace if missing.
+    pub fn add_item(&self, workspace_id: &str, kind: ItemKind, id: &str, name: &str) {
+        let item = tapd::new_item(workspace_id, kind, id, name);
+        let mut st = self.lock();
+        st.workspaces.entry(workspace_id.to_string()).or_insert_with(|| format!("Workspace {workspace_id}"));
+        st.items.insert((workspace_id.to_string(), kind, id.to_string()), item);
+    }
+
+    pub fn add_tdoc_user(&self, open_id: &str, nick: &str) {
+        self.lock().tdoc_users.insert(open_id.to_string(), nick.to_string());
+    }
+
+    // ---- inspection ----
+
+    pub fn docs(&self) -> Vec<Doc> {
+        self.lock().docs.clone()
+    }
+
+    pub fn comments(&self) -> Vec<Comment> {
+        self.lock().comments.clone()
+    }
+
+    pub fn items(&self) -> Vec<Item> {
+        self.lock().items.values().cloned().collect()
+    }
+
+    pub fn item(&self, workspace_id: &str, kind: ItemKind, id: &str) -> Option<Item> {
+        self.lock().item(workspace_id, kind, id).cloned()
+    }
+
+    pub fn item_updates(&self) -> Vec<ItemUpdate> {
+        self.lock().updates.clone()
+    }
+
+    /// Every request answered so far, oldest first (`/_sandbox/` excluded).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.lock().requests.clone()
+    }
+
+    /// How many tokens each grant has issued.
+    pub fn issued_tokens(&self) -> IssuedTokens {
+        self.lock().issued.clone()
+    }
+
+    /// Faults still armed.
+    pub fn faults(&self) -> Vec<Fault> {
+        self.lock()
+            .faults
+            .iter()
+            .map(|f| {
+                let mut fault = f.fault.clone();
+                fault.times = f.remaining.unwrap_or(0);
+                fault
+            })
+            .collect()
+    }
+
+    // ---- control ----
+
+    /// Arms a fault (see [`Fault`]). `times == 0`: until [`Sandbox::clear_faults`].
+    pub fn inject(&self, fault: Fault) {
+        let remaining = (fault.times > 0).then_some(fault.times);
+        self.lock().faults.push(ActiveFault { fault, remaining });
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Every access token issued so far (TAPD user and app, Tencent Docs user
+    /// and app account) is expired: calls with it get the service's 401.
+    /// Refresh tokens keep working.
+    pub fn expire_access_tokens(&self) {
+        self.lock().expire_access_tokens();
+    }
+
+    /// Every refresh token issued so far is expired.
+    pub fn expire_refresh_tokens(&self) {
+        self.lock().expire_refresh_tokens();
+    }
+
+    /// Every unused authorization code is expired.
+    pub fn expire_codes(&self) {
+        self.lock().expire_codes();
+    }
+}

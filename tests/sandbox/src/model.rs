@@ -1,0 +1,249 @@
+//! Public data types: what tests seed and what they inspect afterwards.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A TAPD item kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    #[serde(alias = "stories", alias = "Story")]
+    Story,
+    #[serde(alias = "bugs", alias = "Bug")]
+    Bug,
+    #[serde(alias = "tasks", alias = "Task")]
+    Task,
+}
+
+impl ItemKind {
+    /// The key wrapping each item in TAPD replies: `Story`, `Bug`, `Task`.
+    pub fn wrapper(self) -> &'static str {
+        match self {
+            ItemKind::Story => "Story",
+            ItemKind::Bug => "Bug",
+            ItemKind::Task => "Task",
+        }
+    }
+
+    /// The field holding the item's name: `title` for bugs, `name` otherwise.
+    pub fn name_field(self) -> &'static str {
+        match self {
+            ItemKind::Bug => "title",
+            _ => "name",
+        }
+    }
+
+    /// The `entry_type` TAPD comments use: `stories`, `bug`, `tasks`.
+    pub fn entry_type(self) -> &'static str {
+        match self {
+            ItemKind::Story => "stories",
+            ItemKind::Bug => "bug",
+            ItemKind::Task => "tasks",
+        }
+    }
+
+    pub fn from_entry_type(s: &str) -> Option<ItemKind> {
+        match s {
+            "stories" => Some(ItemKind::Story),
+            "bug" => Some(ItemKind::Bug),
+            "tasks" => Some(ItemKind::Task),
+            _ => None,
+        }
+    }
+
+    /// The API path segment: `stories`, `bugs`, `tasks`.
+    pub fn path(self) -> &'static str {
+        match self {
+            ItemKind::Story => "stories",
+            ItemKind::Bug => "bugs",
+            ItemKind::Task => "tasks",
+        }
+    }
+}
+
+/// A TAPD item as stored: every field is a string, the name lives in
+/// `fields["name"]` (stories, tasks) or `fields["title"]` (bugs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub workspace_id: String,
+    pub kind: ItemKind,
+    pub id: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A Tencent Docs file created through `POST /openapi/drive/v2/files`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Doc {
+    /// `300000000$<12 alphanumerics>`
+    pub id: String,
+    pub title: String,
+    pub doc_type: String,
+    /// `{base}/tdoc/doc/<12 alphanumerics>`, served as a small HTML page.
+    pub url: String,
+    pub owner_open_id: String,
+    /// Concatenation of every `insertText` written by `batchUpdate`.
+    pub content: String,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+    pub folder_id: Option<String>,
+    /// The last `policy` set through `PATCH /openapi/drive/v2/files/{id}/permission`.
+    pub policy: Option<String>,
+}
+
+/// A TAPD comment created through `POST /comments`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: String,
+    pub workspace_id: String,
+    /// `stories`, `bug` or `tasks`.
+    pub entry_type: String,
+    pub entry_id: String,
+    pub description: String,
+    pub author: String,
+    /// `Y-m-d H:i:s`, Asia/Shanghai.
+    pub created: String,
+}
+
+/// One `POST /stories|/bugs|/tasks` update (or creation when no `id` was sent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemUpdate {
+    pub workspace_id: String,
+    pub kind: ItemKind,
+    pub id: String,
+    /// The fields sent, without `workspace_id` and `id`.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// One request the sandbox answered (or dropped). `/_sandbox/` control calls are not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub method: String,
+    /// Path only, no query (queries can hold secrets).
+    pub path: String,
+    /// HTTP status answered; `0` when the connection was reset without an answer.
+    pub status: u16,
+}
+
+/// How many tokens each grant has issued so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedTokens {
+    /// TAPD `authorization_code` exchanges.
+    pub tapd_user: u32,
+    /// TAPD `client_credentials` grants.
+    pub tapd_app: u32,
+    /// TAPD `refresh_token` grants.
+    pub tapd_refresh: u32,
+    /// Tencent Docs `authorization_code` exchanges.
+    pub tdoc_user: u32,
+    /// Tencent Docs `app-account-token` grants.
+    pub tdoc_app: u32,
+    /// Tencent Docs `refresh_token` grants.
+    pub tdoc_refresh: u32,
+}
+
+/// A fault to inject: the next `times` requests whose method matches (any
+/// method when `None`, case-insensitive) and whose path starts with
+/// `path_prefix` get `kind` instead of (or, for `Delay`, before) normal
+/// handling. `times == 0` means every matching request until
+/// [`crate::Sandbox::clear_faults`]. Faults are tried in insertion order;
+/// the first live match applies. `/_sandbox/` paths are never faulted.
+///
+/// Over HTTP (`POST /_sandbox/faults`) the JSON is
+/// `{"method":"POST","path_prefix":"/tdoc/openapi","times":1,"kind":K}` with
+/// `K` one of `{"status":503}`, `"malformed"`, `"wrong_shape"`,
+/// `{"delay_ms":1500}`, `"reset"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    #[serde(default)]
+    pub method: Option<String>,
+    pub path_prefix: String,
+    pub kind: FaultKind,
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Fault {
+    /// A fault for the next request (any method) under `path_prefix`.
+    pub fn once(path_prefix: &str, kind: FaultKind) -> Fault {
+        Fault { method: None, path_prefix: path_prefix.to_string(), kind, times: 1 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "FaultKindWire", into = "FaultKindWire")]
+pub enum FaultKind {
+    /// Answer this HTTP status with the service's own error body:
+    /// TAPD `{"status":0,"data":"","info":..}` (429: `{"status":429,..,"info":"To many requests ..."}`),
+    /// Tencent Docs v2/OAuth `{"ret":<status>,"msg":..}`, v3 `{"code":<status>,"message":..}`,
+    /// HTML pages an HTML error page.
+    Status(u16),
+    /// `200` with a JSON content type and a truncated, unparsable body.
+    Malformed,
+    /// `200` with valid JSON in the wrong shape (`data` of the wrong type).
+    WrongShape,
+    /// Wait this long, then handle the request normally.
+    Delay(Duration),
+    /// Drop the connection (TCP RST) without answering. When the router is
+    /// mounted in another server, the response head may already be sent;
+    /// the body then fails.
+    Reset,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FaultKindWire {
+    Status(u16),
+    Malformed,
+    WrongShape,
+    DelayMs(u64),
+    Reset,
+}
+
+impl From<FaultKindWire> for FaultKind {
+    fn from(w: FaultKindWire) -> Self {
+        match w {
+            FaultKindWire::Status(s) => FaultKind::Status(s),
+            FaultKindWire::Malformed => FaultKind::Malformed,
+            FaultKindWire::WrongShape => FaultKind::WrongShape,
+            FaultKindWire::DelayMs(ms) => FaultKind::Delay(Duration::from_millis(ms)),
+            FaultKindWire::Reset => FaultKind::Reset,
+        }
+    }
+}
+
+impl From<FaultKind> for FaultKindWire {
+    fn from(k: FaultKind) -> Self {
+        match k {
+            FaultKind::Status(s) => FaultKindWire::Status(s),
+            FaultKind::Malformed => FaultKindWire::Malformed,
+            FaultKind::WrongShape => FaultKindWire::WrongShape,
+            FaultKind::Delay(d) => FaultKindWire::DelayMs(d.as_millis() as u64),
+            FaultKind::Reset => FaultKindWire::Reset,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_json() {
+        let f: Fault =
+            serde_json::from_str(r#"{"method":"POST","path_prefix":"/tapd","kind":{"status":429},"times":2}"#).unwrap();
+        assert_eq!(f.kind, FaultKind::Status(429));
+        let f: Fault = serde_json::from_str(r#"{"path_prefix":"/tdoc","kind":{"delay_ms":250}}"#).unwrap();
+        assert_eq!(f.kind, FaultKind::Delay(Duration::from_millis(250)));
+        assert_eq!(f.times, 1);
+        let f: Fault = serde_json::from_str(r#"{"path_prefix":"/","kind":"reset"}"#).unwrap();
+        assert_eq!(f.kind, FaultKind::Reset);
+        let back = serde_json::to_value(&f).unwrap();
+        assert_eq!(back["kind"], "reset");
+    }
+}

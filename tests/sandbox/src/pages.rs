@@ -1,0 +1,98 @@
+//! HTML pages: the two consent screens, error pages and the doc viewer.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::model::Doc;
+use crate::util::html_escape as esc;
+
+/// The hidden fields both consent forms carry back to their `approve` endpoint.
+pub(crate) struct ConsentRequest<'a> {
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: &'a str,
+    pub state: &'a str,
+}
+
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>body{{font-family:sans-serif;max-width:40em;margin:3em auto}}\
+         pre{{white-space:pre-wrap;border:1px solid #ccc;padding:1em}}</style></head>\
+         <body>{body}</body></html>\n",
+        esc(title)
+    );
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
+        .into_response()
+}
+
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+    page(status, "Error", &format!("<h1>Error</h1><p id=\"error\">{}</p>", esc(message)))
+}
+
+fn hidden_fields(req: &ConsentRequest<'_>) -> String {
+    [("client_id", req.client_id), ("redirect_uri", req.redirect_uri), ("scope", req.scope), ("state", req.state)]
+        .iter()
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
+        .collect()
+}
+
+fn consent_page(
+    title: &str,
+    question: &str,
+    action: &str,
+    select_name: &str,
+    options: &[(String, String)],
+    req: &ConsentRequest<'_>,
+) -> Response {
+    let opts: String = options
+        .iter()
+        .map(|(value, label)| format!("<option value=\"{}\">{} ({})</option>", esc(value), esc(label), esc(value)))
+        .collect();
+    let body = format!(
+        "<h1>{}</h1>\n<form method=\"post\" action=\"{action}\">\n{}\n\
+         <p>{question} <select name=\"{select_name}\" id=\"{select_name}\">{opts}</select>?</p>\n\
+         <p>Scope: <code>{}</code></p>\n\
+         <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\">Authorize</button>\n\
+         <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button>\n</form>",
+        esc(title),
+        hidden_fields(req),
+        esc(req.scope),
+    );
+    page(StatusCode::OK, title, &body)
+}
+
+pub(crate) fn tapd_consent(req: &ConsentRequest<'_>, workspaces: &[(String, String)]) -> Response {
+    consent_page(
+        "TAPD authorization",
+        &format!("Authorize app <b>{}</b> for workspace", esc(req.client_id)),
+        "/tapd/oauth/approve",
+        "workspace_id",
+        workspaces,
+        req,
+    )
+}
+
+pub(crate) fn tdoc_consent(req: &ConsentRequest<'_>, users: &[(String, String)]) -> Response {
+    consent_page(
+        "Tencent Docs authorization",
+        &format!("Allow app <b>{}</b> to access your Tencent Docs as", esc(req.client_id)),
+        "/tdoc/oauth/v2/authorize/approve",
+        "open_id",
+        users,
+        req,
+    )
+}
+
+pub(crate) fn doc_page(doc: &Doc) -> Response {
+    let body = format!(
+        "<h1 id=\"title\">{}</h1>\n<p>Tencent Docs sandbox · {} · <code>{}</code> · owner <code>{}</code></p>\n\
+         <pre id=\"content\">{}</pre>",
+        esc(&doc.title),
+        esc(&doc.doc_type),
+        esc(&doc.id),
+        esc(&doc.owner_open_id),
+        esc(&doc.content)
+    );
+    page(StatusCode::OK, &doc.title, &body)
+}

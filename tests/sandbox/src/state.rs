@@ -1,0 +1,159 @@
+//! The sandbox's mutable state, behind one `std::sync::Mutex` (never held across `.await`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use crate::model::{Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord};
+
+/// An expiry: live until `expires_at`, or until forcibly expired.
+#[derive(Debug, Clone)]
+pub(crate) struct Expiry {
+    expires_at: Instant,
+    forced: bool,
+}
+
+impl Expiry {
+    pub fn in_secs(secs: u64) -> Expiry {
+        Expiry { expires_at: Instant::now() + Duration::from_secs(secs), forced: false }
+    }
+
+    pub fn live(&self) -> bool {
+        !self.forced && Instant::now() < self.expires_at
+    }
+
+    pub fn force(&mut self) {
+        self.forced = true;
+    }
+}
+
+/// A TAPD authorization code.
+#[derive(Debug, Clone)]
+pub(crate) struct TapdCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub workspace_id: String,
+    pub expiry: Expiry,
+}
+
+/// What a TAPD access token grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TapdGrant {
+    /// A user authorization bound to one workspace.
+    Workspace(String),
+    /// The app token (`client_credentials`): every seeded workspace.
+    App,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TapdToken {
+    pub grant: TapdGrant,
+    pub expiry: Expiry,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TapdRefresh {
+    pub client_id: String,
+    pub workspace_id: String,
+    pub scope: String,
+    pub expiry: Expiry,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TdocCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub open_id: String,
+    pub expiry: Expiry,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TdocToken {
+    pub open_id: String,
+    pub expiry: Expiry,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TdocRefresh {
+    pub client_id: String,
+    pub open_id: String,
+    pub scope: String,
+    pub expiry: Expiry,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Folder {
+    pub id: String,
+    pub title: String,
+    pub owner_open_id: String,
+    pub created_at: u64,
+}
+
+/// A fault and how many more times it fires (`None`: until cleared).
+#[derive(Debug, Clone)]
+pub(crate) struct ActiveFault {
+    pub fault: Fault,
+    pub remaining: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// workspace id -> name
+    pub workspaces: BTreeMap<String, String>,
+    pub items: BTreeMap<(String, ItemKind, String), Item>,
+    /// open id -> nick
+    pub tdoc_users: BTreeMap<String, String>,
+    pub tapd_codes: HashMap<String, TapdCode>,
+    pub tapd_tokens: HashMap<String, TapdToken>,
+    pub tapd_refresh: HashMap<String, TapdRefresh>,
+    pub tdoc_codes: HashMap<String, TdocCode>,
+    pub tdoc_tokens: HashMap<String, TdocToken>,
+    pub tdoc_refresh: HashMap<String, TdocRefresh>,
+    pub docs: Vec<Doc>,
+    pub folders: Vec<Folder>,
+    pub comments: Vec<Comment>,
+    pub updates: Vec<ItemUpdate>,
+    pub requests: Vec<RequestRecord>,
+    pub faults: Vec<ActiveFault>,
+    pub issued: IssuedTokens,
+}
+
+impl State {
+    /// Takes one shot of the first live fault matching the request.
+    pub fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
+        let idx = self.faults.iter().position(|f| {
+            f.remaining != Some(0)
+                && path.starts_with(&f.fault.path_prefix)
+                && f.fault.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+        })?;
+        let active = &mut self.faults[idx];
+        let fault = active.fault.clone();
+        if let Some(n) = active.remaining.as_mut() {
+            *n -= 1;
+            if *n == 0 {
+                self.faults.remove(idx);
+            }
+        }
+        Some(fault)
+    }
+
+    pub fn expire_access_tokens(&mut self) {
+        self.tapd_tokens.values_mut().for_each(|t| t.expiry.force());
+        self.tdoc_tokens.values_mut().for_each(|t| t.expiry.force());
+    }
+
+    pub fn expire_refresh_tokens(&mut self) {
+        self.tapd_refresh.values_mut().for_each(|t| t.expiry.force());
+        self.tdoc_refresh.values_mut().for_each(|t| t.expiry.force());
+    }
+
+    pub fn expire_codes(&mut self) {
+        self.tapd_codes.values_mut().for_each(|c| c.expiry.force());
+        self.tdoc_codes.values_mut().for_each(|c| c.expiry.force());
+    }
+
+    pub fn item(&self, workspace_id: &str, kind: ItemKind, id: &str) -> Option<&Item> {
+        self.items.get(&(workspace_id.to_string(), kind, id.to_string()))
+    }
+}

@@ -1,0 +1,550 @@
+//! The fake Tencent Docs: OAuth v2 (consent page, token, app account token,
+//! userinfo), the drive v2 file API, doc v3 `batchUpdate` and a doc viewer.
+//!
+//! Error statuses and codes chosen where upstream is silent:
+//! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001}`;
+//!   unknown, used, expired or mismatched code, bad refresh token → `401 {"ret":40002}`;
+//!   missing or unsupported grant_type → `400 {"ret":40003}`.
+//! - `/oauth/v2/userinfo` and every OpenAPI call: missing `Access-Token`/`Client-Id`/`Open-Id`
+//!   header → `401 {"ret":37001}`; `Client-Id` not the app → `401 {"ret":37002}`; unknown or
+//!   expired token → `401 {"ret":37019}`; `Open-Id` not the token's → `403 {"ret":37003}`.
+//! - drive v2: bad parameters (title empty or over 36 characters, unknown type, body not
+//!   form-encoded) → `400 {"ret":400001}`; unknown file or folder → `404 {"ret":10102}`;
+//!   not the owner → `403 {"ret":10103}`.
+//! - doc v3: unknown file → `404 {"code":10102,"message":"file does not exist"}`; not the owner →
+//!   `403 {"code":10103}`; bad body → `400 {"code":400001}`.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Sandbox;
+use crate::model::Doc;
+use crate::pages::{self, ConsentRequest};
+use crate::state::{Expiry, Folder, TdocCode, TdocRefresh, TdocToken};
+use crate::tapd::redirect_with;
+use crate::util::{self, header_str};
+
+/// Tencent Docs refresh tokens live about a year.
+const REFRESH_TTL_SECS: u64 = 365 * 24 * 3600;
+/// The longest title the drive API accepts, in characters.
+pub const MAX_TITLE_CHARS: usize = 36;
+const FILE_TYPES: &[&str] = &["doc", "sheet", "form", "slide", "mind", "flowchart", "smartsheet"];
+const ID_PREFIX: &str = "300000000$";
+
+pub(crate) fn routes() -> Router<Sandbox> {
+    Router::new()
+        .route("/tdoc/oauth/v2/authorize", get(authorize_page))
+        .route("/tdoc/oauth/v2/authorize/approve", post(approve))
+        .route("/tdoc/oauth/v2/token", get(token))
+        .route("/tdoc/oauth/v2/app-account-token", get(app_account_token))
+        .route("/tdoc/oauth/v2/userinfo", get(userinfo))
+        .route("/tdoc/openapi/drive/v2/files", post(create_file))
+        .route("/tdoc/openapi/drive/v2/folders", post(create_folder))
+        .route("/tdoc/openapi/drive/v2/files/{file_id}/metadata", get(metadata))
+        .route("/tdoc/openapi/drive/v2/files/{file_id}/permission", patch(permission))
+        .route("/tdoc/openapi/doc/v3/{target}", post(doc_v3))
+        .route("/tdoc/doc/{key}", get(doc_page))
+}
+
+/// `{"ret":ret,"msg":msg}` with the given HTTP status.
+pub(crate) fn ret_error(status: StatusCode, ret: i64, msg: &str) -> Response {
+    (status, axum::Json(json!({"ret": ret, "msg": msg}))).into_response()
+}
+
+/// v3 error: `{"code":code,"message":message}`.
+pub(crate) fn v3_error(status: StatusCode, code: i64, message: &str) -> Response {
+    (status, axum::Json(json!({"code": code, "message": message}))).into_response()
+}
+
+fn succeed(data: Value) -> Response {
+    axum::Json(json!({"ret": 0, "msg": "Succeed", "data": data})).into_response()
+}
+
+fn param<'a>(p: &'a BTreeMap<String, String>, key: &str) -> &'a str {
+    p.get(key).map(|s| s.as_str()).unwrap_or("")
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct AuthorizeQuery {
+    client_id: String,
+    redirect_uri: String,
+    response_type: String,
+    scope: String,
+    state: String,
+}
+
+fn check_client(sb: &Sandbox, client_id: &str, redirect_uri: &str) -> Result<(), Response> {
+    if client_id != sb.config().tdoc_client_id {
+        return Err(pages::error_page(StatusCode::BAD_REQUEST, &format!("unknown client_id {client_id:?}")));
+    }
+    if !sb.config().redirect_uris.iter().any(|u| u == redirect_uri) {
+        return Err(pages::error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("redirect_uri {redirect_uri:?} is not registered for this app"),
+        ));
+    }
+    Ok(())
+}
+
+async fn authorize_page(State(sb): State<Sandbox>, Query(q): Query<AuthorizeQuery>) -> Response {
+    if let Err(page) = check_client(&sb, &q.client_id, &q.redirect_uri) {
+        return page;
+    }
+    if q.response_type != "code" {
+        return pages::error_page(StatusCode::BAD_REQUEST, "response_type must be code");
+    }
+    let users: Vec<(String, String)> =
+        sb.lock().tdoc_users.iter().map(|(id, nick)| (id.clone(), nick.clone())).collect();
+    let req =
+        ConsentRequest { client_id: &q.client_id, redirect_uri: &q.redirect_uri, scope: &q.scope, state: &q.state };
+    pages::tdoc_consent(&req, &users)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct ApproveForm {
+    client_id: String,
+    redirect_uri: String,
+    scope: String,
+    state: String,
+    open_id: String,
+    decision: String,
+}
+
+/// The consent form's target (`POST /tdoc/oauth/v2/authorize/approve`, form-encoded
+/// `client_id, redirect_uri, scope, state, open_id, decision=approve|deny`).
+async fn approve(State(sb): State<Sandbox>, axum::Form(f): axum::Form<ApproveForm>) -> Response {
+    if let Err(page) = check_client(&sb, &f.client_id, &f.redirect_uri) {
+        return page;
+    }
+    match f.decision.as_str() {
+        "deny" => redirect_with(&f.redirect_uri, &[("error", "access_denied"), ("state", &f.state)]),
+        "approve" => {
+            let code = util::random_token();
+            {
+                let mut st = sb.lock();
+                if !st.tdoc_users.contains_key(&f.open_id) {
+                    drop(st);
+                    return pages::error_page(StatusCode::BAD_REQUEST, &format!("unknown user {:?}", f.open_id));
+                }
+                st.tdoc_codes.insert(
+                    code.clone(),
+                    TdocCode {
+                        client_id: f.client_id.clone(),
+                        redirect_uri: f.redirect_uri.clone(),
+                        scope: f.scope.clone(),
+                        open_id: f.open_id.clone(),
+                        expiry: Expiry::in_secs(sb.config().code_ttl_secs),
+                    },
+                );
+            }
+            redirect_with(&f.redirect_uri, &[("code", &code), ("state", &f.state)])
+        }
+        _ => pages::error_page(StatusCode::BAD_REQUEST, "decision must be approve or deny"),
+    }
+}
+
+fn check_secret(sb: &Sandbox, q: &BTreeMap<String, String>) -> Result<(), Response> {
+    let cfg = sb.config();
+    if param(q, "client_id") == cfg.tdoc_client_id && param(q, "client_secret") == cfg.tdoc_client_secret {
+        Ok(())
+    } else {
+        Err(ret_error(StatusCode::UNAUTHORIZED, 40001, "invalid client_id or client_secret"))
+    }
+}
+
+fn invalid_grant(msg: &str) -> Response {
+    ret_error(StatusCode::UNAUTHORIZED, 40002, msg)
+}
+
+/// Stores a new access token (and refresh token unless `None`) for `open_id`.
+fn issue(sb: &Sandbox, open_id: &str, scope: &str, with_refresh: bool) -> (String, Option<String>) {
+    let access = util::random_token();
+    let refresh = with_refresh.then(util::random_token);
+    let mut st = sb.lock();
+    st.tdoc_tokens.insert(
+        access.clone(),
+        TdocToken { open_id: open_id.to_string(), expiry: Expiry::in_secs(sb.config().access_token_ttl_secs) },
+    );
+    if let Some(r) = &refresh {
+        st.tdoc_refresh.insert(
+            r.clone(),
+            TdocRefresh {
+                client_id: sb.config().tdoc_client_id.clone(),
+                open_id: open_id.to_string(),
+                scope: scope.to_string(),
+                expiry: Expiry::in_secs(REFRESH_TTL_SECS),
+            },
+        );
+    }
+    (access, refresh)
+}
+
+fn flat_reply(sb: &Sandbox, access: &str, refresh: Option<&str>, scope: &str, open_id: &str) -> Response {
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": sb.config().access_token_ttl_secs,
+        "scope": if scope.is_empty() { "all" } else { scope },
+        "user_id": open_id,
+    });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r);
+    }
+    axum::Json(body).into_response()
+}
+
+async fn token(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<String, String>>) -> Response {
+    if let Err(r) = check_secret(&sb, &q) {
+        return r;
+    }
+    match param(&q, "grant_type") {
+        "authorization_code" => {
+            // Burnt by any presentation, successful or not.
+            let Some(code) = sb.lock().tdoc_codes.remove(param(&q, "code")) else {
+                return invalid_grant("invalid code");
+            };
+            if !code.expiry.live() {
+                return invalid_grant("code expired");
+            }
+            if code.client_id != sb.config().tdoc_client_id {
+                return invalid_grant("code was issued to another client");
+            }
+            if code.redirect_uri != param(&q, "redirect_uri") {
+                return invalid_grant("redirect_uri mismatch");
+            }
+            let (access, refresh) = issue(&sb, &code.open_id, &code.scope, true);
+            sb.lock().issued.tdoc_user += 1;
+            flat_reply(&sb, &access, refresh.as_deref(), &code.scope, &code.open_id)
+        }
+        "refresh_token" => {
+            let presented = param(&q, "refresh_token");
+            let rotate = sb.config().tdoc_refresh_returns_new_refresh_token;
+            let old = {
+                let mut st = sb.lock();
+                if rotate { st.tdoc_refresh.remove(presented) } else { st.tdoc_refresh.get(presented).cloned() }
+            };
+            let Some(old) = old else {
+                return invalid_grant("invalid refresh_token");
+            };
+            if !old.expiry.live() {
+                return invalid_grant("refresh_token expired");
+            }
+            if old.client_id != sb.config().tdoc_client_id {
+                return invalid_grant("refresh_token was issued to another client");
+            }
+            let (access, refresh) = issue(&sb, &old.open_id, &old.scope, rotate);
+            sb.lock().issued.tdoc_refresh += 1;
+            flat_reply(&sb, &access, refresh.as_deref(), &old.scope, &old.open_id)
+        }
+        "" => ret_error(StatusCode::BAD_REQUEST, 40003, "grant_type is required"),
+        other => ret_error(StatusCode::BAD_REQUEST, 40003, &format!("unsupported grant_type {other}")),
+    }
+}
+
+async fn app_account_token(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<String, String>>) -> Response {
+    if let Err(r) = check_secret(&sb, &q) {
+        return r;
+    }
+    let open_id = sb.tdoc_app_open_id();
+    let (access, refresh) = issue(&sb, &open_id, "all", true);
+    sb.lock().issued.tdoc_app += 1;
+    flat_reply(&sb, &access, refresh.as_deref(), "all", &open_id)
+}
+
+fn invalid_token() -> Response {
+    ret_error(StatusCode::UNAUTHORIZED, 37019, "invalid or expired access token")
+}
+
+/// The open id of a live access token.
+fn token_open_id(sb: &Sandbox, token: &str) -> Option<String> {
+    let st = sb.lock();
+    st.tdoc_tokens.get(token).filter(|t| t.expiry.live()).map(|t| t.open_id.clone())
+}
+
+async fn userinfo(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<String, String>>) -> Response {
+    let Some(open_id) = token_open_id(&sb, param(&q, "access_token")) else {
+        return invalid_token();
+    };
+    let nick = if open_id == sb.tdoc_app_open_id() {
+        "App account".to_string()
+    } else {
+        sb.lock().tdoc_users.get(&open_id).cloned().unwrap_or_default()
+    };
+    succeed(json!({
+        "openID": open_id,
+        "nick": nick,
+        "avatar": "",
+        "source": "wx",
+        "unionID": "",
+    }))
+}
+
+/// Checks the three OpenAPI headers; returns the caller's open id.
+fn authenticate(sb: &Sandbox, headers: &HeaderMap) -> Result<String, Response> {
+    let mut values = [""; 3];
+    for (slot, name) in values.iter_mut().zip(["Access-Token", "Client-Id", "Open-Id"]) {
+        *slot = header_str(headers, name)
+            .ok_or_else(|| ret_error(StatusCode::UNAUTHORIZED, 37001, &format!("missing header {name}")))?;
+    }
+    let [token, client_id, open_id] = values;
+    if client_id != sb.config().tdoc_client_id {
+        return Err(ret_error(StatusCode::UNAUTHORIZED, 37002, "Client-Id does not match any app"));
+    }
+    let owner = token_open_id(sb, token).ok_or_else(invalid_token)?;
+    if owner != open_id {
+        return Err(ret_error(StatusCode::FORBIDDEN, 37003, "Open-Id does not match the access token"));
+    }
+    Ok(owner)
+}
+
+fn bad_param(msg: &str) -> Response {
+    ret_error(StatusCode::BAD_REQUEST, 400001, msg)
+}
+
+/// The drive API takes form-encoded bodies only.
+fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<BTreeMap<String, String>, Response> {
+    if !util::is_form(headers) {
+        return Err(bad_param("Content-Type must be application/x-www-form-urlencoded"));
+    }
+    util::parse_params(headers, body).map_err(|e| bad_param(&e))
+}
+
+fn check_title(title: &str) -> Result<(), Response> {
+    if title.trim().is_empty() {
+        return Err(bad_param("title is required"));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(bad_param(&format!("title is too long: at most {MAX_TITLE_CHARS} characters")));
+    }
+    Ok(())
+}
+
+fn file_json(doc: &Doc, nick: &str) -> Value {
+    json!({
+        "ID": doc.id,
+        "title": doc.title,
+        "type": doc.doc_type,
+        "url": doc.url,
+        "status": "normal",
+        "isCreator": true,
+        "isOwner": true,
+        "createTime": doc.created_at,
+        "creatorName": nick,
+        "ownerName": nick,
+        "lastModifyTime": doc.created_at,
+        "lastModifyName": nick,
+    })
+}
+
+fn nick_of(sb: &Sandbox, open_id: &str) -> String {
+    if open_id == sb.tdoc_app_open_id() {
+        return "App account".into();
+    }
+    sb.lock().tdoc_users.get(open_id).cloned().unwrap_or_default()
+}
+
+fn folder_exists(sb: &Sandbox, folder_id: &str, open_id: &str) -> bool {
+    sb.lock().folders.iter().any(|f| f.id == folder_id && f.owner_open_id == open_id)
+}
+
+async fn create_file(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let p = match form_params(&headers, &body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let title = param(&p, "title");
+    if let Err(r) = check_title(title) {
+        return r;
+    }
+    let doc_type = param(&p, "type");
+    if !FILE_TYPES.contains(&doc_type) {
+        return bad_param(&format!("type must be one of {}", FILE_TYPES.join(", ")));
+    }
+    let folder = param(&p, "folderID");
+    let folder_id = match folder {
+        "" | "/" => None,
+        f if folder_exists(&sb, f, &open_id) => Some(f.to_string()),
+        _ => return ret_error(StatusCode::NOT_FOUND, 10102, "folder does not exist"),
+    };
+    let key = util::random_alnum(12);
+    let doc = Doc {
+        id: format!("{ID_PREFIX}{key}"),
+        title: title.to_string(),
+        doc_type: doc_type.to_string(),
+        url: format!("{}/doc/{key}", sb.tdoc_base()),
+        owner_open_id: open_id.clone(),
+        content: String::new(),
+        created_at: util::epoch_secs(),
+        folder_id,
+        policy: None,
+    };
+    let nick = nick_of(&sb, &open_id);
+    sb.lock().docs.push(doc.clone());
+    succeed(file_json(&doc, &nick))
+}
+
+async fn create_folder(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let p = match form_params(&headers, &body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let title = param(&p, "title");
+    if let Err(r) = check_title(title) {
+        return r;
+    }
+    let parent = p.get("parentFolderID").or_else(|| p.get("folderID")).map(String::as_str).unwrap_or("");
+    if !matches!(parent, "" | "/") && !folder_exists(&sb, parent, &open_id) {
+        return ret_error(StatusCode::NOT_FOUND, 10102, "folder does not exist");
+    }
+    let folder = Folder {
+        id: format!("{ID_PREFIX}F{}", util::random_alnum(11)),
+        title: title.to_string(),
+        owner_open_id: open_id,
+        created_at: util::epoch_secs(),
+    };
+    sb.lock().folders.push(folder.clone());
+    succeed(json!({
+        "ID": folder.id,
+        "title": folder.title,
+        "type": "folder",
+        "createTime": folder.created_at,
+        "isCreator": true,
+    }))
+}
+
+/// Finds a doc the caller owns: `Err(404 | 403)` in the given error style.
+fn owned_doc(
+    sb: &Sandbox,
+    file_id: &str,
+    open_id: &str,
+    err: fn(StatusCode, i64, &str) -> Response,
+) -> Result<Doc, Response> {
+    let st = sb.lock();
+    let doc = st
+        .docs
+        .iter()
+        .find(|d| d.id == file_id)
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, 10102, "file does not exist"))?;
+    if doc.owner_open_id != open_id {
+        return Err(err(StatusCode::FORBIDDEN, 10103, "no permission to access this file"));
+    }
+    Ok(doc.clone())
+}
+
+async fn metadata(State(sb): State<Sandbox>, Path(file_id): Path<String>, headers: HeaderMap) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    match owned_doc(&sb, &file_id, &open_id, ret_error) {
+        Ok(doc) => succeed(file_json(&doc, &nick_of(&sb, &open_id))),
+        Err(r) => r,
+    }
+}
+
+async fn permission(
+    State(sb): State<Sandbox>,
+    Path(file_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let p = match form_params(&headers, &body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let policy = param(&p, "policy");
+    if policy.is_empty() {
+        return bad_param("policy is required");
+    }
+    if let Err(r) = owned_doc(&sb, &file_id, &open_id, ret_error) {
+        return r;
+    }
+    let mut st = sb.lock();
+    if let Some(doc) = st.docs.iter_mut().find(|d| d.id == file_id) {
+        doc.policy = Some(policy.to_string());
+    }
+    succeed(json!({}))
+}
+
+/// Texts of a `batchUpdate` body, which must hold only `insertText` requests.
+fn insert_texts(body: &[u8]) -> Result<Vec<String>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let requests = v
+        .get("requests")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty())
+        .ok_or("requests must be a non-empty array")?;
+    requests
+        .iter()
+        .map(|r| {
+            let insert = r.get("insertText").ok_or("only insertText requests are supported")?;
+            let text = insert.get("text").and_then(Value::as_str).ok_or("insertText.text must be a string")?;
+            insert
+                .get("location")
+                .and_then(|l| l.get("index"))
+                .and_then(Value::as_u64)
+                .ok_or("insertText.location.index must be a non-negative integer")?;
+            Ok(text.to_string())
+        })
+        .collect()
+}
+
+/// `POST /openapi/doc/v3/{fileID}:batchUpdate` (the id arrives percent-decoded).
+async fn doc_v3(State(sb): State<Sandbox>, Path(target): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(file_id) = target.strip_suffix(":batchUpdate") else {
+        return v3_error(StatusCode::NOT_FOUND, 404, "not found");
+    };
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let texts = match insert_texts(&body) {
+        Ok(t) => t,
+        Err(e) => return v3_error(StatusCode::BAD_REQUEST, 400001, &e),
+    };
+    let doc = match owned_doc(&sb, file_id, &open_id, v3_error) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if doc.doc_type != "doc" {
+        return v3_error(StatusCode::BAD_REQUEST, 400001, "batchUpdate applies to doc files only");
+    }
+    let mut st = sb.lock();
+    if let Some(doc) = st.docs.iter_mut().find(|d| d.id == file_id) {
+        for t in texts {
+            doc.content.push_str(&t);
+        }
+    }
+    succeed(json!({}))
+}
+
+async fn doc_page(State(sb): State<Sandbox>, Path(key): Path<String>) -> Response {
+    let id = format!("{ID_PREFIX}{key}");
+    let doc = sb.lock().docs.iter().find(|d| d.id == id).cloned();
+    match doc {
+        Some(doc) => pages::doc_page(&doc),
+        None => pages::error_page(StatusCode::NOT_FOUND, "file does not exist"),
+    }
+}
