@@ -41,7 +41,7 @@ pub struct TapdToken {
 impl TapdToken {
     /// True when the token is gone or will be within `margin_secs`.
     pub fn expires_within(&self, margin_secs: u64) -> bool {
-        now_secs() + margin_secs >= self.expires_at
+        now_secs().saturating_add(margin_secs) >= self.expires_at
     }
 }
 
@@ -97,9 +97,11 @@ impl TapdClient {
     /// The authorization page for a user to grant a workspace (`auth_by=user`).
     pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
         let mut url = url::Url::parse(&self.cfg.authorize_url).expect("validated at init");
-        // The configured URL ends at the path; the trailing slash matters to TAPD.
-        if self.cfg.authorize_url.ends_with("/oauth") {
-            url.set_path("/oauth/");
+        // Configured URLs are stored without a trailing slash, but it matters to TAPD: put it
+        // back, keeping whatever prefix the configured path has.
+        if url.path().ends_with("/oauth") {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
         }
         url.query_pairs_mut()
             .append_pair("response_type", "code")
@@ -147,7 +149,7 @@ impl TapdClient {
         Ok(TapdToken {
             access_token: data.access_token,
             refresh_token: data.refresh_token,
-            expires_at: now_secs() + data.expires_in,
+            expires_at: now_secs().saturating_add(data.expires_in),
             resource: data.resource,
         })
     }
@@ -166,13 +168,7 @@ impl TapdClient {
             .bearer_auth(token.expose())
             .query(&[("workspace_id", workspace.as_str()), ("id", id.as_str())]);
         let (status, body) = upstream::send(S, req).await?;
-        let rows: ItemRows = envelope(status, &body)?;
-        let rows = match rows {
-            ItemRows::List(rows) => rows,
-            // TAPD answers an empty result as `data: ""` or `{}` in places.
-            ItemRows::Empty(_) => Vec::new(),
-        };
-        for row in rows {
+        for row in list_rows(envelope(status, &body)?)? {
             let Some(raw) = row.get(kind.wrapper()) else { continue };
             let raw: RawItem = serde_json::from_value(raw.clone())
                 .map_err(|_| UpstreamError::Malformed { service: S, detail: "item without a valid id".into() })?;
@@ -221,9 +217,7 @@ impl TapdClient {
             ("entry_id", id.as_str()),
         ]);
         let (status, body) = upstream::send(S, req).await?;
-        let rows: ItemRows = envelope(status, &body)?;
-        let ItemRows::List(rows) = rows else { return Ok(Vec::new()) };
-        Ok(rows
+        Ok(list_rows(envelope(status, &body)?)?
             .into_iter()
             .filter_map(|row| serde_json::from_value::<CommentData>(serde_json::Value::Object(row)).ok())
             .map(|c| (id_string(&c.comment.id), c.comment.description.unwrap_or_default()))
@@ -250,11 +244,23 @@ impl TapdClient {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ItemRows {
-    List(Vec<serde_json::Map<String, serde_json::Value>>),
-    Empty(serde::de::IgnoredAny),
+/// The rows of a list reply: an array of wrapped objects (`[{"Story":{...}}]`), or one of the
+/// empty forms TAPD answers in places (`""`, `{}`). Anything else is malformed: reading it as
+/// "no rows" would make an existing item look deleted.
+fn list_rows(data: serde_json::Value) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, UpstreamError> {
+    let malformed = || UpstreamError::Malformed { service: S, detail: "list of an unexpected shape".into() };
+    match data {
+        serde_json::Value::Array(rows) => rows
+            .into_iter()
+            .map(|row| match row {
+                serde_json::Value::Object(map) => Ok(map),
+                _ => Err(malformed()),
+            })
+            .collect(),
+        serde_json::Value::String(s) if s.is_empty() => Ok(Vec::new()),
+        serde_json::Value::Object(map) if map.is_empty() => Ok(Vec::new()),
+        _ => Err(malformed()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -298,4 +304,21 @@ fn refused(status: u16, body: &[u8]) -> UpstreamError {
         .and_then(|e| e.info.as_str().map(short))
         .unwrap_or_else(|| format!("HTTP {status}"));
     UpstreamError::Refused { service: S, status, detail: info }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn list_rows_accepts_lists_and_the_empty_forms_only() {
+        assert_eq!(list_rows(json!([{"Story": {"id": "1"}}])).unwrap().len(), 1);
+        for empty in [json!([]), json!(""), json!({})] {
+            assert!(list_rows(empty.clone()).unwrap().is_empty(), "{empty}");
+        }
+        for bad in [json!({"unexpected": true}), json!(5), json!("x"), json!([1]), json!(true)] {
+            assert!(matches!(list_rows(bad.clone()), Err(UpstreamError::Malformed { .. })), "{bad}");
+        }
+    }
 }

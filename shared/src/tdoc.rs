@@ -24,7 +24,7 @@ pub struct TdocToken {
 
 impl TdocToken {
     pub fn expires_within(&self, margin_secs: u64) -> bool {
-        now_secs() + margin_secs >= self.expires_at
+        now_secs().saturating_add(margin_secs) >= self.expires_at
     }
 }
 
@@ -208,7 +208,7 @@ fn into_token(reply: TokenReply, open_id: OpenId, keep_refresh: Option<Secret>) 
     TdocToken {
         access_token: reply.access_token,
         refresh_token: reply.refresh_token.filter(|r| !r.is_empty()).or(keep_refresh),
-        expires_at: now_secs() + reply.expires_in,
+        expires_at: now_secs().saturating_add(reply.expires_in),
         open_id,
     }
 }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Every test, on a fresh machine: installs the venv, builds the release binaries the
+# black-box tests run, starts a local DynamoDB (moto) on a free port, runs the tests
+# against it, and stops it whatever happens. Extra arguments go to the test runner.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+bash scripts/venv.sh
+
+# The functions' release binaries (harness's own echo-lambda is a test-time binary).
+cargo build --release --workspace --bins --exclude harness
+
+export DDB_LOCAL_NAME="test-$$"
+trap 'scripts/dynamodb-local.sh stop' EXIT
+AWS_ENDPOINT_URL_DYNAMODB="$(scripts/dynamodb-local.sh start)"
+export AWS_ENDPOINT_URL_DYNAMODB
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi

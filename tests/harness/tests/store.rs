@@ -1,0 +1,185 @@
+//! The store against the real local DynamoDB endpoint, through the real AWS SDK.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use harness::dynamo;
+use shared::crypto::Keyring;
+use shared::ids::{ItemId, ItemKind, OpenId, WorkspaceId};
+use shared::secret::Secret;
+use shared::store::{ClaimOutcome, Flow, LinkKey, LinkStatus, Store, StoreError, links::Progress};
+use shared::tapd::{TapdResource, TapdToken};
+use shared::tdoc::TdocToken;
+use shared::time::{now_millis, now_secs};
+
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+async fn store() -> (Store, String) {
+    let table = dynamo::fresh_table().await;
+    (Store::new(dynamo::client().await, table.clone(), Keyring::parse(KEY).unwrap()), table)
+}
+
+fn ws(n: &str) -> WorkspaceId {
+    WorkspaceId::parse(n).unwrap()
+}
+
+/// Every string and binary value of every raw item, as text, for plaintext checks.
+async fn raw_text(table: &str) -> String {
+    let mut out = String::new();
+    for item in dynamo::scan_all(&dynamo::client().await, table).await {
+        for (k, v) in item {
+            out.push_str(&k);
+            match v {
+                AttributeValue::S(s) | AttributeValue::N(s) => out.push_str(&s),
+                AttributeValue::B(b) => out.push_str(&String::from_utf8_lossy(b.as_ref())),
+                other => out.push_str(&format!("{other:?}")),
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn states_are_single_use_expire_and_are_stored_hashed() {
+    let (store, table) = store().await;
+    let state = shared::random::token();
+    store.put_state(&state, &Flow::Tapd, 600).await.unwrap();
+    assert!(!raw_text(&table).await.contains(&state), "the raw state must not be stored");
+    let items = dynamo::scan_all(&dynamo::client().await, &table).await;
+    assert!(items[0].contains_key("expires_at"), "the TTL attribute is set");
+
+    assert_eq!(store.consume_state(&state).await.unwrap(), Some(Flow::Tapd));
+    assert_eq!(store.consume_state(&state).await.unwrap(), None, "replay refused");
+
+    let bound = shared::random::token();
+    store.put_state(&bound, &Flow::Tdoc { workspace: ws("20003271") }, 600).await.unwrap();
+    assert_eq!(store.consume_state(&bound).await.unwrap(), Some(Flow::Tdoc { workspace: ws("20003271") }));
+
+    // The local endpoint (like DynamoDB itself, for a while) keeps expired items: the
+    // store must refuse them by their expiry.
+    let expired = shared::random::token();
+    store.put_state(&expired, &Flow::Tapd, 0).await.unwrap();
+    assert_eq!(store.consume_state(&expired).await.unwrap(), None);
+    assert_eq!(store.consume_state("never-issued").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn concurrent_consumers_of_one_state_get_it_once() {
+    let (store, _) = store().await;
+    let state = shared::random::token();
+    store.put_state(&state, &Flow::Tapd, 600).await.unwrap();
+    // Polled together, so the conditional deletes race on the server.
+    let results = futures::future::join_all((0..8).map(|_| store.consume_state(&state))).await;
+    let won = results.into_iter().map(Result::unwrap).filter(Option::is_some).count();
+    assert_eq!(won, 1);
+}
+
+#[tokio::test]
+async fn tokens_are_encrypted_at_rest_and_bound_to_their_record() {
+    let (store, table) = store().await;
+    let tapd = TapdToken {
+        access_token: Secret::new("tapd-access-PLAINTEXT-1"),
+        refresh_token: Some(Secret::new("tapd-refresh-PLAINTEXT-2")),
+        expires_at: now_secs() + 7200,
+        resource: Some(TapdResource::Workspace { workspace_id: ws("1") }),
+    };
+    store.put_tapd_token(&ws("1"), &tapd).await.unwrap();
+    let tdoc = TdocToken {
+        access_token: Secret::new("tdoc-access-PLAINTEXT-3"),
+        refresh_token: Some(Secret::new("tdoc-refresh-PLAINTEXT-4")),
+        expires_at: now_secs() + 7200,
+        open_id: OpenId::parse("openid42").unwrap(),
+    };
+    store.connect_tdoc(&ws("1"), &tdoc).await.unwrap();
+
+    let raw = raw_text(&table).await;
+    assert!(!raw.contains("PLAINTEXT"), "plaintext token in the table:\n{raw}");
+
+    let read = store.tapd_token(&ws("1")).await.unwrap().unwrap();
+    assert_eq!(read.access_token.expose(), "tapd-access-PLAINTEXT-1");
+    assert_eq!(store.binding(&ws("1")).await.unwrap(), Some(tdoc.open_id.clone()));
+    assert_eq!(store.binding(&ws("2")).await.unwrap(), None);
+    let (read, version) = store.tdoc_token(&tdoc.open_id).await.unwrap().unwrap();
+    assert_eq!(read.refresh_token.unwrap().expose(), "tdoc-refresh-PLAINTEXT-4");
+
+    // A refreshed token replaces the version it was derived from, once.
+    let mut newer = tdoc.clone();
+    newer.access_token = Secret::new("tdoc-access-PLAINTEXT-5");
+    assert!(store.replace_tdoc_token(&newer, version).await.unwrap());
+    assert!(!store.replace_tdoc_token(&newer, version).await.unwrap(), "a stale version must lose");
+
+    // A record read under a different key does not decrypt: the store says so, no panic.
+    let other = Store::new(
+        dynamo::client().await,
+        table,
+        Keyring::parse("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=").unwrap(),
+    );
+    assert!(matches!(other.tapd_token(&ws("1")).await, Err(StoreError::Corrupt(_))));
+}
+
+fn key(id: &str) -> LinkKey {
+    LinkKey { workspace: ws("20003271"), kind: ItemKind::Story, id: ItemId::parse(id).unwrap() }
+}
+
+#[tokio::test]
+async fn link_claims_exclude_each_other_until_they_lapse() {
+    let (store, _) = store().await;
+    let k = key("1001");
+    let until = now_millis() + 30_000;
+    let ClaimOutcome::Claimed(mut a) = store.claim_link(&k, Some("e1"), "owner-a", until).await.unwrap() else {
+        panic!("first claim must win")
+    };
+    assert_eq!(a.link.attempts, 1);
+    assert!(matches!(store.claim_link(&k, Some("e2"), "owner-b", until).await.unwrap(), ClaimOutcome::Busy));
+
+    store
+        .record_progress(&mut a, Progress { doc: Some(("300000000$abc", "https://docs/x")), ..Default::default() })
+        .await
+        .unwrap();
+    let (pending, _) = store.pending_links(10, None).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    store.finish_link(&mut a, "c1").await.unwrap();
+    assert!(store.pending_links(10, None).await.unwrap().0.is_empty(), "done items leave the pending index");
+    match store.claim_link(&k, Some("e3"), "owner-c", until).await.unwrap() {
+        ClaimOutcome::Settled(link) => {
+            assert_eq!(link.status, LinkStatus::Done);
+            assert_eq!(link.doc_url.as_deref(), Some("https://docs/x"));
+        }
+        other => panic!("a done item is settled, got {other:?}"),
+    }
+
+    // A claim whose deadline has passed can be taken over; the old holder's writes fail.
+    let k2 = key("1002");
+    let ClaimOutcome::Claimed(mut dead) = store.claim_link(&k2, None, "dead", now_millis() - 1).await.unwrap() else {
+        panic!()
+    };
+    let ClaimOutcome::Claimed(live) = store.claim_link(&k2, None, "live", until).await.unwrap() else {
+        panic!("a lapsed claim must be taken over")
+    };
+    assert_eq!(live.link.attempts, 2);
+    assert!(matches!(store.finish_link(&mut dead, "c").await, Err(StoreError::LostClaim)));
+
+    // Giving up records why and leaves the pending index.
+    store.release_link(&live, "TAPD refused", true).await.unwrap();
+    let link = store.link(&k2).await.unwrap().unwrap();
+    assert_eq!(link.status, LinkStatus::Failed);
+    assert_eq!(link.last_error.as_deref(), Some("TAPD refused"));
+    assert!(store.pending_links(10, None).await.unwrap().0.is_empty());
+}
+
+#[tokio::test]
+async fn pending_items_come_oldest_first_across_pages() {
+    let (store, _) = store().await;
+    for id in ["2001", "2002", "2003"] {
+        let ClaimOutcome::Claimed(c) = store.claim_link(&key(id), None, "o", now_millis() + 30_000).await.unwrap()
+        else {
+            panic!()
+        };
+        store.release_link(&c, "boom", false).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (first, cursor) = store.pending_links(2, None).await.unwrap();
+    let (rest, _) = store.pending_links(2, cursor).await.unwrap();
+    let ids: Vec<_> = first.iter().chain(rest.iter()).map(|p| p.key.id.as_str().to_owned()).collect();
+    assert_eq!(ids, ["2001", "2002", "2003"]);
+    assert!(first.iter().all(|p| p.claim_until_ms == 0), "released claims are free");
+}
