@@ -90,7 +90,12 @@ async fn the_connect_flow_binds_the_workspace_the_token_was_issued_for() {
             assert!(!logs.contains(v.as_ref()), "a code reached the logs");
         }
     }
-    assert!(logs.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "JSON log lines:\n{logs}");
+    // One JSON object per line, each carrying the invocation's request id.
+    for line in logs.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(v["span"]["requestId"].is_string(), "no request id: {line}");
+    }
+    assert!(!logs.is_empty());
 }
 
 #[tokio::test]
