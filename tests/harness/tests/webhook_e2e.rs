@@ -15,22 +15,12 @@ const PATH: &str = "/webhooks/tapd";
 const WS: &str = "20003271";
 
 fn event(kind: &str, id: &str, event_id: &str) -> Value {
-    json!({
-        "event": format!("{kind}::create"), "event_from": "web", "referer": "https://www.tapd.cn/",
-        "workspace_id": WS, "current_user": "lin", "id": id, "secret": WEBHOOK_SECRET, "app_id": "3906",
-        "rio_token": "", "devproxy_host": "http://websocket-proxy", "queue_id": "130662",
-        "event_id": event_id, "created": "2026-11-21 16:33:05"
-    })
+    harness::flows::create_event(WS, kind, id, event_id)
 }
 
 /// A connected workspace and a running webhook function.
 async fn connected(extra: &[(&str, &str)]) -> (Stack, Function) {
-    let stack = Stack::new().await;
-    let oauth = stack.oauth().await;
-    let page = stack.connect(&oauth, WS, "a1b2c3d4").await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let webhook = stack.spawn("tapd-webhook", extra).await;
-    (stack, webhook)
+    harness::flows::connected(extra).await
 }
 
 fn link_key(kind: shared::ids::ItemKind, id: &str) -> LinkKey {
@@ -309,4 +299,19 @@ async fn long_cjk_titles_are_cut_on_characters() {
     let title = stack.sandbox.docs()[0].title.clone();
     assert_eq!(title.chars().count(), 36);
     assert!(name.starts_with(&title));
+}
+
+#[tokio::test]
+async fn a_configured_custom_field_also_receives_the_doc_url() {
+    let (stack, webhook) = connected(&[("TAPD_DOC_URL_FIELD", "custom_field_one")]).await;
+    let id = "1120003271001000039";
+    stack.sandbox.add_item(WS, ItemKind::Story, id, "With a field");
+    let resp = webhook.http(&Request::post_json(PATH, &event("story", id, "1"))).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let url = stack.sandbox.docs()[0].url.clone();
+    let updates = stack.sandbox.item_updates();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].id, id);
+    assert_eq!(updates[0].fields.get("custom_field_one"), Some(&url));
+    assert_eq!(docs_and_comments(&stack), (1, 1));
 }
