@@ -18,6 +18,9 @@ LOGFILE="$LOCAL/$NAME.log"
 ENDPOINTFILE="$LOCAL/$NAME.endpoint"
 SERVER="$ROOT/.venv/bin/moto_server"
 PY="$ROOT/.venv/bin/python"
+# moto_server with its requests serialized: conditional writes become atomic, as on DynamoDB
+# (see scripts/moto_serial.py).
+SERIAL="$ROOT/scripts/moto_serial.py"
 
 running() {
   [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
@@ -61,7 +64,7 @@ start() {
   start_ns=$(date +%s%N)
   # setsid: its own process group, so a Ctrl-C in the caller's terminal doesn't hit it
   # and stop can end the whole group.
-  setsid "$SERVER" -H 127.0.0.1 -p "$port" >"$LOGFILE" 2>&1 </dev/null &
+  setsid "$PY" "$SERIAL" -H 127.0.0.1 -p "$port" >"$LOGFILE" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 150); do
     if answers "$endpoint"; then

@@ -9,8 +9,10 @@ cd "$ROOT"
 
 bash scripts/venv.sh
 
-# The functions' release binaries (harness's own echo-lambda is a test-time binary).
-cargo build --release --workspace --bins --exclude harness
+# The functions' release binaries (harness's own echo-lambda is a test-time binary; devstack
+# is built for dev by the browser test). `make run` builds the same selection: keep them equal,
+# or each rebuilds the other's release binaries.
+cargo build --release --workspace --bins --exclude harness --exclude devstack
 
 export DDB_LOCAL_NAME="test-$$"
 trap 'scripts/dynamodb-local.sh stop' EXIT
@@ -20,8 +22,13 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
+status=0
 if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@" || status=$?
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@" || status=$?
 fi
+
+# Headless Chromium through the connect flow on devstack (prints SKIPPED where Chromium cannot be had).
+bash tests/browser/run.sh || status=$?
+exit "$status"

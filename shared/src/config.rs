@@ -246,6 +246,11 @@ impl WebhookConfig {
             doc_url_field,
             comment_author: env.optional("TAPD_COMMENT_AUTHOR").unwrap_or_else(|| "TAPD Docs".into()),
         };
+        if link.title_max_chars == 0 {
+            // A limit of zero makes every title empty, which Tencent Docs refuses: every
+            // item would fail until its retries ran out.
+            env.problems.push("DOC_TITLE_MAX_CHARS must be at least 1".into());
+        }
         let max_attempts = env.parsed("MAX_ATTEMPTS", 10, "a number");
         env.finish()?;
         Ok(Self { common: common.expect("no problems means complete"), webhook_secret, link, max_attempts })
@@ -302,5 +307,9 @@ mod tests {
         assert!(!err.contains('\n'));
         let err = WebhookConfig::from_env(env(&[("PUBLIC_BASE_URL", "x")])).unwrap_err().to_string();
         assert!(err.contains("TAPD_WEBHOOK_SECRET"), "{err}");
+        let mut zero = full();
+        zero.push(("DOC_TITLE_MAX_CHARS", "0"));
+        let err = WebhookConfig::from_env(env(&zero)).unwrap_err().to_string();
+        assert!(err.contains("DOC_TITLE_MAX_CHARS"), "{err}");
     }
 }

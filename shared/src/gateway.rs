@@ -24,7 +24,27 @@ pub struct HttpRequest {
 #[error("the request body is marked base64 but is not")]
 pub struct BadBody;
 
+/// An invocation payload that does not read as an HTTP request.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadRequest {
+    /// Not an HTTP API event: a header value with a control character, a method that is not
+    /// an HTTP token, a body that is not a string... Typed deserialization refuses the whole
+    /// event, which `lambda_runtime` would report as an invocation error (a `500`).
+    #[error("the request is not a valid HTTP request")]
+    Event,
+    #[error(transparent)]
+    Body(#[from] BadBody),
+}
+
 impl HttpRequest {
+    /// Reads an invocation payload as an HTTP API (2.0) request. Functions take the payload
+    /// as JSON and call this, so that a malformed event is answered `400` like any other bad
+    /// request rather than failing the invocation.
+    pub fn from_json(payload: serde_json::Value) -> Result<Self, BadRequest> {
+        let event: ApiGatewayV2httpRequest = serde_json::from_value(payload).map_err(|_| BadRequest::Event)?;
+        Ok(Self::from_event(event)?)
+    }
+
     pub fn from_event(ev: ApiGatewayV2httpRequest) -> Result<Self, BadBody> {
         let body = match ev.body {
             None => Vec::new(),
@@ -90,5 +110,43 @@ impl HttpResponse {
         out.headers = headers;
         out.body = Some(Body::Text(self.body));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(headers: serde_json::Value, method: &str) -> serde_json::Value {
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/webhooks/tapd", "rawQueryString": "a=%%",
+            "headers": headers, "isBase64Encoded": false, "body": "{}",
+            "requestContext": { "http": { "method": method, "path": "/webhooks/tapd" } },
+        })
+    }
+
+    #[test]
+    fn events_typed_deserialization_refuses_are_bad_requests_not_errors() {
+        let ok = HttpRequest::from_json(event(json!({"content-type": "application/json"}), "POST")).unwrap();
+        assert_eq!(
+            (ok.method.as_str(), ok.content_type().as_str(), ok.raw_query.as_str()),
+            ("POST", "application/json", "a=%%")
+        );
+        // Found by the bad-input suite: each of these failed the invocation (a 500).
+        for bad in [
+            event(json!({"x-evil": "a\u{1}b"}), "POST"),
+            event(json!({"bad header": "1"}), "POST"),
+            event(json!({"content-type": {"nested": true}}), "POST"),
+            event(json!({}), "PO ST"),
+            json!(null),
+            json!([1]),
+        ] {
+            assert_eq!(HttpRequest::from_json(bad.clone()).unwrap_err(), BadRequest::Event, "{bad}");
+        }
+        let mut b64 = event(json!({}), "POST");
+        b64["isBase64Encoded"] = json!(true);
+        b64["body"] = json!("%%%");
+        assert_eq!(HttpRequest::from_json(b64).unwrap_err(), BadRequest::Body(BadBody));
     }
 }

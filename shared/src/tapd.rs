@@ -141,17 +141,7 @@ impl TapdClient {
             .basic_auth(&self.cfg.client_id, Some(self.cfg.client_secret.expose()))
             .form(form);
         let (status, body) = upstream::send(S, req).await?;
-        // On token endpoints a 401 is about the app's credentials or the code, not a token.
-        if status == 401 {
-            return Err(refused(status, &body));
-        }
-        let data: TokenData = envelope(status, &body)?;
-        Ok(TapdToken {
-            access_token: data.access_token,
-            refresh_token: data.refresh_token,
-            expires_at: now_secs().saturating_add(data.expires_in),
-            resource: data.resource,
-        })
+        token_reply(status, &body)
     }
 
     /// Fetches one item; `Ok(None)` when TAPD has no such item in the workspace.
@@ -168,16 +158,7 @@ impl TapdClient {
             .bearer_auth(token.expose())
             .query(&[("workspace_id", workspace.as_str()), ("id", id.as_str())]);
         let (status, body) = upstream::send(S, req).await?;
-        for row in list_rows(envelope(status, &body)?)? {
-            let Some(raw) = row.get(kind.wrapper()) else { continue };
-            let raw: RawItem = serde_json::from_value(raw.clone())
-                .map_err(|_| UpstreamError::Malformed { service: S, detail: "item without a valid id".into() })?;
-            if &raw.id == id {
-                let name = raw.name.or(raw.title).unwrap_or_default();
-                return Ok(Some(TapdItem { id: raw.id, name }));
-            }
-        }
-        Ok(None)
+        item_reply(status, &body, kind, id)
     }
 
     /// Adds a comment on an item; returns the comment id.
@@ -198,8 +179,7 @@ impl TapdClient {
             ("author", author),
         ]);
         let (status, body) = upstream::send(S, req).await?;
-        let data: CommentData = envelope(status, &body)?;
-        Ok(id_string(&data.comment.id))
+        comment_reply(status, &body)
     }
 
     /// The descriptions of an item's comments, to find one posted by an attempt that died
@@ -217,11 +197,7 @@ impl TapdClient {
             ("entry_id", id.as_str()),
         ]);
         let (status, body) = upstream::send(S, req).await?;
-        Ok(list_rows(envelope(status, &body)?)?
-            .into_iter()
-            .filter_map(|row| serde_json::from_value::<CommentData>(serde_json::Value::Object(row)).ok())
-            .map(|c| (id_string(&c.comment.id), c.comment.description.unwrap_or_default()))
-            .collect())
+        comment_list_reply(status, &body)
     }
 
     /// Sets one field (a custom field) of an item.
@@ -241,6 +217,80 @@ impl TapdClient {
             .form(&[("workspace_id", workspace.as_str()), ("id", id.as_str()), (field, value)]);
         let (status, body) = upstream::send(S, req).await?;
         envelope::<serde_json::Value>(status, &body).map(|_| ())
+    }
+}
+
+// Replies are read by pure functions of (HTTP status, body), so they can be fuzzed
+// (`fuzz/`) without a server.
+
+fn token_reply(status: u16, body: &[u8]) -> Result<TapdToken, UpstreamError> {
+    // On token endpoints a 401 is about the app's credentials or the code, not a token.
+    if status == 401 {
+        return Err(refused(status, body));
+    }
+    let data: TokenData = envelope(status, body)?;
+    Ok(TapdToken {
+        access_token: data.access_token,
+        refresh_token: data.refresh_token,
+        expires_at: now_secs().saturating_add(data.expires_in),
+        resource: data.resource,
+    })
+}
+
+fn item_reply(status: u16, body: &[u8], kind: ItemKind, id: &ItemId) -> Result<Option<TapdItem>, UpstreamError> {
+    for row in list_rows(envelope(status, body)?)? {
+        let Some(raw) = row.get(kind.wrapper()) else { continue };
+        let raw: RawItem = serde_json::from_value(raw.clone())
+            .map_err(|_| UpstreamError::Malformed { service: S, detail: "item without a valid id".into() })?;
+        if &raw.id == id {
+            let name = raw.name.or(raw.title).unwrap_or_default();
+            return Ok(Some(TapdItem { id: raw.id, name }));
+        }
+    }
+    Ok(None)
+}
+
+fn comment_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
+    let data: CommentData = envelope(status, body)?;
+    Ok(id_string(&data.comment.id))
+}
+
+fn comment_list_reply(status: u16, body: &[u8]) -> Result<Vec<(String, String)>, UpstreamError> {
+    Ok(list_rows(envelope(status, body)?)?
+        .into_iter()
+        .filter_map(|row| serde_json::from_value::<CommentData>(serde_json::Value::Object(row)).ok())
+        .map(|c| (id_string(&c.comment.id), c.comment.description.unwrap_or_default()))
+        .collect())
+}
+
+/// The reply parsers, for the fuzz targets in `fuzz/`: not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    pub fn token_reply(status: u16, body: &[u8]) -> Result<TapdToken, UpstreamError> {
+        super::token_reply(status, body)
+    }
+
+    pub fn item_reply(
+        status: u16,
+        body: &[u8],
+        kind: ItemKind,
+        id: &ItemId,
+    ) -> Result<Option<TapdItem>, UpstreamError> {
+        super::item_reply(status, body, kind, id)
+    }
+
+    pub fn comment_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
+        super::comment_reply(status, body)
+    }
+
+    pub fn comment_list_reply(status: u16, body: &[u8]) -> Result<Vec<(String, String)>, UpstreamError> {
+        super::comment_list_reply(status, body)
+    }
+
+    pub fn update_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
+        envelope::<serde_json::Value>(status, body).map(|_| ())
     }
 }
 

@@ -122,34 +122,14 @@ impl TdocClient {
     async fn token_get(&self, path: &str, query: &[(&str, &str)]) -> Result<TokenReply, UpstreamError> {
         let req = self.http.get(format!("{}/{path}", self.cfg.base)).query(query);
         let (status, body) = upstream::send(S, req).await?;
-        if (400..500).contains(&status) && status != 429 {
-            // A refused code or refresh token: 401 here is about the grant, not a bearer token.
-            return Err(refused(status, &body));
-        }
-        if let Some(err) = by_status(S, status) {
-            return Err(err);
-        }
-        // Some errors come as 200 with `{ret, msg}` or `{error, error_description}`.
-        let value: serde_json::Value = decode(S, &body)?;
-        if value.get("access_token").is_none() {
-            return Err(refused(status, &body));
-        }
-        serde_json::from_value(value).map_err(|_| malformed("token reply of an unexpected shape"))
+        token_reply(status, &body)
     }
 
     pub async fn user_info(&self, token: &Secret) -> Result<UserInfo, UpstreamError> {
-        #[derive(Deserialize)]
-        struct Data {
-            #[serde(rename = "openID")]
-            open_id: OpenId,
-            #[serde(default)]
-            nick: String,
-        }
         let req =
             self.http.get(format!("{}/oauth/v2/userinfo", self.cfg.base)).query(&[("access_token", token.expose())]);
         let (status, body) = upstream::send(S, req).await?;
-        let data: Data = v2(status, &body)?;
-        Ok(UserInfo { open_id: data.open_id, nick: data.nick })
+        user_info_reply(status, &body)
     }
 
     fn openapi(&self, method: reqwest::Method, path: &str, token: &TdocToken) -> reqwest::RequestBuilder {
@@ -162,22 +142,10 @@ impl TdocClient {
 
     /// Creates a file (`doc`, `sheet`, ...) in the account's root folder.
     pub async fn create_file(&self, token: &TdocToken, title: &str, doc_type: &str) -> Result<DocFile, UpstreamError> {
-        #[derive(Deserialize)]
-        struct Data {
-            #[serde(rename = "ID")]
-            id: String,
-            url: String,
-            #[serde(default)]
-            title: String,
-        }
         let req =
             self.openapi(reqwest::Method::POST, "drive/v2/files", token).form(&[("title", title), ("type", doc_type)]);
         let (status, body) = upstream::send(S, req).await?;
-        let data: Data = v2(status, &body)?;
-        if data.id.is_empty() || !(data.url.starts_with("https://") || data.url.starts_with("http://")) {
-            return Err(malformed("file without an id or URL"));
-        }
-        Ok(DocFile { id: data.id, url: data.url, title: data.title })
+        file_reply(status, &body)
     }
 
     /// Inserts text at the start of a doc (`batchUpdate`, v3).
@@ -188,19 +156,95 @@ impl TdocClient {
         });
         let req = self.openapi(reqwest::Method::POST, &path, token).json(&body);
         let (status, body) = upstream::send(S, req).await?;
-        if let Some(err) = by_status(S, status) {
-            return Err(err);
-        }
-        if !(200..300).contains(&status) {
-            return Err(refused(status, &body));
-        }
-        // v3 success is `{}` or `{ret:0,...}`; an error is `{code, message}` with a non-zero code.
-        let v: serde_json::Value = decode(S, &body)?;
-        let code = v.get("code").or_else(|| v.get("ret")).and_then(|c| c.as_i64()).unwrap_or(0);
-        if code != 0 {
-            return Err(refused(status, &body));
-        }
-        Ok(())
+        insert_reply(status, &body)
+    }
+}
+
+// Replies are read by pure functions of (HTTP status, body), so they can be fuzzed
+// (`fuzz/`) without a server.
+
+fn token_reply(status: u16, body: &[u8]) -> Result<TokenReply, UpstreamError> {
+    if (400..500).contains(&status) && status != 429 {
+        // A refused code or refresh token: 401 here is about the grant, not a bearer token.
+        return Err(refused(status, body));
+    }
+    if let Some(err) = by_status(S, status) {
+        return Err(err);
+    }
+    // Some errors come as 200 with `{ret, msg}` or `{error, error_description}`.
+    let value: serde_json::Value = decode(S, body)?;
+    if value.get("access_token").is_none() {
+        return Err(refused(status, body));
+    }
+    serde_json::from_value(value).map_err(|_| malformed("token reply of an unexpected shape"))
+}
+
+fn user_info_reply(status: u16, body: &[u8]) -> Result<UserInfo, UpstreamError> {
+    #[derive(Deserialize)]
+    struct Data {
+        #[serde(rename = "openID")]
+        open_id: OpenId,
+        #[serde(default)]
+        nick: String,
+    }
+    let data: Data = v2(status, body)?;
+    Ok(UserInfo { open_id: data.open_id, nick: data.nick })
+}
+
+fn file_reply(status: u16, body: &[u8]) -> Result<DocFile, UpstreamError> {
+    #[derive(Deserialize)]
+    struct Data {
+        #[serde(rename = "ID")]
+        id: String,
+        url: String,
+        #[serde(default)]
+        title: String,
+    }
+    let data: Data = v2(status, body)?;
+    if data.id.is_empty() || !(data.url.starts_with("https://") || data.url.starts_with("http://")) {
+        return Err(malformed("file without an id or URL"));
+    }
+    Ok(DocFile { id: data.id, url: data.url, title: data.title })
+}
+
+fn insert_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
+    if let Some(err) = by_status(S, status) {
+        return Err(err);
+    }
+    if !(200..300).contains(&status) {
+        return Err(refused(status, body));
+    }
+    // v3 success is `{}` or `{ret:0,...}`; an error is `{code, message}` with a non-zero code.
+    let v: serde_json::Value = decode(S, body)?;
+    let code = v.get("code").or_else(|| v.get("ret")).and_then(|c| c.as_i64()).unwrap_or(0);
+    if code != 0 {
+        return Err(refused(status, body));
+    }
+    Ok(())
+}
+
+/// The reply parsers, for the fuzz targets in `fuzz/`: not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// A token reply as `exchange_code` reads it (the reply must name the account).
+    pub fn token_reply(status: u16, body: &[u8]) -> Result<TdocToken, UpstreamError> {
+        let reply = super::token_reply(status, body)?;
+        let open_id = reply.user_id.clone().ok_or_else(|| malformed("token reply without user_id"))?;
+        Ok(into_token(reply, open_id, None))
+    }
+
+    pub fn user_info_reply(status: u16, body: &[u8]) -> Result<UserInfo, UpstreamError> {
+        super::user_info_reply(status, body)
+    }
+
+    pub fn file_reply(status: u16, body: &[u8]) -> Result<DocFile, UpstreamError> {
+        super::file_reply(status, body)
+    }
+
+    pub fn insert_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
+        super::insert_reply(status, body)
     }
 }
 

@@ -57,16 +57,46 @@ impl UpstreamError {
     }
 }
 
-/// One HTTP client for the life of the process: its connection pool and TLS roots are
-/// what makes warm invocations cheap.
+/// One HTTP client for the life of the process: its connection pool is what makes warm
+/// invocations cheap. TLS is [`tls_config`]: nothing is read or parsed to build it.
 pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+    builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(3)))
-        .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!("tapd-tdoc-link/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("static reqwest configuration is valid")
+}
+
+/// The DynamoDB client's transport: the SDK's default connect timeout (3.1 s) and no overall
+/// timeout, so the SDK's own retry and timeout settings govern, as with its default client.
+pub(crate) fn aws_http_client() -> reqwest::Client {
+    builder().connect_timeout(Duration::from_millis(3100)).build().expect("static reqwest configuration is valid")
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().tls_backend_preconfigured(tls_config()).pool_idle_timeout(Duration::from_secs(60))
+}
+
+/// rustls with the `ring` provider and Mozilla's root certificates compiled in (webpki-roots),
+/// built once per process and shared by every client. Unlike the platform verifier, it reads
+/// no certificate file and parses no certificate: at init that was two full loads of
+/// `/etc/ssl/certs` (one per HTTP stack).
+pub fn tls_config() -> rustls::ClientConfig {
+    static CONFIG: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("ring supports TLS 1.2 and 1.3")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            config
+        })
+        .clone()
 }
 
 /// A sent request's status and body, or the transport failure as an `UpstreamError`.
@@ -117,4 +147,20 @@ pub(crate) fn by_status(service: Service, status: u16) -> Option<UpstreamError> 
 /// Provider messages are short human text; cap them so a hostile reply can't flood logs.
 pub(crate) fn short(msg: &str) -> String {
     msg.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+
+    #[test]
+    fn one_tls_config_with_compiled_in_roots_for_every_client() {
+        let config = tls_config();
+        assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
+        assert!(config.crypto_provider().cipher_suites.len() >= 3);
+        // Both clients accept it as their rustls configuration (an unrecognized one fails to build).
+        http_client(Duration::from_secs(1));
+        aws_http_client();
+        assert!(webpki_roots::TLS_SERVER_ROOTS.len() > 100);
+    }
 }

@@ -7,7 +7,6 @@ mod routes;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::config::{Env, OauthConfig};
-use shared::gateway::GatewayEvent;
 use shared::runtime::{fail_init, init_tracing};
 use shared::store::Store;
 use shared::tapd::TapdClient;
@@ -37,7 +36,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         cfg,
     };
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<GatewayEvent>| async move {
+    // The payload is taken as JSON and read by `routes`: a malformed event gets a 400.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         Ok::<_, std::convert::Infallible>(routes::handle(app, event.payload).await.into_event())
     }))
     .await

@@ -1,7 +1,7 @@
 //! Routes of the contract, each a thin call into `shared::connect`.
 
 use shared::connect::{Callback, ConnectError, Connector};
-use shared::gateway::{GatewayEvent, HttpRequest, HttpResponse};
+use shared::gateway::{HttpRequest, HttpResponse};
 use shared::upstream::Service;
 
 use crate::App;
@@ -9,8 +9,8 @@ use crate::pages;
 
 const ROUTES: [&str; 3] = ["/oauth/tapd/start", "/oauth/tapd/callback", "/oauth/tdoc/callback"];
 
-pub async fn handle(app: &App, event: GatewayEvent) -> HttpResponse {
-    let req = match HttpRequest::from_event(event) {
+pub async fn handle(app: &App, event: serde_json::Value) -> HttpResponse {
+    let req = match HttpRequest::from_json(event) {
         Ok(req) => req,
         Err(e) => return pages::error(400, "Bad request", &e.to_string()),
     };

@@ -1,9 +1,12 @@
 //! Event → handler routing: the schedule, or an HTTP delivery.
 
 use serde_json::{Value, json};
-use shared::gateway::{GatewayEvent, HttpRequest, HttpResponse};
+use shared::gateway::{HttpRequest, HttpResponse};
 use shared::store::LinkKey;
-use shared::webhook::{Action, LinkError, Linker, Outcome, TapdEvent, parse_body, secret_matches};
+use shared::time::now_millis;
+use shared::webhook::{
+    Action, LinkError, Linker, Outcome, RetrySummary, TapdEvent, metrics, parse_body, secret_matches,
+};
 
 use crate::App;
 
@@ -24,19 +27,32 @@ pub async fn dispatch(app: &App, payload: Value, deadline_ms: u64) -> Result<Val
     if payload.get("source").and_then(Value::as_str) == Some("aws.events") {
         let summary = linker(app).retry_pending(deadline_ms).await?;
         tracing::info!(?summary, "scheduled retry finished");
+        emit_metrics(app, &summary).await;
         return Ok(serde_json::to_value(summary)?);
     }
-    let event: GatewayEvent = serde_json::from_value(payload)?;
-    let resp = handle(app, event, deadline_ms).await;
+    let resp = handle(app, payload, deadline_ms).await;
     Ok(serde_json::to_value(resp.into_event())?)
+}
+
+/// What is still pending after the run, as an EMF line (see `shared::webhook::metrics`).
+async fn emit_metrics(app: &App, summary: &RetrySummary) {
+    match app.store.pending_stats().await {
+        Ok((pending, oldest)) => {
+            let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "tapd-webhook".into());
+            let line = metrics::scheduled_run(&function, now_millis(), pending, oldest, summary);
+            // EMF wants the object alone on its line, not inside a log event.
+            println!("{line}");
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count pending events for the metrics"),
+    }
 }
 
 fn reply(status: u16, body: Value) -> HttpResponse {
     HttpResponse::json(status, &body).with_header("cache-control", "no-store")
 }
 
-pub async fn handle(app: &App, event: GatewayEvent, deadline_ms: u64) -> HttpResponse {
-    let req = match HttpRequest::from_event(event) {
+pub async fn handle(app: &App, event: Value, deadline_ms: u64) -> HttpResponse {
+    let req = match HttpRequest::from_json(event) {
         Ok(req) => req,
         Err(e) => return reply(400, json!({ "error": e.to_string() })),
     };

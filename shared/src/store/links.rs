@@ -74,6 +74,7 @@ pub struct PendingLink {
     pub key: LinkKey,
     pub claim_until_ms: u64,
     pub attempts: u32,
+    pub created_at_ms: u64,
 }
 
 fn parse_link(item: &Item) -> Result<Link, StoreError> {
@@ -171,6 +172,19 @@ impl Store {
                     Some(item) => Some(item),
                     None => self.raw_link(&pk).await?,
                 };
+                // Our own claim: the SDK retried a write whose first try landed (its reply
+                // was lost). Without this, the item would sit claimed by nobody working on it
+                // until the deadline.
+                if let Some(item) = &old
+                    && get_s(item, "claim_owner") == Some(owner)
+                    && get_n(item, "claim_until") == Some(until_ms)
+                {
+                    return Ok(ClaimOutcome::Claimed(Claim {
+                        owner: owner.to_owned(),
+                        until_ms,
+                        link: parse_link(item)?,
+                    }));
+                }
                 match old.map(|i| parse_link(&i)).transpose()? {
                     Some(link) if link.status != LinkStatus::Pending => Ok(ClaimOutcome::Settled(link)),
                     _ => Ok(ClaimOutcome::Busy),
@@ -224,12 +238,23 @@ impl Store {
 
     /// Marks the item done and drops it from the pending index.
     pub async fn finish_link(&self, claim: &mut Claim, comment_id: &str) -> Result<(), StoreError> {
-        self.claimed_update(
-            claim,
-            "SET #st = :done, comment_id = :cid, updated_at = :now REMOVE gsi1pk, gsi1sk, claim_owner, claim_until, last_error",
-            vec![(":done", s("done")), (":cid", s(comment_id)), (":now", n(now_millis()))],
-        )
-        .await?;
+        let finished = self
+            .claimed_update(
+                claim,
+                "SET #st = :done, comment_id = :cid, updated_at = :now REMOVE gsi1pk, gsi1sk, claim_owner, claim_until, last_error",
+                vec![(":done", s("done")), (":cid", s(comment_id)), (":now", n(now_millis()))],
+            )
+            .await;
+        match finished {
+            // The SDK retried a write whose first try landed (its reply was lost): the claim
+            // is gone because this very write released it.
+            Err(StoreError::LostClaim)
+                if self
+                    .link(&claim.link.key)
+                    .await?
+                    .is_some_and(|l| l.status == LinkStatus::Done && l.comment_id.as_deref() == Some(comment_id)) => {}
+            other => other?,
+        }
         claim.link.status = LinkStatus::Done;
         claim.link.comment_id = Some(comment_id.to_owned());
         Ok(())
@@ -279,6 +304,23 @@ impl Store {
         }
     }
 
+    /// How many items are pending, and when the oldest of them was first seen (for the
+    /// scheduled run's metrics).
+    pub async fn pending_stats(&self) -> Result<(u32, Option<u64>), StoreError> {
+        let (mut count, mut oldest, mut cursor) = (0u32, None::<u64>, None);
+        loop {
+            let (page, next) = self.pending_links(100, cursor).await?;
+            for p in page {
+                count += 1;
+                oldest = Some(oldest.map_or(p.created_at_ms, |o| o.min(p.created_at_ms)));
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => return Ok((count, oldest)),
+            }
+        }
+    }
+
     /// Pending items, oldest first, one page of up to `limit` after `cursor`; the second
     /// value is the cursor of the next page.
     pub async fn pending_links(
@@ -310,6 +352,7 @@ impl Store {
                     key: link.key,
                     claim_until_ms: get_n(item, "claim_until").unwrap_or(0),
                     attempts: link.attempts,
+                    created_at_ms: link.created_at_ms,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -1,9 +1,10 @@
 //! OAuth states, tokens and the workspace ↔ Tencent Docs binding.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use sha2::{Digest, Sha256};
 
-use super::{Item, Store, StoreError, get_n, get_s, n, s};
+use super::{Item, Store, StoreError, get_n, get_s, n, open_token, s, seal_token};
 use crate::ids::{OpenId, WorkspaceId};
 use crate::tapd::TapdToken;
 use crate::tdoc::TdocToken;
@@ -164,15 +165,14 @@ impl Store {
     }
 
     fn token_item<T: serde::Serialize>(&self, pk: &str, sk: &str, token: &T, version: u64) -> Item {
-        let json = serde_json::to_vec(token).expect("tokens serialize");
         let mut item = Self::key(pk, sk);
-        item.insert("ct".into(), self.seal(pk, sk, &json));
+        item.insert("ct".into(), AttributeValue::B(seal_token(&self.keys, pk, sk, token).into()));
         item.insert("ver".into(), n(version));
         item.insert("updated_at".into(), n(now_secs()));
         item
     }
 
-    async fn read_token<T: serde::de::DeserializeOwned>(
+    async fn read_token<T: serde::Serialize + serde::de::DeserializeOwned>(
         &self,
         pk: &str,
         sk: &str,
@@ -187,8 +187,36 @@ impl Store {
             .await
             .map_err(StoreError::sdk)?;
         let Some(item) = out.item else { return Ok(None) };
-        let plain = self.open(&item, pk, sk)?;
-        let token = serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt(format!("{sk}: bad token JSON")))?;
+        let Some(AttributeValue::B(blob)) = item.get("ct") else {
+            return Err(StoreError::Corrupt(format!("{sk} record without ciphertext")));
+        };
+        let token: T = open_token(&self.keys, pk, sk, blob.as_ref())?;
+        if self.keys.is_stale(blob.as_ref()) {
+            self.reseal(pk, sk, &token, blob).await;
+        }
         Ok(Some((token, get_n(&item, "ver").unwrap_or(0))))
+    }
+
+    /// Key rotation: a token read under an old key is written back under the current one
+    /// at once, rather than at its next refresh (weeks away, or never for a token that is
+    /// never refreshed), so the old key can be retired. Only the exact ciphertext that was
+    /// read is replaced, and the version is kept: a concurrent refresh wins and is not
+    /// disturbed. Best effort: a failure leaves the old ciphertext, still readable.
+    async fn reseal<T: serde::Serialize>(&self, pk: &str, sk: &str, token: &T, old: &Blob) {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .update_expression("SET ct = :new")
+            .condition_expression("ct = :old")
+            .expression_attribute_values(":new", AttributeValue::B(seal_token(&self.keys, pk, sk, token).into()))
+            .expression_attribute_values(":old", AttributeValue::B(old.clone()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => tracing::info!(record = sk, "token re-encrypted under the current key"),
+            Err(e) => tracing::debug!(record = sk, error = %StoreError::sdk(e), "token not re-encrypted"),
+        }
     }
 }

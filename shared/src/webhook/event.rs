@@ -1,7 +1,9 @@
 //! TAPD webhook bodies: JSON or form-encoded, flat key/value pairs, ids as strings or numbers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -42,9 +44,17 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Result<BTreeMap<String, St
         None => Ok(()),
     };
     if json {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| BodyError::Malformed("invalid JSON"))?;
-        let serde_json::Value::Object(map) = value else { return Err(BodyError::Malformed("not a JSON object")) };
-        for (k, v) in map {
+        // Read member by member: a JSON map keeps the last of two equal keys, which would
+        // let a second `secret` or `id` override the first unnoticed (forms refuse that).
+        let Members(members) = serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => BodyError::Malformed("not a JSON object"),
+            _ => BodyError::Malformed("invalid JSON"),
+        })?;
+        let mut seen = BTreeSet::new();
+        for (k, v) in members {
+            if !seen.insert(k.clone()) {
+                return Err(BodyError::Duplicate(k.chars().take(40).collect()));
+            }
             match v {
                 serde_json::Value::String(s) => put(k, s)?,
                 serde_json::Value::Number(n) => put(k, n.to_string())?,
@@ -60,6 +70,29 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Result<BTreeMap<String, St
         }
     }
     Ok(out)
+}
+
+/// The members of a JSON object in order, repeated keys kept.
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut out = Vec::new();
+                while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
+                    out.push(member);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// Constant-time comparison of the delivered secret with ours. Both sides are hashed
@@ -144,6 +177,18 @@ mod tests {
         assert_eq!(parse_body("text/xml", b"<a/>"), Err(BodyError::UnsupportedType));
         assert_eq!(parse_body("", &vec![b'a'; MAX_BODY + 1]), Err(BodyError::TooLarge));
         assert!(matches!(parse_body("application/x-www-form-urlencoded", b"a=1&a=2"), Err(BodyError::Duplicate(_))));
+        // Found by the bad-input suite: JSON kept the last of two equal keys, so a second
+        // `secret` or `id` overrode the first unnoticed.
+        for dup in [&br#"{"secret":"guess","secret":"right"}"#[..], br#"{"id":{},"id":"1"}"#, br#"{"a":1,"b":2,"a":3}"#]
+        {
+            assert!(matches!(parse_body("application/json", dup), Err(BodyError::Duplicate(_))), "{dup:?}");
+        }
+        assert_eq!(
+            parse_body("application/json", b"{\"a\":{\"x\":1,\"x\":2}}").unwrap().len(),
+            0,
+            "nested maps are dropped"
+        );
+        assert_eq!(parse_body("application/json", b"{\"a\":"), Err(BodyError::Malformed("invalid JSON")));
         assert!(parse_body("application/json", b"\xff\xfe").is_err());
         let f = parse_body("", b"event=story%3A%3Acreate&workspace_id=..%2F..&id=1").unwrap();
         assert!(TapdEvent::from_fields(&f, false).is_err());

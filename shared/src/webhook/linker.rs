@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::auth::{AuthError, TapdAuth, TdocAuth};
@@ -138,14 +139,11 @@ impl Linker<'_> {
                     self.tdoc.create_file(&tok, title, link.doc_type(key.kind)).await
                 })
                 .await?;
-            let written = self.write_intro(open_id, &doc, key, &it, deadline_ms).await;
-            self.store
-                .record_progress(
-                    claim,
-                    Progress { doc: Some((&doc.id, &doc.url)), doc_written: written.is_ok(), ..Default::default() },
-                )
-                .await?;
-            written?;
+            // Recorded before anything else is tried: an attempt that dies from here on (in
+            // the intro's call, say) leaves the file on record, not a second one to make.
+            self.record_doc(claim, &doc, deadline_ms).await?;
+            self.write_intro(open_id, &doc, key, &it, deadline_ms).await?;
+            self.store.record_progress(claim, Progress { doc_written: true, ..Default::default() }).await?;
         } else if !claim.link.doc_written {
             let it = self.fetch_item(key, deadline_ms).await?;
             let doc = DocFile {
@@ -169,33 +167,59 @@ impl Linker<'_> {
             self.store.record_progress(claim, Progress { field_set: true, ..Default::default() }).await?;
         }
 
-        // A previous attempt may have posted the comment and died before recording it:
-        // look before posting again. A first attempt cannot have, so it spends no call.
-        let mut comment_id = None;
-        if resumed {
-            let existing = self
-                .with_tapd(deadline_ms, |tok| async move {
-                    self.tapd.comment_descriptions(&tok, &key.workspace, key.kind, &key.id).await
-                })
-                .await?;
-            comment_id = existing.into_iter().find(|(_, d)| d.contains(doc_url)).map(|(id, _)| id);
-        }
-        let comment_id = match comment_id {
-            Some(id) => id,
-            None => {
-                let description = format!("Tencent Doc for this {}: {doc_url}", key.kind.as_str());
-                let description = &description;
-                self.with_tapd(deadline_ms, |tok| async move {
-                    self.tapd
-                        .add_comment(&tok, &key.workspace, key.kind, &key.id, description, &link.comment_author)
-                        .await
-                })
-                .await?
-            }
-        };
+        let comment_id = self.ensure_comment(key, doc_url, resumed, deadline_ms).await?;
         self.store.finish_link(claim, &comment_id).await?;
         tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, doc_url = %doc_url, "item linked");
         Ok(doc_url_owned)
+    }
+
+    /// Posts the item's comment unless one naming the doc is there. TAPD takes no
+    /// idempotency key, so whenever an earlier post may have landed, the comments are read
+    /// first: after a previous attempt (it may have died after posting), and before any
+    /// retry within this one (a timeout, a reset or a 5xx does not say whether TAPD acted
+    /// on the post). A first try of a first attempt spends no extra call.
+    async fn ensure_comment(
+        &self,
+        key: &LinkKey,
+        doc_url: &str,
+        resumed: bool,
+        deadline_ms: u64,
+    ) -> Result<String, LinkError> {
+        let description = format!("Tencent Doc for this {}: {doc_url}", key.kind.as_str());
+        let (description, look_first) = (&description, &AtomicBool::new(resumed));
+        let author = &self.cfg.link.comment_author;
+        self.with_tapd(deadline_ms, |tok| async move {
+            if look_first.swap(true, Ordering::SeqCst) {
+                let existing = self.tapd.comment_descriptions(&tok, &key.workspace, key.kind, &key.id).await?;
+                if let Some((id, _)) = existing.into_iter().find(|(_, d)| d.contains(doc_url)) {
+                    return Ok(id);
+                }
+            }
+            self.tapd.add_comment(&tok, &key.workspace, key.kind, &key.id, description, author).await
+        })
+        .await
+    }
+
+    /// Records a just-created file, retrying a failed write while the deadline allows:
+    /// losing this record would make the next attempt create a second file.
+    async fn record_doc(&self, claim: &mut Claim, doc: &DocFile, deadline_ms: u64) -> Result<(), LinkError> {
+        let mut tries = 0;
+        loop {
+            let progress = Progress { doc: Some((&doc.id, &doc.url)), ..Default::default() };
+            match self.store.record_progress(claim, progress).await {
+                Err(StoreError::Unavailable(_))
+                    if tries < BACKOFF_MS.len() && now_millis() + BACKOFF_MS[tries] + RESERVE_MS < deadline_ms =>
+                {
+                    tokio::time::sleep(Duration::from_millis(BACKOFF_MS[tries])).await;
+                    tries += 1;
+                }
+                Err(e) => {
+                    tracing::error!(doc_url = %doc.url, error = %e, "a created doc could not be recorded; a retry may create another");
+                    return Err(e.into());
+                }
+                Ok(()) => return Ok(()),
+            }
+        }
     }
 
     async fn fetch_item(&self, key: &LinkKey, deadline_ms: u64) -> Result<TapdItem, LinkError> {
@@ -258,12 +282,14 @@ impl Linker<'_> {
     {
         let mut attempt = 0;
         loop {
-            let tok = self.tdoc_auth.token(self.store, self.tdoc, open_id, false).await?;
+            // Token refreshes are retried like any call (found by the fault matrix: one
+            // failed refresh failed the whole delivery).
+            let tok = retrying(deadline_ms, || self.tdoc_auth.token(self.store, self.tdoc, open_id, false)).await?;
             let result = retrying(deadline_ms, || call(tok.clone())).await;
             match result {
                 Err(UpstreamError::Unauthorized { .. }) if attempt == 0 => {
                     attempt += 1;
-                    self.tdoc_auth.token(self.store, self.tdoc, open_id, true).await?;
+                    retrying(deadline_ms, || self.tdoc_auth.token(self.store, self.tdoc, open_id, true)).await?;
                 }
                 other => return other.map_err(LinkError::from),
             }
@@ -306,11 +332,29 @@ impl Linker<'_> {
     }
 }
 
+/// Failures worth another try within the invocation.
+trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for UpstreamError {
+    fn is_transient(&self) -> bool {
+        UpstreamError::is_transient(self)
+    }
+}
+
+impl Transient for AuthError {
+    fn is_transient(&self) -> bool {
+        matches!(self, AuthError::Upstream(e) if e.is_transient())
+    }
+}
+
 /// Retries transient failures with backoff while the deadline allows.
-async fn retrying<T, F, Fut>(deadline_ms: u64, mut op: F) -> Result<T, UpstreamError>
+async fn retrying<T, E, F, Fut>(deadline_ms: u64, mut op: F) -> Result<T, E>
 where
+    E: Transient,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, UpstreamError>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut tries = 0;
     loop {

@@ -21,7 +21,9 @@ pub fn render_title(template: &str, name: &str, kind: ItemKind, id: &ItemId, ws:
     let clean: String = rendered.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let title = cut_chars(clean.trim(), max).trim_end();
     if title.is_empty() {
-        cut_chars(&format!("TAPD {} {}", kind.as_str(), id), max).to_owned()
+        // Cut and trimmed like any title (found by the property tests: a cut could end on
+        // the space before the id).
+        cut_chars(&format!("TAPD {} {}", kind.as_str(), id), max).trim_end().to_owned()
     } else {
         title.to_owned()
     }
@@ -42,5 +44,6 @@ mod tests {
         assert_eq!(render_title("{name}", " \n ", ItemKind::Bug, &id, &ws, 36), "TAPD bug 1");
         assert_eq!(render_title("[{kind}#{id}] {name}", "a\tb", ItemKind::Bug, &id, &ws, 36), "[bug#1] a b");
         assert_eq!(cut_chars("👍🏽x", 1), "👍");
+        assert_eq!(render_title("", "", ItemKind::Story, &id, &ws, 11), "TAPD story");
     }
 }

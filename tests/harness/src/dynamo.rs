@@ -29,11 +29,17 @@ pub fn endpoint() -> String {
 
 /// A DynamoDB client for [`endpoint`]: region us-east-1, static test credentials.
 pub async fn client() -> Client {
+    client_at(&endpoint())
+}
+
+/// A DynamoDB client for a local endpoint (`http://127.0.0.1:PORT`): region us-east-1,
+/// static test credentials.
+pub fn client_at(endpoint: &str) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "harness"))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .build();
     Client::from_conf(config)
 }

@@ -23,8 +23,8 @@ use std::{
     net::SocketAddr,
     path::Path,
     process::{ExitStatus, Stdio},
-    sync::{Arc, Mutex},
-    time::Duration,
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -104,6 +104,8 @@ struct Runtime {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     /// Becomes true at the first `invocation/next`.
     polled: watch::Sender<bool>,
+    /// When the first `invocation/next` arrived (the end of the function's init).
+    first_poll: OnceLock<Instant>,
     /// The body of `init/error`, once posted.
     init_error: watch::Sender<Option<Value>>,
 }
@@ -128,6 +130,7 @@ fn invalid_request_id(id: &str) -> Response {
 }
 
 async fn next_invocation(State(rt): State<Arc<Runtime>>) -> Response {
+    rt.first_poll.get_or_init(Instant::now);
     rt.polled.send_replace(true);
     let pending = loop {
         let notified = rt.next_ready.notified();
@@ -187,6 +190,8 @@ pub struct Function {
     name: String,
     addr: SocketAddr,
     pid: u32,
+    /// Taken just before the process was started.
+    spawned_at: Instant,
     rt: Arc<Runtime>,
     logs: Arc<Mutex<Vec<String>>>,
     /// One invocation in flight at a time.
@@ -235,6 +240,7 @@ impl Function {
             next_ready: Notify::new(),
             waiting: Mutex::new(HashMap::new()),
             polled: watch::Sender::new(false),
+            first_poll: OnceLock::new(),
             init_error: watch::Sender::new(None),
         });
         let app = Router::new()
@@ -274,6 +280,7 @@ impl Function {
             cmd.env(k, v);
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let spawned_at = Instant::now();
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let pid = child.id().expect("pid of a just-started process");
 
@@ -308,6 +315,7 @@ impl Function {
             name,
             addr,
             pid,
+            spawned_at,
             rt,
             logs,
             turn: tokio::sync::Mutex::new(()),
@@ -409,6 +417,12 @@ impl Function {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The lines printed since the last call (removing them from [`Function::logs`]), so a
+    /// long-running caller can print them as they come without keeping them all.
+    pub fn take_logs(&self) -> Vec<String> {
+        std::mem::take(&mut *self.logs.lock().unwrap())
+    }
+
     /// SIGKILLs the process and waits for it to be reaped. An invocation in flight
     /// returns `Crashed`.
     pub async fn kill(&mut self) {
@@ -421,6 +435,22 @@ impl Function {
         if let Some(tx) = self.kill_tx.lock().unwrap().take() {
             let _ = tx.send(());
         }
+    }
+
+    /// The instant just before the process was started.
+    pub fn spawned_at(&self) -> Instant {
+        self.spawned_at
+    }
+
+    /// The instant the process first polled `invocation/next`, once it has.
+    pub fn first_poll_at(&self) -> Option<Instant> {
+        self.rt.first_poll.get().copied()
+    }
+
+    /// Process start to first poll of `invocation/next`: the function's init, as Lambda's
+    /// "Init Duration" counts it. `None` until it has polled.
+    pub fn init_duration(&self) -> Option<Duration> {
+        self.first_poll_at().map(|at| at.duration_since(self.spawned_at))
     }
 
     /// The process id.

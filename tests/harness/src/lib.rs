@@ -6,10 +6,15 @@
 //!   EventBridge scheduled event.
 //! - [`dynamo`]: the DynamoDB table of `template.yaml`, created on the local
 //!   DynamoDB-compatible endpoint that `make test` starts.
+//! - [`ddb_proxy`]: a fault-injecting proxy in front of that endpoint.
+//! - [`stack`] and [`flows`]: a sandbox, a table and the functions wired together, and
+//!   the deliveries, checks and waits the black-box suites share.
 //! - [`bin_path`]: where `make test` put the release binaries.
 
 pub mod apigw;
+pub mod ddb_proxy;
 pub mod dynamo;
+pub mod flows;
 pub mod lambda;
 pub mod stack;
 

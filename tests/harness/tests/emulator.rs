@@ -44,6 +44,25 @@ async fn invokes_and_echoes_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_duration_spans_spawn_to_the_first_poll() {
+    let f = Function::spawn(echo(), &[]).await;
+    assert!(f.wait_ready(Duration::from_secs(10)).await, "logs: {:?}", f.logs());
+    let ready = std::time::Instant::now();
+    let first = f.first_poll_at().expect("polled");
+    assert!(f.spawned_at() < first && first <= ready);
+    let init = f.init_duration().unwrap();
+    assert!(init > Duration::ZERO && init < Duration::from_secs(10), "{init:?}");
+    // Later polls do not move it.
+    assert!(f.invoke(json!({})).await.response().is_some());
+    assert_eq!(f.first_poll_at(), Some(first));
+
+    // A process that never polls has no init duration.
+    let failing = Function::spawn(echo(), &env(&[("ECHO_INIT_ERROR", "no")])).await;
+    assert!(failing.init_error(Duration::from_secs(10)).await.is_some());
+    assert_eq!(failing.init_duration(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn function_errors_are_reported() {
     let f = Function::spawn(echo(), &[]).await;
     match f.invoke(json!({"fail": "boom"})).await {

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Debug, Default)]
-pub(crate) struct KillSwitch {
+pub struct KillSwitch {
     killed: AtomicBool,
     reader: Mutex<Option<Waker>>,
 }
@@ -40,7 +40,7 @@ impl KillSwitch {
 
 /// Connection info available to handlers as `ConnectInfo<ConnInfo>`.
 #[derive(Debug, Clone)]
-pub(crate) struct ConnInfo {
+pub struct ConnInfo {
     #[allow(dead_code)]
     pub remote: SocketAddr,
     pub kill: Arc<KillSwitch>,
@@ -52,7 +52,7 @@ impl Connected<IncomingStream<'_, ResetListener>> for ConnInfo {
     }
 }
 
-pub(crate) struct ResetListener(pub TcpListener);
+pub struct ResetListener(pub TcpListener);
 
 impl Listener for ResetListener {
     type Io = KillableStream;
@@ -70,7 +70,7 @@ impl Listener for ResetListener {
     }
 }
 
-pub(crate) struct KillableStream {
+pub struct KillableStream {
     inner: TcpStream,
     kill: Arc<KillSwitch>,
 }

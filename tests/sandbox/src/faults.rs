@@ -104,7 +104,15 @@ impl http_body::Body for FailingBody {
 /// Drops the connection. Served by [`Sandbox::start_on`], nothing at all is
 /// written; mounted elsewhere, the body fails after the head.
 fn reset(req: &Request) -> Response {
-    if let Some(ConnectInfo(info)) = req.extensions().get::<ConnectInfo<ConnInfo>>() {
+    kill_connection(connection(req))
+}
+
+fn connection(req: &Request) -> Option<ConnInfo> {
+    req.extensions().get::<ConnectInfo<ConnInfo>>().map(|ConnectInfo(info)| info.clone())
+}
+
+fn kill_connection(conn: Option<ConnInfo>) -> Response {
+    if let Some(info) = conn {
         info.kill.kill();
     }
     Response::builder()
@@ -137,6 +145,12 @@ pub(crate) async fn middleware(State(sb): State<Sandbox>, req: Request, next: Ne
         Some(FaultKind::Reset) => {
             sb.record(RequestRecord { method, path, status: 0 });
             return reset(&req);
+        }
+        Some(FaultKind::DropReply) => {
+            let conn = connection(&req);
+            let _done = next.run(req).await;
+            sb.record(RequestRecord { method, path, status: 0 });
+            return kill_connection(conn);
         }
     };
     tracing::debug!(%method, %path, status = response.status().as_u16(), "sandbox");

@@ -56,11 +56,14 @@
     reason = "request checks return the ready-made error Response; every request builds one at most"
 )]
 
-mod conn;
+/// The killable listener behind the `Reset` fault, reusable by other test servers (the
+/// harness's DynamoDB fault proxy).
+pub mod conn;
 mod control;
 mod faults;
 mod model;
 mod pages;
+mod persist;
 mod state;
 mod tapd;
 mod tdoc;
@@ -96,6 +99,11 @@ pub struct SandboxConfig {
     /// Tencent Docs refresh replies carry a new refresh token (and the old one dies).
     /// `false` (default): no `refresh_token` in the reply, the old one stays valid.
     pub tdoc_refresh_returns_new_refresh_token: bool,
+    /// Where browsers and clients reach the sandbox when its [`Sandbox::router`] is mounted
+    /// in another server (e.g. a local gateway), no trailing slash: [`Sandbox::base_url`] and
+    /// every URL derived from it (doc links, API bases) use it. `None` (default): the
+    /// sandbox's own listener address.
+    pub public_base_url: Option<String>,
 }
 
 impl SandboxConfig {
@@ -110,6 +118,7 @@ impl SandboxConfig {
             code_ttl_secs: 300,
             tapd_refresh_tokens: true,
             tdoc_refresh_returns_new_refresh_token: false,
+            public_base_url: None,
         }
     }
 }
@@ -141,7 +150,10 @@ impl Sandbox {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let host = if local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { local.ip() };
-        let base_url = format!("http://{}", SocketAddr::new(host, local.port()));
+        let base_url = match &cfg.public_base_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", SocketAddr::new(host, local.port())),
+        };
         let (shutdown, mut rx) = watch::channel(false);
         let sandbox = Sandbox {
             inner: Arc::new(Inner {
@@ -184,7 +196,7 @@ impl Sandbox {
         &self.inner.cfg
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or [`SandboxConfig::public_base_url`] when set.
     pub fn base_url(&self) -> String {
         self.inner.base_url.clone()
     }
@@ -266,6 +278,13 @@ impl Sandbox {
     /// How many tokens each grant has issued.
     pub fn issued_tokens(&self) -> IssuedTokens {
         self.lock().issued.clone()
+    }
+
+    /// Every authorization code, access token and refresh token the sandbox has handed out
+    /// (used, expired and rotated ones included), for tests that check none leaked into a
+    /// log line or a table item.
+    pub fn issued_token_values(&self) -> Vec<String> {
+        self.lock().issued_secrets.clone()
     }
 
     /// Faults still armed.

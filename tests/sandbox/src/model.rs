@@ -153,7 +153,7 @@ pub struct IssuedTokens {
 /// Over HTTP (`POST /_sandbox/faults`) the JSON is
 /// `{"method":"POST","path_prefix":"/tdoc/openapi","times":1,"kind":K}` with
 /// `K` one of `{"status":503}`, `"malformed"`, `"wrong_shape"`,
-/// `{"delay_ms":1500}`, `"reset"`.
+/// `{"delay_ms":1500}`, `"reset"`, `"drop_reply"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     #[serde(default)]
@@ -193,6 +193,10 @@ pub enum FaultKind {
     /// mounted in another server, the response head may already be sent;
     /// the body then fails.
     Reset,
+    /// Handle the request normally (the upstream does the work), then drop the connection
+    /// without answering: what a client sees when its request took effect but the reply was
+    /// lost (a timeout or a reset after the fact). It cannot tell whether the call landed.
+    DropReply,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -203,6 +207,7 @@ enum FaultKindWire {
     WrongShape,
     DelayMs(u64),
     Reset,
+    DropReply,
 }
 
 impl From<FaultKindWire> for FaultKind {
@@ -213,6 +218,7 @@ impl From<FaultKindWire> for FaultKind {
             FaultKindWire::WrongShape => FaultKind::WrongShape,
             FaultKindWire::DelayMs(ms) => FaultKind::Delay(Duration::from_millis(ms)),
             FaultKindWire::Reset => FaultKind::Reset,
+            FaultKindWire::DropReply => FaultKind::DropReply,
         }
     }
 }
@@ -225,6 +231,7 @@ impl From<FaultKind> for FaultKindWire {
             FaultKind::WrongShape => FaultKindWire::WrongShape,
             FaultKind::Delay(d) => FaultKindWire::DelayMs(d.as_millis() as u64),
             FaultKind::Reset => FaultKindWire::Reset,
+            FaultKind::DropReply => FaultKindWire::DropReply,
         }
     }
 }

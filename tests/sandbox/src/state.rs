@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::{Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord};
 
 /// An expiry: live until `expires_at`, or until forcibly expired.
@@ -26,6 +28,40 @@ impl Expiry {
     }
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// On disk (see `persist`), an expiry is wall-clock time: Unix milliseconds.
+#[derive(Serialize, Deserialize)]
+struct ExpiryWire {
+    expires_at_unix_ms: u64,
+    #[serde(default)]
+    forced: bool,
+}
+
+impl Serialize for Expiry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let now_ms = unix_ms();
+        let now = Instant::now();
+        let at = if self.expires_at >= now {
+            now_ms.saturating_add(self.expires_at.duration_since(now).as_millis() as u64)
+        } else {
+            now_ms.saturating_sub(now.duration_since(self.expires_at).as_millis() as u64)
+        };
+        ExpiryWire { expires_at_unix_ms: at, forced: self.forced }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Expiry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = ExpiryWire::deserialize(d)?;
+        let left = w.expires_at_unix_ms.saturating_sub(unix_ms());
+        // Already past: expiring now is the same as having expired earlier (`live` is `now < at`).
+        Ok(Expiry { expires_at: Instant::now() + Duration::from_millis(left), forced: w.forced })
+    }
+}
+
 /// A TAPD authorization code.
 #[derive(Debug, Clone)]
 pub(crate) struct TapdCode {
@@ -37,7 +73,7 @@ pub(crate) struct TapdCode {
 }
 
 /// What a TAPD access token grants.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum TapdGrant {
     /// A user authorization bound to one workspace.
     Workspace(String),
@@ -45,13 +81,13 @@ pub(crate) enum TapdGrant {
     App,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TapdToken {
     pub grant: TapdGrant,
     pub expiry: Expiry,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TapdRefresh {
     pub client_id: String,
     pub workspace_id: String,
@@ -68,13 +104,13 @@ pub(crate) struct TdocCode {
     pub expiry: Expiry,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TdocToken {
     pub open_id: String,
     pub expiry: Expiry,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TdocRefresh {
     pub client_id: String,
     pub open_id: String,
@@ -82,7 +118,7 @@ pub(crate) struct TdocRefresh {
     pub expiry: Expiry,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Folder {
     pub id: String,
     pub title: String,
@@ -117,6 +153,8 @@ pub(crate) struct State {
     pub requests: Vec<RequestRecord>,
     pub faults: Vec<ActiveFault>,
     pub issued: IssuedTokens,
+    /// Every code, access token and refresh token handed out (for leak checks).
+    pub issued_secrets: Vec<String>,
 }
 
 impl State {

@@ -152,6 +152,7 @@ async fn approve(State(sb): State<Sandbox>, axum::Form(f): axum::Form<ApproveFor
                         &format!("unknown workspace {:?}", f.workspace_id),
                     );
                 }
+                st.issued_secrets.push(code.clone());
                 st.tapd_codes.insert(
                     code.clone(),
                     TapdCode {
@@ -206,6 +207,7 @@ fn issue_user_token(sb: &Sandbox, workspace_id: &str, scope: &str) -> (String, O
     let access = util::random_token();
     let refresh = sb.config().tapd_refresh_tokens.then(util::random_token);
     let mut st = sb.lock();
+    st.issued_secrets.extend([Some(access.clone()), refresh.clone()].into_iter().flatten());
     st.tapd_tokens.insert(
         access.clone(),
         TapdToken {
@@ -264,6 +266,7 @@ async fn request_token(State(sb): State<Sandbox>, headers: HeaderMap, body: Byte
             let access = util::random_token();
             {
                 let mut st = sb.lock();
+                st.issued_secrets.push(access.clone());
                 st.tapd_tokens.insert(
                     access.clone(),
                     TapdToken { grant: TapdGrant::App, expiry: Expiry::in_secs(sb.config().access_token_ttl_secs) },

@@ -136,6 +136,7 @@ async fn approve(State(sb): State<Sandbox>, axum::Form(f): axum::Form<ApproveFor
                     drop(st);
                     return pages::error_page(StatusCode::BAD_REQUEST, &format!("unknown user {:?}", f.open_id));
                 }
+                st.issued_secrets.push(code.clone());
                 st.tdoc_codes.insert(
                     code.clone(),
                     TdocCode {
@@ -171,6 +172,7 @@ fn issue(sb: &Sandbox, open_id: &str, scope: &str, with_refresh: bool) -> (Strin
     let access = util::random_token();
     let refresh = with_refresh.then(util::random_token);
     let mut st = sb.lock();
+    st.issued_secrets.extend([Some(access.clone()), refresh.clone()].into_iter().flatten());
     st.tdoc_tokens.insert(
         access.clone(),
         TdocToken { open_id: open_id.to_string(), expiry: Expiry::in_secs(sb.config().access_token_ttl_secs) },

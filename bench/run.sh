@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make bench`: builds what it measures, starts its own local DynamoDB (moto), runs the
+# benchmarks (bench/src/main.rs) and rewrites the generated part of BENCHMARKS.md.
+#
+#   BENCH_ARM64=1 make bench      # also the arm64 Lambda packages (`make build`'s build), for their size
+#   bash bench/run.sh --warm 50   # extra arguments go to the runner (see `--help`)
+#
+# Each cargo invocation unifies the features of what it builds, so the two functions are built
+# on their own (exactly the features `make build` gives them, no test-only ones) and the floor
+# on its own (a bare lambda_runtime, whatever the functions pull in).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+start=$(date +%s)
+
+bash scripts/venv.sh
+
+cargo build --release -p oauth -p tapd-webhook
+cargo build --release -p bench --bin floor
+cargo build --profile bench-runner -p bench --features runner --bin bench-runner
+
+if [ "${BENCH_ARM64:-0}" = 1 ]; then
+  # make build's command, and the floor, with the venv's zig; caches stay in .local.
+  PATH="$ROOT/.venv/bin:$PATH" XDG_CACHE_HOME="$ROOT/.local/cache" ZIG_GLOBAL_CACHE_DIR="$ROOT/.local/cache/zig" \
+    bash -c 'cargo lambda build --release --arm64 --bin oauth --bin tapd-webhook &&
+             cargo lambda build --release --arm64 -p bench --bin floor'
+fi
+echo "bench: built in $(( $(date +%s) - start )) s" >&2
+
+export DDB_LOCAL_NAME="bench-$$"
+trap 'scripts/dynamodb-local.sh stop' EXIT
+AWS_ENDPOINT_URL_DYNAMODB="$(scripts/dynamodb-local.sh start)"
+export AWS_ENDPOINT_URL_DYNAMODB
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+# The functions log at their default level, whatever this shell says.
+unset AWS_PROFILE AWS_SESSION_TOKEN RUST_LOG AWS_LAMBDA_LOG_LEVEL HARNESS_LOG
+
+target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
+"$target_dir/bench-runner/bench-runner" "$@"
+echo "bench: done in $(( $(date +%s) - start )) s" >&2

@@ -1,0 +1,542 @@
+//! `make bench`: cold start, invocation latency, round trips, memory and size of both
+//! functions, measured side by side with the floor (a bare `lambda_runtime` function built
+//! with the same profile), against the TAPD and Tencent Docs sandbox and the local DynamoDB
+//! (moto) on loopback. Rewrites the generated part of `BENCHMARKS.md`.
+//!
+//! ```text
+//! bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N]
+//!              [--arm64 DIR] [--out FILE | --no-write]
+//! ```
+//! - `--bins LABEL=DIR`: a set of release binaries (`floor`, `oauth`, `tapd-webhook` in DIR) to
+//!   measure; repeat it to compare builds (before/after) in one run, interleaved. Default:
+//!   `current=<target>/release`.
+//! - `--cold N` spawns per binary for the cold start (default 60), `--first N` fresh processes
+//!   per path for the first invocation (default 12), `--warm N` warm invocations per path
+//!   (default 200).
+//! - `--arm64 DIR`: where `cargo lambda build --release --arm64` put `<name>/bootstrap`
+//!   (default `<target>/lambda`); sizes are reported when present.
+//!
+//! Needs `AWS_ENDPOINT_URL_DYNAMODB` (moto); `bench/run.sh` starts one.
+
+mod proxy;
+mod report;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use harness::apigw::{Request, Response};
+use harness::stack::{Stack, WEBHOOK_SECRET, callback};
+use harness::{Function, Invocation};
+use sandbox::ItemKind;
+use serde_json::{Value, json};
+
+use proxy::{Kind, Record, Recorder};
+
+pub const BINARIES: [&str; 3] = ["floor", "oauth", "tapd-webhook"];
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+const WEBHOOK_PATH: &str = "/webhooks/tapd";
+/// The workspace the webhook scenario links items in, and its Tencent Docs account.
+const WS: &str = "20003271";
+const OPEN_ID: &str = "benchowner01";
+
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub label: String,
+    pub dir: PathBuf,
+}
+
+impl Variant {
+    fn bin(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+pub struct Args {
+    pub variants: Vec<Variant>,
+    pub cold: usize,
+    pub first: usize,
+    pub warm: usize,
+    pub arm64: PathBuf,
+    pub out: Option<PathBuf>,
+}
+
+fn parse_args() -> Args {
+    let target = harness::workspace_root().join("target");
+    let mut args = Args {
+        variants: Vec::new(),
+        cold: 60,
+        first: 12,
+        warm: 200,
+        arm64: target.join("lambda"),
+        out: Some(harness::workspace_root().join("BENCHMARKS.md")),
+    };
+    let mut it = std::env::args().skip(1);
+    let usage = "usage: bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N] [--arm64 DIR] [--out FILE | --no-write]";
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value\n{usage}"));
+        let number = |v: String| v.parse::<usize>().unwrap_or_else(|_| panic!("{v}: not a number\n{usage}"));
+        match flag.as_str() {
+            "--bins" => {
+                let v = value();
+                let (label, dir) = v.split_once('=').unwrap_or_else(|| panic!("--bins LABEL=DIR, got {v}"));
+                args.variants.push(Variant { label: label.to_owned(), dir: PathBuf::from(dir) });
+            }
+            "--cold" => args.cold = number(value()).max(1),
+            "--first" => args.first = number(value()).max(1),
+            "--warm" => args.warm = number(value()).max(2),
+            "--arm64" => args.arm64 = PathBuf::from(value()),
+            "--out" => args.out = Some(PathBuf::from(value())),
+            "--no-write" => args.out = None,
+            "-h" | "--help" => {
+                println!("{usage}");
+                std::process::exit(0);
+            }
+            other => panic!("unknown argument {other}\n{usage}"),
+        }
+    }
+    if args.variants.is_empty() {
+        args.variants.push(Variant { label: "current".into(), dir: target.join("release") });
+    }
+    for v in &args.variants {
+        for name in BINARIES {
+            assert!(v.bin(name).is_file(), "{} is missing: build the release binaries first", v.bin(name).display());
+        }
+    }
+    args
+}
+
+/// Memory of a process from `/proc/<pid>/status`, in KiB: (VmRSS, VmHWM = peak RSS).
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Time a process has spent on a CPU so far, all its threads together (`schedstat`, ns): unlike
+/// wall time, it does not grow when the machine is busy with something else.
+pub fn cpu_time(pid: u32) -> Duration {
+    schedstat(pid).0
+}
+
+/// (on-CPU time, time spent runnable but waiting for a CPU) of a process, all threads.
+pub fn schedstat(pid: u32) -> (Duration, Duration) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Default::default() };
+    let (mut run, mut wait) = (0u64, 0u64);
+    for task in tasks.flatten() {
+        let Ok(line) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+        let mut fields = line.split_whitespace().map(|n| n.parse::<u64>().unwrap_or(0));
+        run += fields.next().unwrap_or(0);
+        wait += fields.next().unwrap_or(0);
+    }
+    (Duration::from_nanos(run), Duration::from_nanos(wait))
+}
+
+/// Round trips of one invocation, as the proxies saw them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trips {
+    pub dynamo: usize,
+    pub upstream: usize,
+    pub sequential: usize,
+    pub labels: Vec<String>,
+}
+
+impl Trips {
+    fn of(mut records: Vec<Record>) -> Trips {
+        records.sort_by_key(|r| r.start);
+        Trips {
+            dynamo: records.iter().filter(|r| r.kind == Kind::DynamoDb).count(),
+            upstream: records.iter().filter(|r| r.kind == Kind::Upstream).count(),
+            sequential: proxy::critical_path(&records),
+            labels: records
+                .iter()
+                .map(|r| match r.kind {
+                    Kind::DynamoDb => format!("DynamoDB {}", r.label),
+                    Kind::Upstream => r.label.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.dynamo + self.upstream
+    }
+}
+
+/// One invocation's wall time and the function's on-CPU time during it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
+impl std::ops::Add for Sample {
+    type Output = Sample;
+    fn add(self, o: Sample) -> Sample {
+        Sample { wall: self.wall + o.wall, cpu: self.cpu + o.cpu }
+    }
+}
+
+/// One measured path: latencies, peak RSS after each run (first invocations), round trips.
+#[derive(Debug, Default)]
+pub struct PathStats {
+    pub name: String,
+    pub times: Vec<Duration>,
+    /// The function's on-CPU time during the invocation.
+    pub cpu: Vec<Duration>,
+    pub hwm_kib: Vec<u64>,
+    pub trips: Vec<Trips>,
+}
+
+impl PathStats {
+    fn new(name: &str) -> Self {
+        PathStats { name: name.to_owned(), ..Default::default() }
+    }
+
+    fn push(&mut self, sample: Sample, trips: Trips) {
+        self.times.push(sample.wall);
+        self.cpu.push(sample.cpu);
+        self.trips.push(trips);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ColdStats {
+    pub init: Vec<Duration>,
+    /// On-CPU time from exec to the first poll.
+    pub cpu: Vec<Duration>,
+    /// Time the process was runnable but waited for a CPU (a busy machine's share of `init`).
+    pub wait: Vec<Duration>,
+    pub rss_kib: Vec<u64>,
+}
+
+#[derive(Debug, Default)]
+pub struct VariantResult {
+    pub cold: BTreeMap<String, ColdStats>,
+    pub first: Vec<PathStats>,
+    pub warm: Vec<PathStats>,
+    /// Peak RSS (VmHWM) of each binary's process over its whole scenario.
+    pub peak_kib: Vec<(String, u64)>,
+    /// Requests the proxies saw while fresh processes initialized (spawn to first poll): must be 0.
+    pub init_requests: usize,
+    /// Host release binaries: (name, bytes, has a symbol table).
+    pub sizes: Vec<(String, u64, bool)>,
+}
+
+/// A stack (sandbox + fresh table) with the recording proxies in front of both upstreams, and
+/// the functions' environment pointed at the proxies.
+struct Ctx {
+    stack: Stack,
+    dynamo: Recorder,
+    upstream: Recorder,
+    env: Vec<(String, String)>,
+    variant: Variant,
+    seq: u64,
+}
+
+impl Ctx {
+    async fn new(variant: &Variant) -> Ctx {
+        let stack = Stack::new().await;
+        let dynamo = Recorder::start(Kind::DynamoDb, &harness::dynamo::endpoint()).await;
+        let upstream = Recorder::start(Kind::Upstream, &stack.sandbox.base_url()).await;
+        let sandbox_base = stack.sandbox.base_url();
+        let env = stack
+            .env()
+            .into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "AWS_ENDPOINT_URL_DYNAMODB" => (k, dynamo.base().to_owned()),
+                "TAPD_API_BASE" | "TAPD_AUTHORIZE_URL" | "TDOC_BASE" => {
+                    let v = v.replacen(&sandbox_base, upstream.base(), 1);
+                    (k, v)
+                }
+                _ => (k, v),
+            })
+            .collect();
+        Ctx { stack, dynamo, upstream, env, variant: variant.clone(), seq: 0 }
+    }
+
+    async fn spawn(&self, name: &str) -> Function {
+        self.spawn_counting(name).await.0
+    }
+
+    /// Spawns and waits for the first poll; also says how many requests init made.
+    async fn spawn_counting(&self, name: &str) -> (Function, usize) {
+        let (d, u) = (self.dynamo.mark(), self.upstream.mark());
+        let f = Function::spawn(&self.variant.bin(name), &self.env).await;
+        assert!(f.wait_ready(READY_TIMEOUT).await, "{name} did not start: {:?}", f.logs());
+        (f, self.dynamo.since(d).len() + self.upstream.since(u).len())
+    }
+
+    /// Invokes `f` with `event`, timing it (wall and on-CPU) and recording its round trips.
+    async fn measure(&self, f: &Function, event: Value) -> (Invocation, Sample, Trips) {
+        let (d, u) = (self.dynamo.mark(), self.upstream.mark());
+        let seen = self.stack.sandbox.requests().len();
+        let cpu0 = cpu_time(f.pid());
+        let t0 = Instant::now();
+        let inv = f.invoke(event).await;
+        let took = Sample { wall: t0.elapsed(), cpu: cpu_time(f.pid()).saturating_sub(cpu0) };
+        let mut records = self.dynamo.since(d);
+        records.extend(self.upstream.since(u));
+        let trips = Trips::of(records);
+        let answered = self.stack.sandbox.requests().len() - seen;
+        assert_eq!(answered, trips.upstream, "the sandbox answered requests the proxy did not see");
+        (inv, took, trips)
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// A new story in the webhook workspace and its `story::create` delivery.
+    fn new_story(&mut self) -> (String, Value) {
+        let n = self.next_id();
+        let id = format!("11200032710{n:08}");
+        self.stack.sandbox.add_item(WS, ItemKind::Story, &id, &format!("Bench story {n}"));
+        (id.clone(), create_event(&id, &n.to_string()))
+    }
+
+    /// Walks the connect flow up to the Tencent Docs callback with `helper` (any oauth process)
+    /// and returns that callback's request, for a workspace and account of its own.
+    async fn up_to_tdoc_callback(&mut self, helper: &Function) -> Request {
+        let n = self.next_id();
+        let (ws, open_id) = (format!("3{n:07}"), format!("benchuser{n}"));
+        self.stack.sandbox.add_workspace(&ws, "Bench workspace");
+        self.stack.sandbox.add_tdoc_user(&open_id, "Bench user");
+        let start = expect_status(helper, &Request::get("/oauth/tapd/start"), 302).await;
+        let back = self.stack.tapd_consent(&start.location_url().expect("location"), &ws, true).await;
+        let to_tdoc = expect_status(helper, &callback(&back), 302).await;
+        let back = self.stack.tdoc_consent(&to_tdoc.location_url().expect("location"), &open_id, true).await;
+        callback(&back)
+    }
+
+    async fn connect_webhook_workspace(&self, helper: &Function) {
+        self.stack.sandbox.add_workspace(WS, "Bench workspace");
+        self.stack.sandbox.add_tdoc_user(OPEN_ID, "Bench owner");
+        let start = expect_status(helper, &Request::get("/oauth/tapd/start"), 302).await;
+        let back = self.stack.tapd_consent(&start.location_url().expect("location"), WS, true).await;
+        let to_tdoc = expect_status(helper, &callback(&back), 302).await;
+        let back = self.stack.tdoc_consent(&to_tdoc.location_url().expect("location"), OPEN_ID, true).await;
+        expect_status(helper, &callback(&back), 200).await;
+    }
+}
+
+fn create_event(id: &str, event_id: &str) -> Value {
+    let body = json!({
+        "event": "story::create", "event_from": "web", "referer": "https://www.tapd.cn/",
+        "workspace_id": WS, "current_user": "bench", "id": id, "secret": WEBHOOK_SECRET, "app_id": "3906",
+        "rio_token": "", "devproxy_host": "http://websocket-proxy", "queue_id": "130662",
+        "event_id": event_id, "created": "2026-11-21 16:33:05"
+    });
+    Request::post_json(WEBHOOK_PATH, &body).to_event()
+}
+
+async fn expect_status(f: &Function, req: &Request, status: u16) -> Response {
+    let resp = f.http(req).await;
+    assert_eq!(resp.status, status, "{} {}: {}\nlogs: {:?}", req.method, req.path, resp.body, tail(f));
+    resp
+}
+
+fn answered(inv: &Invocation, f: &Function, status: u16, what: &str) -> Response {
+    let resp = Response::from_invocation(inv).unwrap_or_else(|| panic!("{what}: {inv:?}\nlogs: {:?}", tail(f)));
+    assert_eq!(resp.status, status, "{what}: {}\nlogs: {:?}", resp.body, tail(f));
+    resp
+}
+
+fn tail(f: &Function) -> Vec<String> {
+    let logs = f.logs();
+    logs[logs.len().saturating_sub(20)..].to_vec()
+}
+
+/// Cold starts, interleaved: every round spawns each binary of each variant once, in an order
+/// that rotates, so drift in the machine's load spreads over all of them.
+async fn cold_starts(args: &Args, results: &mut [VariantResult]) {
+    let env: Vec<(String, String)> = {
+        // Any valid environment: a throwaway stack's (init reads it, nothing is called).
+        let stack = Stack::new().await;
+        stack.env()
+    };
+    let mut order: Vec<(usize, &str)> =
+        (0..args.variants.len()).flat_map(|v| BINARIES.iter().map(move |b| (v, *b))).collect();
+    for round in 0..args.cold {
+        order.rotate_left(1);
+        for &(v, name) in &order {
+            let mut f = Function::spawn(&args.variants[v].bin(name), &env).await;
+            assert!(f.wait_ready(READY_TIMEOUT).await, "{name} did not start: {:?}", f.logs());
+            let init = f.init_duration().expect("polled");
+            let (cpu, wait) = schedstat(f.pid());
+            let (rss, _) = memory_kib(f.pid());
+            f.kill().await;
+            let stats = results[v].cold.entry(name.to_owned()).or_default();
+            stats.init.push(init);
+            stats.cpu.push(cpu);
+            stats.wait.push(wait);
+            stats.rss_kib.push(rss);
+        }
+        if (round + 1) % 20 == 0 {
+            eprintln!("bench: cold starts {}/{}", round + 1, args.cold);
+        }
+    }
+}
+
+/// Everything but cold starts, for one variant.
+async fn scenario(args: &Args, variant: &Variant, result: &mut VariantResult) {
+    let mut ctx = Ctx::new(variant).await;
+    let helper = ctx.spawn("oauth").await;
+    ctx.connect_webhook_workspace(&helper).await;
+
+    // First invocation after a cold start: a fresh process per run.
+    let mut floor_first = PathStats::new("floor: echo");
+    let mut webhook_first = PathStats::new("tapd-webhook: linked story");
+    let mut oauth_first = PathStats::new("oauth: Tencent Docs callback");
+    for _ in 0..args.first {
+        let (mut f, init) = ctx.spawn_counting("floor").await;
+        result.init_requests += init;
+        let (inv, took, trips) = ctx.measure(&f, json!({"hello": "world"})).await;
+        assert!(inv.response().is_some(), "floor: {inv:?}");
+        floor_first.push(took, trips);
+        floor_first.hwm_kib.push(memory_kib(f.pid()).1);
+        f.kill().await;
+
+        let (_, event) = ctx.new_story();
+        let (mut f, init) = ctx.spawn_counting("tapd-webhook").await;
+        result.init_requests += init;
+        let (inv, took, trips) = ctx.measure(&f, event).await;
+        let resp = answered(&inv, &f, 200, "first webhook");
+        assert_eq!(resp.json().unwrap_or_default()["status"], "linked", "{}", resp.body);
+        webhook_first.push(took, trips);
+        webhook_first.hwm_kib.push(memory_kib(f.pid()).1);
+        f.kill().await;
+
+        let req = ctx.up_to_tdoc_callback(&helper).await;
+        let (mut f, init) = ctx.spawn_counting("oauth").await;
+        result.init_requests += init;
+        let (inv, took, trips) = ctx.measure(&f, req.to_event()).await;
+        answered(&inv, &f, 200, "first Tencent Docs callback");
+        oauth_first.push(took, trips);
+        oauth_first.hwm_kib.push(memory_kib(f.pid()).1);
+        f.kill().await;
+    }
+    result.first = vec![floor_first, oauth_first, webhook_first];
+    eprintln!("bench: {}: first invocations done", variant.label);
+
+    // Warm invocations: one process per binary for the rest of the scenario.
+    let floor = ctx.spawn("floor").await;
+    let mut floor_warm = PathStats::new("floor: echo");
+    for i in 0..args.warm + 2 {
+        let (inv, took, trips) = ctx.measure(&floor, json!({"n": i})).await;
+        assert!(inv.response().is_some(), "floor: {inv:?}");
+        if i >= 2 {
+            floor_warm.push(took, trips);
+        }
+    }
+
+    let oauth = ctx.spawn("oauth").await;
+    let mut start = PathStats::new("oauth: start");
+    let mut tapd_cb = PathStats::new("oauth: TAPD callback");
+    let mut tdoc_cb = PathStats::new("oauth: Tencent Docs callback");
+    let mut flow = PathStats::new("oauth: whole connect flow (3 invocations)");
+    for i in 0..args.warm + 2 {
+        let n = ctx.next_id();
+        let (ws, open_id) = (format!("4{n:07}"), format!("warmuser{n}"));
+        ctx.stack.sandbox.add_workspace(&ws, "Bench workspace");
+        ctx.stack.sandbox.add_tdoc_user(&open_id, "Bench user");
+        let (inv, t1, r1) = ctx.measure(&oauth, Request::get("/oauth/tapd/start").to_event()).await;
+        let resp = answered(&inv, &oauth, 302, "start");
+        let back = ctx.stack.tapd_consent(&resp.location_url().expect("location"), &ws, true).await;
+        let (inv, t2, r2) = ctx.measure(&oauth, callback(&back).to_event()).await;
+        let resp = answered(&inv, &oauth, 302, "TAPD callback");
+        let back = ctx.stack.tdoc_consent(&resp.location_url().expect("location"), &open_id, true).await;
+        let (inv, t3, r3) = ctx.measure(&oauth, callback(&back).to_event()).await;
+        answered(&inv, &oauth, 200, "Tencent Docs callback");
+        if i >= 2 {
+            let mut all = r1.labels.clone();
+            all.extend(r2.labels.iter().cloned());
+            all.extend(r3.labels.iter().cloned());
+            let whole = Trips {
+                dynamo: r1.dynamo + r2.dynamo + r3.dynamo,
+                upstream: r1.upstream + r2.upstream + r3.upstream,
+                sequential: r1.sequential + r2.sequential + r3.sequential,
+                labels: all,
+            };
+            for (stats, t, r) in [(&mut start, t1, r1), (&mut tapd_cb, t2, r2), (&mut tdoc_cb, t3, r3)] {
+                stats.push(t, r);
+            }
+            flow.push(t1 + t2 + t3, whole);
+        }
+    }
+
+    let webhook = ctx.spawn("tapd-webhook").await;
+    let mut linked = PathStats::new("tapd-webhook: linked story");
+    let mut redelivery = PathStats::new("tapd-webhook: redelivery of a linked story");
+    let mut done = Vec::new();
+    for i in 0..args.warm + 2 {
+        let (id, event) = ctx.new_story();
+        let (inv, took, trips) = ctx.measure(&webhook, event).await;
+        let resp = answered(&inv, &webhook, 200, "warm webhook");
+        assert_eq!(resp.json().unwrap_or_default()["status"], "linked", "{}", resp.body);
+        if i >= 2 {
+            linked.push(took, trips);
+        }
+        done.push(id);
+    }
+    for (i, id) in done.iter().take(args.warm / 4 + 1).enumerate() {
+        let (inv, took, trips) = ctx.measure(&webhook, create_event(id, &format!("re-{i}"))).await;
+        let resp = answered(&inv, &webhook, 200, "redelivery");
+        assert_eq!(resp.json().unwrap_or_default()["status"], "linked", "{}", resp.body);
+        redelivery.push(took, trips);
+    }
+    result.warm = vec![floor_warm, start, tapd_cb, tdoc_cb, flow, linked, redelivery];
+    result.peak_kib = vec![
+        ("floor".into(), memory_kib(floor.pid()).1),
+        ("oauth".into(), memory_kib(oauth.pid()).1),
+        ("tapd-webhook".into(), memory_kib(webhook.pid()).1),
+    ];
+    result.sizes = BINARIES
+        .iter()
+        .map(|name| {
+            let path = variant.bin(name);
+            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            (name.to_string(), bytes, report::has_symtab(&path))
+        })
+        .collect();
+    eprintln!("bench: {}: scenario done", variant.label);
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args = parse_args();
+    let started = Instant::now();
+    let machine = report::Machine::probe();
+    eprintln!(
+        "bench: {} variant(s), {} cold starts per binary, {} fresh processes per first invocation, {} warm invocations per path",
+        args.variants.len(),
+        args.cold,
+        args.first,
+        args.warm
+    );
+    let mut results: Vec<VariantResult> = args.variants.iter().map(|_| VariantResult::default()).collect();
+    cold_starts(&args, &mut results).await;
+    for (variant, result) in args.variants.iter().zip(results.iter_mut()) {
+        scenario(&args, variant, result).await;
+    }
+    let arm64 = report::arm64_sizes(&args.arm64);
+    let text = report::render(&args, &machine, &results, &arm64, started.elapsed());
+    println!("{text}");
+    if let Some(out) = &args.out {
+        report::write(out, &text).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+        eprintln!("bench: wrote {}", out.display());
+    }
+}
+
+/// For `report`: a path relative to the workspace root when it is inside it.
+pub fn shown(path: &Path) -> String {
+    let root = harness::workspace_root();
+    path.strip_prefix(&root).map(|p| p.display().to_string()).unwrap_or_else(|_| path.display().to_string())
+}

@@ -1,0 +1,36 @@
+//! TAPD reply parsers: token, item list, comment, comment list, update.
+//!
+//! Input: byte 0 < 128 means HTTP 200, else bytes 0-1 are the status (mod 600); byte 2 picks
+//! the parser (`% 5`) and the item kind (`/ 5 % 3`); the rest is the body.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shared::ids::{ItemId, ItemKind};
+use shared::tapd::fuzzing;
+use shared::upstream::UpstreamError;
+
+fn bounded(e: &UpstreamError) {
+    // Provider text is quoted, capped: a hostile reply cannot flood a log line.
+    assert!(e.to_string().chars().count() <= 300, "{e}");
+}
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 3 {
+        return;
+    }
+    let status = if data[0] < 128 { 200 } else { u16::from_be_bytes([data[0], data[1]]) % 600 };
+    let (sel, body) = (data[2], &data[3..]);
+    let id = ItemId::parse("1120003271001000028").unwrap();
+    let kind = ItemKind::ALL[usize::from(sel / 5 % 3)];
+    match sel % 5 {
+        0 => fuzzing::token_reply(status, body).map(|_| ()),
+        1 => fuzzing::item_reply(status, body, kind, &id).map(|item| {
+            assert!(item.is_none_or(|i| i.id == id), "only the asked item is returned");
+        }),
+        2 => fuzzing::comment_reply(status, body).map(|_| ()),
+        3 => fuzzing::comment_list_reply(status, body).map(|_| ()),
+        _ => fuzzing::update_reply(status, body),
+    }
+    .map_err(|e| bounded(&e))
+    .ok();
+});

@@ -1,0 +1,32 @@
+//! Tencent Docs reply parsers: token, user info, file creation, batchUpdate.
+//!
+//! Input: byte 0 < 128 means HTTP 200, else bytes 0-1 are the status (mod 600); byte 2 picks
+//! the parser (`% 4`); the rest is the body.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shared::tdoc::fuzzing;
+use shared::upstream::UpstreamError;
+
+fn bounded(e: &UpstreamError) {
+    assert!(e.to_string().chars().count() <= 300, "{e}");
+}
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 3 {
+        return;
+    }
+    let status = if data[0] < 128 { 200 } else { u16::from_be_bytes([data[0], data[1]]) % 600 };
+    let (sel, body) = (data[2], &data[3..]);
+    match sel % 4 {
+        0 => fuzzing::token_reply(status, body).map(|t| assert!(!t.open_id.as_str().is_empty())),
+        1 => fuzzing::user_info_reply(status, body).map(|_| ()),
+        2 => fuzzing::file_reply(status, body).map(|f| {
+            assert!(!f.id.is_empty());
+            assert!(f.url.starts_with("https://") || f.url.starts_with("http://"));
+        }),
+        _ => fuzzing::insert_reply(status, body),
+    }
+    .map_err(|e| bounded(&e))
+    .ok();
+});

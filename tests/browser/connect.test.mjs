@@ -1,0 +1,215 @@
+// The browser test: a person connects a TAPD workspace to Tencent Docs on `make run`'s
+// stack (devstack on a free port, its own data directory), in headless Chromium driven
+// by Playwright; then a story::create webhook produces a doc, which opens in the browser.
+//
+// Run through tests/browser/run.sh (installs Chromium and playwright-core, builds devstack).
+// Environment: DEVSTACK_BIN (default target/debug/devstack), CHROMIUM (default /usr/bin/chromium).
+
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const DEVSTACK = process.env.DEVSTACK_BIN || join(ROOT, 'target/debug/devstack');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// The flags Chromium needs here (toolchain.md); Playwright adds --headless and a fresh profile is ours.
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+const WORKSPACE = '20000001';
+const OPEN_ID = '0123456789abcdef0123456789abcdef';
+const TOTAL_MS = 180_000;
+
+const started = Date.now();
+let running = null; // the devstack child, for the overall timeout
+function step(what) {
+  console.log(`browser test [${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
+}
+
+function check(ok, what) {
+  if (!ok) throw new Error(`check failed: ${what}`);
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+async function until(what, ms, probe) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function parseEnv(text) {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#') && l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
+
+async function json(url, init) {
+  const r = await fetch(url, init);
+  check(r.ok, `${init?.method ?? 'GET'} ${url} answered ${r.status}`);
+  return r.status === 204 ? null : r.json();
+}
+
+async function main() {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const dataDir = await mkdtemp(join(tmpdir(), 'devstack-browser-'));
+  const profile = await mkdtemp(join(tmpdir(), 'chromium-profile-'));
+  const output = [];
+  let exited = null;
+  let context = null;
+
+  step(`starting devstack on ${base}`);
+  const stack = spawn(DEVSTACK, ['run', '--port', String(port), '--data-dir', dataDir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running = stack;
+  stack.stdout.on('data', (d) => output.push(d.toString()));
+  stack.stderr.on('data', (d) => output.push(d.toString()));
+  stack.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+
+  try {
+    const env = await until('devstack to be ready', 90_000, async () => {
+      if (exited) throw new Error('exited');
+      const r = await fetch(`${base}/_sandbox/info`);
+      if (!r.ok) return null;
+      return parseEnv(await readFile(join(dataDir, 'demo.env'), 'utf8'));
+    }).catch((e) => {
+      throw new Error(`${exited ? `devstack exited (${JSON.stringify(exited)})` : e.message}; its output:\n${output.join('')}`);
+    });
+    check(env.DEVSTACK_MODE === 'sandbox', 'devstack runs with the sandboxes');
+
+    step(`launching ${CHROMIUM}`);
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      timeout: 30_000,
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(15_000);
+    page.setDefaultNavigationTimeout(15_000);
+
+    step('GET /oauth/tapd/start: redirected to the TAPD sandbox consent page');
+    await page.goto(`${base}/oauth/tapd/start`);
+    check(page.url().startsWith(`${base}/tapd/oauth/`), `at TAPD's consent page, not ${page.url()}`);
+    check((await page.title()) === 'TAPD authorization', 'the TAPD consent page title');
+    await page.locator('select#workspace_id').selectOption(WORKSPACE);
+
+    step('click "Authorize" at TAPD: on to the Tencent Docs consent page');
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/tdoc/oauth/v2/authorize'),
+      page.getByRole('button', { name: 'Authorize' }).click(),
+    ]);
+    check((await page.title()) === 'Tencent Docs authorization', 'the Tencent Docs consent page title');
+    await page.locator('select#open_id').selectOption(OPEN_ID);
+
+    step('click "Authorize" at Tencent Docs: back to our callback');
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/oauth/tdoc/callback'),
+      page.getByRole('button', { name: 'Authorize' }).click(),
+    ]);
+    const connected = await page.locator('#connected').innerText();
+    check(
+      connected.includes(`TAPD workspace ${WORKSPACE} is now connected`) && connected.includes(OPEN_ID),
+      `the success page says connected: ${JSON.stringify(connected)}`,
+    );
+    step(`success page: ${connected}`);
+
+    const id = `11${WORKSPACE}${String(Date.now() % 1e9).padStart(9, '0')}`;
+    const name = `Browser story ${id.slice(-4)}`;
+    step(`story ${id} in the TAPD sandbox, and its story::create webhook`);
+    await json(`${base}/_sandbox/items`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ workspace_id: WORKSPACE, kind: 'story', id, name }),
+    });
+    const r = await fetch(`${base}/webhooks/tapd`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        event: 'story::create',
+        workspace_id: WORKSPACE,
+        id,
+        event_id: String(Date.now()),
+        secret: env.TAPD_WEBHOOK_SECRET,
+      }),
+    });
+    const reply = await r.json();
+    check(r.status === 200 && reply.status === 'linked', `the webhook answered ${r.status} ${JSON.stringify(reply)}`);
+
+    const docs = await json(`${base}/_sandbox/docs`);
+    const doc = docs.find((d) => d.url === reply.doc_url);
+    check(doc && doc.title === name && doc.owner_open_id === OPEN_ID, `a doc for the story in /_sandbox/docs: ${JSON.stringify(docs)}`);
+    const comments = await json(`${base}/_sandbox/comments`);
+    check(
+      comments.some((c) => c.entry_id === id && c.entry_type === 'stories' && c.description.includes(doc.url)),
+      `a comment linking the doc on the story: ${JSON.stringify(comments)}`,
+    );
+
+    step(`open the doc: ${doc.url}`);
+    await page.goto(doc.url);
+    check((await page.locator('#title').innerText()) === name, 'the doc page shows the story name');
+
+    step('PASSED');
+  } finally {
+    if (context) await context.close().catch(() => {});
+    if (!exited) {
+      stack.kill('SIGTERM');
+      await until('devstack to stop', 20_000, () => exited).catch(() => stack.kill('SIGKILL'));
+    }
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(profile, { recursive: true, force: true });
+  }
+}
+
+const timer = setTimeout(() => {
+  console.error(`browser test: FAILED: not done after ${TOTAL_MS / 1000} s`);
+  // SIGTERM: devstack stops its functions and moto on its own.
+  running?.kill('SIGTERM');
+  process.exit(1);
+}, TOTAL_MS);
+
+main().then(
+  () => {
+    clearTimeout(timer);
+  },
+  (e) => {
+    clearTimeout(timer);
+    console.error(`browser test: FAILED: ${e.stack || e}`);
+    process.exitCode = 1;
+  },
+);

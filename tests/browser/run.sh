@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The browser test (part of `make test`): headless Chromium, driven by Playwright, clicks
+# through the connect flow on devstack (`make run`'s stack) and checks that a webhook then
+# produces a doc. See connect.test.mjs.
+#
+# Installs what it needs: Debian's chromium (apt-get, when root and it is missing),
+# playwright-core (npm ci, into tests/browser/node_modules), the release binaries and devstack.
+# Where Chromium or Node cannot be had, it prints "BROWSER TEST SKIPPED: <why>" and exits 0,
+# unless BROWSER_TEST=required (CI), which turns a skip into a failure. SKIP_BROWSER_TEST=1 skips it
+# on purpose (still saying so).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+mkdir -p .local
+
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+
+skip() {
+  echo "" >&2
+  echo "BROWSER TEST SKIPPED: $*" >&2
+  echo "" >&2
+  if [ "${BROWSER_TEST:-}" = required ]; then
+    echo "browser test: BROWSER_TEST=required, so a skip is a failure" >&2
+    exit 1
+  fi
+  exit 0
+}
+
+[ "${SKIP_BROWSER_TEST:-}" = 1 ] && skip "SKIP_BROWSER_TEST=1"
+
+if [ ! -x "$CHROMIUM" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "browser test: $CHROMIUM is missing; installing Debian's chromium (log .local/apt-chromium.log)" >&2
+    if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; } \
+      >.local/apt-chromium.log 2>&1; then
+      skip "apt-get could not install chromium (see .local/apt-chromium.log)"
+    fi
+  else
+    skip "$CHROMIUM is missing and cannot be installed here (needs root and apt-get)"
+  fi
+fi
+"$CHROMIUM" --version >/dev/null 2>&1 || skip "$CHROMIUM is installed but does not start ($CHROMIUM --version fails)"
+
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || skip "node and npm are not installed"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge 20 ] || skip "node $(node --version) is too old (playwright-core needs 20 or later)"
+
+# npm's cache stays in the project, like the other tools'.
+export npm_config_cache="$ROOT/.local/npm-cache"
+locked="$(node -p 'require("./tests/browser/package-lock.json").packages["node_modules/playwright-core"].version')"
+installed="$(node -p 'require("./tests/browser/node_modules/playwright-core/package.json").version' 2>/dev/null || true)"
+if [ "$installed" != "$locked" ]; then
+  echo "browser test: npm ci (playwright-core)" >&2
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) \
+    || skip "npm could not install playwright-core"
+fi
+
+# The functions as `make test` and `make run` build them (same selection: no rebuild), and devstack.
+cargo build --release --workspace --bins --exclude harness --exclude devstack
+cargo build --bin devstack
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+echo "browser test: $("$CHROMIUM" --version 2>/dev/null)" >&2
+start=$(date +%s)
+status=0
+DEVSTACK_BIN="$TARGET/debug/devstack" CHROMIUM="$CHROMIUM" \
+  timeout --kill-after=10 240 node tests/browser/connect.test.mjs || status=$?
+if [ "$status" = 0 ]; then
+  echo "browser test: PASSED in $(( $(date +%s) - start ))s" >&2
+else
+  echo "browser test: FAILED (exit $status)" >&2
+fi
+exit "$status"

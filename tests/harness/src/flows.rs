@@ -1,0 +1,74 @@
+//! Building blocks the black-box suites share: TAPD deliveries, a connected stack, what
+//! the sandboxes and the table hold afterwards, and log checks.
+
+use serde_json::{Value, json};
+use shared::ids::{ItemId, ItemKind, WorkspaceId};
+use shared::store::{Link, LinkKey};
+
+use crate::apigw::{Request, Response};
+use crate::stack::{Stack, WEBHOOK_SECRET};
+use crate::{Function, Invocation};
+
+/// The webhook's route.
+pub const WEBHOOK_PATH: &str = "/webhooks/tapd";
+/// The workspace [`connected`] connects, and the Tencent Docs account it binds.
+pub const WORKSPACE: &str = "20003271";
+pub const OPEN_ID: &str = "a1b2c3d4";
+
+/// A `<kind>::create` delivery of TAPD's official example shape, with the right secret.
+pub fn create_event(workspace: &str, kind: &str, id: &str, event_id: &str) -> Value {
+    json!({
+        "event": format!("{kind}::create"), "event_from": "web", "referer": "https://www.tapd.cn/",
+        "workspace_id": workspace, "current_user": "lin", "id": id, "secret": WEBHOOK_SECRET, "app_id": "3906",
+        "rio_token": "", "devproxy_host": "http://websocket-proxy", "queue_id": "130662",
+        "event_id": event_id, "created": "2026-11-21 16:33:05"
+    })
+}
+
+/// The JSON delivery of `story::create` for `id` in [`WORKSPACE`].
+pub fn story_delivery(id: &str, event_id: &str) -> Request {
+    Request::post_json(WEBHOOK_PATH, &create_event(WORKSPACE, "story", id, event_id))
+}
+
+/// A stack whose [`WORKSPACE`] is connected to [`OPEN_ID`] (through the real `oauth`
+/// function), and a `tapd-webhook` function with `extra` environment.
+pub async fn connected(extra: &[(&str, &str)]) -> (Stack, Function) {
+    let stack = Stack::new().await;
+    let oauth = stack.oauth().await;
+    let page = stack.connect(&oauth, WORKSPACE, OPEN_ID).await;
+    assert_eq!(page.status, 200, "connect: {}", page.body);
+    let webhook = stack.spawn("tapd-webhook", extra).await;
+    (stack, webhook)
+}
+
+/// The state machine's key of a story in [`WORKSPACE`].
+pub fn story_key(id: &str) -> LinkKey {
+    LinkKey { workspace: WorkspaceId::parse(WORKSPACE).unwrap(), kind: ItemKind::Story, id: ItemId::parse(id).unwrap() }
+}
+
+/// The item's record in the table.
+pub async fn link_record(stack: &Stack, id: &str) -> Option<Link> {
+    stack.store().await.link(&story_key(id)).await.expect("read the link record")
+}
+
+/// Docs and comments the sandboxes hold for item `id`: (docs whose intro links to the item,
+/// comments on the item).
+pub fn docs_and_comments_of(stack: &Stack, id: &str) -> (usize, usize) {
+    let comments: Vec<_> = stack.sandbox.comments().into_iter().filter(|c| c.entry_id == id).collect();
+    let docs = stack.sandbox.docs().into_iter().filter(|d| d.content.contains(&format!("/view/{id}"))).count();
+    (docs, comments.len())
+}
+
+/// The function's answer to an event: its HTTP response, or how the invocation ended
+/// when it gave none (an error reported to the runtime, a crash, a timeout).
+pub async fn answer(f: &Function, event: Value) -> Result<Response, Invocation> {
+    let invocation = f.invoke(event).await;
+    Response::from_invocation(&invocation).ok_or(invocation)
+}
+
+/// Panics when a log line shows a panic or a backtrace.
+pub fn assert_no_panic(f: &Function) {
+    for line in f.logs() {
+        assert!(!line.contains("panicked") && !line.contains("RUST_BACKTRACE"), "{}: {line}", f.name());
+    }
+}

@@ -1,0 +1,220 @@
+//! Secrets stay secret: no token, code, state, client secret, webhook secret or encryption
+//! key in any log line of whole flows, successful and failing, at `trace` (the most verbose
+//! level); no token in plain text in any table item; and key rotation
+//! (`TOKEN_ENCRYPTION_KEY=new,old`) keeps old records readable and moves them to the new key.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use harness::apigw::{Request, scheduled_event};
+use harness::flows::{self, OPEN_ID, WORKSPACE, story_delivery};
+use harness::stack::{Stack, WEBHOOK_SECRET, callback};
+use harness::{Function, dynamo};
+use sandbox::{Fault, FaultKind, ItemKind};
+use serde_json::json;
+use shared::crypto::Keyring;
+use shared::store::open_token;
+use shared::tdoc::TdocToken;
+
+/// Every string a log line or an item must not contain, with what it is.
+fn secrets(stack: &Stack, states: &[String]) -> Vec<(String, String)> {
+    let c = stack.sandbox.config();
+    let mut out: Vec<(String, String)> = vec![
+        ("TAPD client secret".into(), c.tapd_client_secret.clone()),
+        ("Tencent Docs client secret".into(), c.tdoc_client_secret.clone()),
+        ("webhook secret".into(), WEBHOOK_SECRET.into()),
+        ("encryption key".into(), stack.encryption_key.clone()),
+    ];
+    out.extend(stack.sandbox.issued_token_values().into_iter().map(|v| ("issued code or token".into(), v)));
+    out.extend(states.iter().map(|s| ("OAuth state".into(), s.clone())));
+    out
+}
+
+/// Each text must hold none of the secrets, in clear or percent-encoded.
+fn assert_none_in(texts: &[String], secrets: &[(String, String)], whose: &str) {
+    for (what, value) in secrets {
+        let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        for t in texts {
+            assert!(!t.contains(value.as_str()) && !t.contains(&encoded), "a {what} is in {whose}: {t}");
+        }
+    }
+}
+
+fn state_of(url: &url::Url) -> String {
+    url.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+async fn all_logs(fns: &[&Function]) -> Vec<String> {
+    // Give the capture a moment to read the last lines.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    fns.iter().flat_map(|f| f.logs()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log_line_or_a_table_item() {
+    let stack = Stack::new().await;
+    let verbose = [("RUST_LOG", "trace")];
+    let oauth = stack.spawn("oauth", &verbose).await;
+    let webhook = stack.spawn("tapd-webhook", &verbose).await;
+    let mut states = Vec::new();
+
+    // The connect flow, successful.
+    stack.sandbox.add_workspace(WORKSPACE, "Team");
+    stack.sandbox.add_tdoc_user(OPEN_ID, "Owner");
+    let start = oauth.http(&Request::get("/oauth/tapd/start")).await;
+    let to_tapd = start.location_url().unwrap();
+    states.push(state_of(&to_tapd));
+    let back = stack.tapd_consent(&to_tapd, WORKSPACE, true).await;
+    let to_tdoc = oauth.http(&callback(&back)).await.location_url().unwrap();
+    states.push(state_of(&to_tdoc));
+    let back = stack.tdoc_consent(&to_tdoc, OPEN_ID, true).await;
+    assert_eq!(oauth.http(&callback(&back)).await.status, 200);
+    // ... and failing: replayed, denied, a refused code, the provider down.
+    assert_eq!(oauth.http(&callback(&back)).await.status, 400);
+    let start = oauth.http(&Request::get("/oauth/tapd/start")).await.location_url().unwrap();
+    states.push(state_of(&start));
+    let denied = stack.tapd_consent(&start, WORKSPACE, false).await;
+    assert_eq!(oauth.http(&callback(&denied)).await.status, 403);
+    let start = oauth.http(&Request::get("/oauth/tapd/start")).await.location_url().unwrap();
+    states.push(state_of(&start));
+    let back = stack.tapd_consent(&start, WORKSPACE, true).await;
+    stack.sandbox.expire_codes();
+    assert_eq!(oauth.http(&callback(&back)).await.status, 400);
+    let start = oauth.http(&Request::get("/oauth/tapd/start")).await.location_url().unwrap();
+    states.push(state_of(&start));
+    let back = stack.tapd_consent(&start, WORKSPACE, true).await;
+    stack.sandbox.inject(Fault::once("/tapd/api/tokens", FaultKind::Status(503)));
+    assert_eq!(oauth.http(&callback(&back)).await.status, 502);
+    let start = oauth.http(&Request::get("/oauth/tapd/start")).await.location_url().unwrap();
+    states.push(state_of(&start));
+    let back = stack.tapd_consent(&start, WORKSPACE, true).await;
+    let to_tdoc = oauth.http(&callback(&back)).await.location_url().unwrap();
+    states.push(state_of(&to_tdoc));
+    let back = stack.tdoc_consent(&to_tdoc, OPEN_ID, true).await;
+    stack.sandbox.inject(Fault::once("/tdoc/oauth/v2/token", FaultKind::Malformed));
+    assert_eq!(oauth.http(&callback(&back)).await.status, 502);
+
+    // The webhook: links, refreshes expired tokens, fails upstream, refuses a guessed secret.
+    for (i, id) in ["1120003271000000401", "1120003271000000402", "1120003271000000403"].iter().enumerate() {
+        stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, &format!("Secret test {i}"));
+    }
+    assert_eq!(webhook.http(&story_delivery("1120003271000000401", "1")).await.status, 200);
+    stack.sandbox.expire_access_tokens();
+    assert_eq!(webhook.http(&story_delivery("1120003271000000402", "2")).await.status, 200);
+    stack.sandbox.inject(Fault {
+        method: None,
+        path_prefix: "/tdoc/openapi".into(),
+        kind: FaultKind::Status(401),
+        times: 0,
+    });
+    let failed = webhook.http(&story_delivery("1120003271000000403", "3")).await;
+    assert!(failed.status >= 500, "{}", failed.body);
+    stack.sandbox.clear_faults();
+    stack.sandbox.inject(Fault::once("/tapd/api/comments", FaultKind::Malformed));
+    let mut guess = flows::create_event(WORKSPACE, "story", "1120003271000000401", "4");
+    guess["secret"] = json!("whsec-sandbox-5f0c1d2f");
+    assert_eq!(webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &guess)).await.status, 401);
+    let retry = webhook.invoke(scheduled_event()).await;
+    assert!(retry.response().is_some(), "{retry:?}");
+
+    let secrets = secrets(&stack, &states);
+    assert!(secrets.len() > 20, "{} secrets", secrets.len());
+    let logs = all_logs(&[&oauth, &webhook]).await;
+    assert!(logs.len() > 30, "{} lines", logs.len());
+    assert_none_in(&logs, &secrets, "a log line");
+    // The guessed webhook secret is not logged either.
+    assert!(!logs.iter().any(|l| l.contains("whsec-sandbox-5f0c1d2f")));
+
+    // The table: states by hash, tokens as ciphertext.
+    let mut texts = Vec::new();
+    let mut ciphertexts = 0;
+    for item in dynamo::scan_all(&dynamo::client().await, &stack.table).await {
+        for (k, v) in item {
+            match v {
+                AttributeValue::S(s) | AttributeValue::N(s) => texts.push(format!("{k}={s}")),
+                AttributeValue::B(b) => {
+                    ciphertexts += 1;
+                    texts.push(String::from_utf8_lossy(b.as_ref()).into_owned());
+                    texts.push(base64::engine::general_purpose::STANDARD.encode(b.as_ref()));
+                }
+                other => texts.push(format!("{k}={other:?}")),
+            }
+        }
+    }
+    assert!(ciphertexts >= 2, "the tokens are stored");
+    assert_none_in(&texts, &secrets, "the table");
+    println!("{} log lines and {} attribute values checked against {} secrets", logs.len(), texts.len(), secrets.len());
+}
+
+/// The `ct` of a token record, raw.
+async fn ciphertext(stack: &Stack, pk: &str, sk: &str) -> (Vec<u8>, String) {
+    let item = dynamo::client()
+        .await
+        .get_item()
+        .table_name(&stack.table)
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_else(|| panic!("no {pk}|{sk}"));
+    let ct = item["ct"].as_b().unwrap().as_ref().to_vec();
+    let ver = item["ver"].as_n().unwrap().clone();
+    (ct, ver)
+}
+
+fn new_key() -> String {
+    let mut k = [0u8; 32];
+    getrandom::fill(&mut k).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(k)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_reads_old_records_and_writes_new_ones() {
+    let (stack, _old_webhook) = flows::connected(&[]).await;
+    let old = stack.encryption_key.clone();
+    let new = new_key();
+    let rotated = format!("{new},{old}");
+    let (old_ring, rotated_ring, new_ring) =
+        (Keyring::parse(&old).unwrap(), Keyring::parse(&rotated).unwrap(), Keyring::parse(&new).unwrap());
+    let tdoc = (format!("TDOC#{OPEN_ID}"), "TOKEN");
+    let (before, ver_before) = ciphertext(&stack, &tdoc.0, tdoc.1).await;
+    assert!(rotated_ring.is_stale(&before), "written under the old key");
+
+    // A webhook with the new key first links with the token written under the old one,
+    // and re-encrypts it under the new key on that first read.
+    let webhook = stack.spawn("tapd-webhook", &[("TOKEN_ENCRYPTION_KEY", &rotated)]).await;
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, "1120003271000000501", "After rotation");
+    let resp = webhook.http(&story_delivery("1120003271000000501", "1")).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let (resealed, ver) = ciphertext(&stack, &tdoc.0, tdoc.1).await;
+    assert!(!rotated_ring.is_stale(&resealed), "re-encrypted under the new key on read");
+    assert_eq!(ver, ver_before, "a re-encryption is not a new version");
+    let a: TdocToken = open_token(&old_ring, &tdoc.0, tdoc.1, &before).unwrap();
+    let b: TdocToken = open_token(&new_ring, &tdoc.0, tdoc.1, &resealed).unwrap();
+    assert_eq!(a.access_token.expose(), b.access_token.expose(), "the same token");
+
+    // The refresh path writes under the first key.
+    stack.sandbox.expire_access_tokens();
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, "1120003271000000502", "Refreshed");
+    let resp = webhook.http(&story_delivery("1120003271000000502", "2")).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let (refreshed, ver) = ciphertext(&stack, &tdoc.0, tdoc.1).await;
+    assert_ne!(ver, ver_before, "a refresh is a new version");
+    let c: TdocToken = open_token(&new_ring, &tdoc.0, tdoc.1, &refreshed).unwrap();
+    assert_ne!(c.access_token.expose(), b.access_token.expose(), "refreshed");
+
+    // The oauth function with the rotated key writes new connections under the new key.
+    let oauth = stack.spawn("oauth", &[("TOKEN_ENCRYPTION_KEY", &rotated)]).await;
+    assert_eq!(stack.connect(&oauth, WORKSPACE, OPEN_ID).await.status, 200);
+    let (tapd, _) = ciphertext(&stack, &format!("WS#{WORKSPACE}"), "TAPD_TOKEN").await;
+    assert!(!rotated_ring.is_stale(&tapd));
+
+    // The old key retired: a function with the new key alone still works.
+    let retired = stack.spawn("tapd-webhook", &[("TOKEN_ENCRYPTION_KEY", &new)]).await;
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, "1120003271000000503", "Old key retired");
+    let resp = retired.http(&story_delivery("1120003271000000503", "3")).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(flows::docs_and_comments_of(&stack, "1120003271000000503"), (1, 1));
+}

@@ -1,0 +1,252 @@
+//! `template.yaml` holds the deployment's security promises: least privilege (no wildcard
+//! action or resource), secrets never in plain parameters, the table encrypted and
+//! recoverable, the HTTP API throttled, alarms on errors and on events left pending. This
+//! reads the template and checks each, and runs `cfn-lint` on it.
+
+use std::collections::BTreeSet;
+
+use serde_yaml::Value;
+use shared::webhook::metrics;
+
+fn template() -> Value {
+    let path = harness::workspace_root().join("template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(&path).expect("template.yaml")).expect("template.yaml is YAML")
+}
+
+fn resources(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"].as_mapping().expect("Resources").iter().map(|(k, v)| (k.as_str().unwrap().to_owned(), v)).collect()
+}
+
+fn of_type<'a>(t: &'a Value, ty: &str) -> Vec<(String, &'a Value)> {
+    resources(t).into_iter().filter(|(_, r)| r["Type"].as_str() == Some(ty)).collect()
+}
+
+fn list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(s) => s.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+/// `(tag, value)` of an intrinsic function in short form (`!Ref X`), or `None`.
+fn tagged(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((t.tag.to_string(), &t.value)),
+        _ => None,
+    }
+}
+
+/// The logical id a `!Ref`, `!GetAtt` or `!Sub` resource expression is derived from.
+fn derived_from(v: &Value) -> Option<String> {
+    let (tag, inner) = tagged(v)?;
+    let s = inner.as_str()?;
+    match tag.as_str() {
+        "!Ref" => Some(s.to_owned()),
+        "!GetAtt" => s.split('.').next().map(str::to_owned),
+        // Only a substitution that starts from a resource: "${Table.Arn}/index/pending".
+        "!Sub" => s.strip_prefix("${").and_then(|r| r.split(['.', '}']).next()).map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Every statement of every IAM policy in the template, with where it is.
+fn policy_statements(t: &Value) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (name, r) in of_type(t, "AWS::IAM::Role") {
+        for p in list(&r["Properties"]["Policies"]) {
+            for s in list(&p["PolicyDocument"]["Statement"]) {
+                out.push((format!("{name}/{}", p["PolicyName"].as_str().unwrap_or("?")), s));
+            }
+        }
+    }
+    for ty in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
+        for (name, r) in of_type(t, ty) {
+            for s in list(&r["Properties"]["PolicyDocument"]["Statement"]) {
+                out.push((name.clone(), s));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_policy_grants_a_wildcard_action_or_resource() {
+    let t = template();
+    let declared: BTreeSet<String> = resources(&t).into_iter().map(|(n, _)| n).collect();
+    let statements = policy_statements(&t);
+    assert!(statements.len() >= 4, "the functions' roles are declared in the template");
+    for (at, s) in statements {
+        assert_eq!(s["Effect"].as_str(), Some("Allow"), "{at}");
+        assert!(s.get("NotAction").is_none() && s.get("NotResource").is_none(), "{at}: Not* grants everything else");
+        let actions = list(&s["Action"]);
+        assert!(!actions.is_empty(), "{at}");
+        for a in actions {
+            let a = a.as_str().unwrap_or_else(|| panic!("{at}: action {a:?}"));
+            assert!(!a.contains('*'), "{at}: wildcard action {a}");
+            assert!(a.split_once(':').is_some_and(|(svc, op)| !svc.is_empty() && !op.is_empty()), "{at}: {a}");
+        }
+        let res = list(&s["Resource"]);
+        assert!(!res.is_empty(), "{at}: no resource");
+        for r in res {
+            let from = derived_from(r).unwrap_or_else(|| panic!("{at}: resource {r:?} is not one of the stack's"));
+            assert!(declared.contains(&from), "{at}: {from} is not declared here");
+        }
+    }
+    // The functions use those roles, not SAM's policies (whose basic execution role logs to "*").
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        let p = &f["Properties"];
+        assert!(p.get("Policies").is_none(), "{name}: SAM policies");
+        let role = derived_from(&p["Role"]).unwrap_or_else(|| panic!("{name}: no role of the stack"));
+        assert_eq!(t["Resources"][role.as_str()]["Type"].as_str(), Some("AWS::IAM::Role"), "{name}");
+    }
+    for (name, r) in of_type(&t, "AWS::IAM::Role") {
+        assert!(r["Properties"].get("ManagedPolicyArns").is_none(), "{name}: managed policies");
+    }
+}
+
+#[test]
+fn secrets_are_never_plain_parameters() {
+    let t = template();
+    let params = t["Parameters"].as_mapping().unwrap();
+    let secret_name = |n: &str| ["secret", "key", "token", "password"].iter().any(|w| n.to_lowercase().contains(w));
+    let mut secret_params = BTreeSet::new();
+    for (name, p) in params {
+        let name = name.as_str().unwrap();
+        if secret_name(name) {
+            assert_eq!(p["NoEcho"].as_bool(), Some(true), "parameter {name} must be NoEcho");
+            assert!(p.get("Default").is_none(), "parameter {name} has a default");
+            secret_params.insert(name.to_owned());
+        }
+    }
+    assert!(secret_params.len() >= 4, "{secret_params:?}");
+    // Every secret variable a function gets is one of those, or a Secrets Manager reference.
+    let mut vars = Vec::new();
+    if let Some(g) = t["Globals"]["Function"]["Environment"]["Variables"].as_mapping() {
+        vars.extend(g.iter());
+    }
+    for (_, f) in of_type(&t, "AWS::Serverless::Function") {
+        if let Some(v) = f["Properties"]["Environment"]["Variables"].as_mapping() {
+            vars.extend(v.iter());
+        }
+    }
+    let mut checked = 0;
+    for (k, v) in vars {
+        let k = k.as_str().unwrap();
+        if k.contains("SECRET") || k.contains("KEY") || k.ends_with("TOKEN") {
+            let ok = match v {
+                Value::String(s) => s.starts_with("{{resolve:secretsmanager:"),
+                other => derived_from(other).is_some_and(|p| secret_params.contains(&p)),
+            };
+            assert!(ok, "{k} is not a NoEcho parameter nor a Secrets Manager reference: {v:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "{checked}");
+}
+
+#[test]
+fn the_table_is_encrypted_recoverable_and_expires_old_states() {
+    let t = template();
+    let tables = of_type(&t, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1);
+    let (name, table) = &tables[0];
+    let p = &table["Properties"];
+    assert_eq!(p["SSESpecification"]["SSEEnabled"].as_bool(), Some(true), "{name}: encryption with KMS");
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true),
+        "{name}: PITR"
+    );
+    assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(p["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true));
+    assert_eq!(table["DeletionPolicy"].as_str(), Some("Retain"), "tokens outlive a stack deletion by mistake");
+}
+
+#[test]
+fn the_http_api_is_throttled() {
+    let t = template();
+    let stages = of_type(&t, "AWS::ApiGatewayV2::Stage");
+    assert!(!stages.is_empty());
+    for (name, s) in stages {
+        let d = &s["Properties"]["DefaultRouteSettings"];
+        for k in ["ThrottlingBurstLimit", "ThrottlingRateLimit"] {
+            let v = d[k].as_f64().unwrap_or_else(|| panic!("{name}: {k} is not set"));
+            assert!(v > 0.0 && v <= 10_000.0, "{name}: {k} = {v}");
+        }
+    }
+}
+
+fn alarm_on<'a>(t: &'a Value, namespace: &str, metric: &str) -> Vec<(String, &'a Value)> {
+    of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| {
+            a["Properties"]["Namespace"].as_str() == Some(namespace)
+                && a["Properties"]["MetricName"].as_str() == Some(metric)
+        })
+        .collect()
+}
+
+fn dimension_of(alarm: &Value, name: &str) -> Option<String> {
+    list(&alarm["Properties"]["Dimensions"])
+        .into_iter()
+        .find(|d| d["Name"].as_str() == Some(name))
+        .and_then(|d| derived_from(&d["Value"]))
+}
+
+#[test]
+fn alarms_watch_errors_and_events_left_pending() {
+    let t = template();
+    let errors = alarm_on(&t, "AWS/Lambda", "Errors");
+    for (name, _) in of_type(&t, "AWS::Serverless::Function") {
+        assert!(
+            errors.iter().any(|(_, a)| dimension_of(a, "FunctionName").as_deref() == Some(name.as_str())),
+            "no Errors alarm on {name}"
+        );
+    }
+    // The scheduled retry's EMF metrics (names shared with the code that prints them).
+    let webhook = of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .find(|(_, f)| {
+            list(
+                &f["Properties"]["Events"]
+                    .as_mapping()
+                    .map(|m| Value::Sequence(m.values().cloned().collect()))
+                    .unwrap_or(Value::Null),
+            )
+            .iter()
+            .any(|e| e["Type"].as_str() == Some("Schedule"))
+        })
+        .map(|(n, _)| n)
+        .expect("a scheduled function");
+    for metric in [metrics::OLDEST_PENDING_AGE, metrics::GAVE_UP_EVENTS] {
+        let alarms = alarm_on(&t, metrics::NAMESPACE, metric);
+        assert_eq!(alarms.len(), 1, "an alarm on {}/{metric}", metrics::NAMESPACE);
+        let a = &alarms[0].1;
+        assert_eq!(dimension_of(a, metrics::DIMENSION).as_deref(), Some(webhook.as_str()), "{metric}");
+        assert!(a["Properties"]["Threshold"].as_f64().is_some_and(|x| x > 0.0), "{metric}");
+        assert_eq!(a["Properties"]["ComparisonOperator"].as_str(), Some("GreaterThanOrEqualToThreshold"));
+    }
+    let age = &alarm_on(&t, metrics::NAMESPACE, metrics::OLDEST_PENDING_AGE)[0].1["Properties"];
+    assert_eq!(age["Statistic"].as_str(), Some("Maximum"));
+    assert!(age["Threshold"].as_f64().unwrap() <= 24.0 * 3600.0, "pending for a day goes unnoticed");
+}
+
+#[test]
+fn cfn_lint_passes() {
+    let root = harness::workspace_root();
+    let lint = root.join(".venv/bin/cfn-lint");
+    assert!(lint.is_file(), "{} is missing: run `make venv` (make test does)", lint.display());
+    let out = std::process::Command::new(lint)
+        .arg("template.yaml")
+        .current_dir(&root)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("cfn-lint runs");
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
