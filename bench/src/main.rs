@@ -360,6 +360,7 @@ async fn cold_starts(args: &Args, results: &mut [VariantResult]) {
     let env: Vec<(String, String)> = {
         // Any valid environment: a throwaway stack's (init reads it, nothing is called).
         let stack = Stack::new().await;
+        drop_table(&stack.table).await;
         stack.env()
     };
     let mut order: Vec<(usize, &str)> =
@@ -506,7 +507,14 @@ async fn scenario(args: &Args, variant: &Variant, result: &mut VariantResult) {
             (name.to_string(), bytes, report::has_symtab(&path))
         })
         .collect();
+    drop_table(&ctx.stack.table).await;
     eprintln!("bench: {}: scenario done", variant.label);
+}
+
+/// Deletes a table the run made, so the next variant's scenario meets a local DynamoDB in
+/// the same state as the first one's (moto slows down as it holds more).
+async fn drop_table(table: &str) {
+    let _ = harness::dynamo::client().await.delete_table().table_name(table).send().await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
