@@ -16,9 +16,14 @@ start=$(date +%s)
 
 bash scripts/venv.sh
 
+# The runner builds alongside: the release builds spend minutes in single-threaded LTO links.
+cargo build --profile bench-runner -p bench --features runner --bin bench-runner &
+runner=$!
+trap 'kill "$runner" 2>/dev/null || true' EXIT
 cargo build --release -p oauth -p tapd-webhook
 cargo build --release -p bench --bin floor
-cargo build --profile bench-runner -p bench --features runner --bin bench-runner
+wait "$runner"
+trap - EXIT
 
 if [ "${BENCH_ARM64:-0}" = 1 ]; then
   # make build's command, and the floor, with the venv's zig; caches stay in .local.

@@ -9,7 +9,7 @@
 //! ```
 //! - `--bins LABEL=DIR`: a set of release binaries (`floor`, `oauth`, `tapd-webhook` in DIR) to
 //!   measure; repeat it to compare builds (before/after) in one run, interleaved. Default:
-//!   `current=<target>/release`.
+//!   `current=<target>/release` (`<target>`: `CARGO_TARGET_DIR`, else the workspace's `target`).
 //! - `--cold N` spawns per binary for the cold start (default 60), `--first N` fresh processes
 //!   per path for the first invocation (default 12), `--warm N` warm invocations per path
 //!   (default 200).
@@ -62,7 +62,8 @@ pub struct Args {
 }
 
 fn parse_args() -> Args {
-    let target = harness::workspace_root().join("target");
+    // `CARGO_TARGET_DIR` when set, else `<workspace>/target`.
+    let target = harness::target_dir();
     let mut args = Args {
         variants: Vec::new(),
         cold: 60,
