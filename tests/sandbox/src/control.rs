@@ -6,8 +6,9 @@
 //! | GET | `/_sandbox/info` | base URLs, client ids and secrets, app open id |
 //! | GET | `/_sandbox/docs` | `[Doc]` |
 //! | GET | `/_sandbox/comments` | `[Comment]` |
+//! | POST | `/_sandbox/comments` | seeds comments: `{workspace_id, kind: story\|bug\|task (or entry_type: stories\|bug\|tasks), entry_id, description, author?, created?, count?}`; answers `200 [Comment]` |
 //! | GET | `/_sandbox/items` | `[Item]` |
-//! | POST | `/_sandbox/items` | `{workspace_id, kind: story\|bug\|task, id, name}` |
+//! | POST | `/_sandbox/items` | `{workspace_id, kind: story\|bug\|task, id, name, fields?: {name: string}}` |
 //! | GET | `/_sandbox/item-updates` | `[ItemUpdate]` |
 //! | GET | `/_sandbox/requests` | `[RequestRecord]` |
 //! | GET | `/_sandbox/tokens` | `IssuedTokens` |
@@ -19,24 +20,36 @@
 //! | POST | `/_sandbox/expire-tokens` | every issued access token expires |
 //! | POST | `/_sandbox/expire-refresh-tokens` | every issued refresh token expires |
 //! | POST | `/_sandbox/expire-codes` | every unused authorization code expires |
+//! | GET | `/_sandbox/variants` | [`crate::Variants`]: `{"tapd_token_resource":"user","tdoc_token_error":"http401"}` |
+//! | POST | `/_sandbox/variants` | either or both of `tapd_token_resource` (`user`\|`workspace`\|`user_only`), `tdoc_token_error` (`http401`\|`http200`); unknown keys or values → `400`/`422` |
+//! | GET | `/_sandbox/tapd-rate-limit` | `{"limit":1800,"window_ms":600000}` or `null` (unlimited) |
+//! | POST | `/_sandbox/tapd-rate-limit` | the same JSON (`null`: unlimited); starts a fresh window |
 //!
-//! Mutations answer `204 No Content`.
+//! Mutations answer `204 No Content` (seeding comments answers what it seeded).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use crate::Sandbox;
-use crate::model::{Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord};
+use crate::model::{
+    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdTokenResource, TdocTokenError,
+    Variants,
+};
 
 pub(crate) fn routes() -> Router<Sandbox> {
     Router::new()
         .route("/_sandbox/info", get(info))
         .route("/_sandbox/docs", get(docs))
-        .route("/_sandbox/comments", get(comments))
+        .route("/_sandbox/comments", get(comments).post(add_comments))
+        .route("/_sandbox/variants", get(variants).post(set_variants))
+        .route("/_sandbox/tapd-rate-limit", get(rate_limit).post(set_rate_limit))
         .route("/_sandbox/items", get(items).post(add_item))
         .route("/_sandbox/item-updates", get(item_updates))
         .route("/_sandbox/requests", get(requests))
@@ -84,10 +97,81 @@ struct NewItem {
     kind: ItemKind,
     id: String,
     name: String,
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
 }
 
 async fn add_item(State(sb): State<Sandbox>, Json(i): Json<NewItem>) -> StatusCode {
-    sb.add_item(&i.workspace_id, i.kind, &i.id, &i.name);
+    let fields: Vec<(&str, &str)> = i.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    sb.add_item_with_fields(&i.workspace_id, i.kind, &i.id, &i.name, &fields);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewComments {
+    workspace_id: String,
+    /// `kind` or `entry_type` (`ItemKind` accepts `story` and `stories`, ...).
+    #[serde(alias = "entry_type")]
+    kind: ItemKind,
+    entry_id: String,
+    description: String,
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    count: Option<u32>,
+}
+
+/// Seeds `count` (default 1) identical comments, stored as TAPD would store them.
+async fn add_comments(State(sb): State<Sandbox>, Json(c): Json<NewComments>) -> Json<Vec<Comment>> {
+    let author = c.author.as_deref().unwrap_or("v_sandbox");
+    let seeded = (0..c.count.unwrap_or(1))
+        .map(|_| match &c.created {
+            Some(at) => sb.add_comment_at(&c.workspace_id, c.kind, &c.entry_id, &c.description, author, at),
+            None => sb.add_comment(&c.workspace_id, c.kind, &c.entry_id, &c.description, author),
+        })
+        .collect();
+    Json(seeded)
+}
+
+async fn variants(State(sb): State<Sandbox>) -> Json<Variants> {
+    Json(sb.variants())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantsUpdate {
+    #[serde(default)]
+    tapd_token_resource: Option<TapdTokenResource>,
+    #[serde(default)]
+    tdoc_token_error: Option<TdocTokenError>,
+}
+
+async fn set_variants(State(sb): State<Sandbox>, Json(u): Json<VariantsUpdate>) -> StatusCode {
+    if let Some(r) = u.tapd_token_resource {
+        sb.set_tapd_token_resource(r);
+    }
+    if let Some(e) = u.tdoc_token_error {
+        sb.set_tdoc_token_error(e);
+    }
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimit {
+    limit: u32,
+    window_ms: u64,
+}
+
+async fn rate_limit(State(sb): State<Sandbox>) -> Json<Option<RateLimit>> {
+    Json(sb.tapd_rate_limit().map(|(limit, w)| RateLimit { limit, window_ms: w.as_millis() as u64 }))
+}
+
+async fn set_rate_limit(State(sb): State<Sandbox>, Json(l): Json<Option<RateLimit>>) -> StatusCode {
+    sb.set_tapd_rate_limit(l.map(|l| (l.limit, Duration::from_millis(l.window_ms))));
     StatusCode::NO_CONTENT
 }
 

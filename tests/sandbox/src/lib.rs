@@ -71,13 +71,21 @@ mod util;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use tokio::sync::watch;
 
-pub use model::{Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord};
+pub use model::{
+    Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdTokenResource,
+    TdocTokenError, Variants,
+};
+pub use tapd::{TAPD_USER_ID, tapd_author};
 pub use tdoc::MAX_TITLE_CHARS;
+
+/// TAPD's documented rate limit: 1,800 requests per 10 minutes per app.
+pub const TAPD_RATE_LIMIT: (u32, Duration) = (1800, Duration::from_secs(600));
 
 use conn::{ConnInfo, ResetListener};
 use state::{ActiveFault, State};
@@ -104,6 +112,16 @@ pub struct SandboxConfig {
     /// every URL derived from it (doc links, API bases) use it. `None` (default): the
     /// sandbox's own listener address.
     pub public_base_url: Option<String>,
+    /// The `resource` of TAPD user-token replies (unconfirmed upstream; default: the seed's
+    /// `{"type":"user","workspace_id":<number>}`). Switchable at run time ([`Sandbox::set_variants`]).
+    pub tapd_token_resource: TapdTokenResource,
+    /// The HTTP status of Tencent Docs' `ret` 37019 (dead token) replies (unconfirmed
+    /// upstream; default `401`). Switchable at run time ([`Sandbox::set_variants`]).
+    pub tdoc_token_error: TdocTokenError,
+    /// TAPD's rate limit per app: at most `n` API requests in any sliding window, then
+    /// `429` in the shape of `rate_limited_reply.json`. Default [`TAPD_RATE_LIMIT`];
+    /// `None`: unlimited. Changeable at run time ([`Sandbox::set_tapd_rate_limit`]).
+    pub tapd_rate_limit: Option<(u32, Duration)>,
 }
 
 impl SandboxConfig {
@@ -119,6 +137,9 @@ impl SandboxConfig {
             tapd_refresh_tokens: true,
             tdoc_refresh_returns_new_refresh_token: false,
             public_base_url: None,
+            tapd_token_resource: TapdTokenResource::default(),
+            tdoc_token_error: TdocTokenError::default(),
+            tapd_rate_limit: Some(TAPD_RATE_LIMIT),
         }
     }
 }
@@ -155,12 +176,17 @@ impl Sandbox {
             None => format!("http://{}", SocketAddr::new(host, local.port())),
         };
         let (shutdown, mut rx) = watch::channel(false);
+        let state = State {
+            variants: Variants { tapd_token_resource: cfg.tapd_token_resource, tdoc_token_error: cfg.tdoc_token_error },
+            tapd_rate_limit: cfg.tapd_rate_limit,
+            ..State::default()
+        };
         let sandbox = Sandbox {
             inner: Arc::new(Inner {
                 cfg,
                 base_url,
                 tdoc_app_open_id: util::random_hex16(),
-                state: Mutex::new(State::default()),
+                state: Mutex::new(state),
                 shutdown,
             }),
         };
@@ -237,11 +263,62 @@ impl Sandbox {
 
     /// Adds (or replaces) an item. Use 19-digit ids to look like TAPD.
     /// Seeding an item also seeds its workspace if missing.
+    ///
+    /// Fields, all strings as TAPD sends them: `id`, `workspace_id`, the name (`name` for
+    /// stories and tasks, `title` for bugs), `description` (HTML, empty), `status`
+    /// (`planning` / `new` / `open`), `priority` (empty), `iteration_id` (`0`), `created` and
+    /// `modified` (now, `Y-m-d H:i:s` Asia/Shanghai); stories and tasks have `owner` and
+    /// `creator`, bugs `current_owner` and `reporter` (TAPD's bug reference), tasks `story_id`.
     pub fn add_item(&self, workspace_id: &str, kind: ItemKind, id: &str, name: &str) {
-        let item = tapd::new_item(workspace_id, kind, id, name);
+        self.add_item_with_fields(workspace_id, kind, id, name, &[]);
+    }
+
+    /// [`Sandbox::add_item`], then sets `fields` (e.g. `("created", "2026-11-01 09:00:00")`,
+    /// `("description", "<p>..</p>")`, `("custom_field_one", "..")`).
+    pub fn add_item_with_fields(
+        &self,
+        workspace_id: &str,
+        kind: ItemKind,
+        id: &str,
+        name: &str,
+        fields: &[(&str, &str)],
+    ) {
+        let mut item = tapd::new_item(workspace_id, kind, id, name);
+        item.fields.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut st = self.lock();
         st.workspaces.entry(workspace_id.to_string()).or_insert_with(|| format!("Workspace {workspace_id}"));
         st.items.insert((workspace_id.to_string(), kind, id.to_string()), item);
+    }
+
+    /// Seeds a comment on an item as TAPD stores it, created now: `author` is stored as given
+    /// (no mapping: it is already a TAPD user). The item need not exist.
+    pub fn add_comment(
+        &self,
+        workspace_id: &str,
+        kind: ItemKind,
+        entry_id: &str,
+        description: &str,
+        author: &str,
+    ) -> Comment {
+        self.add_comment_at(workspace_id, kind, entry_id, description, author, &util::now_shanghai())
+    }
+
+    /// [`Sandbox::add_comment`] with its `created` (and `modified`) time, `Y-m-d H:i:s`
+    /// Asia/Shanghai: seeds "earlier" comments for ordering and paging tests.
+    pub fn add_comment_at(
+        &self,
+        workspace_id: &str,
+        kind: ItemKind,
+        entry_id: &str,
+        description: &str,
+        author: &str,
+        created: &str,
+    ) -> Comment {
+        let mut st = self.lock();
+        let status = st.item(workspace_id, kind, entry_id).and_then(|i| i.fields.get("status").cloned());
+        let comment = tapd::new_comment(workspace_id, kind, entry_id, description, author, created, status.as_deref());
+        st.comments.push(comment.clone());
+        comment
     }
 
     pub fn add_tdoc_user(&self, open_id: &str, nick: &str) {
@@ -298,6 +375,37 @@ impl Sandbox {
                 fault
             })
             .collect()
+    }
+
+    // ---- variants and limits ----
+
+    /// The unconfirmed facts currently played (initially from the config).
+    pub fn variants(&self) -> Variants {
+        self.lock().variants
+    }
+
+    pub fn set_variants(&self, variants: Variants) {
+        self.lock().variants = variants;
+    }
+
+    pub fn set_tapd_token_resource(&self, resource: TapdTokenResource) {
+        self.lock().variants.tapd_token_resource = resource;
+    }
+
+    pub fn set_tdoc_token_error(&self, error: TdocTokenError) {
+        self.lock().variants.tdoc_token_error = error;
+    }
+
+    /// The TAPD rate limit in force (`None`: unlimited).
+    pub fn tapd_rate_limit(&self) -> Option<(u32, Duration)> {
+        self.lock().tapd_rate_limit
+    }
+
+    /// Replaces the TAPD rate limit and starts a fresh window.
+    pub fn set_tapd_rate_limit(&self, limit: Option<(u32, Duration)>) {
+        let mut st = self.lock();
+        st.tapd_rate_limit = limit;
+        st.tapd_hits.clear();
     }
 
     // ---- control ----

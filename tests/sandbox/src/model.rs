@@ -64,7 +64,8 @@ impl ItemKind {
 }
 
 /// A TAPD item as stored: every field is a string, the name lives in
-/// `fields["name"]` (stories, tasks) or `fields["title"]` (bugs).
+/// `fields["name"]` (stories, tasks) or `fields["title"]` (bugs, as TAPD's bug reference
+/// names it). Seeded items carry TAPD's usual fields (see [`crate::Sandbox::add_item`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
     pub workspace_id: String,
@@ -90,9 +91,13 @@ pub struct Doc {
     pub folder_id: Option<String>,
     /// The last `policy` set through `PATCH /openapi/drive/v2/files/{id}/permission`.
     pub policy: Option<String>,
+    /// Deleted through `DELETE /openapi/drive/v2/files/{id}` (or with its folder): the API
+    /// answers `404 {"ret":10102}` for it and its page is gone. Kept here for inspection.
+    #[serde(default)]
+    pub deleted: bool,
 }
 
-/// A TAPD comment created through `POST /comments`.
+/// A TAPD comment, created through `POST /comments` or seeded ([`crate::Sandbox::add_comment`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: String,
@@ -100,10 +105,53 @@ pub struct Comment {
     /// `stories`, `bug` or `tasks`.
     pub entry_type: String,
     pub entry_id: String,
+    /// HTML, kept verbatim.
     pub description: String,
+    /// The TAPD user the comment is stored under: for `POST /comments` the `author` sent,
+    /// mapped as [`crate::tapd_author`] does (`xuanfang` → `v_xuanfang`).
     pub author: String,
     /// `Y-m-d H:i:s`, Asia/Shanghai.
     pub created: String,
+    /// `Y-m-d H:i:s`, Asia/Shanghai; changes when the comment is edited.
+    #[serde(default)]
+    pub modified: String,
+    /// TAPD's generated title, e.g. `在状态 [planning] 添加` ("added in status [..]").
+    #[serde(default)]
+    pub title: String,
+}
+
+/// Which `resource` TAPD's user-authorization token replies (`authorization_code` and
+/// `refresh_token` grants) carry. Unconfirmed which one real TAPD sends, so all are playable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TapdTokenResource {
+    /// `{"type":"user","workspace_id":<number>}`: the seed's documented reply (default).
+    #[default]
+    User,
+    /// `{"type":"workspace","workspace_id":"<string>"}`: the app-install flow's wording.
+    Workspace,
+    /// `{"type":"user","user_id":"<string>"}`: no workspace named at all (a field report from
+    /// real TAPD); the product must tell the admin to authorize the app for a workspace.
+    UserOnly,
+}
+
+/// How Tencent Docs answers a dead (unknown, expired) access token on the OpenAPI and
+/// `userinfo`: `ret` 37019 either way, the HTTP status is unconfirmed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TdocTokenError {
+    /// HTTP 401 `{"ret":37019,"msg":..}` (default: what is reported).
+    #[default]
+    Http401,
+    /// HTTP 200 `{"ret":37019,"msg":..}` (what some public clients refresh on).
+    Http200,
+}
+
+/// The switchable unconfirmed facts, as `GET /_sandbox/variants` shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variants {
+    pub tapd_token_resource: TapdTokenResource,
+    pub tdoc_token_error: TdocTokenError,
 }
 
 /// One `POST /stories|/bugs|/tasks` update (or creation when no `id` was sent).

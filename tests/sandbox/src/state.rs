@@ -1,11 +1,11 @@
 //! The sandbox's mutable state, behind one `std::sync::Mutex` (never held across `.await`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord};
+use crate::model::{Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, Variants};
 
 /// An expiry: live until `expires_at`, or until forcibly expired.
 #[derive(Debug, Clone)]
@@ -69,6 +69,8 @@ pub(crate) struct TapdCode {
     pub redirect_uri: String,
     pub scope: String,
     pub workspace_id: String,
+    /// The consenting TAPD user (the callback's and the `user_only` variant's `user_id`).
+    pub user_id: String,
     pub expiry: Expiry,
 }
 
@@ -124,6 +126,9 @@ pub(crate) struct Folder {
     pub title: String,
     pub owner_open_id: String,
     pub created_at: u64,
+    /// `None`: the root.
+    #[serde(default)]
+    pub parent_id: Option<String>,
 }
 
 /// A fault and how many more times it fires (`None`: until cleared).
@@ -155,6 +160,11 @@ pub(crate) struct State {
     pub issued: IssuedTokens,
     /// Every code, access token and refresh token handed out (for leak checks).
     pub issued_secrets: Vec<String>,
+    pub variants: Variants,
+    /// TAPD's rate limit: at most `.0` requests in any window of `.1` (`None`: no limit).
+    pub tapd_rate_limit: Option<(u32, Duration)>,
+    /// When the app's counted TAPD requests arrived, oldest first, within the window.
+    pub tapd_hits: VecDeque<Instant>,
 }
 
 impl State {
@@ -189,6 +199,23 @@ impl State {
     pub fn expire_codes(&mut self) {
         self.tapd_codes.values_mut().for_each(|c| c.expiry.force());
         self.tdoc_codes.values_mut().for_each(|c| c.expiry.force());
+    }
+
+    /// Counts one TAPD request against the app's rate limit; `Err(limit, window)` when the
+    /// window is full (a refused request is not counted, as a sliding window would).
+    pub fn tapd_rate_hit(&mut self) -> Result<(), (u32, Duration)> {
+        let Some((limit, window)) = self.tapd_rate_limit else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        while self.tapd_hits.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            self.tapd_hits.pop_front();
+        }
+        if self.tapd_hits.len() >= limit as usize {
+            return Err((limit, window));
+        }
+        self.tapd_hits.push_back(now);
+        Ok(())
     }
 
     pub fn item(&self, workspace_id: &str, kind: ItemKind, id: &str) -> Option<&Item> {

@@ -7,10 +7,15 @@
 //!   missing or unsupported grant_type → `400 {"ret":40003}`.
 //! - `/oauth/v2/userinfo` and every OpenAPI call: missing `Access-Token`/`Client-Id`/`Open-Id`
 //!   header → `401 {"ret":37001}`; `Client-Id` not the app → `401 {"ret":37002}`; unknown or
-//!   expired token → `401 {"ret":37019}`; `Open-Id` not the token's → `403 {"ret":37003}`.
-//! - drive v2: bad parameters (title empty or over 36 characters, unknown type, body not
-//!   form-encoded) → `400 {"ret":400001}`; unknown file or folder → `404 {"ret":10102}`;
-//!   not the owner → `403 {"ret":10103}`.
+//!   expired token → `{"ret":37019}` with HTTP 401, or 200 in the `http200` variant
+//!   ([`crate::TdocTokenError`]); `Open-Id` not the token's → `403 {"ret":37003}`.
+//! - drive v2: bad parameters (title empty or over 36 characters, unknown type or policy,
+//!   body not form-encoded) → `400 {"ret":400001}`; unknown or deleted file or folder →
+//!   `404 {"ret":10102}`; not the owner → `403 {"ret":10103}`.
+//!
+//! Shapes follow `tests/fixtures/tdoc/`: token replies are flat (no `ret` envelope), a created
+//! file is `create_file_reply_seed000.json` (whose keys include `create_file_reply.json`'s), and
+//! a doc's `url` is `{base}/tdoc/doc/` + `D` + base64 of its key, like `https://docs.qq.com/doc/D..`.
 //! - doc v3: unknown file → `404 {"code":10102,"message":"file does not exist"}`; not the owner →
 //!   `403 {"code":10103}`; bad body → `400 {"code":400001}`.
 
@@ -21,12 +26,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
+use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Sandbox;
-use crate::model::Doc;
+use crate::model::{Doc, TdocTokenError};
 use crate::pages::{self, ConsentRequest};
 use crate::state::{Expiry, Folder, TdocCode, TdocRefresh, TdocToken};
 use crate::tapd::redirect_with;
@@ -38,6 +44,15 @@ const REFRESH_TTL_SECS: u64 = 365 * 24 * 3600;
 pub const MAX_TITLE_CHARS: usize = 36;
 const FILE_TYPES: &[&str] = &["doc", "sheet", "form", "slide", "mind", "flowchart", "smartsheet"];
 const ID_PREFIX: &str = "300000000$";
+/// `scope=all` is granted as every scope (seed `000`: the reply lists them, comma separated).
+const ALL_SCOPES: &str = "scope.attachment.queryable,scope.auth.direct,scope.doc.editable,scope.doc.readonly,\
+scope.drive.form,scope.drive.group,scope.drive.presentation,scope.file.creatable,scope.file.deletable,\
+scope.file.modifiable,scope.file.queryable,scope.folder.creatable,scope.folder.deletable,scope.folder.modifiable,\
+scope.folder.queryable,scope.sheet.editable,scope.sheet.readonly,scope.smartsheet.editable,scope.smartsheet.readonly,\
+scope.user.info,scope.user.login";
+/// The app account's scopes (seed `001`).
+const APP_ACCOUNT_SCOPES: &str = "scope.file.editable,scope.folder.creatable";
+const POLICIES: &[&str] = &["private", "members", "publicRead", "publicWrite"];
 
 pub(crate) fn routes() -> Router<Sandbox> {
     Router::new()
@@ -48,6 +63,10 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/tdoc/oauth/v2/userinfo", get(userinfo))
         .route("/tdoc/openapi/drive/v2/files", post(create_file))
         .route("/tdoc/openapi/drive/v2/folders", post(create_folder))
+        .route("/tdoc/openapi/drive/v2/folders/{folder_id}", delete(delete_folder))
+        .route("/tdoc/openapi/drive/v2/files/{file_id}", patch(rename_file).delete(delete_file))
+        .route("/tdoc/openapi/drive/v2/files/{file_id}/copy", post(copy_file))
+        .route("/tdoc/openapi/drive/v2/files/{file_id}/move", patch(move_file))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/metadata", get(metadata))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/permission", patch(permission))
         .route("/tdoc/openapi/doc/v3/{target}", post(doc_v3))
@@ -196,7 +215,7 @@ fn flat_reply(sb: &Sandbox, access: &str, refresh: Option<&str>, scope: &str, op
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": sb.config().access_token_ttl_secs,
-        "scope": if scope.is_empty() { "all" } else { scope },
+        "scope": if scope.is_empty() || scope == "all" { ALL_SCOPES } else { scope },
         "user_id": open_id,
     });
     if let Some(r) = refresh {
@@ -258,13 +277,18 @@ async fn app_account_token(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<S
         return r;
     }
     let open_id = sb.tdoc_app_open_id();
-    let (access, refresh) = issue(&sb, &open_id, "all", true);
+    let (access, refresh) = issue(&sb, &open_id, APP_ACCOUNT_SCOPES, true);
     sb.lock().issued.tdoc_app += 1;
-    flat_reply(&sb, &access, refresh.as_deref(), "all", &open_id)
+    flat_reply(&sb, &access, refresh.as_deref(), APP_ACCOUNT_SCOPES, &open_id)
 }
 
-fn invalid_token() -> Response {
-    ret_error(StatusCode::UNAUTHORIZED, 37019, "invalid or expired access token")
+/// `ret` 37019, with the HTTP status of the variant being played.
+fn invalid_token(sb: &Sandbox) -> Response {
+    let status = match sb.variants().tdoc_token_error {
+        TdocTokenError::Http401 => StatusCode::UNAUTHORIZED,
+        TdocTokenError::Http200 => StatusCode::OK,
+    };
+    ret_error(status, 37019, "invalid or expired access token")
 }
 
 /// The open id of a live access token.
@@ -275,7 +299,7 @@ fn token_open_id(sb: &Sandbox, token: &str) -> Option<String> {
 
 async fn userinfo(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<String, String>>) -> Response {
     let Some(open_id) = token_open_id(&sb, param(&q, "access_token")) else {
-        return invalid_token();
+        return invalid_token(&sb);
     };
     let nick = if open_id == sb.tdoc_app_open_id() {
         "App account".to_string()
@@ -302,7 +326,7 @@ fn authenticate(sb: &Sandbox, headers: &HeaderMap) -> Result<String, Response> {
     if client_id != sb.config().tdoc_client_id {
         return Err(ret_error(StatusCode::UNAUTHORIZED, 37002, "Client-Id does not match any app"));
     }
-    let owner = token_open_id(sb, token).ok_or_else(invalid_token)?;
+    let owner = token_open_id(sb, token).ok_or_else(|| invalid_token(sb))?;
     if owner != open_id {
         return Err(ret_error(StatusCode::FORBIDDEN, 37003, "Open-Id does not match the access token"));
     }
@@ -345,7 +369,14 @@ fn file_json(doc: &Doc, nick: &str) -> Value {
         "ownerName": nick,
         "lastModifyTime": doc.created_at,
         "lastModifyName": nick,
+        "tenant": "",
     })
+}
+
+/// `{tdoc_base}/doc/D<base64 of key>`, the way docs.qq.com links a file (`fclZsEgvOuLD` →
+/// `DZmNsWnNFZ3ZPdUxE`).
+fn doc_url(sb: &Sandbox, key: &str) -> String {
+    format!("{}/doc/D{}", sb.tdoc_base(), base64::engine::general_purpose::STANDARD.encode(key))
 }
 
 fn nick_of(sb: &Sandbox, open_id: &str) -> String {
@@ -376,27 +407,47 @@ async fn create_file(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
     if !FILE_TYPES.contains(&doc_type) {
         return bad_param(&format!("type must be one of {}", FILE_TYPES.join(", ")));
     }
-    let folder = param(&p, "folderID");
-    let folder_id = match folder {
-        "" | "/" => None,
-        f if folder_exists(&sb, f, &open_id) => Some(f.to_string()),
-        _ => return ret_error(StatusCode::NOT_FOUND, 10102, "folder does not exist"),
+    let folder_id = match target_folder(&sb, param(&p, "folderID"), &open_id) {
+        Ok(f) => f,
+        Err(r) => return r,
     };
+    let doc = new_doc(&sb, title, doc_type, &open_id, folder_id, String::new());
+    succeed(file_json(&doc, &nick_of(&sb, &open_id)))
+}
+
+/// A `folderID` parameter: empty or `/` is the root; anything else must be a live folder of the caller.
+fn target_folder(sb: &Sandbox, folder: &str, open_id: &str) -> Result<Option<String>, Response> {
+    match folder {
+        "" | "/" => Ok(None),
+        f if folder_exists(sb, f, open_id) => Ok(Some(f.to_string())),
+        _ => Err(ret_error(StatusCode::NOT_FOUND, 10102, "folder does not exist")),
+    }
+}
+
+/// Stores and returns a new file.
+fn new_doc(
+    sb: &Sandbox,
+    title: &str,
+    doc_type: &str,
+    open_id: &str,
+    folder_id: Option<String>,
+    content: String,
+) -> Doc {
     let key = util::random_alnum(12);
     let doc = Doc {
         id: format!("{ID_PREFIX}{key}"),
         title: title.to_string(),
         doc_type: doc_type.to_string(),
-        url: format!("{}/doc/{key}", sb.tdoc_base()),
-        owner_open_id: open_id.clone(),
-        content: String::new(),
+        url: doc_url(sb, &key),
+        owner_open_id: open_id.to_string(),
+        content,
         created_at: util::epoch_secs(),
         folder_id,
         policy: None,
+        deleted: false,
     };
-    let nick = nick_of(&sb, &open_id);
     sb.lock().docs.push(doc.clone());
-    succeed(file_json(&doc, &nick))
+    doc
 }
 
 async fn create_folder(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
@@ -412,7 +463,12 @@ async fn create_folder(State(sb): State<Sandbox>, headers: HeaderMap, body: Byte
     if let Err(r) = check_title(title) {
         return r;
     }
-    let parent = p.get("parentFolderID").or_else(|| p.get("folderID")).map(String::as_str).unwrap_or("");
+    // `parentfolderID` as documented; the other spellings are accepted too.
+    let parent = ["parentfolderID", "parentFolderID", "folderID"]
+        .iter()
+        .find_map(|k| p.get(*k))
+        .map(String::as_str)
+        .unwrap_or("");
     if !matches!(parent, "" | "/") && !folder_exists(&sb, parent, &open_id) {
         return ret_error(StatusCode::NOT_FOUND, 10102, "folder does not exist");
     }
@@ -421,6 +477,7 @@ async fn create_folder(State(sb): State<Sandbox>, headers: HeaderMap, body: Byte
         title: title.to_string(),
         owner_open_id: open_id,
         created_at: util::epoch_secs(),
+        parent_id: (!matches!(parent, "" | "/")).then(|| parent.to_string()),
     };
     sb.lock().folders.push(folder.clone());
     succeed(json!({
@@ -443,7 +500,7 @@ fn owned_doc(
     let doc = st
         .docs
         .iter()
-        .find(|d| d.id == file_id)
+        .find(|d| d.id == file_id && !d.deleted)
         .ok_or_else(|| err(StatusCode::NOT_FOUND, 10102, "file does not exist"))?;
     if doc.owner_open_id != open_id {
         return Err(err(StatusCode::FORBIDDEN, 10103, "no permission to access this file"));
@@ -477,8 +534,13 @@ async fn permission(
         Err(r) => return r,
     };
     let policy = param(&p, "policy");
-    if policy.is_empty() {
-        return bad_param("policy is required");
+    if !POLICIES.contains(&policy) {
+        return bad_param(&format!("policy must be one of {}", POLICIES.join(", ")));
+    }
+    for flag in ["copyEnabled", "readerCommentEnabled"] {
+        if !matches!(param(&p, flag), "" | "true" | "false") {
+            return bad_param(&format!("{flag} must be true or false"));
+        }
     }
     if let Err(r) = owned_doc(&sb, &file_id, &open_id, ret_error) {
         return r;
@@ -542,11 +604,178 @@ async fn doc_v3(State(sb): State<Sandbox>, Path(target): Path<String>, headers: 
     succeed(json!({}))
 }
 
-async fn doc_page(State(sb): State<Sandbox>, Path(key): Path<String>) -> Response {
-    let id = format!("{ID_PREFIX}{key}");
-    let doc = sb.lock().docs.iter().find(|d| d.id == id).cloned();
+/// The file key a doc page path names: `D` + base64 of the key (what `url` gives), or the raw
+/// key (links from before the sandbox wrote `D` URLs, kept for saved states).
+fn page_key(path: &str) -> String {
+    path.strip_prefix('D')
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|k| String::from_utf8(k).ok())
+        .filter(|k| k.len() == 12 && k.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| path.to_string())
+}
+
+async fn doc_page(State(sb): State<Sandbox>, Path(path): Path<String>) -> Response {
+    let id = format!("{ID_PREFIX}{}", page_key(&path));
+    let doc = sb.lock().docs.iter().find(|d| d.id == id && !d.deleted).cloned();
     match doc {
         Some(doc) => pages::doc_page(&doc),
         None => pages::error_page(StatusCode::NOT_FOUND, "file does not exist"),
+    }
+}
+
+/// `PATCH /openapi/drive/v2/files/{fileID}`: rename (form `title`, at most 36 characters).
+async fn rename_file(
+    State(sb): State<Sandbox>,
+    Path(file_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let p = match form_params(&headers, &body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let title = param(&p, "title");
+    if let Err(r) = check_title(title) {
+        return r;
+    }
+    if let Err(r) = owned_doc(&sb, &file_id, &open_id, ret_error) {
+        return r;
+    }
+    if let Some(doc) = sb.lock().docs.iter_mut().find(|d| d.id == file_id) {
+        doc.title = title.to_string();
+    }
+    succeed(json!({}))
+}
+
+/// `DELETE /openapi/drive/v2/files/{fileID}` (a folder's id deletes the folder, as
+/// `DELETE /folders/{id}` does).
+async fn delete_file(State(sb): State<Sandbox>, Path(file_id): Path<String>, headers: HeaderMap) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if folder_exists(&sb, &file_id, &open_id) {
+        return remove_folder(&sb, &file_id);
+    }
+    if let Err(r) = owned_doc(&sb, &file_id, &open_id, ret_error) {
+        return r;
+    }
+    if let Some(doc) = sb.lock().docs.iter_mut().find(|d| d.id == file_id) {
+        doc.deleted = true;
+    }
+    succeed(json!({}))
+}
+
+/// `DELETE /openapi/drive/v2/folders/{folderID}`: the folder and every file in it are deleted
+/// (sub-folders included).
+async fn delete_folder(State(sb): State<Sandbox>, Path(folder_id): Path<String>, headers: HeaderMap) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let owner = sb.lock().folders.iter().find(|f| f.id == folder_id).map(|f| f.owner_open_id.clone());
+    match owner {
+        None => ret_error(StatusCode::NOT_FOUND, 10102, "folder does not exist"),
+        Some(o) if o != open_id => ret_error(StatusCode::FORBIDDEN, 10103, "no permission to access this folder"),
+        Some(_) => remove_folder(&sb, &folder_id),
+    }
+}
+
+fn remove_folder(sb: &Sandbox, folder_id: &str) -> Response {
+    let mut st = sb.lock();
+    let mut gone = vec![folder_id.to_string()];
+    // Sub-folders first: collect the whole subtree.
+    let mut i = 0;
+    while i < gone.len() {
+        let parent = gone[i].clone();
+        gone.extend(
+            st.folders.iter().filter(|f| f.parent_id.as_deref() == Some(parent.as_str())).map(|f| f.id.clone()),
+        );
+        i += 1;
+    }
+    st.folders.retain(|f| !gone.contains(&f.id));
+    for doc in st.docs.iter_mut().filter(|d| d.folder_id.as_ref().is_some_and(|f| gone.contains(f))) {
+        doc.deleted = true;
+    }
+    succeed(json!({}))
+}
+
+/// `POST /openapi/drive/v2/files/{fileID}/copy` (form `title`, default the source's;
+/// `folderID`, default the root): a new file with the source's type and content.
+async fn copy_file(
+    State(sb): State<Sandbox>,
+    Path(file_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let p = match form_params(&headers, &body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let source = match owned_doc(&sb, &file_id, &open_id, ret_error) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let title = match param(&p, "title") {
+        "" => source.title.as_str(),
+        t => t,
+    };
+    if let Err(r) = check_title(title) {
+        return r;
+    }
+    let folder_id = match target_folder(&sb, param(&p, "folderID"), &open_id) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let doc = new_doc(&sb, title, &source.doc_type, &open_id, folder_id, source.content.clone());
+    succeed(file_json(&doc, &nick_of(&sb, &open_id)))
+}
+
+/// `PATCH /openapi/drive/v2/files/{fileID}/move` (form `folderID`; empty or `/`: the root).
+async fn move_file(
+    State(sb): State<Sandbox>,
+    Path(file_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let p = match form_params(&headers, &body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(r) = owned_doc(&sb, &file_id, &open_id, ret_error) {
+        return r;
+    }
+    let folder_id = match target_folder(&sb, param(&p, "folderID"), &open_id) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if let Some(doc) = sb.lock().docs.iter_mut().find(|d| d.id == file_id) {
+        doc.folder_id = folder_id;
+    }
+    succeed(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_page_paths_name_keys() {
+        // The documented example: `fclZsEgvOuLD` is linked as `DZmNsWnNFZ3ZPdUxE`.
+        assert_eq!(page_key("DZmNsWnNFZ3ZPdUxE"), "fclZsEgvOuLD");
+        assert_eq!(page_key("fclZsEgvOuLD"), "fclZsEgvOuLD");
+        assert_eq!(page_key("Dnot-base64"), "Dnot-base64");
     }
 }

@@ -54,9 +54,9 @@ async fn tapd_code(sb: &Sandbox, c: &Client) -> String {
         .unwrap();
     let q = location_query(&resp);
     assert_eq!(q["state"], "st1");
+    // As in `fixtures/tapd/callback_query.txt`: the callback names the user, not the workspace.
     let resource: Value = serde_json::from_str(&q["resource"]).unwrap();
-    assert_eq!(resource["type"], "workspace");
-    assert_eq!(resource["workspace_id"], WS);
+    assert_eq!(resource, serde_json::json!({"type": "user", "user_id": sandbox::TAPD_USER_ID}));
     q["code"].clone()
 }
 
@@ -152,7 +152,8 @@ async fn tapd_code_is_single_use_bound_and_authenticated() {
     let data = &body["data"];
     assert_eq!(data["token_type"], "Bearer");
     assert_eq!(data["expires_in"], 7200);
-    assert_eq!(data["resource"]["workspace_id"], WS);
+    // The seed's reply: `type` user, the workspace id a JSON number.
+    assert_eq!(data["resource"], serde_json::json!({"type": "user", "workspace_id": WS.parse::<u64>().unwrap()}));
     assert_eq!(data["now"].as_str().unwrap().len(), 19);
     let token = data["access_token"].as_str().unwrap().to_string();
     let refresh = data["refresh_token"].as_str().unwrap().to_string();
