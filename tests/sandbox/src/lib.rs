@@ -14,12 +14,13 @@
 //! The consent pages are real HTML forms. A programmatic test can skip them and
 //! POST the form directly (form-encoded), then follow the `302`:
 //! - TAPD: `POST {base}/tapd/oauth/approve` with `client_id`, `redirect_uri`,
-//!   `scope`, `state`, `workspace_id`, `decision=approve|deny`.
-//!   Approve → `302 {redirect_uri}?code=..&state=..&resource={"type":"workspace","workspace_id":".."}`;
+//!   `scope`, `state`, `workspace_id`, `decision=approve|deny`, optional `user_id` (default [`TAPD_USER_ID`]).
+//!   Approve → `302 {redirect_uri}?code=..&state=..&resource={"type":"user","user_id":".."}` (as in
+//!   `fixtures/tapd/callback_query.txt`; the workspace is named only by the token reply);
 //!   deny → `302 {redirect_uri}?error=access_denied&state=..`.
 //! - Tencent Docs: `POST {base}/tdoc/oauth/v2/authorize/approve` with `client_id`,
 //!   `redirect_uri`, `scope`, `state`, `open_id`, `decision=approve|deny`.
-//!   Approve → `302 {redirect_uri}?code=..&state=..`; deny as above.
+//!   Approve → `302 {redirect_uri}?code=..&state=..&u=..` (`u` as in seed `000`); deny as above.
 //!
 //! An unknown `client_id` or unregistered `redirect_uri` answers a `400` HTML page and never redirects.
 //! Codes are 256-bit random hex, single use (burnt by any exchange attempt, even a

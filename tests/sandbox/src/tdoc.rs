@@ -167,7 +167,9 @@ async fn approve(State(sb): State<Sandbox>, axum::Form(f): axum::Form<ApproveFor
                     },
                 );
             }
-            redirect_with(&f.redirect_uri, &[("code", &code), ("state", &f.state)])
+            // Seed `000` step 3: the callback also carries `u` (meaning undocumented; 32 hex).
+            let u = util::random_hex16();
+            redirect_with(&f.redirect_uri, &[("code", &code), ("state", &f.state), ("u", &u)])
         }
         _ => pages::error_page(StatusCode::BAD_REQUEST, "decision must be approve or deny"),
     }

@@ -1,0 +1,527 @@
+//! The sandbox answers in exactly the documented shapes: for every reply in `tests/fixtures/`
+//! (copies of `../shared/fixtures/`, sources in its README), the sandbox is driven to the same
+//! reply and the two are compared key by key, with the JSON type of every value. This is what
+//! keeps the sandbox from drifting away from the services. Each unconfirmed fact has a test
+//! per variant.
+
+use std::collections::{BTreeSet, HashMap};
+
+use base64::Engine;
+use reqwest::{Client, StatusCode, redirect::Policy};
+use sandbox::{ItemKind, Sandbox, SandboxConfig, TapdTokenResource, TdocTokenError, Variants};
+use serde_json::{Value, json};
+
+const WS: &str = "20355782";
+const BUG: &str = "1020355782500647717";
+const STORY: &str = "1120355782001071295";
+const TAPD_CB: &str = "http://127.0.0.1:3000/oauth/tapd/callback";
+const TDOC_CB: &str = "http://127.0.0.1:3000/oauth/tdoc/callback";
+const USER: &str = "74dc0e3512a24df198474b6d89776649";
+
+fn fixture(path: &str) -> Value {
+    let text = match path {
+        "tapd/token_authorization_code.json" => include_str!("../../fixtures/tapd/token_authorization_code.json"),
+        "tapd/token_client_credentials.json" => include_str!("../../fixtures/tapd/token_client_credentials.json"),
+        "tapd/comment_add_reply.json" => include_str!("../../fixtures/tapd/comment_add_reply.json"),
+        "tapd/comments_get_reply.json" => include_str!("../../fixtures/tapd/comments_get_reply.json"),
+        "tapd/rate_limited_reply.json" => include_str!("../../fixtures/tapd/rate_limited_reply.json"),
+        "tdoc/token_authorization_code.json" => include_str!("../../fixtures/tdoc/token_authorization_code.json"),
+        "tdoc/app_account_token.json" => include_str!("../../fixtures/tdoc/app_account_token.json"),
+        "tdoc/create_file_reply.json" => include_str!("../../fixtures/tdoc/create_file_reply.json"),
+        "tdoc/create_file_reply_seed000.json" => include_str!("../../fixtures/tdoc/create_file_reply_seed000.json"),
+        other => panic!("no fixture {other}"),
+    };
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn query_fixture(text: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(text.trim().as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Differences between `got`'s shape and `want`'s: the same keys at every level, the same JSON
+/// type for every value; every element of an array has the shape of `want`'s first element.
+/// With `allow_extra`, `got` may carry keys `want` lacks (for a sample that shows a subset).
+fn shape_diff(got: &Value, want: &Value, path: &str, allow_extra: bool, out: &mut Vec<String>) {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => {
+            let (gk, wk): (BTreeSet<_>, BTreeSet<_>) = (g.keys().collect(), w.keys().collect());
+            for missing in wk.difference(&gk) {
+                out.push(format!("{path}.{missing}: missing"));
+            }
+            if !allow_extra {
+                for extra in gk.difference(&wk) {
+                    out.push(format!("{path}.{extra}: not in the sample"));
+                }
+            }
+            for k in gk.intersection(&wk) {
+                shape_diff(&g[k.as_str()], &w[k.as_str()], &format!("{path}.{k}"), allow_extra, out);
+            }
+        }
+        (Value::Array(g), Value::Array(w)) => match w.first() {
+            Some(first) if g.is_empty() => out.push(format!("{path}: empty, the sample has {first}")),
+            Some(first) => {
+                g.iter().enumerate().for_each(|(i, e)| shape_diff(e, first, &format!("{path}[{i}]"), allow_extra, out))
+            }
+            None => {}
+        },
+        _ if type_name(got) != type_name(want) => {
+            out.push(format!("{path}: {} {got}, the sample has {} {want}", type_name(got), type_name(want)))
+        }
+        _ => {}
+    }
+}
+
+#[track_caller]
+fn assert_shape(got: &Value, want: &Value) {
+    let mut diff = Vec::new();
+    shape_diff(got, want, "$", false, &mut diff);
+    assert!(diff.is_empty(), "shape differs from the sample:\n  {}\ngot: {got}", diff.join("\n  "));
+}
+
+#[track_caller]
+fn assert_shape_includes(got: &Value, want: &Value) {
+    let mut diff = Vec::new();
+    shape_diff(got, want, "$", true, &mut diff);
+    assert!(diff.is_empty(), "shape lacks the sample's:\n  {}\ngot: {got}", diff.join("\n  "));
+}
+
+#[test]
+fn the_comparison_catches_drift() {
+    // The checker itself: a renamed key, a number sent as a string, an extra key all fail.
+    let want = json!({"a": 1, "b": {"c": "x"}, "d": [{"e": true}]});
+    let mut diff = Vec::new();
+    shape_diff(&json!({"a": 2, "b": {"c": "y"}, "d": [{"e": false}, {"e": true}]}), &want, "$", false, &mut diff);
+    assert!(diff.is_empty(), "{diff:?}");
+    for bad in [
+        json!({"a": "1", "b": {"c": "x"}, "d": [{"e": true}]}),
+        json!({"a": 1, "b": {"C": "x"}, "d": [{"e": true}]}),
+        json!({"a": 1, "b": {"c": "x"}, "d": [{"e": true}], "f": 0}),
+        json!({"a": 1, "b": {"c": "x"}, "d": [{"e": true}, {"e": null}]}),
+        json!({"a": 1, "b": {"c": "x"}, "d": []}),
+    ] {
+        let mut diff = Vec::new();
+        shape_diff(&bad, &want, "$", false, &mut diff);
+        assert!(!diff.is_empty(), "{bad} passed");
+    }
+}
+
+fn client() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+async fn start_with(f: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
+    let mut cfg = SandboxConfig::new(vec![TAPD_CB.into(), TDOC_CB.into()]);
+    f(&mut cfg);
+    let sb = Sandbox::start(cfg).await;
+    sb.add_workspace(WS, "Workspace");
+    sb.add_item(WS, ItemKind::Bug, BUG, "A bug");
+    sb.add_item(WS, ItemKind::Story, STORY, "A story");
+    sb.add_tdoc_user(USER, "Alice");
+    sb
+}
+
+fn location_query(resp: &reqwest::Response) -> HashMap<String, String> {
+    assert_eq!(resp.status(), StatusCode::FOUND, "expected a redirect");
+    let loc = resp.headers()["location"].to_str().unwrap();
+    url::Url::parse(loc).unwrap().query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+async fn tapd_callback(sb: &Sandbox, c: &Client) -> HashMap<String, String> {
+    let resp = c
+        .post(format!("{}/tapd/oauth/approve", sb.base_url()))
+        .form(&[
+            ("client_id", "tapd-app"),
+            ("redirect_uri", TAPD_CB),
+            ("scope", "bug story"),
+            ("state", "random_string"),
+            ("workspace_id", WS),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    location_query(&resp)
+}
+
+async fn tapd_token_call(sb: &Sandbox, c: &Client, path: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let cfg = sb.config();
+    let resp = c
+        .post(format!("{}/tokens/{path}", sb.tapd_api_base()))
+        .basic_auth(&cfg.tapd_client_id, Some(&cfg.tapd_client_secret))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}
+
+async fn tapd_user_token(sb: &Sandbox, c: &Client) -> Value {
+    let q = tapd_callback(sb, c).await;
+    let form = [("grant_type", "authorization_code"), ("redirect_uri", TAPD_CB), ("code", q["code"].as_str())];
+    let (status, body) = tapd_token_call(sb, c, "request_token", &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn tapd_app_token(sb: &Sandbox, c: &Client) -> String {
+    let form = [("grant_type", "client_credentials"), ("scope", "story bug task comment")];
+    let (status, body) = tapd_token_call(sb, c, "request_token", &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["access_token"].as_str().unwrap().to_string()
+}
+
+async fn tapd_get(sb: &Sandbox, c: &Client, token: &str, path_query: &str) -> (StatusCode, Value) {
+    let resp = c.get(format!("{}{path_query}", sb.tapd_api_base())).bearer_auth(token).send().await.unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}
+
+async fn tapd_post(sb: &Sandbox, c: &Client, token: &str, path: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let resp = c.post(format!("{}{path}", sb.tapd_api_base())).bearer_auth(token).form(form).send().await.unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn tapd_callback_has_the_documented_query() {
+    let sb = start_with(|_| {}).await;
+    let got = tapd_callback(&sb, &client()).await;
+    let want = query_fixture(include_str!("../../fixtures/tapd/callback_query.txt"));
+    assert_eq!(got.keys().collect::<BTreeSet<_>>(), want.keys().collect::<BTreeSet<_>>());
+    let got_resource: Value = serde_json::from_str(&got["resource"]).unwrap();
+    assert_shape(&got_resource, &serde_json::from_str(&want["resource"]).unwrap());
+    assert_eq!(got_resource["type"], "user");
+}
+
+#[tokio::test]
+async fn tapd_user_token_is_the_seeds_reply() {
+    // Without refresh tokens: exactly the seed's reply.
+    let sb = start_with(|cfg| cfg.tapd_refresh_tokens = false).await;
+    let c = client();
+    let body = tapd_user_token(&sb, &c).await;
+    assert_shape(&body, &fixture("tapd/token_authorization_code.json"));
+    let data = &body["data"];
+    assert_eq!(data["resource"], json!({"type": "user", "workspace_id": WS.parse::<u64>().unwrap()}));
+    assert_eq!(data["token_type"], "Bearer");
+    assert_eq!(data["scope"], "bug story", "space separated, as requested");
+    let now = data["now"].as_str().unwrap();
+    assert!(now.len() == 19 && &now[4..5] == "-" && &now[10..11] == " " && &now[13..14] == ":", "{now}");
+
+    // With refresh tokens enabled (the default), the same plus `refresh_token`.
+    let sb = start_with(|_| {}).await;
+    let body = tapd_user_token(&sb, &c).await;
+    let mut want = fixture("tapd/token_authorization_code.json");
+    want["data"]["refresh_token"] = json!("a refresh token");
+    assert_shape(&body, &want);
+    // Refreshing answers the same shape, the same resource.
+    let refresh = body["data"]["refresh_token"].as_str().unwrap();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    let (status, refreshed) = tapd_token_call(&sb, &c, "refresh_token", &form).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_shape(&refreshed, &want);
+    assert_eq!(refreshed["data"]["resource"], body["data"]["resource"]);
+}
+
+#[tokio::test]
+async fn tapd_token_resource_variants() {
+    let sb = start_with(|cfg| cfg.tapd_token_resource = TapdTokenResource::Workspace).await;
+    let c = client();
+    assert_eq!(sb.variants().tapd_token_resource, TapdTokenResource::Workspace);
+    let body = tapd_user_token(&sb, &c).await;
+    assert_eq!(body["data"]["resource"], json!({"type": "workspace", "workspace_id": WS}));
+
+    // Switched at run time, from Rust...
+    sb.set_tapd_token_resource(TapdTokenResource::UserOnly);
+    let body = tapd_user_token(&sb, &c).await;
+    assert_eq!(body["data"]["resource"], json!({"type": "user", "user_id": sandbox::TAPD_USER_ID}));
+    // ...and over HTTP; the token still reads the consented workspace.
+    let resp = c
+        .post(format!("{}/_sandbox/variants", sb.base_url()))
+        .json(&json!({"tapd_token_resource": "user"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let body = tapd_user_token(&sb, &c).await;
+    assert_eq!(body["data"]["resource"]["workspace_id"], json!(WS.parse::<u64>().unwrap()));
+    let token = body["data"]["access_token"].as_str().unwrap();
+    let (status, _) = tapd_get(&sb, &c, token, &format!("/bugs?workspace_id={WS}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let got: Value = c.get(format!("{}/_sandbox/variants", sb.base_url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got, json!({"tapd_token_resource": "user", "tdoc_token_error": "http401"}));
+    // A value the sandbox does not play is refused, and changes nothing.
+    let resp = c
+        .post(format!("{}/_sandbox/variants", sb.base_url()))
+        .json(&json!({"tapd_token_resource": "team"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    assert_eq!(sb.variants(), Variants::default());
+}
+
+#[tokio::test]
+async fn tapd_app_token_is_the_documented_reply() {
+    let sb = start_with(|_| {}).await;
+    let form = [("grant_type", "client_credentials"), ("scope", "story bug task comment")];
+    let (status, body) = tapd_token_call(&sb, &client(), "request_token", &form).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_shape(&body, &fixture("tapd/token_client_credentials.json"));
+    assert_eq!(body["data"]["resource"]["type"], "open_app_auth");
+}
+
+#[tokio::test]
+async fn tapd_comment_replies_are_the_references() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await;
+    let form = [
+        ("workspace_id", WS),
+        ("entry_type", "bug"),
+        ("entry_id", BUG),
+        ("description", "<p>ccc</p>"),
+        ("author", "xuanfang"),
+    ];
+    let (status, added) = tapd_post(&sb, &c, &token, "/comments", &form).await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    assert_shape(&added, &fixture("tapd/comment_add_reply.json"));
+    let comment = &added["data"]["Comment"];
+    assert_eq!(comment["author"], "v_xuanfang", "the author is mapped to a TAPD user");
+    assert_eq!(comment["description"], "<p>ccc</p>", "HTML kept verbatim");
+    assert_eq!((&comment["reply_id"], &comment["root_id"]), (&json!("0"), &json!("0")));
+    assert_eq!(sb.comments()[0].author, "v_xuanfang");
+
+    let (status, list) =
+        tapd_get(&sb, &c, &token, &format!("/comments?workspace_id={WS}&entry_type=bug&entry_id={BUG}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_shape(&list, &fixture("tapd/comments_get_reply.json"));
+    assert_eq!(list["data"][0]["Comment"]["id"], comment["id"]);
+
+    // Editing (`id`, no `entry_*`) answers the add shape with the new description.
+    let id = comment["id"].as_str().unwrap();
+    let (status, edited) =
+        tapd_post(&sb, &c, &token, "/comments", &[("workspace_id", WS), ("id", id), ("description", "<p>ddd</p>")])
+            .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_shape(&edited, &fixture("tapd/comment_add_reply.json"));
+    assert_eq!(edited["data"]["Comment"]["description"], "<p>ddd</p>");
+    assert_eq!(sb.comments()[0].description, "<p>ddd</p>");
+    assert_eq!(sb.comments().len(), 1);
+}
+
+#[tokio::test]
+async fn tapd_rate_limit_is_the_seen_reply() {
+    let sb = start_with(|cfg| cfg.tapd_rate_limit = Some((3, std::time::Duration::from_secs(60)))).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await; // 1
+    let path = format!("/stories?workspace_id={WS}");
+    for _ in 0..2 {
+        assert_eq!(tapd_get(&sb, &c, &token, &path).await.0, StatusCode::OK);
+    }
+    let (status, body) = tapd_get(&sb, &c, &token, &path).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_shape(&body, &fixture("tapd/rate_limited_reply.json"));
+    assert_eq!(body["info"], "To many requests, max request rates is 3req/1min");
+    // The token endpoint counts too (same app).
+    let form = [("grant_type", "client_credentials")];
+    assert_eq!(tapd_token_call(&sb, &c, "request_token", &form).await.0, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn tdoc_user_token(sb: &Sandbox, c: &Client) -> (HashMap<String, String>, StatusCode, Value) {
+    let resp = c
+        .post(format!("{}/oauth/v2/authorize/approve", sb.tdoc_base()))
+        .form(&[
+            ("client_id", "tdoc-app"),
+            ("redirect_uri", TDOC_CB),
+            ("scope", "all"),
+            ("state", "123"),
+            ("open_id", USER),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let q = location_query(&resp);
+    let cfg = sb.config();
+    let resp = c
+        .get(format!("{}/oauth/v2/token", sb.tdoc_base()))
+        .query(&[
+            ("client_id", cfg.tdoc_client_id.as_str()),
+            ("client_secret", &cfg.tdoc_client_secret),
+            ("redirect_uri", TDOC_CB),
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (q, resp.status(), resp.json().await.unwrap())
+}
+
+async fn tdoc_app_token(sb: &Sandbox, c: &Client) -> Value {
+    let cfg = sb.config();
+    let resp = c
+        .get(format!("{}/oauth/v2/app-account-token", sb.tdoc_base()))
+        .query(&[("client_id", cfg.tdoc_client_id.as_str()), ("client_secret", &cfg.tdoc_client_secret)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn tdoc_token_replies_are_the_seeds() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let (q, status, body) = tdoc_user_token(&sb, &c).await;
+    let want = query_fixture(include_str!("../../fixtures/tdoc/callback_query.txt"));
+    assert_eq!(q.keys().collect::<BTreeSet<_>>(), want.keys().collect::<BTreeSet<_>>(), "code, state and u");
+    assert_eq!(status, StatusCode::OK);
+    assert_shape(&body, &fixture("tdoc/token_authorization_code.json"));
+    assert_eq!(body["user_id"], USER, "the Open-Id");
+    assert_eq!(
+        body["scope"],
+        fixture("tdoc/token_authorization_code.json")["scope"],
+        "scope=all, listed comma separated"
+    );
+
+    let app = tdoc_app_token(&sb, &c).await;
+    assert_shape(&app, &fixture("tdoc/app_account_token.json"));
+    assert_eq!(app["user_id"], sb.tdoc_app_open_id());
+}
+
+fn openapi(
+    c: &Client,
+    method: reqwest::Method,
+    url: String,
+    token: &Value,
+    cfg: &SandboxConfig,
+) -> reqwest::RequestBuilder {
+    c.request(method, url)
+        .header("Access-Token", token["access_token"].as_str().unwrap())
+        .header("Client-Id", &cfg.tdoc_client_id)
+        .header("Open-Id", token["user_id"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn tdoc_created_file_is_the_seeds_reply() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tdoc_app_token(&sb, &c).await;
+    let resp =
+        openapi(&c, reqwest::Method::POST, format!("{}/openapi/drive/v2/files", sb.tdoc_base()), &token, sb.config())
+            .form(&[("title", "按月导出所有项目的成本报表"), ("type", "doc")])
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    // The seed's full reply, which holds the fixture's keys.
+    assert_shape(&body, &fixture("tdoc/create_file_reply_seed000.json"));
+    assert_shape_includes(&body, &fixture("tdoc/create_file_reply.json"));
+    let data = &body["data"];
+    let key = data["ID"].as_str().unwrap().strip_prefix("300000000$").expect("ID is 300000000$<key>");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+    assert_eq!(data["url"], format!("{}/doc/D{b64}", sb.tdoc_base()), "D + base64 of the key");
+    assert_eq!(sb.docs()[0].url, data["url"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn tdoc_userinfo_has_the_documented_keys() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let (_, _, token) = tdoc_user_token(&sb, &c).await;
+    let resp = c
+        .get(format!("{}/oauth/v2/userinfo", sb.tdoc_base()))
+        .query(&[("access_token", token["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    // upstream-apis.md: `{"ret":0,"msg":"Succeed","data":{"openID","nick",...}}` (more keys unlisted).
+    assert_shape_includes(&body, &json!({"ret": 0, "msg": "Succeed", "data": {"openID": "", "nick": ""}}));
+    assert_eq!(body["data"]["openID"], USER);
+    assert_eq!(body["data"]["nick"], "Alice");
+}
+
+#[tokio::test]
+async fn tdoc_dead_token_variants() {
+    for (variant, status) in
+        [(TdocTokenError::Http401, StatusCode::UNAUTHORIZED), (TdocTokenError::Http200, StatusCode::OK)]
+    {
+        let sb = start_with(|cfg| cfg.tdoc_token_error = variant).await;
+        let c = client();
+        let token = tdoc_app_token(&sb, &c).await;
+        sb.expire_access_tokens();
+        let resp = openapi(
+            &c,
+            reqwest::Method::POST,
+            format!("{}/openapi/drive/v2/files", sb.tdoc_base()),
+            &token,
+            sb.config(),
+        )
+        .form(&[("title", "t"), ("type", "doc")])
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), status, "{variant:?}");
+        let body: Value = resp.json().await.unwrap();
+        assert_shape(&body, &json!({"ret": 37019, "msg": "token expired"}));
+        assert_eq!(body["ret"], 37019);
+        let resp = c
+            .get(format!("{}/oauth/v2/userinfo", sb.tdoc_base()))
+            .query(&[("access_token", token["access_token"].as_str().unwrap())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "userinfo, {variant:?}");
+        assert_eq!(resp.json::<Value>().await.unwrap()["ret"], 37019);
+        assert!(sb.docs().is_empty());
+    }
+    // Switchable at run time over HTTP.
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let resp = c
+        .post(format!("{}/_sandbox/variants", sb.base_url()))
+        .json(&json!({"tdoc_token_error": "http200"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(sb.variants().tdoc_token_error, TdocTokenError::Http200);
+    assert_eq!(sb.variants().tapd_token_resource, TapdTokenResource::User, "the other variant is left alone");
+    let resp = c.get(format!("{}/oauth/v2/userinfo?access_token=dead", sb.tdoc_base())).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["ret"], 37019);
+}
+
+#[tokio::test]
+async fn tapd_item_values_are_all_strings() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await;
+    for (path, wrapper, name) in [("stories", "Story", "name"), ("bugs", "Bug", "title")] {
+        let (status, body) = tapd_get(&sb, &c, &token, &format!("/{path}?workspace_id={WS}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let want = json!({"status": 1, "data": [{wrapper: {}}], "info": "success"});
+        assert_shape_includes(&body, &want);
+        let item = body["data"][0][wrapper].as_object().unwrap();
+        for key in
+            ["id", "workspace_id", name, "description", "status", "priority", "iteration_id", "created", "modified"]
+        {
+            assert!(item.contains_key(key), "{wrapper} lacks {key}: {item:?}");
+        }
+        assert!(item.values().all(Value::is_string), "{item:?}");
+    }
+}
