@@ -1,14 +1,17 @@
 //! An in-memory fake of TAPD and Tencent Docs, served by one axum server.
 //!
-//! It behaves like the real services as described in `upstream-apis.md`:
-//! it enforces client authentication, single-use expiring codes bound to an
-//! exact redirect URI, live bearer tokens, the three Tencent Docs headers,
-//! and answers in the services' own success and error shapes.
+//! It is faithful to the DOCUMENTS (`../shared/upstream-apis.md`, the seeds, and the reply
+//! samples copied into `tests/fixtures/`), never to the product's code: it enforces client
+//! authentication, single-use expiring codes bound to an exact redirect URI, live bearer
+//! tokens, the three Tencent Docs headers, TAPD's paging and rate limit, and answers in the
+//! services' own success and error shapes. `tests/shapes.rs` compares every reply it can
+//! produce with the matching fixture, key by key and type by type, so it cannot drift.
 //!
 //! Paths (see [`Sandbox::base_url`]):
 //! - TAPD: authorize page `{base}/tapd/oauth/`, API `{base}/tapd/api/...`
-//! - Tencent Docs: `{base}/tdoc/oauth/v2/...`, `{base}/tdoc/openapi/...`, docs at `{base}/tdoc/doc/<key>`
-//! - control: `{base}/_sandbox/...` (see the `control` module docs, mirrored by the methods here)
+//! - Tencent Docs: `{base}/tdoc/oauth/v2/...`, `{base}/tdoc/openapi/...`, docs at
+//!   `{base}/tdoc/doc/D<base64 of key>` (the raw key works too)
+//! - control: `{base}/_sandbox/...` (below, and the `control` module docs; mirrored by the methods here)
 //!
 //! # Consent without a browser
 //! The consent pages are real HTML forms. A programmatic test can skip them and
@@ -27,12 +30,78 @@
 //! failed one, except one refused for bad client credentials), bound to client id,
 //! redirect URI and workspace / open id, and live [`SandboxConfig::code_ttl_secs`].
 //!
+//! # TAPD replies
+//! - `POST /tokens/request_token`, `authorization_code` (and `POST /tokens/refresh_token`):
+//!   `{"status":1,"data":{access_token, expires_in (number), token_type:"Bearer", scope (as
+//!   requested, space separated), resource, now ("Y-m-d H:i:s"), refresh_token (only when
+//!   [`SandboxConfig::tapd_refresh_tokens`])},"info":"success"}`. `resource` is a variant
+//!   ([`TapdTokenResource`]): `user` (default, the seed's) `{"type":"user","workspace_id":20355782}`
+//!   (a number), `workspace` `{"type":"workspace","workspace_id":"20355782"}`, `user_only`
+//!   `{"type":"user","user_id":"1000142421"}`. The token is bound to the consented workspace in
+//!   every variant.
+//! - `client_credentials`: the same with `resource` `{"type":"open_app_auth","app_id":<client id>}`,
+//!   no refresh token; the token reads every seeded workspace.
+//! - `GET /stories|/bugs|/tasks`: `workspace_id` required; `id` (comma separated); `created`
+//!   and `modified` filters in TAPD's style (`>T`, `>=T`, `<T`, `<=T`, `A~B`, `T`; `T` is
+//!   `Y-m-d H:i:s` or `Y-m-d`, a bare date as an upper bound meaning the whole day); equality
+//!   filters `name`, `title`, `status`, `owner`, `current_owner`, `creator`, `reporter`,
+//!   `priority`, `iteration_id`, `story_id`, `custom_field_*`; `order=<field> asc|desc`
+//!   (default: oldest `created` first, then id); `limit` (default 30; above 200 clamped to 200,
+//!   as TAPD documents "最大取 200"); `page` (1-based; past the end: `[]`); `fields`.
+//!   Reply `data: [{"Story":{..}}]` (`Bug`, `Task`), every value a string. Items carry `id`,
+//!   `workspace_id`, `description` (HTML), `status`, `priority`, `iteration_id`, `created`,
+//!   `modified`; stories and tasks `name`, `owner`, `creator`; bugs `title`, `current_owner`,
+//!   `reporter` (TAPD's bug reference: a bug has no `name`); tasks `story_id`.
+//! - `GET /stories/count` (`/bugs/count`, `/tasks/count`): the same filters, `data: {"count": N}` (a number).
+//! - `POST /stories|/bugs|/tasks`: updates the item `id` with the other fields sent (or creates one).
+//! - `POST /comments` (`workspace_id`, `entry_type` `stories|bug|tasks`, `entry_id`,
+//!   `description`, `author`, all required): the description is kept verbatim (HTML); the
+//!   author is stored as the TAPD user [`tapd_author`] maps it to (`xuanfang` → `v_xuanfang`:
+//!   prefixed `v_` unless it already is). Reply `data: {"Comment":{id, title, description,
+//!   author, entry_type, entry_id, reply_id:"0", root_id:"0", created, modified, workspace_id}}`,
+//!   all strings (`comment_add_reply.json`). With `id` and no `entry_*`, edits that comment's
+//!   `description` (same reply; `modified` changes).
+//! - `GET /comments`: `workspace_id` required; filters `entry_type`, `entry_id`, `author` (the
+//!   stored, mapped name), `id`; `order` `created|modified|id asc|desc` (default oldest first);
+//!   `limit` (default 30, clamped to 200), `page`. Rows as `comments_get_reply.json`: the add
+//!   reply's keys without `reply_id`/`root_id`.
+//! - Rate limit ([`SandboxConfig::tapd_rate_limit`], default [`TAPD_RATE_LIMIT`], 1800 per 10
+//!   minutes): every `/tapd/api/` request with valid credentials (Basic or Bearer; all belong to
+//!   the one app) counts in a sliding window; over it, `429 {"status":429,"data":"","info":"To many
+//!   requests, max request rates is 1800req/10min"}` (`rate_limited_reply.json`; the numbers are
+//!   the limit in force). Refused requests do not count.
+//!
+//! # Tencent Docs replies
+//! - `GET /oauth/v2/token` (code or refresh) and `GET /oauth/v2/app-account-token`: flat
+//!   `{access_token, token_type, refresh_token, expires_in, scope, user_id}` (no `ret`);
+//!   `scope=all` is answered as the full comma-separated list of seed `000`; the app account
+//!   has `scope.file.editable,scope.folder.creatable` (seed `001`). A refresh reply carries a
+//!   `refresh_token` only with [`SandboxConfig::tdoc_refresh_returns_new_refresh_token`].
+//! - `GET /oauth/v2/userinfo?access_token=`: `{"ret":0,"msg":"Succeed","data":{openID, nick, avatar, source, unionID}}`.
+//! - A dead (unknown, expired) token: `{"ret":37019,"msg":..}` with HTTP 401 or, in the
+//!   `http200` variant ([`TdocTokenError`]), HTTP 200.
+//! - Drive v2 (form-encoded bodies only): `POST /openapi/drive/v2/files` (`title` ≤
+//!   [`MAX_TITLE_CHARS`] characters, `type`, optional `folderID`) answers the seed's full reply
+//!   (`create_file_reply_seed000.json`): `ID` `300000000$<12 alnum key>`, `url`
+//!   `{base}/tdoc/doc/D<base64 of key>`, `createTime` (a number), `title`, `type`, ...;
+//!   `PATCH /files/{id}` renames (`title` ≤ 36); `DELETE /files/{id}` deletes (a folder id
+//!   deletes the folder); `POST /files/{id}/copy` (`title` default the source's, `folderID`)
+//!   answers the new file like a create; `PATCH /files/{id}/move` (`folderID`);
+//!   `GET /files/{id}/metadata`; `PATCH /files/{id}/permission` (`policy` one of `private`,
+//!   `members`, `publicRead`, `publicWrite`; `copyEnabled`, `readerCommentEnabled` `true|false`);
+//!   `POST /folders` (`title`, optional `parentfolderID`); `DELETE /folders/{id}` (with
+//!   everything under it). Rename, delete, move and permission answer `{"ret":0,"msg":"Succeed","data":{}}`.
+//!   Ids contain `$`: send them percent-encoded.
+//! - Doc v3: `POST /openapi/doc/v3/{fileID}:batchUpdate` with `insertText` requests appends the text.
+//! - Doc pages `{base}/tdoc/doc/D<base64 of key>`: HTML with the title and text, escaped.
+//!
 //! # Errors (where upstream is silent, these are the sandbox's choices)
 //! TAPD, always the envelope `{"status":0,"data":"","info":".."}`:
 //! bad/missing Basic auth on `/tokens/*` → `401`; bad, used, expired or mismatched code or
 //! refresh token, bad grant_type → `400`; API call with a missing, unknown or expired Bearer
 //! token → `401`; live token for another workspace (or the app token on an unseeded one) → `403`;
-//! missing parameter, bad `entry_type`, unknown item → `400`; unknown path → `404`.
+//! missing parameter (`workspace_id`, comment fields), bad `entry_type`, unknown item or comment,
+//! bad `limit`/`page` (zero, not a number), bad `order`, bad time filter → `400`; unknown path → `404`.
 //!
 //! Tencent Docs:
 //! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001,"msg"}`;
@@ -40,17 +109,29 @@
 //!   missing/unsupported grant_type → `400 {"ret":40003,"msg"}`.
 //! - `/oauth/v2/userinfo` and the OpenAPI: missing `Access-Token`/`Client-Id`/`Open-Id` →
 //!   `401 {"ret":37001}`; wrong `Client-Id` → `401 {"ret":37002}`; unknown/expired token →
-//!   `401 {"ret":37019}`; `Open-Id` not the token's → `403 {"ret":37003}`.
-//! - drive v2: title empty or over [`MAX_TITLE_CHARS`] characters, unknown type, body not
-//!   form-encoded → `400 {"ret":400001}`; unknown file/folder → `404 {"ret":10102}`; not owner → `403 {"ret":10103}`.
+//!   `{"ret":37019}` (401, or 200 in the `http200` variant); `Open-Id` not the token's → `403 {"ret":37003}`.
+//! - drive v2: title empty or over [`MAX_TITLE_CHARS`] characters, unknown type or policy, body not
+//!   form-encoded → `400 {"ret":400001}`; unknown or deleted file/folder → `404 {"ret":10102}`;
+//!   not owner → `403 {"ret":10103}`.
 //! - doc v3 `batchUpdate`: unknown file → `404 {"code":10102,"message":"file does not exist"}`;
 //!   not owner → `403 {"code":10103}`; bad body → `400 {"code":400001}`.
 //!
-//! # Control over HTTP (`/_sandbox/`, JSON, never faulted or recorded)
-//! `GET info|docs|comments|items|item-updates|requests|tokens|faults`;
-//! `POST items {workspace_id, kind: story|bug|task, id, name}`, `POST workspaces {workspace_id, name}`,
-//! `POST tdoc-users {open_id, nick}`, `POST faults <Fault>`, `DELETE faults` (or `POST clear-faults`),
-//! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`. Mutations answer `204`.
+//! # Variants (unconfirmed facts, switchable)
+//! [`Variants`]: `tapd_token_resource` (`user` default | `workspace` | `user_only`) and
+//! `tdoc_token_error` (`http401` default | `http200`). Set them in [`SandboxConfig`], or at run
+//! time with [`Sandbox::set_variants`], [`Sandbox::set_tapd_token_resource`],
+//! [`Sandbox::set_tdoc_token_error`], or `POST /_sandbox/variants`.
+//!
+//! # Control over HTTP (`/_sandbox/`, JSON, never faulted, recorded or rate limited)
+//! `GET info|docs|comments|items|item-updates|requests|tokens|faults|variants|tapd-rate-limit`;
+//! `POST items {workspace_id, kind: story|bug|task, id, name, fields?: {k: "v"}}`,
+//! `POST comments {workspace_id, kind|entry_type, entry_id, description, author? (default
+//! "v_sandbox", stored as given), created? ("Y-m-d H:i:s"), count? (default 1)}` → `200 [Comment]`,
+//! `POST workspaces {workspace_id, name}`, `POST tdoc-users {open_id, nick}`,
+//! `POST variants {tapd_token_resource?, tdoc_token_error?}` (unknown key or value → 4xx),
+//! `POST tapd-rate-limit {"limit":N,"window_ms":M}` or `null` (unlimited; starts a fresh window),
+//! `POST faults <Fault>`, `DELETE faults` (or `POST clear-faults`),
+//! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`. Other mutations answer `204`.
 
 #![allow(
     clippy::result_large_err,

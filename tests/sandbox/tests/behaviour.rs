@@ -1,0 +1,359 @@
+//! What the documents say the APIs do beyond their shapes: TAPD paging, ordering and filters,
+//! counts, the rate limit; Tencent Docs folders, rename, copy, move, delete, permission.
+
+use std::time::Duration;
+
+use reqwest::{Client, Method, StatusCode};
+use sandbox::{ItemKind, Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+
+const WS: &str = "20000001";
+const STORY: &str = "1120000001000000001";
+
+async fn start() -> Sandbox {
+    let sb = Sandbox::start(SandboxConfig::new(vec![])).await;
+    sb.add_workspace(WS, "Workspace");
+    sb.add_item(WS, ItemKind::Story, STORY, "A story");
+    sb
+}
+
+async fn tapd_app_token(sb: &Sandbox, c: &Client) -> String {
+    let cfg = sb.config();
+    let resp = c
+        .post(format!("{}/tokens/request_token", sb.tapd_api_base()))
+        .basic_auth(&cfg.tapd_client_id, Some(&cfg.tapd_client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    body["data"]["access_token"].as_str().unwrap().to_string()
+}
+
+async fn get(sb: &Sandbox, c: &Client, token: &str, path_query: &str) -> (StatusCode, Value) {
+    let resp = c.get(format!("{}{path_query}", sb.tapd_api_base())).bearer_auth(token).send().await.unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}
+
+fn ids(body: &Value, wrapper: &str) -> Vec<String> {
+    body["data"].as_array().unwrap().iter().map(|r| r[wrapper]["id"].as_str().unwrap().to_string()).collect()
+}
+
+fn at(minute: usize) -> String {
+    format!("2026-11-01 {:02}:{:02}:00", 8 + minute / 60, minute % 60)
+}
+
+#[tokio::test]
+async fn comments_page_order_and_filter() {
+    let sb = start().await;
+    let c = Client::new();
+    let token = tapd_app_token(&sb, &c).await;
+    // 35 earlier comments, oldest first, one by another author.
+    let seeded: Vec<_> = (0..35)
+        .map(|i| {
+            let author = if i == 7 { "v_other" } else { "v_sandbox" };
+            sb.add_comment_at(WS, ItemKind::Story, STORY, &format!("<p>n{i}</p>"), author, &at(i))
+        })
+        .collect();
+    let base = format!("/comments?workspace_id={WS}&entry_type=stories&entry_id={STORY}");
+    let (status, page1) = get(&sb, &c, &token, &base).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&page1, "Comment").len(), 30, "30 a page by default");
+    assert_eq!(ids(&page1, "Comment")[0], seeded[0].id, "oldest first by default");
+    let (_, page2) = get(&sb, &c, &token, &format!("{base}&page=2")).await;
+    assert_eq!(ids(&page2, "Comment"), seeded[30..].iter().map(|c| c.id.clone()).collect::<Vec<_>>());
+    let (_, desc) = get(&sb, &c, &token, &format!("{base}&order=created%20desc&limit=3")).await;
+    assert_eq!(ids(&desc, "Comment"), vec![seeded[34].id.clone(), seeded[33].id.clone(), seeded[32].id.clone()]);
+    let (_, by) = get(&sb, &c, &token, &format!("{base}&author=v_other")).await;
+    assert_eq!(ids(&by, "Comment"), vec![seeded[7].id.clone()]);
+    let (_, none) = get(&sb, &c, &token, &format!("{base}&author=other")).await;
+    assert!(ids(&none, "Comment").is_empty(), "the filter is on the stored (mapped) author");
+
+    // Seeded over HTTP too; `limit` above 200 is clamped to 200.
+    let resp = c
+        .post(format!("{}/_sandbox/comments", sb.base_url()))
+        .json(
+            &json!({"workspace_id": WS, "kind": "stories", "entry_id": STORY, "description": "<p>x</p>", "count": 170}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Vec<Value>>().await.unwrap().len(), 170);
+    let (_, big) = get(&sb, &c, &token, &format!("{base}&limit=500")).await;
+    assert_eq!(ids(&big, "Comment").len(), 200);
+    let (_, rest) = get(&sb, &c, &token, &format!("{base}&limit=200&page=2")).await;
+    assert_eq!(ids(&rest, "Comment").len(), 5);
+
+    for bad in ["&limit=0", "&page=x", "&order=created%20sideways", "&order=title"] {
+        let (status, body) = get(&sb, &c, &token, &format!("{base}{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["status"], 0);
+    }
+    let (status, _) = get(&sb, &c, &token, "/comments?entry_type=stories").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "workspace_id is required");
+}
+
+#[tokio::test]
+async fn comments_edit_and_author_mapping() {
+    let sb = start().await;
+    let c = Client::new();
+    let token = tapd_app_token(&sb, &c).await;
+    let post = |form: Vec<(&'static str, String)>| {
+        c.post(format!("{}/comments", sb.tapd_api_base())).bearer_auth(&token).form(&form).send()
+    };
+    let base = || {
+        vec![
+            ("workspace_id", WS.to_string()),
+            ("entry_type", "stories".to_string()),
+            ("entry_id", STORY.to_string()),
+            ("description", "<p>Doc: <a href=\"x\">x</a></p>".to_string()),
+        ]
+    };
+    let resp = post(base()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "author is required");
+    let mut form = base();
+    form.push(("author", "TAPD Docs".into()));
+    let added: Value = post(form).await.unwrap().json().await.unwrap();
+    assert_eq!(added["data"]["Comment"]["author"], "v_TAPD Docs");
+    assert_eq!(added["data"]["Comment"]["description"], "<p>Doc: <a href=\"x\">x</a></p>");
+    assert_eq!(added["data"]["Comment"]["title"], "在状态 [planning] 添加");
+
+    let id = added["data"]["Comment"]["id"].as_str().unwrap().to_string();
+    let resp =
+        post(vec![("workspace_id", WS.into()), ("id", "1".into()), ("description", "<p>y</p>".into())]).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "unknown comment");
+    let resp =
+        post(vec![("workspace_id", WS.into()), ("id", id.clone()), ("description", "<p>y</p>".into())]).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let comments = sb.comments();
+    assert_eq!(
+        (comments.len(), comments[0].id.as_str(), comments[0].description.as_str()),
+        (1, id.as_str(), "<p>y</p>")
+    );
+}
+
+#[tokio::test]
+async fn items_filter_page_order_and_count() {
+    let sb = start().await;
+    let c = Client::new();
+    let token = tapd_app_token(&sb, &c).await;
+    let created = [
+        "2026-10-31 23:59:59",
+        "2026-11-01 00:00:00",
+        "2026-11-01 12:00:00",
+        "2026-11-02 23:59:59",
+        "2026-11-03 00:00:00",
+    ];
+    let mut story_ids: Vec<String> = (0..created.len()).map(|i| format!("112000000100000010{i}")).collect();
+    for (id, at) in story_ids.iter().zip(created) {
+        sb.add_item_with_fields(WS, ItemKind::Story, id, "S", &[("created", at), ("owner", "alice;")]);
+    }
+    // Index 5: the seeded `STORY`, created now (after every dated one), with no owner.
+    story_ids.push(STORY.to_string());
+    // Over HTTP with fields too.
+    let resp = c
+        .post(format!("{}/_sandbox/items", sb.base_url()))
+        .json(&json!({"workspace_id": WS, "kind": "bug", "id": "1120000001000000201", "name": "B",
+                      "fields": {"created": "2026-11-01 10:00:00", "description": "<p>d</p>"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let bug = sb.item(WS, ItemKind::Bug, "1120000001000000201").unwrap();
+    assert_eq!((bug.fields["title"].as_str(), bug.fields["description"].as_str()), ("B", "<p>d</p>"));
+
+    let q = |filter: &str| format!("/stories?workspace_id={WS}&{filter}");
+    let cases: [(&str, &[usize]); 5] = [
+        ("created=%3E2026-11-01%2000:00:00", &[2, 3, 4, 5]),
+        ("created=%3E%3D2026-11-01", &[1, 2, 3, 4, 5]),
+        ("created=%3C2026-11-01", &[0]),
+        ("created=2026-11-01~2026-11-02", &[1, 2, 3]),
+        ("owner=alice;&created=%3C%3D2026-11-01", &[0, 1, 2]),
+    ];
+    for (filter, want) in cases {
+        let (status, body) = get(&sb, &c, &token, &q(filter)).await;
+        assert_eq!(status, StatusCode::OK, "{filter}: {body}");
+        let want: Vec<String> = want.iter().map(|i| story_ids[*i].clone()).collect();
+        assert_eq!(ids(&body, "Story"), want, "{filter}");
+        let (_, count) = get(&sb, &c, &token, &format!("/stories/count?workspace_id={WS}&{filter}")).await;
+        assert_eq!(count["data"], json!({"count": want.len()}), "{filter}");
+    }
+    let (_, all) = get(&sb, &c, &token, &q("order=created%20desc&limit=2&page=1")).await;
+    assert_eq!(ids(&all, "Story"), vec![STORY.to_string(), story_ids[4].clone()]);
+    let (_, second) = get(&sb, &c, &token, &q("order=created%20desc&limit=2&page=2")).await;
+    assert_eq!(ids(&second, "Story"), vec![story_ids[3].clone(), story_ids[2].clone()]);
+    let (_, some) = get(&sb, &c, &token, &q(&format!("id={},{}&fields=name", story_ids[1], story_ids[3]))).await;
+    assert_eq!(some["data"][0]["Story"], json!({"id": story_ids[1], "name": "S"}));
+    assert_eq!(ids(&some, "Story").len(), 2);
+    let (_, count) = get(&sb, &c, &token, &format!("/bugs/count?workspace_id={WS}")).await;
+    assert_eq!(count["data"]["count"], 1);
+
+    for bad in ["created=yesterday", "created=%3E2026-11-1", "limit=-1"] {
+        let (status, _) = get(&sb, &c, &token, &q(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let (status, _) = get(&sb, &c, &token, "/stories/count").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "workspace_id is required");
+}
+
+#[tokio::test]
+async fn rate_limit_window_and_control() {
+    let sb = start().await;
+    let c = Client::new();
+    assert_eq!(sb.tapd_rate_limit(), Some(sandbox::TAPD_RATE_LIMIT), "TAPD's documented limit by default");
+    let control = format!("{}/_sandbox/tapd-rate-limit", sb.base_url());
+    let resp = c.post(&control).json(&json!({"limit": 2, "window_ms": 300})).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        c.get(&control).send().await.unwrap().json::<Value>().await.unwrap(),
+        json!({"limit": 2, "window_ms": 300})
+    );
+    let token = tapd_app_token(&sb, &c).await;
+    let path = format!("/stories?workspace_id={WS}");
+    assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::OK);
+    assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::TOO_MANY_REQUESTS);
+    // Refused requests and requests without valid credentials do not count.
+    assert_eq!(get(&sb, &c, "nope", &path).await.0, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::OK);
+    assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::OK);
+    assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::TOO_MANY_REQUESTS);
+    c.post(&control).json(&Value::Null).send().await.unwrap();
+    assert_eq!(sb.tapd_rate_limit(), None);
+    for _ in 0..5 {
+        assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::OK);
+    }
+}
+
+struct Docs {
+    sb: Sandbox,
+    c: Client,
+    token: String,
+    open_id: String,
+}
+
+impl Docs {
+    async fn new() -> Docs {
+        let sb = start().await;
+        let c = Client::new();
+        let cfg = sb.config();
+        let body: Value = c
+            .get(format!("{}/oauth/v2/app-account-token", sb.tdoc_base()))
+            .query(&[("client_id", cfg.tdoc_client_id.as_str()), ("client_secret", &cfg.tdoc_client_secret)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = body["access_token"].as_str().unwrap().to_string();
+        let open_id = body["user_id"].as_str().unwrap().to_string();
+        Docs { sb, c, token, open_id }
+    }
+
+    /// `path` below `/openapi/drive/v2`; ids are percent-encoded (they contain `$`).
+    async fn call(&self, method: Method, path: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let resp = self
+            .c
+            .request(method, format!("{}/openapi/drive/v2{path}", self.sb.tdoc_base()))
+            .header("Access-Token", &self.token)
+            .header("Client-Id", &self.sb.config().tdoc_client_id)
+            .header("Open-Id", &self.open_id)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.json().await.unwrap())
+    }
+}
+
+fn enc(id: &str) -> String {
+    id.replace('$', "%24")
+}
+
+#[tokio::test]
+async fn drive_folders_rename_copy_move_delete() {
+    let d = Docs::new().await;
+    let (status, folder) = d.call(Method::POST, "/folders", &[("title", "Team")]).await;
+    assert_eq!(status, StatusCode::OK, "{folder}");
+    let folder = folder["data"]["ID"].as_str().unwrap().to_string();
+    let (status, sub) = d.call(Method::POST, "/folders", &[("title", "Sub"), ("parentfolderID", &folder)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let sub = sub["data"]["ID"].as_str().unwrap().to_string();
+    let (status, body) =
+        d.call(Method::POST, "/folders", &[("title", "X"), ("parentfolderID", "300000000$Fnope")]).await;
+    assert_eq!((status, &body["ret"]), (StatusCode::NOT_FOUND, &json!(10102)));
+
+    let (status, body) = d.call(Method::POST, "/files", &[("title", "T"), ("type", "doc"), ("folderID", "nope")]).await;
+    assert_eq!((status, &body["ret"]), (StatusCode::NOT_FOUND, &json!(10102)), "unknown folder");
+    let (_, file) = d.call(Method::POST, "/files", &[("title", "T"), ("type", "doc"), ("folderID", &sub)]).await;
+    let file = file["data"]["ID"].as_str().unwrap().to_string();
+    assert_eq!(d.sb.docs()[0].folder_id.as_deref(), Some(sub.as_str()));
+
+    // Rename: at most 36 characters.
+    let long = "长".repeat(37);
+    let (status, body) = d.call(Method::PATCH, &format!("/files/{}", enc(&file)), &[("title", &long)]).await;
+    assert_eq!((status, &body["ret"]), (StatusCode::BAD_REQUEST, &json!(400001)));
+    let (status, _) = d.call(Method::PATCH, &format!("/files/{}", enc(&file)), &[("title", &"长".repeat(36))]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, meta) = d.call(Method::GET, &format!("/files/{}/metadata", enc(&file)), &[]).await;
+    assert_eq!(meta["data"]["title"], "长".repeat(36));
+
+    // Copy into the root, then move it into the folder.
+    let (status, copy) = d.call(Method::POST, &format!("/files/{}/copy", enc(&file)), &[("title", "Copy")]).await;
+    assert_eq!(status, StatusCode::OK, "{copy}");
+    let copy = copy["data"]["ID"].as_str().unwrap().to_string();
+    assert_ne!(copy, file);
+    let (status, _) = d.call(Method::PATCH, &format!("/files/{}/move", enc(&copy)), &[("folderID", &folder)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let copied = d.sb.docs().into_iter().find(|doc| doc.id == copy).unwrap();
+    assert_eq!((copied.title.as_str(), copied.folder_id.as_deref()), ("Copy", Some(folder.as_str())));
+
+    // Permission: the documented policies only.
+    let perm = format!("/files/{}/permission", enc(&file));
+    let (status, _) = d.call(Method::PATCH, &perm, &[("policy", "everyone")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = d.call(Method::PATCH, &perm, &[("policy", "publicRead"), ("copyEnabled", "false")]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Delete a file: gone from the API and its page.
+    let (_, other) = d.call(Method::POST, "/files", &[("title", "Other"), ("type", "doc")]).await;
+    let other = other["data"]["ID"].as_str().unwrap().to_string();
+    let page = d.sb.docs().into_iter().find(|doc| doc.id == other).unwrap().url;
+    assert_eq!(d.c.get(&page).send().await.unwrap().status(), StatusCode::OK);
+    let (status, _) = d.call(Method::DELETE, &format!("/files/{}", enc(&other)), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = d.call(Method::GET, &format!("/files/{}/metadata", enc(&other)), &[]).await;
+    assert_eq!((status, &body["ret"]), (StatusCode::NOT_FOUND, &json!(10102)));
+    assert_eq!(d.c.get(&page).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    // Delete the folder: everything under it goes.
+    let (status, _) = d.call(Method::DELETE, &format!("/folders/{}", enc(&folder)), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(d.sb.docs().iter().all(|doc| doc.deleted), "{:?}", d.sb.docs());
+    let (status, _) = d.call(Method::POST, "/files", &[("title", "T"), ("type", "doc"), ("folderID", &sub)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the sub-folder went too");
+    let (status, _) = d.call(Method::DELETE, &format!("/folders/{}", enc(&folder)), &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn doc_page_shows_the_text_escaped() {
+    let d = Docs::new().await;
+    let (_, file) = d.call(Method::POST, "/files", &[("title", "<b>T</b>"), ("type", "doc")]).await;
+    let id = file["data"]["ID"].as_str().unwrap();
+    let resp =
+        d.c.post(format!("{}/openapi/doc/v3/{}:batchUpdate", d.sb.tdoc_base(), enc(id)))
+            .header("Access-Token", &d.token)
+            .header("Client-Id", &d.sb.config().tdoc_client_id)
+            .header("Open-Id", &d.open_id)
+            .json(&json!({"requests": [{"insertText": {"text": "<script>x</script> TAPD", "location": {"index": 1}}}]}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = d.c.get(file["data"]["url"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("&lt;script&gt;x&lt;/script&gt; TAPD"), "{html}");
+    assert!(html.contains("&lt;b&gt;T&lt;/b&gt;") && !html.contains("<script>"), "{html}");
+}
