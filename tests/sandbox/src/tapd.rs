@@ -718,23 +718,23 @@ pub(crate) fn new_comment(
     }
 }
 
-/// The fields both comment replies carry (`comments_get_reply.json`).
+/// The fields both comment replies carry (`comments_get_reply.json`), all strings.
 fn comment_fields(c: &Comment) -> serde_json::Map<String, Value> {
     let modified = if c.modified.is_empty() { &c.created } else { &c.modified };
-    let Value::Object(map) = json!({
-        "id": c.id,
-        "title": c.title,
-        "description": c.description,
-        "author": c.author,
-        "entry_type": c.entry_type,
-        "entry_id": c.entry_id,
-        "created": c.created,
-        "modified": modified,
-        "workspace_id": c.workspace_id,
-    }) else {
-        unreachable!("a json! object literal is an object")
-    };
-    map
+    [
+        ("id", &c.id),
+        ("title", &c.title),
+        ("description", &c.description),
+        ("author", &c.author),
+        ("entry_type", &c.entry_type),
+        ("entry_id", &c.entry_id),
+        ("created", &c.created),
+        ("modified", modified),
+        ("workspace_id", &c.workspace_id),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), json!(v)))
+    .collect()
 }
 
 /// `POST /comments` reply (`comment_add_reply.json`): the list fields plus `reply_id` and

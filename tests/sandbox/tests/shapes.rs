@@ -334,6 +334,14 @@ async fn tapd_rate_limit_is_the_seen_reply() {
     // The token endpoint counts too (same app).
     let form = [("grant_type", "client_credentials")];
     assert_eq!(tapd_token_call(&sb, &c, "request_token", &form).await.0, StatusCode::TOO_MANY_REQUESTS);
+
+    // An injected 429 answers the same shape, with TAPD's documented limit.
+    let sb = start_with(|_| {}).await;
+    let token = tapd_app_token(&sb, &c).await;
+    sb.inject(sandbox::Fault::once("/tapd/api/stories", sandbox::FaultKind::Status(429)));
+    let (status, body) = tapd_get(&sb, &c, &token, &path).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body, fixture("tapd/rate_limited_reply.json"), "the seen reply, verbatim");
 }
 
 async fn tdoc_user_token(sb: &Sandbox, c: &Client) -> (HashMap<String, String>, StatusCode, Value) {
