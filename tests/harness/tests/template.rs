@@ -1,12 +1,14 @@
 //! `template.yaml` holds the deployment's security promises: least privilege (no wildcard
-//! action or resource), secrets never in plain parameters, the table encrypted and
-//! recoverable, the HTTP API throttled, alarms on errors and on events left pending. This
-//! reads the template and checks each, and runs `cfn-lint` on it.
+//! action or resource, DynamoDB calls limited to each function's key prefixes), secrets
+//! never in plain parameters (or read by ARN), the table encrypted and recoverable, the HTTP
+//! API throttled per route and access-logged without queries, alarms on errors, events left
+//! pending, webhook 4xx and throttling, and rebinds. This reads the template and checks
+//! each, and runs `cfn-lint` on it.
 
 use std::collections::BTreeSet;
 
 use serde_yaml::Value;
-use shared::webhook::metrics;
+use shared::link::metrics;
 
 fn template() -> Value {
     let path = harness::workspace_root().join("template.yaml");
@@ -35,6 +37,23 @@ fn tagged(v: &Value) -> Option<(String, &Value)> {
         Value::Tagged(t) => Some((t.tag.to_string(), &t.value)),
         _ => None,
     }
+}
+
+/// The values an expression may take: both branches of an `!If` (minus `AWS::NoValue`).
+fn branches(v: &Value) -> Vec<&Value> {
+    match tagged(v) {
+        Some((tag, inner)) if tag == "!If" => {
+            let s = inner.as_sequence().expect("!If [condition, then, else]");
+            s[1..].iter().flat_map(branches).collect()
+        }
+        Some((tag, inner)) if tag == "!Ref" && inner.as_str() == Some("AWS::NoValue") => Vec::new(),
+        _ => vec![v],
+    }
+}
+
+/// Parameters holding the ARN of a secret (`TapdClientSecretArn`...): not secrets themselves.
+fn is_arn_parameter(name: &str) -> bool {
+    name.ends_with("Arn")
 }
 
 /// The logical id a `!Ref`, `!GetAtt` or `!Sub` resource expression is derived from.
@@ -86,11 +105,15 @@ fn no_policy_grants_a_wildcard_action_or_resource() {
             assert!(!a.contains('*'), "{at}: wildcard action {a}");
             assert!(a.split_once(':').is_some_and(|(svc, op)| !svc.is_empty() && !op.is_empty()), "{at}: {a}");
         }
-        let res = list(&s["Resource"]);
+        let res: Vec<&Value> = list(&s["Resource"]).into_iter().flat_map(branches).collect();
         assert!(!res.is_empty(), "{at}: no resource");
+        let reads_secrets =
+            list(&s["Action"]).iter().all(|a| matches!(a.as_str(), Some("secretsmanager:GetSecretValue" | "ssm:GetParameter")));
         for r in res {
             let from = derived_from(r).unwrap_or_else(|| panic!("{at}: resource {r:?} is not one of the stack's"));
-            assert!(declared.contains(&from), "{at}: {from} is not declared here");
+            // Secrets given by ARN are the one outside resource, and only to be read.
+            let secret_arn = reads_secrets && is_arn_parameter(&from) && t["Parameters"].get(from.as_str()).is_some();
+            assert!(declared.contains(&from) || secret_arn, "{at}: {from} is not declared here");
         }
     }
     // The functions use those roles, not SAM's policies (whose basic execution role logs to "*").
@@ -111,11 +134,20 @@ fn secrets_are_never_plain_parameters() {
     let params = t["Parameters"].as_mapping().unwrap();
     let secret_name = |n: &str| ["secret", "key", "token", "password"].iter().any(|w| n.to_lowercase().contains(w));
     let mut secret_params = BTreeSet::new();
+    let mut arn_params = BTreeSet::new();
     for (name, p) in params {
         let name = name.as_str().unwrap();
-        if secret_name(name) {
+        if is_arn_parameter(name) {
+            arn_params.insert(name.to_owned());
+        } else if secret_name(name) {
             assert_eq!(p["NoEcho"].as_bool(), Some(true), "parameter {name} must be NoEcho");
-            assert!(p.get("Default").is_none(), "parameter {name} has a default");
+            // Empty only where the secret may come by ARN instead, and a rule asks for one.
+            if let Some(d) = p.get("Default") {
+                assert_eq!(d.as_str(), Some(""), "parameter {name} has a default");
+                assert!(params.contains_key(format!("{name}Arn").as_str()), "{name} has a default and no ARN");
+                let rule = format!("{:?}", t["Rules"]);
+                assert!(rule.contains(&format!("{name}Arn")) && rule.contains(name), "no rule asks for {name}");
+            }
             secret_params.insert(name.to_owned());
         }
     }
@@ -134,15 +166,19 @@ fn secrets_are_never_plain_parameters() {
     for (k, v) in vars {
         let k = k.as_str().unwrap();
         if k.contains("SECRET") || k.contains("KEY") || k.ends_with("TOKEN") {
-            let ok = match v {
-                Value::String(s) => s.starts_with("{{resolve:secretsmanager:"),
-                other => derived_from(other).is_some_and(|p| secret_params.contains(&p)),
-            };
-            assert!(ok, "{k} is not a NoEcho parameter nor a Secrets Manager reference: {v:?}");
+            let by_arn = k.ends_with("_ARN");
+            for v in branches(v) {
+                let ok = match v {
+                    Value::String(s) => !by_arn && s.starts_with("{{resolve:secretsmanager:"),
+                    other => derived_from(other)
+                        .is_some_and(|p| if by_arn { arn_params.contains(&p) } else { secret_params.contains(&p) }),
+                };
+                assert!(ok, "{k} is not a NoEcho parameter, a secret's ARN nor a Secrets Manager reference: {v:?}");
+            }
             checked += 1;
         }
     }
-    assert!(checked >= 4, "{checked}");
+    assert!(checked >= 8, "{checked}: each secret plain or by ARN");
 }
 
 #[test]
@@ -175,6 +211,116 @@ fn the_http_api_is_throttled() {
             assert!(v > 0.0 && v <= 10_000.0, "{name}: {k} = {v}");
         }
     }
+}
+
+/// The DynamoDB statements of a function's role.
+fn dynamodb_statements<'a>(t: &'a Value, function: &str) -> Vec<&'a Value> {
+    let role = derived_from(&t["Resources"][function]["Properties"]["Role"]).unwrap();
+    policy_statements(t)
+        .into_iter()
+        .filter(|(at, _)| at.starts_with(&format!("{role}/")))
+        .map(|(_, s)| s)
+        .filter(|s| list(&s["Action"]).iter().any(|a| a.as_str().is_some_and(|a| a.starts_with("dynamodb:"))))
+        .collect()
+}
+
+fn leading_keys(s: &Value) -> BTreeSet<String> {
+    list(&s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+        .into_iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn each_function_calls_only_its_dynamodb_actions_on_its_own_keys() {
+    let t = template();
+    let actions = |ss: &[&Value]| -> BTreeSet<String> {
+        ss.iter().flat_map(|s| list(&s["Action"])).map(|a| a.as_str().unwrap().to_owned()).collect()
+    };
+    let set = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<BTreeSet<_>>();
+
+    let oauth = dynamodb_statements(&t, "OAuthFunction");
+    assert_eq!(
+        actions(&oauth),
+        set(&["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"])
+    );
+    for s in &oauth {
+        assert_eq!(leading_keys(s), set(&["STATE#*", "WS#*", "TDOC#*"]), "oauth: {s:?}");
+    }
+
+    let webhook = dynamodb_statements(&t, "TapdWebhookFunction");
+    assert_eq!(actions(&webhook), set(&["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]));
+    for s in &webhook {
+        let res = list(&s["Resource"]);
+        if list(&s["Action"]).iter().any(|a| a.as_str() == Some("dynamodb:Query")) {
+            // The query is on the pending index only, never on the table.
+            assert_eq!(list(&s["Action"]).len(), 1, "{s:?}");
+            assert_eq!(res.len(), 1);
+            let (tag, sub) = tagged(res[0]).unwrap();
+            assert_eq!((tag.as_str(), sub.as_str()), ("!Sub", Some("${Table.Arn}/index/pending")));
+        } else {
+            assert_eq!(
+                leading_keys(s),
+                set(&["ITEM#*", "WS#*", "TDOC#*", "SWEEP#*", "BUDGET#*"]),
+                "tapd-webhook: {s:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_route_has_its_throttle_and_access_logs_carry_no_query() {
+    let t = template();
+    for (name, stage) in of_type(&t, "AWS::ApiGatewayV2::Stage") {
+        let p = &stage["Properties"];
+        let routes: BTreeSet<String> = of_type(&t, "AWS::ApiGatewayV2::Route")
+            .into_iter()
+            .map(|(_, r)| r["Properties"]["RouteKey"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(routes.contains("POST /oauth/tdoc/confirm") && routes.contains("POST /webhooks/tapd"), "{routes:?}");
+        let settings = p["RouteSettings"].as_mapping().unwrap_or_else(|| panic!("{name}: no RouteSettings"));
+        for route in &routes {
+            let s = settings.get(route.as_str()).unwrap_or_else(|| panic!("{name}: no throttle for {route}"));
+            for k in ["ThrottlingBurstLimit", "ThrottlingRateLimit"] {
+                let (tag, param) = tagged(&s[k]).unwrap_or_else(|| panic!("{route}: {k}"));
+                assert_eq!(tag, "!Ref");
+                let prefix = if route.starts_with("POST /webhooks") { "Webhook" } else { "OAuth" };
+                assert!(param.as_str().unwrap().starts_with(prefix), "{route}: {k} is the {prefix} throttle");
+            }
+        }
+        let logs = &p["AccessLogSettings"];
+        let format = logs["Format"].as_str().unwrap_or_else(|| panic!("{name}: no access log format"));
+        // JSON once API Gateway substitutes the one unquoted (numeric) variable.
+        let _: serde_json::Value =
+            serde_json::from_str(&format.replace("$context.status", "200")).expect("JSON access logs");
+        for leak in ["requestUri", "querystring", "queryString", "rawQuery"] {
+            assert!(!format.contains(leak), "{name}: access logs carry {leak}");
+        }
+        let group = derived_from(&logs["DestinationArn"]).unwrap();
+        assert!(!t["Resources"][group.as_str()]["Properties"]["RetentionInDays"].is_null(), "{group}: retention");
+    }
+}
+
+#[test]
+fn alarms_watch_the_webhook_route_and_rebinds() {
+    let t = template();
+    let four = alarm_on(&t, "AWS/ApiGateway", "4xx");
+    assert!(
+        four.iter().any(|(_, a)| list(&a["Properties"]["Dimensions"])
+            .iter()
+            .any(|d| d["Name"].as_str() == Some("Route") && d["Value"].as_str() == Some("POST /webhooks/tapd"))),
+        "no 4xx alarm on the webhook route"
+    );
+    let filters = of_type(&t, "AWS::Logs::MetricFilter");
+    let throttled = filters
+        .iter()
+        .find(|(_, f)| f["Properties"]["FilterPattern"].as_str().is_some_and(|p| p.contains("429") && p.contains("/webhooks/tapd")))
+        .expect("a metric of the webhook route's 429s");
+    let metric = throttled.1["Properties"]["MetricTransformations"][0]["MetricName"].as_str().unwrap();
+    assert_eq!(alarm_on(&t, "TapdDocLinks", metric).len(), 1, "an alarm on {metric}");
+    let rebinds = alarm_on(&t, "TapdDocLinks", shared::connect::REBINDS);
+    assert_eq!(rebinds.len(), 1);
+    assert_eq!(dimension_of(rebinds[0].1, "FunctionName").as_deref(), Some("OAuthFunction"));
 }
 
 fn alarm_on<'a>(t: &'a Value, namespace: &str, metric: &str) -> Vec<(String, &'a Value)> {
