@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target in fuzz/ for FUZZ_SECONDS each (default 60), after seeding its
-# corpus from the sandboxes' real replies (the harness's fuzz-seeds). Not part of
-# `make test`. See fuzz/README.md.
+# corpus from the sandboxes' real replies (the harness's fuzz-seeds) and the committed
+# seeds in fuzz/seeds/<target>/ (regression inputs). Not part of `make test`. See
+# fuzz/README.md.
 #
 #   FUZZ_SECONDS=60        time per target
 #   FUZZ_TARGETS="a b"     a subset (default: every target)
@@ -24,6 +25,12 @@ if [ ! -x "$BIN/cargo-fuzz" ]; then
 fi
 
 cargo run -q -p harness --bin fuzz-seeds -- "$ROOT/fuzz/corpus"
+# Committed seeds (past findings, kept as regressions): fuzz/corpus/ itself is not committed.
+for dir in "$ROOT"/fuzz/seeds/*/; do
+  t="$(basename "$dir")"
+  mkdir -p "$ROOT/fuzz/corpus/$t"
+  cp "$dir"* "$ROOT/fuzz/corpus/$t/"
+done
 
 cd "$ROOT/fuzz"
 TARGETS="${FUZZ_TARGETS:-$("$BIN/cargo-fuzz" list)}"

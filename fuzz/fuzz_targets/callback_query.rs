@@ -2,6 +2,9 @@
 //! Gateway hands over text).
 #![no_main]
 
+#[path = "../oracle/redaction.rs"]
+mod redaction;
+
 use libfuzzer_sys::fuzz_target;
 use shared::connect::Callback;
 
@@ -10,12 +13,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(cb) = Callback::parse(&raw) else { return };
     assert!(cb.code.as_ref().is_none_or(|c| !c.is_empty()), "an empty code is no code");
     assert!(cb.error.as_ref().is_none_or(|e| e.chars().count() <= 100), "provider errors are capped");
-    // Codes and states never show in Debug output (what a log line would carry).
-    let shown = format!("{cb:?}");
-    for secret in [&cb.code, &cb.state].into_iter().flatten() {
-        let s = secret.expose();
-        if s.len() >= 12 && !cb.error.as_ref().is_some_and(|e| e.contains(s)) {
-            assert!(!shown.contains(s), "{shown}");
-        }
+    // The code and state never show in Debug output (what a log line would carry): the
+    // rendering is the same with them swapped for stand-ins (see oracle/redaction.rs).
+    if let Err(leak) = redaction::callback(&cb) {
+        panic!("{leak}");
     }
 });

@@ -4,6 +4,9 @@
 //! the parser (`% 5`) and the item kind (`/ 5 % 3`); the rest is the body.
 #![no_main]
 
+#[path = "../oracle/redaction.rs"]
+mod redaction;
+
 use libfuzzer_sys::fuzz_target;
 use shared::ids::{ItemId, ItemKind};
 use shared::tapd::fuzzing;
@@ -12,6 +15,13 @@ use shared::upstream::UpstreamError;
 fn bounded(e: &UpstreamError) {
     // Provider text is quoted, capped: a hostile reply cannot flood a log line.
     assert!(e.to_string().chars().count() <= 300, "{e}");
+}
+
+/// A token read from a reply never shows its access or refresh token in `Debug`.
+fn redacted(checked: Result<(), redaction::Leak>) {
+    if let Err(leak) = checked {
+        panic!("{leak}");
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -23,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let id = ItemId::parse("1120003271001000028").unwrap();
     let kind = ItemKind::ALL[usize::from(sel / 5 % 3)];
     match sel % 5 {
-        0 => fuzzing::token_reply(status, body).map(|_| ()),
+        0 => fuzzing::token_reply(status, body).map(|t| redacted(redaction::tapd_token(&t))),
         1 => fuzzing::item_reply(status, body, kind, &id).map(|item| {
             assert!(item.is_none_or(|i| i.id == id), "only the asked item is returned");
         }),

@@ -4,12 +4,22 @@
 //! the parser (`% 4`); the rest is the body.
 #![no_main]
 
+#[path = "../oracle/redaction.rs"]
+mod redaction;
+
 use libfuzzer_sys::fuzz_target;
 use shared::tdoc::fuzzing;
 use shared::upstream::UpstreamError;
 
 fn bounded(e: &UpstreamError) {
     assert!(e.to_string().chars().count() <= 300, "{e}");
+}
+
+/// A token read from a reply never shows its access or refresh token in `Debug`.
+fn redacted(checked: Result<(), redaction::Leak>) {
+    if let Err(leak) = checked {
+        panic!("{leak}");
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
     let status = if data[0] < 128 { 200 } else { u16::from_be_bytes([data[0], data[1]]) % 600 };
     let (sel, body) = (data[2], &data[3..]);
     match sel % 4 {
-        0 => fuzzing::token_reply(status, body).map(|t| assert!(!t.open_id.as_str().is_empty())),
+        0 => fuzzing::token_reply(status, body).map(|t| {
+            assert!(!t.open_id.as_str().is_empty());
+            redacted(redaction::tdoc_token(&t));
+        }),
         1 => fuzzing::user_info_reply(status, body).map(|_| ()),
         2 => fuzzing::file_reply(status, body).map(|f| {
             assert!(!f.id.is_empty());

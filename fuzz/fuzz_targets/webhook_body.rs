@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::webhook::{Action, MAX_BODY, TapdEvent, parse_body, secret_matches};
+use shared::delivery::{Action, MAX_BODY, TapdEvent, parse_body, secret_matches};
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -31,10 +31,15 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(event) = TapdEvent::from_fields(&fields, sel & 0x80 != 0) {
         assert!(event.event_id.as_ref().is_none_or(|e| !e.is_empty() && e.chars().count() <= 64));
-        if let Action::Link { workspace, id, .. } = &event.action {
-            for s in [workspace.as_str(), id.as_str()] {
-                assert!(!s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()), "{s:?}");
+        match &event.action {
+            Action::Link { workspace, id, .. }
+            | Action::Update { workspace, id, .. }
+            | Action::Delete { workspace, id, .. } => {
+                for s in [workspace.as_str(), id.as_str()] {
+                    assert!(!s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()), "{s:?}");
+                }
             }
+            Action::Ignore => {}
         }
     }
 });
