@@ -36,8 +36,25 @@ impl<'a> Env<'a> {
         Self { lookup: Box::new(lookup), problems: Vec::new() }
     }
 
+    /// The process environment. A secret whose `<NAME>_ARN` is set is read once, here, from
+    /// Secrets Manager or Parameter Store through the AWS Parameters and Secrets Lambda
+    /// Extension (see [`secrets_extension`]); the plain variable is used otherwise.
     pub fn process() -> Env<'static> {
-        Env::new(|name| std::env::var(name).ok())
+        let mut fetched = std::collections::HashMap::new();
+        let mut problems = Vec::new();
+        for name in SECRET_VARIABLES {
+            let arn_var = format!("{name}_ARN");
+            let Some(arn) = std::env::var(&arn_var).ok().filter(|a| !a.trim().is_empty()) else { continue };
+            match secrets_extension::fetch(arn.trim(), &|n| std::env::var(n).ok()) {
+                Ok(value) => {
+                    fetched.insert(name.to_owned(), value);
+                }
+                Err(e) => problems.push(format!("{arn_var} could not be read ({e})")),
+            }
+        }
+        let mut env = Env::new(move |name| fetched.get(name).cloned().or_else(|| std::env::var(name).ok()));
+        env.problems = problems;
+        env
     }
 
     fn get(&self, name: &str) -> Option<String> {
@@ -103,6 +120,80 @@ impl<'a> Env<'a> {
     }
 }
 
+/// Secrets that may come from Secrets Manager or Parameter Store (`<NAME>_ARN`).
+pub const SECRET_VARIABLES: [&str; 4] =
+    ["TAPD_CLIENT_SECRET", "TDOC_CLIENT_SECRET", "TAPD_WEBHOOK_SECRET", "TOKEN_ENCRYPTION_KEY"];
+
+/// Reads secrets through the AWS Parameters and Secrets Lambda Extension's local HTTP
+/// endpoint: no SDK, no TLS, one local round trip per secret at init.
+pub mod secrets_extension {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// The extension's default port (`PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` changes it).
+    pub const DEFAULT_PORT: u16 = 2773;
+
+    /// The secret's value: `SecretString` of a Secrets Manager ARN, the decrypted `Value` of a
+    /// Parameter Store ARN (`arn:...:ssm:...:parameter/...`).
+    pub fn fetch(arn: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+        let port = match env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") {
+            Some(p) => p.trim().parse::<u16>().map_err(|_| "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT is not a port")?,
+            None => DEFAULT_PORT,
+        };
+        let token = env("AWS_SESSION_TOKEN").unwrap_or_default();
+        let is_parameter = arn.split(':').nth(2) == Some("ssm");
+        let encoded: String = url::form_urlencoded::byte_serialize(arn.as_bytes()).collect();
+        let path = if is_parameter {
+            format!("/systemsmanager/parameters/get?name={encoded}&withDecryption=true")
+        } else {
+            format!("/secretsmanager/get?secretId={encoded}")
+        };
+        // The extension may still be starting: a few quick attempts.
+        let mut last = String::new();
+        for attempt in 0..5 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(100 * attempt));
+            }
+            match get(port, &path, &token) {
+                Ok((200, body)) => return value_of(&body, is_parameter),
+                Ok((status, _)) if (400..500).contains(&status) => {
+                    return Err(format!("the secrets extension answered {status}"));
+                }
+                Ok((status, _)) => last = format!("the secrets extension answered {status}"),
+                Err(e) => last = format!("the secrets extension is unreachable on port {port}: {e}"),
+            }
+        }
+        Err(last)
+    }
+
+    fn value_of(body: &[u8], is_parameter: bool) -> Result<String, String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(body).map_err(|_| "the secrets extension's reply is not JSON")?;
+        let value = if is_parameter { &v["Parameter"]["Value"] } else { &v["SecretString"] };
+        value.as_str().map(str::to_owned).ok_or_else(|| "the secret has no string value".to_owned())
+    }
+
+    /// One HTTP/1.0 GET (HTTP/1.0: the reply is not chunked and the connection closes).
+    fn get(port: u16, path: &str, token: &str) -> std::io::Result<(u16, Vec<u8>)> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.0\r\nHost: localhost:{port}\r\nX-Aws-Parameters-Secrets-Token: {token}\r\n\r\n"
+        )?;
+        let mut raw = Vec::new();
+        stream.take(1 << 20).read_to_end(&mut raw)?;
+        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP reply");
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(bad)?;
+        let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad())?;
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        Ok((status, raw[split + 4..].to_vec()))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TapdConfig {
     pub client_id: String,
@@ -122,6 +213,27 @@ pub struct TdocConfig {
     pub scopes: String,
 }
 
+/// Whose Tencent Docs account creates the docs (`TDOC_OWNER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocOwner {
+    /// The account of the person who connected the workspace (the default).
+    User,
+    /// The app's own account (`/oauth/v2/app-account-token`, seed `001`): the connect flow
+    /// ends after TAPD, and docs are shared by their permission setting.
+    App,
+}
+
+impl std::str::FromStr for DocOwner {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "user" => Ok(DocOwner::User),
+            "app" => Ok(DocOwner::App),
+            _ => Err(()),
+        }
+    }
+}
+
 /// What both functions need.
 #[derive(Debug)]
 pub struct CommonConfig {
@@ -130,6 +242,7 @@ pub struct CommonConfig {
     pub tdoc: TdocConfig,
     pub keys: Keyring,
     pub http_timeout: Duration,
+    pub tdoc_owner: DocOwner,
 }
 
 impl CommonConfig {
@@ -152,7 +265,8 @@ impl CommonConfig {
         };
         let keys = env.keyring("TOKEN_ENCRYPTION_KEY");
         let timeout_ms: u64 = env.parsed("HTTP_TIMEOUT_MS", 5000, "a number of milliseconds");
-        Some(Self { table_name, tapd, tdoc, keys: keys?, http_timeout: Duration::from_millis(timeout_ms) })
+        let tdoc_owner = env.parsed("TDOC_OWNER", DocOwner::User, "`user` or `app`");
+        Some(Self { table_name, tapd, tdoc, keys: keys?, http_timeout: Duration::from_millis(timeout_ms), tdoc_owner })
     }
 }
 
@@ -161,14 +275,44 @@ impl CommonConfig {
 pub struct OauthConfig {
     pub common: CommonConfig,
     pub public_base_url: String,
+    /// `ALLOWED_WORKSPACES`: workspaces that may connect; empty means any.
+    pub allowed_workspaces: Vec<String>,
+    /// `ALLOWED_OPEN_IDS`: Tencent Docs accounts that may be connected; empty means any.
+    pub allowed_open_ids: Vec<String>,
+}
+
+fn list(env: &Env<'_>, name: &str) -> Vec<String> {
+    env.optional(name)
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
 }
 
 impl OauthConfig {
     pub fn from_env(mut env: Env<'_>) -> Result<Self, ConfigError> {
         let common = CommonConfig::read(&mut env);
         let public_base_url = env.url("PUBLIC_BASE_URL", None);
+        let allowed_workspaces = list(&env, "ALLOWED_WORKSPACES");
+        let allowed_open_ids = list(&env, "ALLOWED_OPEN_IDS");
         env.finish()?;
-        Ok(Self { common: common.expect("no problems means complete"), public_base_url })
+        Ok(Self {
+            common: common.expect("no problems means complete"),
+            public_base_url,
+            allowed_workspaces,
+            allowed_open_ids,
+        })
+    }
+
+    pub fn workspace_allowed(&self, ws: &str) -> bool {
+        self.allowed_workspaces.is_empty() || self.allowed_workspaces.iter().any(|w| w == ws)
+    }
+
+    pub fn open_id_allowed(&self, open_id: &str) -> bool {
+        self.allowed_open_ids.is_empty() || self.allowed_open_ids.iter().any(|o| o == open_id)
+    }
+
+    /// Where TAPD deliveries go (shown on the connected page).
+    pub fn webhook_url(&self) -> String {
+        format!("{}/webhooks/tapd", self.public_base_url)
     }
 
     pub fn tapd_redirect_uri(&self) -> String {
@@ -291,6 +435,74 @@ mod tests {
         let w = WebhookConfig::from_env(env(&full())).unwrap();
         assert_eq!(w.link.doc_type(ItemKind::Bug), "doc");
         assert!(!w.link.handles(ItemKind::Task));
+    }
+
+    #[test]
+    fn allowlists_and_the_docs_owner() {
+        let c = OauthConfig::from_env(env(&full())).unwrap();
+        assert!(c.workspace_allowed("1") && c.open_id_allowed("x"));
+        assert_eq!(c.common.tdoc_owner, DocOwner::User);
+        let mut vars = full();
+        vars.extend([("ALLOWED_WORKSPACES", " 1, 2 ,"), ("ALLOWED_OPEN_IDS", "ab"), ("TDOC_OWNER", "app")]);
+        let c = OauthConfig::from_env(env(&vars)).unwrap();
+        assert!(c.workspace_allowed("2") && !c.workspace_allowed("3") && !c.workspace_allowed(""));
+        assert!(c.open_id_allowed("ab") && !c.open_id_allowed("abc"));
+        assert_eq!(c.common.tdoc_owner, DocOwner::App);
+        assert_eq!(c.webhook_url(), "https://x.example/webhooks/tapd");
+        let mut bad = full();
+        bad.push(("TDOC_OWNER", "bot"));
+        assert!(OauthConfig::from_env(env(&bad)).unwrap_err().to_string().contains("TDOC_OWNER"));
+    }
+
+    /// A fake of the extension's endpoint: answers one request with `reply`, and hands back
+    /// the request it saw.
+    fn fake_extension(reply: &'static str) -> (u16, std::thread::JoinHandle<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            s.write_all(reply.as_bytes()).unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        (port, handle)
+    }
+
+    #[test]
+    fn secrets_come_from_the_extension_by_arn() {
+        let (port, seen) = fake_extension(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"ARN\":\"x\",\"SecretString\":\"s3cr3t\"}",
+        );
+        let port_s = port.to_string();
+        let lookup = |n: &str| match n {
+            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT" => Some(port_s.clone()),
+            "AWS_SESSION_TOKEN" => Some("session".to_owned()),
+            _ => None,
+        };
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tapd-AbCdEf";
+        assert_eq!(secrets_extension::fetch(arn, &lookup).unwrap(), "s3cr3t");
+        let req = seen.join().unwrap();
+        assert!(req.starts_with("GET /secretsmanager/get?secretId=arn%3Aaws%3Asecretsmanager"), "{req}");
+        assert!(req.contains("X-Aws-Parameters-Secrets-Token: session\r\n"), "{req}");
+
+        let (port, seen) = fake_extension("HTTP/1.1 200 OK\r\n\r\n{\"Parameter\":{\"Value\":\"p4ram\"}}");
+        let port_s = port.to_string();
+        let lookup = |n: &str| (n == "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT").then(|| port_s.clone());
+        let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/tapd/key";
+        assert_eq!(secrets_extension::fetch(arn, &lookup).unwrap(), "p4ram");
+        let req = seen.join().unwrap();
+        assert!(
+            req.starts_with("GET /systemsmanager/parameters/get?name=arn%3Aaws%3Assm")
+                && req.contains("withDecryption=true")
+        );
+
+        let (port, _seen) = fake_extension("HTTP/1.1 403 Forbidden\r\n\r\n{}");
+        let port_s = port.to_string();
+        let lookup = |n: &str| (n == "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT").then(|| port_s.clone());
+        let err = secrets_extension::fetch("arn:aws:secretsmanager:r:1:secret:x", &lookup).unwrap_err();
+        assert!(err.contains("403"), "{err}");
     }
 
     #[test]

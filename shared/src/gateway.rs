@@ -17,6 +17,9 @@ pub struct HttpRequest {
     pub path: String,
     pub raw_query: String,
     pub headers: HeaderMap,
+    /// The request's cookies, `name=value` each: API Gateway (payload 2.0) passes them in
+    /// the event's `cookies`, not in a `cookie` header.
+    pub cookies: Vec<String>,
     pub body: Vec<u8>,
 }
 
@@ -58,12 +61,27 @@ impl HttpRequest {
             path: ev.raw_path.unwrap_or_default(),
             raw_query: ev.raw_query_string.unwrap_or_default(),
             headers: ev.headers,
+            cookies: ev.cookies.unwrap_or_default(),
             body,
         })
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every value of the cookie `name` (a browser may send one name twice, e.g. set for two
+    /// paths). A `cookie` header is read too, for callers that are not API Gateway.
+    pub fn cookie(&self, name: &str) -> Vec<&str> {
+        let from_header = self.headers.get_all("cookie").iter().filter_map(|v| v.to_str().ok());
+        self.cookies
+            .iter()
+            .map(String::as_str)
+            .chain(from_header.flat_map(|h| h.split(';')))
+            .filter_map(|c| c.trim().split_once('='))
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .collect()
     }
 
     /// The media type of the body, lowercased, without parameters.
@@ -76,12 +94,19 @@ impl HttpRequest {
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
+    /// `Set-Cookie` values: API Gateway (payload 2.0) takes them in the response's `cookies`.
+    pub cookies: Vec<String>,
     pub body: String,
 }
 
 impl HttpResponse {
     pub fn new(status: u16, content_type: &str, body: impl Into<String>) -> Self {
-        Self { status, headers: vec![("content-type", content_type.to_owned())], body: body.into() }
+        Self {
+            status,
+            headers: vec![("content-type", content_type.to_owned())],
+            cookies: Vec::new(),
+            body: body.into(),
+        }
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
@@ -90,6 +115,11 @@ impl HttpResponse {
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn with_cookie(mut self, set_cookie: impl Into<String>) -> Self {
+        self.cookies.push(set_cookie.into());
         self
     }
 
@@ -108,6 +138,7 @@ impl HttpResponse {
         let mut out = ApiGatewayV2httpResponse::default();
         out.status_code = i64::from(self.status);
         out.headers = headers;
+        out.cookies = self.cookies;
         out.body = Some(Body::Text(self.body));
         out
     }
@@ -144,6 +175,17 @@ mod tests {
         ] {
             assert_eq!(HttpRequest::from_json(bad.clone()).unwrap_err(), BadRequest::Event, "{bad}");
         }
+        let mut with_cookies = event(json!({"cookie": "c=3"}), "GET");
+        with_cookies["cookies"] = json!(["a=1", "b=x=y", "a=2"]);
+        let req = HttpRequest::from_json(with_cookies).unwrap();
+        assert_eq!(req.cookie("a"), ["1", "2"]);
+        assert_eq!(req.cookie("b"), ["x=y"]);
+        assert_eq!(req.cookie("c"), ["3"]);
+        assert!(req.cookie("d").is_empty());
+        let out = HttpResponse::new(200, "text/plain", "").with_cookie("a=1; Secure").into_event();
+        assert_eq!(out.cookies, ["a=1; Secure"]);
+        assert!(out.headers.get("set-cookie").is_none());
+
         let mut b64 = event(json!({}), "POST");
         b64["isBase64Encoded"] = json!(true);
         b64["body"] = json!("%%%");

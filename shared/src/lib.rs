@@ -12,6 +12,7 @@ pub mod secret;
 pub mod store;
 pub mod tapd;
 pub mod tdoc;
+pub mod text;
 pub mod time;
 pub mod upstream;
 pub mod webhook;

@@ -1,15 +1,20 @@
 //! The few HTML pages a person sees. Every page: no caching, no referrer (the URLs of
-//! these pages carry codes and states), no scripts.
+//! these pages carry codes and states), no scripts, no framing. Every string comes from
+//! `shared::text` and is escaped here; nothing a request carries is echoed.
 
-use shared::connect::Connected;
+use shared::connect::{ConfirmRebind, Connected};
 use shared::gateway::HttpResponse;
+use shared::store::{Account, Binding};
+use shared::text::{self, Lang, Problem, WEBHOOK_EVENTS};
 
-fn page(status: u16, title: &str, body_html: &str) -> HttpResponse {
+fn page(lang: Lang, status: u16, title: &str, body_html: &str) -> HttpResponse {
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <meta name=\"viewport\" content=\"width=device-width\"><style>body{{font-family:system-ui,sans-serif;\
-         max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5}}h1{{font-size:1.4rem}}</style></head>\
+         max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5}}h1{{font-size:1.4rem}}\
+         code{{background:#f3f3f3;padding:0 .2rem;user-select:all}}dt{{font-weight:600}}</style></head>\
          <body><h1>{t}</h1>{body_html}</body></html>",
+        lang = lang.tag(),
         t = escape(title)
     );
     secure(HttpResponse::new(status, "text/html; charset=utf-8", html))
@@ -19,30 +24,79 @@ fn secure(resp: HttpResponse) -> HttpResponse {
     resp.with_header("cache-control", "no-store")
         .with_header("referrer-policy", "no-referrer")
         .with_header("x-content-type-options", "nosniff")
-        .with_header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'")
+        .with_header("x-frame-options", "DENY")
+        .with_header(
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
 }
 
 pub fn redirect(location: String) -> HttpResponse {
     secure(HttpResponse::new(302, "text/plain; charset=utf-8", "").with_header("location", location))
 }
 
-pub fn error(status: u16, title: &str, detail: &str) -> HttpResponse {
+pub fn error(lang: Lang, status: u16, problem: Problem) -> HttpResponse {
+    let m = text::problem(lang, problem);
     let body = format!(
-        "<p>{}</p><p>Start again from <a href=\"/oauth/tapd/start\">connect TAPD to Tencent Docs</a>.</p>",
-        escape(detail)
+        "<p id=\"problem\">{}</p><p><a href=\"/oauth/tapd/start\">{}</a></p>",
+        escape(&m.detail),
+        escape(text::start_again(lang))
     );
-    page(status, title, &body)
+    page(lang, status, &m.title, &body)
 }
 
-pub fn connected(c: &Connected) -> HttpResponse {
+fn account_name(lang: Lang, b: &Binding) -> String {
+    match &b.account {
+        Account::User(o) => text::account_name(lang, b.nick.as_deref(), Some(o.as_str())),
+        Account::App => text::account_name(lang, None, None),
+    }
+}
+
+/// Asks to confirm that the workspace's account is replaced: one form, posting the
+/// single-use token back from this browser.
+pub fn confirm(lang: Lang, c: &ConfirmRebind, action: &str) -> HttpResponse {
+    let t = text::confirm(lang, c.workspace.as_str(), &account_name(lang, &c.current), &account_name(lang, &c.new));
     let body = format!(
-        "<p id=\"connected\">TAPD workspace <strong>{}</strong> is now connected to the Tencent Docs account \
-         <strong>{}</strong>.</p><p>Every new story and bug in this workspace will get its own Tencent Doc, \
-         linked in a comment on the item. You can close this page.</p>",
-        escape(c.workspace.as_str()),
-        escape(c.open_id.as_str())
+        "<p id=\"question\">{}</p><p>{}</p>\
+         <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+         <button type=\"submit\">{}</button></form><p>{}</p>",
+        escape(&t.question),
+        escape(t.consequence),
+        escape(action),
+        escape(&c.token),
+        escape(t.button),
+        escape(t.not_you)
     );
-    page(200, "Connected", &body)
+    page(lang, 200, t.title, &body)
+}
+
+/// What is now connected, and the next step, ready to copy. No form.
+pub fn connected(lang: Lang, c: &Connected, webhook_url: &str) -> HttpResponse {
+    let name = match &c.account {
+        Account::User(o) => text::account_name(lang, c.nick.as_deref(), Some(o.as_str())),
+        Account::App => text::account_name(lang, None, None),
+    };
+    let t = text::connected(lang, c.workspace.as_str(), &name);
+    let events: String = WEBHOOK_EVENTS.iter().map(|e| format!("<li><code>{e}</code></li>")).collect();
+    let body = format!(
+        "<p id=\"connected\">{}</p><p>{}</p><h2>{}</h2><dl>\
+         <dt>{}</dt><dd><code id=\"webhook-url\">{}</code></dd>\
+         <dt>{}</dt><dd><ul id=\"webhook-events\">{events}</ul></dd>\
+         <dt>{}</dt><dd><code>{}</code></dd>\
+         <dt>{}</dt><dd>{}</dd></dl><p>{}</p>",
+        escape(&t.summary),
+        escape(t.what_happens),
+        escape(t.next_step),
+        escape(t.url_label),
+        escape(webhook_url),
+        escape(t.events_label),
+        escape(t.format_label),
+        escape(t.format_value),
+        escape(t.secret_label),
+        escape(t.secret_value),
+        escape(t.done),
+    );
+    page(lang, 200, t.title, &body)
 }
 
 fn escape(s: &str) -> String {
@@ -63,13 +117,55 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::ids::{OpenId, WorkspaceId};
+    use shared::store::ConnectedBy;
 
     #[test]
     fn pages_escape_and_carry_the_contract_headers() {
-        let p = error(400, "x", "<script>alert(1)</script>");
-        assert!(!p.body.contains("<script>"));
+        let p = error(Lang::En, 400, Problem::BadState);
         assert_eq!(p.header("referrer-policy"), Some("no-referrer"));
         assert_eq!(p.header("cache-control"), Some("no-store"));
+        assert!(p.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
         assert_eq!(redirect("https://a/b".into()).header("location"), Some("https://a/b"));
+    }
+
+    #[test]
+    fn connected_names_the_account_and_the_next_step_without_a_form() {
+        let c = Connected {
+            workspace: WorkspaceId::parse("20003271").unwrap(),
+            account: Account::User(OpenId::parse("a1b2").unwrap()),
+            nick: Some("<b>Lin</b>".into()),
+        };
+        for lang in [Lang::ZhCn, Lang::En] {
+            let p = connected(lang, &c, "https://x.example/webhooks/tapd");
+            assert!(!p.body.contains("<form") && !p.body.contains("<b>Lin"), "{}", p.body);
+            assert!(p.body.contains("&lt;b&gt;Lin") && p.body.contains("https://x.example/webhooks/tapd"));
+            for e in WEBHOOK_EVENTS {
+                assert!(p.body.contains(e));
+            }
+            assert!(p.body.contains("TapdWebhookSecret"));
+        }
+        assert!(connected(Lang::ZhCn, &c, "u").body.contains("lang=\"zh-CN\""));
+    }
+
+    #[test]
+    fn the_confirmation_holds_one_post_form() {
+        let b = |o: &str, nick: Option<&str>| Binding {
+            account: Account::User(OpenId::parse(o).unwrap()),
+            connected_at: 1,
+            connected_by: ConnectedBy::default(),
+            nick: nick.map(String::from),
+            bind_id: "x".into(),
+        };
+        let c = ConfirmRebind {
+            workspace: WorkspaceId::parse("1").unwrap(),
+            current: b("aa", Some("Old")),
+            new: b("bb", None),
+            token: "tok".into(),
+        };
+        let p = confirm(Lang::En, &c, "/oauth/tdoc/confirm");
+        assert_eq!(p.body.matches("<form").count(), 1);
+        assert!(p.body.contains("<form method=\"post\""));
+        assert!(p.body.contains("Old") && p.body.contains("Open-Id bb"), "{}", p.body);
     }
 }

@@ -1,63 +1,144 @@
 //! Routes of the contract, each a thin call into `shared::connect`.
 
-use shared::connect::{Callback, ConnectError, Connector};
+use shared::connect::{self, Callback, ConnectError, Connector, Next, Outcome};
 use shared::gateway::{HttpRequest, HttpResponse};
-use shared::upstream::Service;
+use shared::text::{Lang, Problem};
 
 use crate::App;
 use crate::pages;
 
-const ROUTES: [&str; 3] = ["/oauth/tapd/start", "/oauth/tapd/callback", "/oauth/tdoc/callback"];
+/// The confirmation form posts here (same origin, so the `SameSite=Lax` cookie comes along).
+pub const CONFIRM_PATH: &str = "/oauth/tdoc/confirm";
+
+const ROUTES: [(&str, &str); 4] = [
+    ("GET", "/oauth/tapd/start"),
+    ("GET", "/oauth/tapd/callback"),
+    ("GET", "/oauth/tdoc/callback"),
+    ("POST", CONFIRM_PATH),
+];
 
 pub async fn handle(app: &App, event: serde_json::Value) -> HttpResponse {
     let req = match HttpRequest::from_json(event) {
         Ok(req) => req,
-        Err(e) => return pages::error(400, "Bad request", &e.to_string()),
+        Err(_) => return pages::error(Lang::default(), 400, Problem::BadRequest),
     };
-    if !ROUTES.contains(&req.path.as_str()) {
-        return pages::error(404, "Not found", "There is nothing here.");
-    }
-    if req.method != "GET" {
-        return pages::error(405, "Method not allowed", "Only GET is served here.").with_header("allow", "GET");
+    let lang = Lang::from_accept_language(req.header("accept-language"));
+    let Some((method, path)) = ROUTES.iter().find(|(_, p)| *p == req.path) else {
+        return pages::error(lang, 404, Problem::NotFound);
+    };
+    if req.method != *method {
+        return pages::error(lang, 405, Problem::MethodNotAllowed).with_header("allow", *method);
     }
     let connector = Connector { cfg: &app.cfg, store: &app.store, tapd: &app.tapd, tdoc: &app.tdoc };
-    let result = match req.path.as_str() {
-        "/oauth/tapd/start" => connector.start().await.map(pages::redirect),
-        path => match Callback::parse(&req.raw_query) {
+    let nonces = req.cookie(connect::COOKIE);
+    let webhook_url = app.cfg.webhook_url();
+    let outcome = |o: Outcome, nonce: Option<&str>| match o {
+        Outcome::Connected(c) => pages::connected(lang, &c, &webhook_url).with_cookie(connect::clear_cookie()),
+        // The flow goes on (the form posts back): the cookie gets its ten minutes again.
+        Outcome::Confirm(c) => {
+            let page = pages::confirm(lang, &c, CONFIRM_PATH);
+            match nonce {
+                Some(n) => page.with_cookie(connect::set_cookie(n)),
+                None => page,
+            }
+        }
+    };
+    // The nonce this browser proved it holds (the cookie is re-set with it).
+    let proven = nonces.first().copied();
+    let result = match *path {
+        "/oauth/tapd/start" => {
+            connector.start().await.map(|s| pages::redirect(s.location).with_cookie(connect::set_cookie(&s.nonce)))
+        }
+        "/oauth/tapd/callback" => match Callback::parse(&req.raw_query) {
             Err(e) => Err(e),
-            Ok(cb) if path == "/oauth/tapd/callback" => connector.tapd_callback(cb).await.map(pages::redirect),
-            Ok(cb) => connector.tdoc_callback(cb).await.map(|c| pages::connected(&c)),
+            Ok(cb) => connector.tapd_callback(cb, &nonces).await.map(|next| match next {
+                Next::Redirect(to) => {
+                    let page = pages::redirect(to);
+                    match proven {
+                        Some(n) => page.with_cookie(connect::set_cookie(n)),
+                        None => page,
+                    }
+                }
+                Next::Done(o) => outcome(o, proven),
+            }),
+        },
+        "/oauth/tdoc/callback" => match Callback::parse(&req.raw_query) {
+            Err(e) => Err(e),
+            Ok(cb) => connector.tdoc_callback(cb, &nonces).await.map(|o| outcome(o, proven)),
+        },
+        _ => match confirm_token(&req, &app.cfg.public_base_url) {
+            Err(e) => Err(e),
+            Ok(token) => {
+                connector.confirm(token.as_deref(), &nonces).await.map(|c| outcome(Outcome::Connected(c), None))
+            }
         },
     };
     result.unwrap_or_else(|e| {
-        let status = status_of(&e);
+        let (status, problem) = meaning(&e);
         if status >= 500 {
             tracing::error!(error = %e, path = %req.path, "connect flow failed");
         } else {
             tracing::warn!(error = %e, path = %req.path, "connect flow refused");
         }
-        pages::error(status, title_of(&e), &e.to_string())
+        let page = pages::error(lang, status, problem);
+        if e.ends_the_flow() { page.with_cookie(connect::clear_cookie()) } else { page }
     })
 }
 
-fn status_of(e: &ConnectError) -> u16 {
+/// The confirmation form's token. A post from another origin is refused outright (the
+/// cookie would not come with it either: defense in depth).
+fn confirm_token(req: &HttpRequest, public_base_url: &str) -> Result<Option<String>, ConnectError> {
+    let ours = url::Url::parse(public_base_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    // `null`: what a browser sends from a page with `Referrer-Policy: no-referrer` (ours).
+    if let Some(origin) = req.header("origin")
+        && origin != ours
+        && origin != "null"
+    {
+        return Err(ConnectError::OtherBrowser);
+    }
+    let mut token = None;
+    for (k, v) in url::form_urlencoded::parse(&req.body) {
+        if k == "token" && token.replace(v.into_owned()).is_some() {
+            return Err(ConnectError::BadQuery);
+        }
+    }
+    Ok(token)
+}
+
+fn meaning(e: &ConnectError) -> (u16, Problem) {
     match e {
-        ConnectError::BadState | ConnectError::MissingCode | ConnectError::BadQuery => 400,
-        ConnectError::Denied { .. } => 403,
-        ConnectError::CodeRefused { .. } | ConnectError::NotAWorkspace => 400,
-        ConnectError::ProviderFailed(_) => 502,
-        ConnectError::Store(_) => 503,
+        ConnectError::BadState => (400, Problem::BadState),
+        ConnectError::OtherBrowser => (403, Problem::OtherBrowser),
+        ConnectError::Denied { service } => (403, Problem::Denied(*service)),
+        ConnectError::ProviderError { service } => (400, Problem::ProviderError(*service)),
+        ConnectError::MissingCode => (400, Problem::MissingCode),
+        ConnectError::BadQuery => (400, Problem::BadQuery),
+        ConnectError::CodeRefused { service, .. } => (400, Problem::CodeRefused(*service)),
+        ConnectError::ProviderFailed(e) => (502, Problem::ProviderFailed(e.service())),
+        ConnectError::NotAWorkspace => (400, Problem::NotAWorkspace),
+        ConnectError::WorkspaceNotAllowed(_) => (403, Problem::WorkspaceNotAllowed),
+        ConnectError::AccountNotAllowed(_) => (403, Problem::AccountNotAllowed),
+        ConnectError::Conflict => (409, Problem::BadState),
+        ConnectError::Store(_) => (503, Problem::Unavailable),
     }
 }
 
-fn title_of(e: &ConnectError) -> &'static str {
-    match e {
-        ConnectError::BadState => "This link has expired",
-        ConnectError::Denied { service: Service::Tapd, .. } => "TAPD access was not granted",
-        ConnectError::Denied { service: Service::Tdoc, .. } => "Tencent Docs access was not granted",
-        ConnectError::MissingCode | ConnectError::BadQuery => "Incomplete authorization",
-        ConnectError::CodeRefused { .. } | ConnectError::NotAWorkspace => "Authorization refused",
-        ConnectError::ProviderFailed(_) => "The provider is not answering",
-        ConnectError::Store(_) => "Temporarily unavailable",
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::upstream::Service;
+
+    #[test]
+    fn every_error_has_a_4xx_or_5xx_page() {
+        for e in [
+            ConnectError::BadState,
+            ConnectError::OtherBrowser,
+            ConnectError::Denied { service: Service::Tapd },
+            ConnectError::NotAWorkspace,
+            ConnectError::Conflict,
+        ] {
+            let (status, _) = meaning(&e);
+            assert!((400..500).contains(&status), "{e}");
+        }
     }
 }

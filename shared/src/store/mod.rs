@@ -4,7 +4,9 @@
 //! |----------------------------|-------------|-----------------------------------------------|
 //! | `STATE#<sha256(state)>`    | `STATE`     | a pending OAuth state (TTL `expires_at`)      |
 //! | `WS#<workspace>`           | `TAPD_TOKEN`| the workspace's TAPD token (encrypted)        |
-//! | `WS#<workspace>`           | `BINDING`   | the Tencent Docs account the workspace uses   |
+//! | `STATE#<sha256(token)>`    | `CONFIRM`   | a rebind awaiting confirmation (TTL; token encrypted) |
+//! | `WS#<workspace>`           | `BINDING`   | the Tencent Docs account the workspace uses, who bound it, when |
+//! | `WS#<workspace>`           | `HISTORY#<at>#<id>` | a binding it replaced (kept)          |
 //! | `TDOC#<open id>`           | `TOKEN`     | a Tencent Docs token (encrypted)              |
 //! | `ITEM#<ws>#<kind>#<id>`    | `LINK`      | the webhook state machine of one TAPD item    |
 //!
@@ -23,7 +25,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::crypto::Keyring;
 
 pub use links::{Claim, ClaimOutcome, Link, LinkKey, LinkStatus, PendingLink};
-pub use oauth::Flow;
+pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StateRecord};
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -133,7 +133,12 @@ pub async fn demo(opts: DemoOptions) -> Result<(), String> {
                     (run `make run` without TAPD_CLIENT_ID / TDOC_CLIENT_ID)"
             .into());
     }
-    let browser = Browser { client: client.clone(), local: stack.url.clone(), public: stack.public_base.clone() };
+    let browser = Browser {
+        client: client.clone(),
+        local: stack.url.clone(),
+        public: stack.public_base.clone(),
+        cookie: std::sync::Mutex::new(None),
+    };
     let base = &stack.url;
 
     // 1. The connect flow, as a person clicking "Authorize" twice.
@@ -245,11 +250,13 @@ struct Page {
 
 /// Just enough of a browser: GETs, one redirect at a time, and form posts. URLs of the
 /// public base are fetched through the local gateway (they are the same place unless
-/// PUBLIC_BASE_URL points at a tunnel).
+/// PUBLIC_BASE_URL points at a tunnel). It keeps the connect flow's cookie (the flow is
+/// bound to the browser that started it) and prefers English pages.
 struct Browser {
     client: Client,
     local: String,
     public: String,
+    cookie: std::sync::Mutex<Option<String>>,
 }
 
 impl Browser {
@@ -261,7 +268,16 @@ impl Browser {
     }
 
     async fn get(&self, url: &str) -> Result<Page, String> {
-        let r = self.client.get(self.local_url(url)).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let mut req = self.client.get(self.local_url(url)).header("accept-language", "en");
+        if let Some(c) = self.cookie.lock().unwrap().clone() {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        for set in r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+            let pair = set.split(';').next().unwrap_or("").trim().to_owned();
+            let cleared = set.to_ascii_lowercase().contains("max-age=0");
+            *self.cookie.lock().unwrap() = (!cleared).then_some(pair);
+        }
         let status = r.status();
         let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
         let text = r.text().await.unwrap_or_default();

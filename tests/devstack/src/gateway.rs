@@ -27,6 +27,7 @@ pub const ROUTES: &[(&str, &str, Target)] = &[
     ("GET", "/oauth/tapd/start", Target::Oauth),
     ("GET", "/oauth/tapd/callback", Target::Oauth),
     ("GET", "/oauth/tdoc/callback", Target::Oauth),
+    ("POST", "/oauth/tdoc/confirm", Target::Oauth),
     ("POST", "/webhooks/tapd", Target::Webhook),
 ];
 
@@ -111,23 +112,7 @@ async fn invoke(gw: &Gateway, pool: &Pool, route_key: &str, peer: SocketAddr, re
         Ok(b) => b,
         Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
     };
-    let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
-    let mut request = apigw::Request::new(parts.method.as_str(), path_and_query);
-    for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
-            request = request.header(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
-        }
-    }
-    request = request
-        .header("x-forwarded-for", &peer.ip().to_string())
-        .header("x-forwarded-proto", "http")
-        .header("x-forwarded-port", &gw.port.to_string());
-    if !body.is_empty() {
-        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        request.base64 = !apigw::is_text_content_type(content_type);
-        request.body = Some(body.to_vec());
-    }
-    let mut event = request.to_event();
+    let mut event = to_request(&parts, &body, peer, gw.port).to_event();
     let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
     let domain = host.split(':').next().unwrap_or(host);
     event["routeKey"] = json!(route_key);
@@ -149,6 +134,28 @@ async fn invoke(gw: &Gateway, pool: &Pool, route_key: &str, peer: SocketAddr, re
             message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }
+}
+
+/// The HTTP request as API Gateway reads it: a `Cookie` header becomes the event's `cookies`
+/// (in `apigw::Request::to_event`), hop-by-hop headers are dropped.
+fn to_request(parts: &axum::http::request::Parts, body: &[u8], peer: SocketAddr, port: u16) -> apigw::Request {
+    let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let mut request = apigw::Request::new(parts.method.as_str(), path_and_query);
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            request = request.header(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+        }
+    }
+    request = request
+        .header("x-forwarded-for", &peer.ip().to_string())
+        .header("x-forwarded-proto", "http")
+        .header("x-forwarded-port", &port.to_string());
+    if !body.is_empty() {
+        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        request.base64 = !apigw::is_text_content_type(content_type);
+        request.body = Some(body.to_vec());
+    }
+    request
 }
 
 fn describe(invocation: &harness::Invocation) -> String {
@@ -220,6 +227,28 @@ mod tests {
         assert!(is_sandbox_path("/tdoc"));
         assert!(!is_sandbox_path("/tdocs"));
         assert!(!is_sandbox_path("/oauth/tapd/start"));
+    }
+
+    /// Cookies travel as API Gateway carries them: the request's `Cookie` header into the
+    /// event's `cookies`, the function's `cookies` out as `Set-Cookie` headers.
+    #[test]
+    fn cookies_go_through_as_api_gateway_carries_them() {
+        let req = axum::http::Request::builder()
+            .method("GET")
+            .uri("/oauth/tapd/callback?state=s")
+            .header("cookie", "__Host-a=1; b=2")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let event = to_request(&parts, b"", "127.0.0.1:9".parse().unwrap(), 3000).to_event();
+        assert_eq!(event["cookies"], json!(["__Host-a=1", "b=2"]));
+        assert!(event["headers"].get("cookie").is_none());
+
+        let answer =
+            json!({"statusCode": 302, "headers": {"location": "/x"}, "cookies": ["a=1; Secure", "b=; Max-Age=0"]});
+        let resp = to_http(apigw::Response::from_value(&answer));
+        let set: Vec<_> = resp.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(set, ["a=1; Secure", "b=; Max-Age=0"]);
     }
 
     #[test]

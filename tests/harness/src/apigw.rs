@@ -91,6 +91,11 @@ impl Request {
         self
     }
 
+    /// The request as another browser sends it: without the cookies of the flow it continues.
+    pub fn from_another_browser(self) -> Self {
+        self.header("cookie", "")
+    }
+
     /// Sets whether the body is sent base64-encoded.
     pub fn base64(mut self, base64: bool) -> Self {
         self.base64 = base64;
@@ -118,7 +123,17 @@ impl Request {
         if let Some(body) = &self.body {
             headers.push(("content-length".into(), body.len().to_string()));
         }
+        if browser::enabled() {
+            // The harness plays a browser that prefers English (tests read English pages
+            // unless they ask otherwise).
+            headers.push(("accept-language".into(), "en-US,en;q=0.9".into()));
+        }
         let mut cookies: Vec<String> = Vec::new();
+        if !self.headers.iter().any(|(n, _)| n == "cookie")
+            && let Some(c) = browser::cookie_for(self)
+        {
+            cookies.push(c);
+        }
         let mut given: Vec<&str> = Vec::new();
         for (name, value) in &self.headers {
             if name == "cookie" {
@@ -199,6 +214,87 @@ pub fn query_parameters(raw_query: &str) -> Map<String, Value> {
     params
 }
 
+/// The browser the harness plays, when a [`crate::stack::Stack`] turns it on: it keeps the
+/// cookie each answer sets, and sends it back with the requests that continue that answer's
+/// flow: a callback carrying the `state` of a redirect, a form post carrying the `token` of
+/// a page. Suites that walk the connect flow with [`Request`]s and
+/// [`crate::stack::callback`] thus get the cookie a real browser would send. A request with
+/// its own `cookie` header (even empty: [`Request::from_another_browser`]) is sent as it is.
+/// Flows are told apart by their random states, so concurrent flows in one process never
+/// mix. Off in devstack: there a real browser sends its own cookies.
+pub mod browser {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::{Request, Response};
+
+    static ENABLED: AtomicBool = AtomicBool::new(false);
+    /// `state` or form `token` → the `name=value` cookie of the browser that holds it.
+    static JAR: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+
+    pub fn enable() {
+        ENABLED.store(true, Ordering::SeqCst);
+    }
+
+    pub fn enabled() -> bool {
+        ENABLED.load(Ordering::SeqCst)
+    }
+
+    /// `name=value` of the first cookie an answer sets (not one it clears).
+    pub fn set_cookie(response: &Response) -> Option<String> {
+        response.header_all("set-cookie").into_iter().find_map(|c| {
+            let pair = c.split(';').next()?.trim();
+            let cleared = c.to_ascii_lowercase().contains("max-age=0") || pair.ends_with('=');
+            (!cleared).then(|| pair.to_owned())
+        })
+    }
+
+    /// The `token` of a page's form (`<input type="hidden" name="token" value="...">`).
+    pub fn form_token(html: &str) -> Option<String> {
+        let at = html.find("name=\"token\"")?;
+        let rest = &html[at..];
+        let v = rest.find("value=\"")? + 7;
+        let end = rest[v..].find('"')?;
+        Some(rest[v..v + end].to_owned())
+    }
+
+    pub(super) fn remember(response: &Response) {
+        if !enabled() {
+            return;
+        }
+        let Some(cookie) = set_cookie(response) else { return };
+        let mut keys = Vec::new();
+        if let Some(url) = response.location_url()
+            && let Some((_, state)) = url.query_pairs().find(|(k, _)| k == "state")
+        {
+            keys.push(state.into_owned());
+        }
+        keys.extend(form_token(&response.body));
+        let mut jar = JAR.lock().unwrap();
+        let jar = jar.get_or_insert_with(HashMap::new);
+        for k in keys {
+            jar.insert(k, cookie.clone());
+        }
+    }
+
+    pub(super) fn cookie_for(request: &Request) -> Option<String> {
+        if !enabled() {
+            return None;
+        }
+        let from_query = url::form_urlencoded::parse(request.query.as_bytes())
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned());
+        let from_form = request
+            .body
+            .as_deref()
+            .and_then(|b| url::form_urlencoded::parse(b).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()));
+        let jar = JAR.lock().unwrap();
+        let jar = jar.as_ref()?;
+        from_query.into_iter().chain(from_form).find_map(|k| jar.get(&k).cloned())
+    }
+}
+
 /// A function's HTTP answer, as API Gateway would send it to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -219,6 +315,12 @@ impl Response {
     /// and `multiValueHeaders` (arrays) and `cookies`. A payload without `statusCode`
     /// is, as function URLs do, a `200` with the payload as its JSON body.
     pub fn from_value(value: &Value) -> Response {
+        let response = Self::read(value);
+        browser::remember(&response);
+        response
+    }
+
+    fn read(value: &Value) -> Response {
         let Some(status) = value.get("statusCode").and_then(Value::as_u64) else {
             return Response {
                 status: 200,

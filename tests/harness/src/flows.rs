@@ -72,3 +72,25 @@ pub fn assert_no_panic(f: &Function) {
         assert!(!line.contains("panicked") && !line.contains("RUST_BACKTRACE"), "{}: {line}", f.name());
     }
 }
+
+/// The connect flow's cookie an answer sets, `name=value` (none when it sets none or clears it).
+pub use crate::apigw::browser::set_cookie as connect_cookie;
+
+/// The confirmation form's post (a rebind waiting for the person), from the harness's
+/// browser: the cookie of the flow that showed `page` comes along.
+pub fn confirm_post(page: &Response) -> Request {
+    let token = crate::apigw::browser::form_token(&page.body).expect("a confirmation form with a token");
+    Request::post_form("/oauth/tdoc/confirm", &[("token", &token)])
+}
+
+/// Walks the connect flow up to Tencent Docs' callback for `workspace` and `open_id`, in one
+/// browser; returns the callback's request (not sent).
+pub async fn up_to_tdoc_callback(stack: &Stack, oauth: &Function, workspace: &str, open_id: &str) -> Request {
+    let start = oauth.http(&Request::get("/oauth/tapd/start")).await;
+    assert_eq!(start.status, 302, "start: {}", start.body);
+    let back = stack.tapd_consent(&start.location_url().unwrap(), workspace, true).await;
+    let to_tdoc = oauth.http(&crate::stack::callback(&back)).await;
+    assert_eq!(to_tdoc.status, 302, "TAPD callback: {}", to_tdoc.body);
+    let back = stack.tdoc_consent(&to_tdoc.location_url().unwrap(), open_id, true).await;
+    crate::stack::callback(&back)
+}

@@ -28,6 +28,8 @@ impl Stack {
     }
 
     pub async fn with_sandbox(cfg: SandboxConfig) -> Stack {
+        // Requests continuing a connect flow carry its browser cookie, as a browser's would.
+        crate::apigw::browser::enable();
         let sandbox = Sandbox::start(cfg).await;
         let table = dynamo::fresh_table().await;
         let mut key = [0u8; 32];
