@@ -1,6 +1,8 @@
 // The browser test: a person connects a TAPD workspace to Tencent Docs on `make run`'s
 // stack (devstack on a free port, its own data directory), in headless Chromium driven
 // by Playwright; then a story::create webhook produces a doc, which opens in the browser.
+// Then the workspace is connected to another account: the confirmation page, clicked
+// through in the same browser, and refused from another browser (a fresh context).
 //
 // Run through tests/browser/run.sh (installs Chromium and playwright-core, builds devstack).
 // Environment: DEVSTACK_BIN (default target/debug/devstack), CHROMIUM (default /usr/bin/chromium).
@@ -28,6 +30,9 @@ const CHROMIUM_ARGS = [
 ];
 const WORKSPACE = '20000001';
 const OPEN_ID = '0123456789abcdef0123456789abcdef';
+const OTHER_OPEN_ID = 'fedcba9876543210fedcba9876543210';
+const OTHER_NICK = 'Second owner';
+const COOKIE = '__Host-tapd-docs-connect';
 const TOTAL_MS = 180_000;
 
 const started = Date.now();
@@ -118,6 +123,8 @@ async function main() {
       headless: true,
       args: CHROMIUM_ARGS,
       timeout: 30_000,
+      // Accept-Language: en-US (the pages speak Chinese otherwise).
+      locale: 'en-US',
     });
     const page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(15_000);
@@ -127,6 +134,13 @@ async function main() {
     await page.goto(`${base}/oauth/tapd/start`);
     check(page.url().startsWith(`${base}/tapd/oauth/`), `at TAPD's consent page, not ${page.url()}`);
     check((await page.title()) === 'TAPD authorization', 'the TAPD consent page title');
+    // The flow is bound to this browser: Chromium keeps the Secure, __Host- cookie on
+    // http://127.0.0.1 (a secure context), as it would on the deployment's https.
+    const cookie = (await context.cookies(base)).find((c) => c.name === COOKIE);
+    check(
+      cookie && cookie.secure && cookie.httpOnly && cookie.sameSite === 'Lax' && cookie.path === '/',
+      `the browser keeps the connect cookie: ${JSON.stringify(await context.cookies(base))}`,
+    );
     await page.locator('select#workspace_id').selectOption(WORKSPACE);
 
     step('click "Authorize" at TAPD: on to the Tencent Docs consent page');
@@ -144,9 +158,15 @@ async function main() {
     ]);
     const connected = await page.locator('#connected').innerText();
     check(
-      connected.includes(`TAPD workspace ${WORKSPACE} is now connected`) && connected.includes(OPEN_ID),
+      connected.includes(`TAPD workspace ${WORKSPACE} is now connected`),
       `the success page says connected: ${JSON.stringify(connected)}`,
     );
+    check((await page.locator('form').count()) === 0, 'the connected page holds no form');
+    check(
+      (await page.locator('#webhook-url').innerText()) === `${env.PUBLIC_BASE_URL ?? base}/webhooks/tapd`,
+      'the connected page shows the webhook URL',
+    );
+    check(!(await context.cookies(base)).some((c) => c.name === COOKIE), 'the cookie is cleared when the flow ends');
     step(`success page: ${connected}`);
 
     const id = `11${WORKSPACE}${String(Date.now() % 1e9).padStart(9, '0')}`;
@@ -183,6 +203,55 @@ async function main() {
     step(`open the doc: ${doc.url}`);
     await page.goto(doc.url);
     check((await page.locator('#title').innerText()) === name, 'the doc page shows the story name');
+
+    step('connect the workspace to another account: a confirmation first');
+    await json(`${base}/_sandbox/tdoc-users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ open_id: OTHER_OPEN_ID, nick: OTHER_NICK }),
+    });
+    await page.goto(`${base}/oauth/tapd/start`);
+    await page.locator('select#workspace_id').selectOption(WORKSPACE);
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/tdoc/oauth/v2/authorize'),
+      page.getByRole('button', { name: 'Authorize' }).click(),
+    ]);
+    await page.locator('select#open_id').selectOption(OTHER_OPEN_ID);
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/oauth/tdoc/callback'),
+      page.getByRole('button', { name: 'Authorize' }).click(),
+    ]);
+    const question = await page.locator('#question').innerText();
+    check(question.includes(OTHER_NICK), `the confirmation names the new account: ${JSON.stringify(question)}`);
+    check((await page.locator('form').count()) === 1, 'the confirmation page holds one form');
+
+    // The same form submitted from another browser (no cookie) is refused.
+    const token = await page.locator('input[name=token]').getAttribute('value');
+    const other = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    try {
+      const otherPage = await (await other.newContext({ locale: 'en-US' })).newPage();
+      await otherPage.goto(`${base}/`);
+      const status = await otherPage.evaluate(async (t) => {
+        const r = await fetch('/oauth/tdoc/confirm', {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ token: t }),
+        });
+        return r.status;
+      }, token);
+      check(status === 403, `another browser's confirmation is refused: ${status}`);
+    } finally {
+      await other.close();
+    }
+
+    step('click the confirmation in the browser that started the flow');
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/oauth/tdoc/confirm'),
+      page.getByRole('button', { name: 'Replace the account' }).click(),
+    ]);
+    const rebound = await page.locator('#connected').innerText();
+    check(rebound.includes(OTHER_NICK), `connected to the new account: ${JSON.stringify(rebound)}`);
+    check((await page.locator('form').count()) === 0, 'the final page holds no form');
 
     step('PASSED');
   } finally {
