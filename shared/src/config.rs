@@ -11,6 +11,7 @@ use url::Url;
 use crate::crypto::Keyring;
 use crate::ids::ItemKind;
 use crate::secret::Secret;
+use crate::text::Lang;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
@@ -330,7 +331,125 @@ pub struct WebhookConfig {
     pub common: CommonConfig,
     pub webhook_secret: Secret,
     pub link: LinkConfig,
-    pub max_attempts: u32,
+    /// Language of what is written into TAPD and Tencent Docs (`LANGUAGE`).
+    pub language: Lang,
+    /// A pending item is retried until it has been pending this long (`GIVE_UP_AFTER`).
+    pub give_up_after: Duration,
+    /// The schedule's period: the first retry backoff, doubled after each failure.
+    pub retry_period: Duration,
+    /// The longest backoff between retries.
+    pub retry_cap: Duration,
+    /// Who may open a new doc (`DOC_PERMISSION`); `None` leaves Tencent Docs' default.
+    pub doc_permission: Option<DocPermission>,
+    pub on_item_delete: OnItemDelete,
+    /// TAPD requests the scheduled work may spend per budget window (`TAPD_BUDGET`).
+    pub tapd_budget: u32,
+    pub budget_window_secs: u64,
+    /// How often each workspace is swept, and how far back each pass overlaps the last.
+    pub sweep_every: Duration,
+    pub sweep_overlap: Duration,
+}
+
+impl WebhookConfig {
+    /// The wait before retrying an item after its `attempts`-th failed attempt.
+    pub fn backoff_ms(&self, attempts: u32) -> u64 {
+        let base = self.retry_period.as_millis() as u64;
+        let doubled = base.saturating_mul(1u64 << attempts.saturating_sub(1).min(20));
+        doubled.min(self.retry_cap.as_millis() as u64)
+    }
+}
+
+/// `DOC_PERMISSION`: Tencent Docs' permission policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocPermission {
+    Private,
+    Members,
+    PublicRead,
+    PublicWrite,
+}
+
+impl DocPermission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocPermission::Private => "private",
+            DocPermission::Members => "members",
+            DocPermission::PublicRead => "publicRead",
+            DocPermission::PublicWrite => "publicWrite",
+        }
+    }
+}
+
+impl std::str::FromStr for DocPermission {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        [DocPermission::Private, DocPermission::Members, DocPermission::PublicRead, DocPermission::PublicWrite]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// `ON_ITEM_DELETE`: what a deleted item does to its doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnItemDelete {
+    /// The doc stays; the record is marked (the default: docs hold people's writing).
+    Keep,
+    /// The doc goes to its owner's trash.
+    Trash,
+}
+
+impl std::str::FromStr for OnItemDelete {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "keep" => Ok(OnItemDelete::Keep),
+            "trash" => Ok(OnItemDelete::Trash),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The extras of a doc's first paragraph (`DOC_INTRO_FIELDS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntroField {
+    Owner,
+    Priority,
+    Iteration,
+    Description,
+}
+
+impl std::str::FromStr for IntroField {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim() {
+            "owner" => Ok(IntroField::Owner),
+            "priority" => Ok(IntroField::Priority),
+            "iteration" => Ok(IntroField::Iteration),
+            "description" => Ok(IntroField::Description),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A duration setting: `90s`, `30m`, `72h`, `3d`, or plain seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl std::str::FromStr for Span {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let s = s.trim();
+        let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+        let n: u64 = num.parse().map_err(|_| ())?;
+        let secs = match unit.trim() {
+            "" | "s" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            "d" => n * 86_400,
+            _ => return Err(()),
+        };
+        Ok(Span(Duration::from_secs(secs)))
+    }
 }
 
 /// How a linked doc looks; every field has a default.
@@ -338,12 +457,14 @@ pub struct WebhookConfig {
 pub struct LinkConfig {
     /// `{name}`, `{id}`, `{kind}`, `{workspace_id}` are replaced.
     pub title_template: String,
-    pub title_max_chars: usize,
     pub doc_types: [(ItemKind, String); 3],
     pub link_tasks: bool,
     /// Custom field (`custom_field_*` or `cus_*`) that also receives the doc URL.
     pub doc_url_field: Option<String>,
+    /// Who the comment is posted as. TAPD maps it to one of its users when it can.
     pub comment_author: String,
+    /// What the doc's first paragraph shows besides the item's name and link.
+    pub intro_fields: Vec<IntroField>,
 }
 
 impl LinkConfig {
@@ -357,6 +478,9 @@ impl LinkConfig {
 }
 
 const DOC_TYPES: [&str; 7] = ["doc", "sheet", "form", "slide", "mind", "flowchart", "smartsheet"];
+
+/// The comment author when `TAPD_COMMENT_AUTHOR` is not set.
+pub const DEFAULT_COMMENT_AUTHOR: &str = "TAPD Docs";
 
 impl WebhookConfig {
     pub fn from_env(mut env: Env<'_>) -> Result<Self, ConfigError> {
@@ -382,22 +506,75 @@ impl WebhookConfig {
                 env.problems.push("TAPD_DOC_URL_FIELD is not a custom_field_* or cus_* name".into());
             }
         }
+        let intro_fields = match env.optional("DOC_INTRO_FIELDS") {
+            None => vec![IntroField::Owner, IntroField::Priority, IntroField::Iteration, IntroField::Description],
+            Some(list) if list == "none" => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .filter_map(|f| match f.parse() {
+                    Ok(f) => Some(f),
+                    Err(()) => {
+                        env.problems.push(
+                            "DOC_INTRO_FIELDS lists something other than owner, priority, iteration, description"
+                                .into(),
+                        );
+                        None
+                    }
+                })
+                .collect(),
+        };
         let link = LinkConfig {
             title_template: env.optional("DOC_TITLE_TEMPLATE").unwrap_or_else(|| "{name}".into()),
-            title_max_chars: env.parsed("DOC_TITLE_MAX_CHARS", 36, "a number"),
             doc_types,
             link_tasks: env.parsed("LINK_TASKS", false, "true or false"),
             doc_url_field,
-            comment_author: env.optional("TAPD_COMMENT_AUTHOR").unwrap_or_else(|| "TAPD Docs".into()),
+            comment_author: env.optional("TAPD_COMMENT_AUTHOR").unwrap_or_else(|| DEFAULT_COMMENT_AUTHOR.into()),
+            intro_fields,
         };
-        if link.title_max_chars == 0 {
-            // A limit of zero makes every title empty, which Tencent Docs refuses: every
-            // item would fail until its retries ran out.
-            env.problems.push("DOC_TITLE_MAX_CHARS must be at least 1".into());
-        }
-        let max_attempts = env.parsed("MAX_ATTEMPTS", 10, "a number");
+        let span = |env: &mut Env<'_>, name: &str, default: u64| {
+            env.parsed(name, Span(Duration::from_secs(default)), "a duration (90s, 30m, 72h, 3d)").0
+        };
+        let give_up_after = span(&mut env, "GIVE_UP_AFTER", 3 * 86_400);
+        let retry_period = span(&mut env, "RETRY_PERIOD", 300);
+        let retry_cap = span(&mut env, "RETRY_CAP", 4 * 3600);
+        let sweep_every = span(&mut env, "SWEEP_EVERY", 600);
+        let sweep_overlap = span(&mut env, "SWEEP_OVERLAP", 600);
+        let language = env.parsed("LANGUAGE", Lang::ZhCn, "`zh-CN` or `en`");
+        let default_permission = match common.as_ref().map(|c| c.tdoc_owner) {
+            // The app account's docs cannot be opened by anyone else unless shared.
+            Some(DocOwner::App) => Some(DocPermission::Members),
+            _ => None,
+        };
+        let doc_permission = match env.optional("DOC_PERMISSION").as_deref() {
+            None => default_permission,
+            Some("default") => None,
+            Some(p) => match p.parse() {
+                Ok(p) => Some(p),
+                Err(()) => {
+                    env.problems
+                        .push("DOC_PERMISSION is not one of private, members, publicRead, publicWrite, default".into());
+                    None
+                }
+            },
+        };
+        let on_item_delete = env.parsed("ON_ITEM_DELETE", OnItemDelete::Keep, "`keep` or `trash`");
+        let tapd_budget = env.parsed("TAPD_BUDGET", 1500, "a number of requests");
         env.finish()?;
-        Ok(Self { common: common.expect("no problems means complete"), webhook_secret, link, max_attempts })
+        Ok(Self {
+            common: common.expect("no problems means complete"),
+            webhook_secret,
+            link,
+            language,
+            give_up_after,
+            retry_period,
+            retry_cap,
+            doc_permission,
+            on_item_delete,
+            tapd_budget,
+            budget_window_secs: 600,
+            sweep_every,
+            sweep_overlap,
+        })
     }
 }
 
@@ -435,6 +612,15 @@ mod tests {
         let w = WebhookConfig::from_env(env(&full())).unwrap();
         assert_eq!(w.link.doc_type(ItemKind::Bug), "doc");
         assert!(!w.link.handles(ItemKind::Task));
+        assert_eq!(w.give_up_after, Duration::from_secs(3 * 86_400));
+        assert_eq!(w.language, Lang::ZhCn);
+        assert_eq!(w.doc_permission, None);
+        // Backoff: the schedule's period, doubling, capped.
+        assert_eq!((w.backoff_ms(1), w.backoff_ms(2), w.backoff_ms(4)), (300_000, 600_000, 2_400_000));
+        assert_eq!(w.backoff_ms(30), 4 * 3_600_000);
+        let mut app = full();
+        app.push(("TDOC_OWNER", "app"));
+        assert_eq!(WebhookConfig::from_env(env(&app)).unwrap().doc_permission, Some(DocPermission::Members));
     }
 
     #[test]
@@ -519,9 +705,11 @@ mod tests {
         assert!(!err.contains('\n'));
         let err = WebhookConfig::from_env(env(&[("PUBLIC_BASE_URL", "x")])).unwrap_err().to_string();
         assert!(err.contains("TAPD_WEBHOOK_SECRET"), "{err}");
-        let mut zero = full();
-        zero.push(("DOC_TITLE_MAX_CHARS", "0"));
-        let err = WebhookConfig::from_env(env(&zero)).unwrap_err().to_string();
-        assert!(err.contains("DOC_TITLE_MAX_CHARS"), "{err}");
+        let mut bad = full();
+        bad.extend([("GIVE_UP_AFTER", "soon"), ("DOC_PERMISSION", "everyone"), ("LANGUAGE", "fr")]);
+        let err = WebhookConfig::from_env(env(&bad)).unwrap_err().to_string();
+        for name in ["GIVE_UP_AFTER", "DOC_PERMISSION", "LANGUAGE"] {
+            assert!(err.contains(name), "{err}");
+        }
     }
 }

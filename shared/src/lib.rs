@@ -1,12 +1,16 @@
 //! The shared crate of the TAPD ↔ Tencent Docs glue: configuration, typed ids and secrets,
 //! the upstream clients, the DynamoDB store, and the domain flows the functions adapt.
 
+pub mod app;
 pub mod config;
 pub mod connect;
 pub mod crypto;
+pub mod delivery;
 pub mod gateway;
 pub mod ids;
+pub mod link;
 pub mod random;
+pub mod retry;
 pub mod runtime;
 pub mod secret;
 pub mod store;
@@ -14,7 +18,7 @@ pub mod tapd;
 pub mod tdoc;
 pub mod text;
 pub mod time;
+pub mod tokens;
 pub mod upstream;
-pub mod webhook;
 
 pub use secret::Secret;

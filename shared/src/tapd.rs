@@ -12,20 +12,32 @@ use crate::upstream::{self, Service, UpstreamError, by_status, decode, short};
 
 const S: Service = Service::Tapd;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum TapdResource {
-    Workspace {
-        workspace_id: WorkspaceId,
-    },
-    User {
-        user_id: serde_json::Value,
-    },
-    OpenAppAuth {
-        app_id: serde_json::Value,
-    },
-    #[serde(other)]
-    Other,
+/// What a TAPD token was issued for. TAPD's documented user-authorization reply (seed
+/// `002`) is `{"type":"user","workspace_id":1000142421}`, the app-install flow says
+/// `type: workspace`, client credentials say `open_app_auth`: the authorized workspace is
+/// `workspace_id` whatever the type, and a resource without one names no workspace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TapdResource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<WorkspaceId>,
+}
+
+impl<'de> Deserialize<'de> for TapdResource {
+    /// Lenient on purpose: a resource TAPD words differently (an id of `0`, a field we do
+    /// not know) must not turn a good token reply into an error; it just names no workspace.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let kind = v.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
+        let workspace_id = match v.get("workspace_id") {
+            Some(serde_json::Value::String(s)) => WorkspaceId::parse(s).ok(),
+            Some(serde_json::Value::Number(n)) => WorkspaceId::parse(&n.to_string()).ok(),
+            _ => None,
+        }
+        .filter(|w| w.as_str().bytes().any(|b| b != b'0'));
+        Ok(Self { kind, workspace_id })
+    }
 }
 
 /// A TAPD access token with what it was issued for.
@@ -39,6 +51,11 @@ pub struct TapdToken {
 }
 
 impl TapdToken {
+    /// The workspace the token was issued for, if TAPD named one.
+    pub fn workspace(&self) -> Option<&WorkspaceId> {
+        self.resource.as_ref().and_then(|r| r.workspace_id.as_ref())
+    }
+
     /// True when the token is gone or will be within `margin_secs`.
     pub fn expires_within(&self, margin_secs: u64) -> bool {
         now_secs().saturating_add(margin_secs) >= self.expires_at
@@ -64,11 +81,20 @@ struct TokenData {
     resource: Option<TapdResource>,
 }
 
-/// What the product reads of an item.
+/// What the product reads of an item. TAPD sends every value as a string; the ones the
+/// product shows (owner, priority, iteration) are kept as TAPD wrote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TapdItem {
     pub id: ItemId,
+    /// `name` (stories, tasks) or `title` (legacy bugs).
     pub name: String,
+    /// HTML, as people wrote it in TAPD.
+    pub description: String,
+    pub owner: String,
+    pub priority: String,
+    pub iteration_id: String,
+    /// `Y-m-d H:i:s`, Asia/Shanghai.
+    pub created: String,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +104,53 @@ struct RawItem {
     name: Option<String>,
     #[serde(default)]
     title: Option<String>,
+    #[serde(default, deserialize_with = "loose_string")]
+    description: String,
+    #[serde(default, deserialize_with = "loose_string")]
+    owner: String,
+    /// Bugs name their owner `current_owner`.
+    #[serde(default, deserialize_with = "loose_string")]
+    current_owner: String,
+    #[serde(default, deserialize_with = "loose_string")]
+    priority: String,
+    #[serde(default, deserialize_with = "loose_string")]
+    iteration_id: String,
+    #[serde(default, deserialize_with = "loose_string")]
+    created: String,
+}
+
+impl From<RawItem> for TapdItem {
+    fn from(raw: RawItem) -> Self {
+        let name = raw.name.filter(|n| !n.is_empty()).or(raw.title).unwrap_or_default();
+        TapdItem {
+            id: raw.id,
+            name,
+            description: raw.description,
+            owner: if raw.owner.is_empty() { raw.current_owner } else { raw.owner },
+            priority: raw.priority,
+            iteration_id: raw.iteration_id,
+            created: raw.created,
+        }
+    }
+}
+
+/// A field TAPD may send as a string, a number or `null`: read as text, never an error.
+fn loose_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+/// TAPD's page size limit for list calls (`limit` ≤ 200; the default is 30).
+pub const MAX_PAGE: usize = 200;
+
+/// One comment, as the product reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapdComment {
+    pub id: String,
+    pub description: String,
 }
 
 pub struct TapdClient {
@@ -182,22 +255,73 @@ impl TapdClient {
         comment_reply(status, &body)
     }
 
-    /// The descriptions of an item's comments, to find one posted by an attempt that died
-    /// before recording it.
-    pub async fn comment_descriptions(
+    /// One page (1-based) of an item's comments, newest first, [`MAX_PAGE`] at a time.
+    pub async fn comments_page(
         &self,
         token: &Secret,
         workspace: &WorkspaceId,
         kind: ItemKind,
         id: &ItemId,
-    ) -> Result<Vec<(String, String)>, UpstreamError> {
+        page: u32,
+    ) -> Result<Vec<TapdComment>, UpstreamError> {
+        let (limit, page) = (MAX_PAGE.to_string(), page.to_string());
         let req = self.http.get(format!("{}/comments", self.cfg.api_base)).bearer_auth(token.expose()).query(&[
             ("workspace_id", workspace.as_str()),
             ("entry_type", kind.comment_entry_type()),
             ("entry_id", id.as_str()),
+            ("order", "created desc"),
+            ("limit", limit.as_str()),
+            ("page", page.as_str()),
         ]);
         let (status, body) = upstream::send(S, req).await?;
         comment_list_reply(status, &body)
+    }
+
+    /// The first of an item's comments that `matches`, looking through every page: TAPD
+    /// answers 30 a page unless asked for more, and a busy item has more than that.
+    pub async fn find_comment(
+        &self,
+        token: &Secret,
+        workspace: &WorkspaceId,
+        kind: ItemKind,
+        id: &ItemId,
+        matches: impl Fn(&TapdComment) -> bool,
+    ) -> Result<Option<TapdComment>, UpstreamError> {
+        for page in 1.. {
+            let rows = self.comments_page(token, workspace, kind, id, page).await?;
+            let full = rows.len() >= MAX_PAGE;
+            if let Some(found) = rows.into_iter().find(|c| matches(c)) {
+                return Ok(Some(found));
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// One page (1-based) of a workspace's items of `kind` created at or after `since`
+    /// (`Y-m-d H:i:s`, Asia/Shanghai), oldest first, [`MAX_PAGE`] at a time.
+    pub async fn list_created_since(
+        &self,
+        token: &Secret,
+        workspace: &WorkspaceId,
+        kind: ItemKind,
+        since: &str,
+        page: u32,
+    ) -> Result<Vec<TapdItem>, UpstreamError> {
+        let (limit, page, created) = (MAX_PAGE.to_string(), page.to_string(), format!(">={since}"));
+        let req =
+            self.http.get(format!("{}/{}", self.cfg.api_base, kind.api_path())).bearer_auth(token.expose()).query(&[
+                ("workspace_id", workspace.as_str()),
+                ("created", created.as_str()),
+                ("order", "created asc"),
+                ("fields", "id,name,title,created"),
+                ("limit", limit.as_str()),
+                ("page", page.as_str()),
+            ]);
+        let (status, body) = upstream::send(S, req).await?;
+        item_list_reply(status, &body, kind)
     }
 
     /// Sets one field (a custom field) of an item.
@@ -238,16 +362,18 @@ fn token_reply(status: u16, body: &[u8]) -> Result<TapdToken, UpstreamError> {
 }
 
 fn item_reply(status: u16, body: &[u8], kind: ItemKind, id: &ItemId) -> Result<Option<TapdItem>, UpstreamError> {
+    Ok(item_list_reply(status, body, kind)?.into_iter().find(|item| &item.id == id))
+}
+
+fn item_list_reply(status: u16, body: &[u8], kind: ItemKind) -> Result<Vec<TapdItem>, UpstreamError> {
+    let mut items = Vec::new();
     for row in list_rows(envelope(status, body)?)? {
         let Some(raw) = row.get(kind.wrapper()) else { continue };
         let raw: RawItem = serde_json::from_value(raw.clone())
             .map_err(|_| UpstreamError::Malformed { service: S, detail: "item without a valid id".into() })?;
-        if &raw.id == id {
-            let name = raw.name.or(raw.title).unwrap_or_default();
-            return Ok(Some(TapdItem { id: raw.id, name }));
-        }
+        items.push(raw.into());
     }
-    Ok(None)
+    Ok(items)
 }
 
 fn comment_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
@@ -255,11 +381,11 @@ fn comment_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
     Ok(id_string(&data.comment.id))
 }
 
-fn comment_list_reply(status: u16, body: &[u8]) -> Result<Vec<(String, String)>, UpstreamError> {
+fn comment_list_reply(status: u16, body: &[u8]) -> Result<Vec<TapdComment>, UpstreamError> {
     Ok(list_rows(envelope(status, body)?)?
         .into_iter()
         .filter_map(|row| serde_json::from_value::<CommentData>(serde_json::Value::Object(row)).ok())
-        .map(|c| (id_string(&c.comment.id), c.comment.description.unwrap_or_default()))
+        .map(|c| TapdComment { id: id_string(&c.comment.id), description: c.comment.description.unwrap_or_default() })
         .collect())
 }
 
@@ -285,8 +411,12 @@ pub mod fuzzing {
         super::comment_reply(status, body)
     }
 
-    pub fn comment_list_reply(status: u16, body: &[u8]) -> Result<Vec<(String, String)>, UpstreamError> {
+    pub fn comment_list_reply(status: u16, body: &[u8]) -> Result<Vec<TapdComment>, UpstreamError> {
         super::comment_list_reply(status, body)
+    }
+
+    pub fn item_list_reply(status: u16, body: &[u8], kind: ItemKind) -> Result<Vec<TapdItem>, UpstreamError> {
+        super::item_list_reply(status, body, kind)
     }
 
     pub fn update_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
@@ -369,6 +499,59 @@ mod tests {
         }
         for bad in [json!({"unexpected": true}), json!(5), json!("x"), json!([1]), json!(true)] {
             assert!(matches!(list_rows(bad.clone()), Err(UpstreamError::Malformed { .. })), "{bad}");
+        }
+    }
+
+    /// TAPD's documented replies (tests/fixtures, sources in its README) read as the
+    /// product reads them.
+    mod fixtures {
+        use super::*;
+
+        const TOKEN_USER: &str = include_str!("../../tests/fixtures/tapd/token_authorization_code.json");
+        const TOKEN_APP: &str = include_str!("../../tests/fixtures/tapd/token_client_credentials.json");
+        const COMMENT_ADD: &str = include_str!("../../tests/fixtures/tapd/comment_add_reply.json");
+        const COMMENTS: &str = include_str!("../../tests/fixtures/tapd/comments_get_reply.json");
+        const RATE_LIMITED: &str = include_str!("../../tests/fixtures/tapd/rate_limited_reply.json");
+
+        #[test]
+        fn the_seeds_user_token_names_its_workspace_although_its_type_is_user() {
+            let token = token_reply(200, TOKEN_USER.as_bytes()).unwrap();
+            assert_eq!(token.access_token.expose(), "7152e30d9c5b1310df6be03d88d714aaf687a595");
+            assert_eq!(token.workspace().map(WorkspaceId::as_str), Some("1000142421"));
+            assert_eq!(token.resource.as_ref().map(|r| r.kind.as_str()), Some("user"));
+            assert!(token.expires_within(7200) && !token.expires_within(7000));
+            // The install flow's `workspace` type, and a user resource naming no workspace.
+            let workspace = TOKEN_USER.replace(r#""type": "user""#, r#""type": "workspace""#);
+            assert!(token_reply(200, workspace.as_bytes()).unwrap().workspace().is_some());
+            let user_only = TOKEN_USER.replace(r#""workspace_id": 1000142421"#, r#""user_id": "1000142421""#);
+            assert_eq!(token_reply(200, user_only.as_bytes()).unwrap().workspace(), None);
+        }
+
+        #[test]
+        fn the_app_token_names_no_workspace() {
+            let token = token_reply(200, TOKEN_APP.as_bytes()).unwrap();
+            assert_eq!(token.workspace(), None);
+            assert_eq!(token.resource.unwrap().kind, "open_app_auth");
+        }
+
+        #[test]
+        fn comments_read_as_documented() {
+            assert_eq!(comment_reply(200, COMMENT_ADD.as_bytes()).unwrap(), "1020355782058781915");
+            let listed = comment_list_reply(200, COMMENTS.as_bytes()).unwrap();
+            assert_eq!(
+                listed,
+                vec![TapdComment {
+                    id: "1010104801048492751".into(),
+                    description: "<b><i><u>adfasd</u></i></b>".into()
+                }]
+            );
+        }
+
+        #[test]
+        fn the_rate_limit_reply_is_a_rate_limit() {
+            assert_eq!(comment_reply(429, RATE_LIMITED.as_bytes()), Err(UpstreamError::RateLimited { service: S }));
+            // Should TAPD ever send it with a 200, it is still refused, not read as data.
+            assert!(matches!(comment_reply(200, RATE_LIMITED.as_bytes()), Err(UpstreamError::Refused { .. })));
         }
     }
 }

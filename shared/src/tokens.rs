@@ -1,16 +1,29 @@
-//! Tokens the webhook acts with, cached across warm invocations and renewed ahead of
-//! expiry (Nango-style), so a warm delivery spends no round trip on them.
+//! Every token policy, in one place: which token a call acts with, kept across warm
+//! invocations, renewed ahead of expiry, refreshed (or re-issued) once when the provider
+//! says it is dead, and written back with a version check. The clients only make HTTP calls.
+//!
+//! - TAPD: the app's client-credentials token (items and comments of every workspace the
+//!   app is installed in). A dead one is re-issued.
+//! - Tencent Docs, `TDOC_OWNER=user`: the token of the account a workspace is bound to,
+//!   stored encrypted; refreshed ahead of expiry or when dead, the refresh written back
+//!   conditionally on the version read (a lost race adopts the winner's token). A refresh
+//!   the provider refuses marks the workspace as needing reconnection.
+//! - Tencent Docs, `TDOC_OWNER=app`: the app account's token, re-issued when it expires.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use crate::app::Clients;
 use crate::ids::{OpenId, WorkspaceId};
+use crate::link::LinkError;
+use crate::retry::retrying;
 use crate::secret::Secret;
-use crate::store::{Store, StoreError};
-use crate::tapd::{TapdClient, TapdToken};
-use crate::tdoc::{TdocClient, TdocToken};
+use crate::store::{Account, Store, StoreError};
+use crate::tapd::TapdToken;
+use crate::tdoc::TdocToken;
 use crate::upstream::UpstreamError;
 
 /// Renew tokens this long before they expire.
@@ -18,90 +31,208 @@ const AHEAD_SECS: u64 = 300;
 /// How long a workspace's binding is trusted from memory (a reconnect shows up after this).
 const BINDING_TTL: Duration = Duration::from_secs(300);
 
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error(transparent)]
-    Upstream(#[from] UpstreamError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the workspace's Tencent Docs token is missing: reconnect the workspace")]
-    NoToken,
+/// Whether a cached token may be used as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// Use it unless it is about to expire.
+    Usable,
+    /// The provider refused it: get another.
+    Dead,
 }
 
-/// The app's TAPD client-credentials token.
 #[derive(Default)]
-pub struct TapdAuth {
-    cached: Mutex<Option<TapdToken>>,
+pub struct Tokens {
+    tapd_app: Mutex<Option<TapdToken>>,
+    tdoc_users: Mutex<HashMap<OpenId, (TdocToken, u64)>>,
+    tdoc_app: Mutex<Option<TdocToken>>,
+    bindings: Mutex<HashMap<WorkspaceId, (Account, Instant)>>,
 }
 
-impl TapdAuth {
-    pub async fn token(&self, tapd: &TapdClient) -> Result<Secret, UpstreamError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(t) = cached.as_ref().filter(|t| !t.expires_within(AHEAD_SECS)) {
+impl Tokens {
+    /// The account a workspace's docs are created as; `None` when it is not connected.
+    pub async fn account(&self, store: &Store, ws: &WorkspaceId) -> Result<Option<Account>, StoreError> {
+        if let Some((account, at)) = self.bindings.lock().await.get(ws)
+            && at.elapsed() < BINDING_TTL
+        {
+            return Ok(Some(account.clone()));
+        }
+        let found = store.binding(ws).await?.map(|b| b.account);
+        if let Some(account) = &found {
+            self.bindings.lock().await.insert(ws.clone(), (account.clone(), Instant::now()));
+        }
+        Ok(found)
+    }
+
+    /// A TAPD call with the app token: transient failures retried while the deadline
+    /// allows, a refused token re-issued once.
+    pub async fn tapd<T, F, Fut>(&self, clients: &Clients, deadline_ms: u64, call: F) -> Result<T, LinkError>
+    where
+        F: Fn(Secret) -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
+        let tok = retrying(deadline_ms, || self.tapd_token(clients, Freshness::Usable)).await?;
+        match retrying(deadline_ms, || call(tok.clone())).await {
+            Err(UpstreamError::Unauthorized { .. }) => {
+                let tok = retrying(deadline_ms, || self.tapd_token(clients, Freshness::Dead)).await?;
+                Ok(retrying(deadline_ms, || call(tok.clone())).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// A Tencent Docs call as `account` of workspace `ws`: a dead token refreshed once, and
+    /// failures repeated as `repeat` allows (a call that creates something is never repeated
+    /// after a failure that may have acted: the caller decides what that means).
+    pub async fn tdoc<T, F, Fut>(
+        &self,
+        clients: &Clients,
+        ws: &WorkspaceId,
+        account: &Account,
+        deadline_ms: u64,
+        repeat: Repeat,
+        call: F,
+    ) -> Result<T, LinkError>
+    where
+        F: Fn(TdocToken) -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
+        let mut freshness = Freshness::Usable;
+        loop {
+            let tok = self.tdoc_token(clients, ws, account, freshness, deadline_ms).await?;
+            let result = match repeat {
+                Repeat::WhileTransient => retrying(deadline_ms, || call(tok.clone())).await,
+                Repeat::UnlessMayHaveActed => {
+                    retrying(deadline_ms, || async {
+                        match call(tok.clone()).await {
+                            // Ambiguous: surfaced as it is, never retried here.
+                            Err(e) if e.may_have_acted() => Err(Ambiguous(e)),
+                            other => other.map_err(Clear),
+                        }
+                    })
+                    .await
+                    .map_err(|e: AmbiguityOr| e.into_inner())
+                }
+            };
+            match result {
+                Err(UpstreamError::Unauthorized { .. }) if freshness == Freshness::Usable => {
+                    freshness = Freshness::Dead;
+                }
+                other => return other.map_err(LinkError::from),
+            }
+        }
+    }
+
+    async fn tapd_token(&self, clients: &Clients, freshness: Freshness) -> Result<Secret, UpstreamError> {
+        let mut cached = self.tapd_app.lock().await;
+        if freshness == Freshness::Usable
+            && let Some(t) = cached.as_ref().filter(|t| !t.expires_within(AHEAD_SECS))
+        {
             return Ok(t.access_token.clone());
         }
-        let fresh = tapd.app_token().await?;
+        let fresh = clients.tapd.app_token().await?;
         let token = fresh.access_token.clone();
         *cached = Some(fresh);
         Ok(token)
     }
 
-    /// Forget a token TAPD refused, so the next call re-issues one.
-    pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
-    }
-}
-
-/// Workspace → Tencent Docs account, and that account's token.
-#[derive(Default)]
-pub struct TdocAuth {
-    bindings: Mutex<HashMap<WorkspaceId, (OpenId, Instant)>>,
-    tokens: Mutex<HashMap<OpenId, (TdocToken, u64)>>,
-}
-
-impl TdocAuth {
-    /// The account a workspace is connected to; `None` when it is not connected.
-    pub async fn binding(&self, store: &Store, ws: &WorkspaceId) -> Result<Option<OpenId>, StoreError> {
-        if let Some((open_id, at)) = self.bindings.lock().await.get(ws)
-            && at.elapsed() < BINDING_TTL
-        {
-            return Ok(Some(open_id.clone()));
-        }
-        let found = store.binding(ws).await?;
-        if let Some(open_id) = &found {
-            self.bindings.lock().await.insert(ws.clone(), (open_id.clone(), Instant::now()));
-        }
-        Ok(found)
-    }
-
-    /// A usable token for the account, refreshed when it is about to expire or when
-    /// `force_refresh` (after a 401). Refreshes are written back conditionally: when
-    /// another instance refreshed first, its token is used instead.
-    pub async fn token(
+    async fn tdoc_token(
         &self,
-        store: &Store,
-        tdoc: &TdocClient,
+        clients: &Clients,
+        ws: &WorkspaceId,
+        account: &Account,
+        freshness: Freshness,
+        deadline_ms: u64,
+    ) -> Result<TdocToken, LinkError> {
+        match account {
+            Account::App => Ok(retrying(deadline_ms, || self.tdoc_app_token(clients, freshness)).await?),
+            Account::User(open_id) => {
+                match retrying(deadline_ms, || self.tdoc_user_token(clients, open_id, freshness)).await {
+                    Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
+                        // The refresh token is dead (revoked, expired after a year): only a
+                        // person can mend this, by connecting the workspace again.
+                        let why = format!("the Tencent Docs refresh was refused ({e}): reconnect the workspace");
+                        tracing::warn!(workspace = %ws, open_id = %open_id, error = %e, "workspace needs reconnection");
+                        if let Err(store_err) = clients.store.mark_needs_reconnect(ws, &why).await {
+                            tracing::error!(error = %store_err, "could not mark the workspace");
+                        }
+                        Err(LinkError::NeedsReconnect)
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+
+    async fn tdoc_app_token(&self, clients: &Clients, freshness: Freshness) -> Result<TdocToken, UpstreamError> {
+        let mut cached = self.tdoc_app.lock().await;
+        if freshness == Freshness::Usable
+            && let Some(t) = cached.as_ref().filter(|t| !t.expires_within(AHEAD_SECS))
+        {
+            return Ok(t.clone());
+        }
+        let fresh = clients.tdoc.app_account_token().await?;
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// The account's token, refreshed when about to expire or dead. Refreshes are written
+    /// back conditionally: when another instance refreshed first, its token is used.
+    async fn tdoc_user_token(
+        &self,
+        clients: &Clients,
         open_id: &OpenId,
-        force_refresh: bool,
-    ) -> Result<TdocToken, AuthError> {
-        let mut tokens = self.tokens.lock().await;
+        freshness: Freshness,
+    ) -> Result<TdocToken, LinkError> {
+        let store = &clients.store;
+        let mut tokens = self.tdoc_users.lock().await;
         let (token, version) = match tokens.get(open_id) {
-            Some((t, v)) if !force_refresh && !t.expires_within(AHEAD_SECS) => return Ok(t.clone()),
-            Some(entry) if !force_refresh => entry.clone(),
-            _ => store.tdoc_token(open_id).await?.ok_or(AuthError::NoToken)?,
+            Some((t, _)) if freshness == Freshness::Usable && !t.expires_within(AHEAD_SECS) => return Ok(t.clone()),
+            Some(entry) if freshness == Freshness::Usable => entry.clone(),
+            _ => store.tdoc_token(open_id).await?.ok_or(LinkError::NeedsReconnect)?,
         };
-        if !force_refresh && !token.expires_within(AHEAD_SECS) {
+        if freshness == Freshness::Usable && !token.expires_within(AHEAD_SECS) {
             tokens.insert(open_id.clone(), (token.clone(), version));
             return Ok(token);
         }
-        let fresh = tdoc.refresh(&token).await?;
+        let fresh = clients.tdoc.refresh(&token).await?;
         let current = if store.replace_tdoc_token(&fresh, version).await? {
             (fresh, version + 1)
         } else {
             // Lost the race: another instance stored its refresh; use that.
-            store.tdoc_token(open_id).await?.ok_or(AuthError::NoToken)?
+            store.tdoc_token(open_id).await?.ok_or(LinkError::NeedsReconnect)?
         };
         tokens.insert(open_id.clone(), current.clone());
         Ok(current.0)
+    }
+}
+
+/// How a Tencent Docs call may be repeated within an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Reads and idempotent writes: retried while the failure is transient.
+    WhileTransient,
+    /// Calls that create something: retried only when the provider surely did not act
+    /// (no connection, rate limited, a dead token).
+    UnlessMayHaveActed,
+}
+
+/// A failure of a create call, sorted by whether it may be retried.
+enum AmbiguityOr {
+    Ambiguous(UpstreamError),
+    Clear(UpstreamError),
+}
+use AmbiguityOr::{Ambiguous, Clear};
+
+impl AmbiguityOr {
+    fn into_inner(self) -> UpstreamError {
+        match self {
+            Ambiguous(e) | Clear(e) => e,
+        }
+    }
+}
+
+impl crate::retry::Transient for AmbiguityOr {
+    fn is_transient(&self) -> bool {
+        matches!(self, Clear(e) if e.is_transient())
     }
 }

@@ -23,7 +23,12 @@ impl std::fmt::Display for Service {
 /// secret in token query strings) and bodies are quoted only through the provider's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
-    /// Timeout, connection failure or a 5xx: worth retrying.
+    /// No connection could be made: the request never reached the provider, so retrying
+    /// cannot make anything twice.
+    #[error("{service} cannot be reached: {detail}")]
+    Unreachable { service: Service, detail: String },
+    /// Sent, but no usable answer (timeout, reset, 5xx): worth retrying, but the provider may
+    /// have acted on it, so a call that creates something must not be repeated blindly.
     #[error("{service} is unavailable: {detail}")]
     Unavailable { service: Service, detail: String },
     #[error("{service} is rate limiting us")]
@@ -42,13 +47,23 @@ impl UpstreamError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            UpstreamError::Unavailable { .. } | UpstreamError::RateLimited { .. } | UpstreamError::Malformed { .. }
+            UpstreamError::Unreachable { .. }
+                | UpstreamError::Unavailable { .. }
+                | UpstreamError::RateLimited { .. }
+                | UpstreamError::Malformed { .. }
         )
+    }
+
+    /// True when the provider may have acted on the request although we got no answer we
+    /// could read: a timeout after sending, a reset, a `5xx`, a garbled success.
+    pub fn may_have_acted(&self) -> bool {
+        matches!(self, UpstreamError::Unavailable { .. } | UpstreamError::Malformed { .. })
     }
 
     pub fn service(&self) -> Service {
         match self {
-            UpstreamError::Unavailable { service, .. }
+            UpstreamError::Unreachable { service, .. }
+            | UpstreamError::Unavailable { service, .. }
             | UpstreamError::RateLimited { service }
             | UpstreamError::Unauthorized { service }
             | UpstreamError::Refused { service, .. }
@@ -110,7 +125,12 @@ pub(crate) async fn send(service: Service, req: reqwest::RequestBuilder) -> Resu
 fn transport(service: Service, e: reqwest::Error) -> UpstreamError {
     let e = e.without_url();
     let detail = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
-    UpstreamError::Unavailable { service, detail }
+    if e.is_connect() {
+        // Connecting failed (refused, DNS, connect timeout): nothing was sent.
+        UpstreamError::Unreachable { service, detail }
+    } else {
+        UpstreamError::Unavailable { service, detail }
+    }
 }
 
 /// Decodes a JSON body into `T`, or says why not (without echoing the body).

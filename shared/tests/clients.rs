@@ -9,7 +9,7 @@ use sandbox::{Fault, FaultKind, ItemKind as SbKind, Sandbox, SandboxConfig};
 use shared::Secret;
 use shared::config::{TapdConfig, TdocConfig};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
-use shared::tapd::{TapdClient, TapdResource, TapdToken};
+use shared::tapd::{TapdClient, TapdComment, TapdToken};
 use shared::tdoc::{TdocClient, TdocToken};
 use shared::upstream::{Service, UpstreamError, http_client};
 
@@ -74,7 +74,11 @@ fn tdoc(sb: &Sandbox) -> TdocClient {
 }
 
 fn browser() -> Client {
-    Client::builder().redirect(Policy::none()).build().unwrap()
+    Client::builder()
+        .tls_backend_preconfigured(shared::upstream::tls_config())
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
 }
 
 fn ws() -> WorkspaceId {
@@ -214,7 +218,7 @@ async fn tapd_code_exchange_gives_a_workspace_token_that_works() {
     let client = tapd(&sb);
     let code = tapd_code(&sb, WS).await;
     let token = client.exchange_code(&code, TAPD_CB).await.unwrap();
-    assert_eq!(token.resource, Some(TapdResource::Workspace { workspace_id: ws() }));
+    assert_eq!(token.workspace(), Some(&ws()));
     assert!(!token.access_token.is_empty());
     assert!(token.refresh_token.is_some(), "the sandbox app has refresh tokens enabled");
     assert!(!token.expires_within(3600), "expires_in 7200 means good for two hours");
@@ -284,7 +288,7 @@ async fn tapd_refresh_rotates_the_refresh_token() {
     let r2 = second.refresh_token.clone().expect("a rotated refresh token");
     assert_ne!(r2, r1);
     assert_ne!(second.access_token, first.access_token);
-    assert_eq!(second.resource, Some(TapdResource::Workspace { workspace_id: ws() }));
+    assert_eq!(second.workspace(), Some(&ws()));
     assert_eq!(sb.issued_tokens().tapd_refresh, 1);
     let got = client.get_item(&second.access_token, &ws(), ItemKind::Bug, &item(BUG)).await.unwrap();
     assert_eq!(got.unwrap().name, "Crash on login");
@@ -329,7 +333,8 @@ async fn tapd_app_token_reads_items_of_every_kind() {
     let sb = start().await;
     let client = tapd(&sb);
     let app = client.app_token().await.unwrap();
-    assert!(matches!(app.resource, Some(TapdResource::OpenAppAuth { .. })), "{:?}", app.resource);
+    assert_eq!(app.resource.as_ref().map(|r| r.kind.as_str()), Some("open_app_auth"), "{:?}", app.resource);
+    assert_eq!(app.workspace(), None);
     assert!(app.refresh_token.is_none());
     assert_eq!(sb.issued_tokens().tapd_app, 1);
     let t = &app.access_token;
@@ -370,16 +375,15 @@ async fn tapd_comments_land_on_the_right_entry_type_and_are_listed() {
         assert_eq!(landed.entry_type, entry_type);
         assert_eq!(landed.entry_id, id);
         assert_eq!(landed.description, text, "form encoding must round-trip & and non-ASCII");
-        assert_eq!(landed.author, "TAPD Docs");
 
-        let listed = client.comment_descriptions(t, &ws(), kind, &item(id)).await.unwrap();
-        assert_eq!(listed, vec![(comment_id, text)]);
+        let listed = client.comments_page(t, &ws(), kind, &item(id), 1).await.unwrap();
+        assert_eq!(listed, vec![TapdComment { id: comment_id, description: text }]);
     }
     assert_eq!(sb.comments().len(), 3);
 
     // An item without comments lists nothing; a comment on a missing item is refused.
     sb.add_item(WS, SbKind::Story, MISSING, "Fresh");
-    assert!(client.comment_descriptions(t, &ws(), ItemKind::Story, &item(MISSING)).await.unwrap().is_empty());
+    assert!(client.comments_page(t, &ws(), ItemKind::Story, &item(MISSING), 1).await.unwrap().is_empty());
     let e = client.add_comment(t, &ws(), ItemKind::Bug, &item(STORY), "nope", "bot").await;
     assert_refused(e, Service::Tapd);
     assert_eq!(sb.comments().len(), 3);
@@ -463,7 +467,7 @@ async fn tapd_faults_on_writes_and_token_endpoints_are_classified() {
     assert!(matches!(e, UpstreamError::Malformed { .. }), "{e:?}");
 
     sb.inject(Fault::once("/tapd/api/comments", FaultKind::WrongShape));
-    let e = client.comment_descriptions(t, &ws(), ItemKind::Story, &item(STORY)).await.unwrap_err();
+    let e = client.comments_page(t, &ws(), ItemKind::Story, &item(STORY), 1).await.unwrap_err();
     assert!(matches!(e, UpstreamError::Malformed { .. }), "{e:?}");
 
     sb.inject(Fault::once("/tapd/api/bugs", FaultKind::Status(502)));
@@ -622,7 +626,7 @@ async fn tdoc_app_account_token_acts_as_the_app() {
     let info = client.user_info(&app.access_token).await.unwrap();
     assert_eq!(info.open_id.as_str(), sb.tdoc_app_open_id());
 
-    let doc = client.create_file(&app, "App doc", "doc").await.unwrap();
+    let doc = client.create_file(&app, "App doc", "doc", None).await.unwrap();
     let docs = sb.docs();
     assert_eq!(docs.len(), 1);
     assert_eq!((docs[0].id.as_str(), docs[0].owner_open_id.as_str()), (doc.id.as_str(), app.open_id.as_str()));
@@ -636,7 +640,7 @@ async fn tdoc_create_file_and_insert_text() {
     let client = tdoc(&sb);
     let alice = tdoc_user_token(&sb, &client, ALICE).await;
 
-    let file = client.create_file(&alice, "Crash on login", "doc").await.unwrap();
+    let file = client.create_file(&alice, "Crash on login", "doc", None).await.unwrap();
     assert!(file.id.contains('$'), "{}", file.id);
     assert!(file.url.starts_with("http"), "{}", file.url);
     assert_eq!(file.title, "Crash on login");
@@ -675,22 +679,22 @@ async fn tdoc_titles_are_limited_to_36_characters_not_bytes() {
     assert_eq!(sandbox::MAX_TITLE_CHARS, 36);
 
     let too_long = "a".repeat(37);
-    let e = assert_refused(client.create_file(&alice, &too_long, "doc").await, Service::Tdoc);
+    let e = assert_refused(client.create_file(&alice, &too_long, "doc", None).await, Service::Tdoc);
     assert!(matches!(e, UpstreamError::Refused { status: 400, .. }), "{e:?}");
     assert!(sb.docs().is_empty());
 
     let cjk: String = "需求文档标题".chars().cycle().take(36).collect();
     assert_eq!(cjk.chars().count(), 36);
     assert!(cjk.len() > 100, "36 CJK characters are over 100 bytes");
-    let file = client.create_file(&alice, &cjk, "doc").await.unwrap();
+    let file = client.create_file(&alice, &cjk, "doc", None).await.unwrap();
     assert_eq!(file.title, cjk);
     assert_eq!(sb.docs()[0].title, cjk);
 
-    let sheet = client.create_file(&alice, &"b".repeat(36), "sheet").await.unwrap();
+    let sheet = client.create_file(&alice, &"b".repeat(36), "sheet", None).await.unwrap();
     assert_eq!(sb.docs().into_iter().find(|d| d.id == sheet.id).unwrap().doc_type, "sheet");
 
     // An unknown type is refused too.
-    assert_refused(client.create_file(&alice, "x", "spreadsheet").await, Service::Tdoc);
+    assert_refused(client.create_file(&alice, "x", "spreadsheet", None).await, Service::Tdoc);
     assert_eq!(sb.docs().len(), 2);
 }
 
@@ -714,11 +718,11 @@ async fn tdoc_expired_token_is_unauthorized() {
     let sb = start().await;
     let client = tdoc(&sb);
     let alice = tdoc_user_token(&sb, &client, ALICE).await;
-    let file = client.create_file(&alice, "Before expiry", "doc").await.unwrap();
+    let file = client.create_file(&alice, "Before expiry", "doc", None).await.unwrap();
     sb.expire_access_tokens();
 
     let unauthorized = UpstreamError::Unauthorized { service: Service::Tdoc };
-    let e = client.create_file(&alice, "After expiry", "doc").await.unwrap_err();
+    let e = client.create_file(&alice, "After expiry", "doc", None).await.unwrap_err();
     assert_eq!(e, unauthorized);
     assert!(!e.is_transient());
     assert_clean(&e, &[alice.access_token.expose()]);
@@ -737,10 +741,10 @@ async fn tdoc_faults_are_classified() {
     let sb = start().await;
     let client = tdoc(&sb);
     let alice = tdoc_user_token(&sb, &client, ALICE).await;
-    let file = client.create_file(&alice, "Target", "doc").await.unwrap();
+    let file = client.create_file(&alice, "Target", "doc", None).await.unwrap();
 
     sb.inject(Fault::once("/tdoc/openapi/drive", FaultKind::Status(503)));
-    let e = client.create_file(&alice, "x", "doc").await.unwrap_err();
+    let e = client.create_file(&alice, "x", "doc", None).await.unwrap_err();
     assert!(matches!(e, UpstreamError::Unavailable { service: Service::Tdoc, .. }), "{e:?}");
     assert!(e.is_transient());
 
@@ -749,15 +753,15 @@ async fn tdoc_faults_are_classified() {
     assert!(matches!(e, UpstreamError::Unavailable { .. }), "{e:?}");
 
     sb.inject(Fault::once("/tdoc/openapi/drive", FaultKind::Status(429)));
-    let e = client.create_file(&alice, "x", "doc").await.unwrap_err();
+    let e = client.create_file(&alice, "x", "doc", None).await.unwrap_err();
     assert_eq!(e, UpstreamError::RateLimited { service: Service::Tdoc });
 
     sb.inject(Fault::once("/tdoc/openapi/drive", FaultKind::Malformed));
-    let e = client.create_file(&alice, "x", "doc").await.unwrap_err();
+    let e = client.create_file(&alice, "x", "doc", None).await.unwrap_err();
     assert!(matches!(e, UpstreamError::Malformed { service: Service::Tdoc, .. }), "{e:?}");
 
     sb.inject(Fault::once("/tdoc/openapi/drive", FaultKind::WrongShape));
-    let e = client.create_file(&alice, "x", "doc").await.unwrap_err();
+    let e = client.create_file(&alice, "x", "doc", None).await.unwrap_err();
     assert!(matches!(e, UpstreamError::Malformed { .. }), "{e:?}");
 
     sb.inject(Fault::once("/tdoc/openapi/doc", FaultKind::Malformed));
@@ -835,7 +839,7 @@ async fn no_error_display_carries_a_secret_or_token() {
     errors
         .push(tapd_client.get_item(&tapd_token.access_token, &ws(), ItemKind::Story, &item(STORY)).await.unwrap_err());
     // A dead token in the OpenAPI headers.
-    errors.push(tdoc_client.create_file(&tdoc_token, "x", "doc").await.unwrap_err());
+    errors.push(tdoc_client.create_file(&tdoc_token, "x", "doc", None).await.unwrap_err());
 
     assert_eq!(errors.len(), 9);
     for e in &errors {

@@ -6,12 +6,14 @@ use base64::Engine;
 use proptest::prelude::*;
 use shared::connect::Callback;
 use shared::crypto::{CryptoError, Keyring};
+use shared::delivery::{BodyError, parse_body};
 use shared::ids::{ItemId, ItemKind, OpenId, WorkspaceId};
+use shared::link::{cut_chars, render_title};
 use shared::secret::Secret;
 use shared::store::{open_token, seal_token};
 use shared::tapd::{TapdResource, TapdToken};
+use shared::tdoc::TITLE_MAX_CHARS;
 use shared::tdoc::TdocToken;
-use shared::webhook::{BodyError, cut_chars, parse_body, render_title};
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -62,21 +64,18 @@ proptest! {
     fn titles_are_never_empty_never_over_the_limit_and_never_split_a_character(
         tpl in template(),
         name in text(),
-        max in 1usize..48,
         id in "[0-9]{1,19}",
         ws in "[0-9]{1,19}",
         kind in prop_oneof![Just(ItemKind::Story), Just(ItemKind::Bug), Just(ItemKind::Task)],
     ) {
         let (id, ws) = (ItemId::parse(&id).unwrap(), WorkspaceId::parse(&ws).unwrap());
-        let title = render_title(&tpl, &name, kind, &id, &ws, max);
+        let title = render_title(&tpl, &name, kind, &id, &ws);
         prop_assert!(!title.is_empty());
-        prop_assert!(title.chars().count() <= max, "{} chars: {:?}", title.chars().count(), title);
+        prop_assert!(title.chars().count() <= TITLE_MAX_CHARS, "{} chars: {:?}", title.chars().count(), title);
         prop_assert!(!title.chars().any(char::is_control), "{:?}", title);
         prop_assert_eq!(title.trim(), title.as_str());
-        // What Tencent Docs would accept at its limit of 36: a non-blank title of at most 36.
-        if max <= 36 {
-            prop_assert!(!title.trim().is_empty());
-        }
+        // What Tencent Docs would accept at its limit of 36: a non-blank title.
+        prop_assert!(!title.trim().is_empty());
         // A plain name template gives a prefix of the (cleaned) name.
         if tpl == "{name}" {
             let clean: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
@@ -131,10 +130,11 @@ proptest! {
         expires_at in any::<u64>(),
         resource in prop_oneof![
             Just(None),
-            "[0-9]{1,19}".prop_map(|w| Some(TapdResource::Workspace { workspace_id: WorkspaceId::parse(&w).unwrap() })),
-            any::<String>().prop_map(|u| Some(TapdResource::User { user_id: u.into() })),
-            any::<u32>().prop_map(|a| Some(TapdResource::OpenAppAuth { app_id: a.into() })),
-            Just(Some(TapdResource::Other)),
+            ("(user|workspace)", "[1-9][0-9]{0,18}").prop_map(|(k, w)| Some(TapdResource {
+                kind: k,
+                workspace_id: Some(WorkspaceId::parse(&w).unwrap())
+            })),
+            "[a-z_]{0,12}".prop_map(|k| Some(TapdResource { kind: k, workspace_id: None })),
         ],
     ) {
         let token = TapdToken { access_token: Secret::new(access), refresh_token: refresh.map(Secret::new), expires_at, resource };
@@ -221,10 +221,4 @@ proptest! {
             prop_assert!(id.as_str().len() <= 20 && id.as_str().bytes().all(|b| b.is_ascii_digit()));
         }
     }
-}
-
-#[test]
-fn render_title_at_a_limit_of_zero_is_empty_which_is_why_config_refuses_it() {
-    let (id, ws) = (ItemId::parse("1").unwrap(), WorkspaceId::parse("2").unwrap());
-    assert_eq!(render_title("{name}", "x", ItemKind::Story, &id, &ws, 0), "");
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::RetrySummary;
+use super::RunSummary;
 
 /// The metrics' namespace (the template's alarms name it too).
 pub const NAMESPACE: &str = "TapdDocLinks";
@@ -23,7 +23,7 @@ pub fn scheduled_run(
     now_ms: u64,
     pending: u32,
     oldest_created_ms: Option<u64>,
-    run: &RetrySummary,
+    run: &RunSummary,
 ) -> Value {
     let age_secs = oldest_created_ms.map_or(0, |c| now_ms.saturating_sub(c) / 1000);
     json!({
@@ -52,7 +52,7 @@ mod tests {
 
     #[test]
     fn the_line_declares_every_value_it_carries() {
-        let run = RetrySummary { gave_up: 2, ..Default::default() };
+        let run = RunSummary { gave_up: 2, ..Default::default() };
         let v = scheduled_run("fn", 10_000_000, 3, Some(4_000_000), &run);
         let declared = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(declared["Namespace"], NAMESPACE);
@@ -61,6 +61,6 @@ mod tests {
         }
         assert_eq!(v[OLDEST_PENDING_AGE], 6000);
         assert_eq!(v[DIMENSION], "fn");
-        assert_eq!(scheduled_run("fn", 5, 0, None, &RetrySummary::default())[OLDEST_PENDING_AGE], 0);
+        assert_eq!(scheduled_run("fn", 5, 0, None, &RunSummary::default())[OLDEST_PENDING_AGE], 0);
     }
 }

@@ -1,28 +1,37 @@
-//! Runs an item through the state machine recorded by `store::links`, resuming from the
-//! last completed step. Every write is conditional on holding the claim, and the claim
-//! lapses at the invocation's deadline, so a dead instance never blocks an item for long.
+//! Where a delivery becomes a doc: an item's life, from its first delivery to its linked
+//! doc, and after (renamed, deleted). Each step takes the [`Stage`] it needs from the
+//! item's record and records the next one, conditionally on holding the item's claim; a
+//! claim lapses at its invocation's deadline, so a dead instance never blocks an item long.
+//!
+//! ```text
+//! New ──create doc──▶ DocCreated ──intro, permission──▶ DocWritten ──[field]──▶ FieldSet
+//!                                                            │                   │
+//!                                                            └──────comment──────┴──▶ Done
+//! any pending stage ──failure──▶ same stage, due again after a backoff
+//!                   ──older than GIVE_UP_AFTER, or an unreadable create──▶ GivenUp
+//! GivenUp ──a new delivery / redrive──▶ pending again
+//! ```
 
-use std::collections::HashSet;
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+mod intro;
+pub mod metrics;
+mod schedule;
+mod title;
 
-use super::auth::{AuthError, TapdAuth, TdocAuth};
-use super::title::render_title;
-use crate::config::WebhookConfig;
-use crate::ids::OpenId;
+use crate::app::Clients;
+use crate::config::{OnItemDelete, WebhookConfig};
+use crate::delivery::NameChange;
 use crate::random;
-use crate::secret::Secret;
-use crate::store::{Claim, ClaimOutcome, LinkKey, LinkStatus, Store, StoreError, links::Progress};
-use crate::tapd::{TapdClient, TapdItem};
-use crate::tdoc::{DocFile, TdocClient, TdocToken};
+use crate::retry::{BACKOFF_MS, RESERVE_MS};
+use crate::store::{Account, Claim, ClaimOutcome, Doc, ItemKey, Stage, StoreError};
+use crate::tapd::TapdItem;
+use crate::tdoc::DocFile;
 use crate::time::now_millis;
+use crate::tokens::{Repeat, Tokens};
 use crate::upstream::UpstreamError;
 
-/// Time kept in reserve before the deadline to record a failure and answer.
-const RESERVE_MS: u64 = 2_000;
-/// Backoff between in-invocation retries of a transient upstream failure.
-const BACKOFF_MS: [u64; 3] = [200, 800, 2_000];
+pub use intro::{comment_html, html_to_text, intro_text};
+pub use schedule::RunSummary;
+pub use title::{cut_chars, render_title};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -30,23 +39,26 @@ pub enum LinkError {
     Upstream(#[from] UpstreamError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the workspace's Tencent Docs token is missing: reconnect the workspace")]
-    NoToken,
+    #[error("the workspace's Tencent Docs authorization is gone: reconnect the workspace")]
+    NeedsReconnect,
     #[error("TAPD has no such item in the workspace")]
     ItemNotFound,
+    /// Tencent Docs answered the create with a success we cannot read: the doc may exist.
+    /// Retrying would likely make a second one, so an operator looks first.
+    #[error("Tencent Docs' reply to creating the doc was unreadable ({0}); the doc may exist: check before redriving")]
+    CreateUnreadable(String),
+    #[error("too little time left in this invocation to create the doc safely")]
+    NoTimeToCreate,
 }
 
-impl From<AuthError> for LinkError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Upstream(e) => LinkError::Upstream(e),
-            AuthError::Store(e) => LinkError::Store(e),
-            AuthError::NoToken => LinkError::NoToken,
-        }
+impl LinkError {
+    /// Failures that retrying cannot mend.
+    fn is_terminal(&self) -> bool {
+        matches!(self, LinkError::CreateUnreadable(_))
     }
 }
 
-/// What happened to one delivery.
+/// What happened to one delivery (the answer says only the status word).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The doc exists and the comment is posted (now or before).
@@ -55,162 +67,266 @@ pub enum Outcome {
     NotConnected,
     /// Another live instance holds the item.
     InProgress,
-    /// Retries were exhausted earlier; the record says why.
+    /// The item is given up on; the record says why.
     GaveUp,
+    /// The doc now carries the item's new name.
+    Renamed,
+    /// Nothing to change.
+    Unchanged,
+    /// The deletion is recorded (and the doc trashed, with `ON_ITEM_DELETE=trash`).
+    Deleted,
 }
 
-#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct RetrySummary {
-    pub seen: u32,
-    pub linked: u32,
-    pub failed: u32,
-    pub gave_up: u32,
-    pub skipped_busy: u32,
+/// The webhook's flows, built once at init and borrowed by every event.
+pub struct Linker {
+    pub cfg: WebhookConfig,
+    pub clients: Clients,
+    pub tokens: Tokens,
 }
 
-pub struct Linker<'a> {
-    pub cfg: &'a WebhookConfig,
-    pub store: &'a Store,
-    pub tapd: &'a TapdClient,
-    pub tdoc: &'a TdocClient,
-    pub tapd_auth: &'a TapdAuth,
-    pub tdoc_auth: &'a TdocAuth,
-}
+impl Linker {
+    pub fn new(cfg: WebhookConfig, clients: Clients) -> Self {
+        Self { cfg, clients, tokens: Tokens::default() }
+    }
 
-impl Linker<'_> {
-    /// Handles a create event for `key`, before `deadline_ms` (the invocation's deadline).
-    pub async fn link(&self, key: &LinkKey, event_id: Option<&str>, deadline_ms: u64) -> Result<Outcome, LinkError> {
-        let Some(open_id) = self.tdoc_auth.binding(self.store, &key.workspace).await? else {
+    /// Links a new item (a create delivery, a sweep, a retry), before `deadline_ms`.
+    pub async fn link(&self, key: &ItemKey, event_id: Option<&str>, deadline_ms: u64) -> Result<Outcome, LinkError> {
+        let Some(account) = self.tokens.account(&self.clients.store, &key.workspace).await? else {
             return Ok(Outcome::NotConnected);
         };
         let owner = random::id();
-        let claim = match self.store.claim_link(key, event_id, &owner, deadline_ms).await? {
-            ClaimOutcome::Claimed(claim) => claim,
-            ClaimOutcome::Busy => return Ok(Outcome::InProgress),
-            ClaimOutcome::Settled(link) => {
-                return Ok(match (link.status, link.doc_url) {
-                    (LinkStatus::Done, Some(doc_url)) => Outcome::Linked { doc_url },
-                    _ => Outcome::GaveUp,
-                });
-            }
-        };
-        self.run_claimed(claim, &open_id, deadline_ms).await
+        match self.clients.store.claim_item(key, event_id, &owner, deadline_ms).await? {
+            ClaimOutcome::Claimed(claim) => self.run(claim, &account, deadline_ms).await,
+            ClaimOutcome::Busy => Ok(Outcome::InProgress),
+            ClaimOutcome::Settled(record) => Ok(match record.stage {
+                Stage::Done { doc, .. } => Outcome::Linked { doc_url: doc.url },
+                _ => Outcome::GaveUp,
+            }),
+        }
     }
 
-    async fn run_claimed(&self, mut claim: Claim, open_id: &OpenId, deadline_ms: u64) -> Result<Outcome, LinkError> {
-        if claim.link.attempts > self.cfg.max_attempts {
-            let why = format!(
-                "gave up after {} attempts: {}",
-                self.cfg.max_attempts,
-                claim.link.last_error.as_deref().unwrap_or("unknown error")
-            );
-            tracing::warn!(item = %claim.link.key.id, reason = %why, "giving up on item");
-            self.store.release_link(&claim, &why, true).await?;
-            return Ok(Outcome::GaveUp);
+    /// An update delivery: the doc follows the item's name, whatever order events come in
+    /// (TAPD's current name is fetched, never taken from the event).
+    pub async fn update(&self, key: &ItemKey, change: NameChange, deadline_ms: u64) -> Result<Outcome, LinkError> {
+        if change == NameChange::Unchanged {
+            return Ok(Outcome::Unchanged);
         }
-        match self.steps(&mut claim, open_id, deadline_ms).await {
+        let Some(account) = self.tokens.account(&self.clients.store, &key.workspace).await? else {
+            return Ok(Outcome::NotConnected);
+        };
+        let owner = random::id();
+        let mut claim = match self.clients.store.claim_existing(key, &owner, deadline_ms).await? {
+            // An update before its create (or whose create never came): link it now, with
+            // the name it has now.
+            None => return self.link(key, None, deadline_ms).await,
+            Some(ClaimOutcome::Claimed(claim)) => claim,
+            Some(_) => return Ok(Outcome::InProgress),
+        };
+        let doc = match &claim.record.stage {
+            Stage::Done { doc, .. } if !claim.record.deleted => doc.clone(),
+            // Still being linked: finishing it uses the current name.
+            stage if stage.is_pending() => return self.run(claim, &account, deadline_ms).await,
+            _ => {
+                self.clients.store.release(&claim).await?;
+                return Ok(Outcome::Unchanged);
+            }
+        };
+        let result = self.rename(&mut claim, &account, &doc, deadline_ms).await;
+        if result.is_err() {
+            // Let go at once rather than at the deadline: a redelivery may try again.
+            let _ = self.clients.store.release(&claim).await;
+        }
+        result
+    }
+
+    async fn rename(
+        &self,
+        claim: &mut Claim,
+        account: &Account,
+        doc: &Doc,
+        deadline_ms: u64,
+    ) -> Result<Outcome, LinkError> {
+        let key = claim.record.key.clone();
+        let item = self.fetch_item(&key, deadline_ms).await?;
+        let title = self.title(&key, &item);
+        if title == doc.title {
+            self.clients.store.release(claim).await?;
+            return Ok(Outcome::Unchanged);
+        }
+        let (id, t) = (&doc.id, &title);
+        self.tokens
+            .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+                self.clients.tdoc.rename_file(&tok, id, t).await
+            })
+            .await?;
+        self.clients.store.record_title(claim, &title).await?;
+        tracing::info!(workspace = %key.workspace, item = %key.id, "doc renamed after the item");
+        Ok(Outcome::Renamed)
+    }
+
+    /// A delete delivery: recorded, and the doc trashed when `ON_ITEM_DELETE=trash`.
+    pub async fn delete(&self, key: &ItemKey, deadline_ms: u64) -> Result<Outcome, LinkError> {
+        let Some(account) = self.tokens.account(&self.clients.store, &key.workspace).await? else {
+            return Ok(Outcome::NotConnected);
+        };
+        let owner = random::id();
+        let mut claim = match self.clients.store.claim_existing(key, &owner, deadline_ms).await? {
+            None => return Ok(Outcome::Unchanged),
+            Some(ClaimOutcome::Claimed(claim)) => claim,
+            Some(_) => return Ok(Outcome::InProgress),
+        };
+        if claim.record.deleted {
+            self.clients.store.release(&claim).await?;
+            return Ok(Outcome::Deleted);
+        }
+        let trash = self.cfg.on_item_delete == OnItemDelete::Trash;
+        if let (true, Some(doc)) = (trash, claim.record.stage.doc().cloned()) {
+            let id = &doc.id;
+            let deleted = self
+                .tokens
+                .tdoc(&self.clients, &key.workspace, &account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+                    match self.clients.tdoc.delete_file(&tok, id).await {
+                        // Already gone (a person deleted it, or our earlier try did).
+                        Err(UpstreamError::Refused { status: 404, .. }) => Ok(()),
+                        other => other,
+                    }
+                })
+                .await;
+            if let Err(e) = deleted {
+                let _ = self.clients.store.release(&claim).await;
+                return Err(e);
+            }
+        }
+        self.clients.store.record_deleted(&mut claim, trash).await?;
+        tracing::info!(workspace = %key.workspace, item = %key.id, trashed = trash, "item deletion recorded");
+        Ok(Outcome::Deleted)
+    }
+
+    /// Runs a claimed item to `Done`, or records why not.
+    async fn run(&self, mut claim: Claim, account: &Account, deadline_ms: u64) -> Result<Outcome, LinkError> {
+        match self.steps(&mut claim, account, deadline_ms).await {
             Ok(doc_url) => Ok(Outcome::Linked { doc_url }),
             Err(LinkError::Store(StoreError::LostClaim)) => Err(LinkError::Store(StoreError::LostClaim)),
             Err(e) => {
-                tracing::warn!(item = %claim.link.key.id, attempt = claim.link.attempts, error = %e, "link attempt failed; kept pending");
-                // Keep the failure on record; if even that fails, the claim lapses on its own.
-                if let Err(store_err) = self.store.release_link(&claim, &e.to_string(), false).await {
+                let record = &claim.record;
+                let age_ms = now_millis().saturating_sub(record.pending_since_ms);
+                let store = &self.clients.store;
+                let kept = if e.is_terminal() || age_ms > self.cfg.give_up_after.as_millis() as u64 {
+                    let reason = if e.is_terminal() {
+                        e.to_string()
+                    } else {
+                        format!("gave up after {} h of retries: {e}", age_ms / 3_600_000)
+                    };
+                    tracing::warn!(workspace = %record.key.workspace, item = %record.key.id, reason = %reason, "giving up on item");
+                    store.give_up(&mut claim, &reason).await
+                } else {
+                    let next = now_millis() + self.cfg.backoff_ms(record.attempts);
+                    tracing::warn!(workspace = %record.key.workspace, item = %record.key.id, attempt = record.attempts, error = %e, "link attempt failed; kept pending");
+                    store.release_for_retry(&claim, &e.to_string(), next).await
+                };
+                // If even that fails, the claim lapses on its own and the item stays pending.
+                if let Err(store_err) = kept {
                     tracing::error!(error = %store_err, "could not record the failure");
                 }
-                Err(e)
+                if matches!(claim.record.stage, Stage::GivenUp { .. }) { Ok(Outcome::GaveUp) } else { Err(e) }
             }
         }
     }
 
-    /// The steps, each skipped when the record shows it done.
-    async fn steps(&self, claim: &mut Claim, open_id: &OpenId, deadline_ms: u64) -> Result<String, LinkError> {
-        let key_owned = claim.link.key.clone();
-        let key = &key_owned;
-        let link = &self.cfg.link;
-        let resumed = claim.link.attempts > 1;
-
-        if claim.link.doc_id.is_none() {
-            let it = self.fetch_item(key, deadline_ms).await?;
-            let title =
-                render_title(&link.title_template, &it.name, key.kind, &key.id, &key.workspace, link.title_max_chars);
-            let title = &title;
-            let doc = self
-                .with_tdoc(open_id, deadline_ms, |tok| async move {
-                    self.tdoc.create_file(&tok, title, link.doc_type(key.kind)).await
-                })
-                .await?;
-            // Recorded before anything else is tried: an attempt that dies from here on (in
-            // the intro's call, say) leaves the file on record, not a second one to make.
-            self.record_doc(claim, &doc, deadline_ms).await?;
-            self.write_intro(open_id, &doc, key, &it, deadline_ms).await?;
-            self.store.record_progress(claim, Progress { doc_written: true, ..Default::default() }).await?;
-        } else if !claim.link.doc_written {
-            let it = self.fetch_item(key, deadline_ms).await?;
-            let doc = DocFile {
-                id: claim.link.doc_id.clone().unwrap_or_default(),
-                url: claim.link.doc_url.clone().unwrap_or_default(),
-                title: String::new(),
-            };
-            self.write_intro(open_id, &doc, key, &it, deadline_ms).await?;
-            self.store.record_progress(claim, Progress { doc_written: true, ..Default::default() }).await?;
-        }
-        let doc_url_owned = claim.link.doc_url.clone().unwrap_or_default();
-        let doc_url = &doc_url_owned;
-
-        if let Some(field) = &link.doc_url_field
-            && !claim.link.field_set
-        {
-            self.with_tapd(deadline_ms, |tok| async move {
-                self.tapd.update_field(&tok, &key.workspace, key.kind, &key.id, field, doc_url).await
-            })
-            .await?;
-            self.store.record_progress(claim, Progress { field_set: true, ..Default::default() }).await?;
-        }
-
-        let comment_id = self.ensure_comment(key, doc_url, resumed, deadline_ms).await?;
-        self.store.finish_link(claim, &comment_id).await?;
-        tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, doc_url = %doc_url, "item linked");
-        Ok(doc_url_owned)
-    }
-
-    /// Posts the item's comment unless one naming the doc is there. TAPD takes no
-    /// idempotency key, so whenever an earlier post may have landed, the comments are read
-    /// first: after a previous attempt (it may have died after posting), and before any
-    /// retry within this one (a timeout, a reset or a 5xx does not say whether TAPD acted
-    /// on the post). A first try of a first attempt spends no extra call.
-    async fn ensure_comment(
-        &self,
-        key: &LinkKey,
-        doc_url: &str,
-        resumed: bool,
-        deadline_ms: u64,
-    ) -> Result<String, LinkError> {
-        let description = format!("Tencent Doc for this {}: {doc_url}", key.kind.as_str());
-        let (description, look_first) = (&description, &AtomicBool::new(resumed));
-        let author = &self.cfg.link.comment_author;
-        self.with_tapd(deadline_ms, |tok| async move {
-            if look_first.swap(true, Ordering::SeqCst) {
-                let existing = self.tapd.comment_descriptions(&tok, &key.workspace, key.kind, &key.id).await?;
-                if let Some((id, _)) = existing.into_iter().find(|(_, d)| d.contains(doc_url)) {
-                    return Ok(id);
+    /// The steps from the record's stage to `Done`.
+    async fn steps(&self, claim: &mut Claim, account: &Account, deadline_ms: u64) -> Result<String, LinkError> {
+        let key = claim.record.key.clone();
+        // Looked at before posting whenever an earlier attempt may have posted.
+        let resumed = claim.record.attempts > 1;
+        let mut item: Option<TapdItem> = None;
+        loop {
+            match claim.record.stage.clone() {
+                Stage::New => {
+                    let it = self.fetch_item(&key, deadline_ms).await?;
+                    let doc = self.create_doc(&key, account, &it, deadline_ms).await?;
+                    item = Some(it);
+                    self.record_doc(claim, doc, deadline_ms).await?;
+                }
+                Stage::DocCreated { doc } => {
+                    let it = match item.take() {
+                        Some(it) => it,
+                        None => self.fetch_item(&key, deadline_ms).await?,
+                    };
+                    self.write_doc(&key, account, &doc, &it, deadline_ms).await?;
+                    self.clients.store.record_written(claim, doc).await?;
+                }
+                Stage::DocWritten { doc } => match &self.cfg.link.doc_url_field {
+                    Some(field) => {
+                        let (url, f, key) = (&doc.url, field.as_str(), &key);
+                        self.tokens
+                            .tapd(&self.clients, deadline_ms, |tok| async move {
+                                self.clients.tapd.update_field(&tok, &key.workspace, key.kind, &key.id, f, url).await
+                            })
+                            .await?;
+                        self.clients.store.record_field_set(claim, doc).await?;
+                    }
+                    None => self.comment(claim, doc, resumed, deadline_ms).await?,
+                },
+                Stage::FieldSet { doc } => self.comment(claim, doc, resumed, deadline_ms).await?,
+                Stage::Done { doc, .. } => {
+                    tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, doc_url = %doc.url, "item linked");
+                    return Ok(doc.url);
+                }
+                Stage::GivenUp { reason, .. } => {
+                    // Claims re-arm given-up items first; reaching this means another
+                    // instance gave up meanwhile.
+                    return Err(LinkError::Store(StoreError::Corrupt(format!("given up while claimed: {reason}"))));
                 }
             }
-            self.tapd.add_comment(&tok, &key.workspace, key.kind, &key.id, description, author).await
-        })
-        .await
+        }
     }
 
-    /// Records a just-created file, retrying a failed write while the deadline allows:
-    /// losing this record would make the next attempt create a second file.
-    async fn record_doc(&self, claim: &mut Claim, doc: &DocFile, deadline_ms: u64) -> Result<(), LinkError> {
+    fn title(&self, key: &ItemKey, item: &TapdItem) -> String {
+        render_title(&self.cfg.link.title_template, &item.name, key.kind, &key.id, &key.workspace)
+    }
+
+    /// Creates the doc. Never repeated after a failure that may have created it (a
+    /// timeout after sending, a reset, a `5xx`): the next attempt creates again, the one
+    /// window where a doc can be made twice (Tencent Docs takes no idempotency key).
+    async fn create_doc(
+        &self,
+        key: &ItemKey,
+        account: &Account,
+        item: &TapdItem,
+        deadline_ms: u64,
+    ) -> Result<Doc, LinkError> {
+        // Time for the reply and for recording it; without it, a doc would be made and
+        // forgotten when the invocation ends.
+        if now_millis() + self.cfg.common.http_timeout.as_millis() as u64 + RESERVE_MS * 2 > deadline_ms {
+            return Err(LinkError::NoTimeToCreate);
+        }
+        let title = self.title(key, item);
+        let (t, doc_type) = (&title, self.cfg.link.doc_type(key.kind));
+        let created = self
+            .tokens
+            .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
+                self.clients.tdoc.create_file(&tok, t, doc_type, None).await
+            })
+            .await;
+        match created {
+            Ok(DocFile { id, url, .. }) => Ok(Doc { id, url, title }),
+            Err(LinkError::Upstream(UpstreamError::Malformed { detail, .. })) => {
+                Err(LinkError::CreateUnreadable(detail))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records a just-created doc, retrying a failed write while the deadline allows:
+    /// losing this record would make the next attempt create a second doc.
+    async fn record_doc(&self, claim: &mut Claim, doc: Doc, deadline_ms: u64) -> Result<(), LinkError> {
         let mut tries = 0;
         loop {
-            let progress = Progress { doc: Some((&doc.id, &doc.url)), ..Default::default() };
-            match self.store.record_progress(claim, progress).await {
+            match self.clients.store.record_doc(claim, doc.clone()).await {
                 Err(StoreError::Unavailable(_))
                     if tries < BACKOFF_MS.len() && now_millis() + BACKOFF_MS[tries] + RESERVE_MS < deadline_ms =>
                 {
-                    tokio::time::sleep(Duration::from_millis(BACKOFF_MS[tries])).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(BACKOFF_MS[tries])).await;
                     tries += 1;
                 }
                 Err(e) => {
@@ -222,152 +338,91 @@ impl Linker<'_> {
         }
     }
 
-    async fn fetch_item(&self, key: &LinkKey, deadline_ms: u64) -> Result<TapdItem, LinkError> {
-        self.with_tapd(
-            deadline_ms,
-            |tok| async move { self.tapd.get_item(&tok, &key.workspace, key.kind, &key.id).await },
-        )
-        .await?
-        .ok_or(LinkError::ItemNotFound)
-    }
-
-    /// The doc's first paragraph, linking back to the item. A refusal that retrying will
-    /// not fix (a doc type without text) is logged and treated as done.
-    async fn write_intro(
+    /// The doc's first paragraph (linking back to the item) and its permission. A refusal
+    /// that retrying will not fix (a doc type without text) is logged and treated as done;
+    /// a dead token is not a refusal (it was refreshed, or the workspace needs reconnecting).
+    async fn write_doc(
         &self,
-        open_id: &OpenId,
-        doc: &DocFile,
-        key: &LinkKey,
+        key: &ItemKey,
+        account: &Account,
+        doc: &Doc,
         item: &TapdItem,
         deadline_ms: u64,
     ) -> Result<(), LinkError> {
-        let url =
+        let item_url =
             format!("{}/{}/{}/view/{}", self.cfg.common.tapd.web_base, key.workspace, key.kind.web_segment(), key.id);
-        let text = format!("TAPD {} {}: {}\n{url}\n", key.kind.as_str(), key.id, item.name);
-        let text = &text;
-        let result = self
-            .with_tdoc(open_id, deadline_ms, |tok| async move { self.tdoc.insert_text(&tok, &doc.id, text).await })
+        let text = intro_text(self.cfg.language, key.kind, item, &item_url, &self.cfg.link.intro_fields);
+        let (t, id) = (&text, &doc.id);
+        let written = self
+            .tokens
+            .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+                self.clients.tdoc.insert_text(&tok, id, t).await
+            })
             .await;
-        match result {
+        match written {
             Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
-                tracing::warn!(error = %e, "could not write the link into the doc; leaving it empty");
-                Ok(())
+                tracing::warn!(error = %e, "could not write the link into the doc; leaving it without");
             }
-            other => other,
+            other => other?,
         }
-    }
-
-    /// A TAPD call with the app token: re-issued once on 401, transient failures retried.
-    async fn with_tapd<T, F, Fut>(&self, deadline_ms: u64, call: F) -> Result<T, LinkError>
-    where
-        F: Fn(Secret) -> Fut,
-        Fut: Future<Output = Result<T, UpstreamError>>,
-    {
-        let tok = retrying(deadline_ms, || self.tapd_auth.token(self.tapd)).await?;
-        match retrying(deadline_ms, || call(tok.clone())).await {
-            Err(UpstreamError::Unauthorized { .. }) => {
-                self.tapd_auth.invalidate().await;
-                let tok = retrying(deadline_ms, || self.tapd_auth.token(self.tapd)).await?;
-                Ok(retrying(deadline_ms, || call(tok.clone())).await?)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    /// A Tencent Docs call as the workspace's account: refreshed once on 401.
-    async fn with_tdoc<T, F, Fut>(&self, open_id: &OpenId, deadline_ms: u64, call: F) -> Result<T, LinkError>
-    where
-        F: Fn(TdocToken) -> Fut,
-        Fut: Future<Output = Result<T, UpstreamError>>,
-    {
-        let mut attempt = 0;
-        loop {
-            // Token refreshes are retried like any call (found by the fault matrix: one
-            // failed refresh failed the whole delivery).
-            let tok = retrying(deadline_ms, || self.tdoc_auth.token(self.store, self.tdoc, open_id, false)).await?;
-            let result = retrying(deadline_ms, || call(tok.clone())).await;
-            match result {
-                Err(UpstreamError::Unauthorized { .. }) if attempt == 0 => {
-                    attempt += 1;
-                    retrying(deadline_ms, || self.tdoc_auth.token(self.store, self.tdoc, open_id, true)).await?;
+        if let Some(policy) = self.cfg.doc_permission {
+            let set = self
+                .tokens
+                .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+                    self.clients.tdoc.set_permission(&tok, id, policy.as_str()).await
+                })
+                .await;
+            match set {
+                Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
+                    tracing::warn!(error = %e, policy = policy.as_str(), "could not set the doc's permission");
                 }
-                other => return other.map_err(LinkError::from),
+                other => other?,
             }
         }
+        Ok(())
     }
 
-    /// Retries every pending item that no live instance holds, oldest first, until the
-    /// deadline draws near.
-    pub async fn retry_pending(&self, deadline_ms: u64) -> Result<RetrySummary, StoreError> {
-        let mut summary = RetrySummary::default();
-        let mut seen = HashSet::new();
-        let mut cursor = None;
-        loop {
-            let (page, next) = self.store.pending_links(25, cursor).await?;
-            for pending in page {
-                if now_millis() + RESERVE_MS * 3 >= deadline_ms {
-                    return Ok(summary);
+    /// Posts the item's comment unless one naming the doc is there, then records `Done`.
+    /// TAPD takes no idempotency key, so whenever an earlier post may have landed, the
+    /// comments are read first (every page): after a previous attempt (it may have died
+    /// after posting), and before any retry within this one (a timeout, a reset or a `5xx`
+    /// does not say whether TAPD acted on the post). A first try of a first attempt spends
+    /// no extra call.
+    async fn comment(&self, claim: &mut Claim, doc: Doc, resumed: bool, deadline_ms: u64) -> Result<(), LinkError> {
+        let key = claim.record.key.clone();
+        let html = comment_html(self.cfg.language, key.kind, &doc.url, &doc.title);
+        let look_first = std::sync::atomic::AtomicBool::new(resumed);
+        let (html, look_first, author, url) = (&html, &look_first, &self.cfg.link.comment_author, &doc.url);
+        let k = &key;
+        let comment_id = self
+            .tokens
+            .tapd(&self.clients, deadline_ms, |tok| async move {
+                if look_first.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    let escaped = intro::escape_html(url);
+                    let found = self
+                        .clients
+                        .tapd
+                        .find_comment(&tok, &k.workspace, k.kind, &k.id, |c| {
+                            c.description.contains(url.as_str()) || c.description.contains(&escaped)
+                        })
+                        .await?;
+                    if let Some(c) = found {
+                        return Ok(c.id);
+                    }
                 }
-                if !seen.insert(pending.key.clone()) {
-                    continue;
-                }
-                summary.seen += 1;
-                if pending.claim_until_ms >= now_millis() {
-                    summary.skipped_busy += 1;
-                    continue;
-                }
-                match self.link(&pending.key, None, deadline_ms).await {
-                    Ok(Outcome::Linked { .. }) => summary.linked += 1,
-                    Ok(Outcome::GaveUp) => summary.gave_up += 1,
-                    Ok(Outcome::InProgress) => summary.skipped_busy += 1,
-                    Ok(Outcome::NotConnected) => summary.failed += 1,
-                    Err(_) => summary.failed += 1,
-                }
-            }
-            match next {
-                Some(n) => cursor = Some(n),
-                None => return Ok(summary),
-            }
-        }
+                self.clients.tapd.add_comment(&tok, &k.workspace, k.kind, &k.id, html, author).await
+            })
+            .await?;
+        self.clients.store.record_done(claim, doc, &comment_id).await?;
+        Ok(())
     }
-}
 
-/// Failures worth another try within the invocation.
-trait Transient {
-    fn is_transient(&self) -> bool;
-}
-
-impl Transient for UpstreamError {
-    fn is_transient(&self) -> bool {
-        UpstreamError::is_transient(self)
-    }
-}
-
-impl Transient for AuthError {
-    fn is_transient(&self) -> bool {
-        matches!(self, AuthError::Upstream(e) if e.is_transient())
-    }
-}
-
-/// Retries transient failures with backoff while the deadline allows.
-async fn retrying<T, E, F, Fut>(deadline_ms: u64, mut op: F) -> Result<T, E>
-where
-    E: Transient,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let mut tries = 0;
-    loop {
-        match op().await {
-            Err(e) if e.is_transient() && tries < BACKOFF_MS.len() => {
-                let wait = BACKOFF_MS[tries];
-                if now_millis() + wait + RESERVE_MS * 2 >= deadline_ms {
-                    return Err(e);
-                }
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-            }
-            other => return other,
-        }
+    async fn fetch_item(&self, key: &ItemKey, deadline_ms: u64) -> Result<TapdItem, LinkError> {
+        self.tokens
+            .tapd(&self.clients, deadline_ms, |tok| async move {
+                self.clients.tapd.get_item(&tok, &key.workspace, key.kind, &key.id).await
+            })
+            .await?
+            .ok_or(LinkError::ItemNotFound)
     }
 }

@@ -8,13 +8,16 @@
 //! | `WS#<workspace>`           | `BINDING`   | the Tencent Docs account the workspace uses, who bound it, when |
 //! | `WS#<workspace>`           | `HISTORY#<at>#<id>` | a binding it replaced (kept)          |
 //! | `TDOC#<open id>`           | `TOKEN`     | a Tencent Docs token (encrypted)              |
-//! | `ITEM#<ws>#<kind>#<id>`    | `LINK`      | the webhook state machine of one TAPD item    |
+//! | `ITEM#<ws>#<kind>#<id>`    | `LINK`      | one TAPD item's doc lifecycle (`items`)        |
+//! | `SWEEP#<workspace>`        | `SWEEP`     | where the workspace's sweep stands            |
+//! | `BUDGET#tapd`              | `<window>`  | TAPD requests spent by scheduled work         |
 //!
 //! Tokens are encrypted with AES-256-GCM, the item's `pk|sk` as associated data.
 
-pub mod links;
+pub mod items;
 mod oauth;
 mod transport;
+pub mod workspaces;
 
 use std::collections::HashMap;
 
@@ -24,8 +27,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::crypto::Keyring;
 
-pub use links::{Claim, ClaimOutcome, Link, LinkKey, LinkStatus, PendingLink};
+pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, Stage};
 pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StateRecord};
+pub use workspaces::{BoundWorkspace, SweepCursor};
 
 pub type Item = HashMap<String, AttributeValue>;
 

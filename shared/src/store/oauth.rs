@@ -277,7 +277,7 @@ impl Store {
         let mut item = Self::key(&pk, "BINDING");
         binding.write(&mut item);
         // Listed among the connected workspaces (the scheduled sweep walks them).
-
+        item.extend(super::workspaces::binding_index_attributes(ws));
         let mut put_binding = Put::builder().table_name(&self.table).set_item(Some(item));
         put_binding = match replacing {
             None => put_binding.condition_expression("attribute_not_exists(pk)"),

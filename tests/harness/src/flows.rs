@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
-use shared::store::{Link, LinkKey};
+use shared::store::{ItemKey, ItemRecord};
 
 use crate::apigw::{Request, Response};
 use crate::stack::{Stack, WEBHOOK_SECRET};
@@ -42,13 +42,13 @@ pub async fn connected(extra: &[(&str, &str)]) -> (Stack, Function) {
 }
 
 /// The state machine's key of a story in [`WORKSPACE`].
-pub fn story_key(id: &str) -> LinkKey {
-    LinkKey { workspace: WorkspaceId::parse(WORKSPACE).unwrap(), kind: ItemKind::Story, id: ItemId::parse(id).unwrap() }
+pub fn story_key(id: &str) -> ItemKey {
+    ItemKey { workspace: WorkspaceId::parse(WORKSPACE).unwrap(), kind: ItemKind::Story, id: ItemId::parse(id).unwrap() }
 }
 
 /// The item's record in the table.
-pub async fn link_record(stack: &Stack, id: &str) -> Option<Link> {
-    stack.store().await.link(&story_key(id)).await.expect("read the link record")
+pub async fn link_record(stack: &Stack, id: &str) -> Option<ItemRecord> {
+    stack.store().await.item(&story_key(id)).await.expect("read the item record")
 }
 
 /// Docs and comments the sandboxes hold for item `id`: (docs whose intro links to the item,
@@ -93,4 +93,41 @@ pub async fn up_to_tdoc_callback(stack: &Stack, oauth: &Function, workspace: &st
     assert_eq!(to_tdoc.status, 302, "TAPD callback: {}", to_tdoc.body);
     let back = stack.tdoc_consent(&to_tdoc.location_url().unwrap(), open_id, true).await;
     crate::stack::callback(&back)
+}
+
+/// A stack whose [`WORKSPACE`] is connected in app-account mode (`TDOC_OWNER=app`: the
+/// flow ends after TAPD), and a `tapd-webhook` function in that mode with `extra`.
+pub async fn connected_as_app(extra: &[(&str, &str)]) -> (Stack, Function) {
+    let stack = Stack::new().await;
+    stack.sandbox.add_workspace(WORKSPACE, "Team workspace");
+    let oauth = stack.spawn("oauth", &[("TDOC_OWNER", "app")]).await;
+    let start = oauth.http(&Request::get("/oauth/tapd/start")).await;
+    assert_eq!(start.status, 302, "start: {}", start.body);
+    let back = stack.tapd_consent(&start.location_url().unwrap(), WORKSPACE, true).await;
+    let page = oauth.http(&crate::stack::callback(&back)).await;
+    assert_eq!(page.status, 200, "app-account connect: {}", page.body);
+    let mut env = vec![("TDOC_OWNER", "app")];
+    env.extend_from_slice(extra);
+    let webhook = stack.spawn("tapd-webhook", &env).await;
+    (stack, webhook)
+}
+
+/// The workspace's binding record as stored (attributes by name).
+pub async fn raw_binding(
+    stack: &Stack,
+    workspace: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let store = stack.store().await;
+    crate::dynamo::client()
+        .await
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(format!("WS#{workspace}")))
+        .key("sk", AttributeValue::S("BINDING".into()))
+        .send()
+        .await
+        .expect("read the binding")
+        .item
+        .unwrap_or_default()
 }

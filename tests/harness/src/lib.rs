@@ -49,10 +49,12 @@ pub fn target_dir() -> PathBuf {
     workspace_root().join("target")
 }
 
-/// `target/release/<name>` of the workspace, panicking with a clear message when it
-/// has not been built.
+/// `target/release/<name>` of the workspace (`target/$HARNESS_PROFILE/<name>` when set,
+/// e.g. `debug` for a quick edit-test loop), panicking with a clear message when it has not
+/// been built.
 pub fn bin_path(name: &str) -> PathBuf {
-    let path = target_dir().join("release").join(name);
+    let profile = std::env::var("HARNESS_PROFILE").unwrap_or_else(|_| "release".into());
+    let path = target_dir().join(profile).join(name);
     if !path.is_file() {
         panic!(
             "release binary {} is missing: run the tests with `make test` \

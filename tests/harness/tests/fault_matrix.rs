@@ -26,7 +26,6 @@ use harness::flows::{self, WORKSPACE, answer, assert_no_panic, link_record, stor
 use harness::stack::{Stack, callback};
 use harness::{Function, Invocation, dynamo};
 use sandbox::{Fault, FaultKind, ItemKind};
-use shared::store::LinkStatus;
 
 /// The webhook's HTTP timeout in the matrix; `Timeout` faults delay replies beyond it.
 const HTTP_TIMEOUT_MS: &str = "400";
@@ -175,7 +174,7 @@ impl Group {
         let link = link_record(&self.stack, id).await;
         if titled == 1 {
             let link = link.as_ref().unwrap_or_else(|| panic!("{cell}: a doc without a record"));
-            assert!(link.doc_url.is_some(), "{cell}: a doc that is not on record");
+            assert!(link.stage.doc().is_some(), "{cell}: a doc that is not on record");
         }
     }
 
@@ -193,8 +192,8 @@ impl Group {
         assert!(comments[0].description.contains(&titled[0].url), "{cell}");
         assert_eq!(titled[0].content.matches(&format!("/view/{id}")).count(), 1, "{cell}: the intro once");
         let link = link_record(&self.stack, id).await.unwrap();
-        assert_eq!(link.status, LinkStatus::Done, "{cell}");
-        assert_eq!(link.doc_url.as_deref(), Some(titled[0].url.as_str()), "{cell}");
+        assert_eq!(link.stage.status(), "done", "{cell}");
+        assert_eq!(link.stage.doc().map(|d| d.url.as_str()), Some(titled[0].url.as_str()), "{cell}");
         if self.step == Step::FieldUpdate {
             let item = self.stack.sandbox.item(WORKSPACE, ItemKind::Story, id).unwrap();
             assert_eq!(item.fields.get(FIELD), Some(&titled[0].url), "{cell}: the field");
@@ -234,7 +233,7 @@ impl Group {
         assert!((500..600).contains(&resp.status), "{cell}: {} {}", resp.status, resp.body);
         self.nothing_half_written(&id, &cell).await;
         let link = link_record(&self.stack, &id).await.unwrap_or_else(|| panic!("{cell}: no record"));
-        assert_eq!(link.status, LinkStatus::Pending, "{cell}");
+        assert_eq!(link.stage.status(), "pending", "{cell}");
         let why = link.last_error.unwrap_or_default();
         assert!(why.contains(self.step.service()), "{cell}: last_error {why:?}");
         assert!(kind.explained_by().iter().any(|w| why.contains(w)), "{cell}: last_error {why:?}");
@@ -372,8 +371,8 @@ async fn every_webhook_write_survives_dynamodb_failing() {
             let docs = stack.sandbox.docs().into_iter().filter(|d| d.title == format!("Fault {}", 100 + n)).count();
             assert!(docs <= 1, "{cell}");
             if let Some(link) = link_record(&stack, &id).await {
-                assert_eq!(link.status, LinkStatus::Pending, "{cell}");
-                assert!(docs == 0 || link.doc_url.is_some(), "{cell}: a doc off the record");
+                assert_eq!(link.stage.status(), "pending", "{cell}");
+                assert!(docs == 0 || link.stage.doc().is_some(), "{cell}: a doc off the record");
                 // A comment may be posted already only when the finish failed; it is found again.
                 assert!(comments == 0 || c.name.starts_with("finish"), "{cell}");
                 assert!(link.last_error.is_some_and(|e| e.contains("DynamoDB")), "{cell}: unexplained");
@@ -386,7 +385,7 @@ async fn every_webhook_write_survives_dynamodb_failing() {
         let docs = stack.sandbox.docs().into_iter().filter(|d| d.title == format!("Fault {}", 100 + n)).count();
         let comments = stack.sandbox.comments().into_iter().filter(|x| x.entry_id == id).count();
         assert_eq!((docs, comments), (1, 1), "{cell}");
-        assert_eq!(link_record(&stack, &id).await.unwrap().status, LinkStatus::Done, "{cell}");
+        assert_eq!(link_record(&stack, &id).await.unwrap().stage.status(), "done", "{cell}");
         assert_no_panic(&webhook);
         SURVIVED.fetch_add(1, Ordering::SeqCst);
     }

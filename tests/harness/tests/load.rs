@@ -10,7 +10,6 @@ use futures::StreamExt;
 use harness::apigw::scheduled_event;
 use harness::flows::{self, WORKSPACE, story_delivery};
 use sandbox::{Fault, FaultKind, ItemKind};
-use shared::store::LinkStatus;
 
 const ITEMS: usize = 400;
 const DUPLICATES: usize = 100;
@@ -108,7 +107,7 @@ async fn a_burst_with_duplicates_over_many_instances_links_each_item_once() {
     for (n, id) in ids.iter().enumerate() {
         assert_eq!(docs.get(&format!("Load {n}")).copied().unwrap_or(0), 1, "docs of item {n}");
         assert_eq!(comments.get(id).copied().unwrap_or(0), 1, "comments of item {n}");
-        assert_eq!(store.link(&flows::story_key(id)).await.unwrap().unwrap().status, LinkStatus::Done, "item {n}");
+        assert_eq!(store.item(&flows::story_key(id)).await.unwrap().unwrap().stage.status(), "done", "item {n}");
     }
     assert_eq!(stack.sandbox.docs().len(), ITEMS);
     for f in &instances {

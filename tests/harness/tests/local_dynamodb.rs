@@ -6,7 +6,7 @@
 use harness::dynamo;
 use shared::crypto::Keyring;
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
-use shared::store::{ClaimOutcome, LinkKey, Store};
+use shared::store::{ClaimOutcome, ItemKey, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_claims_of_one_item_have_exactly_one_winner() {
@@ -14,14 +14,14 @@ async fn racing_claims_of_one_item_have_exactly_one_winner() {
     let keys = Keyring::parse("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
     let store = Store::new(dynamo::client().await, table, keys);
     for i in 1..=25 {
-        let key = LinkKey {
+        let key = ItemKey {
             workspace: WorkspaceId::parse("20003271").unwrap(),
             kind: ItemKind::Story,
             id: ItemId::parse(&i.to_string()).unwrap(),
         };
         let until = shared::time::now_millis() + 30_000;
         let claims =
-            futures::future::join_all(["a", "b", "c", "d"].map(|o| store.claim_link(&key, None, o, until))).await;
+            futures::future::join_all(["a", "b", "c", "d"].map(|o| store.claim_item(&key, None, o, until))).await;
         let won = claims
             .into_iter()
             .map(|c| c.unwrap_or_else(|e| panic!("item {i}: {e}")))

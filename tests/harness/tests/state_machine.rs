@@ -26,13 +26,14 @@ use harness::stack::Stack;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sandbox::{Fault, FaultKind, ItemKind};
+use shared::app::Clients;
 use shared::config::{Env, WebhookConfig};
-use shared::store::{LinkStatus, Store};
+use shared::link::{Linker, Outcome};
+use shared::store::{Stage, Store};
 use shared::tapd::TapdClient;
 use shared::tdoc::TdocClient;
 use shared::time::now_millis;
 use shared::upstream::http_client;
-use shared::webhook::{Linker, Outcome, TapdAuth, TdocAuth};
 
 /// An upstream call of an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,10 +113,8 @@ fn step() -> impl Strategy<Value = Step> {
 
 struct World {
     stack: Stack,
-    cfg: WebhookConfig,
+    env: Vec<(String, String)>,
     store: Store,
-    tapd: TapdClient,
-    tdoc: TdocClient,
     next_item: AtomicU32,
 }
 
@@ -125,31 +124,27 @@ impl World {
         let oauth = stack.oauth().await;
         assert_eq!(stack.connect(&oauth, WORKSPACE, harness::flows::OPEN_ID).await.status, 200);
         let env: Vec<(String, String)> = stack.env();
+        World { store: stack.store().await, env, stack, next_item: AtomicU32::new(1) }
+    }
+
+    /// A new instance: configuration and clients as `main` builds them, empty caches.
+    async fn instance(&self) -> Linker {
+        let env = self.env.clone();
         let cfg = WebhookConfig::from_env(Env::new(move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())))
             .expect("the stack's environment is complete");
         let http = http_client(Duration::from_secs(2));
-        World {
-            store: stack.store().await,
+        let clients = Clients {
+            store: self.stack.store().await,
             tapd: TapdClient::new(http.clone(), cfg.common.tapd.clone()),
             tdoc: TdocClient::new(http, cfg.common.tdoc.clone()),
-            cfg,
-            stack,
-            next_item: AtomicU32::new(1),
-        }
+        };
+        Linker::new(cfg, clients)
     }
 
     /// One attempt on a fresh instance (empty caches), with `mishap` arranged; `run` gets
     /// the linker. Returns `None` when the instance was killed.
-    async fn attempt<T>(&self, mishap: Option<Mishap>, run: impl AsyncFnOnce(&Linker<'_>) -> T) -> Option<T> {
-        let (tapd_auth, tdoc_auth) = (TapdAuth::default(), TdocAuth::default());
-        let linker = Linker {
-            cfg: &self.cfg,
-            store: &self.store,
-            tapd: &self.tapd,
-            tdoc: &self.tdoc,
-            tapd_auth: &tapd_auth,
-            tdoc_auth: &tdoc_auth,
-        };
+    async fn attempt<T>(&self, mishap: Option<Mishap>, run: impl AsyncFnOnce(&Linker) -> T) -> Option<T> {
+        let linker = self.instance().await;
         let sb = &self.stack.sandbox;
         let out = match mishap {
             None => Some(run(&linker).await),
@@ -218,7 +213,7 @@ impl World {
                     self.attempt(*mishap, async |l| l.link(&key, Some(&event_id), deadline()).await.ok()).await;
                 }
                 Step::Retry { mishap } => {
-                    self.attempt(*mishap, async |l| l.retry_pending(deadline()).await.ok()).await;
+                    self.attempt(*mishap, async |l| l.scheduled(deadline()).await.ok()).await;
                 }
                 Step::Concurrent => {
                     let one = self.attempt(None, async |l| l.link(&key, Some("c1"), deadline()).await.ok());
@@ -241,10 +236,10 @@ impl World {
         prop_assert_eq!(docs.len(), 1, "written docs after {:?}", steps);
         prop_assert_eq!(comments.len(), 1, "comments after {:?}", steps);
         prop_assert_eq!(docs[0].content.matches(&format!("/view/{id}")).count(), 1, "intro written once");
-        let link = self.store.link(&key).await.unwrap().unwrap();
-        prop_assert_eq!(link.status, LinkStatus::Done);
+        let record = self.store.item(&key).await.unwrap().unwrap();
+        prop_assert!(matches!(record.stage, Stage::Done { .. }), "{:?}", record.stage);
         prop_assert!(comments[0].description.contains(&docs[0].url));
-        prop_assert_eq!(link.doc_url.as_deref(), Some(docs[0].url.as_str()));
+        prop_assert_eq!(record.stage.doc().map(|d| d.url.as_str()), Some(docs[0].url.as_str()));
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use harness::dynamo;
 use shared::crypto::Keyring;
 use shared::ids::{ItemId, ItemKind, OpenId, WorkspaceId};
 use shared::secret::Secret;
-use shared::store::{ClaimOutcome, Flow, LinkKey, LinkStatus, Store, StoreError, links::Progress};
+use shared::store::{Account, ClaimOutcome, Doc, Flow, ItemKey, Stage, Store, StoreError};
 use shared::tapd::{TapdResource, TapdToken};
 use shared::tdoc::TdocToken;
 use shared::time::{now_millis, now_secs};
@@ -80,7 +80,7 @@ async fn tokens_are_encrypted_at_rest_and_bound_to_their_record() {
         access_token: Secret::new("tapd-access-PLAINTEXT-1"),
         refresh_token: Some(Secret::new("tapd-refresh-PLAINTEXT-2")),
         expires_at: now_secs() + 7200,
-        resource: Some(TapdResource::Workspace { workspace_id: ws("1") }),
+        resource: Some(TapdResource { kind: "user".into(), workspace_id: Some(ws("1")) }),
     };
     store.put_tapd_token(&ws("1"), &tapd).await.unwrap();
     let tdoc = TdocToken {
@@ -96,7 +96,7 @@ async fn tokens_are_encrypted_at_rest_and_bound_to_their_record() {
 
     let read = store.tapd_token(&ws("1")).await.unwrap().unwrap();
     assert_eq!(read.access_token.expose(), "tapd-access-PLAINTEXT-1");
-    assert_eq!(store.binding(&ws("1")).await.unwrap(), Some(tdoc.open_id.clone()));
+    assert_eq!(store.binding(&ws("1")).await.unwrap().map(|b| b.account), Some(Account::User(tdoc.open_id.clone())));
     assert_eq!(store.binding(&ws("2")).await.unwrap(), None);
     let (read, version) = store.tdoc_token(&tdoc.open_id).await.unwrap().unwrap();
     assert_eq!(read.refresh_token.unwrap().expose(), "tdoc-refresh-PLAINTEXT-4");
@@ -116,70 +116,79 @@ async fn tokens_are_encrypted_at_rest_and_bound_to_their_record() {
     assert!(matches!(other.tapd_token(&ws("1")).await, Err(StoreError::Corrupt(_))));
 }
 
-fn key(id: &str) -> LinkKey {
-    LinkKey { workspace: ws("20003271"), kind: ItemKind::Story, id: ItemId::parse(id).unwrap() }
+fn key(id: &str) -> ItemKey {
+    ItemKey { workspace: ws("20003271"), kind: ItemKind::Story, id: ItemId::parse(id).unwrap() }
+}
+
+fn doc() -> Doc {
+    Doc { id: "300000000$abc".into(), url: "https://docs/x".into(), title: "Title".into() }
 }
 
 #[tokio::test]
-async fn link_claims_exclude_each_other_until_they_lapse() {
+async fn item_claims_exclude_each_other_until_they_lapse() {
     let (store, _) = store().await;
     let k = key("1001");
     let until = now_millis() + 30_000;
-    let ClaimOutcome::Claimed(mut a) = store.claim_link(&k, Some("e1"), "owner-a", until).await.unwrap() else {
+    let ClaimOutcome::Claimed(mut a) = store.claim_item(&k, Some("e1"), "owner-a", until).await.unwrap() else {
         panic!("first claim must win")
     };
-    assert_eq!(a.link.attempts, 1);
-    assert!(matches!(store.claim_link(&k, Some("e2"), "owner-b", until).await.unwrap(), ClaimOutcome::Busy));
+    assert_eq!((a.record.attempts, &a.record.stage), (1, &Stage::New));
+    assert!(matches!(store.claim_item(&k, Some("e2"), "owner-b", until).await.unwrap(), ClaimOutcome::Busy));
 
-    store
-        .record_progress(&mut a, Progress { doc: Some(("300000000$abc", "https://docs/x")), ..Default::default() })
-        .await
-        .unwrap();
-    let (pending, _) = store.pending_links(10, None).await.unwrap();
-    assert_eq!(pending.len(), 1);
-    store.finish_link(&mut a, "c1").await.unwrap();
-    assert!(store.pending_links(10, None).await.unwrap().0.is_empty(), "done items leave the pending index");
-    match store.claim_link(&k, Some("e3"), "owner-c", until).await.unwrap() {
-        ClaimOutcome::Settled(link) => {
-            assert_eq!(link.status, LinkStatus::Done);
-            assert_eq!(link.doc_url.as_deref(), Some("https://docs/x"));
+    store.record_doc(&mut a, doc()).await.unwrap();
+    assert_eq!(store.item(&k).await.unwrap().unwrap().stage, Stage::DocCreated { doc: doc() });
+    let (due, _) = store.due_items(now_millis(), 10, None).await.unwrap();
+    assert_eq!(due.len(), 1);
+    store.record_written(&mut a, doc()).await.unwrap();
+    store.record_done(&mut a, doc(), "c1").await.unwrap();
+    assert!(store.due_items(now_millis(), 10, None).await.unwrap().0.is_empty(), "done items leave the index");
+    match store.claim_item(&k, Some("e3"), "owner-c", until).await.unwrap() {
+        ClaimOutcome::Settled(record) => {
+            assert_eq!(record.stage, Stage::Done { doc: doc(), comment_id: "c1".into() });
         }
         other => panic!("a done item is settled, got {other:?}"),
     }
 
     // A claim whose deadline has passed can be taken over; the old holder's writes fail.
     let k2 = key("1002");
-    let ClaimOutcome::Claimed(mut dead) = store.claim_link(&k2, None, "dead", now_millis() - 1).await.unwrap() else {
+    let ClaimOutcome::Claimed(mut dead) = store.claim_item(&k2, None, "dead", now_millis() - 1).await.unwrap() else {
         panic!()
     };
-    let ClaimOutcome::Claimed(live) = store.claim_link(&k2, None, "live", until).await.unwrap() else {
+    let ClaimOutcome::Claimed(mut live) = store.claim_item(&k2, None, "live", until).await.unwrap() else {
         panic!("a lapsed claim must be taken over")
     };
-    assert_eq!(live.link.attempts, 2);
-    assert!(matches!(store.finish_link(&mut dead, "c").await, Err(StoreError::LostClaim)));
+    assert_eq!(live.record.attempts, 2);
+    assert!(matches!(store.record_done(&mut dead, doc(), "c").await, Err(StoreError::LostClaim)));
 
-    // Giving up records why and leaves the pending index.
-    store.release_link(&live, "TAPD refused", true).await.unwrap();
-    let link = store.link(&k2).await.unwrap().unwrap();
-    assert_eq!(link.status, LinkStatus::Failed);
-    assert_eq!(link.last_error.as_deref(), Some("TAPD refused"));
-    assert!(store.pending_links(10, None).await.unwrap().0.is_empty());
+    // Giving up records why and leaves the index; a new delivery starts it again at once.
+    store.give_up(&mut live, "TAPD refused").await.unwrap();
+    let record = store.item(&k2).await.unwrap().unwrap();
+    assert_eq!(record.stage, Stage::GivenUp { reason: "TAPD refused".into(), doc: None });
+    assert!(store.due_items(now_millis(), 10, None).await.unwrap().0.is_empty());
+    let ClaimOutcome::Claimed(again) = store.claim_item(&k2, Some("e9"), "owner-d", until).await.unwrap() else {
+        panic!("a given-up item is claimed again by a new delivery")
+    };
+    assert_eq!(again.record.stage, Stage::New);
+    assert!(again.record.pending_since_ms >= record.pending_since_ms);
 }
 
 #[tokio::test]
-async fn pending_items_come_oldest_first_across_pages() {
+async fn failed_items_are_due_again_after_their_backoff_soonest_first() {
     let (store, _) = store().await;
-    for id in ["2001", "2002", "2003"] {
-        let ClaimOutcome::Claimed(c) = store.claim_link(&key(id), None, "o", now_millis() + 30_000).await.unwrap()
+    let now = now_millis();
+    for (id, backoff) in [("2001", 0), ("2002", 60_000), ("2003", 0), ("2004", 1)] {
+        let ClaimOutcome::Claimed(c) = store.claim_item(&key(id), None, "o", now_millis() + 30_000).await.unwrap()
         else {
             panic!()
         };
-        store.release_link(&c, "boom", false).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        store.release_for_retry(&c, "boom", now + backoff).await.unwrap();
     }
-    let (first, cursor) = store.pending_links(2, None).await.unwrap();
-    let (rest, _) = store.pending_links(2, cursor).await.unwrap();
+    let (first, cursor) = store.due_items(now + 10, 2, None).await.unwrap();
+    let (rest, _) = store.due_items(now + 10, 2, cursor).await.unwrap();
     let ids: Vec<_> = first.iter().chain(rest.iter()).map(|p| p.key.id.as_str().to_owned()).collect();
-    assert_eq!(ids, ["2001", "2002", "2003"]);
+    assert_eq!(ids, ["2001", "2003", "2004"], "the one backing off for a minute is not due");
     assert!(first.iter().all(|p| p.claim_until_ms == 0), "released claims are free");
+    assert_eq!(store.pending_stats().await.unwrap().0, 4);
+    let record = store.item(&key("2002")).await.unwrap().unwrap();
+    assert_eq!(record.last_error.as_deref(), Some("boom"));
 }

@@ -107,8 +107,9 @@ fn no_policy_grants_a_wildcard_action_or_resource() {
         }
         let res: Vec<&Value> = list(&s["Resource"]).into_iter().flat_map(branches).collect();
         assert!(!res.is_empty(), "{at}: no resource");
-        let reads_secrets =
-            list(&s["Action"]).iter().all(|a| matches!(a.as_str(), Some("secretsmanager:GetSecretValue" | "ssm:GetParameter")));
+        let reads_secrets = list(&s["Action"])
+            .iter()
+            .all(|a| matches!(a.as_str(), Some("secretsmanager:GetSecretValue" | "ssm:GetParameter")));
         for r in res {
             let from = derived_from(r).unwrap_or_else(|| panic!("{at}: resource {r:?} is not one of the stack's"));
             // Secrets given by ARN are the one outside resource, and only to be read.
@@ -249,7 +250,10 @@ fn each_function_calls_only_its_dynamodb_actions_on_its_own_keys() {
     }
 
     let webhook = dynamodb_statements(&t, "TapdWebhookFunction");
-    assert_eq!(actions(&webhook), set(&["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]));
+    assert_eq!(
+        actions(&webhook),
+        set(&["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"])
+    );
     for s in &webhook {
         let res = list(&s["Resource"]);
         if list(&s["Action"]).iter().any(|a| a.as_str() == Some("dynamodb:Query")) {
@@ -314,7 +318,9 @@ fn alarms_watch_the_webhook_route_and_rebinds() {
     let filters = of_type(&t, "AWS::Logs::MetricFilter");
     let throttled = filters
         .iter()
-        .find(|(_, f)| f["Properties"]["FilterPattern"].as_str().is_some_and(|p| p.contains("429") && p.contains("/webhooks/tapd")))
+        .find(|(_, f)| {
+            f["Properties"]["FilterPattern"].as_str().is_some_and(|p| p.contains("429") && p.contains("/webhooks/tapd"))
+        })
         .expect("a metric of the webhook route's 429s");
     let metric = throttled.1["Properties"]["MetricTransformations"][0]["MetricName"].as_str().unwrap();
     assert_eq!(alarm_on(&t, "TapdDocLinks", metric).len(), 1, "an alarm on {metric}");

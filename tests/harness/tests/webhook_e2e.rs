@@ -9,7 +9,7 @@ use harness::{Function, Invocation};
 use sandbox::{Fault, FaultKind, ItemKind};
 use serde_json::{Value, json};
 use shared::ids::{ItemId, WorkspaceId};
-use shared::store::{LinkKey, LinkStatus};
+use shared::store::ItemKey;
 
 const PATH: &str = "/webhooks/tapd";
 const WS: &str = "20003271";
@@ -23,8 +23,8 @@ async fn connected(extra: &[(&str, &str)]) -> (Stack, Function) {
     harness::flows::connected(extra).await
 }
 
-fn link_key(kind: shared::ids::ItemKind, id: &str) -> LinkKey {
-    LinkKey { workspace: WorkspaceId::parse(WS).unwrap(), kind, id: ItemId::parse(id).unwrap() }
+fn link_key(kind: shared::ids::ItemKind, id: &str) -> ItemKey {
+    ItemKey { workspace: WorkspaceId::parse(WS).unwrap(), kind, id: ItemId::parse(id).unwrap() }
 }
 
 fn docs_and_comments(stack: &Stack) -> (usize, usize) {
@@ -51,9 +51,9 @@ async fn a_new_story_by_json_gets_a_doc_and_a_comment() {
     assert!(comments[0].description.contains(&docs[0].url));
     assert_eq!(resp.json().unwrap()["doc_url"], docs[0].url.as_str());
 
-    let link = stack.store().await.link(&link_key(shared::ids::ItemKind::Story, id)).await.unwrap().unwrap();
-    assert_eq!(link.status, LinkStatus::Done);
-    assert_eq!(link.doc_url.as_deref(), Some(docs[0].url.as_str()));
+    let link = stack.store().await.item(&link_key(shared::ids::ItemKind::Story, id)).await.unwrap().unwrap();
+    assert_eq!(link.stage.status(), "done");
+    assert_eq!(link.stage.doc().map(|d| d.url.as_str()), Some(docs[0].url.as_str()));
 }
 
 #[tokio::test]
@@ -191,7 +191,7 @@ async fn a_kill_between_doc_and_comment_resumes_without_a_second_doc() {
     let watcher = async {
         // Kill once the doc is recorded, while the comment is in flight.
         for _ in 0..200 {
-            if store.link(&key).await.unwrap().is_some_and(|l| l.doc_id.is_some()) {
+            if store.item(&key).await.unwrap().is_some_and(|l| l.stage.doc().is_some()) {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -214,7 +214,7 @@ async fn a_kill_between_doc_and_comment_resumes_without_a_second_doc() {
     let resp = next.http(&Request::post_json(PATH, &body)).await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(docs_and_comments(&stack), (1, 1));
-    assert_eq!(store.link(&key).await.unwrap().unwrap().status, LinkStatus::Done);
+    assert_eq!(store.item(&key).await.unwrap().unwrap().stage.status(), "done");
 }
 
 #[tokio::test]
@@ -232,8 +232,8 @@ async fn an_upstream_503_keeps_the_event_pending_until_the_scheduled_retry() {
     assert!(resp.status >= 500, "{} {}", resp.status, resp.body);
     assert_eq!(docs_and_comments(&stack), (0, 0));
     let store = stack.store().await;
-    let link = store.link(&link_key(shared::ids::ItemKind::Story, id)).await.unwrap().unwrap();
-    assert_eq!(link.status, LinkStatus::Pending);
+    let link = store.item(&link_key(shared::ids::ItemKind::Story, id)).await.unwrap().unwrap();
+    assert_eq!(link.stage.status(), "pending");
     assert!(link.last_error.unwrap().contains("unavailable"));
 
     stack.sandbox.clear_faults();
@@ -257,8 +257,8 @@ async fn the_schedule_gives_up_after_the_attempt_limit_and_says_why() {
     for _ in 0..3 {
         webhook.invoke(scheduled_event()).await;
     }
-    let link = stack.store().await.link(&link_key(shared::ids::ItemKind::Story, id)).await.unwrap().unwrap();
-    assert_eq!(link.status, LinkStatus::Failed);
+    let link = stack.store().await.item(&link_key(shared::ids::ItemKind::Story, id)).await.unwrap().unwrap();
+    assert_eq!(link.stage.status(), "failed");
     let why = link.last_error.unwrap();
     assert!(why.contains("gave up") && why.contains("no such item"), "{why}");
     assert_eq!(docs_and_comments(&stack), (0, 0));

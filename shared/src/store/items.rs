@@ -1,0 +1,601 @@
+//! One record per TAPD item: its doc's lifecycle ([`Stage`]), worked on under claims
+//! (conditional writes, an in-progress claim that lapses at the claimant's deadline).
+//!
+//! Pending records carry `gsi1pk = PENDING` and `gsi1sk = <next attempt ms>#<pk>`, so the
+//! scheduled run finds the items that are due, soonest first, through the sparse `pending`
+//! index, and an item backing off after a failure costs no read until it is due.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{Item, Store, StoreError, get_n, get_s, n, s};
+use crate::ids::{ItemId, ItemKind, WorkspaceId};
+use crate::time::now_millis;
+
+const SK: &str = "LINK";
+const PENDING: &str = "PENDING";
+pub const PENDING_INDEX: &str = "pending";
+
+/// A TAPD item: workspace, kind and id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemKey {
+    pub workspace: WorkspaceId,
+    pub kind: ItemKind,
+    pub id: ItemId,
+}
+
+impl ItemKey {
+    fn pk(&self) -> String {
+        format!("ITEM#{}#{}#{}", self.workspace, self.kind.as_str(), self.id)
+    }
+}
+
+/// A Tencent Doc as the record knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doc {
+    pub id: String,
+    pub url: String,
+    pub title: String,
+}
+
+/// Where an item's doc is in its life. Each step takes the stage it needs and records the
+/// next one conditionally on the claim; what a stage has, it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// Claimed; nothing upstream is on record yet.
+    New,
+    /// The doc exists and is on record; its first paragraph is not written yet.
+    DocCreated { doc: Doc },
+    /// The first paragraph (and the permission) are written.
+    DocWritten { doc: Doc },
+    /// The item's custom field holds the doc's URL (only with `TAPD_DOC_URL_FIELD`).
+    FieldSet { doc: Doc },
+    /// The comment is on the item: the item is linked.
+    Done { doc: Doc, comment_id: String },
+    /// Retried until `GIVE_UP_AFTER`, or failed in a way retrying cannot mend; a new
+    /// delivery (or `tapdocs redrive`) starts it again.
+    GivenUp { reason: String, doc: Option<Doc> },
+}
+
+impl Stage {
+    pub fn doc(&self) -> Option<&Doc> {
+        match self {
+            Stage::New => None,
+            Stage::DocCreated { doc }
+            | Stage::DocWritten { doc }
+            | Stage::FieldSet { doc }
+            | Stage::Done { doc, .. } => Some(doc),
+            Stage::GivenUp { doc, .. } => doc.as_ref(),
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        !matches!(self, Stage::Done { .. } | Stage::GivenUp { .. })
+    }
+
+    /// The `status` attribute: what the operator CLI and the index see.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Stage::Done { .. } => "done",
+            Stage::GivenUp { .. } => "failed",
+            _ => "pending",
+        }
+    }
+}
+
+/// What the table knows about one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRecord {
+    pub key: ItemKey,
+    pub stage: Stage,
+    /// Attempts so far (information only: retries are bounded by age).
+    pub attempts: u32,
+    /// When the item was first seen, ms.
+    pub first_seen_ms: u64,
+    /// Since when it has been pending without a break (reset when a given-up item is
+    /// started again), ms: `GIVE_UP_AFTER` counts from here.
+    pub pending_since_ms: u64,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// The item was deleted in TAPD (`*::delete`).
+    pub deleted: bool,
+}
+
+/// Proof of holding an item until `until_ms`: every write is conditional on it.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub owner: String,
+    pub until_ms: u64,
+    pub record: ItemRecord,
+}
+
+#[derive(Debug)]
+pub enum ClaimOutcome {
+    Claimed(Claim),
+    /// Linked already: nothing to create.
+    Settled(ItemRecord),
+    /// A live instance holds it; it will finish or its claim will lapse.
+    Busy,
+}
+
+/// A pending item that is due, as the scheduled run sees it.
+#[derive(Debug, Clone)]
+pub struct DueItem {
+    pub key: ItemKey,
+    pub claim_until_ms: u64,
+    pub pending_since_ms: u64,
+}
+
+fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("item record: {what}"));
+    let key = ItemKey {
+        workspace: get_s(item, "ws").and_then(|w| WorkspaceId::parse(w).ok()).ok_or_else(|| corrupt("ws"))?,
+        kind: get_s(item, "kind").and_then(ItemKind::parse).ok_or_else(|| corrupt("kind"))?,
+        id: get_s(item, "item_id").and_then(|i| ItemId::parse(i).ok()).ok_or_else(|| corrupt("item_id"))?,
+    };
+    let flag = |name: &str| item.get(name).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+    let doc = match (get_s(item, "doc_id"), get_s(item, "doc_url")) {
+        (Some(id), Some(url)) => Some(Doc {
+            id: id.to_owned(),
+            url: url.to_owned(),
+            title: get_s(item, "doc_title").unwrap_or_default().to_owned(),
+        }),
+        (None, None) => None,
+        _ => return Err(corrupt("a doc id without its URL")),
+    };
+    let last_error = get_s(item, "last_error").map(str::to_owned);
+    let stage = match (get_s(item, "status"), doc) {
+        (Some("done"), Some(doc)) => {
+            let comment_id = get_s(item, "comment_id").ok_or_else(|| corrupt("done without a comment"))?.to_owned();
+            Stage::Done { doc, comment_id }
+        }
+        (Some("done"), None) => return Err(corrupt("done without a doc")),
+        (Some("failed"), doc) => Stage::GivenUp { reason: last_error.clone().unwrap_or_else(|| "unknown".into()), doc },
+        (Some("pending"), None) => Stage::New,
+        (Some("pending"), Some(doc)) if flag("field_set") => Stage::FieldSet { doc },
+        (Some("pending"), Some(doc)) if flag("doc_written") => Stage::DocWritten { doc },
+        (Some("pending"), Some(doc)) => Stage::DocCreated { doc },
+        _ => return Err(corrupt("status")),
+    };
+    let first_seen_ms = get_n(item, "created_at").unwrap_or(0);
+    Ok(ItemRecord {
+        key,
+        stage,
+        attempts: get_n(item, "attempts").unwrap_or(0) as u32,
+        first_seen_ms,
+        pending_since_ms: get_n(item, "pending_since").unwrap_or(first_seen_ms),
+        last_error,
+        deleted: item.contains_key("deleted_at"),
+    })
+}
+
+/// The pending index's sort key: due time first, so a range query finds what is due.
+fn due_key(next_ms: u64, pk: &str) -> String {
+    format!("{next_ms:015}#{pk}")
+}
+
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+impl Store {
+    /// Claims an item to link it, until `until_ms` (the invocation's deadline), creating
+    /// its record on first sight. A given-up item is started again (its age counts anew).
+    pub async fn claim_item(
+        &self,
+        key: &ItemKey,
+        event_id: Option<&str>,
+        owner: &str,
+        until_ms: u64,
+    ) -> Result<ClaimOutcome, StoreError> {
+        match self.try_claim(key, event_id, owner, until_ms).await? {
+            ClaimOutcome::Settled(record) if matches!(record.stage, Stage::GivenUp { .. }) => {
+                self.rearm(key).await?;
+                match self.try_claim(key, event_id, owner, until_ms).await? {
+                    // Someone else finished it meanwhile, or re-armed and holds it.
+                    ClaimOutcome::Settled(r) if !matches!(r.stage, Stage::Done { .. }) => Ok(ClaimOutcome::Busy),
+                    other => Ok(other),
+                }
+            }
+            other => Ok(other),
+        }
+    }
+
+    async fn try_claim(
+        &self,
+        key: &ItemKey,
+        event_id: Option<&str>,
+        owner: &str,
+        until_ms: u64,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let now = now_millis();
+        let pk = key.pk();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&pk, SK)))
+            .update_expression(
+                "SET claim_owner = :owner, claim_until = :until, attempts = if_not_exists(attempts, :zero) + :one, \
+                 created_at = if_not_exists(created_at, :now), pending_since = if_not_exists(pending_since, :now), \
+                 #st = if_not_exists(#st, :pending), ws = :ws, kind = :kind, item_id = :id, \
+                 event_id = if_not_exists(event_id, :event), gsi1pk = if_not_exists(gsi1pk, :gpk), \
+                 gsi1sk = if_not_exists(gsi1sk, :gsk), updated_at = :now",
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#st = :pending AND (attribute_not_exists(claim_until) OR claim_until < :now))",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":ws", s(key.workspace.as_str()))
+            .expression_attribute_values(":kind", s(key.kind.as_str()))
+            .expression_attribute_values(":id", s(key.id.as_str()))
+            .expression_attribute_values(":event", s(event_id.unwrap_or("")))
+            .expression_attribute_values(":gpk", s(PENDING))
+            .expression_attribute_values(":gsk", s(due_key(now, &pk)))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let record = parse_item(&out.attributes.unwrap_or_default())?;
+                Ok(ClaimOutcome::Claimed(Claim { owner: owner.to_owned(), until_ms, record }))
+            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                let old = match e.into_service_error() {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+                        c.item
+                    }
+                    _ => None,
+                };
+                let old = match old {
+                    Some(item) => Some(item),
+                    None => self.raw_item(&pk).await?,
+                };
+                // Our own claim: the SDK retried a write whose first try landed (its reply
+                // was lost). Without this, the item would sit claimed by nobody working on it
+                // until the deadline.
+                if let Some(item) = &old
+                    && get_s(item, "claim_owner") == Some(owner)
+                    && get_n(item, "claim_until") == Some(until_ms)
+                {
+                    let record = parse_item(item)?;
+                    return Ok(ClaimOutcome::Claimed(Claim { owner: owner.to_owned(), until_ms, record }));
+                }
+                match old.map(|i| parse_item(&i)).transpose()? {
+                    Some(record) if !record.stage.is_pending() => Ok(ClaimOutcome::Settled(record)),
+                    _ => Ok(ClaimOutcome::Busy),
+                }
+            }
+            Err(e) => Err(StoreError::sdk(e)),
+        }
+    }
+
+    /// Claims an item that has a record, whatever its stage (a rename or a delete of a
+    /// linked item); `Ok(None)` when there is no record yet.
+    pub async fn claim_existing(
+        &self,
+        key: &ItemKey,
+        owner: &str,
+        until_ms: u64,
+    ) -> Result<Option<ClaimOutcome>, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&key.pk(), SK)))
+            .update_expression("SET claim_owner = :owner, claim_until = :until, updated_at = :now")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(claim_until) OR claim_until < :now)")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":now", n(now_millis()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let record = parse_item(&out.attributes.unwrap_or_default())?;
+                Ok(Some(ClaimOutcome::Claimed(Claim { owner: owner.to_owned(), until_ms, record })))
+            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                let old = match e.into_service_error() {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+                        c.item
+                    }
+                    _ => None,
+                };
+                match old {
+                    Some(item) if get_s(&item, "claim_owner") == Some(owner) => {
+                        let record = parse_item(&item)?;
+                        Ok(Some(ClaimOutcome::Claimed(Claim { owner: owner.to_owned(), until_ms, record })))
+                    }
+                    Some(_) => Ok(Some(ClaimOutcome::Busy)),
+                    None if self.raw_item(&key.pk()).await?.is_some() => Ok(Some(ClaimOutcome::Busy)),
+                    None => Ok(None),
+                }
+            }
+            Err(e) => Err(StoreError::sdk(e)),
+        }
+    }
+
+    /// Starts a given-up item again: pending, due now, its age counted from now.
+    pub async fn rearm(&self, key: &ItemKey) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let pk = key.pk();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&pk, SK)))
+            .update_expression(
+                "SET #st = :pending, pending_since = :now, gsi1pk = :gpk, gsi1sk = :gsk, claim_until = :zero, \
+                 updated_at = :now REMOVE claim_owner",
+            )
+            .condition_expression("#st = :failed")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":gpk", s(PENDING))
+            .expression_attribute_values(":gsk", s(due_key(now, &pk)))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::sdk(e)),
+        }
+    }
+
+    async fn raw_item(&self, pk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out.item)
+    }
+
+    pub async fn item(&self, key: &ItemKey) -> Result<Option<ItemRecord>, StoreError> {
+        self.raw_item(&key.pk()).await?.map(|i| parse_item(&i)).transpose()
+    }
+
+    /// Records a just-created doc: `New` → `DocCreated`.
+    pub async fn record_doc(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
+        self.claimed_update(
+            claim,
+            "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now",
+            vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))],
+        )
+        .await?;
+        claim.record.stage = Stage::DocCreated { doc };
+        Ok(())
+    }
+
+    /// `DocCreated` → `DocWritten`.
+    pub async fn record_written(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
+        self.claimed_update(
+            claim,
+            "SET doc_written = :t, updated_at = :now",
+            vec![(":t", AttributeValue::Bool(true)), (":now", n(now_millis()))],
+        )
+        .await?;
+        claim.record.stage = Stage::DocWritten { doc };
+        Ok(())
+    }
+
+    /// `DocWritten` → `FieldSet`.
+    pub async fn record_field_set(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
+        self.claimed_update(
+            claim,
+            "SET field_set = :t, updated_at = :now",
+            vec![(":t", AttributeValue::Bool(true)), (":now", n(now_millis()))],
+        )
+        .await?;
+        claim.record.stage = Stage::FieldSet { doc };
+        Ok(())
+    }
+
+    /// Marks the item `Done`, drops it from the pending index and lets go of it.
+    pub async fn record_done(&self, claim: &mut Claim, doc: Doc, comment_id: &str) -> Result<(), StoreError> {
+        let finished = self
+            .claimed_update(
+                claim,
+                "SET #st = :done, comment_id = :cid, updated_at = :now \
+                 REMOVE gsi1pk, gsi1sk, claim_owner, claim_until, last_error",
+                vec![(":done", s("done")), (":cid", s(comment_id)), (":now", n(now_millis()))],
+            )
+            .await;
+        match finished {
+            // The SDK retried a write whose first try landed (its reply was lost): the claim
+            // is gone because this very write released it.
+            Err(StoreError::LostClaim)
+                if self
+                    .item(&claim.record.key)
+                    .await?
+                    .is_some_and(|r| matches!(&r.stage, Stage::Done { comment_id: c, .. } if c == comment_id)) => {}
+            other => other?,
+        }
+        claim.record.stage = Stage::Done { doc, comment_id: comment_id.to_owned() };
+        Ok(())
+    }
+
+    /// Lets go of a pending item after a failure, recording why; it is due again at
+    /// `next_ms` (a delivery may take it earlier).
+    pub async fn release_for_retry(&self, claim: &Claim, error: &str, next_ms: u64) -> Result<(), StoreError> {
+        let error: String = error.chars().take(500).collect();
+        self.claimed_update(
+            claim,
+            "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner",
+            vec![
+                (":err", s(error)),
+                (":zero", n(0)),
+                (":gsk", s(due_key(next_ms, &claim.record.key.pk()))),
+                (":now", n(now_millis())),
+            ],
+        )
+        .await
+    }
+
+    /// Ends an item's retries with the reason; the doc, if any, stays on record.
+    pub async fn give_up(&self, claim: &mut Claim, reason: &str) -> Result<(), StoreError> {
+        let reason: String = reason.chars().take(500).collect();
+        self.claimed_update(
+            claim,
+            "SET last_error = :err, #st = :failed, claim_until = :zero, updated_at = :now \
+             REMOVE claim_owner, gsi1pk, gsi1sk",
+            vec![(":err", s(&reason)), (":failed", s("failed")), (":zero", n(0)), (":now", n(now_millis()))],
+        )
+        .await?;
+        let doc = claim.record.stage.doc().cloned();
+        claim.record.stage = Stage::GivenUp { reason, doc };
+        Ok(())
+    }
+
+    /// Lets go of an item without changing its stage (a lifecycle step finished).
+    pub async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
+        self.claimed_update(claim, "SET claim_until = :zero REMOVE claim_owner", vec![(":zero", n(0))]).await
+    }
+
+    /// Records the doc's new title (after a rename) and lets go.
+    pub async fn record_title(&self, claim: &mut Claim, title: &str) -> Result<(), StoreError> {
+        self.claimed_update(
+            claim,
+            "SET doc_title = :t, claim_until = :zero, updated_at = :now REMOVE claim_owner",
+            vec![(":t", s(title)), (":zero", n(0)), (":now", n(now_millis()))],
+        )
+        .await?;
+        if let Stage::Done { doc, .. } = &mut claim.record.stage {
+            doc.title = title.to_owned();
+        }
+        Ok(())
+    }
+
+    /// Records that the item was deleted in TAPD (and whether its doc went to the trash),
+    /// ends its retries, and lets go.
+    pub async fn record_deleted(&self, claim: &mut Claim, doc_trashed: bool) -> Result<(), StoreError> {
+        let mut expr = "SET deleted_at = :now, claim_until = :zero, updated_at = :now".to_owned();
+        let mut values = vec![(":now", n(now_millis())), (":zero", n(0))];
+        if doc_trashed {
+            expr.push_str(", doc_trashed = :t");
+            values.push((":t", AttributeValue::Bool(true)));
+        }
+        if claim.record.stage.is_pending() {
+            expr.push_str(", #st = :failed, last_error = :why");
+            values.push((":failed", s("failed")));
+            values.push((":why", s("the item was deleted in TAPD")));
+            expr.push_str(" REMOVE claim_owner, gsi1pk, gsi1sk");
+        } else {
+            expr.push_str(" REMOVE claim_owner");
+        }
+        self.claimed_update(claim, &expr, values).await?;
+        claim.record.deleted = true;
+        Ok(())
+    }
+
+    async fn claimed_update(
+        &self,
+        claim: &Claim,
+        expr: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&claim.record.key.pk(), SK)))
+            .update_expression(expr)
+            .condition_expression("claim_owner = :me")
+            .expression_attribute_values(":me", s(&claim.owner));
+        if expr.contains("#st") {
+            req = req.expression_attribute_names("#st", "status");
+        }
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Err(StoreError::LostClaim),
+            Err(e) => Err(StoreError::sdk(e)),
+        }
+    }
+
+    /// How many items are pending, and since when the oldest of them has been (for the
+    /// scheduled run's metrics and `tapdocs status`).
+    pub async fn pending_stats(&self) -> Result<(u32, Option<u64>), StoreError> {
+        let (mut count, mut oldest, mut cursor) = (0u32, None::<u64>, None);
+        loop {
+            let (page, next) = self.pending_page(None, 100, cursor).await?;
+            for p in page {
+                count += 1;
+                oldest = Some(oldest.map_or(p.pending_since_ms, |o| o.min(p.pending_since_ms)));
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => return Ok((count, oldest)),
+            }
+        }
+    }
+
+    /// Pending items due at `now_ms` or before, soonest due first, one page of up to
+    /// `limit` after `cursor`; the second value is the cursor of the next page.
+    pub async fn due_items(
+        &self,
+        now_ms: u64,
+        limit: i32,
+        cursor: Option<Item>,
+    ) -> Result<(Vec<DueItem>, Option<Item>), StoreError> {
+        self.pending_page(Some(now_ms), limit, cursor).await
+    }
+
+    async fn pending_page(
+        &self,
+        due_by: Option<u64>,
+        limit: i32,
+        cursor: Option<Item>,
+    ) -> Result<(Vec<DueItem>, Option<Item>), StoreError> {
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PENDING_INDEX)
+            .expression_attribute_values(":p", s(PENDING))
+            .scan_index_forward(true)
+            .limit(limit)
+            .set_exclusive_start_key(cursor);
+        req = match due_by {
+            // `~` sorts after every pk, so everything due at `now` is in range.
+            Some(now) => req
+                .key_condition_expression("gsi1pk = :p AND gsi1sk <= :due")
+                .expression_attribute_values(":due", s(format!("{now:015}#~"))),
+            None => req.key_condition_expression("gsi1pk = :p"),
+        };
+        let out = req.send().await.map_err(StoreError::sdk)?;
+        let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+        let page = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                let record = parse_item(item)?;
+                Ok(DueItem {
+                    key: record.key,
+                    claim_until_ms: get_n(item, "claim_until").unwrap_or(0),
+                    pending_since_ms: record.pending_since_ms,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((page, next))
+    }
+}
