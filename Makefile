@@ -33,13 +33,13 @@ test:
 ## run: the whole product on http://127.0.0.1:$(PORT) (default 3000): local gateway, the functions, moto, sandboxes; RESET=1 forgets .local/run
 .PHONY: run demo
 run: venv
-	cargo build --release --workspace --bins --exclude harness --exclude devstack
+	cargo build --release --workspace --bins --exclude harness --exclude devstack --exclude tapdocs
 	cargo run --quiet --bin devstack -- run --port $(or $(PORT),3000) $(if $(filter 1 yes true,$(RESET)),--reset)
 
 ## demo: the connect flow and a sample story::create against `make run` (started for the demo if not running)
 demo: venv
 	@kill -0 "$$(cat .local/run/devstack.pid 2>/dev/null)" 2>/dev/null \
-	  || cargo build --release --workspace --bins --exclude harness --exclude devstack
+	  || cargo build --release --workspace --bins --exclude harness --exclude devstack --exclude tapdocs
 	cargo run --quiet --bin devstack -- demo --port $(or $(PORT),3000)
 
 ## bench: cold start, latency, round trips, memory and size; rewrites BENCHMARKS.md (BENCH_ARM64=1: arm64 too)

@@ -14,6 +14,7 @@
 //!
 //! Tokens are encrypted with AES-256-GCM, the item's `pk|sk` as associated data.
 
+pub mod admin;
 pub mod items;
 mod oauth;
 mod transport;

@@ -1,0 +1,511 @@
+//! What the operator CLI (`tapdocs`, tools/tapdocs) needs beyond what the functions use:
+//! listing items by status, making an item due now, disconnecting a workspace, and
+//! re-encrypting every token under the current key. None of it runs in a Lambda.
+//!
+//! Listing failed items scans the table (with a filter): fine for an operator tool, not for
+//! a request path. Pending items come from the sparse `pending` index.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+
+use super::items::PENDING_INDEX;
+use super::{Binding, Item, ItemKey, Store, StoreError, get_n, get_s, n, s};
+use crate::ids::{ItemId, ItemKind, WorkspaceId};
+use crate::time::{now_millis, now_secs};
+
+/// An item record as an operator sees it (whatever its stage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemView {
+    pub key: ItemKey,
+    /// `pending`, `done` or `failed`.
+    pub status: String,
+    pub attempts: u32,
+    /// ms.
+    pub first_seen_ms: u64,
+    /// ms.
+    pub pending_since_ms: u64,
+    /// When a pending item is next due, ms (from the `pending` index key).
+    pub due_ms: Option<u64>,
+    /// A live claim's deadline, ms (an instance is working on it until then).
+    pub claim_until_ms: Option<u64>,
+    pub last_error: Option<String>,
+    pub doc_url: Option<String>,
+    pub doc_title: Option<String>,
+    pub deleted: bool,
+}
+
+impl ItemView {
+    fn read(item: &Item) -> Option<Self> {
+        let key = ItemKey {
+            workspace: WorkspaceId::parse(get_s(item, "ws")?).ok()?,
+            kind: ItemKind::parse(get_s(item, "kind")?)?,
+            id: ItemId::parse(get_s(item, "item_id")?).ok()?,
+        };
+        let first_seen_ms = get_n(item, "created_at").unwrap_or(0);
+        Some(Self {
+            key,
+            status: get_s(item, "status").unwrap_or("unknown").to_owned(),
+            attempts: get_n(item, "attempts").unwrap_or(0) as u32,
+            first_seen_ms,
+            pending_since_ms: get_n(item, "pending_since").unwrap_or(first_seen_ms),
+            due_ms: get_s(item, "gsi1sk").and_then(|k| k.split('#').next()).and_then(|d| d.parse().ok()),
+            claim_until_ms: get_n(item, "claim_until").filter(|&until| until > now_millis()),
+            last_error: get_s(item, "last_error").map(str::to_owned),
+            doc_url: get_s(item, "doc_url").map(str::to_owned),
+            doc_title: get_s(item, "doc_title").map(str::to_owned),
+            deleted: item.contains_key("deleted_at"),
+        })
+    }
+}
+
+/// Which items to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemStatus {
+    Pending,
+    Failed,
+}
+
+/// What the table holds about one workspace, for `tapdocs status`.
+#[derive(Debug, Clone)]
+pub struct WorkspaceView {
+    pub workspace: WorkspaceId,
+    pub binding: Option<Binding>,
+    /// Why the workspace must be connected again (its Tencent Docs token was refused).
+    pub needs_reconnect: Option<String>,
+    pub has_tapd_token: bool,
+    pub has_tdoc_token: bool,
+    pub sweep: Option<super::SweepCursor>,
+}
+
+/// Pending and failed counts of one workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemCounts {
+    pub pending: u32,
+    pub failed: u32,
+    /// Since when the oldest pending item has been pending, ms.
+    pub oldest_pending_ms: Option<u64>,
+}
+
+/// Why [`Store::check_table`] refused the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableProblem {
+    /// No table of that name (in that region, at that endpoint).
+    Missing,
+    /// A table of that name that is not this project's.
+    NotOurs(String),
+    /// The credentials were refused (unknown, expired, or not allowed).
+    Denied(String),
+    /// DynamoDB could not be reached (endpoint, network, no credentials to sign with).
+    Unreachable(String),
+    Other(String),
+}
+
+/// What `disconnect_workspace` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Disconnected {
+    pub binding: bool,
+    pub tapd_token: bool,
+    pub tdoc_token: bool,
+    /// Other workspaces bound to the same Tencent Docs account: its token was kept for them.
+    pub tdoc_token_kept_for: Vec<WorkspaceId>,
+    pub sweep_cursor: bool,
+}
+
+/// What re-encrypting the tokens did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// Records holding a token (`ct`).
+    pub seen: u32,
+    /// Re-encrypted under the first key.
+    pub resealed: u32,
+    /// Already under the first key.
+    pub current: u32,
+    /// Changed by someone else between the read and the write (they wrote under the first key).
+    pub raced: u32,
+    /// `pk|sk` of records no configured key opens (written under a key no longer configured,
+    /// or damaged): left as they are.
+    pub unreadable: Vec<String>,
+}
+
+fn item_pk(key: &ItemKey) -> String {
+    format!("ITEM#{}#{}#{}", key.workspace, key.kind.as_str(), key.id)
+}
+
+fn ws_pk(ws: &WorkspaceId) -> String {
+    format!("WS#{ws}")
+}
+
+impl Store {
+    /// Checks that the table exists and is this project's (keys `pk`/`sk`, the `pending`
+    /// index); its approximate item count when it is.
+    pub async fn check_table(&self) -> Result<Option<i64>, TableProblem> {
+        let out = match self.client.describe_table().table_name(&self.table).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let text = DisplayErrorContext(&e).to_string();
+                return Err(match e.as_service_error() {
+                    Some(se) if se.is_resource_not_found_exception() => TableProblem::Missing,
+                    Some(se) => match se.code() {
+                        Some(
+                            "UnrecognizedClientException"
+                            | "AccessDeniedException"
+                            | "InvalidSignatureException"
+                            | "ExpiredTokenException"
+                            | "MissingAuthenticationTokenException",
+                        ) => TableProblem::Denied(se.message().unwrap_or(&text).to_owned()),
+                        _ => TableProblem::Other(text),
+                    },
+                    None => TableProblem::Unreachable(text),
+                });
+            }
+        };
+        let Some(table) = out.table else {
+            return Err(TableProblem::NotOurs("DescribeTable returned no table".into()));
+        };
+        let keys: Vec<&str> = table.key_schema().iter().map(|k| k.attribute_name()).collect();
+        if !(keys.contains(&"pk") && keys.contains(&"sk") && keys.len() == 2) {
+            return Err(TableProblem::NotOurs(format!("its key is ({}), not (pk, sk)", keys.join(", "))));
+        }
+        if !table.global_secondary_indexes().iter().any(|i| i.index_name() == Some(PENDING_INDEX)) {
+            return Err(TableProblem::NotOurs(format!("it has no `{PENDING_INDEX}` index")));
+        }
+        Ok(table.item_count)
+    }
+
+    /// Every item of a status (optionally of one workspace), oldest pending first for
+    /// pending items. `progress` is called with the number of records read so far.
+    pub async fn items_with_status(
+        &self,
+        status: ItemStatus,
+        ws: Option<&WorkspaceId>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Vec<ItemView>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<Item> = None;
+        let mut read = 0u64;
+        loop {
+            let (items, next, scanned) = match status {
+                ItemStatus::Pending => {
+                    let mut q = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(PENDING_INDEX)
+                        .key_condition_expression("gsi1pk = :p")
+                        .expression_attribute_values(":p", s("PENDING"))
+                        .set_exclusive_start_key(cursor.take());
+                    if let Some(ws) = ws {
+                        q = q.filter_expression("ws = :ws").expression_attribute_values(":ws", s(ws.as_str()));
+                    }
+                    let page = q.send().await.map_err(StoreError::sdk)?;
+                    (page.items.unwrap_or_default(), page.last_evaluated_key, page.scanned_count)
+                }
+                ItemStatus::Failed => {
+                    let mut filter = "begins_with(pk, :item) AND #st = :failed".to_owned();
+                    let mut q = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":item", s("ITEM#"))
+                        .expression_attribute_values(":failed", s("failed"))
+                        .set_exclusive_start_key(cursor.take());
+                    if let Some(ws) = ws {
+                        filter.push_str(" AND ws = :ws");
+                        q = q.expression_attribute_values(":ws", s(ws.as_str()));
+                    }
+                    let page = q.filter_expression(filter).send().await.map_err(StoreError::sdk)?;
+                    (page.items.unwrap_or_default(), page.last_evaluated_key, page.scanned_count)
+                }
+            };
+            read += scanned.max(0) as u64;
+            progress(read);
+            out.extend(items.iter().filter_map(ItemView::read));
+            match next.filter(|k| !k.is_empty()) {
+                Some(k) => cursor = Some(k),
+                None => break,
+            }
+        }
+        out.sort_by(|a, b| a.pending_since_ms.cmp(&b.pending_since_ms).then(item_pk(&a.key).cmp(&item_pk(&b.key))));
+        Ok(out)
+    }
+
+    /// One item's record, whatever its stage; `None` when the table has none.
+    pub async fn item_view(&self, key: &ItemKey) -> Result<Option<ItemView>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&item_pk(key), "LINK")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out.item.as_ref().and_then(ItemView::read))
+    }
+
+    /// Makes a pending item due now (the next scheduled run takes it first), unless an
+    /// instance holds it. `false` when it is not pending or is held.
+    pub async fn make_due_now(&self, key: &ItemKey) -> Result<bool, StoreError> {
+        let pk = item_pk(key);
+        let now = now_millis();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&pk, "LINK")))
+            .update_expression("SET gsi1sk = :gsk, updated_at = :now")
+            .condition_expression(
+                "#st = :pending AND gsi1pk = :p AND (attribute_not_exists(claim_until) OR claim_until < :now)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":p", s("PENDING"))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":gsk", s(format!("{now:015}#{pk}")))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::sdk(e)),
+        }
+    }
+
+    /// Pending and failed counts per workspace (the pending index, and a scan for failed).
+    pub async fn item_counts(&self) -> Result<BTreeMap<WorkspaceId, ItemCounts>, StoreError> {
+        let mut counts: BTreeMap<WorkspaceId, ItemCounts> = BTreeMap::new();
+        for item in self.items_with_status(ItemStatus::Pending, None, |_| {}).await? {
+            let c = counts.entry(item.key.workspace.clone()).or_default();
+            c.pending += 1;
+            c.oldest_pending_ms =
+                Some(c.oldest_pending_ms.map_or(item.pending_since_ms, |o| o.min(item.pending_since_ms)));
+        }
+        for item in self.items_with_status(ItemStatus::Failed, None, |_| {}).await? {
+            counts.entry(item.key.workspace.clone()).or_default().failed += 1;
+        }
+        Ok(counts)
+    }
+
+    /// A workspace as the table knows it.
+    pub async fn workspace_view(&self, ws: &WorkspaceId) -> Result<WorkspaceView, StoreError> {
+        let pk = ws_pk(ws);
+        let records = self.records_of(&pk).await?;
+        let binding_raw = records.get("BINDING");
+        let binding = match binding_raw {
+            Some(_) => self.binding(ws).await?,
+            None => None,
+        };
+        let has_tdoc_token = match binding.as_ref().and_then(Binding::open_id) {
+            Some(open_id) => self.get_raw(&format!("TDOC#{open_id}"), "TOKEN").await?.is_some(),
+            None => false,
+        };
+        Ok(WorkspaceView {
+            workspace: ws.clone(),
+            needs_reconnect: binding_raw.and_then(|b| get_s(b, "needs_reconnect")).map(str::to_owned),
+            binding,
+            has_tapd_token: records.contains_key("TAPD_TOKEN"),
+            has_tdoc_token,
+            sweep: self.sweep_cursor(ws).await?,
+        })
+    }
+
+    /// Disconnects a workspace, in one transaction: its binding (kept in its history, marked
+    /// disconnected), its TAPD token, its sweep cursor, and its Tencent Docs account's token
+    /// unless another workspace is bound to the same account. Its item records stay.
+    pub async fn disconnect_workspace(&self, ws: &WorkspaceId) -> Result<Disconnected, StoreError> {
+        let pk = ws_pk(ws);
+        let records = self.records_of(&pk).await?;
+        let binding_raw = records.get("BINDING").cloned();
+        let binding = match binding_raw {
+            Some(_) => self.binding(ws).await?,
+            None => None,
+        };
+        let mut done = Disconnected::default();
+        let mut tx: Vec<TransactWriteItem> = Vec::new();
+        let delete = |pk: &str, sk: &str| {
+            TransactWriteItem::builder()
+                .delete(
+                    Delete::builder().table_name(&self.table).set_key(Some(Self::key(pk, sk))).build().expect("set"),
+                )
+                .build()
+        };
+        if let Some(raw) = binding_raw {
+            let bind_id = get_s(&raw, "bind_id").unwrap_or_default().to_owned();
+            let connected_at = get_n(&raw, "connected_at").unwrap_or(0);
+            let mut history = raw.clone();
+            history.remove("gsi1pk");
+            history.remove("gsi1sk");
+            history.remove("needs_reconnect_at");
+            history.insert("sk".into(), s(format!("HISTORY#{connected_at:012}#{bind_id}")));
+            history.insert("replaced_at".into(), n(now_secs()));
+            history.insert("disconnected".into(), AttributeValue::Bool(true));
+            tx.push(
+                TransactWriteItem::builder()
+                    .put(Put::builder().table_name(&self.table).set_item(Some(history)).build().expect("set"))
+                    .build(),
+            );
+            // Only the binding that was read: a reconnect meanwhile is not undone.
+            let mut cond = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(&pk, "BINDING")))
+                .expression_attribute_values(":at", n(connected_at));
+            cond = match bind_id.as_str() {
+                "" => cond.condition_expression("attribute_exists(pk) AND connected_at = :at"),
+                id => cond
+                    .condition_expression("attribute_exists(pk) AND connected_at = :at AND bind_id = :id")
+                    .expression_attribute_values(":id", s(id)),
+            };
+            tx.push(TransactWriteItem::builder().delete(cond.build().expect("set")).build());
+            done.binding = true;
+        }
+        if records.contains_key("TAPD_TOKEN") {
+            tx.push(delete(&pk, "TAPD_TOKEN"));
+            done.tapd_token = true;
+        }
+        if let Some(open_id) = binding.as_ref().and_then(Binding::open_id) {
+            for other in self.bound_workspaces().await? {
+                if &other.workspace != ws
+                    && self.binding(&other.workspace).await?.as_ref().and_then(Binding::open_id) == Some(open_id)
+                {
+                    done.tdoc_token_kept_for.push(other.workspace);
+                }
+            }
+            let tdoc_pk = format!("TDOC#{open_id}");
+            if done.tdoc_token_kept_for.is_empty() && self.get_raw(&tdoc_pk, "TOKEN").await?.is_some() {
+                tx.push(delete(&tdoc_pk, "TOKEN"));
+                done.tdoc_token = true;
+            }
+        }
+        if self.get_raw(&format!("SWEEP#{ws}"), "SWEEP").await?.is_some() {
+            tx.push(delete(&format!("SWEEP#{ws}"), "SWEEP"));
+            done.sweep_cursor = true;
+        }
+        if tx.is_empty() {
+            return Ok(done);
+        }
+        match self.client.transact_write_items().set_transact_items(Some(tx)).send().await {
+            Ok(_) => Ok(done),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => {
+                Err(StoreError::Unavailable("the workspace was connected again meanwhile; nothing was removed".into()))
+            }
+            Err(e) => Err(StoreError::sdk(e)),
+        }
+    }
+
+    /// Re-encrypts every token at rest (every record with a `ct`) under the keyring's first
+    /// key; with `dry_run`, only counts. Each write replaces only the ciphertext that was read.
+    /// `progress` is called with the number of records read so far.
+    pub async fn reseal_all_tokens(
+        &self,
+        dry_run: bool,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Rotation, StoreError> {
+        let mut out = Rotation::default();
+        let mut cursor: Option<Item> = None;
+        let mut read = 0u64;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("attribute_exists(ct)")
+                .set_exclusive_start_key(cursor.take())
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+            read += page.scanned_count.max(0) as u64;
+            for item in page.items.unwrap_or_default() {
+                let (Some(pk), Some(sk), Some(AttributeValue::B(blob))) =
+                    (get_s(&item, "pk"), get_s(&item, "sk"), item.get("ct"))
+                else {
+                    continue;
+                };
+                out.seen += 1;
+                let aad = super::aad(pk, sk);
+                let plain = match self.keys.decrypt(blob.as_ref(), aad.as_bytes()) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        out.unreadable.push(aad);
+                        continue;
+                    }
+                };
+                if !self.keys.is_stale(blob.as_ref()) {
+                    out.current += 1;
+                    continue;
+                }
+                if dry_run {
+                    out.resealed += 1;
+                    continue;
+                }
+                let sealed = self.keys.encrypt(&plain, aad.as_bytes());
+                let res = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(pk, sk)))
+                    .update_expression("SET ct = :new")
+                    .condition_expression("ct = :old")
+                    .expression_attribute_values(":new", AttributeValue::B(sealed.into()))
+                    .expression_attribute_values(":old", AttributeValue::B(blob.clone()))
+                    .send()
+                    .await;
+                match res {
+                    Ok(_) => out.resealed += 1,
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                        out.raced += 1
+                    }
+                    Err(e) => return Err(StoreError::sdk(e)),
+                }
+            }
+            progress(read);
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => cursor = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Every record of a partition, by sort key.
+    async fn records_of(&self, pk: &str) -> Result<HashMap<String, Item>, StoreError> {
+        let mut out = HashMap::new();
+        let mut cursor: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(cursor.take())
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+            for item in page.items.unwrap_or_default() {
+                if let Some(sk) = get_s(&item, "sk") {
+                    out.insert(sk.to_owned(), item);
+                }
+            }
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => cursor = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out.item)
+    }
+}

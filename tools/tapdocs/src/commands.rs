@@ -1,0 +1,655 @@
+//! The commands: each reads or changes the table through the store, then prints a table
+//! (or, with `--json`, one JSON document).
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+
+use serde_json::{Value, json};
+use shared::ids::{ItemId, ItemKind, WorkspaceId};
+use shared::store::admin::{ItemStatus, ItemView, WorkspaceView};
+use shared::store::{Account, ItemKey, SweepCursor};
+use shared::time::{now_millis, parse_tapd_date, tapd_time};
+
+use crate::target::{Connected, Keys, connect, interactive};
+use crate::view::{age, print_json, progress, short, table, when};
+use crate::{Cli, Command, Failure};
+
+/// What neither provider offers; said wherever tokens are removed.
+const NO_REVOKE: &str = "Not revoked at the providers: neither TAPD nor Tencent Docs documents a token \
+                         revocation endpoint. The stored tokens are deleted; to end the authorization at \
+                         the providers too, remove the app in TAPD (company settings, apps) and in the \
+                         Tencent Docs account's authorized apps.";
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let json = cli.json;
+    let show_progress = !json && interactive();
+    match cli.command {
+        Command::Status => {
+            let c = connect(&cli.target, Keys::Unused).await?;
+            status(&c, json, show_progress).await
+        }
+        Command::Items { which, workspace, limit } => {
+            let ws = workspace.as_deref().map(parse_ws).transpose()?;
+            let status = if which.failed { ItemStatus::Failed } else { ItemStatus::Pending };
+            let c = connect(&cli.target, Keys::Unused).await?;
+            items(&c, status, ws.as_ref(), limit, json, show_progress).await
+        }
+        Command::Redrive { items, failed, workspace } => {
+            let ws = workspace.as_deref().map(parse_ws).transpose()?;
+            let keys = items.iter().map(|i| parse_item(i)).collect::<Result<Vec<_>, _>>()?;
+            let c = connect(&cli.target, Keys::Unused).await?;
+            if failed {
+                redrive_failed(&c, ws.as_ref(), json, show_progress).await
+            } else {
+                redrive(&c, &keys, json).await
+            }
+        }
+        Command::Backfill { workspace, since } => {
+            let ws = parse_ws(&workspace)?;
+            let since_ms = parse_tapd_date(&since).ok_or_else(|| {
+                Failure::usage(format!("--since {since}: not a date")).hint("expected YYYY-MM-DD, e.g. 2026-11-01")
+            })?;
+            if since_ms > now_millis() {
+                return Err(Failure::usage(format!("--since {since} is in the future")));
+            }
+            let c = connect(&cli.target, Keys::Unused).await?;
+            backfill(&c, &ws, since_ms, json).await
+        }
+        Command::Disconnect { workspace, yes } => {
+            let ws = parse_ws(&workspace)?;
+            let c = connect(&cli.target, Keys::Unused).await?;
+            disconnect(&c, &ws, yes, json).await
+        }
+        Command::RotateKeys { dry_run } => {
+            let c = connect(&cli.target, Keys::Needed).await?;
+            rotate_keys(&c, dry_run, json, show_progress).await
+        }
+    }
+}
+
+fn parse_ws(raw: &str) -> Result<WorkspaceId, Failure> {
+    WorkspaceId::parse(raw)
+        .map_err(|e| Failure::usage(format!("{raw}: {e}")).hint("a TAPD workspace id is a number, e.g. 20000001"))
+}
+
+/// `WORKSPACE/KIND/ID` (also `WORKSPACE#KIND#ID`, `ITEM#…` as stored, or with `:`).
+fn parse_item(raw: &str) -> Result<ItemKey, Failure> {
+    let bad = |why: &str| {
+        Failure::usage(format!("{raw}: {why}"))
+            .hint("name an item WORKSPACE/KIND/ID, e.g. 20000001/story/1000123 (KIND: story, bug or task)")
+    };
+    let body = raw.trim().strip_prefix("ITEM#").unwrap_or(raw.trim());
+    let parts: Vec<&str> = body.split(['/', '#', ':']).collect();
+    let [ws, kind, id] = parts.as_slice() else { return Err(bad("not WORKSPACE/KIND/ID")) };
+    Ok(ItemKey {
+        workspace: WorkspaceId::parse(ws).map_err(|e| bad(&e.to_string()))?,
+        kind: ItemKind::parse(&kind.to_ascii_lowercase()).ok_or_else(|| bad("the kind is story, bug or task"))?,
+        id: ItemId::parse(id).map_err(|e| bad(&e.to_string()))?,
+    })
+}
+
+fn item_name(key: &ItemKey) -> String {
+    format!("{}/{}/{}", key.workspace, key.kind.as_str(), key.id)
+}
+
+fn where_line(c: &Connected) -> String {
+    match &c.endpoint {
+        Some(e) => format!("table {} at {e}", c.table),
+        None => format!("table {} in {}", c.table, c.region),
+    }
+}
+
+fn target_json(c: &Connected) -> Value {
+    json!({ "table": c.table, "region": c.region, "endpoint": c.endpoint })
+}
+
+fn opt_ms(ms: Option<u64>) -> Value {
+    ms.filter(|&m| m > 0).map_or(Value::Null, Value::from)
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+
+async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Failure> {
+    let bound = c.store.bound_workspaces().await?;
+    let counts = c.store.item_counts().await?;
+    let names: BTreeSet<WorkspaceId> =
+        bound.iter().map(|b| b.workspace.clone()).chain(counts.keys().cloned()).collect();
+    let bar = progress(show_progress, Some(names.len() as u64), "reading workspaces");
+    let mut views = Vec::new();
+    for ws in &names {
+        views.push(c.store.workspace_view(ws).await?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let now = now_millis();
+    let pending: u32 = counts.values().map(|c| c.pending).sum();
+    let failed: u32 = counts.values().map(|c| c.failed).sum();
+    let oldest = counts.values().filter_map(|c| c.oldest_pending_ms).min();
+
+    if json {
+        let workspaces: Vec<Value> = views
+            .iter()
+            .map(|v| {
+                let n = counts.get(&v.workspace).cloned().unwrap_or_default();
+                let b = v.binding.as_ref();
+                json!({
+                    "workspace": v.workspace.as_str(),
+                    "connected": b.is_some(),
+                    "account": b.map(|b| match &b.account { Account::User(_) => "user", Account::App => "app" }),
+                    "open_id": b.and_then(|b| b.open_id()).map(|o| o.as_str()),
+                    "nick": b.and_then(|b| b.nick.as_deref()),
+                    "connected_at": b.map(|b| b.connected_at),
+                    "connected_by_tapd_user": b.and_then(|b| b.connected_by.tapd_user.as_deref()),
+                    "needs_reconnect": v.needs_reconnect,
+                    "tapd_token": v.has_tapd_token,
+                    "tdoc_token": v.has_tdoc_token,
+                    "last_sweep_ms": opt_ms(v.sweep.as_ref().map(|s| s.last_complete_ms)),
+                    "sweep_since_ms": v.sweep.as_ref().map(|s| s.since_ms),
+                    "sweep_under_way": v.sweep.as_ref().is_some_and(under_way),
+                    "pending": n.pending,
+                    "failed": n.failed,
+                    "oldest_pending_since_ms": n.oldest_pending_ms,
+                    "attention": attention(v),
+                })
+            })
+            .collect();
+        print_json(&json!({
+            "target": target_json(c),
+            "pending": pending,
+            "failed": failed,
+            "oldest_pending_since_ms": oldest,
+            "oldest_pending_age_secs": oldest.map(|o| now.saturating_sub(o) / 1000),
+            "workspaces": workspaces,
+        }));
+        return Ok(());
+    }
+
+    println!("{}", where_line(c));
+    println!(
+        "{} connected workspace(s); {pending} item(s) pending{}, {failed} failed",
+        bound.len(),
+        oldest.map(|o| format!(" (oldest for {})", age(now.saturating_sub(o)))).unwrap_or_default()
+    );
+    if views.is_empty() {
+        println!("No workspace is connected yet (connect one at <PUBLIC_BASE_URL>/oauth/tapd/start).");
+        return Ok(());
+    }
+    let mut t =
+        table(&["Workspace", "Account", "Connected", "Last sweep", "Pending", "Failed", "Oldest pending", "Attention"]);
+    for v in &views {
+        let n = counts.get(&v.workspace).cloned().unwrap_or_default();
+        let (account, connected) = match &v.binding {
+            None => ("not connected".to_owned(), "-".to_owned()),
+            Some(b) => {
+                let who = match &b.account {
+                    Account::User(o) => match &b.nick {
+                        Some(nick) => format!("{nick} ({o})"),
+                        None => format!("user {o}"),
+                    },
+                    Account::App => "the app's account".to_owned(),
+                };
+                let by = b.connected_by.tapd_user.as_deref().map(|u| format!("\nby {u}")).unwrap_or_default();
+                (who, format!("{}{by}", when(Some(b.connected_at * 1000))))
+            }
+        };
+        let sweep = match &v.sweep {
+            None => "never".to_owned(),
+            Some(s) => {
+                let last = if s.last_complete_ms > 0 { when(Some(s.last_complete_ms)) } else { "never".into() };
+                if under_way(s) { format!("{last}\n(a pass under way)") } else { last }
+            }
+        };
+        t.add_row(vec![
+            v.workspace.to_string(),
+            account,
+            connected,
+            sweep,
+            n.pending.to_string(),
+            n.failed.to_string(),
+            n.oldest_pending_ms.map(|o| age(now.saturating_sub(o))).unwrap_or_else(|| "-".into()),
+            attention(v).join("\n"),
+        ]);
+    }
+    println!("{t}");
+    println!("Times are Beijing time. `tapdocs items --failed` lists what failed and why.");
+    Ok(())
+}
+
+fn under_way(s: &SweepCursor) -> bool {
+    s.kind_index > 0 || s.page > 1
+}
+
+fn attention(v: &WorkspaceView) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(why) = &v.needs_reconnect {
+        out.push(format!("reconnect needed: {}", short(why, 80)));
+    }
+    if let Some(b) = &v.binding {
+        if !v.has_tapd_token {
+            out.push("no TAPD token".into());
+        }
+        if matches!(b.account, Account::User(_)) && !v.has_tdoc_token {
+            out.push("no Tencent Docs token".into());
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// items
+
+async fn items(
+    c: &Connected,
+    status: ItemStatus,
+    ws: Option<&WorkspaceId>,
+    limit: usize,
+    json: bool,
+    show_progress: bool,
+) -> Result<(), Failure> {
+    let list = read_items(c, status, ws, show_progress).await?;
+    let label = match status {
+        ItemStatus::Pending => "pending",
+        ItemStatus::Failed => "failed",
+    };
+    if json {
+        let items: Vec<Value> = list.iter().map(item_json).collect();
+        print_json(&json!({ "target": target_json(c), "status": label, "count": list.len(), "items": items }));
+        return Ok(());
+    }
+    let scope = ws.map(|w| format!(" in workspace {w}")).unwrap_or_default();
+    if list.is_empty() {
+        println!("No {label} items{scope} ({}).", where_line(c));
+        return Ok(());
+    }
+    let now = now_millis();
+    let mut t = match status {
+        ItemStatus::Pending => table(&["Item", "Pending for", "Attempts", "Next try", "Last error", "Doc"]),
+        ItemStatus::Failed => table(&["Item", "Reason", "Attempts", "First seen", "Doc"]),
+    };
+    for i in list.iter().take(limit) {
+        let doc = i.doc_url.clone().unwrap_or_else(|| "-".into());
+        match status {
+            ItemStatus::Pending => {
+                let next = match (i.claim_until_ms, i.due_ms) {
+                    (Some(until), _) => format!("being worked on (claim until {})", tapd_time(until)),
+                    (None, Some(due)) if due <= now => "at the next run".into(),
+                    (None, Some(due)) => format!("in {}", age(due - now)),
+                    (None, None) => "-".into(),
+                };
+                t.add_row(vec![
+                    item_name(&i.key),
+                    age(now.saturating_sub(i.pending_since_ms)),
+                    i.attempts.to_string(),
+                    next,
+                    i.last_error.as_deref().map(|e| short(e, 120)).unwrap_or_else(|| "-".into()),
+                    doc,
+                ]);
+            }
+            ItemStatus::Failed => {
+                t.add_row(vec![
+                    item_name(&i.key),
+                    short(i.last_error.as_deref().unwrap_or("unknown"), 160),
+                    i.attempts.to_string(),
+                    when(Some(i.first_seen_ms)),
+                    doc,
+                ]);
+            }
+        }
+    }
+    println!("{t}");
+    let shown = if list.len() > limit { format!(", the oldest {limit} shown (--limit)") } else { String::new() };
+    println!("{} {label} item(s){scope}{shown}.", list.len());
+    if status == ItemStatus::Failed {
+        println!(
+            "Retry them with `tapdocs redrive --failed`{}.",
+            ws.map(|w| format!(" --workspace {w}")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn read_items(
+    c: &Connected,
+    status: ItemStatus,
+    ws: Option<&WorkspaceId>,
+    show_progress: bool,
+) -> Result<Vec<ItemView>, Failure> {
+    // Failed items take a scan of the table: its approximate size is the bar's length.
+    let len = match status {
+        ItemStatus::Failed => c.approx_items.filter(|&n| n > 0),
+        ItemStatus::Pending => None,
+    };
+    let bar = progress(show_progress, len, "reading items");
+    let list = c
+        .store
+        .items_with_status(status, ws, |read| {
+            if let Some(len) = bar.length()
+                && read > len
+            {
+                bar.set_length(read);
+            }
+            bar.set_position(read);
+        })
+        .await?;
+    bar.finish_and_clear();
+    Ok(list)
+}
+
+fn item_json(i: &ItemView) -> Value {
+    json!({
+        "item": item_name(&i.key),
+        "workspace": i.key.workspace.as_str(),
+        "kind": i.key.kind.as_str(),
+        "id": i.key.id.as_str(),
+        "status": i.status,
+        "attempts": i.attempts,
+        "first_seen_ms": opt_ms(Some(i.first_seen_ms)),
+        "pending_since_ms": opt_ms(Some(i.pending_since_ms)),
+        "due_ms": i.due_ms,
+        "claim_until_ms": i.claim_until_ms,
+        "reason": i.last_error,
+        "doc_url": i.doc_url,
+        "doc_title": i.doc_title,
+        "deleted": i.deleted,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// redrive
+
+/// What redriving one item did.
+enum Redriven {
+    /// Failed → pending, due now.
+    Rearmed,
+    /// Pending, now due at once.
+    DueNow,
+    /// Pending and held by an instance: it is being worked on.
+    Busy(u64),
+    /// Linked already: nothing to retry.
+    Done,
+    /// Changed meanwhile (someone else redrove or finished it).
+    Changed(String),
+    NotFound,
+}
+
+impl Redriven {
+    fn code(&self) -> &'static str {
+        match self {
+            Redriven::Rearmed => "redriven",
+            Redriven::DueNow => "due_now",
+            Redriven::Busy(_) => "busy",
+            Redriven::Done => "already_done",
+            Redriven::Changed(_) => "changed",
+            Redriven::NotFound => "not_found",
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Redriven::Rearmed => "failed → pending: the next scheduled run retries it".into(),
+            Redriven::DueNow => "pending, now due: the next scheduled run retries it first".into(),
+            Redriven::Busy(until) => format!("being worked on right now (claim until {})", tapd_time(*until)),
+            Redriven::Done => "already linked: nothing to retry".into(),
+            Redriven::Changed(now) => format!("changed meanwhile, now {now}: left alone"),
+            Redriven::NotFound => "not in the table (never delivered, or another table?)".into(),
+        }
+    }
+}
+
+async fn redrive_one(c: &Connected, key: &ItemKey) -> Result<Redriven, Failure> {
+    if c.store.rearm(key).await? {
+        return Ok(Redriven::Rearmed);
+    }
+    let Some(view) = c.store.item_view(key).await? else { return Ok(Redriven::NotFound) };
+    Ok(match view.status.as_str() {
+        "done" => Redriven::Done,
+        "pending" => {
+            if c.store.make_due_now(key).await? {
+                Redriven::DueNow
+            } else {
+                match c.store.item_view(key).await?.and_then(|v| v.claim_until_ms) {
+                    Some(until) => Redriven::Busy(until),
+                    None => Redriven::Changed("not pending".into()),
+                }
+            }
+        }
+        other => Redriven::Changed(other.to_owned()),
+    })
+}
+
+async fn redrive(c: &Connected, keys: &[ItemKey], json: bool) -> Result<(), Failure> {
+    let mut results = Vec::new();
+    for key in keys {
+        results.push((key, redrive_one(c, key).await?));
+    }
+    report_redrive(c, &results, json)
+}
+
+async fn redrive_failed(
+    c: &Connected,
+    ws: Option<&WorkspaceId>,
+    json: bool,
+    show_progress: bool,
+) -> Result<(), Failure> {
+    let failed = read_items(c, ItemStatus::Failed, ws, show_progress).await?;
+    let bar = progress(show_progress, Some(failed.len() as u64), "redriving");
+    let mut results = Vec::new();
+    for item in &failed {
+        let r = if c.store.rearm(&item.key).await? {
+            Redriven::Rearmed
+        } else {
+            Redriven::Changed(c.store.item_view(&item.key).await?.map_or("gone".into(), |v| v.status))
+        };
+        results.push((&item.key, r));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if !json && results.is_empty() {
+        println!(
+            "No failed items{} ({}): nothing to redrive.",
+            ws.map(|w| format!(" in workspace {w}")).unwrap_or_default(),
+            where_line(c)
+        );
+        return Ok(());
+    }
+    report_redrive(c, &results, json)
+}
+
+fn report_redrive(c: &Connected, results: &[(&ItemKey, Redriven)], json: bool) -> Result<(), Failure> {
+    let redriven = results.iter().filter(|(_, r)| matches!(r, Redriven::Rearmed | Redriven::DueNow)).count();
+    let missing = results.iter().filter(|(_, r)| matches!(r, Redriven::NotFound)).count();
+    if json {
+        let items: Vec<Value> = results
+            .iter()
+            .map(|(k, r)| json!({ "item": item_name(k), "result": r.code(), "detail": r.text() }))
+            .collect();
+        print_json(&json!({ "target": target_json(c), "redriven": redriven, "items": items }));
+    } else {
+        let mut t = table(&["Item", "Result"]);
+        for (k, r) in results {
+            t.add_row(vec![item_name(k), r.text()]);
+        }
+        println!("{t}");
+        println!("{redriven} of {} item(s) will be retried (the schedule runs every 5 minutes).", results.len());
+    }
+    if missing > 0 {
+        return Err(Failure::new(Failure::NOT_FOUND, format!("{missing} item(s) not found in {}", where_line(c))));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// backfill
+
+async fn backfill(c: &Connected, ws: &WorkspaceId, since_ms: u64, json: bool) -> Result<(), Failure> {
+    if c.store.binding(ws).await?.is_none() {
+        return Err(Failure::new(Failure::NOT_FOUND, format!("workspace {ws} is not connected ({})", where_line(c)))
+            .hint("only connected workspaces are swept; `tapdocs status` lists them"));
+    }
+    let cursor = c.store.backfill_since(ws, since_ms).await?;
+    if json {
+        print_json(&json!({
+            "target": target_json(c),
+            "workspace": ws.as_str(),
+            "requested_since_ms": since_ms,
+            "since_ms": cursor.since_ms,
+        }));
+        return Ok(());
+    }
+    println!(
+        "Workspace {ws}: the next sweep lists the items created since {} (Beijing time)",
+        tapd_time(cursor.since_ms)
+    );
+    if cursor.since_ms < since_ms {
+        println!("(an earlier date than asked: the sweep under way already reached back that far)");
+    }
+    println!(
+        "and links each one that has no doc. It starts at the next scheduled run (every 5 minutes) and \
+         goes as fast as the TAPD request budget allows; `tapdocs status` shows when it completes."
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// disconnect
+
+async fn disconnect(c: &Connected, ws: &WorkspaceId, yes: bool, json: bool) -> Result<(), Failure> {
+    let view = c.store.workspace_view(ws).await?;
+    if view.binding.is_none() && !view.has_tapd_token && view.sweep.is_none() {
+        return Err(Failure::new(Failure::NOT_FOUND, format!("workspace {ws} is not connected ({})", where_line(c)))
+            .hint("`tapdocs status` lists the connected workspaces"));
+    }
+    let account = match view.binding.as_ref().map(|b| &b.account) {
+        Some(Account::User(o)) => format!("Tencent Docs account {o}"),
+        Some(Account::App) => "the app's Tencent Docs account".into(),
+        None => "no Tencent Docs account (half connected)".into(),
+    };
+    if !yes {
+        if !interactive() {
+            return Err(Failure::usage(format!("disconnecting workspace {ws} needs confirmation"))
+                .hint("pass --yes to disconnect without a question"));
+        }
+        eprint!("Disconnect workspace {ws} from {account} in {}? Its tokens are deleted. [y/N] ", where_line(c));
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).ok();
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            return Err(Failure::usage("not confirmed: nothing was changed"));
+        }
+    }
+    let pending = c.store.items_with_status(ItemStatus::Pending, Some(ws), |_| {}).await?.len();
+    let done = c.store.disconnect_workspace(ws).await?;
+    if json {
+        print_json(&json!({
+            "target": target_json(c),
+            "workspace": ws.as_str(),
+            "binding_deleted": done.binding,
+            "tapd_token_deleted": done.tapd_token,
+            "tdoc_token_deleted": done.tdoc_token,
+            "tdoc_token_kept_for": done.tdoc_token_kept_for.iter().map(|w| w.as_str()).collect::<Vec<_>>(),
+            "sweep_cursor_deleted": done.sweep_cursor,
+            "revoked_at_providers": false,
+            "revocation": NO_REVOKE,
+            "pending_items": pending,
+        }));
+        return Ok(());
+    }
+    let yes_no = |b: bool| if b { "deleted" } else { "none stored" };
+    println!("Workspace {ws} is disconnected from {account}:");
+    println!(
+        "  binding             {}",
+        if done.binding { "deleted (kept in the workspace's history)" } else { "none stored" }
+    );
+    println!("  TAPD token          {}", yes_no(done.tapd_token));
+    if done.tdoc_token_kept_for.is_empty() {
+        println!("  Tencent Docs token  {}", yes_no(done.tdoc_token));
+    } else {
+        let others: Vec<&str> = done.tdoc_token_kept_for.iter().map(|w| w.as_str()).collect();
+        println!("  Tencent Docs token  kept: workspace(s) {} use the same account", others.join(", "));
+    }
+    println!("  sweep position      {}", yes_no(done.sweep_cursor));
+    if pending > 0 {
+        println!(
+            "{pending} pending item(s) of the workspace stay pending and are given up at the retry limit \
+             unless it is connected again."
+        );
+    }
+    println!("{NO_REVOKE}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// rotate-keys
+
+async fn rotate_keys(c: &Connected, dry_run: bool, json: bool, show_progress: bool) -> Result<(), Failure> {
+    let bar = progress(show_progress, c.approx_items.filter(|&n| n > 0), "re-encrypting tokens");
+    let r = c
+        .store
+        .reseal_all_tokens(dry_run, |read| {
+            if let Some(len) = bar.length()
+                && read > len
+            {
+                bar.set_length(read);
+            }
+            bar.set_position(read);
+        })
+        .await?;
+    bar.finish_and_clear();
+    if json {
+        print_json(&json!({
+            "target": target_json(c),
+            "dry_run": dry_run,
+            "tokens": r.seen,
+            "resealed": r.resealed,
+            "already_current": r.current,
+            "changed_meanwhile": r.raced,
+            "unreadable": r.unreadable,
+        }));
+    } else {
+        let verb = if dry_run { "would be re-encrypted" } else { "re-encrypted" };
+        println!("{}: {} token record(s)", where_line(c), r.seen);
+        println!("  {} {verb} under the first key", r.resealed);
+        println!("  {} already under it", r.current);
+        if r.raced > 0 {
+            println!("  {} rewritten meanwhile by the functions (under the first key)", r.raced);
+        }
+        if r.unreadable.is_empty() {
+            if !dry_run {
+                println!(
+                    "No token is left under an older key: the older keys can be removed from TOKEN_ENCRYPTION_KEY."
+                );
+            }
+        } else {
+            println!("  {} no configured key opens (left as they are):", r.unreadable.len());
+            for u in &r.unreadable {
+                println!("    {u}");
+            }
+        }
+    }
+    if !r.unreadable.is_empty() {
+        return Err(Failure::new(
+            Failure::PARTIAL,
+            format!("{} token record(s) could not be decrypted with TOKEN_ENCRYPTION_KEY", r.unreadable.len()),
+        )
+        .hint("add the key they were written with (after the first), or reconnect those workspaces"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_named_as_printed_or_as_stored() {
+        for raw in ["20000001/story/1000123", "ITEM#20000001#story#1000123", "20000001:Story:1000123"] {
+            let key = parse_item(raw).unwrap();
+            assert_eq!(item_name(&key), "20000001/story/1000123");
+        }
+        for bad in ["20000001/epic/1", "20000001/story", "x/story/1", "20000001/story/1/2"] {
+            assert_eq!(parse_item(bad).unwrap_err().code, Failure::USAGE, "{bad}");
+        }
+    }
+}

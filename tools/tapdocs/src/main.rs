@@ -1,0 +1,219 @@
+//! `tapdocs`: the operator CLI of the TAPD → Tencent Docs glue. It works on the project's
+//! DynamoDB table directly (a deployed one, or the one `make run` serves), never through
+//! the functions. Not shipped in the Lambda packages.
+
+mod commands;
+mod target;
+mod view;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Where the table is:
+  deployed   --table NAME (or TABLE_NAME) and --region (or AWS_REGION); credentials from the
+             standard AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile
+             (SSO profiles after `aws sso login`), or an instance/container role
+  make run   --local: the moto endpoint, table and key of the stack `make run` started in this
+             checkout (PORT picks one when several run)
+  other      --endpoint URL (or AWS_ENDPOINT_URL_DYNAMODB) for any other local DynamoDB
+
+Items are named WORKSPACE/KIND/ID, e.g. 20000001/story/1000123 (KIND: story, bug, task),
+as `tapdocs items` prints them.
+
+Exit codes:
+  0  done
+  1  done in part: some of the work failed (each failure is printed)
+  2  usage: a bad argument, or a confirmation was needed
+  3  the table cannot be used: no credentials, refused, unreachable, missing, or not this project's
+  4  not found: the item or workspace is not in the table";
+
+/// Operate the TAPD → Tencent Docs glue from its DynamoDB table: see what is connected and
+/// what is stuck, retry failed items, backfill a workspace, disconnect one, rotate the
+/// token encryption key.
+#[derive(Parser)]
+#[command(name = "tapdocs", version, after_help = AFTER_HELP, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    target: Target,
+
+    /// Print one JSON document on stdout instead of tables (for scripts); errors stay on stderr
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+pub struct Target {
+    /// The DynamoDB table: the deployed stack's `Table` output
+    #[arg(long, global = true, env = "TABLE_NAME", value_name = "NAME")]
+    table: Option<String>,
+
+    /// The table's AWS region [default: AWS_REGION, else the profile's]
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
+
+    /// The AWS profile to take credentials and region from [default: AWS_PROFILE]
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+
+    /// A DynamoDB endpoint other than AWS's, such as a local DynamoDB
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL_DYNAMODB", value_name = "URL")]
+    endpoint: Option<String>,
+
+    /// Work on the stack `make run` started in this checkout (its moto, table and key)
+    #[arg(long, global = true)]
+    local: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Connected workspaces (account, who connected it and when, last sweep) and the items
+    /// pending or failed in each, with the oldest pending age
+    Status,
+
+    /// List pending or failed items, with the reason of each
+    #[command(after_help = "Pending items are being retried by the schedule; failed items were given up \
+                            (after the retry limit, or an error retrying cannot mend) and wait for \
+                            `tapdocs redrive`.")]
+    Items {
+        #[command(flatten)]
+        which: Which,
+
+        /// Only this workspace's items
+        #[arg(long, short = 'w', value_name = "WORKSPACE")]
+        workspace: Option<String>,
+
+        /// Show at most this many (the oldest first); the JSON output is never cut
+        #[arg(long, value_name = "N", default_value_t = 200)]
+        limit: usize,
+    },
+
+    /// Retry items now: a failed item becomes pending and due at once, a pending one due at once.
+    /// The next scheduled run (every 5 minutes) or the next TAPD delivery works on them
+    #[command(after_help = "Examples:\n  tapdocs redrive 20000001/story/1000123\n  \
+                            tapdocs redrive --failed --workspace 20000001")]
+    Redrive {
+        /// The items to retry (WORKSPACE/KIND/ID)
+        #[arg(value_name = "ITEM", required_unless_present = "failed", conflicts_with = "failed")]
+        items: Vec<String>,
+
+        /// Retry every failed item (of --workspace only, if given)
+        #[arg(long)]
+        failed: bool,
+
+        /// With --failed: only this workspace's items
+        #[arg(long, short = 'w', value_name = "WORKSPACE", requires = "failed")]
+        workspace: Option<String>,
+    },
+
+    /// Link the items created in a workspace since a date whose TAPD delivery never came:
+    /// the workspace's next sweeps list them from that date (and link what has no doc yet)
+    #[command(after_help = "Example:\n  tapdocs backfill 20000001 --since 2026-11-01")]
+    Backfill {
+        /// The TAPD workspace id
+        workspace: String,
+
+        /// The first day to list, YYYY-MM-DD (Beijing time, as TAPD shows dates)
+        #[arg(long, value_name = "DATE")]
+        since: String,
+    },
+
+    /// Disconnect a workspace: delete its binding, its TAPD token and its Tencent Docs
+    /// account's token (unless another workspace uses that account). The binding is kept in
+    /// the workspace's history; its item records and docs stay
+    #[command(after_help = "Neither TAPD nor Tencent Docs documents an endpoint to revoke a token: the \
+                            tokens are deleted here, and an administrator removes the app's authorization \
+                            in TAPD (company settings → apps) and the user in Tencent Docs if it must \
+                            end at the providers too. Connecting again is the usual OAuth flow.")]
+    Disconnect {
+        /// The TAPD workspace id
+        workspace: String,
+
+        /// Do not ask for confirmation (needed when not at a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+
+    /// Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEY, so older keys
+    /// can be retired
+    #[command(after_help = "Rotation:\n  1. set TOKEN_ENCRYPTION_KEY=NEW,OLD on the functions (deploy)\n  \
+                            2. TOKEN_ENCRYPTION_KEY=NEW,OLD tapdocs rotate-keys\n  \
+                            3. once it reports no token under an old key, set TOKEN_ENCRYPTION_KEY=NEW\n\
+                            With --local, the key `make run` made is used unless TOKEN_ENCRYPTION_KEY is set.")]
+    RotateKeys {
+        /// Only count what would be re-encrypted
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct Which {
+    /// Items still being retried
+    #[arg(long)]
+    pending: bool,
+    /// Items given up
+    #[arg(long)]
+    failed: bool,
+}
+
+/// An error for the operator, with the exit code it ends with.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    pub const PARTIAL: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const CONFIG: u8 = 3;
+    pub const NOT_FOUND: u8 = 4;
+
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), hint: None }
+    }
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(Self::CONFIG, message)
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Self::USAGE, message)
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl From<shared::store::StoreError> for Failure {
+    fn from(e: shared::store::StoreError) -> Self {
+        Failure::config(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(Failure::CONFIG);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            if let Some(h) = f.hint {
+                eprintln!("  hint: {h}");
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The CLI end to end: the built `tapdocs` binary against the local DynamoDB (`make test`
+//! starts it and exports `AWS_ENDPOINT_URL_DYNAMODB`), on a fresh table from template.yaml,
+//! seeded through the store the functions use.
+
+use std::process::{Command, Output, Stdio};
+
+use harness::dynamo;
+use serde_json::Value;
+use shared::crypto::Keyring;
+use shared::ids::{ItemId, ItemKind, OpenId, WorkspaceId};
+use shared::secret::Secret;
+use shared::store::{ClaimOutcome, ItemKey, Stage, Store};
+use shared::tapd::TapdToken;
+use shared::tdoc::TdocToken;
+use shared::time::{now_millis, now_secs};
+
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const NEW_KEY: &str = "bmV3LWtleS1uZXcta2V5LW5ldy1rZXktbmV3LWtleSE=";
+
+async fn store() -> (Store, String) {
+    let table = dynamo::fresh_table().await;
+    (Store::new(dynamo::client().await, table.clone(), Keyring::parse(KEY).unwrap()), table)
+}
+
+/// Runs `tapdocs --table TABLE ARGS…` against the local DynamoDB, stdin closed (no terminal).
+fn tapdocs(table: &str, args: &[&str]) -> Output {
+    tapdocs_env(table, args, &[])
+}
+
+fn tapdocs_env(table: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tapdocs"));
+    if !table.is_empty() {
+        cmd.args(["--table", table]);
+    }
+    cmd.args(args)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo::endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("TABLE_NAME")
+        .env_remove("TOKEN_ENCRYPTION_KEY")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the tapdocs binary runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(out.status.success(), "tapdocs failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ws(n: &str) -> WorkspaceId {
+    WorkspaceId::parse(n).unwrap()
+}
+
+fn item(w: &str, kind: ItemKind, id: &str) -> ItemKey {
+    ItemKey { workspace: ws(w), kind, id: ItemId::parse(id).unwrap() }
+}
+
+/// An item retried until given up, with `reason`.
+async fn failed_item(store: &Store, key: &ItemKey, reason: &str) {
+    let ClaimOutcome::Claimed(mut claim) =
+        store.claim_item(key, Some("e1"), "test", now_millis() + 60_000).await.unwrap()
+    else {
+        panic!("a new item is claimed")
+    };
+    store.give_up(&mut claim, reason).await.unwrap();
+    assert!(matches!(store.item(key).await.unwrap().unwrap().stage, Stage::GivenUp { .. }));
+}
+
+fn tdoc_token(open_id: &str) -> TdocToken {
+    TdocToken {
+        access_token: Secret::new("tdoc-access"),
+        refresh_token: Some(Secret::new("tdoc-refresh")),
+        expires_at: now_secs() + 3600,
+        open_id: OpenId::parse(open_id).unwrap(),
+    }
+}
+
+fn tapd_token() -> TapdToken {
+    TapdToken {
+        access_token: Secret::new("tapd-access"),
+        refresh_token: None,
+        expires_at: now_secs() + 3600,
+        resource: None,
+    }
+}
+
+/// A workspace connected the way the OAuth flow leaves it: TAPD token, Tencent Docs token, binding.
+async fn connected(store: &Store, w: &str, open_id: &str) {
+    store.put_tapd_token(&ws(w), &tapd_token()).await.unwrap();
+    store.connect_tdoc(&ws(w), &tdoc_token(open_id)).await.unwrap();
+}
+
+#[tokio::test]
+async fn redrive_puts_failed_items_back_to_pending() {
+    let (store, table) = store().await;
+    let a = item("20000001", ItemKind::Story, "1000001");
+    let b = item("20000002", ItemKind::Bug, "1000002");
+    let c = item("20000002", ItemKind::Task, "1000003");
+    failed_item(&store, &a, "TAPD refused: 403 no permission").await;
+    failed_item(&store, &b, "Tencent Docs: quota exceeded").await;
+    failed_item(&store, &c, "gave up after 24 h").await;
+
+    // Listed with their reasons.
+    let listed = json_of(&tapdocs(&table, &["items", "--failed", "--json"]));
+    assert_eq!(listed["count"], 3);
+    let reasons: Vec<&str> =
+        listed["items"].as_array().unwrap().iter().map(|i| i["reason"].as_str().unwrap()).collect();
+    assert!(reasons.contains(&"Tencent Docs: quota exceeded"), "{reasons:?}");
+    let human = tapdocs(&table, &["items", "--failed", "--workspace", "20000001"]);
+    assert!(human.status.success());
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("20000001/story/1000001") && text.contains("TAPD refused") && !text.contains("1000002"),
+        "{text}"
+    );
+
+    // `--failed --workspace`: only that workspace's.
+    let out = json_of(&tapdocs(&table, &["redrive", "--failed", "--workspace", "20000001", "--json"]));
+    assert_eq!(out["redriven"], 1);
+    let rec = store.item(&a).await.unwrap().unwrap();
+    assert_eq!(rec.stage, Stage::New, "pending again");
+    assert!(rec.pending_since_ms > 0);
+    assert!(matches!(store.item(&b).await.unwrap().unwrap().stage, Stage::GivenUp { .. }));
+    let due: Vec<ItemKey> =
+        store.due_items(now_millis() + 1, 10, None).await.unwrap().0.into_iter().map(|d| d.key).collect();
+    assert_eq!(due, vec![a.clone()], "due at once, for the next scheduled run");
+
+    // One item by name.
+    let out = tapdocs(&table, &["redrive", "20000002/bug/1000002"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(store.item(&b).await.unwrap().unwrap().stage, Stage::New);
+
+    // `--failed` takes the rest; then nothing is left to redrive.
+    let out = json_of(&tapdocs(&table, &["redrive", "--failed", "--json"]));
+    assert_eq!(out["redriven"], 1);
+    assert_eq!(out["items"][0]["item"], "20000002/task/1000003");
+    assert_eq!(json_of(&tapdocs(&table, &["items", "--failed", "--json"]))["count"], 0);
+    assert_eq!(json_of(&tapdocs(&table, &["items", "--pending", "--json"]))["count"], 3);
+
+    // A pending item is made due now; an unknown one is "not found" (exit 4).
+    let out = json_of(&tapdocs(&table, &["redrive", "20000002/bug/1000002", "--json"]));
+    assert_eq!(out["items"][0]["result"], "due_now");
+    let out = tapdocs(&table, &["redrive", "20000009/story/1"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not found"));
+    let out = tapdocs(&table, &["redrive", "20000009/epic/1"]);
+    assert_eq!(out.status.code(), Some(2), "a malformed item is a usage error");
+}
+
+#[tokio::test]
+async fn disconnect_deletes_the_tokens_and_the_binding() {
+    let (store, table) = store().await;
+    let open_id = "0123456789abcdef0123456789abcdef";
+    connected(&store, "20000011", open_id).await;
+    store.backfill_since(&ws("20000011"), now_millis() - 86_400_000).await.unwrap();
+    assert!(store.binding(&ws("20000011")).await.unwrap().is_some());
+
+    // Not at a terminal and no --yes: refused, nothing changed.
+    let out = tapdocs(&table, &["disconnect", "20000011"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"));
+    assert!(store.binding(&ws("20000011")).await.unwrap().is_some());
+
+    let out = json_of(&tapdocs(&table, &["disconnect", "20000011", "--yes", "--json"]));
+    assert_eq!(out["binding_deleted"], true);
+    assert_eq!(out["tapd_token_deleted"], true);
+    assert_eq!(out["tdoc_token_deleted"], true);
+    assert_eq!(out["revoked_at_providers"], false);
+    assert!(store.binding(&ws("20000011")).await.unwrap().is_none());
+    assert!(store.tapd_token(&ws("20000011")).await.unwrap().is_none());
+    assert!(store.tdoc_token(&OpenId::parse(open_id).unwrap()).await.unwrap().is_none());
+    assert!(store.sweep_cursor(&ws("20000011")).await.unwrap().is_none());
+    assert!(store.bound_workspaces().await.unwrap().is_empty(), "no longer swept");
+    assert_eq!(store.binding_history(&ws("20000011")).await.unwrap().len(), 1, "the binding is kept in history");
+
+    // Again: nothing to disconnect (exit 4).
+    let out = tapdocs(&table, &["disconnect", "20000011", "--yes"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+
+    // Two workspaces on one Tencent Docs account: the account's token stays for the other.
+    connected(&store, "20000012", open_id).await;
+    connected(&store, "20000013", open_id).await;
+    let out = tapdocs(&table, &["disconnect", "20000012", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("kept") && text.contains("20000013") && text.contains("revocation"), "{text}");
+    assert!(store.binding(&ws("20000012")).await.unwrap().is_none());
+    assert!(store.tdoc_token(&OpenId::parse(open_id).unwrap()).await.unwrap().is_some());
+    assert!(store.binding(&ws("20000013")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn status_reports_workspaces_and_counts() {
+    let (store, table) = store().await;
+    connected(&store, "20000021", "fedcba9876543210fedcba9876543210").await;
+    failed_item(&store, &item("20000021", ItemKind::Story, "1"), "no permission").await;
+    let pending = item("20000021", ItemKind::Bug, "2");
+    let ClaimOutcome::Claimed(claim) = store.claim_item(&pending, None, "t", now_millis() + 60_000).await.unwrap()
+    else {
+        panic!()
+    };
+    store.release_for_retry(&claim, "TAPD 502", now_millis() + 300_000).await.unwrap();
+    store.mark_needs_reconnect(&ws("20000021"), "refresh refused").await.unwrap();
+
+    let s = json_of(&tapdocs(&table, &["status", "--json"]));
+    assert_eq!(s["target"]["table"], table.as_str());
+    assert_eq!((s["pending"].as_u64(), s["failed"].as_u64()), (Some(1), Some(1)));
+    assert!(s["oldest_pending_age_secs"].is_u64());
+    let w = &s["workspaces"][0];
+    assert_eq!(w["workspace"], "20000021");
+    assert_eq!(w["account"], "user");
+    assert_eq!(w["needs_reconnect"], "refresh refused");
+    assert_eq!((w["pending"].as_u64(), w["failed"].as_u64()), (Some(1), Some(1)));
+    assert!(w["connected_at"].as_u64().unwrap() > 0);
+
+    let human = tapdocs(&table, &["status"]);
+    assert!(human.status.success(), "{}", stderr(&human));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("20000021") && text.contains("reconnect needed"), "{text}");
+
+    let pending_items = json_of(&tapdocs(&table, &["items", "--pending", "--json"]));
+    assert_eq!(pending_items["items"][0]["reason"], "TAPD 502");
+
+    let b = json_of(&tapdocs(&table, &["backfill", "20000021", "--since", "2026-11-01", "--json"]));
+    assert_eq!(b["since_ms"].as_u64(), shared::time::parse_tapd_date("2026-11-01"));
+    assert_eq!(store.sweep_cursor(&ws("20000021")).await.unwrap().unwrap().since_ms, b["since_ms"].as_u64().unwrap());
+    assert_eq!(tapdocs(&table, &["backfill", "20000021", "--since", "soon"]).status.code(), Some(2));
+    assert_eq!(tapdocs(&table, &["backfill", "20000099", "--since", "2026-11-01"]).status.code(), Some(4));
+}
+
+#[tokio::test]
+async fn rotate_keys_reencrypts_every_token_under_the_first_key() {
+    let (store, table) = store().await;
+    connected(&store, "20000031", "00112233445566778899aabbccddeeff").await;
+
+    let out = tapdocs(&table, &["rotate-keys"]);
+    assert_eq!(out.status.code(), Some(3), "the keys are needed");
+    assert!(stderr(&out).contains("TOKEN_ENCRYPTION_KEY"));
+
+    let both = format!("{NEW_KEY},{KEY}");
+    let dry =
+        json_of(&tapdocs_env(&table, &["rotate-keys", "--dry-run", "--json"], &[("TOKEN_ENCRYPTION_KEY", &both)]));
+    assert_eq!((dry["tokens"].as_u64(), dry["resealed"].as_u64()), (Some(2), Some(2)));
+    let r = json_of(&tapdocs_env(&table, &["rotate-keys", "--json"], &[("TOKEN_ENCRYPTION_KEY", &both)]));
+    assert_eq!((r["resealed"].as_u64(), r["already_current"].as_u64()), (Some(2), Some(0)));
+
+    // Only the new key now opens them.
+    let new_only = Store::new(dynamo::client().await, table.clone(), Keyring::parse(NEW_KEY).unwrap());
+    assert!(new_only.tapd_token(&ws("20000031")).await.unwrap().is_some());
+    let open_id = OpenId::parse("00112233445566778899aabbccddeeff").unwrap();
+    assert!(new_only.tdoc_token(&open_id).await.unwrap().is_some());
+
+    // Under the old key alone they are unreadable: reported, exit 1.
+    let out = tapdocs_env(&table, &["rotate-keys"], &[("TOKEN_ENCRYPTION_KEY", KEY)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn a_wrong_table_or_endpoint_is_a_clear_error() {
+    let out = tapdocs("no-such-table", &["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("no-such-table does not exist"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+
+    let out = tapdocs("", &["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("--table"), "{}", stderr(&out));
+
+    let out = tapdocs_env("t", &["status"], &[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("cannot reach DynamoDB"), "{}", stderr(&out));
+
+    let out = tapdocs("x", &["items"]);
+    assert_eq!(out.status.code(), Some(2), "--pending or --failed is required");
+}
