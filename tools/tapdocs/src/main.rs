@@ -49,23 +49,29 @@ struct Cli {
 #[derive(Args)]
 pub struct Target {
     /// The DynamoDB table: the deployed stack's `Table` output
-    #[arg(long, global = true, env = "TABLE_NAME", value_name = "NAME")]
+    #[arg(long, global = true, env = "TABLE_NAME", value_name = "NAME", help_heading = "Where the table is")]
     table: Option<String>,
 
     /// The table's AWS region [default: AWS_REGION, else the profile's]
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, global = true, value_name = "REGION", help_heading = "Where the table is")]
     region: Option<String>,
 
     /// The AWS profile to take credentials and region from [default: AWS_PROFILE]
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", help_heading = "Where the table is")]
     profile: Option<String>,
 
     /// A DynamoDB endpoint other than AWS's, such as a local DynamoDB
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL_DYNAMODB", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "AWS_ENDPOINT_URL_DYNAMODB",
+        value_name = "URL",
+        help_heading = "Where the table is"
+    )]
     endpoint: Option<String>,
 
     /// Work on the stack `make run` started in this checkout (its moto, table and key)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Where the table is")]
     local: bool,
 }
 
