@@ -561,7 +561,7 @@ async fn secrets_given_by_arn_come_from_the_secrets_extension() {
     }
 
     let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf";
-    let mut broken = stack.spawn("oauth", &[by_arn.as_slice(), &[("TDOC_CLIENT_SECRET_ARN", missing)]].concat()).await;
+    let broken = stack.spawn("oauth", &[by_arn.as_slice(), &[("TDOC_CLIENT_SECRET_ARN", missing)]].concat()).await;
     let err = broken.init_error(Duration::from_secs(10)).await.expect("an init error").to_string();
     assert!(err.contains("TDOC_CLIENT_SECRET_ARN") && err.contains("400"), "{err}");
 }
