@@ -11,6 +11,12 @@
 //! - TAPD: authorize page `{base}/tapd/oauth/`, API `{base}/tapd/api/...`
 //! - Tencent Docs: `{base}/tdoc/oauth/v2/...`, `{base}/tdoc/openapi/...`, docs at
 //!   `{base}/tdoc/doc/D<base64 of key>` (the raw key works too)
+//! - TAPD web pages, in Chinese like TAPD's ([`Sandbox::tapd_web_base`]): `{base}/tapd/web/` (workspaces),
+//!   `{base}/tapd/web/{ws}/` (items, 新建需求 / 新建缺陷), items at TAPD's paths
+//!   (`{ws}/prong/stories/view/{id}`, `{ws}/bugtrace/bugs/view/{id}`, `{ws}/prong/tasks/view/{id}`) with
+//!   their description and comments (TAPD HTML through a whitelist, [`sanitize`]); the "new item"
+//!   form (`{ws}/prong/stories/add`, `{ws}/bugtrace/bugs/add`) creates the item and delivers its
+//!   `*::create` webhook to [`SandboxConfig::webhook_url`] the way TAPD does (see the `web` module)
 //! - control: `{base}/_sandbox/...` (below, and the `control` module docs; mirrored by the methods here)
 //!
 //! # Consent without a browser
@@ -93,7 +99,8 @@
 //!   everything under it). Rename, delete, move and permission answer `{"ret":0,"msg":"Succeed","data":{}}`.
 //!   Ids contain `$`: send them percent-encoded.
 //! - Doc v3: `POST /openapi/doc/v3/{fileID}:batchUpdate` with `insertText` requests appends the text.
-//! - Doc pages `{base}/tdoc/doc/D<base64 of key>`: HTML with the title and text, escaped.
+//! - Doc pages `{base}/tdoc/doc/D<base64 of key>`: HTML (in Chinese) with the title and text, escaped,
+//!   the text's `http(s)` URLs as links.
 //!
 //! # Errors (where upstream is silent, these are the sandbox's choices)
 //! TAPD, always the envelope `{"status":0,"data":"","info":".."}`:
@@ -150,6 +157,7 @@ mod state;
 mod tapd;
 mod tdoc;
 mod util;
+mod web;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -165,6 +173,7 @@ pub use model::{
 };
 pub use tapd::{TAPD_USER_ID, tapd_author};
 pub use tdoc::MAX_TITLE_CHARS;
+pub use web::sanitize;
 
 /// TAPD's documented rate limit: 1,800 requests per 10 minutes per app.
 pub const TAPD_RATE_LIMIT: (u32, Duration) = (1800, Duration::from_secs(600));
@@ -204,6 +213,12 @@ pub struct SandboxConfig {
     /// `429` in the shape of `rate_limited_reply.json`. Default [`TAPD_RATE_LIMIT`];
     /// `None`: unlimited. Changeable at run time ([`Sandbox::set_tapd_rate_limit`]).
     pub tapd_rate_limit: Option<(u32, Duration)>,
+    /// Where the TAPD web pages' "new story / new bug" form delivers the item's
+    /// `story::create` / `bug::create` event (e.g. `http://127.0.0.1:3000/webhooks/tapd`).
+    /// `None` (default): the form only creates the item.
+    pub webhook_url: Option<String>,
+    /// The `secret` those deliveries carry (TAPD's webhook secret). Default empty.
+    pub webhook_secret: String,
 }
 
 impl SandboxConfig {
@@ -222,6 +237,8 @@ impl SandboxConfig {
             tapd_token_resource: TapdTokenResource::default(),
             tdoc_token_error: TdocTokenError::default(),
             tapd_rate_limit: Some(TAPD_RATE_LIMIT),
+            webhook_url: None,
+            webhook_secret: String::new(),
         }
     }
 }
@@ -288,6 +305,7 @@ impl Sandbox {
     /// and fault injection, for mounting in another server.
     pub fn router(&self) -> Router {
         tapd::routes()
+            .merge(web::routes())
             .merge(tdoc::routes())
             .merge(control::routes())
             .fallback(faults::not_found)
@@ -317,6 +335,13 @@ impl Sandbox {
     /// `{base}/tapd/oauth/`
     pub fn tapd_authorize_url(&self) -> String {
         format!("{}/tapd/oauth/", self.inner.base_url)
+    }
+
+    /// `{base}/tapd/web`: the TAPD web pages (items at `{ws}/prong/stories/view/{id}`, bugs
+    /// `{ws}/bugtrace/bugs/view/{id}`, tasks `{ws}/prong/tasks/view/{id}`, like `https://www.tapd.cn`),
+    /// what `TAPD_WEB_BASE` names locally.
+    pub fn tapd_web_base(&self) -> String {
+        format!("{}/tapd/web", self.inner.base_url)
     }
 
     /// `{base}/tdoc`: `/oauth/v2/authorize`, `/oauth/v2/token`, `/openapi/...` live under it.

@@ -1,9 +1,8 @@
-//! HTML pages: the two consent screens, error pages and the doc viewer.
+//! HTML pages: the two consent screens and error pages (the doc viewer and TAPD's item pages are in `web`).
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::model::Doc;
 use crate::util::html_escape as esc;
 
 /// The hidden fields both consent forms carry back to their `approve` endpoint.
@@ -82,17 +81,4 @@ pub(crate) fn tdoc_consent(req: &ConsentRequest<'_>, users: &[(String, String)])
         users,
         req,
     )
-}
-
-pub(crate) fn doc_page(doc: &Doc) -> Response {
-    let body = format!(
-        "<h1 id=\"title\">{}</h1>\n<p>Tencent Docs sandbox · {} · <code>{}</code> · owner <code>{}</code></p>\n\
-         <pre id=\"content\">{}</pre>",
-        esc(&doc.title),
-        esc(&doc.doc_type),
-        esc(&doc.id),
-        esc(&doc.owner_open_id),
-        esc(&doc.content)
-    );
-    page(StatusCode::OK, &doc.title, &body)
 }

@@ -620,7 +620,7 @@ async fn doc_page(State(sb): State<Sandbox>, Path(path): Path<String>) -> Respon
     let id = format!("{ID_PREFIX}{}", page_key(&path));
     let doc = sb.lock().docs.iter().find(|d| d.id == id && !d.deleted).cloned();
     match doc {
-        Some(doc) => pages::doc_page(&doc),
+        Some(doc) => crate::web::doc_page(&doc),
         None => pages::error_page(StatusCode::NOT_FOUND, "file does not exist"),
     }
 }
