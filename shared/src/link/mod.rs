@@ -95,8 +95,18 @@ impl Linker {
             return Ok(Outcome::NotConnected);
         };
         let owner = random::id();
-        match self.clients.store.claim_item(key, event_id, &owner, deadline_ms).await? {
-            ClaimOutcome::Claimed(claim) => self.run(claim, &account, deadline_ms).await,
+        // A delivery's item is fetched while the claim is taken: a new item needs both, and
+        // they do not depend on each other (one round trip saved on the path users wait on).
+        // Retries and sweeps claim first: most of what they look at needs no fetch.
+        let claim = self.clients.store.claim_item(key, event_id, &owner, deadline_ms);
+        let (claimed, prefetched) = if event_id.is_some() {
+            let (c, item) = tokio::join!(claim, self.fetch_item(key, deadline_ms));
+            (c?, item.ok())
+        } else {
+            (claim.await?, None)
+        };
+        match claimed {
+            ClaimOutcome::Claimed(claim) => self.run(claim, &account, prefetched, deadline_ms).await,
             ClaimOutcome::Busy => Ok(Outcome::InProgress),
             ClaimOutcome::Settled(record) => Ok(match record.stage {
                 Stage::Done { doc, .. } => Outcome::Linked { doc_url: doc.url },
@@ -125,7 +135,7 @@ impl Linker {
         let doc = match &claim.record.stage {
             Stage::Done { doc, .. } if !claim.record.deleted => doc.clone(),
             // Still being linked: finishing it uses the current name.
-            stage if stage.is_pending() => return self.run(claim, &account, deadline_ms).await,
+            stage if stage.is_pending() => return self.run(claim, &account, None, deadline_ms).await,
             _ => {
                 self.clients.store.release(&claim).await?;
                 return Ok(Outcome::Unchanged);
@@ -203,8 +213,14 @@ impl Linker {
     }
 
     /// Runs a claimed item to `Done`, or records why not.
-    async fn run(&self, mut claim: Claim, account: &Account, deadline_ms: u64) -> Result<Outcome, LinkError> {
-        match self.steps(&mut claim, account, deadline_ms).await {
+    async fn run(
+        &self,
+        mut claim: Claim,
+        account: &Account,
+        prefetched: Option<TapdItem>,
+        deadline_ms: u64,
+    ) -> Result<Outcome, LinkError> {
+        match self.steps(&mut claim, account, prefetched, deadline_ms).await {
             Ok(doc_url) => Ok(Outcome::Linked { doc_url }),
             Err(LinkError::Store(StoreError::LostClaim)) => Err(LinkError::Store(StoreError::LostClaim)),
             Err(e) => {
@@ -234,15 +250,24 @@ impl Linker {
     }
 
     /// The steps from the record's stage to `Done`.
-    async fn steps(&self, claim: &mut Claim, account: &Account, deadline_ms: u64) -> Result<String, LinkError> {
+    async fn steps(
+        &self,
+        claim: &mut Claim,
+        account: &Account,
+        prefetched: Option<TapdItem>,
+        deadline_ms: u64,
+    ) -> Result<String, LinkError> {
         let key = claim.record.key.clone();
         // Looked at before posting whenever an earlier attempt may have posted.
         let resumed = claim.record.attempts > 1;
-        let mut item: Option<TapdItem> = None;
+        let mut item = prefetched;
         loop {
             match claim.record.stage.clone() {
                 Stage::New => {
-                    let it = self.fetch_item(&key, deadline_ms).await?;
+                    let it = match item.take() {
+                        Some(it) => it,
+                        None => self.fetch_item(&key, deadline_ms).await?,
+                    };
                     let doc = self.create_doc(&key, account, &it, deadline_ms).await?;
                     item = Some(it);
                     self.record_doc(claim, doc, deadline_ms).await?;
@@ -253,7 +278,25 @@ impl Linker {
                         None => self.fetch_item(&key, deadline_ms).await?,
                     };
                     self.write_doc(&key, account, &doc, &it, deadline_ms).await?;
-                    self.clients.store.record_written(claim, doc).await?;
+                    if self.cfg.link.doc_url_field.is_some() {
+                        self.clients.store.record_written(claim, doc).await?;
+                    } else {
+                        // Recording the intro and posting the comment do not depend on each
+                        // other: one round trip for both. The comment is recorded by `Done`.
+                        let store = &self.clients.store;
+                        let (written, posted) = tokio::join!(
+                            store.record_written(claim, doc.clone()),
+                            self.post_comment(&key, &doc, resumed, deadline_ms)
+                        );
+                        let comment_id = posted?;
+                        match written {
+                            Err(e @ StoreError::LostClaim) => return Err(e.into()),
+                            // `Done` below records everything the intro's record would have.
+                            Err(e) => tracing::warn!(error = %e, "could not record the intro; recording the link"),
+                            Ok(()) => {}
+                        }
+                        store.record_done(claim, doc, &comment_id).await?;
+                    }
                 }
                 Stage::DocWritten { doc } => match &self.cfg.link.doc_url_field {
                     Some(field) => {
@@ -297,7 +340,7 @@ impl Linker {
     ) -> Result<Doc, LinkError> {
         // Time for the reply and for recording it; without it, a doc would be made and
         // forgotten when the invocation ends.
-        if now_millis() + self.cfg.common.http_timeout.as_millis() as u64 + RESERVE_MS * 2 > deadline_ms {
+        if now_millis() + self.cfg.common.http_timeout.as_millis() as u64 + RESERVE_MS > deadline_ms {
             return Err(LinkError::NoTimeToCreate);
         }
         let title = self.title(key, item);
@@ -305,15 +348,16 @@ impl Linker {
         let created = self
             .tokens
             .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
-                self.clients.tdoc.create_file(&tok, t, doc_type, None).await
+                // The create's own unreadable reply, told apart from a token refresh's.
+                match self.clients.tdoc.create_file(&tok, t, doc_type, None).await {
+                    Err(UpstreamError::Malformed { detail, .. }) => Ok(Err(detail)),
+                    other => other.map(Ok),
+                }
             })
-            .await;
+            .await?;
         match created {
             Ok(DocFile { id, url, .. }) => Ok(Doc { id, url, title }),
-            Err(LinkError::Upstream(UpstreamError::Malformed { detail, .. })) => {
-                Err(LinkError::CreateUnreadable(detail))
-            }
-            Err(e) => Err(e),
+            Err(detail) => Err(LinkError::CreateUnreadable(detail)),
         }
     }
 
@@ -353,28 +397,28 @@ impl Linker {
             format!("{}/{}/{}/view/{}", self.cfg.common.tapd.web_base, key.workspace, key.kind.web_segment(), key.id);
         let text = intro_text(self.cfg.language, key.kind, item, &item_url, &self.cfg.link.intro_fields);
         let (t, id) = (&text, &doc.id);
-        let written = self
-            .tokens
-            .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
-                self.clients.tdoc.insert_text(&tok, id, t).await
-            })
-            .await;
-        match written {
-            Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
-                tracing::warn!(error = %e, "could not write the link into the doc; leaving it without");
-            }
-            other => other?,
-        }
-        if let Some(policy) = self.cfg.doc_permission {
-            let set = self
-                .tokens
+        let write = self.tokens.tdoc(
+            &self.clients,
+            &key.workspace,
+            account,
+            deadline_ms,
+            Repeat::WhileTransient,
+            |tok| async move { self.clients.tdoc.insert_text(&tok, id, t).await },
+        );
+        // The permission is set at the same time: both are idempotent writes to the new doc.
+        let share = async {
+            let Some(policy) = self.cfg.doc_permission else { return Ok(()) };
+            self.tokens
                 .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
                     self.clients.tdoc.set_permission(&tok, id, policy.as_str()).await
                 })
-                .await;
-            match set {
+                .await
+        };
+        let (written, shared) = tokio::join!(write, share);
+        for (what, result) in [("the link into the doc", written), ("the doc's permission", shared)] {
+            match result {
                 Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
-                    tracing::warn!(error = %e, policy = policy.as_str(), "could not set the doc's permission");
+                    tracing::warn!(error = %e, "could not write {what}; leaving it");
                 }
                 other => other?,
             }
@@ -390,12 +434,24 @@ impl Linker {
     /// no extra call.
     async fn comment(&self, claim: &mut Claim, doc: Doc, resumed: bool, deadline_ms: u64) -> Result<(), LinkError> {
         let key = claim.record.key.clone();
+        let comment_id = self.post_comment(&key, &doc, resumed, deadline_ms).await?;
+        self.clients.store.record_done(claim, doc, &comment_id).await?;
+        Ok(())
+    }
+
+    /// Posts the comment (or finds the one an earlier try posted); its id.
+    async fn post_comment(
+        &self,
+        key: &ItemKey,
+        doc: &Doc,
+        resumed: bool,
+        deadline_ms: u64,
+    ) -> Result<String, LinkError> {
         let html = comment_html(self.cfg.language, key.kind, &doc.url, &doc.title);
         let look_first = std::sync::atomic::AtomicBool::new(resumed);
         let (html, look_first, author, url) = (&html, &look_first, &self.cfg.link.comment_author, &doc.url);
-        let k = &key;
-        let comment_id = self
-            .tokens
+        let k = key;
+        self.tokens
             .tapd(&self.clients, deadline_ms, |tok| async move {
                 if look_first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     let escaped = intro::escape_html(url);
@@ -412,9 +468,7 @@ impl Linker {
                 }
                 self.clients.tapd.add_comment(&tok, &k.workspace, k.kind, &k.id, html, author).await
             })
-            .await?;
-        self.clients.store.record_done(claim, doc, &comment_id).await?;
-        Ok(())
+            .await
     }
 
     async fn fetch_item(&self, key: &ItemKey, deadline_ms: u64) -> Result<TapdItem, LinkError> {

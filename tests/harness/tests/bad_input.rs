@@ -68,7 +68,9 @@ fn webhook_cases() -> Vec<Hostile> {
         ),
         req("invalid UTF-8 JSON", Request::post(WEBHOOK_PATH, json_ct, vec![b'{', 0xff, 0xfe, b'}'])),
         req("invalid UTF-8 form", Request::post(WEBHOOK_PATH, form_ct, vec![b's', b'=', 0xc3, 0x28])),
-        req("text/plain", Request::post(WEBHOOK_PATH, "text/plain", good.clone())),
+        // A JSON delivery under an odd type is read by its body (TAPD's types vary); a body
+        // that is neither JSON nor a form is refused.
+        req("text/plain prose", Request::post(WEBHOOK_PATH, "text/plain", "story created, nothing else")),
         req("application/xml", Request::post(WEBHOOK_PATH, "application/xml", "<event>story::create</event>")),
         req("multipart", Request::post(WEBHOOK_PATH, "multipart/form-data; boundary=x", "--x\r\n\r\n--x--")),
         req("UTF-16 JSON", {
@@ -173,10 +175,6 @@ fn webhook_cases() -> Vec<Hostile> {
         raw("raw query that is not a URI", Request::post_json(WEBHOOK_PATH, &with_secret("x")), |ev| {
             ev["rawQueryString"] = json!("a=%%%&b=<>{}|\\^` \"x\"&%zz=1&=&&&");
         }),
-        req(
-            "duplicate content types",
-            Request::post(WEBHOOK_PATH, json_ct, good.clone()).header("Content-Type", "text/plain"),
-        ),
         req("non-ASCII header value", Request::post_json(WEBHOOK_PATH, &with_secret("x")).header("x-name", "été ✓")),
         raw(
             "control character in a header value",

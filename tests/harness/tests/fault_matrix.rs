@@ -84,7 +84,8 @@ impl Step {
 
     /// The webhook's environment for this step's cells.
     fn env(self) -> Vec<(&'static str, &'static str)> {
-        let mut env = vec![("HTTP_TIMEOUT_MS", HTTP_TIMEOUT_MS)];
+        // Retries due at once: the matrix checks recovery, not the backoff's length.
+        let mut env = vec![("HTTP_TIMEOUT_MS", HTTP_TIMEOUT_MS), ("RETRY_PERIOD", "0s")];
         if self == Step::FieldUpdate {
             env.push(("TAPD_DOC_URL_FIELD", FIELD));
         }
@@ -115,6 +116,11 @@ impl Kind {
             Kind::Reset => FaultKind::Reset,
             Kind::ReplyLost => FaultKind::DropReply,
         }
+    }
+
+    /// Whether the provider may have acted on a call that met this fault.
+    fn may_have_created(self) -> bool {
+        matches!(self, Kind::Timeout | Kind::Unavailable | Kind::Malformed | Kind::Reset)
     }
 
     /// What `last_error` says about it.
@@ -225,6 +231,9 @@ impl Group {
             other => panic!("{cell}: {other:?}"),
         };
         self.stack.sandbox.clear_faults();
+        if self.step == Step::DocCreate && kind.may_have_created() {
+            return self.after_ambiguous_create(kind, &id, &cell, resp).await;
+        }
         if resp.status == 200 {
             // A lost reply to the comment: the retry found the comment posted.
             assert_eq!((self.step, kind), (Step::Comment, Kind::ReplyLost), "{cell}: {}", resp.body);
@@ -246,8 +255,43 @@ impl Group {
         self.stack.sandbox.inject(fault(self.step, kind.fault(), 1));
         let resp = self.webhook.http(&story_delivery(&id, "1")).await;
         self.stack.sandbox.clear_faults();
+        if self.step == Step::DocCreate && kind.may_have_created() {
+            return self.after_ambiguous_create(kind, &id, &cell, resp).await;
+        }
         assert_eq!(resp.status, 200, "{cell}: {}", resp.body);
         self.linked_once(&id, &cell).await;
+    }
+
+    /// A create whose outcome the product cannot know is never repeated within the attempt:
+    /// the delivery fails (or, for an unreadable success, gives the item up on record), and
+    /// a redelivery creates. A timeout after sending is the one window where the doc was made
+    /// upstream and is made again (Tencent Docs takes no idempotency key).
+    async fn after_ambiguous_create(&self, kind: Kind, id: &str, cell: &str, resp: harness::apigw::Response) {
+        let word = resp.json().map(|v| v["status"].clone()).unwrap_or_default();
+        match kind {
+            Kind::Malformed => assert_eq!((resp.status, word.as_str()), (200, Some("gave_up")), "{cell}"),
+            _ => assert!((500..600).contains(&resp.status), "{cell}: {} {}", resp.status, resp.body),
+        }
+        let creates = || {
+            self.stack
+                .sandbox
+                .requests()
+                .iter()
+                .filter(|r| r.method == "POST" && r.path.ends_with("/drive/v2/files"))
+                .count()
+        };
+        let before = creates();
+        let again = self.webhook.http(&story_delivery(id, "2")).await;
+        assert_eq!(again.json().unwrap()["status"], "linked", "{cell}: {}", again.body);
+        assert_eq!(creates(), before + 1, "{cell}: one create per attempt");
+        let docs = self.stack.sandbox.docs().into_iter().filter(|d| d.title == self.title(id)).count();
+        // Only a timeout after the request reached Tencent Docs can leave a doc behind.
+        let most = if kind == Kind::Timeout { 2 } else { 1 };
+        assert!((1..=most).contains(&docs), "{cell}: {docs} docs");
+        println!("create fault {kind:?}: {docs} doc(s)");
+        if docs == 1 {
+            self.linked_once(id, cell).await;
+        }
     }
 
     /// The process is killed while the step's call is in flight; a new instance finishes.
