@@ -193,8 +193,12 @@ pub async fn demo(opts: DemoOptions) -> Result<(), String> {
     // 3. What the sandboxes saw.
     let docs: Vec<Value> = get_json(&client, &format!("{base}/_sandbox/docs")).await?;
     let comments: Vec<Value> = get_json(&client, &format!("{base}/_sandbox/comments")).await?;
-    let doc_url = reply["doc_url"].as_str().unwrap_or("");
-    let doc = docs.iter().find(|d| d["url"] == doc_url && !doc_url.is_empty());
+    // The webhook answers status words only (it reveals nothing): the doc is the one whose
+    // first paragraph links back to the story's page.
+    let back_link = format!("/view/{story_id}");
+    let doc =
+        docs.iter().find(|d| d["deleted"] != true && d["content"].as_str().is_some_and(|c| c.contains(&back_link)));
+    let doc_url = doc.and_then(|d| d["url"].as_str()).unwrap_or("").to_string();
     let comment = comments.iter().find(|c| c["entry_id"] == story_id.as_str() && c["entry_type"] == "stories");
     println!("\n3. Result");
     match doc {
@@ -206,8 +210,9 @@ pub async fn demo(opts: DemoOptions) -> Result<(), String> {
                 d["owner_open_id"].as_str().unwrap_or("")
             );
         }
-        None => println!("   doc:     NONE (the webhook's doc_url {doc_url:?} is not among the sandbox's docs)"),
+        None => println!("   doc:     NONE (no doc in the sandbox links to {back_link})"),
     }
+    println!("   story:   {}/tapd/web/{SEED_WORKSPACE}/prong/stories/view/{story_id}", stack.public_base);
     match comment {
         Some(c) => println!(
             "   comment: on TAPD story {story_id} by {}: {}",
@@ -222,7 +227,7 @@ pub async fn demo(opts: DemoOptions) -> Result<(), String> {
     if !comment["description"].as_str().unwrap_or("").contains(doc["url"].as_str().unwrap_or("\0")) {
         return Err("the comment does not link the doc".into());
     }
-    let page = client.get(doc_url).send().await.map_err(|e| format!("GET {doc_url}: {e}"))?;
+    let page = client.get(browser.local_url(&doc_url)).send().await.map_err(|e| format!("GET {doc_url}: {e}"))?;
     if page.status() != StatusCode::OK {
         return Err(format!("the doc URL answered {}", page.status()));
     }

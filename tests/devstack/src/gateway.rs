@@ -188,6 +188,7 @@ fn index(gw: &Gateway) -> Response {
     );
     if gw.sandbox.is_some() {
         for (path, what) in [
+            ("/tapd/web/", "the TAPD sandbox: items, comments, 新建需求 / 新建缺陷 (its webhook comes here)"),
             ("/_sandbox/docs", "docs created in the Tencent Docs sandbox"),
             ("/_sandbox/comments", "comments posted in the TAPD sandbox"),
             ("/_sandbox/items", "TAPD sandbox items"),

@@ -150,6 +150,9 @@ async fn run_inner(root: &Path, opts: &RunOptions, started: &mut Started) -> Res
             format!("{public_base}/oauth/tdoc/callback"),
         ]);
         cfg.public_base_url = Some(public_base.clone());
+        // The TAPD web form delivers its *::create like TAPD, to this gateway's webhook route.
+        cfg.webhook_url = Some(format!("{local_url}/webhooks/tapd"));
+        cfg.webhook_secret = webhook_secret.clone();
         let sb = Sandbox::start_on(cfg, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
             .map_err(|e| format!("sandbox: {e}"))?;
@@ -171,6 +174,8 @@ async fn run_inner(root: &Path, opts: &RunOptions, started: &mut Started) -> Res
         set("TAPD_CLIENT_SECRET", c.tapd_client_secret.clone());
         set("TAPD_API_BASE", sb.tapd_api_base());
         set("TAPD_AUTHORIZE_URL", sb.tapd_authorize_url());
+        // Links in docs open the sandbox's item pages.
+        set("TAPD_WEB_BASE", sb.tapd_web_base());
         set("TDOC_CLIENT_ID", c.tdoc_client_id.clone());
         set("TDOC_CLIENT_SECRET", c.tdoc_client_secret.clone());
         set("TDOC_BASE", sb.tdoc_base());
@@ -262,6 +267,12 @@ async fn run_inner(root: &Path, opts: &RunOptions, started: &mut Started) -> Res
     println!();
     println!("    {public_base}/oauth/tapd/start");
     println!();
+    if sandbox.is_some() {
+        println!("Then create a story in the TAPD sandbox (新建需求) and watch its doc appear:");
+        println!();
+        println!("    {public_base}/tapd/web/{SEED_WORKSPACE}/");
+        println!();
+    }
     println!("  gateway      {local_url}  (API Gateway HTTP API 2.0 events; PUBLIC_BASE_URL={public_base})");
     for (m, p, _) in ROUTES {
         println!("                 {m:<4} {p}");

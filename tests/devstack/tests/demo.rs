@@ -62,6 +62,14 @@ fn demo_starts_a_stack_links_a_story_and_stops_it() {
         }
     }
     assert!(tokens >= 3, "the sandbox issued tokens: {sandbox}");
+    // TAPD_WEB_BASE is the sandbox's: the doc links back to the story's page there.
+    let back = format!("http://127.0.0.1:{port}/tapd/web/20000001/prong/stories/view/");
+    assert!(
+        sandbox["docs"].as_array().unwrap().iter().any(|d| d["content"].as_str().unwrap_or("").contains(&back)),
+        "no doc links to {back}: {}",
+        sandbox["docs"]
+    );
+    assert!(out.contains(&format!("story:   {back}")), "{out}");
     let key = std::fs::read_to_string(data.join("token-encryption-key")).unwrap();
     assert!(!out.contains(key.trim()), "the encryption key was printed");
 
