@@ -22,6 +22,8 @@ export AWS_ENDPOINT_URL_DYNAMODB
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 unset AWS_PROFILE AWS_SESSION_TOKEN
+# The suites that skip without the local stack under a plain `cargo test` must run here.
+export LOCAL_STACK_REQUIRED=1
 
 status=0
 if command -v cargo-nextest >/dev/null 2>&1; then

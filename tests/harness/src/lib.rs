@@ -103,6 +103,46 @@ pub(crate) fn now() -> std::time::Duration {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock before 1970")
 }
 
+/// Why this process cannot run the suites that need the local stack (a local DynamoDB, and
+/// the functions' binaries), or `None` when it can. `make test` provides both; a plain
+/// `cargo test` skips those suites with one line each.
+pub fn local_stack_missing() -> Option<String> {
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
+        return Some("no local DynamoDB (AWS_ENDPOINT_URL_DYNAMODB is unset)".into());
+    }
+    let profile = std::env::var("HARNESS_PROFILE").unwrap_or_else(|_| "release".into());
+    ["oauth", "tapd-webhook"]
+        .iter()
+        .find(|name| !target_dir().join(&profile).join(name).is_file())
+        .map(|name| format!("target/{profile}/{name} is not built"))
+}
+
+/// First line of every test that needs the local stack: returns (skips the test) with one
+/// line saying why when it is missing.
+#[macro_export]
+macro_rules! needs_local_stack {
+    () => {
+        if let Some(why) = $crate::local_stack_missing() {
+            // Under `make test` a missing part is a failure, never a silent skip.
+            assert!(std::env::var_os("LOCAL_STACK_REQUIRED").is_none(), "{why}");
+            eprintln!("skipped: {why}; `make test` runs this test with everything it needs");
+            return;
+        }
+    };
+}
+
+/// First line of every test that needs a local DynamoDB only (not the functions' binaries).
+#[macro_export]
+macro_rules! needs_local_dynamodb {
+    () => {
+        if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
+            assert!(std::env::var_os("LOCAL_STACK_REQUIRED").is_none(), "AWS_ENDPOINT_URL_DYNAMODB is unset");
+            eprintln!("skipped: no local DynamoDB (AWS_ENDPOINT_URL_DYNAMODB is unset); `make test` runs this test");
+            return;
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

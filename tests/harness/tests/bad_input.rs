@@ -282,6 +282,7 @@ fn token_exchanges(stack: &Stack) -> usize {
 
 #[tokio::test]
 async fn hostile_deliveries_are_refused_and_the_webhook_keeps_serving() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     stack.sandbox.add_item(WORKSPACE, ItemKind::Story, "1120003271001000101", "Not to be linked by a hostile request");
     let before = stack.sandbox.requests().len();
@@ -300,6 +301,7 @@ async fn hostile_deliveries_are_refused_and_the_webhook_keeps_serving() {
 
 #[tokio::test]
 async fn hostile_callbacks_are_refused_and_oauth_keeps_serving() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let oauth = stack.oauth().await;
     let sent = refuse_all(&oauth, oauth_cases()).await;
@@ -315,6 +317,7 @@ async fn hostile_callbacks_are_refused_and_oauth_keeps_serving() {
 
 #[tokio::test]
 async fn an_event_that_is_neither_http_nor_scheduled_is_refused() {
+    harness::needs_local_stack!();
     let (_stack, webhook) = flows::connected(&[]).await;
     for event in [json!(null), json!([1]), json!("text"), json!({"source": "aws.s3"}), json!({"version": 1})] {
         match answer(&webhook, event.clone()).await {

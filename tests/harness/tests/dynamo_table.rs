@@ -5,6 +5,7 @@ use harness::dynamo;
 
 #[tokio::test]
 async fn creates_the_template_table_with_its_index_and_ttl() {
+    harness::needs_local_dynamodb!();
     let name = dynamo::fresh_table().await;
     let client = dynamo::client().await;
 

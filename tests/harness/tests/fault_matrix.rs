@@ -341,6 +341,7 @@ impl Group {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_webhook_step_survives_every_upstream_fault() {
+    harness::needs_local_stack!();
     let groups = futures::future::join_all(Step::ALL.map(Group::new)).await;
     let cells: usize = futures::future::join_all(groups.into_iter().map(Group::run)).await.into_iter().sum();
     println!("webhook × upstream: {cells} cells, {} faults survived", SURVIVED.load(Ordering::SeqCst));
@@ -390,6 +391,7 @@ fn ddb_cells() -> Vec<DdbCell> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_webhook_write_survives_dynamodb_failing() {
+    harness::needs_local_stack!();
     let (stack, _, proxy) = behind_proxy().await;
     let mut n = 0;
     for c in ddb_cells() {
@@ -439,6 +441,7 @@ async fn every_webhook_write_survives_dynamodb_failing() {
 /// DynamoDB hanging: the invocation runs into its deadline; the next delivery links.
 #[tokio::test]
 async fn a_hanging_dynamodb_costs_one_invocation_and_nothing_else() {
+    harness::needs_local_stack!();
     let (stack, webhook, proxy) = behind_proxy().await;
     let id = "1120003271000000200";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Hang");
@@ -549,6 +552,7 @@ async fn oauth_cell(leg: Leg, kind: Option<Kind>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_connect_step_survives_every_fault() {
+    harness::needs_local_stack!();
     let mut cells = Vec::new();
     for leg in [Leg::Tapd, Leg::Tdoc] {
         for kind in Kind::ALL {
@@ -601,6 +605,7 @@ async fn every_connect_step_survives_every_fault() {
 /// redelivered: still one doc. (The e2e suite covers the plain redelivery.)
 #[tokio::test]
 async fn a_redelivery_racing_the_scheduled_retry_makes_one_doc() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     let other = stack.webhook().await;
     let id = "1120003271000000300";

@@ -26,6 +26,7 @@ fn status_word(resp: &harness::apigw::Response) -> String {
 
 #[tokio::test]
 async fn a_whole_128_kib_story_delivery_is_linked_whatever_its_content_type_says() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     for (n, ct) in ["application/json; charset=UTF-8", "text/plain", ""].into_iter().enumerate() {
         let id = format!("112000327100107129{n}");
@@ -45,6 +46,7 @@ async fn a_whole_128_kib_story_delivery_is_linked_whatever_its_content_type_says
 
 #[tokio::test]
 async fn a_legacy_form_bug_is_linked_with_its_title_and_a_clickable_comment() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     let id = "1120003271500647717";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Bug, id, "导出报表时金额小数位错误");
@@ -73,6 +75,7 @@ async fn a_legacy_form_bug_is_linked_with_its_title_and_a_clickable_comment() {
 
 #[tokio::test]
 async fn a_busy_item_whose_comment_reply_is_lost_ends_with_exactly_one_link_comment() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     let id = "1120003271001000035";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Busy item");
@@ -97,6 +100,7 @@ async fn a_busy_item_whose_comment_reply_is_lost_ends_with_exactly_one_link_comm
 
 #[tokio::test]
 async fn a_dead_docs_token_reported_inside_a_200_or_as_a_401_is_refreshed_once() {
+    harness::needs_local_stack!();
     for variant in [TdocTokenError::Http200, TdocTokenError::Http401] {
         let (stack, webhook) = flows::connected(&[]).await;
         stack.sandbox.set_tdoc_token_error(variant);
@@ -116,6 +120,7 @@ async fn a_dead_docs_token_reported_inside_a_200_or_as_a_401_is_refreshed_once()
 
 #[tokio::test]
 async fn a_refused_refresh_keeps_the_item_pending_and_marks_the_workspace() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     stack.sandbox.expire_access_tokens();
     stack.sandbox.expire_refresh_tokens();
@@ -133,6 +138,7 @@ async fn a_refused_refresh_keeps_the_item_pending_and_marks_the_workspace() {
 
 #[tokio::test]
 async fn a_create_that_may_have_landed_is_not_repeated_within_the_attempt() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     // A 5xx after the fact, and a reply lost: each attempt makes at most one doc.
     for (n, fault) in [FaultKind::Status(502), FaultKind::DropReply].into_iter().enumerate() {
@@ -162,6 +168,7 @@ async fn a_create_that_may_have_landed_is_not_repeated_within_the_attempt() {
 
 #[tokio::test]
 async fn an_outage_longer_than_the_old_attempt_limit_loses_nothing() {
+    harness::needs_local_stack!();
     // Retries due at once (no backoff) so a dozen scheduled runs take no time.
     let (stack, webhook) = flows::connected(&[("RETRY_PERIOD", "0s")]).await;
     let ids = ["1120003271001000071", "1120003271001000072"];
@@ -188,6 +195,7 @@ async fn an_outage_longer_than_the_old_attempt_limit_loses_nothing() {
 
 #[tokio::test]
 async fn a_story_whose_delivery_never_came_is_found_by_the_sweep() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     let id = "1120003271001000080";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Never delivered");
@@ -205,6 +213,7 @@ async fn a_story_whose_delivery_never_came_is_found_by_the_sweep() {
 
 #[tokio::test]
 async fn renames_follow_the_item_once_whatever_the_order_of_events() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     let id = "1120003271001000090";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Renamed before created");
@@ -238,6 +247,7 @@ async fn renames_follow_the_item_once_whatever_the_order_of_events() {
 
 #[tokio::test]
 async fn a_deleted_item_keeps_its_doc_or_trashes_it_as_configured() {
+    harness::needs_local_stack!();
     for (setting, trashed) in [("keep", false), ("trash", true)] {
         let (stack, webhook) = flows::connected(&[("ON_ITEM_DELETE", setting)]).await;
         let id = "1120003271001000095";
@@ -256,6 +266,7 @@ async fn a_deleted_item_keeps_its_doc_or_trashes_it_as_configured() {
 
 #[tokio::test]
 async fn the_app_account_mode_creates_docs_the_team_can_open() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected_as_app(&[]).await;
     let id = "1120003271001000099";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "As the app");

@@ -33,6 +33,7 @@ impl Rng {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_with_duplicates_over_many_instances_links_each_item_once() {
+    harness::needs_local_stack!();
     // What the burst leaves pending is due at the next scheduled run (no backoff wait).
     let env = [("RETRY_PERIOD", "0s")];
     let (stack, first) = flows::connected(&env).await;

@@ -10,6 +10,7 @@ use shared::store::{ClaimOutcome, ItemKey, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_claims_of_one_item_have_exactly_one_winner() {
+    harness::needs_local_dynamodb!();
     let table = dynamo::fresh_table().await;
     let keys = Keyring::parse("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
     let store = Store::new(dynamo::client().await, table, keys);

@@ -49,6 +49,7 @@ fn assert_secure_page(resp: &harness::apigw::Response) {
 
 #[tokio::test]
 async fn the_connect_flow_binds_the_workspace_the_token_was_issued_for() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let oauth = stack.oauth().await;
     stack.sandbox.add_workspace("20003271", "Payments");
@@ -149,6 +150,7 @@ async fn the_connect_flow_binds_the_workspace_the_token_was_issued_for() {
 
 #[tokio::test]
 async fn replayed_forged_and_expired_states_are_refused_without_an_exchange() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let oauth = stack.oauth().await;
     stack.sandbox.add_workspace("20003272", "Ops");
@@ -190,6 +192,7 @@ async fn replayed_forged_and_expired_states_are_refused_without_an_exchange() {
 
 #[tokio::test]
 async fn denial_missing_and_refused_codes_answer_4xx_and_provider_failures_502() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let oauth = stack.oauth().await;
     stack.sandbox.add_workspace("20003273", "QA");
@@ -253,6 +256,7 @@ async fn denial_missing_and_refused_codes_answer_4xx_and_provider_failures_502()
 
 #[tokio::test]
 async fn other_paths_and_methods_are_refused_and_duplicate_parameters_too() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let oauth = stack.oauth().await;
     assert_eq!(oauth.http(&Request::get("/oauth/elsewhere")).await.status, 404);
@@ -267,6 +271,7 @@ async fn other_paths_and_methods_are_refused_and_duplicate_parameters_too() {
 
 #[tokio::test]
 async fn a_misconfigured_function_names_every_bad_variable_at_init() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let mut oauth =
         stack.spawn("oauth", &[("TABLE_NAME", ""), ("TOKEN_ENCRYPTION_KEY", "not-a-key"), ("TDOC_BASE", "nope")]).await;
@@ -284,6 +289,7 @@ async fn a_misconfigured_function_names_every_bad_variable_at_init() {
 /// the flow (no cookie, or its own) is refused at both legs, before any exchange.
 #[tokio::test]
 async fn a_callback_from_another_browser_is_refused_at_both_legs() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let oauth = stack.oauth().await;
     stack.sandbox.add_workspace("20003274", "Attacker's");
@@ -339,6 +345,7 @@ async fn a_callback_from_another_browser_is_refused_at_both_legs() {
 /// counted.
 #[tokio::test]
 async fn a_rebind_needs_a_confirmation_from_the_same_browser_and_leaves_history() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let oauth = stack.oauth().await;
     assert_eq!(stack.connect(&oauth, "20003275", "0a0a01").await.status, 200);
@@ -391,6 +398,7 @@ async fn a_rebind_needs_a_confirmation_from_the_same_browser_and_leaves_history(
 
 #[tokio::test]
 async fn allowlists_refuse_other_workspaces_and_accounts() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     stack.sandbox.add_workspace("20003276", "Listed");
     stack.sandbox.add_workspace("20003277", "Not listed");
@@ -417,6 +425,7 @@ async fn allowlists_refuse_other_workspaces_and_accounts() {
 /// `TDOC_OWNER=app`: docs are the app account's, so connecting ends after TAPD.
 #[tokio::test]
 async fn app_account_mode_connects_after_tapd() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     stack.sandbox.add_workspace("20003278", "Apps");
     let oauth = stack.spawn("oauth", &[("TDOC_OWNER", "app")]).await;
@@ -446,6 +455,7 @@ async fn app_account_mode_connects_after_tapd() {
 /// workspace ends on a page telling the admin what to do.
 #[tokio::test]
 async fn pages_speak_chinese_by_default_and_name_a_missing_workspace() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let oauth = stack.oauth().await;
     stack.sandbox.add_workspace("20003280", "Docs");
@@ -517,6 +527,7 @@ async fn fake_secrets_extension(
 /// the function works with them; one that cannot be read is an init error naming it.
 #[tokio::test]
 async fn secrets_given_by_arn_come_from_the_secrets_extension() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let c = stack.sandbox.config();
     let tapd_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tapd-client-AbCdEf";

@@ -51,6 +51,7 @@ async fn all_logs(fns: &[&Function]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_line_or_a_table_item() {
+    harness::needs_local_stack!();
     let stack = Stack::new().await;
     let verbose = [("RUST_LOG", "trace")];
     let oauth = stack.spawn("oauth", &verbose).await;
@@ -172,6 +173,7 @@ fn new_key() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_key_reads_old_records_and_writes_new_ones() {
+    harness::needs_local_stack!();
     let (stack, _old_webhook) = flows::connected(&[]).await;
     let old = stack.encryption_key.clone();
     let new = new_key();

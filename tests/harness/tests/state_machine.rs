@@ -250,6 +250,7 @@ fn cases() -> u32 {
 
 #[test]
 fn any_interleaving_of_crashes_and_redeliveries_ends_with_one_doc_and_one_comment() {
+    harness::needs_local_stack!();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let world = rt.block_on(World::new());
     let config = Config { cases: cases(), max_shrink_iters: 64, failure_persistence: None, ..Config::default() };
@@ -265,6 +266,7 @@ fn any_interleaving_of_crashes_and_redeliveries_ends_with_one_doc_and_one_commen
 /// The interleavings the property test found, kept as fixed cases.
 #[test]
 fn found_interleavings_end_with_one_doc_and_one_comment() {
+    harness::needs_local_stack!();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let world = rt.block_on(World::new());
     let found = [

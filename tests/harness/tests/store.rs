@@ -40,6 +40,7 @@ async fn raw_text(table: &str) -> String {
 
 #[tokio::test]
 async fn states_are_single_use_expire_and_are_stored_hashed() {
+    harness::needs_local_dynamodb!();
     let (store, table) = store().await;
     let state = shared::random::token();
     store.put_state(&state, &Flow::Tapd, 600).await.unwrap();
@@ -64,6 +65,7 @@ async fn states_are_single_use_expire_and_are_stored_hashed() {
 
 #[tokio::test]
 async fn concurrent_consumers_of_one_state_get_it_once() {
+    harness::needs_local_dynamodb!();
     let (store, _) = store().await;
     let state = shared::random::token();
     store.put_state(&state, &Flow::Tapd, 600).await.unwrap();
@@ -75,6 +77,7 @@ async fn concurrent_consumers_of_one_state_get_it_once() {
 
 #[tokio::test]
 async fn tokens_are_encrypted_at_rest_and_bound_to_their_record() {
+    harness::needs_local_dynamodb!();
     let (store, table) = store().await;
     let tapd = TapdToken {
         access_token: Secret::new("tapd-access-PLAINTEXT-1"),
@@ -126,6 +129,7 @@ fn doc() -> Doc {
 
 #[tokio::test]
 async fn item_claims_exclude_each_other_until_they_lapse() {
+    harness::needs_local_dynamodb!();
     let (store, _) = store().await;
     let k = key("1001");
     let until = now_millis() + 30_000;
@@ -174,6 +178,7 @@ async fn item_claims_exclude_each_other_until_they_lapse() {
 
 #[tokio::test]
 async fn failed_items_are_due_again_after_their_backoff_soonest_first() {
+    harness::needs_local_dynamodb!();
     let (store, _) = store().await;
     let now = now_millis();
     for (id, backoff) in [("2001", 0), ("2002", 60_000), ("2003", 0), ("2004", 1)] {

@@ -33,6 +33,7 @@ fn docs_and_comments(stack: &Stack) -> (usize, usize) {
 
 #[tokio::test]
 async fn a_new_story_by_json_gets_a_doc_and_a_comment() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[]).await;
     let id = "1120003271001000028";
     stack.sandbox.add_item(WS, ItemKind::Story, id, "支付页面改版");
@@ -59,6 +60,7 @@ async fn a_new_story_by_json_gets_a_doc_and_a_comment() {
 
 #[tokio::test]
 async fn a_new_bug_by_form_gets_a_doc_titled_from_its_title() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[]).await;
     let id = "1120003271001000029";
     stack.sandbox.add_item(WS, ItemKind::Bug, id, "Login fails on Safari");
@@ -75,6 +77,7 @@ async fn a_new_bug_by_form_gets_a_doc_titled_from_its_title() {
 
 #[tokio::test]
 async fn bad_secrets_are_refused_before_any_work() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[]).await;
     let before = stack.sandbox.requests().len();
     let mut wrong = event("story", "1", "1");
@@ -98,6 +101,7 @@ async fn bad_secrets_are_refused_before_any_work() {
 
 #[tokio::test]
 async fn malformed_ignored_and_unconnected_deliveries() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[]).await;
     let bad = webhook.http(&Request::post(PATH, "application/json", "{not json")).await;
     assert_eq!(bad.status, 400);
@@ -128,6 +132,7 @@ async fn malformed_ignored_and_unconnected_deliveries() {
 
 #[tokio::test]
 async fn tasks_are_linked_when_configured() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[("LINK_TASKS", "true"), ("DOC_TYPE_TASK", "sheet")]).await;
     stack.sandbox.add_item(WS, ItemKind::Task, "1120003271001000077", "Prepare release notes");
     let resp = webhook.http(&Request::post_json(PATH, &event("task", "1120003271001000077", "77"))).await;
@@ -139,6 +144,7 @@ async fn tasks_are_linked_when_configured() {
 
 #[tokio::test]
 async fn redeliveries_and_new_event_ids_make_no_second_doc() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[]).await;
     let id = "1120003271001000030";
     stack.sandbox.add_item(WS, ItemKind::Story, id, "Quarterly report");
@@ -151,6 +157,7 @@ async fn redeliveries_and_new_event_ids_make_no_second_doc() {
 
 #[tokio::test]
 async fn eight_processes_on_one_event_make_one_doc_and_one_comment() {
+    harness::needs_local_stack!();
     let (stack, first) = connected(&[]).await;
     let id = "1120003271001000031";
     stack.sandbox.add_item(WS, ItemKind::Story, id, "Concurrency");
@@ -175,6 +182,7 @@ async fn eight_processes_on_one_event_make_one_doc_and_one_comment() {
 
 #[tokio::test]
 async fn a_kill_between_doc_and_comment_resumes_without_a_second_doc() {
+    harness::needs_local_stack!();
     let (stack, mut victim) = connected(&[]).await;
     let id = "1120003271001000032";
     stack.sandbox.add_item(WS, ItemKind::Story, id, "Crash test");
@@ -220,6 +228,7 @@ async fn a_kill_between_doc_and_comment_resumes_without_a_second_doc() {
 
 #[tokio::test]
 async fn an_upstream_503_keeps_the_event_pending_until_the_scheduled_retry() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[("RETRY_PERIOD", "0s")]).await;
     let id = "1120003271001000033";
     stack.sandbox.add_item(WS, ItemKind::Story, id, "Outage");
@@ -250,6 +259,7 @@ async fn an_upstream_503_keeps_the_event_pending_until_the_scheduled_retry() {
 
 #[tokio::test]
 async fn an_item_older_than_give_up_after_is_given_up_with_why_and_a_new_delivery_tries_again() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[("GIVE_UP_AFTER", "0s"), ("RETRY_PERIOD", "0s")]).await;
     let id = "1120003271001000034";
     // The item does not exist at TAPD yet: the attempt fails, and the item is past its age.
@@ -270,6 +280,7 @@ async fn an_item_older_than_give_up_after_is_given_up_with_why_and_a_new_deliver
 
 #[tokio::test]
 async fn expired_tokens_are_refreshed_without_help() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[]).await;
     stack.sandbox.add_item(WS, ItemKind::Story, "1120003271001000035", "Before expiry");
     let resp = webhook.http(&Request::post_json(PATH, &event("story", "1120003271001000035", "1"))).await;
@@ -295,6 +306,7 @@ async fn expired_tokens_are_refreshed_without_help() {
 
 #[tokio::test]
 async fn long_cjk_titles_are_cut_on_characters() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[]).await;
     let name = "需求：支持在腾讯文档中自动创建与TAPD需求关联的文档并回写链接到评论区以便团队协作与追踪以及后续的验收";
     stack.sandbox.add_item(WS, ItemKind::Story, "1120003271001000038", name);
@@ -307,6 +319,7 @@ async fn long_cjk_titles_are_cut_on_characters() {
 
 #[tokio::test]
 async fn a_configured_custom_field_also_receives_the_doc_url() {
+    harness::needs_local_stack!();
     let (stack, webhook) = connected(&[("TAPD_DOC_URL_FIELD", "custom_field_one")]).await;
     let id = "1120003271001000039";
     stack.sandbox.add_item(WS, ItemKind::Story, id, "With a field");

@@ -103,6 +103,7 @@ async fn connected(store: &Store, w: &str, open_id: &str) {
 
 #[tokio::test]
 async fn redrive_puts_failed_items_back_to_pending() {
+    harness::needs_local_dynamodb!();
     let (store, table) = store().await;
     let a = item("20000001", ItemKind::Story, "1000001");
     let b = item("20000002", ItemKind::Bug, "1000002");
@@ -160,6 +161,7 @@ async fn redrive_puts_failed_items_back_to_pending() {
 
 #[tokio::test]
 async fn disconnect_deletes_the_tokens_and_the_binding() {
+    harness::needs_local_dynamodb!();
     let (store, table) = store().await;
     let open_id = "0123456789abcdef0123456789abcdef";
     connected(&store, "20000011", open_id).await;
@@ -202,6 +204,7 @@ async fn disconnect_deletes_the_tokens_and_the_binding() {
 
 #[tokio::test]
 async fn status_reports_workspaces_and_counts() {
+    harness::needs_local_dynamodb!();
     let (store, table) = store().await;
     connected(&store, "20000021", "fedcba9876543210fedcba9876543210").await;
     failed_item(&store, &item("20000021", ItemKind::Story, "1"), "no permission").await;
@@ -241,6 +244,7 @@ async fn status_reports_workspaces_and_counts() {
 
 #[tokio::test]
 async fn rotate_keys_reencrypts_every_token_under_the_first_key() {
+    harness::needs_local_dynamodb!();
     let (store, table) = store().await;
     connected(&store, "20000031", "00112233445566778899aabbccddeeff").await;
 
@@ -268,6 +272,7 @@ async fn rotate_keys_reencrypts_every_token_under_the_first_key() {
 
 #[tokio::test]
 async fn a_wrong_table_or_endpoint_is_a_clear_error() {
+    harness::needs_local_dynamodb!();
     let out = tapdocs("no-such-table", &["status"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("no-such-table does not exist"), "{}", stderr(&out));

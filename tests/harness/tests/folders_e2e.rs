@@ -1,0 +1,196 @@
+//! Docs where teams expect them, through the real binaries: a folder per workspace (and per
+//! iteration), made again when a person deletes it; a workspace's template copied; the
+//! permission set once; a workspace's own settings over the deployment's.
+
+use harness::flows::{self, OPEN_ID, WORKSPACE};
+use harness::stack::Stack;
+use sandbox::{Fault, FaultKind, ItemKind};
+use shared::ids::{OpenId, WorkspaceId};
+use shared::store::WorkspaceSettings;
+
+fn status_word(resp: &harness::apigw::Response) -> String {
+    resp.json().and_then(|v| v["status"].as_str().map(String::from)).unwrap_or_default()
+}
+
+/// The sandbox's doc for item `id` (the one whose intro links to it).
+fn doc_of(stack: &Stack, id: &str) -> sandbox::Doc {
+    let docs: Vec<_> =
+        stack.sandbox.docs().into_iter().filter(|d| d.content.contains(&format!("/view/{id}")) && !d.deleted).collect();
+    assert_eq!(docs.len(), 1, "{id}: {docs:?}");
+    docs[0].clone()
+}
+
+async fn link(stack: &Stack, webhook: &harness::Function, id: &str, name: &str) -> sandbox::Doc {
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, name);
+    let resp = webhook.http(&flows::story_delivery(id, id)).await;
+    assert_eq!((resp.status, status_word(&resp).as_str()), (200, "linked"), "{id}: {}", resp.body);
+    doc_of(stack, id)
+}
+
+fn ws() -> WorkspaceId {
+    WorkspaceId::parse(WORKSPACE).unwrap()
+}
+
+async fn set_settings(stack: &Stack, settings: &WorkspaceSettings) {
+    stack.store().await.put_workspace_settings(&ws(), settings).await.unwrap();
+}
+
+fn count(stack: &Stack, method: &str, suffix: &str) -> usize {
+    stack.sandbox.requests().iter().filter(|r| r.method == method && r.path.ends_with(suffix)).count()
+}
+
+/// Deletes a folder as a person would, through Tencent Docs' API with the account's token.
+async fn delete_folder(stack: &Stack, folder_id: &str) {
+    let (token, _) = stack.store().await.tdoc_token(&OpenId::parse(OPEN_ID).unwrap()).await.unwrap().unwrap();
+    let id = url::form_urlencoded::byte_serialize(folder_id.as_bytes()).collect::<String>();
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/openapi/drive/v2/folders/{id}", stack.sandbox.tdoc_base()))
+        .header("Access-Token", token.access_token.expose())
+        .header("Client-Id", &stack.sandbox.config().tdoc_client_id)
+        .header("Open-Id", OPEN_ID)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn docs_land_in_one_remembered_folder_per_workspace_made_once() {
+    let (stack, webhook) = flows::connected(&[]).await;
+    let a = link(&stack, &webhook, "1120003271001000101", "First").await;
+    // Another instance (a cold start) finds the remembered folder.
+    let other = stack.spawn("tapd-webhook", &[]).await;
+    let b = link(&stack, &other, "1120003271001000102", "Second").await;
+    assert!(a.folder_id.is_some(), "{a:?}");
+    assert_eq!(a.folder_id, b.folder_id);
+    assert_eq!(count(&stack, "POST", "/drive/v2/folders"), 1);
+    let remembered = stack.store().await.folder(&ws(), "ws").await.unwrap();
+    assert_eq!(remembered, a.folder_id);
+}
+
+#[tokio::test]
+async fn a_folder_a_person_deleted_is_made_again_and_the_item_still_linked() {
+    let (stack, webhook) = flows::connected(&[]).await;
+    let a = link(&stack, &webhook, "1120003271001000111", "Before").await;
+    delete_folder(&stack, a.folder_id.as_deref().unwrap()).await;
+    let b = link(&stack, &webhook, "1120003271001000112", "After").await;
+    assert!(b.folder_id.is_some() && b.folder_id != a.folder_id, "{a:?} {b:?}");
+    assert_eq!(count(&stack, "POST", "/drive/v2/folders"), 2);
+    assert_eq!(stack.store().await.folder(&ws(), "ws").await.unwrap(), b.folder_id);
+    // One doc for the item, in the new folder.
+    assert_eq!(flows::docs_and_comments_of(&stack, "1120003271001000112"), (1, 1));
+}
+
+#[tokio::test]
+async fn the_iteration_layout_gives_each_iteration_its_sub_folder() {
+    let (stack, webhook) = flows::connected(&[("FOLDER_LAYOUT", "iteration")]).await;
+    let mut folders = Vec::new();
+    for (id, iteration) in [
+        ("1120003271001000121", "1120003271001000001"),
+        ("1120003271001000122", "1120003271001000002"),
+        ("1120003271001000123", "1120003271001000001"),
+        ("1120003271001000124", "0"),
+    ] {
+        stack.sandbox.add_item_with_fields(WORKSPACE, ItemKind::Story, id, "Iterated", &[("iteration_id", iteration)]);
+        let resp = webhook.http(&flows::story_delivery(id, id)).await;
+        assert_eq!(status_word(&resp), "linked", "{}", resp.body);
+        folders.push(doc_of(&stack, id).folder_id.unwrap());
+    }
+    assert_ne!(folders[0], folders[1]);
+    assert_eq!(folders[0], folders[2]);
+    // No iteration: the workspace's folder.
+    let ws_folder = stack.store().await.folder(&ws(), "ws").await.unwrap().unwrap();
+    assert_eq!(folders[3], ws_folder);
+    assert!(!folders[..3].contains(&ws_folder));
+    // The workspace's folder and two iterations'.
+    assert_eq!(count(&stack, "POST", "/drive/v2/folders"), 3);
+}
+
+#[tokio::test]
+async fn a_workspace_template_is_copied_and_an_unreadable_one_gives_a_blank_doc() {
+    let (stack, webhook) = flows::connected(&[]).await;
+    let template = link(&stack, &webhook, "1120003271001000131", "Template").await;
+    set_settings(
+        &stack,
+        &WorkspaceSettings { templates: [("story".into(), template.id.clone())].into(), ..Default::default() },
+    )
+    .await;
+    // A fresh instance: the settings are read, not remembered from before.
+    let webhook = stack.spawn("tapd-webhook", &[]).await;
+    let copy = link(&stack, &webhook, "1120003271001000132", "From template").await;
+    assert_eq!(count(&stack, "POST", "/copy"), 1);
+    assert_eq!(copy.title, "From template");
+    assert!(copy.content.starts_with(&template.content), "{copy:?}");
+    assert!(copy.content.contains("/view/1120003271001000132"), "{copy:?}");
+    assert_eq!(copy.folder_id, template.folder_id);
+
+    set_settings(
+        &stack,
+        &WorkspaceSettings {
+            templates: [("story".into(), "300000000$nosuchfile00".into())].into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let webhook = stack.spawn("tapd-webhook", &[("LOG_FORMAT", "text")]).await;
+    let blank = link(&stack, &webhook, "1120003271001000133", "No template").await;
+    assert!(!blank.content.contains("/view/1120003271001000131"), "{blank:?}");
+    assert_eq!(count(&stack, "POST", "/copy"), 2);
+    assert!(webhook.logs().iter().any(|l| l.contains("template cannot be copied")), "{:?}", webhook.logs());
+}
+
+#[tokio::test]
+async fn the_workspace_permission_is_set_once_under_a_failed_attempt_and_redelivery() {
+    let (stack, webhook) = flows::connected(&[("DOC_PERMISSION", "private")]).await;
+    set_settings(&stack, &WorkspaceSettings { doc_permission: Some("publicRead".into()), ..Default::default() }).await;
+    let id = "1120003271001000141";
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Shared");
+    // The attempt dies after the intro and the permission: the comment keeps failing.
+    stack.sandbox.inject(Fault {
+        method: Some("POST".into()),
+        times: 50,
+        ..Fault::once("/tapd/api/comments", FaultKind::Status(500))
+    });
+    let first = webhook.http(&flows::story_delivery(id, "1")).await;
+    assert_ne!(status_word(&first), "linked", "{}", first.body);
+    stack.sandbox.clear_faults();
+    for event in ["1", "2"] {
+        let resp = webhook.http(&flows::story_delivery(id, event)).await;
+        assert_eq!(status_word(&resp), "linked", "{}", resp.body);
+    }
+    assert_eq!(doc_of(&stack, id).policy.as_deref(), Some("publicRead"));
+    assert_eq!(count(&stack, "PATCH", "/permission"), 1);
+    assert_eq!(flows::docs_and_comments_of(&stack, id), (1, 1));
+}
+
+#[tokio::test]
+async fn a_workspace_own_settings_override_the_deployment() {
+    let (stack, webhook) = flows::connected(&[("DOC_PERMISSION", "members")]).await;
+    let before = link(&stack, &webhook, "1120003271001000151", "Deployment").await;
+    assert!(before.folder_id.is_some());
+    assert_eq!((before.doc_type.as_str(), before.policy.as_deref()), ("doc", Some("members")));
+    set_settings(
+        &stack,
+        &WorkspaceSettings {
+            folder_layout: Some("none".into()),
+            doc_permission: Some("default".into()),
+            title_template: Some("[{id}] {name}".into()),
+            doc_types: [("story".into(), "sheet".into())].into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let webhook = stack.spawn("tapd-webhook", &[]).await;
+    let id = "1120003271001000152";
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Own");
+    let resp = webhook.http(&flows::story_delivery(id, id)).await;
+    assert_eq!(status_word(&resp), "linked", "{}", resp.body);
+    // A sheet takes no intro: found by its title.
+    let after = stack.sandbox.docs().into_iter().find(|d| d.title.contains(id)).expect("the sheet");
+    assert_eq!(after.folder_id, None, "{after:?}");
+    assert_eq!(after.doc_type, "sheet");
+    assert_eq!(after.policy, None);
+    assert_eq!(after.title, "[1120003271001000152] Own");
+    // Existing docs stay where they are.
+    assert_eq!(doc_of(&stack, "1120003271001000151").folder_id, before.folder_id);
+}
