@@ -342,6 +342,8 @@ pub struct WebhookConfig {
     /// Who may open a new doc (`DOC_PERMISSION`); `None` leaves Tencent Docs' default.
     pub doc_permission: Option<DocPermission>,
     pub on_item_delete: OnItemDelete,
+    /// Where new docs go (`FOLDER_LAYOUT`); a workspace's own setting overrides it.
+    pub folder_layout: FolderLayout,
     /// TAPD requests the scheduled work may spend per budget window (`TAPD_BUDGET`).
     pub tapd_budget: u32,
     pub budget_window_secs: u64,
@@ -385,6 +387,38 @@ impl std::str::FromStr for DocPermission {
         [DocPermission::Private, DocPermission::Members, DocPermission::PublicRead, DocPermission::PublicWrite]
             .into_iter()
             .find(|p| p.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// `FOLDER_LAYOUT`: where new docs are created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderLayout {
+    /// The account's root folder (as before folders existed).
+    None,
+    /// A folder per workspace (the default: a team finds its docs in one place).
+    Workspace,
+    /// A folder per workspace, and in it a sub-folder per iteration (items without one
+    /// stay in the workspace's folder).
+    Iteration,
+}
+
+impl FolderLayout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FolderLayout::None => "none",
+            FolderLayout::Workspace => "workspace",
+            FolderLayout::Iteration => "iteration",
+        }
+    }
+}
+
+impl std::str::FromStr for FolderLayout {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        [FolderLayout::None, FolderLayout::Workspace, FolderLayout::Iteration]
+            .into_iter()
+            .find(|l| l.as_str() == s)
             .ok_or(())
     }
 }
@@ -477,7 +511,7 @@ impl LinkConfig {
     }
 }
 
-const DOC_TYPES: [&str; 7] = ["doc", "sheet", "form", "slide", "mind", "flowchart", "smartsheet"];
+pub const DOC_TYPES: [&str; 7] = ["doc", "sheet", "form", "slide", "mind", "flowchart", "smartsheet"];
 
 /// The comment author when `TAPD_COMMENT_AUTHOR` is not set.
 pub const DEFAULT_COMMENT_AUTHOR: &str = "TAPD Docs";
@@ -559,6 +593,7 @@ impl WebhookConfig {
         };
         let on_item_delete = env.parsed("ON_ITEM_DELETE", OnItemDelete::Keep, "`keep` or `trash`");
         let tapd_budget = env.parsed("TAPD_BUDGET", 1500, "a number of requests");
+        let folder_layout = env.parsed("FOLDER_LAYOUT", FolderLayout::Workspace, "`none`, `workspace` or `iteration`");
         env.finish()?;
         Ok(Self {
             common: common.expect("no problems means complete"),
@@ -570,6 +605,7 @@ impl WebhookConfig {
             retry_cap,
             doc_permission,
             on_item_delete,
+            folder_layout,
             tapd_budget,
             budget_window_secs: 600,
             sweep_every,
@@ -615,6 +651,7 @@ mod tests {
         assert_eq!(w.give_up_after, Duration::from_secs(3 * 86_400));
         assert_eq!(w.language, Lang::ZhCn);
         assert_eq!(w.doc_permission, None);
+        assert_eq!(w.folder_layout, FolderLayout::Workspace);
         // Backoff: the schedule's period, doubling, capped.
         assert_eq!((w.backoff_ms(1), w.backoff_ms(2), w.backoff_ms(4)), (300_000, 600_000, 2_400_000));
         assert_eq!(w.backoff_ms(30), 4 * 3_600_000);

@@ -159,6 +159,38 @@ impl TdocClient {
         file_reply(status, &body)
     }
 
+    /// Creates a folder (`POST /drive/v2/folders`) in `parent`, or the account's root
+    /// folder; its id.
+    pub async fn create_folder(
+        &self,
+        token: &TdocToken,
+        title: &str,
+        parent: Option<&str>,
+    ) -> Result<String, UpstreamError> {
+        let mut form = vec![("title", title)];
+        form.extend(parent.map(|f| ("parentfolderID", f)));
+        let req = self.openapi(reqwest::Method::POST, "drive/v2/folders", token).form(&form);
+        let (status, body) = upstream::send(S, req).await?;
+        folder_reply(status, &body)
+    }
+
+    /// Copies a file (`POST /drive/v2/files/{fileID}/copy`) under `title` into `folder`
+    /// (or the root); the copy, answered like a create.
+    pub async fn copy_file(
+        &self,
+        token: &TdocToken,
+        file_id: &str,
+        title: &str,
+        folder: Option<&str>,
+    ) -> Result<DocFile, UpstreamError> {
+        let path = format!("drive/v2/files/{}/copy", percent_encode_segment(file_id));
+        let mut form = vec![("title", title)];
+        form.extend(folder.map(|f| ("folderID", f)));
+        let req = self.openapi(reqwest::Method::POST, &path, token).form(&form);
+        let (status, body) = upstream::send(S, req).await?;
+        file_reply(status, &body)
+    }
+
     /// Renames a file (`PATCH /drive/v2/files/{fileID}`).
     pub async fn rename_file(&self, token: &TdocToken, file_id: &str, title: &str) -> Result<(), UpstreamError> {
         let path = format!("drive/v2/files/{}", percent_encode_segment(file_id));
@@ -240,6 +272,29 @@ fn file_reply(status: u16, body: &[u8]) -> Result<DocFile, UpstreamError> {
         return Err(malformed("file without an id or URL"));
     }
     Ok(DocFile { id: data.id, url: data.url, title: data.title })
+}
+
+/// A created folder's id (`data.ID`; the reply has no URL).
+fn folder_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
+    #[derive(Deserialize)]
+    struct Data {
+        #[serde(rename = "ID")]
+        id: String,
+    }
+    let data: Data = v2(status, body)?;
+    if data.id.is_empty() {
+        return Err(malformed("folder without an id"));
+    }
+    Ok(data.id)
+}
+
+/// A refusal saying the file or folder named does not exist (`ret` 10102, or a 404).
+pub fn is_missing(e: &UpstreamError) -> bool {
+    match e {
+        UpstreamError::Refused { status: 404, .. } => true,
+        UpstreamError::Refused { detail, .. } => detail.ends_with("(code 10102)"),
+        _ => false,
+    }
 }
 
 /// A v2 reply whose `data` the caller does not need (it may be absent or empty).
@@ -416,6 +471,16 @@ mod tests {
             file_reply(200, br#"{"ret":10102,"msg":"no such file"}"#),
             Err(UpstreamError::Refused { .. })
         ));
+        assert!(is_missing(&file_reply(200, br#"{"ret":10102,"msg":"no such file"}"#).unwrap_err()));
+        assert!(is_missing(&file_reply(404, br#"{"ret":10102,"msg":"folder does not exist"}"#).unwrap_err()));
+        assert!(!is_missing(&file_reply(403, br#"{"ret":10103,"msg":"no permission"}"#).unwrap_err()));
+        assert_eq!(
+            folder_reply(
+                200,
+                br#"{"ret":0,"msg":"Succeed","data":{"ID":"300000000$Fabc","title":"t","type":"folder"}}"#
+            ),
+            Ok("300000000$Fabc".into())
+        );
         assert_eq!(v2_ok(200, br#"{"ret":0,"msg":"Succeed","data":{}}"#), Ok(()));
         assert_eq!(v2_ok(200, br#"{"ret":0,"msg":"Succeed"}"#), Ok(()));
     }

@@ -14,6 +14,7 @@
 
 mod intro;
 pub mod metrics;
+pub mod placement;
 mod schedule;
 mod title;
 
@@ -82,11 +83,13 @@ pub struct Linker {
     pub cfg: WebhookConfig,
     pub clients: Clients,
     pub tokens: Tokens,
+    /// Workspaces' settings and folders, kept across warm invocations.
+    places: placement::Cache,
 }
 
 impl Linker {
     pub fn new(cfg: WebhookConfig, clients: Clients) -> Self {
-        Self { cfg, clients, tokens: Tokens::default() }
+        Self { cfg, clients, tokens: Tokens::default(), places: placement::Cache::default() }
     }
 
     /// Links a new item (a create delivery, a sweep, a retry), before `deadline_ms`.
@@ -328,9 +331,13 @@ impl Linker {
         render_title(&self.cfg.link.title_template, &item.name, key.kind, &key.id, &key.workspace)
     }
 
-    /// Creates the doc. Never repeated after a failure that may have created it (a
-    /// timeout after sending, a reset, a `5xx`): the next attempt creates again, the one
-    /// window where a doc can be made twice (Tencent Docs takes no idempotency key).
+    /// Creates the doc, in the workspace's folder (made, or made again, as needed), as a
+    /// copy of the workspace's template for the kind when it names one. Never repeated
+    /// after a failure that may have created it (a timeout after sending, a reset, a `5xx`):
+    /// the next attempt creates again, the one window where a doc can be made twice
+    /// (Tencent Docs takes no idempotency key and documents no way to list a folder or
+    /// search for a marker). A create refused because its folder is gone was not acted on:
+    /// the folder is made again and the create retried once.
     async fn create_doc(
         &self,
         key: &ItemKey,
@@ -338,27 +345,80 @@ impl Linker {
         item: &TapdItem,
         deadline_ms: u64,
     ) -> Result<Doc, LinkError> {
+        let place = self.placement(&key.workspace).await?;
+        let title = render_title(&place.title_template, &item.name, key.kind, &key.id, &key.workspace);
+        let doc_type = place.doc_type(&self.cfg, key.kind);
+        let template = place.template(key.kind);
+        let mut folder = self.folder_for(key, account, item, place.layout, deadline_ms).await?;
+        let mut remade = false;
+        loop {
+            let f = folder.as_ref().map(|f| f.id.as_str());
+            match self.make_file(key, account, &title, doc_type, template, f, deadline_ms).await {
+                Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) && !remade && folder.is_some() => {
+                    if let Some(gone) = folder.take() {
+                        self.forget_folder(&key.workspace, &gone).await?;
+                    }
+                    folder = self.folder_for(key, account, item, place.layout, deadline_ms).await?;
+                    remade = true;
+                }
+                Err(e) => return Err(e),
+                Ok(Ok(DocFile { id, url, .. })) => return Ok(Doc { id, url, title }),
+                Ok(Err(detail)) => return Err(LinkError::CreateUnreadable(detail)),
+            }
+        }
+    }
+
+    /// One create (a copy of `template`, else a blank doc) into `folder`; `Ok(Err(_))` is a
+    /// success we cannot read. A template that cannot be copied (gone, not the account's)
+    /// gives a blank doc, logged; a blank create refused for its folder says so.
+    #[allow(clippy::too_many_arguments)]
+    async fn make_file(
+        &self,
+        key: &ItemKey,
+        account: &Account,
+        title: &str,
+        doc_type: &str,
+        template: Option<&str>,
+        folder: Option<&str>,
+        deadline_ms: u64,
+    ) -> Result<Result<DocFile, String>, LinkError> {
         // Time for the reply and for recording it; without it, a doc would be made and
         // forgotten when the invocation ends.
         if now_millis() + self.cfg.common.http_timeout.as_millis() as u64 + RESERVE_MS > deadline_ms {
             return Err(LinkError::NoTimeToCreate);
         }
-        let title = self.title(key, item);
-        let (t, doc_type) = (&title, self.cfg.link.doc_type(key.kind));
-        let created = self
-            .tokens
-            .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
-                // The create's own unreadable reply, told apart from a token refresh's.
-                match self.clients.tdoc.create_file(&tok, t, doc_type, None).await {
-                    Err(UpstreamError::Malformed { detail, .. }) => Ok(Err(detail)),
-                    other => other.map(Ok),
+        // The create's own unreadable reply, told apart from a token refresh's.
+        let readable = |r: Result<DocFile, UpstreamError>| match r {
+            Err(UpstreamError::Malformed { detail, .. }) => Ok(Err(detail)),
+            other => other.map(Ok),
+        };
+        if let Some(source) = template {
+            let copied = self
+                .tokens
+                .tdoc(
+                    &self.clients,
+                    &key.workspace,
+                    account,
+                    deadline_ms,
+                    Repeat::UnlessMayHaveActed,
+                    |tok| async move { readable(self.clients.tdoc.copy_file(&tok, source, title, folder).await) },
+                )
+                .await;
+            match copied {
+                Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
+                    tracing::warn!(workspace = %key.workspace, template = source, error = %e, "the template cannot be copied; creating a blank doc");
+                    if now_millis() + self.cfg.common.http_timeout.as_millis() as u64 + RESERVE_MS > deadline_ms {
+                        return Err(LinkError::NoTimeToCreate);
+                    }
                 }
-            })
-            .await?;
-        match created {
-            Ok(DocFile { id, url, .. }) => Ok(Doc { id, url, title }),
-            Err(detail) => Err(LinkError::CreateUnreadable(detail)),
+                other => return other,
+            }
         }
+        self.tokens
+            .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
+                readable(self.clients.tdoc.create_file(&tok, title, doc_type, folder).await)
+            })
+            .await
     }
 
     /// Records a just-created doc, retrying a failed write while the deadline allows:
@@ -407,7 +467,7 @@ impl Linker {
         );
         // The permission is set at the same time: both are idempotent writes to the new doc.
         let share = async {
-            let Some(policy) = self.cfg.doc_permission else { return Ok(()) };
+            let Some(policy) = self.placement(&key.workspace).await?.permission else { return Ok(()) };
             self.tokens
                 .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
                     self.clients.tdoc.set_permission(&tok, id, policy.as_str()).await

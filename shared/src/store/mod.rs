@@ -11,12 +11,15 @@
 //! | `ITEM#<ws>#<kind>#<id>`    | `LINK`      | one TAPD item's doc lifecycle (`items`)        |
 //! | `SWEEP#<workspace>`        | `SWEEP`     | where the workspace's sweep stands            |
 //! | `BUDGET#tapd`              | `<window>`  | TAPD requests spent by scheduled work         |
+//! | `WS#<workspace>`           | `SETTINGS`  | the workspace's own settings (`settings`)      |
+//! | `WS#<workspace>`           | `FOLDER#ws`, `FOLDER#iter#<id>` | the folders its docs go into |
 //!
 //! Tokens are encrypted with AES-256-GCM, the item's `pk|sk` as associated data.
 
 pub mod admin;
 pub mod items;
 mod oauth;
+pub mod settings;
 mod transport;
 pub mod workspaces;
 
@@ -30,6 +33,7 @@ use crate::crypto::Keyring;
 
 pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, Stage};
 pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StateRecord};
+pub use settings::WorkspaceSettings;
 pub use workspaces::{BoundWorkspace, SweepCursor};
 
 pub type Item = HashMap<String, AttributeValue>;

@@ -56,6 +56,7 @@ async fn delete_folder(stack: &Stack, folder_id: &str) {
 
 #[tokio::test]
 async fn docs_land_in_one_remembered_folder_per_workspace_made_once() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     let a = link(&stack, &webhook, "1120003271001000101", "First").await;
     // Another instance (a cold start) finds the remembered folder.
@@ -70,6 +71,7 @@ async fn docs_land_in_one_remembered_folder_per_workspace_made_once() {
 
 #[tokio::test]
 async fn a_folder_a_person_deleted_is_made_again_and_the_item_still_linked() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     let a = link(&stack, &webhook, "1120003271001000111", "Before").await;
     delete_folder(&stack, a.folder_id.as_deref().unwrap()).await;
@@ -83,6 +85,7 @@ async fn a_folder_a_person_deleted_is_made_again_and_the_item_still_linked() {
 
 #[tokio::test]
 async fn the_iteration_layout_gives_each_iteration_its_sub_folder() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[("FOLDER_LAYOUT", "iteration")]).await;
     let mut folders = Vec::new();
     for (id, iteration) in [
@@ -108,6 +111,7 @@ async fn the_iteration_layout_gives_each_iteration_its_sub_folder() {
 
 #[tokio::test]
 async fn a_workspace_template_is_copied_and_an_unreadable_one_gives_a_blank_doc() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[]).await;
     let template = link(&stack, &webhook, "1120003271001000131", "Template").await;
     set_settings(
@@ -141,6 +145,7 @@ async fn a_workspace_template_is_copied_and_an_unreadable_one_gives_a_blank_doc(
 
 #[tokio::test]
 async fn the_workspace_permission_is_set_once_under_a_failed_attempt_and_redelivery() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[("DOC_PERMISSION", "private")]).await;
     set_settings(&stack, &WorkspaceSettings { doc_permission: Some("publicRead".into()), ..Default::default() }).await;
     let id = "1120003271001000141";
@@ -165,6 +170,7 @@ async fn the_workspace_permission_is_set_once_under_a_failed_attempt_and_redeliv
 
 #[tokio::test]
 async fn a_workspace_own_settings_override_the_deployment() {
+    harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[("DOC_PERMISSION", "members")]).await;
     let before = link(&stack, &webhook, "1120003271001000151", "Deployment").await;
     assert!(before.folder_id.is_some());

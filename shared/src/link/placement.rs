@@ -1,0 +1,182 @@
+//! Where a new doc goes and what it starts as: the workspace's own settings
+//! (`WS#<ws>` / `SETTINGS`, [`WorkspaceSettings`]) else the deployment's, and the folder
+//! per workspace (and per iteration) the doc is created in.
+//!
+//! Folders are made on first use and remembered (`WS#<ws>` / `FOLDER#ws`,
+//! `FOLDER#iter#<id>`); a folder a person deleted is noticed when a create into it is
+//! refused (`ret` 10102 / `404`), forgotten, and made again.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use super::{LinkError, Linker};
+use crate::config::{DocPermission, FolderLayout, WebhookConfig};
+use crate::ids::{ItemKind, WorkspaceId};
+use crate::store::{Account, ItemKey, WorkspaceSettings};
+use crate::tapd::TapdItem;
+use crate::text::Lang;
+use crate::tokens::Repeat;
+
+/// How long a workspace's settings are trusted from memory (as bindings are).
+const SETTINGS_TTL: Duration = Duration::from_secs(300);
+
+/// What [`Linker`] keeps in memory across warm invocations.
+#[derive(Default)]
+pub struct Cache {
+    settings: Mutex<HashMap<WorkspaceId, (WorkspaceSettings, Instant)>>,
+    /// Folder ids by (workspace, folder key); checked by use (a refused create forgets one).
+    folders: Mutex<HashMap<(WorkspaceId, String), String>>,
+}
+
+/// A workspace's settings resolved against the deployment's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub layout: FolderLayout,
+    pub permission: Option<DocPermission>,
+    pub title_template: String,
+    own: WorkspaceSettings,
+}
+
+impl Placement {
+    /// The workspace's setting where it has one (and it is valid), else the deployment's.
+    pub fn resolve(cfg: &WebhookConfig, ws: &WorkspaceId, own: WorkspaceSettings) -> Self {
+        let layout = match own.folder_layout.as_deref().map(str::parse::<FolderLayout>) {
+            Some(Ok(l)) => l,
+            Some(Err(())) => {
+                tracing::warn!(workspace = %ws, "the workspace's folder layout is unreadable; using the deployment's");
+                cfg.folder_layout
+            }
+            None => cfg.folder_layout,
+        };
+        let permission = match own.doc_permission.as_deref() {
+            None => cfg.doc_permission,
+            Some("default") => None,
+            Some(p) => match p.parse::<DocPermission>() {
+                Ok(p) => Some(p),
+                Err(()) => {
+                    tracing::warn!(workspace = %ws, "the workspace's doc permission is unreadable; using the deployment's");
+                    cfg.doc_permission
+                }
+            },
+        };
+        let title_template = own.title_template.clone().unwrap_or_else(|| cfg.link.title_template.clone());
+        Placement { layout, permission, title_template, own }
+    }
+
+    pub fn doc_type<'a>(&'a self, cfg: &'a WebhookConfig, kind: ItemKind) -> &'a str {
+        self.own
+            .doc_type(kind)
+            .filter(|t| crate::config::DOC_TYPES.contains(t))
+            .unwrap_or_else(|| cfg.link.doc_type(kind))
+    }
+
+    /// The template file new docs of `kind` are copied from, if the workspace names one.
+    pub fn template(&self, kind: ItemKind) -> Option<&str> {
+        self.own.template(kind)
+    }
+}
+
+/// A folder a doc is created in: its id, and the key it is remembered under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub key: String,
+    pub id: String,
+}
+
+/// The folder's title: TAPD's workspace name would be nicer, but it costs a call TAPD
+/// documents only loosely (`/workspaces/get_workspace_info`): the id names it.
+fn folder_title(lang: Lang, key: &str, ws: &WorkspaceId) -> String {
+    match (key.strip_prefix("iter#"), lang) {
+        (None, _) => format!("TAPD {ws}"),
+        (Some(iter), Lang::ZhCn) => format!("迭代 {iter}"),
+        (Some(iter), Lang::En) => format!("Iteration {iter}"),
+    }
+}
+
+impl Linker {
+    /// The workspace's placement (its settings cached for [`SETTINGS_TTL`]).
+    pub(super) async fn placement(&self, ws: &WorkspaceId) -> Result<Placement, LinkError> {
+        if let Some((own, at)) = self.places.settings.lock().await.get(ws)
+            && at.elapsed() < SETTINGS_TTL
+        {
+            return Ok(Placement::resolve(&self.cfg, ws, own.clone()));
+        }
+        let own = self.clients.store.workspace_settings(ws).await?;
+        self.places.settings.lock().await.insert(ws.clone(), (own.clone(), Instant::now()));
+        Ok(Placement::resolve(&self.cfg, ws, own))
+    }
+
+    /// The folder a new doc of `item` goes into under `layout`, made if need be.
+    pub(super) async fn folder_for(
+        &self,
+        key: &ItemKey,
+        account: &Account,
+        item: &TapdItem,
+        layout: FolderLayout,
+        deadline_ms: u64,
+    ) -> Result<Option<Folder>, LinkError> {
+        if layout == FolderLayout::None {
+            return Ok(None);
+        }
+        let ws_folder = self.ensure_folder(key, account, "ws", None, deadline_ms).await?;
+        let iteration = item.iteration_id.trim();
+        if layout == FolderLayout::Workspace || iteration.is_empty() || iteration == "0" {
+            return Ok(Some(ws_folder));
+        }
+        let iter_key = format!("iter#{iteration}");
+        match self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), deadline_ms).await {
+            Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) => {
+                // The workspace's folder is gone (and the iteration's with it).
+                self.forget_folder(&key.workspace, &ws_folder).await?;
+                let ws_folder = self.ensure_folder(key, account, "ws", None, deadline_ms).await?;
+                Ok(Some(self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), deadline_ms).await?))
+            }
+            other => other.map(Some),
+        }
+    }
+
+    async fn ensure_folder(
+        &self,
+        key: &ItemKey,
+        account: &Account,
+        folder_key: &str,
+        parent: Option<&str>,
+        deadline_ms: u64,
+    ) -> Result<Folder, LinkError> {
+        let ws = &key.workspace;
+        let cache_key = (ws.clone(), folder_key.to_string());
+        if let Some(id) = self.places.folders.lock().await.get(&cache_key) {
+            return Ok(Folder { key: folder_key.into(), id: id.clone() });
+        }
+        let id = match self.clients.store.folder(ws, folder_key).await? {
+            Some(id) => id,
+            None => {
+                let title = folder_title(self.cfg.language, folder_key, ws);
+                let t = &title;
+                // An empty folder made twice (a lost reply retried) is harmless: only the
+                // remembered one is used.
+                let made = self
+                    .tokens
+                    .tdoc(&self.clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+                        self.clients.tdoc.create_folder(&tok, t, parent).await
+                    })
+                    .await?;
+                let kept = self.clients.store.remember_folder(ws, folder_key, &made).await?;
+                tracing::info!(workspace = %ws, folder = folder_key, folder_id = %kept, "folder made for the workspace's docs");
+                kept
+            }
+        };
+        self.places.folders.lock().await.insert(cache_key, id.clone());
+        Ok(Folder { key: folder_key.into(), id })
+    }
+
+    /// Forgets a folder a create was refused into (a person deleted it).
+    pub(super) async fn forget_folder(&self, ws: &WorkspaceId, folder: &Folder) -> Result<(), LinkError> {
+        tracing::warn!(workspace = %ws, folder = %folder.key, folder_id = %folder.id, "the docs' folder is gone; making another");
+        self.places.folders.lock().await.remove(&(ws.clone(), folder.key.clone()));
+        self.clients.store.forget_folder(ws, &folder.key, &folder.id).await?;
+        Ok(())
+    }
+}
