@@ -1,0 +1,92 @@
+//! The scheduled run's sweeps through the real `tapd-webhook` binary: many workspaces under
+//! one TAPD budget, and a backfill that resumes where a killed run stopped.
+
+use std::time::Duration;
+
+use harness::apigw::scheduled_event;
+use harness::flows::{self, WORKSPACE};
+use harness::stack::Stack;
+use sandbox::ItemKind;
+use shared::ids::WorkspaceId;
+use shared::time::parse_tapd_date;
+
+fn tapd_requests(stack: &Stack) -> usize {
+    stack.sandbox.requests().iter().filter(|r| r.path.starts_with("/tapd/api/")).count()
+}
+
+#[tokio::test]
+async fn sweeps_of_many_workspaces_keep_to_the_tapd_budget() {
+    harness::needs_local_stack!();
+    // Ten connected workspaces, three undelivered stories each; scheduled work may spend 40
+    // requests per window.
+    let (stack, _) = flows::connected(&[]).await;
+    let oauth = stack.oauth().await;
+    let workspaces: Vec<String> = (0..10).map(|n| format!("2000327{n}")).collect();
+    for (n, ws) in workspaces.iter().enumerate() {
+        assert_eq!(stack.connect(&oauth, ws, &format!("acct{n}")).await.status, 200);
+        for i in 0..3 {
+            stack.sandbox.add_item(ws, ItemKind::Story, &format!("11{ws}0010000{n}{i}"), &format!("Sweep {n}.{i}"));
+        }
+    }
+    let webhook = stack.spawn("tapd-webhook", &[("TAPD_BUDGET", "40")]).await;
+    let before = tapd_requests(&stack);
+    let run = webhook.invoke(scheduled_event()).await;
+    let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
+    let spent = tapd_requests(&stack) - before;
+    assert_eq!(summary["out_of_budget"], true, "{summary}");
+    assert!(spent <= 40, "{spent} TAPD requests for a budget of 40: {summary}");
+    let linked = summary["linked"].as_u64().unwrap();
+    assert!(linked > 0 && linked < 30, "{summary}");
+    // Nothing linked twice, and the table says what was spent.
+    assert_eq!(stack.sandbox.docs().len() as u64, linked);
+    let used = stack.store().await.budget_used(600).await.unwrap();
+    assert!(used <= 40, "{used}");
+}
+
+#[tokio::test]
+async fn a_backfill_resumes_where_a_killed_run_stopped() {
+    harness::needs_local_stack!();
+    let (stack, _) = flows::connected(&[]).await;
+    // 230 stories created long before the connection: more than one page of TAPD's list.
+    let ids: Vec<String> = (0..230).map(|n| format!("1120003271{:09}", 5000 + n)).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let created = format!("2026-01-{:02} 10:00:00", 1 + n % 28);
+        stack.sandbox.add_item_with_fields(
+            WORKSPACE,
+            ItemKind::Story,
+            id,
+            &format!("Old {n}"),
+            &[("created", &created)],
+        );
+    }
+    let store = stack.store().await;
+    let ws = WorkspaceId::parse(WORKSPACE).unwrap();
+    store.backfill_since(&ws, parse_tapd_date("2026-01-01").unwrap()).await.unwrap();
+
+    // A run killed part of the way through.
+    let mut victim = stack.spawn("tapd-webhook", &[]).await;
+    let _ = tokio::time::timeout(Duration::from_secs(4), victim.invoke(scheduled_event())).await;
+    victim.kill().await;
+    let after_kill = stack.sandbox.docs().len();
+    assert!(after_kill > 0 && after_kill < ids.len(), "{after_kill} docs when killed");
+    let cursor = store.sweep_cursor(&ws).await.unwrap().unwrap();
+    assert!(cursor.page > 1 || cursor.kind_index > 0 || after_kill > 0, "{cursor:?}");
+
+    // The next runs resume where the cursor stands and finish; the items the killed run held
+    // are retried once its claims lapse at its deadline.
+    let webhook = stack.spawn("tapd-webhook", &[("RETRY_PERIOD", "0s")]).await;
+    for _ in 0..20 {
+        webhook.invoke(scheduled_event()).await;
+        if stack.sandbox.docs().len() >= ids.len() {
+            break;
+        }
+    }
+    let docs = stack.sandbox.docs();
+    assert_eq!(docs.len(), ids.len(), "every old story linked once");
+    let mut titles: Vec<_> = docs.iter().map(|d| d.title.clone()).collect();
+    titles.sort();
+    titles.dedup();
+    assert_eq!(titles.len(), ids.len(), "no story linked twice");
+    let cursor = store.sweep_cursor(&ws).await.unwrap().unwrap();
+    assert!(cursor.last_complete_ms > 0, "the pass completed: {cursor:?}");
+}
