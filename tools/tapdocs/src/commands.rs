@@ -7,12 +7,12 @@ use std::io::{BufRead, Write};
 use serde_json::{Value, json};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
 use shared::store::admin::{ItemStatus, ItemView, WorkspaceView};
-use shared::store::{Account, ItemKey, SweepCursor};
+use shared::store::{Account, ItemKey, SweepCursor, WorkspaceSettings};
 use shared::time::{now_millis, parse_tapd_date, tapd_time};
 
 use crate::target::{Connected, Keys, connect, interactive};
 use crate::view::{age, print_json, progress, short, table, when};
-use crate::{Cli, Command, Failure};
+use crate::{Cli, Command, Failure, WorkspaceCommand};
 
 /// What neither provider offers; said wherever tokens are removed.
 const NO_REVOKE: &str = "Not revoked at the providers: neither TAPD nor Tencent Docs documents a token \
@@ -59,6 +59,27 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let ws = parse_ws(&workspace)?;
             let c = connect(&cli.target, Keys::Unused).await?;
             disconnect(&c, &ws, yes, json).await
+        }
+        Command::Workspace(WorkspaceCommand::Show { workspace }) => {
+            let ws = parse_ws(&workspace)?;
+            let c = connect(&cli.target, Keys::Unused).await?;
+            workspace_show(&c, &ws, json).await
+        }
+        Command::Workspace(WorkspaceCommand::Set {
+            workspace,
+            folder_layout,
+            permission,
+            title_template,
+            doc_type,
+            template,
+            unset,
+        }) => {
+            let ws = parse_ws(&workspace)?;
+            let change = SettingsChange { folder_layout, permission, title_template, doc_type, template, unset };
+            // Checked before the table is touched.
+            change.apply(WorkspaceSettings::default())?;
+            let c = connect(&cli.target, Keys::Unused).await?;
+            workspace_set(&c, &ws, change, json).await
         }
         Command::RotateKeys { dry_run } => {
             let c = connect(&cli.target, Keys::Needed).await?;
@@ -634,6 +655,150 @@ async fn rotate_keys(c: &Connected, dry_run: bool, json: bool, show_progress: bo
             format!("{} token record(s) could not be decrypted with TOKEN_ENCRYPTION_KEY", r.unreadable.len()),
         )
         .hint("add the key they were written with (after the first), or reconnect those workspaces"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// workspace show / set
+
+/// What `tapdocs workspace set` was asked to change.
+pub struct SettingsChange {
+    folder_layout: Option<String>,
+    permission: Option<String>,
+    title_template: Option<String>,
+    doc_type: Vec<String>,
+    template: Vec<String>,
+    unset: Vec<String>,
+}
+
+fn kind_pair(raw: &str, what: &str) -> Result<(String, String), Failure> {
+    let bad = |why: &str| {
+        Failure::usage(format!("--{what} {raw}: {why}")).hint(format!("--{what} KIND=VALUE, KIND story, bug or task"))
+    };
+    let (kind, value) = raw.split_once('=').ok_or_else(|| bad("not KIND=VALUE"))?;
+    let kind =
+        ItemKind::parse(&kind.trim().to_ascii_lowercase()).ok_or_else(|| bad("the kind is story, bug or task"))?;
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(bad("no value (use --unset to go back to the deployment's)"));
+    }
+    Ok((kind.as_str().to_owned(), value.to_owned()))
+}
+
+impl SettingsChange {
+    /// `settings` changed as asked; a usage failure for anything invalid.
+    fn apply(&self, mut settings: WorkspaceSettings) -> Result<WorkspaceSettings, Failure> {
+        for name in &self.unset {
+            let kind = |k: &str| {
+                ItemKind::parse(k)
+                    .map(|k| k.as_str().to_owned())
+                    .ok_or_else(|| Failure::usage(format!("--unset {name}: the kind is story, bug or task")))
+            };
+            match name.split_once('.') {
+                None if name == "folder-layout" => settings.folder_layout = None,
+                None if name == "permission" => settings.doc_permission = None,
+                None if name == "title-template" => settings.title_template = None,
+                Some(("doc-type", k)) => {
+                    settings.doc_types.remove(&kind(k)?);
+                }
+                Some(("template", k)) => {
+                    settings.templates.remove(&kind(k)?);
+                }
+                _ => {
+                    return Err(Failure::usage(format!("--unset {name}: no such setting"))
+                        .hint("one of folder-layout, permission, title-template, doc-type.KIND, template.KIND"));
+                }
+            }
+        }
+        if let Some(l) = &self.folder_layout {
+            settings.folder_layout = Some(l.clone());
+        }
+        if let Some(p) = &self.permission {
+            settings.doc_permission = Some(p.clone());
+        }
+        if let Some(t) = &self.title_template {
+            if t.trim().is_empty() {
+                return Err(Failure::usage("--title-template is empty").hint("use --unset title-template"));
+            }
+            settings.title_template = Some(t.clone());
+        }
+        for raw in &self.doc_type {
+            let (kind, t) = kind_pair(raw, "doc-type")?;
+            if !shared::config::DOC_TYPES.contains(&t.as_str()) {
+                return Err(Failure::usage(format!(
+                    "--doc-type {raw}: not one of {}",
+                    shared::config::DOC_TYPES.join(", ")
+                )));
+            }
+            settings.doc_types.insert(kind, t);
+        }
+        for raw in &self.template {
+            let (kind, id) = kind_pair(raw, "template")?;
+            settings.templates.insert(kind, id);
+        }
+        Ok(settings)
+    }
+}
+
+fn settings_json(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>) -> Value {
+    json!({
+        "workspace": ws.as_str(),
+        "folder_layout": s.folder_layout,
+        "permission": s.doc_permission,
+        "title_template": s.title_template,
+        "doc_types": s.doc_types,
+        "templates": s.templates,
+        "folder_id": folder,
+    })
+}
+
+fn print_settings(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>) {
+    let deployment = "(the deployment's)";
+    let or = |v: &Option<String>| v.clone().unwrap_or_else(|| deployment.to_owned());
+    let mut t = table(&["setting", "value"]);
+    t.add_row(vec!["folder layout".to_owned(), or(&s.folder_layout)]);
+    t.add_row(vec!["permission".to_owned(), or(&s.doc_permission)]);
+    t.add_row(vec!["title template".to_owned(), or(&s.title_template)]);
+    for kind in [ItemKind::Story, ItemKind::Bug, ItemKind::Task] {
+        let k = kind.as_str();
+        t.add_row(vec![format!("doc type ({k})"), s.doc_type(kind).unwrap_or(deployment).to_owned()]);
+        t.add_row(vec![format!("template ({k})"), s.template(kind).unwrap_or("(none: a blank doc)").to_owned()]);
+    }
+    t.add_row(vec!["folder".to_owned(), folder.unwrap_or("(none made yet)").to_owned()]);
+    println!("workspace {ws}");
+    println!("{t}");
+}
+
+async fn workspace_show(c: &Connected, ws: &WorkspaceId, json: bool) -> Result<(), Failure> {
+    let settings = c.store.workspace_settings(ws).await?;
+    let folder = c.store.folder(ws, "ws").await?;
+    if json {
+        print_json(&settings_json(ws, &settings, folder.as_deref()));
+    } else {
+        print_settings(ws, &settings, folder.as_deref());
+    }
+    Ok(())
+}
+
+async fn workspace_set(c: &Connected, ws: &WorkspaceId, change: SettingsChange, json: bool) -> Result<(), Failure> {
+    let before = c.store.workspace_settings(ws).await?;
+    let after = change.apply(before.clone())?;
+    if after != before {
+        c.store.put_workspace_settings(ws, &after).await?;
+    }
+    let folder = c.store.folder(ws, "ws").await?;
+    if json {
+        let mut v = settings_json(ws, &after, folder.as_deref());
+        v["changed"] = json!(after != before);
+        print_json(&v);
+    } else {
+        print_settings(ws, &after, folder.as_deref());
+        if after == before {
+            eprintln!("nothing changed");
+        } else {
+            eprintln!("saved in {}: new docs follow within 5 minutes; existing docs stay as they are", where_line(c));
+        }
     }
     Ok(())
 }

@@ -144,6 +144,11 @@ enum Command {
         yes: bool,
     },
 
+    /// A workspace's own settings (folder layout, doc permission, title template, doc type and
+    /// template per kind), which override the deployment's; `show` them or `set` them
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+
     /// Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEY, so older keys
     /// can be retired
     #[command(after_help = "Rotation:\n  1. set TOKEN_ENCRYPTION_KEY=NEW,OLD on the functions (deploy)\n  \
@@ -154,6 +159,57 @@ enum Command {
         /// Only count what would be re-encrypted
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WorkspaceCommand {
+    /// The workspace's own settings (unset ones follow the deployment's) and its docs' folder
+    Show {
+        /// The TAPD workspace id
+        workspace: String,
+    },
+
+    /// Change the workspace's own settings. New docs follow them within 5 minutes (the
+    /// webhook remembers settings that long); existing docs stay as they are
+    #[command(
+        after_help = "Examples:\n  tapdocs workspace set 20000001 --folder-layout iteration --permission members\n  \
+                            tapdocs workspace set 20000001 --template story='300000000$fclZsEgvOuLD' --doc-type bug=sheet\n  \
+                            tapdocs workspace set 20000001 --unset permission --unset template.story\n\
+                            A template is a Tencent Docs file of the workspace's account (its ID, from the file's \
+                            metadata); a template that cannot be copied gives a blank doc, logged."
+    )]
+    Set {
+        /// The TAPD workspace id
+        workspace: String,
+
+        /// Where new docs go: none (the account's root), workspace (a folder per workspace),
+        /// iteration (and a sub-folder per iteration)
+        #[arg(long, value_name = "LAYOUT", value_parser = ["none", "workspace", "iteration"])]
+        folder_layout: Option<String>,
+
+        /// Who may open new docs: private, members, publicRead, publicWrite, or default
+        /// (Tencent Docs' own)
+        #[arg(long, value_name = "POLICY", value_parser = ["private", "members", "publicRead", "publicWrite", "default"])]
+        permission: Option<String>,
+
+        /// The doc title: {name}, {id}, {kind}, {workspace_id} are replaced
+        #[arg(long, value_name = "TEMPLATE")]
+        title_template: Option<String>,
+
+        /// The doc type of a kind, KIND=TYPE (TYPE: doc, sheet, form, slide, mind, flowchart,
+        /// smartsheet); repeatable
+        #[arg(long, value_name = "KIND=TYPE")]
+        doc_type: Vec<String>,
+
+        /// The template file new docs of a kind are copied from, KIND=FILE_ID; repeatable
+        #[arg(long, value_name = "KIND=FILE_ID")]
+        template: Vec<String>,
+
+        /// Back to the deployment's: folder-layout, permission, title-template,
+        /// doc-type.KIND, template.KIND; repeatable
+        #[arg(long, value_name = "SETTING")]
+        unset: Vec<String>,
     },
 }
 

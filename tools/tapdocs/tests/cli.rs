@@ -289,3 +289,55 @@ async fn a_wrong_table_or_endpoint_is_a_clear_error() {
     let out = tapdocs("x", &["items"]);
     assert_eq!(out.status.code(), Some(2), "--pending or --failed is required");
 }
+
+#[tokio::test]
+async fn workspace_set_and_show_change_a_workspace_own_settings() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    let w = ws("20000031");
+    let set = tapdocs(
+        &table,
+        &[
+            "--json",
+            "workspace",
+            "set",
+            "20000031",
+            "--folder-layout",
+            "iteration",
+            "--permission",
+            "publicRead",
+            "--doc-type",
+            "bug=sheet",
+            "--template",
+            "story=300000000$fclZsEgvOuLD",
+        ],
+    );
+    let v = json_of(&set);
+    assert_eq!((v["changed"].as_bool(), v["folder_layout"].as_str()), (Some(true), Some("iteration")));
+    let saved = store.workspace_settings(&w).await.unwrap();
+    assert_eq!(saved.doc_permission.as_deref(), Some("publicRead"));
+    assert_eq!(saved.doc_type(ItemKind::Bug), Some("sheet"));
+    assert_eq!(saved.template(ItemKind::Story), Some("300000000$fclZsEgvOuLD"));
+
+    let unset =
+        tapdocs(&table, &["workspace", "set", "20000031", "--unset", "permission", "--unset", "template.story"]);
+    assert!(unset.status.success(), "{}", stderr(&unset));
+    let saved = store.workspace_settings(&w).await.unwrap();
+    assert_eq!((saved.doc_permission.as_deref(), saved.template(ItemKind::Story)), (None, None));
+    assert_eq!(saved.folder_layout.as_deref(), Some("iteration"));
+
+    let show = tapdocs(&table, &["workspace", "show", "20000031"]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success() && text.contains("iteration") && text.contains("(the deployment's)"), "{text}");
+
+    // Invalid values are refused before the table is touched.
+    for args in [
+        &["workspace", "set", "20000031", "--folder-layout", "flat"][..],
+        &["workspace", "set", "20000031", "--doc-type", "epic=doc"][..],
+        &["workspace", "set", "20000031", "--doc-type", "bug=pdf"][..],
+        &["workspace", "set", "20000031", "--unset", "colour"][..],
+    ] {
+        assert_eq!(tapdocs(&table, args).status.code(), Some(2), "{args:?}");
+    }
+    assert_eq!(store.workspace_settings(&w).await.unwrap(), saved);
+}
