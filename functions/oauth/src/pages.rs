@@ -5,7 +5,7 @@
 use shared::connect::{ConfirmRebind, Connected};
 use shared::gateway::HttpResponse;
 use shared::store::{Account, Binding};
-use shared::text::{self, Lang, Problem, WEBHOOK_EVENTS};
+use shared::text::{self, Lang, Problem, WEBHOOK_EVENTS, escape_html};
 
 fn page(lang: Lang, status: u16, title: &str, body_html: &str) -> HttpResponse {
     let html = format!(
@@ -15,7 +15,7 @@ fn page(lang: Lang, status: u16, title: &str, body_html: &str) -> HttpResponse {
          code{{background:#f3f3f3;padding:0 .2rem;user-select:all}}dt{{font-weight:600}}</style></head>\
          <body><h1>{t}</h1>{body_html}</body></html>",
         lang = lang.tag(),
-        t = escape(title)
+        t = escape_html(title)
     );
     secure(HttpResponse::new(status, "text/html; charset=utf-8", html))
 }
@@ -39,8 +39,8 @@ pub fn error(lang: Lang, status: u16, problem: Problem) -> HttpResponse {
     let m = text::problem(lang, problem);
     let body = format!(
         "<p id=\"problem\">{}</p><p><a href=\"/oauth/tapd/start\">{}</a></p>",
-        escape(&m.detail),
-        escape(text::start_again(lang))
+        escape_html(&m.detail),
+        escape_html(text::start_again(lang))
     );
     page(lang, status, &m.title, &body)
 }
@@ -60,12 +60,12 @@ pub fn confirm(lang: Lang, c: &ConfirmRebind, action: &str) -> HttpResponse {
         "<p id=\"question\">{}</p><p>{}</p>\
          <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
          <button type=\"submit\">{}</button></form><p>{}</p>",
-        escape(&t.question),
-        escape(t.consequence),
-        escape(action),
-        escape(&c.token),
-        escape(t.button),
-        escape(t.not_you)
+        escape_html(&t.question),
+        escape_html(t.consequence),
+        escape_html(action),
+        escape_html(&c.token),
+        escape_html(t.button),
+        escape_html(t.not_you)
     );
     page(lang, 200, t.title, &body)
 }
@@ -84,34 +84,19 @@ pub fn connected(lang: Lang, c: &Connected, webhook_url: &str) -> HttpResponse {
          <dt>{}</dt><dd><ul id=\"webhook-events\">{events}</ul></dd>\
          <dt>{}</dt><dd><code>{}</code></dd>\
          <dt>{}</dt><dd>{}</dd></dl><p>{}</p>",
-        escape(&t.summary),
-        escape(t.what_happens),
-        escape(t.next_step),
-        escape(t.url_label),
-        escape(webhook_url),
-        escape(t.events_label),
-        escape(t.format_label),
-        escape(t.format_value),
-        escape(t.secret_label),
-        escape(t.secret_value),
-        escape(t.done),
+        escape_html(&t.summary),
+        escape_html(t.what_happens),
+        escape_html(t.next_step),
+        escape_html(t.url_label),
+        escape_html(webhook_url),
+        escape_html(t.events_label),
+        escape_html(t.format_label),
+        escape_html(t.format_value),
+        escape_html(t.secret_label),
+        escape_html(t.secret_value),
+        escape_html(t.done),
     );
     page(lang, 200, t.title, &body)
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

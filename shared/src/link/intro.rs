@@ -5,7 +5,7 @@
 use crate::config::IntroField;
 use crate::ids::ItemKind;
 use crate::tapd::TapdItem;
-use crate::text::{self, Lang};
+use crate::text::{self, Lang, escape_html};
 
 /// Descriptions are cut to this many characters in the doc: the doc is for new writing,
 /// the item keeps the whole description.
@@ -50,21 +50,6 @@ pub fn comment_html(lang: Lang, kind: ItemKind, doc_url: &str, doc_title: &str) 
         escape_html(doc_url),
         escape_html(doc_title)
     )
-}
-
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// TAPD's HTML as plain doc text, at most `max` characters: tags dropped (scripts and

@@ -514,7 +514,7 @@ impl Linker {
         self.tokens
             .tapd(&self.clients, deadline_ms, |tok| async move {
                 if look_first.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                    let escaped = intro::escape_html(url);
+                    let escaped = crate::text::escape_html(url);
                     let found = self
                         .clients
                         .tapd

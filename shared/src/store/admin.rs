@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::items::PENDING_INDEX;
-use super::{Binding, Item, ItemKey, Store, StoreError, get_n, get_s, n, s};
+use super::{Binding, Item, ItemKey, Store, StoreError, applied, get_n, get_s, n, s};
 use crate::ids::{ItemId, ItemKind, WorkspaceId};
 use crate::time::{now_millis, now_secs};
 
@@ -129,10 +129,6 @@ pub struct Rotation {
     pub unreadable: Vec<String>,
 }
 
-fn item_pk(key: &ItemKey) -> String {
-    format!("ITEM#{}#{}#{}", key.workspace, key.kind.as_str(), key.id)
-}
-
 fn ws_pk(ws: &WorkspaceId) -> String {
     format!("WS#{ws}")
 }
@@ -194,7 +190,7 @@ impl Store {
                         .table_name(&self.table)
                         .index_name(PENDING_INDEX)
                         .key_condition_expression("gsi1pk = :p")
-                        .expression_attribute_values(":p", s("PENDING"))
+                        .expression_attribute_values(":p", s(super::items::PENDING))
                         .set_exclusive_start_key(cursor.take());
                     if let Some(ws) = ws {
                         q = q.filter_expression("ws = :ws").expression_attribute_values(":ws", s(ws.as_str()));
@@ -228,7 +224,7 @@ impl Store {
                 None => break,
             }
         }
-        out.sort_by(|a, b| a.pending_since_ms.cmp(&b.pending_since_ms).then(item_pk(&a.key).cmp(&item_pk(&b.key))));
+        out.sort_by(|a, b| a.pending_since_ms.cmp(&b.pending_since_ms).then(a.key.pk().cmp(&b.key.pk())));
         Ok(out)
     }
 
@@ -238,7 +234,7 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(&item_pk(key), "LINK")))
+            .set_key(Some(Self::key(&key.pk(), super::items::SK)))
             .consistent_read(true)
             .send()
             .await
@@ -249,29 +245,25 @@ impl Store {
     /// Makes a pending item due now (the next scheduled run takes it first), unless an
     /// instance holds it. `false` when it is not pending or is held.
     pub async fn make_due_now(&self, key: &ItemKey) -> Result<bool, StoreError> {
-        let pk = item_pk(key);
+        let pk = key.pk();
         let now = now_millis();
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(&pk, "LINK")))
+            .set_key(Some(Self::key(&pk, super::items::SK)))
             .update_expression("SET gsi1sk = :gsk, updated_at = :now")
             .condition_expression(
                 "#st = :pending AND gsi1pk = :p AND (attribute_not_exists(claim_until) OR claim_until < :now)",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":p", s("PENDING"))
+            .expression_attribute_values(":p", s(super::items::PENDING))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":gsk", s(format!("{now:015}#{pk}")))
+            .expression_attribute_values(":gsk", s(super::items::due_key(now, &pk)))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        applied(out)
     }
 
     /// Pending and failed counts per workspace (the pending index, and a scan for failed).

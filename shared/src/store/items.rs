@@ -7,12 +7,12 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{Item, Store, StoreError, get_n, get_s, n, s};
+use super::{Item, Store, StoreError, applied, get_n, get_s, n, s};
 use crate::ids::{ItemId, ItemKind, WorkspaceId};
 use crate::time::now_millis;
 
-const SK: &str = "LINK";
-const PENDING: &str = "PENDING";
+pub(crate) const SK: &str = "LINK";
+pub(crate) const PENDING: &str = "PENDING";
 pub const PENDING_INDEX: &str = "pending";
 
 /// A TAPD item: workspace, kind and id.
@@ -24,7 +24,7 @@ pub struct ItemKey {
 }
 
 impl ItemKey {
-    fn pk(&self) -> String {
+    pub(crate) fn pk(&self) -> String {
         format!("ITEM#{}#{}#{}", self.workspace, self.kind.as_str(), self.id)
     }
 }
@@ -169,7 +169,7 @@ fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
 }
 
 /// The pending index's sort key: due time first, so a range query finds what is due.
-fn due_key(next_ms: u64, pk: &str) -> String {
+pub(crate) fn due_key(next_ms: u64, pk: &str) -> String {
     format!("{next_ms:015}#{pk}")
 }
 
@@ -347,11 +347,7 @@ impl Store {
             .expression_attribute_values(":gsk", s(due_key(now, &pk)))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        applied(out)
     }
 
     async fn raw_item(&self, pk: &str) -> Result<Option<Item>, StoreError> {

@@ -114,6 +114,21 @@ pub fn open_token<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt(format!("{sk}: bad token JSON")))
 }
 
+/// `Ok(true)` when a conditional write applied, `Ok(false)` when its condition failed.
+pub(crate) fn applied<O, E, R>(out: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|e| e.code() == Some("ConditionalCheckFailedException")) => {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::sdk(e)),
+    }
+}
+
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }

@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use sha2::{Digest, Sha256};
 
-use super::{Item, Store, StoreError, get_n, get_s, n, open_token, s, seal_token};
+use super::{Item, Store, StoreError, applied, get_n, get_s, n, open_token, s, seal_token};
 use crate::ids::{OpenId, WorkspaceId};
 use crate::tapd::TapdToken;
 use crate::tdoc::TdocToken;
@@ -436,11 +436,7 @@ impl Store {
             .expression_attribute_values(":seen", n(seen))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        applied(out)
     }
 
     fn token_item<T: serde::Serialize>(&self, pk: &str, sk: &str, token: &T, version: u64) -> Item {

@@ -11,7 +11,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{Item, Store, StoreError, get_n, get_s, n, s};
+use super::{Item, Store, StoreError, applied, get_n, get_s, n, s};
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::store::items::PENDING_INDEX;
 use crate::time::{now_millis, now_secs};
@@ -157,11 +157,7 @@ impl Store {
             .expression_attribute_values(":exp", n((window + 2) * window_secs))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        applied(out)
     }
 
     /// Requests spent in the current window (for the bench and `tapdocs status`).
