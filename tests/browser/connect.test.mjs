@@ -3,12 +3,15 @@
 // by Playwright; then a story::create webhook produces a doc, which opens in the browser.
 // Then the workspace is connected to another account: the confirmation page, clicked
 // through in the same browser, and refused from another browser (a fresh context).
+// Last, the walk a person takes, in Chinese (walkInChinese): connect, create a story through
+// the TAPD sandbox's form, see the comment linking its doc, open the doc, follow its link
+// back; screenshots of each step in .local/browser/, and CJK text must render.
 //
 // Run through tests/browser/run.sh (installs Chromium and playwright-core, builds devstack).
 // Environment: DEVSTACK_BIN (default target/debug/devstack), CHROMIUM (default /usr/bin/chromium).
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -33,7 +36,9 @@ const OPEN_ID = '0123456789abcdef0123456789abcdef';
 const OTHER_OPEN_ID = 'fedcba9876543210fedcba9876543210';
 const OTHER_NICK = 'Second owner';
 const COOKIE = '__Host-tapd-docs-connect';
-const TOTAL_MS = 180_000;
+const TOTAL_MS = 210_000;
+// The walk's screenshots, kept as test artifacts.
+const SHOTS = join(ROOT, '.local/browser');
 
 const started = Date.now();
 let running = null; // the devstack child, for the overall timeout
@@ -191,8 +196,9 @@ async function main() {
     const reply = await r.json();
     check(r.status === 200 && reply.status === 'linked', `the webhook answered ${r.status} ${JSON.stringify(reply)}`);
 
+    // The webhook answers status words only: the doc is the one linking back to the story.
     const docs = await json(`${base}/_sandbox/docs`);
-    const doc = docs.find((d) => d.url === reply.doc_url);
+    const doc = docs.find((d) => !d.deleted && d.content.includes(`/view/${id}`));
     check(doc && doc.title === name && doc.owner_open_id === OPEN_ID, `a doc for the story in /_sandbox/docs: ${JSON.stringify(docs)}`);
     const comments = await json(`${base}/_sandbox/comments`);
     check(
@@ -253,6 +259,8 @@ async function main() {
     check(rebound.includes(OTHER_NICK), `connected to the new account: ${JSON.stringify(rebound)}`);
     check((await page.locator('form').count()) === 0, 'the final page holds no form');
 
+    await walkInChinese(base);
+
     step('PASSED');
   } finally {
     if (context) await context.close().catch(() => {});
@@ -263,6 +271,148 @@ async function main() {
     await rm(dataDir, { recursive: true, force: true });
     await rm(profile, { recursive: true, force: true });
   }
+}
+
+// The walk a person takes, in Chinese: connect, create a story in the TAPD sandbox through
+// its form, see the comment linking the doc on the story's page, open the doc, follow its
+// link back. A screenshot of each step goes to .local/browser/; CJK text must render.
+async function walkInChinese(base) {
+  await mkdir(SHOTS, { recursive: true });
+  for (const f of await readdir(SHOTS)) if (f.endsWith('.png')) await rm(join(SHOTS, f));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  try {
+    const context = await browser.newContext({
+      locale: 'zh-CN',
+      extraHTTPHeaders: { 'Accept-Language': 'zh-CN,zh;q=0.9' },
+      viewport: { width: 1000, height: 760 },
+    });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    page.setDefaultNavigationTimeout(45_000);
+    let n = 0;
+    const shots = [];
+    const shot = async (p, name) => {
+      n += 1;
+      const file = join(SHOTS, `${String(n).padStart(2, '0')}-${name}.png`);
+      const png = await p.screenshot({ path: file, fullPage: true });
+      shots.push({ file, png });
+      step(`screenshot ${file.slice(ROOT.length + 1)}`);
+    };
+
+    step('中文: connect (Accept-Language: zh-CN)');
+    await page.goto(`${base}/oauth/tapd/start`);
+    await page.locator('select#workspace_id').selectOption(WORKSPACE);
+    await shot(page, 'tapd-consent');
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/tdoc/oauth/v2/authorize'),
+      page.getByRole('button', { name: 'Authorize' }).click(),
+    ]);
+    // The account the workspace is bound to now: reconnecting it needs no confirmation.
+    await page.locator('select#open_id').selectOption(OTHER_OPEN_ID);
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/oauth/tdoc/callback'),
+      page.getByRole('button', { name: 'Authorize' }).click(),
+    ]);
+    const connected = await page.locator('#connected').innerText();
+    check(connected.includes(`TAPD 项目 ${WORKSPACE} 现已连接到腾讯文档账号`), `connected, in Chinese: ${JSON.stringify(connected)}`);
+    await shot(page, 'connected');
+
+    step('中文: the TAPD sandbox, 新建需求');
+    await page.goto(`${base}/tapd/web/`);
+    await Promise.all([page.waitForURL(`${base}/tapd/web/${WORKSPACE}/`), page.locator(`a[href="/tapd/web/${WORKSPACE}/"]`).click()]);
+    await shot(page, 'tapd-workspace');
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === `/tapd/web/${WORKSPACE}/prong/stories/add`),
+      page.getByRole('link', { name: '新建需求' }).click(),
+    ]);
+    const title = `按月导出成本报表（${String(Date.now()).slice(-4)}）`;
+    await page.locator('#name').fill(title);
+    await page.locator('#description').fill('作为财务人员，我希望按月导出所有项目的成本报表。');
+    await shot(page, 'new-story');
+
+    step(`中文: 创建 "${title}": the story page shows the comment linking its doc`);
+    await Promise.all([
+      page.waitForURL((u) => /\/prong\/stories\/view\/\d{19}$/.test(u.pathname)),
+      page.getByRole('button', { name: '创建' }).click(),
+    ]);
+    const storyUrl = page.url().split('?')[0];
+    check(new URL(page.url()).searchParams.get('webhook') === '200', `the story::create delivery answered 200: ${page.url()}`);
+    check((await page.locator('#title').innerText()).includes(title), 'the story page shows the Chinese title');
+    const link = page.locator('#comments a', { hasText: title });
+    check((await link.count()) === 1, `one comment links the doc: ${await page.locator('#comments').innerText()}`);
+    check(
+      (await page.locator('#comments').innerText()).includes('已为此需求创建腾讯文档'),
+      'the comment speaks Chinese',
+    );
+    await shot(page, 'story-with-comment');
+
+    step('中文: click the doc link (a new tab)');
+    const [docPage] = await Promise.all([context.waitForEvent('page'), link.click()]);
+    await docPage.waitForLoadState();
+    check(new URL(docPage.url()).pathname.startsWith('/tdoc/doc/'), `a Tencent Docs page: ${docPage.url()}`);
+    check((await docPage.locator('#title').innerText()) === title, 'the doc is titled like the story');
+    const text = await docPage.locator('#content').innerText();
+    check(text.includes(title) && text.includes(storyUrl), `the doc's text names the story and links it: ${JSON.stringify(text)}`);
+    await shot(docPage, 'doc');
+
+    step('中文: follow the doc\'s link back to the story');
+    await Promise.all([
+      docPage.waitForURL(storyUrl),
+      docPage.locator(`#content a[href="${storyUrl}"]`).click(),
+    ]);
+    check((await docPage.locator('#title').innerText()).includes(title), 'back on the story page');
+    await shot(docPage, 'back-to-story');
+
+    await checkCjkRenders(docPage, shots);
+  } finally {
+    await browser.close();
+  }
+}
+
+// CJK renders: two different characters draw two different, non-empty glyphs in the pages'
+// font (without a CJK font both are the same "tofu" box), and no screenshot is blank.
+async function checkCjkRenders(page, shots) {
+  const glyphs = await page.evaluate(() => {
+    const font = getComputedStyle(document.body).fontFamily;
+    const draw = (ch) => {
+      const c = document.createElement('canvas');
+      c.width = 48;
+      c.height = 48;
+      const g = c.getContext('2d');
+      g.font = `40px ${font}`;
+      g.fillText(ch, 2, 40);
+      return Array.from(g.getImageData(0, 0, 48, 48).data.filter((_, i) => i % 4 === 3));
+    };
+    const a = draw('需');
+    const b = draw('缺');
+    return { inked: a.some((v) => v > 0) && b.some((v) => v > 0), differ: a.some((v, i) => v !== b[i]) };
+  });
+  if (process.env.CJK_FONTS === 'missing' && process.env.BROWSER_TEST !== 'required') {
+    step(`no CJK font installed: glyph check not enforced (${JSON.stringify(glyphs)})`);
+  } else {
+    check(glyphs.inked && glyphs.differ, `CJK characters render as distinct glyphs (a CJK font is installed): ${JSON.stringify(glyphs)}`);
+  }
+  // Decoded in a blank page: the sandbox's pages' CSP allows no images.
+  const blank = await page.context().newPage();
+  for (const { file, png } of shots) {
+    const colours = await blank.evaluate(async (b64) => {
+      const img = new Image();
+      img.src = `data:image/png;base64,${b64}`;
+      await img.decode();
+      const c = document.createElement('canvas');
+      c.width = img.width;
+      c.height = img.height;
+      const g = c.getContext('2d');
+      g.drawImage(img, 0, 0);
+      const d = g.getImageData(0, 0, c.width, c.height).data;
+      const seen = new Set();
+      for (let i = 0; i < d.length && seen.size < 50; i += 4 * 7) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+      return seen.size;
+    }, png.toString('base64'));
+    check(colours >= 10, `${file} is not blank (${colours} colours)`);
+  }
+  await blank.close();
+  step(`CJK renders (${JSON.stringify(glyphs)}); ${shots.length} screenshots are not blank`);
 }
 
 const timer = setTimeout(() => {
