@@ -87,6 +87,17 @@ fn status_zh(status: &str) -> &str {
     }
 }
 
+fn priority_zh(priority: &str) -> &str {
+    match priority {
+        "High" | "high" => "高",
+        "Middle" | "medium" => "中",
+        "Low" | "low" => "低",
+        "Nice To Have" | "insignificant" => "无关紧要",
+        "urgent" => "紧急",
+        other => other,
+    }
+}
+
 const STYLE: &str = "body{font-family:\"PingFang SC\",\"Microsoft YaHei\",\"Noto Sans CJK SC\",\"Noto Sans SC\",\
 \"WenQuanYi Micro Hei\",sans-serif;margin:0;color:#2c3e50;background:#f5f7fa;line-height:1.6}\
 header{background:#3582fb;color:#fff;padding:.6em 2em;font-weight:bold}header a{color:#fff;text-decoration:none}\
@@ -226,7 +237,7 @@ async fn view(sb: Sandbox, kind: ItemKind, ws: String, id: String, q: ViewQuery)
         ("ID", item.id.as_str()),
         ("状态", status_zh(field(&item, "status"))),
         ("处理人", field(&item, owner_key).trim_end_matches(';')),
-        ("优先级", field(&item, "priority")),
+        ("优先级", priority_zh(field(&item, "priority"))),
         ("创建人", field(&item, creator_key)),
         ("创建时间", field(&item, "created")),
     ]

@@ -1,10 +1,11 @@
 //! `sandbox [--port 3100] [--host 127.0.0.1] [--public-base-url http://127.0.0.1:3000]
-//!          [--redirect-uri URI]... [--no-seed]`
+//!          [--redirect-uri URI]... [--no-seed] [--webhook-url URL --webhook-secret S]`
 //!
 //! Serves the TAPD and Tencent Docs fakes and prints their base URLs and app
 //! credentials as `KEY=value` lines. Redirect URIs default to
 //! `{public-base-url}/oauth/{tapd,tdoc}/callback`. Unless `--no-seed`, one
-//! workspace, one story, one bug and one Tencent Docs user are seeded.
+//! workspace, one story, one bug and one Tencent Docs user are seeded. With `--webhook-url`, the
+//! TAPD web pages' 新建需求 / 新建缺陷 form delivers each new item's `*::create` event there.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -17,9 +18,12 @@ struct Args {
     public_base_url: String,
     redirect_uris: Vec<String>,
     seed: bool,
+    webhook_url: Option<String>,
+    webhook_secret: String,
 }
 
-const USAGE: &str = "usage: sandbox [--port N] [--host IP] [--public-base-url URL] [--redirect-uri URI]... [--no-seed]";
+const USAGE: &str = "usage: sandbox [--port N] [--host IP] [--public-base-url URL] [--redirect-uri URI]... [--no-seed] \
+                     [--webhook-url URL] [--webhook-secret S]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -28,6 +32,8 @@ fn parse_args() -> Result<Args, String> {
         public_base_url: "http://127.0.0.1:3000".into(),
         redirect_uris: Vec::new(),
         seed: true,
+        webhook_url: None,
+        webhook_secret: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -38,6 +44,8 @@ fn parse_args() -> Result<Args, String> {
             "--public-base-url" => args.public_base_url = value("--public-base-url")?.trim_end_matches('/').to_string(),
             "--redirect-uri" => args.redirect_uris.push(value("--redirect-uri")?),
             "--no-seed" => args.seed = false,
+            "--webhook-url" => args.webhook_url = Some(value("--webhook-url")?),
+            "--webhook-secret" => args.webhook_secret = value("--webhook-secret")?,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -59,7 +67,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cfg = SandboxConfig::new(args.redirect_uris.clone());
+    let mut cfg = SandboxConfig::new(args.redirect_uris.clone());
+    cfg.webhook_url = args.webhook_url.clone();
+    cfg.webhook_secret = args.webhook_secret.clone();
     let sb = match Sandbox::start_on(cfg, SocketAddr::new(args.host, args.port)).await {
         Ok(sb) => sb,
         Err(e) => {
@@ -78,6 +88,7 @@ async fn main() -> ExitCode {
     println!("TAPD_API_BASE={}", sb.tapd_api_base());
     println!("TAPD_AUTHORIZE_URL={}", sb.tapd_authorize_url());
     println!("TDOC_BASE={}", sb.tdoc_base());
+    println!("TAPD_WEB_BASE={}", sb.tapd_web_base());
     println!("TAPD_CLIENT_ID={}", c.tapd_client_id);
     println!("TAPD_CLIENT_SECRET={}", c.tapd_client_secret);
     println!("TDOC_CLIENT_ID={}", c.tdoc_client_id);
