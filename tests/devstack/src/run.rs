@@ -296,7 +296,7 @@ async fn run_inner(root: &Path, opts: &RunOptions, started: &mut Started) -> Res
     match &sandbox {
         Some(_) => {
             println!(
-                "  sandboxes    TAPD {local_url}/tapd/, Tencent Docs {local_url}/tdoc/ ({}; workspace {SEED_WORKSPACE})",
+                "  sandboxes    TAPD {local_url}/tapd/web/, Tencent Docs {local_url}/tdoc/ ({}; workspace {SEED_WORKSPACE})",
                 sandbox_state.unwrap_or("")
             );
             println!("               inspect: {local_url}/_sandbox/docs, /_sandbox/comments, /_sandbox/items");
