@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Item, Store, StoreError, get_s, n, s};
+use super::{Item, Store, StoreError, applied, get_s, n, s};
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::time::now_secs;
 
@@ -135,19 +135,16 @@ impl Store {
             .expression_attribute_values(":now", n(now_secs()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(folder_id.to_string()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                match self.folder(ws, key).await? {
-                    Some(winner) => {
-                        tracing::warn!(workspace = %ws, folder = key, orphan = folder_id, "another instance made the folder first; ours is left empty");
-                        Ok(winner)
-                    }
-                    // Forgotten meanwhile: take ours.
-                    None => Box::pin(self.remember_folder(ws, key, folder_id)).await,
-                }
+        if applied(out)? {
+            return Ok(folder_id.to_string());
+        }
+        match self.folder(ws, key).await? {
+            Some(winner) => {
+                tracing::warn!(workspace = %ws, folder = key, orphan = folder_id, "another instance made the folder first; ours is left empty");
+                Ok(winner)
             }
-            Err(e) => Err(StoreError::sdk(e)),
+            // Forgotten meanwhile: take ours.
+            None => Box::pin(self.remember_folder(ws, key, folder_id)).await,
         }
     }
 
@@ -163,10 +160,7 @@ impl Store {
             .expression_attribute_values(":f", s(folder_id))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        // Not applied: another folder is remembered by now, which stays.
+        applied(out).map(|_| ())
     }
 }

@@ -200,3 +200,65 @@ async fn a_workspace_own_settings_override_the_deployment() {
     // Existing docs stay where they are.
     assert_eq!(doc_of(&stack, "1120003271001000151").folder_id, before.folder_id);
 }
+
+#[tokio::test]
+async fn the_permission_is_not_set_again_after_a_crash_once_the_intro_is_recorded() {
+    harness::needs_local_stack!();
+    use std::time::{Duration, Instant};
+    let (stack, _) = flows::connected(&[]).await;
+    set_settings(&stack, &WorkspaceSettings { doc_permission: Some("publicWrite".into()), ..Default::default() }).await;
+    let id = "1120003271001000161";
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Crashed");
+    // The comment hangs; the instance is killed once the intro and permission are recorded.
+    stack.sandbox.inject(Fault {
+        method: Some("POST".into()),
+        ..Fault::once("/tapd/api/comments", FaultKind::Delay(Duration::from_secs(30)))
+    });
+    let deadline = Duration::from_millis(6_000);
+    let mut victim = stack.spawn("tapd-webhook", &[]).await;
+    let started = Instant::now();
+    {
+        let invocation = victim.invoke_with_deadline(flows::story_delivery(id, "1").to_event(), deadline);
+        let written = async {
+            loop {
+                let stage = flows::link_record(&stack, id).await.map(|r| r.stage);
+                if matches!(stage, Some(shared::store::Stage::DocWritten { .. })) && stack.sandbox.faults().is_empty() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::select! {
+            r = invocation => panic!("answered before the kill: {r:?}"),
+            () = written => {}
+        }
+    }
+    victim.kill().await;
+    // The dead instance's claim lapses at its deadline; a new instance finishes.
+    tokio::time::sleep(deadline.saturating_sub(started.elapsed()) + Duration::from_millis(100)).await;
+    let next = stack.spawn("tapd-webhook", &[]).await;
+    let resp = next.http(&flows::story_delivery(id, "2")).await;
+    assert_eq!(status_word(&resp), "linked", "{}", resp.body);
+    assert_eq!(doc_of(&stack, id).policy.as_deref(), Some("publicWrite"));
+    assert_eq!(count(&stack, "PATCH", "/permission"), 1);
+    assert_eq!(flows::docs_and_comments_of(&stack, id).0, 1);
+}
+
+#[tokio::test]
+async fn two_instances_racing_remember_one_folder() {
+    harness::needs_local_stack!();
+    let stack = Stack::new().await;
+    let store = stack.store().await;
+    let w = ws();
+    let (a, b) =
+        tokio::join!(store.remember_folder(&w, "ws", "300000000$Fa"), store.remember_folder(&w, "ws", "300000000$Fb"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(store.folder(&ws(), "ws").await.unwrap().as_deref(), Some(a.as_str()));
+    // Forgetting is conditional on the id: a stale forget leaves the new folder alone.
+    store.forget_folder(&ws(), "ws", "300000000$Fstale").await.unwrap();
+    assert_eq!(store.folder(&ws(), "ws").await.unwrap().as_deref(), Some(a.as_str()));
+    store.forget_folder(&ws(), "ws", &a).await.unwrap();
+    assert_eq!(store.folder(&ws(), "ws").await.unwrap(), None);
+    assert_eq!(store.remember_folder(&ws(), "ws", "300000000$Fc").await.unwrap(), "300000000$Fc");
+}
