@@ -390,7 +390,7 @@ fn comment_list_reply(status: u16, body: &[u8]) -> Result<Vec<TapdComment>, Upst
 }
 
 /// The reply parsers, for the fuzz targets in `fuzz/`: not an API.
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     use super::*;
 

@@ -322,7 +322,7 @@ fn insert_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
 }
 
 /// The reply parsers, for the fuzz targets in `fuzz/`: not an API.
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     use super::*;
 

@@ -254,6 +254,7 @@ impl Store {
 
     /// Binds a workspace to the token's account (a user binding made now, by that account),
     /// replacing whatever binding it had. Tests and tools; the connect flow uses [`Store::bind`].
+    #[cfg(feature = "test-support")]
     pub async fn connect_tdoc(&self, ws: &WorkspaceId, token: &TdocToken) -> Result<(), StoreError> {
         let by = ConnectedBy { tapd_user: None, open_id: Some(token.open_id.clone()) };
         let binding = Binding::new(Account::User(token.open_id.clone()), by, None);
