@@ -161,7 +161,7 @@ impl Linker {
     ) -> Result<Outcome, LinkError> {
         let key = claim.record.key.clone();
         let item = self.fetch_item(&key, deadline_ms).await?;
-        let title = self.title(&key, &item);
+        let title = self.title(&key, &item).await?;
         if title == doc.title {
             self.clients.store.release(claim).await?;
             return Ok(Outcome::Unchanged);
@@ -327,8 +327,10 @@ impl Linker {
         }
     }
 
-    fn title(&self, key: &ItemKey, item: &TapdItem) -> String {
-        render_title(&self.cfg.link.title_template, &item.name, key.kind, &key.id, &key.workspace)
+    /// The doc's title: the workspace's title template, else the deployment's.
+    async fn title(&self, key: &ItemKey, item: &TapdItem) -> Result<String, LinkError> {
+        let place = self.placement(&key.workspace).await?;
+        Ok(render_title(&place.title_template, &item.name, key.kind, &key.id, &key.workspace))
     }
 
     /// Creates the doc, in the workspace's folder (made, or made again, as needed), as a
@@ -346,7 +348,7 @@ impl Linker {
         deadline_ms: u64,
     ) -> Result<Doc, LinkError> {
         let place = self.placement(&key.workspace).await?;
-        let title = render_title(&place.title_template, &item.name, key.kind, &key.id, &key.workspace);
+        let title = self.title(key, item).await?;
         let doc_type = place.doc_type(&self.cfg, key.kind);
         let template = place.template(key.kind);
         let mut folder = self.folder_for(key, account, item, place.layout, deadline_ms).await?;

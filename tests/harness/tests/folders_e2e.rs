@@ -199,6 +199,15 @@ async fn a_workspace_own_settings_override_the_deployment() {
     assert_eq!(after.title, "[1120003271001000152] Own");
     // Existing docs stay where they are.
     assert_eq!(doc_of(&stack, "1120003271001000151").folder_id, before.folder_id);
+    // A renamed item's doc keeps the workspace's title template.
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Renamed");
+    let mut update = flows::create_event(WORKSPACE, "story", id, "u1");
+    update["event"] = "story::update".into();
+    update["change_fields"] = "name".into();
+    let resp = webhook.http(&harness::apigw::Request::post_json(flows::WEBHOOK_PATH, &update)).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let renamed = stack.sandbox.docs().into_iter().find(|d| d.id == after.id).unwrap();
+    assert_eq!(renamed.title, "[1120003271001000152] Renamed");
 }
 
 #[tokio::test]
