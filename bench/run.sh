@@ -3,7 +3,8 @@
 # benchmarks (bench/src/main.rs) and rewrites the generated part of BENCHMARKS.md.
 #
 #   BENCH_ARM64=1 make bench      # also the arm64 Lambda packages (`make build`'s build), for their size
-#   bash bench/run.sh --warm 50   # extra arguments go to the runner (see `--help`)
+#   bash bench/run.sh --warm 50   # extra arguments go to the runner (see `--help`); without any,
+#                                 # release and test-release side by side, and the latency mode
 #
 # Each cargo invocation unifies the features of what it builds, so the two functions are built
 # on their own (exactly the features `make build` gives them, no test-only ones) and the floor
@@ -22,13 +23,16 @@ runner=$!
 trap 'kill "$runner" 2>/dev/null || true' EXIT
 cargo build --release -p oauth -p tapd-webhook
 cargo build --release -p bench --bin floor
+# The profile `make test` may run instead (HARNESS_PROFILE=test-release): measured next to release.
+cargo build --profile test-release -p oauth -p tapd-webhook
+cargo build --profile test-release -p bench --bin floor
 wait "$runner"
 trap - EXIT
 
 if [ "${BENCH_ARM64:-0}" = 1 ]; then
   # make build's command, and the floor, with the venv's zig; caches stay in .local.
   PATH="$ROOT/.venv/bin:$PATH" XDG_CACHE_HOME="$ROOT/.local/cache" ZIG_GLOBAL_CACHE_DIR="$ROOT/.local/cache/zig" \
-    bash -c 'cargo lambda build --release --arm64 --bin oauth --bin tapd-webhook &&
+    bash -c 'cargo lambda build --release --arm64 -p oauth -p tapd-webhook &&
              cargo lambda build --release --arm64 -p bench --bin floor'
 fi
 echo "bench: built in $(( $(date +%s) - start )) s" >&2
@@ -43,5 +47,8 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 unset AWS_PROFILE AWS_SESSION_TOKEN RUST_LOG AWS_LAMBDA_LOG_LEVEL HARNESS_LOG
 
 target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
+if [ "$#" = 0 ]; then
+  set -- --bins "release=$target_dir/release" --bins "test-release=$target_dir/test-release" --latency 40,40,5
+fi
 "$target_dir/bench-runner/bench-runner" "$@"
 echo "bench: done in $(( $(date +%s) - start )) s" >&2

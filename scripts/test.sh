@@ -9,11 +9,15 @@ cd "$ROOT"
 
 bash scripts/venv.sh
 
-# The functions' release binaries (harness's own echo-lambda is a test-time binary; devstack
-# is built for dev by the browser test; tapdocs, the operator CLI, is no Lambda and would bring
-# its dependencies' features into the functions' build). `make run` builds the same selection:
-# keep them equal, or each rebuilds the other's release binaries.
-cargo build --release --workspace --bins --exclude harness --exclude devstack --exclude tapdocs
+# The functions' binaries the black-box tests run, built exactly as they ship: `-p oauth -p
+# tapd-webhook` unifies only their own features (no test crate's aws-lc or second HTTP stack).
+# HARNESS_PROFILE picks the profile (tests/harness `bin_path`): `release` (default, the shipping
+# artifacts) or `test-release` (release's code without LTO, several times quicker to build;
+# BENCHMARKS.md measures the difference). tapdocs, the operator CLI, ships in no Lambda package.
+# `make run` and the browser test build the same selection: keep them equal, or each rebuilds
+# the other's binaries.
+export HARNESS_PROFILE="${HARNESS_PROFILE:-release}"
+cargo build --profile "$HARNESS_PROFILE" -p oauth -p tapd-webhook
 
 export DDB_LOCAL_NAME="test-$$"
 trap 'scripts/dynamodb-local.sh stop' EXIT

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N]
-//!              [--arm64 DIR] [--out FILE | --no-write]
+//!              [--arm64 DIR] [--latency TAPD_MS,TDOC_MS,DDB_MS] [--out FILE | --no-write]
 //! ```
 //! - `--bins LABEL=DIR`: a set of release binaries (`floor`, `oauth`, `tapd-webhook` in DIR) to
 //!   measure; repeat it to compare builds (before/after) in one run, interleaved. Default:
@@ -13,6 +13,12 @@
 //! - `--cold N` spawns per binary for the cold start (default 60), `--first N` fresh processes
 //!   per path for the first invocation (default 12), `--warm N` warm invocations per path
 //!   (default 200).
+//! - `--latency 40,40,5`: the latency mode: the proxies add that much distance to each round
+//!   trip to TAPD, Tencent Docs and DynamoDB, and the end-to-end time of a warm linked story
+//!   (the figure users feel) is measured for each build.
+//! - `--drain N`: with the latency mode, a backlog of N pending items (default 2,000) drained by
+//!   scheduled runs: what one run links within TAPD's budget, and how fast when the budget is
+//!   not what limits it. `--drain 0` skips it.
 //! - `--arm64 DIR`: where `cargo lambda build --release --arm64` put `<name>/bootstrap`
 //!   (default `<target>/lambda`); sizes are reported when present.
 //!
@@ -31,7 +37,7 @@ use harness::{Function, Invocation};
 use sandbox::ItemKind;
 use serde_json::{Value, json};
 
-use proxy::{Kind, Record, Recorder};
+use proxy::{Kind, Latency, Record, Recorder};
 
 pub const BINARIES: [&str; 3] = ["floor", "oauth", "tapd-webhook"];
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -58,6 +64,8 @@ pub struct Args {
     pub first: usize,
     pub warm: usize,
     pub arm64: PathBuf,
+    pub latency: Option<Latency>,
+    pub drain: usize,
     pub out: Option<PathBuf>,
 }
 
@@ -70,10 +78,12 @@ fn parse_args() -> Args {
         first: 12,
         warm: 200,
         arm64: target.join("lambda"),
+        latency: None,
+        drain: 2000,
         out: Some(harness::workspace_root().join("BENCHMARKS.md")),
     };
     let mut it = std::env::args().skip(1);
-    let usage = "usage: bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N] [--arm64 DIR] [--out FILE | --no-write]";
+    let usage = "usage: bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N] [--arm64 DIR] [--latency TAPD_MS,TDOC_MS,DDB_MS] [--drain N] [--out FILE | --no-write]";
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value\n{usage}"));
         let number = |v: String| v.parse::<usize>().unwrap_or_else(|_| panic!("{v}: not a number\n{usage}"));
@@ -87,6 +97,12 @@ fn parse_args() -> Args {
             "--first" => args.first = number(value()).max(1),
             "--warm" => args.warm = number(value()).max(2),
             "--arm64" => args.arm64 = PathBuf::from(value()),
+            "--latency" => {
+                let v = value();
+                args.latency =
+                    Some(Latency::parse(&v).unwrap_or_else(|| panic!("--latency TAPD_MS,TDOC_MS,DDB_MS, got {v}")));
+            }
+            "--drain" => args.drain = number(value()),
             "--out" => args.out = Some(PathBuf::from(value())),
             "--no-write" => args.out = None,
             "-h" | "--help" => {
@@ -228,6 +244,43 @@ pub struct VariantResult {
     pub init_requests: usize,
     /// Host release binaries: (name, bytes, has a symbol table).
     pub sizes: Vec<(String, u64, bool)>,
+    /// The latency mode: warm linked stories end to end, with distance added.
+    pub distant: Option<PathStats>,
+    /// The latency mode: a backlog drained by scheduled runs.
+    pub drain: Option<Drain>,
+}
+
+/// One scheduled run over a backlog of pending items.
+#[derive(Debug, Clone, Default)]
+pub struct DrainRun {
+    /// `TAPD_BUDGET` of the process (requests per 10-minute window).
+    pub budget: u32,
+    pub wall: Duration,
+    /// The run's summary (the function's answer).
+    pub summary: Value,
+    pub linked: u64,
+    pub tapd_requests: usize,
+    pub tdoc_requests: usize,
+    pub dynamo_requests: usize,
+    /// Whether the invocation answered before its deadline.
+    pub in_time: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Drain {
+    pub backlog: usize,
+    pub seed: Duration,
+    /// The invocation deadline each run was given.
+    pub deadline: Duration,
+    /// Run 1 and 2 at the default budget (the same 10-minute window), run 3 with a budget that
+    /// does not limit it (the concurrency's own rate).
+    pub runs: Vec<DrainRun>,
+    /// Budget spent in the window, as the table counts it, after the default-budget runs.
+    pub budget_used: u32,
+    /// Items with more than one doc or more than one comment (must be 0).
+    pub linked_twice: usize,
+    /// Items linked once, over every run.
+    pub linked_once: usize,
 }
 
 /// A stack (sandbox + fresh table) with the recording proxies in front of both upstreams, and
@@ -242,10 +295,10 @@ struct Ctx {
 }
 
 impl Ctx {
-    async fn new(variant: &Variant) -> Ctx {
+    async fn new(variant: &Variant, latency: Latency) -> Ctx {
         let stack = Stack::new().await;
-        let dynamo = Recorder::start(Kind::DynamoDb, &harness::dynamo::endpoint()).await;
-        let upstream = Recorder::start(Kind::Upstream, &stack.sandbox.base_url()).await;
+        let dynamo = Recorder::start(Kind::DynamoDb, &harness::dynamo::endpoint(), latency).await;
+        let upstream = Recorder::start(Kind::Upstream, &stack.sandbox.base_url(), latency).await;
         let sandbox_base = stack.sandbox.base_url();
         let env = stack
             .env()
@@ -389,7 +442,7 @@ async fn cold_starts(args: &Args, results: &mut [VariantResult]) {
 
 /// Everything but cold starts, for one variant.
 async fn scenario(args: &Args, variant: &Variant, result: &mut VariantResult) {
-    let mut ctx = Ctx::new(variant).await;
+    let mut ctx = Ctx::new(variant, Latency::default()).await;
     let helper = ctx.spawn("oauth").await;
     ctx.connect_webhook_workspace(&helper).await;
 
@@ -512,6 +565,125 @@ async fn scenario(args: &Args, variant: &Variant, result: &mut VariantResult) {
     eprintln!("bench: {}: scenario done", variant.label);
 }
 
+/// The latency mode: a warm tapd-webhook process links stories with `latency` added to every
+/// round trip; the time is the whole invocation, as TAPD's delivery waits for it.
+async fn distant(args: &Args, variant: &Variant, latency: Latency) -> PathStats {
+    let mut ctx = Ctx::new(variant, latency).await;
+    let helper = ctx.spawn("oauth").await;
+    ctx.connect_webhook_workspace(&helper).await;
+    let webhook = ctx.spawn("tapd-webhook").await;
+    let runs = (args.warm / 4).max(10);
+    let mut linked = PathStats::new("tapd-webhook: linked story (warm)");
+    for i in 0..runs + 2 {
+        let (_, event) = ctx.new_story();
+        let (inv, took, trips) = ctx.measure(&webhook, event).await;
+        let resp = answered(&inv, &webhook, 200, "distant webhook");
+        assert_eq!(resp.json().unwrap_or_default()["status"], "linked", "{}", resp.body);
+        if i >= 2 {
+            linked.push(took, trips);
+        }
+    }
+    drop_table(&ctx.stack.table).await;
+    eprintln!("bench: {}: latency mode done", variant.label);
+    linked
+}
+
+/// The default `TAPD_BUDGET` and its window (shared/src/config.rs).
+pub const DEFAULT_TAPD_BUDGET: u32 = 1500;
+/// TAPD's limit: requests per 10 minutes per app.
+pub const TAPD_LIMIT: u32 = 1800;
+
+/// The latency mode's drain: `args.drain` stories made pending (as an outage leaves them: a
+/// record due now, no doc), then scheduled runs of a tapd-webhook with distance on every round
+/// trip. Two runs at the default budget (one window), then one with a budget that does not bind.
+async fn drain(args: &Args, variant: &Variant, latency: Latency) -> Drain {
+    use futures::StreamExt;
+    use shared::store::ClaimOutcome;
+
+    let mut ctx = Ctx::new(variant, latency).await;
+    let helper = ctx.spawn("oauth").await;
+    ctx.connect_webhook_workspace(&helper).await;
+    let store = ctx.stack.store().await;
+    let t0 = Instant::now();
+    let ids: Vec<String> = (0..args.drain)
+        .map(|_| {
+            let n = ctx.next_id();
+            let id = format!("11200032719{n:08}");
+            ctx.stack.sandbox.add_item(WS, ItemKind::Story, &id, &format!("Backlog {n}"));
+            id
+        })
+        .collect();
+    let now =
+        || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    futures::stream::iter(ids.iter())
+        .map(|id| {
+            let store = &store;
+            async move {
+                let key = harness::flows::story_key(id);
+                match store.claim_item(&key, Some(&format!("outage-{id}")), "bench-outage", now() + 60_000).await {
+                    Ok(ClaimOutcome::Claimed(claim)) => store
+                        .release_for_retry(&claim, "TAPD unavailable (bench outage)", now().saturating_sub(1000))
+                        .await
+                        .expect("release the seeded claim"),
+                    other => panic!("seeding {id}: {other:?}"),
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    let seed = t0.elapsed();
+    eprintln!("bench: {}: {} pending items seeded in {:.0} s", variant.label, ids.len(), seed.as_secs_f64());
+
+    let deadline = Duration::from_secs(30); // template.yaml: the webhook function's Timeout
+    let mut runs = Vec::new();
+    let mut budget_used = 0;
+    for budget in [DEFAULT_TAPD_BUDGET, DEFAULT_TAPD_BUDGET, 1_000_000] {
+        let env: Vec<(String, String)> =
+            ctx.env.iter().cloned().chain([("TAPD_BUDGET".to_owned(), budget.to_string())]).collect();
+        let mut f = Function::spawn(&variant.bin("tapd-webhook"), &env).await;
+        assert!(f.wait_ready(READY_TIMEOUT).await, "tapd-webhook did not start: {:?}", f.logs());
+        let (d, u) = (ctx.dynamo.mark(), ctx.upstream.mark());
+        let t = Instant::now();
+        let inv = f.invoke_with_deadline(harness::apigw::scheduled_event(), deadline).await;
+        let wall = t.elapsed();
+        let summary = inv.response().cloned().unwrap_or_else(|| panic!("scheduled run: {inv:?}\nlogs: {:?}", tail(&f)));
+        let upstream = ctx.upstream.since(u);
+        runs.push(DrainRun {
+            budget,
+            wall,
+            linked: summary["linked"].as_u64().unwrap_or(0),
+            summary,
+            tapd_requests: upstream.iter().filter(|r| r.label.starts_with("TAPD")).count(),
+            tdoc_requests: upstream.iter().filter(|r| !r.label.starts_with("TAPD")).count(),
+            dynamo_requests: ctx.dynamo.since(d).len(),
+            in_time: wall < deadline,
+        });
+        f.kill().await;
+        if budget == DEFAULT_TAPD_BUDGET {
+            budget_used = store.budget_used(600).await.unwrap_or(0);
+        }
+        eprintln!("bench: {}: drain run at budget {budget}: {:?}", variant.label, runs.last().map(|r| &r.summary));
+    }
+    let mut docs: BTreeMap<String, usize> = BTreeMap::new();
+    for doc in ctx.stack.sandbox.docs() {
+        if let Some(id) = ids.iter().find(|id| doc.content.contains(&format!("/view/{id}"))) {
+            *docs.entry(id.clone()).or_default() += 1;
+        }
+    }
+    let mut comments: BTreeMap<String, usize> = BTreeMap::new();
+    for c in ctx.stack.sandbox.comments() {
+        *comments.entry(c.entry_id.clone()).or_default() += 1;
+    }
+    let linked_twice = ids
+        .iter()
+        .filter(|id| docs.get(*id).copied().unwrap_or(0) > 1 || comments.get(*id).copied().unwrap_or(0) > 1)
+        .count();
+    let linked_once = ids.iter().filter(|id| docs.get(*id) == Some(&1) && comments.get(*id) == Some(&1)).count();
+    drop_table(&ctx.stack.table).await;
+    Drain { backlog: ids.len(), seed, deadline, runs, budget_used, linked_twice, linked_once }
+}
+
 /// Deletes a table the run made, so the next variant's scenario meets a local DynamoDB in
 /// the same state as the first one's (moto slows down as it holds more).
 async fn drop_table(table: &str) {
@@ -534,6 +706,12 @@ async fn main() {
     cold_starts(&args, &mut results).await;
     for (variant, result) in args.variants.iter().zip(results.iter_mut()) {
         scenario(&args, variant, result).await;
+        if let Some(latency) = args.latency {
+            result.distant = Some(distant(&args, variant, latency).await);
+            if args.drain > 0 && result.drain.is_none() && std::ptr::eq(variant, &args.variants[0]) {
+                result.drain = Some(drain(&args, variant, latency).await);
+            }
+        }
     }
     let arm64 = report::arm64_sizes(&args.arm64);
     let text = report::render(&args, &machine, &results, &arm64, started.elapsed());

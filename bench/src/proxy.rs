@@ -7,7 +7,7 @@
 //! round trips are sequential: requests that overlap in time count once.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -31,9 +31,40 @@ pub struct Record {
     pub end: Instant,
 }
 
+/// Distance added to every round trip (the latency mode): the proxy waits this long before
+/// forwarding, so a request's recorded span includes it. Zero on loopback.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latency {
+    pub tapd: Duration,
+    pub tdoc: Duration,
+    pub dynamo: Duration,
+}
+
+impl Latency {
+    /// `TAPD_MS,TDOC_MS,DYNAMODB_MS`, e.g. `40,40,5`.
+    pub fn parse(v: &str) -> Option<Latency> {
+        let ms: Vec<u64> = v.split(',').map(|p| p.trim().parse().ok()).collect::<Option<_>>()?;
+        let [tapd, tdoc, dynamo] = ms[..] else { return None };
+        Some(Latency {
+            tapd: Duration::from_millis(tapd),
+            tdoc: Duration::from_millis(tdoc),
+            dynamo: Duration::from_millis(dynamo),
+        })
+    }
+
+    fn of(&self, kind: Kind, label: &str) -> Duration {
+        match kind {
+            Kind::DynamoDb => self.dynamo,
+            Kind::Upstream if label.starts_with("TAPD") => self.tapd,
+            Kind::Upstream => self.tdoc,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Shared {
     kind: Kind,
+    latency: Latency,
     upstream: String,
     client: reqwest::Client,
     records: Arc<Mutex<Vec<Record>>>,
@@ -47,12 +78,14 @@ pub struct Recorder {
 
 impl Recorder {
     /// Serves on `127.0.0.1:<free port>`, forwarding to `upstream` (`http://host:port`).
-    pub async fn start(kind: Kind, upstream: &str) -> Recorder {
+    /// Each request waits `latency` (by service) before it is forwarded.
+    pub async fn start(kind: Kind, upstream: &str, latency: Latency) -> Recorder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the recording proxy");
         let base = format!("http://{}", listener.local_addr().expect("local addr"));
         let records = Arc::new(Mutex::new(Vec::new()));
         let shared = Shared {
             kind,
+            latency,
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -96,6 +129,10 @@ async fn forward(State(st): State<Shared>, req: Request) -> Response {
         Kind::DynamoDb => dynamo_label(parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()), &body),
         Kind::Upstream => upstream_label(parts.method.as_str(), parts.uri.path()),
     };
+    let delay = st.latency.of(st.kind, &label);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut out = st.client.request(parts.method.clone(), format!("{}{path_and_query}", st.upstream));
     for (name, value) in &parts.headers {
         if !HOP_BY_HOP.contains(&name.as_str()) {
@@ -208,6 +245,15 @@ mod tests {
             upstream_label("POST", "/tdoc/openapi/doc/v3/300000000$abcdefgh:batchUpdate"),
             "Tencent Docs POST /openapi/doc/v3/{id}:batchUpdate"
         );
+    }
+
+    #[test]
+    fn latency_is_per_service() {
+        let l = Latency::parse("40,30,5").expect("three numbers");
+        assert_eq!(l.of(Kind::Upstream, "TAPD GET /stories"), Duration::from_millis(40));
+        assert_eq!(l.of(Kind::Upstream, "Tencent Docs POST /openapi/drive/v2/files"), Duration::from_millis(30));
+        assert_eq!(l.of(Kind::DynamoDb, "UpdateItem(LINK)"), Duration::from_millis(5));
+        assert_eq!(Latency::parse("40,40"), None);
     }
 
     #[test]
