@@ -29,7 +29,7 @@ use crate::upstream::UpstreamError;
 /// Renew tokens this long before they expire.
 const AHEAD_SECS: u64 = 300;
 /// How long a workspace's binding is trusted from memory (a reconnect shows up after this).
-const BINDING_TTL: Duration = Duration::from_secs(300);
+const BINDING_TTL: Duration = Duration::from_secs(60);
 
 /// Whether a cached token may be used as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
