@@ -12,7 +12,7 @@ const PATH: &str = "/webhooks/tapd";
 
 /// TAPD's documented `story::create` (128 KiB: the whole item), for `WORKSPACE` and `id`.
 fn full_story_delivery(id: &str) -> String {
-    let raw = include_str!("../../fixtures/tapd/webhook_story_create_full.json");
+    let raw = include_str!("../../../fixtures/tapd/webhook_story_create_full.json");
     let mut v: Value = serde_json::from_str(raw).unwrap();
     v["workspace_id"] = WORKSPACE.into();
     v["id"] = id.into();
@@ -50,7 +50,7 @@ async fn a_legacy_form_bug_is_linked_with_its_title_and_a_clickable_comment() {
     let (stack, webhook) = flows::connected(&[]).await;
     let id = "1120003271500647717";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Bug, id, "导出报表时金额小数位错误");
-    let form = include_str!("../../fixtures/tapd/webhook_bug_create_legacy.form")
+    let form = include_str!("../../../fixtures/tapd/webhook_bug_create_legacy.form")
         .trim()
         .replace("workspace_id=20355782", &format!("workspace_id={WORKSPACE}"))
         .replace("id=1120355782500647717", &format!("id={id}"))

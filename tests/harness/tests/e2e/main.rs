@@ -1,0 +1,18 @@
+//! The end-to-end suites: the real `oauth` and `tapd-webhook` binaries under the Lambda
+//! Runtime API emulator, against the TAPD and Tencent Docs sandboxes and the local DynamoDB,
+//! asserting on what the sandboxes and the table saw. One test binary (one link step), a
+//! module per subject. Each test needing the local stack skips with one line under a plain
+//! `cargo test`; `make test` runs them all.
+
+mod bad_input;
+mod connect;
+mod emulator;
+mod faults;
+mod fidelity;
+mod folders;
+mod link;
+mod load;
+mod secrets;
+mod state_machine;
+mod sweep;
+mod template;
