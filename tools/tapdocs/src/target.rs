@@ -13,9 +13,9 @@ use shared::store::admin::TableProblem;
 
 use crate::{Failure, Target};
 
-/// The table `make run` creates unless `TABLE_NAME` says otherwise (tests/devstack).
+/// The table `make run` creates unless `TABLE_NAME` says otherwise (tools/devstack).
 const LOCAL_TABLE: &str = "tapd-docs-local";
-/// Where `make run` keeps the token encryption key it made (tests/devstack).
+/// Where `make run` keeps the token encryption key it made (tools/devstack).
 const LOCAL_KEY_FILE: &str = "run/token-encryption-key";
 
 /// A store on a checked table, with what the output should say about where it is.
