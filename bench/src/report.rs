@@ -547,9 +547,15 @@ pub fn render(
                 avoidable.len(),
                 yes(avoidable.is_empty())
             );
+            // With distance (the latency mode) requests that run at once visibly overlap; on
+            // loopback two concurrent requests may not, and count as two steps.
+            let (t, how) = match r.distant.as_ref().and_then(|p| usual(&p.trips)) {
+                Some((d, _)) => (d, "latency mode"),
+                None => (t, "loopback"),
+            };
             let _ = writeln!(
                 w,
-                "| {} | warm linked webhook: ≤ {WARM_WEBHOOK_SEQUENTIAL_MAX} sequential round trips | {} sequential ({} in all) | {} |",
+                "| {} | warm linked webhook: ≤ {WARM_WEBHOOK_SEQUENTIAL_MAX} sequential round trips | {} sequential ({} in all, {how}) | {} |",
                 v.label,
                 t.sequential,
                 t.total(),
