@@ -532,7 +532,7 @@ impl Store {
     pub async fn pending_stats(&self) -> Result<(u32, Option<u64>), StoreError> {
         let (mut count, mut oldest, mut cursor) = (0u32, None::<u64>, None);
         loop {
-            let (page, next) = self.pending_page(None, 100, cursor).await?;
+            let (page, next) = self.pending_page(None, 1000, cursor).await?;
             for p in page {
                 count += 1;
                 oldest = Some(oldest.map_or(p.pending_since_ms, |o| o.min(p.pending_since_ms)));

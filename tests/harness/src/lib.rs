@@ -53,8 +53,7 @@ pub fn target_dir() -> PathBuf {
 /// e.g. `debug` for a quick edit-test loop), panicking with a clear message when it has not
 /// been built.
 pub fn bin_path(name: &str) -> PathBuf {
-    let profile = std::env::var("HARNESS_PROFILE").unwrap_or_else(|_| "release".into());
-    let path = target_dir().join(profile).join(name);
+    let path = target_dir().join(bin_profile()).join(name);
     if !path.is_file() {
         panic!(
             "release binary {} is missing: run the tests with `make test` \
@@ -106,11 +105,17 @@ pub(crate) fn now() -> std::time::Duration {
 /// Why this process cannot run the suites that need the local stack (a local DynamoDB, and
 /// the functions' binaries), or `None` when it can. `make test` provides both; a plain
 /// `cargo test` skips those suites with one line each.
+/// The profile whose functions the suites and devstack run: `$HARNESS_PROFILE` (`make`
+/// exports it from `PROFILE`), `release` by default.
+pub fn bin_profile() -> String {
+    std::env::var("HARNESS_PROFILE").unwrap_or_else(|_| "release".into())
+}
+
 pub fn local_stack_missing() -> Option<String> {
     if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
         return Some("no local DynamoDB (AWS_ENDPOINT_URL_DYNAMODB is unset)".into());
     }
-    let profile = std::env::var("HARNESS_PROFILE").unwrap_or_else(|_| "release".into());
+    let profile = bin_profile();
     ["oauth", "tapd-webhook"]
         .iter()
         .find(|name| !target_dir().join(&profile).join(name).is_file())

@@ -83,7 +83,7 @@ async fn run_inner(root: &Path, opts: &RunOptions, started: &mut Started) -> Res
     let real = vars.real_apps();
 
     let binaries: Vec<PathBuf> =
-        ["oauth", "tapd-webhook"].iter().map(|n| harness::target_dir().join("release").join(n)).collect();
+        ["oauth", "tapd-webhook"].iter().map(|n| harness::target_dir().join(harness::bin_profile()).join(n)).collect();
     for b in &binaries {
         if !b.is_file() {
             return Err(format!(
@@ -279,7 +279,7 @@ async fn run_inner(root: &Path, opts: &RunOptions, started: &mut Started) -> Res
     }
     println!(
         "  functions    oauth, tapd-webhook: the release binaries in {}, under a Lambda Runtime API emulator",
-        rel(root, &harness::target_dir().join("release"))
+        rel(root, &harness::target_dir().join(harness::bin_profile()))
     );
     if opts.retry_every > 0 {
         println!("               tapd-webhook's scheduled retry every {} s (EventBridge)", opts.retry_every);

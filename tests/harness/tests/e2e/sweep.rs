@@ -65,7 +65,9 @@ async fn a_backfill_resumes_where_a_killed_run_stopped() {
 
     // A run killed part of the way through.
     let mut victim = stack.spawn("tapd-webhook", &[]).await;
-    let _ = tokio::time::timeout(Duration::from_secs(4), victim.invoke(scheduled_event())).await;
+    // Its claims lapse at its deadline, 8 s after it started.
+    let run = victim.invoke_with_deadline(scheduled_event(), Duration::from_secs(8));
+    let _ = tokio::time::timeout(Duration::from_secs(4), run).await;
     victim.kill().await;
     let after_kill = stack.sandbox.docs().len();
     assert!(after_kill > 0 && after_kill < ids.len(), "{after_kill} docs when killed");
@@ -75,11 +77,10 @@ async fn a_backfill_resumes_where_a_killed_run_stopped() {
     // The next runs resume where the cursor stands and finish; the items the killed run held
     // are retried once its claims lapse at its deadline.
     let webhook = stack.spawn("tapd-webhook", &[("RETRY_PERIOD", "0s")]).await;
-    for _ in 0..20 {
+    let until = std::time::Instant::now() + Duration::from_secs(90);
+    while stack.sandbox.docs().len() < ids.len() && std::time::Instant::now() < until {
         webhook.invoke(scheduled_event()).await;
-        if stack.sandbox.docs().len() >= ids.len() {
-            break;
-        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let docs = stack.sandbox.docs();
     assert_eq!(docs.len(), ids.len(), "every old story linked once");
