@@ -9,13 +9,13 @@
 
 use subtle::ConstantTimeEq;
 
+use crate::app::Clients;
 use crate::config::{DocOwner, OauthConfig};
 use crate::ids::{OpenId, WorkspaceId};
 use crate::random;
 use crate::secret::Secret;
-use crate::store::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, Store, StoreError};
-use crate::tapd::TapdClient;
-use crate::tdoc::{TdocClient, TdocToken};
+use crate::store::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StoreError};
+use crate::tdoc::TdocToken;
 use crate::upstream::{Service, UpstreamError};
 
 /// States, confirmations and the browser cookie live ten minutes (contract).
@@ -172,19 +172,23 @@ pub struct Started {
     pub nonce: String,
 }
 
-pub struct Connector<'a> {
-    pub cfg: &'a OauthConfig,
-    pub store: &'a Store,
-    pub tapd: &'a TapdClient,
-    pub tdoc: &'a TdocClient,
+/// The connect flow's one value: configuration and clients, built once at init and
+/// borrowed by every request.
+pub struct Connector {
+    pub cfg: OauthConfig,
+    pub clients: Clients,
 }
 
-impl Connector<'_> {
+impl Connector {
+    pub fn new(cfg: OauthConfig, clients: Clients) -> Self {
+        Self { cfg, clients }
+    }
+
     /// Step 1: a fresh state bound to a fresh browser nonce, and where to send the browser.
     pub async fn start(&self) -> Result<Started, ConnectError> {
         let (state, nonce) = (random::token(), random::token());
-        self.store.put_bound_state(&state, &Flow::Tapd, Some(&browser_hash(&nonce)), STATE_TTL_SECS).await?;
-        Ok(Started { location: self.tapd.authorize_url(&self.cfg.tapd_redirect_uri(), &state), nonce })
+        self.clients.store.put_bound_state(&state, &Flow::Tapd, Some(&browser_hash(&nonce)), STATE_TTL_SECS).await?;
+        Ok(Started { location: self.clients.tapd.authorize_url(&self.cfg.tapd_redirect_uri(), &state), nonce })
     }
 
     /// Step 2: TAPD's callback. Stores the workspace's token and sends the browser on to
@@ -194,14 +198,14 @@ impl Connector<'_> {
         let (Flow::Tapd, nonce) = self.consume(&cb, nonces).await? else { return Err(ConnectError::BadState) };
         let nonce = nonce.ok_or(ConnectError::OtherBrowser)?;
         let code = Self::code(cb, Service::Tapd)?;
-        let token = self.tapd.exchange_code(&code, &self.cfg.tapd_redirect_uri()).await?;
+        let token = self.clients.tapd.exchange_code(&code, &self.cfg.tapd_redirect_uri()).await?;
         // The workspace is the one TAPD issued the token for, never the query's `resource`,
         // whatever the resource's `type` (`user` in TAPD's documented reply).
         let workspace = token.workspace().cloned().ok_or(ConnectError::NotAWorkspace)?;
         if !self.cfg.workspace_allowed(workspace.as_str()) {
             return Err(ConnectError::WorkspaceNotAllowed(workspace));
         }
-        self.store.put_tapd_token(&workspace, &token).await?;
+        self.clients.store.put_tapd_token(&workspace, &token).await?;
         tracing::info!(workspace = %workspace, "TAPD workspace authorized");
         if self.cfg.common.tdoc_owner == DocOwner::App {
             let binding = Binding::new(Account::App, ConnectedBy::default(), None);
@@ -209,8 +213,8 @@ impl Connector<'_> {
         }
         let state = random::token();
         let flow = Flow::Tdoc { workspace };
-        self.store.put_bound_state(&state, &flow, Some(&browser_hash(nonce)), STATE_TTL_SECS).await?;
-        Ok(Next::Redirect(self.tdoc.authorize_url(&self.cfg.tdoc_redirect_uri(), &state)))
+        self.clients.store.put_bound_state(&state, &flow, Some(&browser_hash(nonce)), STATE_TTL_SECS).await?;
+        Ok(Next::Redirect(self.clients.tdoc.authorize_url(&self.cfg.tdoc_redirect_uri(), &state)))
     }
 
     /// Step 3: Tencent Docs' callback. Binds the workspace to the account, or asks to
@@ -221,12 +225,12 @@ impl Connector<'_> {
         };
         let nonce = nonce.ok_or(ConnectError::OtherBrowser)?;
         let code = Self::code(cb, Service::Tdoc)?;
-        let token = self.tdoc.exchange_code(&code, &self.cfg.tdoc_redirect_uri()).await?;
+        let token = self.clients.tdoc.exchange_code(&code, &self.cfg.tdoc_redirect_uri()).await?;
         if !self.cfg.open_id_allowed(token.open_id.as_str()) {
             return Err(ConnectError::AccountNotAllowed(token.open_id));
         }
         // The nickname only names the account on pages: without it, the Open-Id does.
-        let nick = match self.tdoc.user_info(&token.access_token).await {
+        let nick = match self.clients.tdoc.user_info(&token.access_token).await {
             Ok(info) if info.open_id == token.open_id && !info.nick.trim().is_empty() => Some(info.nick),
             Ok(_) => None,
             Err(e) => {
@@ -243,12 +247,12 @@ impl Connector<'_> {
     pub async fn confirm(&self, token: Option<&str>, nonces: &[&str]) -> Result<Connected, ConnectError> {
         let token = token.filter(|t| looks_like_state(t)).ok_or(ConnectError::BadState)?;
         let browsers: Vec<String> = nonces.iter().filter(|n| looks_like_state(n)).map(|n| browser_hash(n)).collect();
-        let pending = match self.store.take_rebind(token, &browsers).await? {
+        let pending = match self.clients.store.take_rebind(token, &browsers).await? {
             RebindTake::Taken(p) => *p,
             RebindTake::OtherBrowser => return Err(ConnectError::OtherBrowser),
             RebindTake::Unknown => return Err(ConnectError::BadState),
         };
-        let current = self.store.binding(&pending.workspace).await?;
+        let current = self.clients.store.binding(&pending.workspace).await?;
         self.bind(&pending.workspace, &pending.binding, pending.token.as_ref(), current.as_ref()).await
     }
 
@@ -261,7 +265,7 @@ impl Connector<'_> {
         token: Option<TdocToken>,
         browser: &str,
     ) -> Result<Outcome, ConnectError> {
-        let current = self.store.binding(&workspace).await?;
+        let current = self.clients.store.binding(&workspace).await?;
         match current {
             Some(current) if current.account != binding.account => {
                 let confirm = random::token();
@@ -271,7 +275,7 @@ impl Connector<'_> {
                     token,
                     browser: browser.to_owned(),
                 };
-                self.store.put_rebind(&confirm, &pending, STATE_TTL_SECS).await?;
+                self.clients.store.put_rebind(&confirm, &pending, STATE_TTL_SECS).await?;
                 tracing::info!(workspace = %workspace, "workspace bound to another account: asking to confirm");
                 Ok(Outcome::Confirm(Box::new(ConfirmRebind { workspace, current, new: binding, token: confirm })))
             }
@@ -286,7 +290,7 @@ impl Connector<'_> {
         token: Option<&TdocToken>,
         current: Option<&Binding>,
     ) -> Result<Connected, ConnectError> {
-        if !self.store.bind(workspace, binding, token, current).await? {
+        if !self.clients.store.bind(workspace, binding, token, current).await? {
             return Err(ConnectError::Conflict);
         }
         let account_of = |b: &Binding| b.open_id().map_or("app".to_owned(), |o| o.to_string());
@@ -313,7 +317,7 @@ impl Connector<'_> {
         if !looks_like_state(state.expose()) {
             return Err(ConnectError::BadState);
         }
-        let record = self.store.take_state(state.expose()).await?.ok_or(ConnectError::BadState)?;
+        let record = self.clients.store.take_state(state.expose()).await?.ok_or(ConnectError::BadState)?;
         Ok((record.flow, matching_nonce(record.browser.as_deref(), nonces)))
     }
 

@@ -6,19 +6,10 @@ mod pages;
 mod routes;
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use shared::app::Clients;
 use shared::config::{Env, OauthConfig};
+use shared::connect::Connector;
 use shared::runtime::{fail_init, init_tracing};
-use shared::store::Store;
-use shared::tapd::TapdClient;
-use shared::tdoc::TdocClient;
-use shared::upstream::http_client;
-
-pub struct App {
-    pub cfg: OauthConfig,
-    pub store: Store,
-    pub tapd: TapdClient,
-    pub tdoc: TdocClient,
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -27,18 +18,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Ok(cfg) => cfg,
         Err(e) => fail_init(e).await,
     };
-    let http = http_client(cfg.common.http_timeout);
-    let store = Store::new(Store::client_from_env().await, cfg.common.table_name.clone(), cfg.common.keys.clone());
-    let app = App {
-        tapd: TapdClient::new(http.clone(), cfg.common.tapd.clone()),
-        tdoc: TdocClient::new(http, cfg.common.tdoc.clone()),
-        store,
-        cfg,
-    };
-    let app = &app;
+    let clients = Clients::build(&cfg.common).await;
+    let connector = &Connector::new(cfg, clients);
     // The payload is taken as JSON and read by `routes`: a malformed event gets a 400.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        Ok::<_, std::convert::Infallible>(routes::handle(app, event.payload).await.into_event())
+        Ok::<_, std::convert::Infallible>(routes::handle(connector, event.payload).await.into_event())
     }))
     .await
 }

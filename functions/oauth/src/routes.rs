@@ -4,7 +4,6 @@ use shared::connect::{self, Callback, ConnectError, Connector, Next, Outcome};
 use shared::gateway::{HttpRequest, HttpResponse};
 use shared::text::{Lang, Problem};
 
-use crate::App;
 use crate::pages;
 
 /// The confirmation form posts here (same origin, so the `SameSite=Lax` cookie comes along).
@@ -17,7 +16,7 @@ const ROUTES: [(&str, &str); 4] = [
     ("POST", CONFIRM_PATH),
 ];
 
-pub async fn handle(app: &App, event: serde_json::Value) -> HttpResponse {
+pub async fn handle(connector: &Connector, event: serde_json::Value) -> HttpResponse {
     let req = match HttpRequest::from_json(event) {
         Ok(req) => req,
         Err(_) => return pages::error(Lang::default(), 400, Problem::BadRequest),
@@ -29,9 +28,8 @@ pub async fn handle(app: &App, event: serde_json::Value) -> HttpResponse {
     if req.method != *method {
         return pages::error(lang, 405, Problem::MethodNotAllowed).with_header("allow", *method);
     }
-    let connector = Connector { cfg: &app.cfg, store: &app.store, tapd: &app.tapd, tdoc: &app.tdoc };
     let nonces = req.cookie(connect::COOKIE);
-    let webhook_url = app.cfg.webhook_url();
+    let webhook_url = connector.cfg.webhook_url();
     let outcome = |o: Outcome, nonce: Option<&str>| match o {
         Outcome::Connected(c) => pages::connected(lang, &c, &webhook_url).with_cookie(connect::clear_cookie()),
         // The flow goes on (the form posts back): the cookie gets its ten minutes again.
@@ -66,7 +64,7 @@ pub async fn handle(app: &App, event: serde_json::Value) -> HttpResponse {
             Err(e) => Err(e),
             Ok(cb) => connector.tdoc_callback(cb, &nonces).await.map(|o| outcome(o, proven)),
         },
-        _ => match confirm_token(&req, &app.cfg.public_base_url) {
+        _ => match confirm_token(&req, &connector.cfg.public_base_url) {
             Err(e) => Err(e),
             Ok(token) => {
                 connector.confirm(token.as_deref(), &nonces).await.map(|c| outcome(Outcome::Connected(c), None))
