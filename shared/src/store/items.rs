@@ -381,25 +381,19 @@ impl Store {
 
     /// `DocCreated` → `DocWritten`.
     pub async fn record_written(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
-        self.claimed_update(
-            claim,
-            "SET doc_written = :t, updated_at = :now",
-            vec![(":t", AttributeValue::Bool(true)), (":now", n(now_millis()))],
-        )
-        .await?;
-        claim.record.stage = Stage::DocWritten { doc };
-        Ok(())
+        self.record_step(claim, "doc_written", Stage::DocWritten { doc }).await
     }
 
     /// `DocWritten` → `FieldSet`.
     pub async fn record_field_set(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
-        self.claimed_update(
-            claim,
-            "SET field_set = :t, updated_at = :now",
-            vec![(":t", AttributeValue::Bool(true)), (":now", n(now_millis()))],
-        )
-        .await?;
-        claim.record.stage = Stage::FieldSet { doc };
+        self.record_step(claim, "field_set", Stage::FieldSet { doc }).await
+    }
+
+    /// Sets the step's flag attribute under the claim and moves the claim's stage on.
+    async fn record_step(&self, claim: &mut Claim, flag: &str, next: Stage) -> Result<(), StoreError> {
+        let expr = format!("SET {flag} = :t, updated_at = :now");
+        self.claimed_update(claim, &expr, vec![(":t", AttributeValue::Bool(true)), (":now", n(now_millis()))]).await?;
+        claim.record.stage = next;
         Ok(())
     }
 

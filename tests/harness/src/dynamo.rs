@@ -226,7 +226,8 @@ pub async fn create_table_from_properties(client: &Client, table_name: &str, pro
     Ok(())
 }
 
-fn error_text<E: std::error::Error + 'static>(e: &E) -> String {
+/// An error with its chain of sources, on one line.
+pub fn error_text<E: std::error::Error + 'static>(e: &E) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::ddbjson;
+use harness::dynamo::error_text;
 
 /// A moto server this devstack started (or found running under its name).
 pub struct Moto {
@@ -75,17 +76,6 @@ fn script(root: &Path, name: &str, verb: &str) -> Command {
         .env_remove("PORT")
         .stdin(Stdio::null());
     cmd
-}
-
-fn error_text<E: std::error::Error + 'static>(e: &E) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Creates `table` from `template.yaml` unless it exists; true when it was created.
