@@ -9,11 +9,14 @@ export XDG_CACHE_HOME := $(ROOT)/.local/cache
 export ZIG_GLOBAL_CACHE_DIR := $(ROOT)/.local/cache/zig
 export PIP_CACHE_DIR := $(ROOT)/.local/pip-cache
 
-# The profile of the functions `make test` and `make run` (and devstack) run: `release`, exactly what
-# ships (`make build`), or `test-release` (no LTO: quicker to build; BENCHMARKS.md measures the
-# difference). Both build `-p oauth -p tapd-webhook`, as `make build` does: the same artifacts.
-PROFILE ?= release
-export HARNESS_PROFILE := $(PROFILE)
+# The cargo profile of the functions `make test` and `make run` (and devstack) run, always built
+# `-p oauth -p tapd-webhook` as `make build` does (the features that ship, no test crate's):
+# `dev` (default: quickest feedback, its dependency builds shared with the test crates'),
+# `release` (exactly what ships: CI runs `make test PROFILE=release`) or `test-release`.
+PROFILE ?= dev
+export PROFILE
+# The directory under target/ the harness and devstack take the binaries from.
+export HARNESS_PROFILE := $(if $(filter dev debug,$(PROFILE)),debug,$(PROFILE))
 
 # The venv's bin first: cargo-lambda must find zig there.
 WITH_VENV := PATH="$(VENV_BIN):$$PATH"
@@ -39,13 +42,13 @@ test:
 ## run: the whole product on http://127.0.0.1:$(PORT) (default 3000): local gateway, the functions, moto, sandboxes; RESET=1 forgets .local/run
 .PHONY: run demo
 run: venv
-	cargo build --profile $(PROFILE) -p oauth -p tapd-webhook
+	cargo build --profile $(if $(filter debug,$(PROFILE)),dev,$(PROFILE)) -p oauth -p tapd-webhook
 	cargo run --quiet -p devstack --bin devstack -- run --port $(or $(PORT),3000) $(if $(filter 1 yes true,$(RESET)),--reset)
 
 ## demo: the connect flow and a sample story::create against `make run` (started for the demo if not running)
 demo: venv
 	@kill -0 "$$(cat .local/run/devstack.pid 2>/dev/null)" 2>/dev/null \
-	  || cargo build --profile $(PROFILE) -p oauth -p tapd-webhook
+	  || cargo build --profile $(if $(filter debug,$(PROFILE)),dev,$(PROFILE)) -p oauth -p tapd-webhook
 	cargo run --quiet -p devstack --bin devstack -- demo --port $(or $(PORT),3000)
 
 ## bench: cold start, latency, round trips, memory and size; rewrites BENCHMARKS.md (BENCH_ARM64=1: arm64 too)

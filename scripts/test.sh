@@ -9,15 +9,19 @@ cd "$ROOT"
 
 bash scripts/venv.sh
 
-# The functions' binaries the black-box tests run, built exactly as they ship: `-p oauth -p
-# tapd-webhook` unifies only their own features (no test crate's aws-lc or second HTTP stack).
-# HARNESS_PROFILE picks the profile (tests/harness `bin_path`): `release` (default, the shipping
-# artifacts) or `test-release` (release's code without LTO, several times quicker to build;
-# BENCHMARKS.md measures the difference). tapdocs, the operator CLI, ships in no Lambda package.
+# The functions' binaries the black-box tests run, with exactly the features they ship with:
+# `-p oauth -p tapd-webhook` unifies only their own. PROFILE is the cargo profile: `dev`
+# (default: the quickest, sharing its dependency builds with the test crates), `release` (the
+# shipping artifacts; CI) or `test-release`. HARNESS_PROFILE is where the harness and devstack
+# find them (target/debug for dev). tapdocs, the operator CLI, ships in no Lambda package.
 # `make run` and the browser test build the same selection: keep them equal, or each rebuilds
 # the other's binaries.
-export HARNESS_PROFILE="${HARNESS_PROFILE:-release}"
-cargo build --profile "$HARNESS_PROFILE" -p oauth -p tapd-webhook
+PROFILE="${PROFILE:-dev}"
+[ "$PROFILE" = debug ] && PROFILE=dev
+export PROFILE
+if [ "$PROFILE" = dev ]; then export HARNESS_PROFILE=debug; else export HARNESS_PROFILE="$PROFILE"; fi
+echo "test: the functions in the \`$PROFILE\` profile (PROFILE=release: exactly what ships)" >&2
+cargo build --profile "$PROFILE" -p oauth -p tapd-webhook
 
 export DDB_LOCAL_NAME="test-$$"
 trap 'scripts/dynamodb-local.sh stop' EXIT

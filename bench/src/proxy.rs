@@ -87,7 +87,7 @@ impl Recorder {
             kind,
             latency,
             upstream: upstream.trim_end_matches('/').to_owned(),
-            client: reqwest::Client::builder()
+            client: sandbox::http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("static client configuration"),

@@ -72,7 +72,10 @@ if [ "$installed" != "$locked" ]; then
 fi
 
 # The functions as `make test` and `make run` build them (same selection: no rebuild), and devstack.
-cargo build --profile "${HARNESS_PROFILE:-release}" -p oauth -p tapd-webhook
+profile="${PROFILE:-dev}"
+[ "$profile" = debug ] && profile=dev
+export HARNESS_PROFILE="${HARNESS_PROFILE:-$([ "$profile" = dev ] && echo debug || echo "$profile")}"
+cargo build --profile "$profile" -p oauth -p tapd-webhook
 cargo build -p devstack --bin devstack
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 

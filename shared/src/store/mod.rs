@@ -36,6 +36,13 @@ pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, 
 pub use settings::WorkspaceSettings;
 pub use workspaces::{BoundWorkspace, SweepCursor};
 
+/// The functions' DynamoDB transport (reqwest on rustls/ring, one connection pool), for other SDK
+/// clients of this project (the operator CLI, the tests' and devstack's): one HTTP stack, no
+/// aws-lc, and the tests exercise the transport that ships.
+pub fn sdk_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_sdk_dynamodb::config::SharedHttpClient::new(transport::Reqwest::new(crate::upstream::aws_http_client()))
+}
+
 pub type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, thiserror::Error)]

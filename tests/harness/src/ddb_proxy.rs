@@ -83,7 +83,7 @@ impl DdbProxy {
         let addr = listener.local_addr().expect("local addr");
         let inner = Arc::new(Inner {
             upstream: crate::dynamo::endpoint(),
-            http: reqwest::Client::builder().no_proxy().build().expect("reqwest client"),
+            http: sandbox::http_client().no_proxy().build().expect("reqwest client"),
             faults: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
         });

@@ -39,6 +39,7 @@ pub fn client_at(endpoint: &str) -> Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "harness"))
+        .http_client(shared::store::sdk_http_client())
         .endpoint_url(endpoint)
         .build();
     Client::from_conf(config)

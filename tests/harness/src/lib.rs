@@ -49,15 +49,14 @@ pub fn target_dir() -> PathBuf {
     workspace_root().join("target")
 }
 
-/// `target/release/<name>` of the workspace (`target/$HARNESS_PROFILE/<name>` when set,
-/// e.g. `debug` for a quick edit-test loop), panicking with a clear message when it has not
-/// been built.
+/// `target/<profile>/<name>` of the workspace (the profile of [`bin_profile`]), panicking
+/// with a clear message when it has not been built.
 pub fn bin_path(name: &str) -> PathBuf {
     let path = target_dir().join(bin_profile()).join(name);
     if !path.is_file() {
         panic!(
-            "release binary {} is missing: run the tests with `make test` \
-             (it builds release binaries first), or `cargo build --release --bin {name}`",
+            "the function's binary {} is missing: run the tests with `make test` (it builds \
+             them first), or `cargo build -p oauth -p tapd-webhook` (HARNESS_PROFILE picks the profile)",
             path.display()
         );
     }
@@ -105,10 +104,15 @@ pub(crate) fn now() -> std::time::Duration {
 /// Why this process cannot run the suites that need the local stack (a local DynamoDB, and
 /// the functions' binaries), or `None` when it can. `make test` provides both; a plain
 /// `cargo test` skips those suites with one line each.
-/// The profile whose functions the suites and devstack run: `$HARNESS_PROFILE` (`make`
-/// exports it from `PROFILE`), `release` by default.
+/// The directory under `target/` of the functions the suites and devstack run:
+/// `$HARNESS_PROFILE` (`make` exports it from `PROFILE`; the cargo profile `dev` is the
+/// directory `debug`), `debug` by default, what a plain `cargo build` makes.
 pub fn bin_profile() -> String {
-    std::env::var("HARNESS_PROFILE").unwrap_or_else(|_| "release".into())
+    match std::env::var("HARNESS_PROFILE") {
+        Ok(p) if p == "dev" => "debug".into(),
+        Ok(p) if !p.is_empty() => p,
+        _ => "debug".into(),
+    }
 }
 
 pub fn local_stack_missing() -> Option<String> {

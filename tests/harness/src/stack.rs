@@ -114,7 +114,7 @@ impl Stack {
     }
 
     async fn submit(&self, url: &str, fields: &[(&str, String)]) -> Url {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client = sandbox::http_client().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let resp = client.post(url).form(fields).send().await.expect("sandbox answers");
         assert_eq!(resp.status().as_u16(), 302, "consent form at {url} did not redirect");
         let location = resp.headers()["location"].to_str().unwrap();

@@ -544,3 +544,13 @@ impl Sandbox {
         self.lock().expire_codes();
     }
 }
+
+/// A reqwest client builder for this process: the workspace's reqwest has rustls without a
+/// built-in provider (no aws-lc anywhere), so ring, the functions' provider, is installed as the
+/// process default first. Every test-side client (the sandbox's webhook, the harness, devstack,
+/// the bench) starts here.
+pub fn http_client() -> reqwest::ClientBuilder {
+    // Err only when a default is already installed: that one serves.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}

@@ -437,7 +437,7 @@ fn digits(n: usize) -> String {
 
 /// POSTs the delivery; the receiver's HTTP status, `0` when it did not answer.
 async fn deliver(url: &str, body: &Value) -> u16 {
-    let client = match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build() {
+    let client = match crate::http_client().timeout(WEBHOOK_TIMEOUT).build() {
         Ok(c) => c,
         Err(_) => return 0,
     };

@@ -46,7 +46,7 @@ fn at(minute: usize) -> String {
 #[tokio::test]
 async fn comments_page_order_and_filter() {
     let sb = start().await;
-    let c = Client::new();
+    let c = sandbox::http_client().build().unwrap();
     let token = tapd_app_token(&sb, &c).await;
     // 35 earlier comments, oldest first, one by another author.
     let seeded: Vec<_> = (0..35)
@@ -97,7 +97,7 @@ async fn comments_page_order_and_filter() {
 #[tokio::test]
 async fn comments_edit_and_author_mapping() {
     let sb = start().await;
-    let c = Client::new();
+    let c = sandbox::http_client().build().unwrap();
     let token = tapd_app_token(&sb, &c).await;
     let post = |form: Vec<(&'static str, String)>| {
         c.post(format!("{}/comments", sb.tapd_api_base())).bearer_auth(&token).form(&form).send()
@@ -136,7 +136,7 @@ async fn comments_edit_and_author_mapping() {
 #[tokio::test]
 async fn items_filter_page_order_and_count() {
     let sb = start().await;
-    let c = Client::new();
+    let c = sandbox::http_client().build().unwrap();
     let token = tapd_app_token(&sb, &c).await;
     let created = [
         "2026-10-31 23:59:59",
@@ -200,7 +200,7 @@ async fn items_filter_page_order_and_count() {
 #[tokio::test]
 async fn rate_limit_window_and_control() {
     let sb = start().await;
-    let c = Client::new();
+    let c = sandbox::http_client().build().unwrap();
     assert_eq!(sb.tapd_rate_limit(), Some(sandbox::TAPD_RATE_LIMIT), "TAPD's documented limit by default");
     let control = format!("{}/_sandbox/tapd-rate-limit", sb.base_url());
     let resp = c.post(&control).json(&json!({"limit": 2, "window_ms": 300})).send().await.unwrap();
@@ -236,7 +236,7 @@ struct Docs {
 impl Docs {
     async fn new() -> Docs {
         let sb = start().await;
-        let c = Client::new();
+        let c = sandbox::http_client().build().unwrap();
         let cfg = sb.config();
         let body: Value = c
             .get(format!("{}/oauth/v2/app-account-token", sb.tdoc_base()))

@@ -14,7 +14,7 @@ const TDOC_CB: &str = "http://127.0.0.1:3000/oauth/tdoc/callback";
 const USER: &str = "0123456789abcdef0123456789abcdef";
 
 fn client() -> Client {
-    Client::builder().redirect(Policy::none()).build().unwrap()
+    sandbox::http_client().redirect(Policy::none()).build().unwrap()
 }
 
 async fn start_with(f: impl FnOnce(&mut SandboxConfig)) -> Sandbox {

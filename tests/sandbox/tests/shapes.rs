@@ -117,7 +117,7 @@ fn the_comparison_catches_drift() {
 }
 
 fn client() -> Client {
-    Client::builder().redirect(Policy::none()).build().unwrap()
+    sandbox::http_client().redirect(Policy::none()).build().unwrap()
 }
 
 async fn start_with(f: impl FnOnce(&mut SandboxConfig)) -> Sandbox {

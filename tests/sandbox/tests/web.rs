@@ -58,7 +58,7 @@ async fn the_new_story_form_creates_the_item_and_delivers_its_webhook() {
     let sb = Sandbox::start(cfg).await;
     *slot.lock().unwrap() = Some(sb.clone());
     sb.add_workspace("20000001", "示例项目");
-    let c = reqwest::Client::builder().redirect(redirect::Policy::none()).build().unwrap();
+    let c = sandbox::http_client().redirect(redirect::Policy::none()).build().unwrap();
     let web = sb.tapd_web_base();
 
     let form = c.get(format!("{web}/20000001/prong/stories/add")).send().await.unwrap();
@@ -126,7 +126,7 @@ async fn the_new_story_form_creates_the_item_and_delivers_its_webhook() {
 async fn without_a_webhook_url_the_form_only_creates_and_unknown_things_are_404() {
     let sb = Sandbox::start(SandboxConfig::new(vec![])).await;
     sb.add_workspace("1", "W");
-    let c = reqwest::Client::builder().redirect(redirect::Policy::none()).build().unwrap();
+    let c = sandbox::http_client().redirect(redirect::Policy::none()).build().unwrap();
     let web = sb.tapd_web_base();
     let r = c.post(format!("{web}/1/bugtrace/bugs/add")).form(&[("title", "缺陷一")]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -156,7 +156,16 @@ async fn doc_pages_link_the_urls_in_their_text() {
         "created_at": 0, "folder_id": null, "policy": null
     }]);
     sb.import_state(&state).unwrap();
-    let html = reqwest::get(format!("{}/tdoc/doc/abcdefABCDEF", sb.base_url())).await.unwrap().text().await.unwrap();
+    let html = sandbox::http_client()
+        .build()
+        .unwrap()
+        .get(format!("{}/tdoc/doc/abcdefABCDEF", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("lang=\"zh-CN\"") && html.contains("需求文档"), "{html}");
     assert!(
         html.contains(

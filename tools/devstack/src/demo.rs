@@ -113,7 +113,7 @@ async fn start_own(opts: &DemoOptions, client: &Client) -> Result<(OwnStack, Sta
 }
 
 pub async fn demo(opts: DemoOptions) -> Result<(), String> {
-    let client = Client::builder()
+    let client = sandbox::http_client()
         .redirect(redirect::Policy::none())
         .timeout(Duration::from_secs(40))
         .build()

@@ -49,7 +49,8 @@ pub async fn connect(target: &Target, keys: Keys) -> Result<Connected, Failure> 
         }
     };
 
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    // The functions' transport (rustls on ring), for the credential providers too.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(shared::store::sdk_http_client());
     if let Some(profile) = &target.profile {
         loader = loader.profile_name(profile);
     }

@@ -43,7 +43,9 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
 
 async fn report_init_error(message: &str) {
     let api = std::env::var("AWS_LAMBDA_RUNTIME_API").expect("AWS_LAMBDA_RUNTIME_API");
-    let posted = reqwest::Client::new()
+    let posted = sandbox::http_client()
+        .build()
+        .unwrap()
         .post(format!("http://{api}/2018-06-01/runtime/init/error"))
         .header("lambda-runtime-function-error-type", "Runtime.InitError")
         .json(&json!({"errorType": "Runtime.InitError", "errorMessage": message}))

@@ -110,7 +110,7 @@ async fn main() {
     sb.add_tdoc_user(OPEN_ID, "Lin");
     let up = Upstream {
         sb: sb.clone(),
-        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        http: sandbox::http_client().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
     };
     let tapd = sb.tapd_api_base();
     let tdoc = sb.tdoc_base();

@@ -43,7 +43,9 @@ fn count(stack: &Stack, method: &str, suffix: &str) -> usize {
 async fn delete_folder(stack: &Stack, folder_id: &str) {
     let (token, _) = stack.store().await.tdoc_token(&OpenId::parse(OPEN_ID).unwrap()).await.unwrap().unwrap();
     let id = url::form_urlencoded::byte_serialize(folder_id.as_bytes()).collect::<String>();
-    let resp = reqwest::Client::new()
+    let resp = sandbox::http_client()
+        .build()
+        .unwrap()
         .delete(format!("{}/openapi/drive/v2/folders/{id}", stack.sandbox.tdoc_base()))
         .header("Access-Token", token.access_token.expose())
         .header("Client-Id", &stack.sandbox.config().tdoc_client_id)
