@@ -138,7 +138,7 @@ async function main() {
     step('GET /oauth/tapd/start: redirected to the TAPD sandbox consent page');
     await page.goto(`${base}/oauth/tapd/start`);
     check(page.url().startsWith(`${base}/tapd/oauth/`), `at TAPD's consent page, not ${page.url()}`);
-    check((await page.title()) === 'TAPD authorization', 'the TAPD consent page title');
+    check((await page.title()) === 'TAPD 授权', 'the TAPD consent page title');
     // The flow is bound to this browser: Chromium keeps the Secure, __Host- cookie on
     // http://127.0.0.1 (a secure context), as it would on the deployment's https.
     const cookie = (await context.cookies(base)).find((c) => c.name === COOKIE);
@@ -148,18 +148,18 @@ async function main() {
     );
     await page.locator('select#workspace_id').selectOption(WORKSPACE);
 
-    step('click "Authorize" at TAPD: on to the Tencent Docs consent page');
+    step('click "授权" at TAPD: on to the Tencent Docs consent page');
     await Promise.all([
       page.waitForURL((u) => u.pathname === '/tdoc/oauth/v2/authorize'),
-      page.getByRole('button', { name: 'Authorize' }).click(),
+      page.getByRole('button', { name: '授权' }).click(),
     ]);
-    check((await page.title()) === 'Tencent Docs authorization', 'the Tencent Docs consent page title');
+    check((await page.title()) === '腾讯文档授权', 'the Tencent Docs consent page title');
     await page.locator('select#open_id').selectOption(OPEN_ID);
 
-    step('click "Authorize" at Tencent Docs: back to our callback');
+    step('click "授权" at Tencent Docs: back to our callback');
     await Promise.all([
       page.waitForURL((u) => u.pathname === '/oauth/tdoc/callback'),
-      page.getByRole('button', { name: 'Authorize' }).click(),
+      page.getByRole('button', { name: '授权' }).click(),
     ]);
     const connected = await page.locator('#connected').innerText();
     check(
@@ -220,12 +220,12 @@ async function main() {
     await page.locator('select#workspace_id').selectOption(WORKSPACE);
     await Promise.all([
       page.waitForURL((u) => u.pathname === '/tdoc/oauth/v2/authorize'),
-      page.getByRole('button', { name: 'Authorize' }).click(),
+      page.getByRole('button', { name: '授权' }).click(),
     ]);
     await page.locator('select#open_id').selectOption(OTHER_OPEN_ID);
     await Promise.all([
       page.waitForURL((u) => u.pathname === '/oauth/tdoc/callback'),
-      page.getByRole('button', { name: 'Authorize' }).click(),
+      page.getByRole('button', { name: '授权' }).click(),
     ]);
     const question = await page.locator('#question').innerText();
     check(question.includes(OTHER_NICK), `the confirmation names the new account: ${JSON.stringify(question)}`);
@@ -305,13 +305,13 @@ async function walkInChinese(base) {
     await shot(page, 'tapd-consent');
     await Promise.all([
       page.waitForURL((u) => u.pathname === '/tdoc/oauth/v2/authorize'),
-      page.getByRole('button', { name: 'Authorize' }).click(),
+      page.getByRole('button', { name: '授权' }).click(),
     ]);
     // The account the workspace is bound to now: reconnecting it needs no confirmation.
     await page.locator('select#open_id').selectOption(OTHER_OPEN_ID);
     await Promise.all([
       page.waitForURL((u) => u.pathname === '/oauth/tdoc/callback'),
-      page.getByRole('button', { name: 'Authorize' }).click(),
+      page.getByRole('button', { name: '授权' }).click(),
     ]);
     const connected = await page.locator('#connected').innerText();
     check(connected.includes(`TAPD 项目 ${WORKSPACE} 现已连接到腾讯文档账号`), `connected, in Chinese: ${JSON.stringify(connected)}`);

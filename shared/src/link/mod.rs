@@ -287,7 +287,6 @@ impl Linker {
                     // way (a kill as the comment reaches TAPD, found by the state-machine suite
                     // under load) must find it. Costs one sequential DynamoDB write (~5 ms).
                     self.clients.store.record_written(claim, doc).await?;
-                    item = Some(it);
                 }
                 Stage::DocWritten { doc } => match &self.cfg.link.doc_url_field {
                     Some(field) => {

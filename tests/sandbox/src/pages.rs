@@ -1,4 +1,5 @@
 //! HTML pages: the two consent screens and error pages (the doc viewer and TAPD's item pages are in `web`).
+//! In Chinese, as TAPD's and Tencent Docs' own pages are: a person walking `make run` reads one language.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +16,7 @@ pub(crate) struct ConsentRequest<'a> {
 
 pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>\
+        "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title>\
          <style>body{{font-family:sans-serif;max-width:40em;margin:3em auto}}\
          pre{{white-space:pre-wrap;border:1px solid #ccc;padding:1em}}</style></head>\
          <body>{body}</body></html>\n",
@@ -26,7 +27,7 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
-    page(status, "Error", &format!("<h1>Error</h1><p id=\"error\">{}</p>", esc(message)))
+    page(status, "出错了 Error", &format!("<h1>出错了</h1><p id=\"error\">{}</p>", esc(message)))
 }
 
 fn hidden_fields(req: &ConsentRequest<'_>) -> String {
@@ -50,10 +51,10 @@ fn consent_page(
         .collect();
     let body = format!(
         "<h1>{}</h1>\n<form method=\"post\" action=\"{action}\">\n{}\n\
-         <p>{question} <select name=\"{select_name}\" id=\"{select_name}\">{opts}</select>?</p>\n\
-         <p>Scope: <code>{}</code></p>\n\
-         <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\">Authorize</button>\n\
-         <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button>\n</form>",
+         <p>{question} <select name=\"{select_name}\" id=\"{select_name}\">{opts}</select></p>\n\
+         <p>权限范围：<code>{}</code></p>\n\
+         <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\">授权</button>\n\
+         <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">拒绝</button>\n</form>",
         esc(title),
         hidden_fields(req),
         esc(req.scope),
@@ -63,8 +64,8 @@ fn consent_page(
 
 pub(crate) fn tapd_consent(req: &ConsentRequest<'_>, workspaces: &[(String, String)]) -> Response {
     consent_page(
-        "TAPD authorization",
-        &format!("Authorize app <b>{}</b> for workspace", esc(req.client_id)),
+        "TAPD 授权",
+        &format!("授权应用 <b>{}</b> 访问项目：", esc(req.client_id)),
         "/tapd/oauth/approve",
         "workspace_id",
         workspaces,
@@ -74,8 +75,8 @@ pub(crate) fn tapd_consent(req: &ConsentRequest<'_>, workspaces: &[(String, Stri
 
 pub(crate) fn tdoc_consent(req: &ConsentRequest<'_>, users: &[(String, String)]) -> Response {
     consent_page(
-        "Tencent Docs authorization",
-        &format!("Allow app <b>{}</b> to access your Tencent Docs as", esc(req.client_id)),
+        "腾讯文档授权",
+        &format!("允许应用 <b>{}</b> 以下列身份访问你的腾讯文档：", esc(req.client_id)),
         "/tdoc/oauth/v2/authorize/approve",
         "open_id",
         users,

@@ -141,7 +141,7 @@ pub async fn demo(opts: DemoOptions) -> Result<(), String> {
     };
     let base = &stack.url;
 
-    // 1. The connect flow, as a person clicking "Authorize" twice.
+    // 1. The connect flow, as a person clicking "授权" (Authorize) twice.
     println!("\n1. Connect TAPD workspace {SEED_WORKSPACE} to Tencent Docs");
     let start = format!("{}/oauth/tapd/start", stack.public_base);
     let consent = browser.get_expect(&start, StatusCode::FOUND, "GET /oauth/tapd/start").await?;
@@ -312,7 +312,7 @@ impl Browser {
     }
 
     /// Chooses `value` in the form's `<select name=select>` (the first option if absent),
-    /// presses "Authorize", and returns where the redirect goes.
+    /// presses "授权" (Authorize), and returns where the redirect goes.
     async fn submit_consent(&self, page: &Page, select: &str, value: &str) -> Result<String, String> {
         let form = Form::parse(&page.text).ok_or_else(|| format!("no form on {}", page.url))?;
         let chosen = match form.options.get(select) {
@@ -334,7 +334,7 @@ impl Browser {
             .await
             .map_err(|e| format!("POST {}: {e}", action.path()))?;
         let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
-        println!("   Authorize ({select} {chosen}): POST {} -> {}", action.path(), r.status().as_u16());
+        println!("   授权 Authorize ({select} {chosen}): POST {} -> {}", action.path(), r.status().as_u16());
         match (r.status(), location) {
             (StatusCode::FOUND, Some(l)) => Ok(l),
             (s, _) => {
@@ -417,11 +417,11 @@ mod tests {
 
     #[test]
     fn parses_a_consent_form() {
-        let html = r#"<h1>TAPD authorization</h1>
+        let html = r#"<h1>TAPD 授权</h1>
 <form method="post" action="/tapd/oauth/approve">
 <input type="hidden" name="client_id" value="tapd-app"><input type="hidden" name="state" value="a&amp;b">
-<p>Authorize app <b>tapd-app</b> for workspace <select name="workspace_id" id="workspace_id"><option value="1">W (1)</option><option value="2">X (2)</option></select>?</p>
-<button type="submit" name="decision" value="approve" id="approve">Authorize</button>
+<p>授权应用 <b>tapd-app</b> 访问项目：<select name="workspace_id" id="workspace_id"><option value="1">W (1)</option><option value="2">X (2)</option></select></p>
+<button type="submit" name="decision" value="approve" id="approve">授权</button>
 </form>"#;
         let f = Form::parse(html).unwrap();
         assert_eq!(f.action, "/tapd/oauth/approve");
