@@ -230,16 +230,8 @@ impl Store {
 
     /// One item's record, whatever its stage; `None` when the table has none.
     pub async fn item_view(&self, key: &ItemKey) -> Result<Option<ItemView>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&key.pk(), super::items::SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item.as_ref().and_then(ItemView::read))
+        let item = self.get_latest(&key.pk(), super::items::SK).await?;
+        Ok(item.as_ref().and_then(ItemView::read))
     }
 
     /// Makes a pending item due now (the next scheduled run takes it first), unless an
@@ -291,7 +283,7 @@ impl Store {
             None => None,
         };
         let has_tdoc_token = match binding.as_ref().and_then(Binding::open_id) {
-            Some(open_id) => self.get_raw(&format!("TDOC#{open_id}"), "TOKEN").await?.is_some(),
+            Some(open_id) => self.get_latest(&format!("TDOC#{open_id}"), "TOKEN").await?.is_some(),
             None => false,
         };
         Ok(WorkspaceView {
@@ -366,12 +358,12 @@ impl Store {
                 }
             }
             let tdoc_pk = format!("TDOC#{open_id}");
-            if done.tdoc_token_kept_for.is_empty() && self.get_raw(&tdoc_pk, "TOKEN").await?.is_some() {
+            if done.tdoc_token_kept_for.is_empty() && self.get_latest(&tdoc_pk, "TOKEN").await?.is_some() {
                 tx.push(delete(&tdoc_pk, "TOKEN"));
                 done.tdoc_token = true;
             }
         }
-        if self.get_raw(&format!("SWEEP#{ws}"), "SWEEP").await?.is_some() {
+        if self.get_latest(&format!("SWEEP#{ws}"), "SWEEP").await?.is_some() {
             tx.push(delete(&format!("SWEEP#{ws}"), "SWEEP"));
             done.sweep_cursor = true;
         }
@@ -486,18 +478,5 @@ impl Store {
                 None => return Ok(out),
             }
         }
-    }
-
-    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item)
     }
 }

@@ -255,7 +255,7 @@ impl Store {
                 };
                 let old = match old {
                     Some(item) => Some(item),
-                    None => self.raw_item(&pk).await?,
+                    None => self.get_latest(&pk, SK).await?,
                 };
                 // Our own claim: the SDK retried a write whose first try landed (its reply
                 // was lost). Without this, the item would sit claimed by nobody working on it
@@ -316,7 +316,7 @@ impl Store {
                         Ok(Some(ClaimOutcome::Claimed(Claim { owner: owner.to_owned(), until_ms, record })))
                     }
                     Some(_) => Ok(Some(ClaimOutcome::Busy)),
-                    None if self.raw_item(&key.pk()).await?.is_some() => Ok(Some(ClaimOutcome::Busy)),
+                    None if self.get_latest(&key.pk(), SK).await?.is_some() => Ok(Some(ClaimOutcome::Busy)),
                     None => Ok(None),
                 }
             }
@@ -350,21 +350,8 @@ impl Store {
         applied(out)
     }
 
-    async fn raw_item(&self, pk: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk, SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item)
-    }
-
     pub async fn item(&self, key: &ItemKey) -> Result<Option<ItemRecord>, StoreError> {
-        self.raw_item(&key.pk()).await?.map(|i| parse_item(&i)).transpose()
+        self.get_latest(&key.pk(), SK).await?.map(|i| parse_item(&i)).transpose()
     }
 
     /// Records a just-created doc: `New` → `DocCreated`.

@@ -93,6 +93,35 @@ impl Store {
         &self.table
     }
 
+    /// One record as last written (a strongly consistent read): claims, tokens, bindings,
+    /// states, cursors, anything a decision is taken on.
+    async fn get_latest(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out.item)
+    }
+
+    /// One record, possibly a moment stale (an eventually consistent read, half the cost):
+    /// settings, remembered folders, counters shown to people.
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out.item)
+    }
+
     fn key(pk: &str, sk: &str) -> Item {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }

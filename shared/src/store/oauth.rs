@@ -314,16 +314,8 @@ impl Store {
 
     /// The workspace's binding; `None` when it is not connected.
     pub async fn binding(&self, ws: &WorkspaceId) -> Result<Option<Binding>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&ws_pk(ws), "BINDING")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item.as_ref().and_then(Binding::read))
+        let item = self.get_latest(&ws_pk(ws), "BINDING").await?;
+        Ok(item.as_ref().and_then(Binding::read))
     }
 
     /// The bindings a workspace had before its current one, oldest first.
@@ -388,16 +380,8 @@ impl Store {
             Ok(out) => out.attributes.unwrap_or_default(),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 // Unknown, or another browser's: which one only changes the page.
-                let out = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::key(&pk, "CONFIRM")))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(StoreError::sdk)?;
-                let live = out.item.as_ref().and_then(|i| get_n(i, "expires_at")).is_some_and(|exp| exp > now_secs());
+                let item = self.get_latest(&pk, "CONFIRM").await?;
+                let live = item.as_ref().and_then(|i| get_n(i, "expires_at")).is_some_and(|exp| exp > now_secs());
                 return Ok(if live { RebindTake::OtherBrowser } else { RebindTake::Unknown });
             }
             Err(e) => return Err(StoreError::sdk(e)),
@@ -453,16 +437,7 @@ impl Store {
         pk: &str,
         sk: &str,
     ) -> Result<Option<(T, u64)>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = self.get_latest(pk, sk).await? else { return Ok(None) };
         let Some(AttributeValue::B(blob)) = item.get("ct") else {
             return Err(StoreError::Corrupt(format!("{sk} record without ciphertext")));
         };

@@ -62,15 +62,7 @@ fn map_attr(item: &Item, name: &str) -> BTreeMap<String, String> {
 impl Store {
     /// The workspace's settings (empty when it has none).
     pub async fn workspace_settings(&self, ws: &WorkspaceId) -> Result<WorkspaceSettings, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk(ws), SETTINGS)))
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let Some(item) = out.item else { return Ok(WorkspaceSettings::default()) };
+        let Some(item) = self.get(&pk(ws), SETTINGS).await? else { return Ok(WorkspaceSettings::default()) };
         let text = |name: &str| get_s(&item, name).map(String::from);
         Ok(WorkspaceSettings {
             folder_layout: text("folder_layout"),
@@ -110,15 +102,8 @@ impl Store {
 
     /// The folder remembered under `key` (`ws`, `iter#<id>`).
     pub async fn folder(&self, ws: &WorkspaceId, key: &str) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item.as_ref().and_then(|i| get_s(i, "folder_id")).map(String::from))
+        let item = self.get(&pk(ws), &format!("FOLDER#{key}")).await?;
+        Ok(item.as_ref().and_then(|i| get_s(i, "folder_id")).map(String::from))
     }
 
     /// Remembers `folder_id` under `key` unless another is remembered already; the folder

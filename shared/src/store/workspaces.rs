@@ -93,16 +93,8 @@ impl Store {
     }
 
     pub async fn sweep_cursor(&self, ws: &WorkspaceId) -> Result<Option<SweepCursor>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&format!("SWEEP#{ws}"), "SWEEP")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item.map(|i| SweepCursor {
+        let item = self.get_latest(&format!("SWEEP#{ws}"), "SWEEP").await?;
+        Ok(item.map(|i| SweepCursor {
             since_ms: get_n(&i, "since").unwrap_or(0),
             kind_index: get_n(&i, "kind_index").unwrap_or(0) as u32,
             page: get_n(&i, "page").unwrap_or(1).max(1) as u32,
@@ -163,15 +155,8 @@ impl Store {
     /// Requests spent in the current window (for the bench and `tapdocs status`).
     pub async fn budget_used(&self, window_secs: u64) -> Result<u32, StoreError> {
         let window = now_secs() / window_secs.max(1);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key("BUDGET#tapd", &window.to_string())))
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item.and_then(|i| get_n(&i, "used")).unwrap_or(0) as u32)
+        let item = self.get("BUDGET#tapd", &window.to_string()).await?;
+        Ok(item.and_then(|i| get_n(&i, "used")).unwrap_or(0) as u32)
     }
 }
 
