@@ -122,6 +122,19 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Writes a record that must not exist yet (single-use states and confirmations).
+    async fn put_new(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
     fn key(pk: &str, sk: &str) -> Item {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }

@@ -183,15 +183,7 @@ impl Store {
                 item.insert("workspace_id".into(), s(workspace.as_str()));
             }
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(())
+        self.put_new(item).await
     }
 
     /// Consumes a state: the conditional delete makes it single use even under races.
@@ -346,15 +338,7 @@ impl Store {
         if let Some(t) = &pending.token {
             item.insert("ct".into(), AttributeValue::B(seal_token(&self.keys, &pk, "CONFIRM", t).into()));
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(())
+        self.put_new(item).await
     }
 
     /// Takes a pending rebind (single use), only for a browser it was made for (`browsers`:
