@@ -84,6 +84,11 @@ function parseEnv(text) {
   );
 }
 
+// Presses 授权 on a consent page and waits for the redirect to `path`.
+async function pressAuthorize(page, path) {
+  await Promise.all([page.waitForURL((u) => u.pathname === path), page.getByRole('button', { name: '授权' }).click()]);
+}
+
 async function json(url, init) {
   const r = await fetch(url, init);
   check(r.ok, `${init?.method ?? 'GET'} ${url} answered ${r.status}`);
@@ -149,18 +154,12 @@ async function main() {
     await page.locator('select#workspace_id').selectOption(WORKSPACE);
 
     step('click "授权" at TAPD: on to the Tencent Docs consent page');
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/tdoc/oauth/v2/authorize'),
-      page.getByRole('button', { name: '授权' }).click(),
-    ]);
+    await pressAuthorize(page, '/tdoc/oauth/v2/authorize');
     check((await page.title()) === '腾讯文档授权', 'the Tencent Docs consent page title');
     await page.locator('select#open_id').selectOption(OPEN_ID);
 
     step('click "授权" at Tencent Docs: back to our callback');
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/oauth/tdoc/callback'),
-      page.getByRole('button', { name: '授权' }).click(),
-    ]);
+    await pressAuthorize(page, '/oauth/tdoc/callback');
     const connected = await page.locator('#connected').innerText();
     check(
       connected.includes(`TAPD workspace ${WORKSPACE} is now connected`),
@@ -218,15 +217,9 @@ async function main() {
     });
     await page.goto(`${base}/oauth/tapd/start`);
     await page.locator('select#workspace_id').selectOption(WORKSPACE);
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/tdoc/oauth/v2/authorize'),
-      page.getByRole('button', { name: '授权' }).click(),
-    ]);
+    await pressAuthorize(page, '/tdoc/oauth/v2/authorize');
     await page.locator('select#open_id').selectOption(OTHER_OPEN_ID);
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/oauth/tdoc/callback'),
-      page.getByRole('button', { name: '授权' }).click(),
-    ]);
+    await pressAuthorize(page, '/oauth/tdoc/callback');
     const question = await page.locator('#question').innerText();
     check(question.includes(OTHER_NICK), `the confirmation names the new account: ${JSON.stringify(question)}`);
     check((await page.locator('form').count()) === 1, 'the confirmation page holds one form');
@@ -303,16 +296,10 @@ async function walkInChinese(base) {
     await page.goto(`${base}/oauth/tapd/start`);
     await page.locator('select#workspace_id').selectOption(WORKSPACE);
     await shot(page, 'tapd-consent');
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/tdoc/oauth/v2/authorize'),
-      page.getByRole('button', { name: '授权' }).click(),
-    ]);
+    await pressAuthorize(page, '/tdoc/oauth/v2/authorize');
     // The account the workspace is bound to now: reconnecting it needs no confirmation.
     await page.locator('select#open_id').selectOption(OTHER_OPEN_ID);
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/oauth/tdoc/callback'),
-      page.getByRole('button', { name: '授权' }).click(),
-    ]);
+    await pressAuthorize(page, '/oauth/tdoc/callback');
     const connected = await page.locator('#connected').innerText();
     check(connected.includes(`TAPD 项目 ${WORKSPACE} 现已连接到腾讯文档账号`), `connected, in Chinese: ${JSON.stringify(connected)}`);
     await shot(page, 'connected');

@@ -425,23 +425,10 @@ impl Store {
                     continue;
                 }
                 let sealed = self.keys.encrypt(&plain, aad.as_bytes());
-                let res = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::key(pk, sk)))
-                    .update_expression("SET ct = :new")
-                    .condition_expression("ct = :old")
-                    .expression_attribute_values(":new", AttributeValue::B(sealed.into()))
-                    .expression_attribute_values(":old", AttributeValue::B(blob.clone()))
-                    .send()
-                    .await;
-                match res {
-                    Ok(_) => out.resealed += 1,
-                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                        out.raced += 1
-                    }
-                    Err(e) => return Err(StoreError::sdk(e)),
+                if self.replace_ciphertext(pk, sk, sealed, blob).await? {
+                    out.resealed += 1;
+                } else {
+                    out.raced += 1;
                 }
             }
             progress(read);

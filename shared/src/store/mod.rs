@@ -135,6 +135,33 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a token's ciphertext with `new` only if it is still exactly `old` (key
+    /// rotation): `false` when a concurrent write got there first, which then wins.
+    async fn replace_ciphertext(
+        &self,
+        pk: &str,
+        sk: &str,
+        new: Vec<u8>,
+        old: &aws_sdk_dynamodb::primitives::Blob,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .update_expression("SET ct = :new")
+            .condition_expression("ct = :old")
+            .expression_attribute_values(":new", AttributeValue::B(new.into()))
+            .expression_attribute_values(":old", AttributeValue::B(old.clone()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::sdk(e)),
+        }
+    }
+
     fn key(pk: &str, sk: &str) -> Item {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }

@@ -438,20 +438,10 @@ impl Store {
     /// read is replaced, and the version is kept: a concurrent refresh wins and is not
     /// disturbed. Best effort: a failure leaves the old ciphertext, still readable.
     async fn reseal<T: serde::Serialize>(&self, pk: &str, sk: &str, token: &T, old: &Blob) {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk, sk)))
-            .update_expression("SET ct = :new")
-            .condition_expression("ct = :old")
-            .expression_attribute_values(":new", AttributeValue::B(seal_token(&self.keys, pk, sk, token).into()))
-            .expression_attribute_values(":old", AttributeValue::B(old.clone()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => tracing::info!(record = sk, "token re-encrypted under the current key"),
-            Err(e) => tracing::debug!(record = sk, error = %StoreError::sdk(e), "token not re-encrypted"),
+        match self.replace_ciphertext(pk, sk, seal_token(&self.keys, pk, sk, token), old).await {
+            Ok(true) => tracing::info!(record = sk, "token re-encrypted under the current key"),
+            Ok(false) => tracing::debug!(record = sk, "token not re-encrypted: written meanwhile"),
+            Err(e) => tracing::debug!(record = sk, error = %e, "token not re-encrypted"),
         }
     }
 }
