@@ -339,6 +339,9 @@ pub struct WebhookConfig {
     pub retry_period: Duration,
     /// The longest backoff between retries.
     pub retry_cap: Duration,
+    /// How long after a create whose reply was lost Tencent Docs may still make the file
+    /// (`CREATE_SETTLE`): a look in the folder proves a doc absent only after this.
+    pub create_settle: Duration,
     /// Who may open a new doc (`DOC_PERMISSION`); `None` leaves Tencent Docs' default.
     pub doc_permission: Option<DocPermission>,
     pub on_item_delete: OnItemDelete,
@@ -571,6 +574,7 @@ impl WebhookConfig {
         let give_up_after = span(&mut env, "GIVE_UP_AFTER", 3 * 86_400);
         let retry_period = span(&mut env, "RETRY_PERIOD", 300);
         let retry_cap = span(&mut env, "RETRY_CAP", 4 * 3600);
+        let create_settle = span(&mut env, "CREATE_SETTLE", 60);
         let sweep_every = span(&mut env, "SWEEP_EVERY", 600);
         let sweep_overlap = span(&mut env, "SWEEP_OVERLAP", 600);
         let language = env.parsed("LANGUAGE", Lang::ZhCn, "`zh-CN` or `en`");
@@ -603,6 +607,7 @@ impl WebhookConfig {
             give_up_after,
             retry_period,
             retry_cap,
+            create_settle,
             doc_permission,
             on_item_delete,
             folder_layout,
@@ -649,6 +654,7 @@ mod tests {
         assert_eq!(w.link.doc_type(ItemKind::Bug), "doc");
         assert!(!w.link.handles(ItemKind::Task));
         assert_eq!(w.give_up_after, Duration::from_secs(3 * 86_400));
+        assert_eq!(w.create_settle, Duration::from_secs(60));
         assert_eq!(w.language, Lang::ZhCn);
         assert_eq!(w.doc_permission, None);
         assert_eq!(w.folder_layout, FolderLayout::Workspace);

@@ -6,6 +6,7 @@ pub mod config;
 pub mod connect;
 pub mod crypto;
 pub mod delivery;
+pub mod error;
 pub mod gateway;
 pub mod ids;
 pub mod link;

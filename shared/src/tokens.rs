@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::app::Clients;
+use crate::error::LinkError;
 use crate::ids::{OpenId, WorkspaceId};
-use crate::link::LinkError;
 use crate::retry::retrying;
 use crate::secret::Secret;
 use crate::store::{Account, Store, StoreError};

@@ -41,8 +41,12 @@ pub struct Doc {
 /// next one conditionally on the claim; what a stage has, it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stage {
-    /// Claimed; nothing upstream is on record yet.
+    /// Claimed; nothing upstream is on record yet, and no create is in doubt.
     New,
+    /// A create (or template copy) was sent and its outcome is unknown (its reply was lost,
+    /// or the attempt died around it), since `since_ms`: the doc may exist under the item's
+    /// [`ItemRecord::marker`], and is looked for before anything is made.
+    CreateUnknown { since_ms: u64 },
     /// The doc exists and is on record; its first paragraph is not written yet.
     DocCreated { doc: Doc },
     /// The first paragraph (and the permission) are written.
@@ -59,7 +63,7 @@ pub enum Stage {
 impl Stage {
     pub fn doc(&self) -> Option<&Doc> {
         match self {
-            Stage::New => None,
+            Stage::New | Stage::CreateUnknown { .. } => None,
             Stage::DocCreated { doc }
             | Stage::DocWritten { doc }
             | Stage::FieldSet { doc }
@@ -98,6 +102,10 @@ pub struct ItemRecord {
     pub last_error: Option<String>,
     /// The item was deleted in TAPD (`*::delete`).
     pub deleted: bool,
+    /// The item's own mark, random, made at its first claim and kept: every create for the
+    /// item carries it in the provisional title, so a look in the folder finds the doc this
+    /// item's create made and no other (empty only on rows never claimed).
+    pub marker: String,
 }
 
 /// Proof of holding an item until `until_ms`: every write is conditional on it.
@@ -143,6 +151,10 @@ fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         _ => return Err(corrupt("a doc id without its URL")),
     };
     let last_error = get_s(item, "last_error").map(str::to_owned);
+    // An attempt that ended without letting go (killed, or its last write failed) may
+    // have sent a create: its claim's deadline is kept by the next claim.
+    let interrupted = get_n(item, "prev_claim_until").filter(|&t| t > 0);
+    let unknown_since = get_n(item, "create_unknown_since").or(interrupted);
     let stage = match (get_s(item, "status"), doc) {
         (Some("done"), Some(doc)) => {
             let comment_id = get_s(item, "comment_id").ok_or_else(|| corrupt("done without a comment"))?.to_owned();
@@ -150,7 +162,10 @@ fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         }
         (Some("done"), None) => return Err(corrupt("done without a doc")),
         (Some("failed"), doc) => Stage::GivenUp { reason: last_error.clone().unwrap_or_else(|| "unknown".into()), doc },
-        (Some("pending"), None) => Stage::New,
+        (Some("pending"), None) => match unknown_since {
+            Some(since_ms) => Stage::CreateUnknown { since_ms },
+            None => Stage::New,
+        },
         (Some("pending"), Some(doc)) if flag("field_set") => Stage::FieldSet { doc },
         (Some("pending"), Some(doc)) if flag("doc_written") => Stage::DocWritten { doc },
         (Some("pending"), Some(doc)) => Stage::DocCreated { doc },
@@ -165,6 +180,7 @@ fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         pending_since_ms: get_n(item, "pending_since").unwrap_or(first_seen_ms),
         last_error,
         deleted: item.contains_key("deleted_at"),
+        marker: get_s(item, "create_marker").unwrap_or_default().to_owned(),
     })
 }
 
@@ -219,7 +235,9 @@ impl Store {
                  created_at = if_not_exists(created_at, :now), pending_since = if_not_exists(pending_since, :now), \
                  #st = if_not_exists(#st, :pending), ws = :ws, kind = :kind, item_id = :id, \
                  event_id = if_not_exists(event_id, :event), gsi1pk = if_not_exists(gsi1pk, :gpk), \
-                 gsi1sk = if_not_exists(gsi1sk, :gsk), updated_at = :now",
+                 gsi1sk = if_not_exists(gsi1sk, :gsk), updated_at = :now, \
+                 create_marker = if_not_exists(create_marker, :marker), \
+                 prev_claim_until = if_not_exists(claim_until, :zero)",
             )
             .condition_expression(
                 "attribute_not_exists(pk) OR (#st = :pending AND (attribute_not_exists(claim_until) OR claim_until < :now))",
@@ -237,6 +255,7 @@ impl Store {
             .expression_attribute_values(":event", s(event_id.unwrap_or("")))
             .expression_attribute_values(":gpk", s(PENDING))
             .expression_attribute_values(":gsk", s(due_key(now, &pk)))
+            .expression_attribute_values(":marker", s(crate::random::marker()))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -358,7 +377,7 @@ impl Store {
     pub async fn record_doc(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
         self.claimed_update(
             claim,
-            "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now",
+            "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now REMOVE create_unknown_since",
             vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))],
         )
         .await?;
@@ -366,12 +385,7 @@ impl Store {
         Ok(())
     }
 
-    /// `DocCreated` → `DocWritten`.
-    pub async fn record_written(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
-        self.record_step(claim, "doc_written", Stage::DocWritten { doc }).await
-    }
-
-    /// `DocWritten` → `FieldSet`.
+    /// `DocCreated` (intro written) → `FieldSet`.
     pub async fn record_field_set(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
         self.record_step(claim, "field_set", Stage::FieldSet { doc }).await
     }
@@ -412,17 +426,29 @@ impl Store {
     /// `next_ms` (a delivery may take it earlier).
     pub async fn release_for_retry(&self, claim: &Claim, error: &str, next_ms: u64) -> Result<(), StoreError> {
         let error: String = error.chars().take(500).collect();
-        self.claimed_update(
-            claim,
-            "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner",
-            vec![
-                (":err", s(error)),
-                (":zero", n(0)),
-                (":gsk", s(due_key(next_ms, &claim.record.key.pk()))),
-                (":now", n(now_millis())),
-            ],
-        )
-        .await
+        let mut values = vec![
+            (":err", s(error)),
+            (":zero", n(0)),
+            (":gsk", s(due_key(next_ms, &claim.record.key.pk()))),
+            (":now", n(now_millis())),
+        ];
+        // A create in doubt stays in doubt until a look settles it.
+        let expr = match claim.record.stage {
+            Stage::CreateUnknown { since_ms } => {
+                values.push((":since", n(since_ms)));
+                "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                 create_unknown_since = :since REMOVE claim_owner"
+            }
+            // Written by this attempt and not yet on record (the happy path records it
+            // with the comment): the next attempt does not write it again.
+            Stage::DocWritten { .. } => {
+                values.push((":t", AttributeValue::Bool(true)));
+                "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                 doc_written = :t REMOVE claim_owner"
+            }
+            _ => "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner",
+        };
+        self.claimed_update(claim, expr, values).await
     }
 
     /// Ends an item's retries with the reason; the doc, if any, stays on record.

@@ -146,6 +146,11 @@ pub(crate) async fn middleware(State(sb): State<Sandbox>, req: Request, next: Ne
             sb.record(RequestRecord { method, path, status: 0 });
             return reset(&req);
         }
+        Some(FaultKind::ActThenDelay(d)) => {
+            let done = next.run(req).await;
+            tokio::time::sleep(d).await;
+            done
+        }
         Some(FaultKind::DropReply) => {
             let conn = connection(&req);
             let _done = next.run(req).await;

@@ -171,6 +171,7 @@ pub use model::{
     Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdTokenResource,
     TdocTokenError, Variants,
 };
+pub use state::Folder;
 pub use tapd::{TAPD_USER_ID, tapd_author};
 pub use tdoc::MAX_TITLE_CHARS;
 pub use web::sanitize;
@@ -436,6 +437,11 @@ impl Sandbox {
 
     pub fn docs(&self) -> Vec<Doc> {
         self.lock().docs.clone()
+    }
+
+    /// Every folder made (deleted ones are gone from it).
+    pub fn folders(&self) -> Vec<Folder> {
+        self.lock().folders.clone()
     }
 
     pub fn comments(&self) -> Vec<Comment> {

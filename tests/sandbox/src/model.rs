@@ -206,6 +206,9 @@ pub struct IssuedTokens {
 pub struct Fault {
     #[serde(default)]
     pub method: Option<String>,
+    /// The paths it applies to: those starting with it, where each `*` stands for one path
+    /// segment (`/tdoc/openapi/drive/v2/files/*/permission`) and a final `$` asks for the
+    /// whole path (`/tdoc/openapi/drive/v2/files$`: the create, not the copy).
     pub path_prefix: String,
     pub kind: FaultKind,
     #[serde(default = "one")]
@@ -245,6 +248,9 @@ pub enum FaultKind {
     /// without answering: what a client sees when its request took effect but the reply was
     /// lost (a timeout or a reset after the fact). It cannot tell whether the call landed.
     DropReply,
+    /// Handle the request normally, then hold the reply this long: the window in which a
+    /// caller killed right after its write landed upstream dies.
+    ActThenDelay(Duration),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -256,6 +262,7 @@ enum FaultKindWire {
     DelayMs(u64),
     Reset,
     DropReply,
+    ActThenDelayMs(u64),
 }
 
 impl From<FaultKindWire> for FaultKind {
@@ -267,6 +274,7 @@ impl From<FaultKindWire> for FaultKind {
             FaultKindWire::DelayMs(ms) => FaultKind::Delay(Duration::from_millis(ms)),
             FaultKindWire::Reset => FaultKind::Reset,
             FaultKindWire::DropReply => FaultKind::DropReply,
+            FaultKindWire::ActThenDelayMs(ms) => FaultKind::ActThenDelay(Duration::from_millis(ms)),
         }
     }
 }
@@ -280,6 +288,7 @@ impl From<FaultKind> for FaultKindWire {
             FaultKind::Delay(d) => FaultKindWire::DelayMs(d.as_millis() as u64),
             FaultKind::Reset => FaultKindWire::Reset,
             FaultKind::DropReply => FaultKindWire::DropReply,
+            FaultKind::ActThenDelay(d) => FaultKindWire::ActThenDelayMs(d.as_millis() as u64),
         }
     }
 }

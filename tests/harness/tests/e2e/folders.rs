@@ -220,7 +220,7 @@ async fn the_permission_is_not_set_again_after_a_crash_once_the_intro_is_recorde
     set_settings(&stack, &WorkspaceSettings { doc_permission: Some("publicWrite".into()), ..Default::default() }).await;
     let id = "1120003271001000161";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Crashed");
-    // The comment hangs; the instance is killed once the intro and permission are recorded.
+    // The comment hangs; the instance is killed once the intro and permission are written.
     stack.sandbox.inject(Fault {
         method: Some("POST".into()),
         ..Fault::once("/tapd/api/comments", FaultKind::Delay(Duration::from_secs(30)))
@@ -233,7 +233,7 @@ async fn the_permission_is_not_set_again_after_a_crash_once_the_intro_is_recorde
         let written = async {
             loop {
                 let stage = flows::link_record(&stack, id).await.map(|r| r.stage);
-                if matches!(stage, Some(shared::store::Stage::DocWritten { .. })) && stack.sandbox.faults().is_empty() {
+                if matches!(stage, Some(shared::store::Stage::DocCreated { .. })) && stack.sandbox.faults().is_empty() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;

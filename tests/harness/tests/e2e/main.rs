@@ -7,6 +7,7 @@
 mod bad_input;
 mod connect;
 mod emulator;
+mod exactly_once;
 mod faults;
 mod fidelity;
 mod folders;
