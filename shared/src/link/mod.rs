@@ -76,16 +76,25 @@ impl Linker {
 
     /// Links a new item (a create delivery, a sweep, a retry), before `deadline_ms`.
     pub async fn link(&self, key: &ItemKey, event_id: Option<&str>, deadline_ms: u64) -> Result<Outcome, LinkError> {
-        let Some(account) = self.tokens.account(&self.clients.store, &key.workspace).await? else {
+        // What the item will need that does not depend on it, side by side: on a cold
+        // instance the binding, the settings, the folder and the shared TAPD token come in
+        // one round trip rather than one after another (warm, all are in memory).
+        let (account, (), ()) = tokio::join!(
+            self.tokens.account(&self.clients.store, &key.workspace),
+            self.warm_placement(&key.workspace),
+            self.tokens.warm_tapd(&self.clients),
+        );
+        let Some(account) = account? else {
             return Ok(Outcome::NotConnected);
         };
         let owner = random::id();
-        // A delivery's item is fetched while the claim is taken: a new item needs both, and
-        // they do not depend on each other (one round trip saved on the path users wait on).
+        // A delivery's item is fetched while the claim is taken (and the account's Tencent
+        // Docs token read): a new item needs them all, and they do not depend on each other.
         // Retries and sweeps claim first: most of what they look at needs no fetch.
         let claim = self.clients.store.claim_item(key, event_id, &owner, deadline_ms);
         let (claimed, prefetched) = if event_id.is_some() {
-            let (c, item) = tokio::join!(claim, self.fetch_item(key, deadline_ms));
+            let warm_tdoc = self.tokens.warm_tdoc(&self.clients, &key.workspace, &account, deadline_ms);
+            let (c, item, ()) = tokio::join!(claim, self.fetch_item(key, deadline_ms), warm_tdoc);
             (c?, item.ok())
         } else {
             (claim.await?, None)

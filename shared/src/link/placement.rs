@@ -110,6 +110,21 @@ impl Linker {
         Ok(Placement::resolve(&self.cfg, ws, own))
     }
 
+    /// The workspace's settings and its folder's id read into memory ahead of their use
+    /// (side by side, whatever the layout turns out to be); failures are left to that use.
+    pub(super) async fn warm_placement(&self, ws: &WorkspaceId) {
+        let cache_key = (ws.clone(), "ws".to_string());
+        let folder = async {
+            if self.places.folders.lock().await.contains_key(&cache_key) {
+                return;
+            }
+            if let Ok(Some(id)) = self.clients.store.folder(ws, "ws").await {
+                self.places.folders.lock().await.insert(cache_key.clone(), id);
+            }
+        };
+        let (_, ()) = tokio::join!(self.placement(ws), folder);
+    }
+
     /// The folder a new doc of `item` goes into under `layout`, made if need be.
     pub(super) async fn folder_for(
         &self,

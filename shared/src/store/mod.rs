@@ -17,6 +17,7 @@
 //! Tokens are encrypted with AES-256-GCM, the item's `pk|sk` as associated data.
 
 pub mod admin;
+mod app_token;
 pub mod items;
 mod oauth;
 pub mod settings;
@@ -31,6 +32,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::crypto::Keyring;
 
+pub use app_token::SharedAppToken;
 pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, Stage};
 pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StateRecord};
 pub use settings::WorkspaceSettings;

@@ -408,7 +408,7 @@ impl Store {
         applied(out)
     }
 
-    fn token_item<T: serde::Serialize>(&self, pk: &str, sk: &str, token: &T, version: u64) -> Item {
+    pub(super) fn token_item<T: serde::Serialize>(&self, pk: &str, sk: &str, token: &T, version: u64) -> Item {
         let mut item = Self::key(pk, sk);
         item.insert("ct".into(), AttributeValue::B(seal_token(&self.keys, pk, sk, token).into()));
         item.insert("ver".into(), n(version));

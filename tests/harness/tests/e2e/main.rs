@@ -5,6 +5,7 @@
 //! `cargo test`; `make test` runs them all.
 
 mod bad_input;
+mod cold_path;
 mod connect;
 mod emulator;
 mod exactly_once;
