@@ -154,7 +154,8 @@ fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
     // An attempt that ended without letting go (killed, or its last write failed) may
     // have sent a create: its claim's deadline is kept by the next claim.
     let interrupted = get_n(item, "prev_claim_until").filter(|&t| t > 0);
-    let unknown_since = get_n(item, "create_unknown_since").or(interrupted);
+    // The later of the two: a create sent after an earlier doubt began settles from then.
+    let unknown_since = get_n(item, "create_unknown_since").max(interrupted);
     let stage = match (get_s(item, "status"), doc) {
         (Some("done"), Some(doc)) => {
             let comment_id = get_s(item, "comment_id").ok_or_else(|| corrupt("done without a comment"))?.to_owned();

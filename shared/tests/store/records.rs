@@ -162,6 +162,11 @@ async fn item_claims_exclude_each_other_until_they_lapse() {
     };
     assert_eq!(live.record.attempts, 2);
     assert!(matches!(store.record_done(&mut dead, doc(), "c").await, Err(StoreError::LostClaim)));
+    // The dead attempt may have sent a create: the taker knows, and since when; the item's
+    // marker is the one its first claim made.
+    assert_eq!(live.record.stage, Stage::CreateUnknown { since_ms: dead.until_ms });
+    assert_eq!(live.record.marker, dead.record.marker);
+    assert_eq!(live.record.marker.len(), 12);
 
     // Giving up records why and leaves the index; a new delivery starts it again at once.
     store.give_up(&mut live, "TAPD refused").await.unwrap();
@@ -195,4 +200,28 @@ async fn failed_items_are_due_again_after_their_backoff_soonest_first() {
     assert_eq!(store.pending_stats().await.unwrap().0, 4);
     let record = store.item(&key("2002")).await.unwrap().unwrap();
     assert_eq!(record.last_error.as_deref(), Some("boom"));
+}
+
+#[tokio::test]
+async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
+    harness::needs_local_dynamodb!();
+    let (store, _) = store().await;
+    let k = key("3001");
+    let ClaimOutcome::Claimed(mut first) = store.claim_item(&k, Some("e1"), "a", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(first.record.stage, Stage::New, "a first claim has nothing in doubt");
+    first.record.stage = Stage::CreateUnknown { since_ms: 1234 };
+    store.release_for_retry(&first, "the reply to creating the doc was lost", now_millis()).await.unwrap();
+    let ClaimOutcome::Claimed(mut second) = store.claim_item(&k, Some("e2"), "b", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(second.record.stage, Stage::CreateUnknown { since_ms: 1234 }, "an orderly release keeps the doubt");
+    assert_eq!(second.record.marker, first.record.marker, "one marker for the item's life");
+    store.record_doc(&mut second, doc()).await.unwrap();
+    store.release_for_retry(&second, "TAPD unavailable", now_millis()).await.unwrap();
+    let record = store.item(&k).await.unwrap().unwrap();
+    assert_eq!(record.stage, Stage::DocCreated { doc: doc() }, "a recorded doc ends the doubt");
 }
