@@ -41,6 +41,15 @@ pub use intro::{comment_html, html_to_text, intro_text};
 pub use schedule::RunSummary;
 pub use title::{cut_chars, render_title};
 
+/// A create's own failure that may have acted (the provider may have made the file) as
+/// `Ok(Err(_))`: it is resolved by a look, never by repeating the call.
+pub(crate) fn in_doubt<T>(result: Result<T, UpstreamError>) -> Result<Result<T, UpstreamError>, UpstreamError> {
+    match result {
+        Err(e) if e.may_have_acted() => Ok(Err(e)),
+        other => other.map(Ok),
+    }
+}
+
 /// What happened to one delivery (the answer says only the status word).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -378,14 +387,14 @@ impl Linker {
                     folder = self.folder_for(&key, account, item, place.layout, resumed, deadline_ms).await?;
                     remade = true;
                 }
-                Err(LinkError::Upstream(e)) if e.may_have_acted() => {
+                Err(e) => return Err(e),
+                Ok(Err(e)) => {
                     // Looked for at once: a reply lost after the create landed is found now.
                     tracing::warn!(workspace = %key.workspace, item = %key.id, error = %e, "the create's outcome is unknown; looking for it");
                     claim.record.stage = Stage::CreateUnknown { since_ms: now_millis() };
                     sent_in_doubt = true;
                 }
-                Err(e) => return Err(e),
-                Ok(DocFile { id, url, .. }) => return Ok(Doc { id, url, title }),
+                Ok(Ok(DocFile { id, url, .. })) => return Ok(Doc { id, url, title }),
             }
         }
     }
@@ -425,8 +434,9 @@ impl Linker {
     }
 
     /// One create (a copy of `template`, else a blank doc) into `folder`, never repeated
-    /// after a failure that may have acted. A template that cannot be copied (gone, not the
-    /// account's) gives a blank doc, logged.
+    /// after a failure that may have acted: that failure is `Ok(Err(_))`, told apart from
+    /// the token's (a refresh that failed sent no create). A template that cannot be copied
+    /// (gone, not the account's) gives a blank doc, logged.
     #[allow(clippy::too_many_arguments)]
     async fn make_file(
         &self,
@@ -437,7 +447,7 @@ impl Linker {
         template: Option<&str>,
         folder: Option<&str>,
         deadline_ms: u64,
-    ) -> Result<DocFile, LinkError> {
+    ) -> Result<Result<DocFile, UpstreamError>, LinkError> {
         // Time for the reply and for recording it; without it, a doc would be made and
         // left for the next attempt to find.
         let time_left = || now_millis() + self.cfg.common.http_timeout.as_millis() as u64 + RESERVE_MS <= deadline_ms;
@@ -453,7 +463,7 @@ impl Linker {
                     account,
                     deadline_ms,
                     Repeat::UnlessMayHaveActed,
-                    |tok| async move { self.clients.tdoc.copy_file(&tok, source, title, folder).await },
+                    |tok| async move { in_doubt(self.clients.tdoc.copy_file(&tok, source, title, folder).await) },
                 )
                 .await;
             match copied {
@@ -468,7 +478,7 @@ impl Linker {
         }
         self.tokens
             .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
-                self.clients.tdoc.create_file(&tok, title, doc_type, folder).await
+                in_doubt(self.clients.tdoc.create_file(&tok, title, doc_type, folder).await)
             })
             .await
     }

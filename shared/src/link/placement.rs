@@ -221,11 +221,12 @@ impl Linker {
         let made = self
             .tokens
             .tdoc(&self.clients, ws, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
-                self.clients.tdoc.create_folder(&tok, t, parent).await
+                super::in_doubt(self.clients.tdoc.create_folder(&tok, t, parent).await)
             })
-            .await;
+            .await?;
         match made {
-            Err(LinkError::Upstream(e)) if e.may_have_acted() => {
+            Ok(id) => Ok(id),
+            Err(e) => {
                 tracing::warn!(workspace = %ws, folder = folder_key, error = %e, "the folder's create has an unknown outcome; looking for it");
                 match look().await? {
                     Some(id) => Ok(id),
@@ -233,7 +234,6 @@ impl Linker {
                     None => Err(LinkError::Upstream(e)),
                 }
             }
-            other => other,
         }
     }
 

@@ -251,6 +251,11 @@ pub enum FaultKind {
     /// Handle the request normally, then hold the reply this long: the window in which a
     /// caller killed right after its write landed upstream dies.
     ActThenDelay(Duration),
+    /// Hold the request this long, then handle it even if the caller has given up meanwhile
+    /// (a server still working through its queue): the write lands late, after the caller's
+    /// timeout. The other faults, like a server that notices a closed connection, drop the
+    /// work of a caller that went away.
+    LateAct(Duration),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -263,6 +268,7 @@ enum FaultKindWire {
     Reset,
     DropReply,
     ActThenDelayMs(u64),
+    LateActMs(u64),
 }
 
 impl From<FaultKindWire> for FaultKind {
@@ -275,6 +281,7 @@ impl From<FaultKindWire> for FaultKind {
             FaultKindWire::Reset => FaultKind::Reset,
             FaultKindWire::DropReply => FaultKind::DropReply,
             FaultKindWire::ActThenDelayMs(ms) => FaultKind::ActThenDelay(Duration::from_millis(ms)),
+            FaultKindWire::LateActMs(ms) => FaultKind::LateAct(Duration::from_millis(ms)),
         }
     }
 }
@@ -289,6 +296,7 @@ impl From<FaultKind> for FaultKindWire {
             FaultKind::Reset => FaultKindWire::Reset,
             FaultKind::DropReply => FaultKindWire::DropReply,
             FaultKind::ActThenDelay(d) => FaultKindWire::ActThenDelayMs(d.as_millis() as u64),
+            FaultKind::LateAct(d) => FaultKindWire::LateActMs(d.as_millis() as u64),
         }
     }
 }

@@ -259,7 +259,8 @@ impl Group {
         let comments: Vec<_> = sb.comments().into_iter().filter(|c| c.entry_id == id).collect();
         assert_eq!(comments.len(), 1, "{cell}: comments");
         assert!(comments[0].description.contains(&doc.url), "{cell}");
-        if kind == ItemKind::Story {
+        // (A renamed item is put back in the sandbox whole, its field with it.)
+        if kind == ItemKind::Story && write != Write::Rename {
             let item = sb.item(ws, kind, id).unwrap();
             assert_eq!(item.fields.get(FIELD), Some(&doc.url), "{cell}: the field");
         }
@@ -555,7 +556,7 @@ async fn an_unsettled_create_waits_its_settle_time_and_is_then_resolved() {
     stack.sandbox.inject(Fault {
         method: Some("POST".into()),
         path_prefix: "/tdoc/openapi/drive/v2/files$".into(),
-        kind: FaultKind::Delay(Duration::from_millis(1_500)),
+        kind: FaultKind::LateAct(Duration::from_millis(1_500)),
         times: 1,
     });
     let slow = stack.spawn("tapd-webhook", &[("CREATE_SETTLE", "3s"), ("HTTP_TIMEOUT_MS", "400")]).await;
@@ -564,9 +565,9 @@ async fn an_unsettled_create_waits_its_settle_time_and_is_then_resolved() {
     // Redelivered at once: no second create while the first may still land.
     let again = webhook.http(&flows::story_delivery(id, "2")).await;
     assert!(again.status >= 500 || word(&again) == "linked", "{}", again.body);
-    assert_eq!(creates(&stack), 1);
-    // Not due before it settles; then the scheduled run finds the late doc.
+    // Past the settle time (the sandbox counts the late create once it has answered it).
     tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(creates(&stack), 1);
     let run = webhook.invoke(scheduled_event()).await;
     let Invocation::Response(summary) = run else { panic!("{run:?}") };
     let resp = webhook.http(&flows::story_delivery(id, "3")).await;

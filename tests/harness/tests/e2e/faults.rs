@@ -232,7 +232,8 @@ impl Group {
             assert_eq!(summary["linked"], 1, "{cell}: {summary}");
         } else {
             let resp = webhook.http(&story_delivery(id, "1")).await;
-            assert_eq!(resp.status, 200, "{cell}: {}", resp.body);
+            let why = link_record(&self.stack, id).await.and_then(|r| r.last_error).unwrap_or_default();
+            assert_eq!(resp.status, 200, "{cell}: {} ({why})", resp.body);
             assert_eq!(resp.json().unwrap()["status"], "linked", "{cell}: {}", resp.body);
         }
         self.linked_once(id, cell).await;
@@ -252,9 +253,9 @@ impl Group {
             return self.after_ambiguous_create(kind, &id, &cell, resp).await;
         }
         if resp.status == 200 {
-            // A lost reply to the comment or the intro: the retry found it there.
+            // A lost reply to the create, the intro or the comment: found where it landed.
             assert_eq!(kind, Kind::ReplyLost, "{cell}: {}", resp.body);
-            assert!(matches!(self.step, Step::Comment | Step::DocWrite), "{cell}: {}", resp.body);
+            assert!(matches!(self.step, Step::DocCreate | Step::Comment | Step::DocWrite), "{cell}: {}", resp.body);
             return self.linked_once(&id, &cell).await;
         }
         assert!((500..600).contains(&resp.status), "{cell}: {} {}", resp.status, resp.body);
@@ -307,10 +308,6 @@ impl Group {
                 .filter(|r| r.method == "POST" && r.path.ends_with("/drive/v2/files"))
                 .count()
         };
-        if kind == Kind::Timeout {
-            // Let the delayed create land (and be counted) before counting.
-            tokio::time::sleep(Duration::from_millis(1_600)).await;
-        }
         let before = creates();
         // Redelivered at once, while the create may still be in doubt: nothing is made.
         let again = self.webhook.http(&story_delivery(id, "2")).await;
@@ -325,9 +322,9 @@ impl Group {
         tokio::time::sleep(SETTLED).await;
         let last = self.webhook.http(&story_delivery(id, "3")).await;
         assert_eq!(last.json().unwrap()["status"], "linked", "{cell}: {}", last.body);
-        // A timeout's create landed late and was adopted; the others made nothing: one create.
-        let expected = if kind == Kind::Timeout { before } else { before + 1 };
-        assert_eq!(creates(), expected, "{cell}: creates");
+        // None of these made a doc (the sandbox drops the work of a caller that went away;
+        // `exactly_once.rs` lands one late): one create, after the doubt settled.
+        assert_eq!(creates(), before + 1, "{cell}: creates");
         self.linked_once(id, cell).await;
     }
 

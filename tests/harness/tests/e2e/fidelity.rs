@@ -149,7 +149,10 @@ async fn a_create_that_may_have_landed_is_not_repeated_within_the_attempt() {
         let id = format!("112000327100100006{n}");
         let title = format!("Ambiguous {n}");
         stack.sandbox.add_item(WORKSPACE, ItemKind::Story, &id, &title);
-        stack.sandbox.inject(Fault::once("/tdoc/openapi/drive/v2/files", fault.clone()));
+        stack.sandbox.inject(Fault {
+            method: Some("POST".into()),
+            ..Fault::once("/tdoc/openapi/drive/v2/files$", fault.clone())
+        });
         let before = creates();
         let resp = webhook.http(&flows::story_delivery(&id, "1")).await;
         assert_eq!(creates(), before + 1, "{fault:?}: one create per attempt, never a blind retry");
