@@ -139,6 +139,8 @@ pub struct Connected {
     pub account: Account,
     /// The account's nickname (Tencent Docs' userinfo), when known.
     pub nick: Option<String>,
+    /// The workspace's own webhook secret, for its admin to enter in TAPD.
+    pub webhook_secret: crate::secret::Secret,
 }
 
 /// A workspace bound to another account: the person must confirm the replacement.
@@ -306,7 +308,13 @@ impl Connector {
             }
             _ => tracing::info!(workspace = %workspace, account = %account_of(binding), "workspace connected"),
         }
-        Ok(Connected { workspace: workspace.clone(), account: binding.account.clone(), nick: binding.nick.clone() })
+        let webhook_secret = crate::tenants::current_or_new(&self.clients.store, workspace).await?;
+        Ok(Connected {
+            workspace: workspace.clone(),
+            account: binding.account.clone(),
+            nick: binding.nick.clone(),
+            webhook_secret,
+        })
     }
 
     /// Burns the state first, whatever else the callback says: a state is good for one

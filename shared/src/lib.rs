@@ -17,6 +17,7 @@ pub mod secret;
 pub mod store;
 pub mod tapd;
 pub mod tdoc;
+pub mod tenants;
 pub mod text;
 pub mod time;
 pub mod tokens;

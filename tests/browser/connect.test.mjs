@@ -171,6 +171,11 @@ async function main() {
       'the connected page shows the webhook URL',
     );
     check(!(await context.cookies(base)).some((c) => c.name === COOKIE), 'the cookie is cleared when the flow ends');
+    // The workspace's own secret, as its admin copies it into TAPD; never the deployment's.
+    const secret = (await page.locator('#webhook-secret').innerText()).trim();
+    check(secret.length >= 22, `the connected page shows the workspace's secret (${secret.length} characters)`);
+    check(!(await page.content()).includes(env.TAPD_WEBHOOK_SECRET), "the deployment's secret is not on the page");
+    check((await page.locator('#copy-secret').count()) === 1, 'a copy button beside the secret');
     step(`success page: ${connected}`);
 
     const id = `11${WORKSPACE}${String(Date.now() % 1e9).padStart(9, '0')}`;
@@ -189,7 +194,7 @@ async function main() {
         workspace_id: WORKSPACE,
         id,
         event_id: String(Date.now()),
-        secret: env.TAPD_WEBHOOK_SECRET,
+        secret,
       }),
     });
     const reply = await r.json();

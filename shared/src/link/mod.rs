@@ -67,6 +67,8 @@ pub enum Outcome {
     Unchanged,
     /// The deletion is recorded (and the doc trashed, with `ON_ITEM_DELETE=trash`).
     Deleted,
+    /// TAPD still shows the item: the delete was recorded as refused, nothing changed.
+    DeleteRefused,
 }
 
 /// The webhook's flows, built once at init and borrowed by every event.
@@ -74,13 +76,21 @@ pub struct Linker {
     pub cfg: WebhookConfig,
     pub clients: Clients,
     pub tokens: Tokens,
+    /// Which deliveries may act for which workspace.
+    pub gate: crate::tenants::Gate,
     /// Workspaces' settings and folders, kept across warm invocations.
     places: placement::Cache,
 }
 
 impl Linker {
     pub fn new(cfg: WebhookConfig, clients: Clients) -> Self {
-        Self { cfg, clients, tokens: Tokens::default(), places: placement::Cache::default() }
+        Self {
+            cfg,
+            clients,
+            tokens: Tokens::default(),
+            gate: crate::tenants::Gate::default(),
+            places: placement::Cache::default(),
+        }
     }
 
     /// Links a new item (a create delivery, a sweep, a retry), before `deadline_ms`.
@@ -177,7 +187,8 @@ impl Linker {
         Ok(Outcome::Renamed)
     }
 
-    /// A delete delivery: recorded, and the doc trashed when `ON_ITEM_DELETE=trash`.
+    /// A delete delivery, once TAPD confirms the item is gone: recorded, and the doc trashed
+    /// when `ON_ITEM_DELETE=trash`.
     pub async fn delete(&self, key: &ItemKey, deadline_ms: u64) -> Result<Outcome, LinkError> {
         let Some(account) = self.tokens.account(&self.clients.store, &key.workspace).await? else {
             return Ok(Outcome::NotConnected);
@@ -191,6 +202,21 @@ impl Linker {
         if claim.record.deleted {
             self.clients.store.release(&claim).await?;
             return Ok(Outcome::Deleted);
+        }
+        // Believed only when TAPD confirms it: whoever can send a delivery cannot make the
+        // product act on an item TAPD still shows.
+        match self.fetch_item(key, deadline_ms).await {
+            Err(LinkError::ItemNotFound) => {}
+            Ok(_) => {
+                let why = "TAPD still shows the item: the delete delivery was not acted on";
+                tracing::warn!(workspace = %key.workspace, item = %key.id, "delete refused: {why}");
+                self.clients.store.record_delete_refused(&mut claim, why).await?;
+                return Ok(Outcome::DeleteRefused);
+            }
+            Err(e) => {
+                let _ = self.clients.store.release(&claim).await;
+                return Err(e);
+            }
         }
         let trash = self.cfg.on_item_delete == OnItemDelete::Trash;
         if let (true, Some(doc)) = (trash, claim.record.stage.doc().cloned()) {

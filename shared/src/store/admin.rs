@@ -34,6 +34,8 @@ pub struct ItemView {
     pub doc_url: Option<String>,
     pub doc_title: Option<String>,
     pub deleted: bool,
+    /// A delete delivery TAPD did not confirm, and why.
+    pub delete_refused: Option<String>,
 }
 
 impl ItemView {
@@ -56,6 +58,7 @@ impl ItemView {
             doc_url: get_s(item, "doc_url").map(str::to_owned),
             doc_title: get_s(item, "doc_title").map(str::to_owned),
             deleted: item.contains_key("deleted_at"),
+            delete_refused: get_s(item, "delete_refused").map(str::to_owned),
         })
     }
 }
@@ -111,6 +114,8 @@ pub struct Disconnected {
     /// Other workspaces bound to the same Tencent Docs account: its token was kept for them.
     pub tdoc_token_kept_for: Vec<WorkspaceId>,
     pub sweep_cursor: bool,
+    /// Its own webhook secrets (they no longer open it).
+    pub webhook_secrets: bool,
 }
 
 /// What re-encrypting the tokens did.
@@ -348,6 +353,11 @@ impl Store {
         if records.contains_key("TAPD_TOKEN") {
             tx.push(delete(&pk, "TAPD_TOKEN"));
             done.tapd_token = true;
+        }
+        // Its own webhook secrets stop opening it (a reconnect makes a new one).
+        if records.contains_key("WEBHOOK_SECRETS") {
+            tx.push(delete(&pk, "WEBHOOK_SECRETS"));
+            done.webhook_secrets = true;
         }
         if let Some(open_id) = binding.as_ref().and_then(Binding::open_id) {
             for other in self.bound_workspaces().await? {

@@ -102,6 +102,9 @@ pub struct ItemRecord {
     pub last_error: Option<String>,
     /// The item was deleted in TAPD (`*::delete`).
     pub deleted: bool,
+    /// A delete delivery TAPD did not confirm (the item was still there), and why: nothing
+    /// was changed for it.
+    pub delete_refused: Option<String>,
     /// The item's own mark, random, made at its first claim and kept: every create for the
     /// item carries it in the provisional title, so a look in the folder finds the doc this
     /// item's create made and no other (empty only on rows never claimed).
@@ -182,6 +185,7 @@ fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         last_error,
         deleted: item.contains_key("deleted_at"),
         marker: get_s(item, "create_marker").unwrap_or_default().to_owned(),
+        delete_refused: get_s(item, "delete_refused").map(str::to_owned),
     })
 }
 
@@ -483,6 +487,20 @@ impl Store {
         if let Stage::Done { doc, .. } = &mut claim.record.stage {
             doc.title = title.to_owned();
         }
+        Ok(())
+    }
+
+    /// Records a delete delivery that TAPD did not confirm, with why, and lets go: nothing
+    /// else changes.
+    pub async fn record_delete_refused(&self, claim: &mut Claim, why: &str) -> Result<(), StoreError> {
+        let why: String = why.chars().take(500).collect();
+        self.claimed_update(
+            claim,
+            "SET delete_refused = :why, delete_refused_at = :now, claim_until = :zero REMOVE claim_owner",
+            vec![(":why", s(&why)), (":now", n(now_millis())), (":zero", n(0))],
+        )
+        .await?;
+        claim.record.delete_refused = Some(why);
         Ok(())
     }
 

@@ -12,6 +12,8 @@
 //! | `SWEEP#<workspace>`        | `SWEEP`     | where the workspace's sweep stands            |
 //! | `BUDGET#tapd`              | `<window>`  | TAPD requests spent by scheduled work         |
 //! | `WS#<workspace>`           | `SETTINGS`  | the workspace's own settings (`settings`)      |
+//! | `WS#<workspace>`           | `WEBHOOK_SECRETS` | its own webhook secrets, current and retiring (encrypted) |
+//! | `APP#tapd`                 | `TOKEN`     | TAPD's app token, shared by every instance (encrypted) |
 //! | `WS#<workspace>`           | `FOLDER#ws`, `FOLDER#iter#<id>` | the folders its docs go into |
 //!
 //! Tokens are encrypted with AES-256-GCM, the item's `pk|sk` as associated data.
@@ -22,6 +24,7 @@ pub mod items;
 mod oauth;
 pub mod settings;
 mod transport;
+mod webhook_secrets;
 pub mod workspaces;
 
 use std::collections::HashMap;
@@ -36,6 +39,7 @@ pub use app_token::SharedAppToken;
 pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, Stage};
 pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StateRecord};
 pub use settings::WorkspaceSettings;
+pub use webhook_secrets::{WebhookSecret, WebhookSecrets};
 pub use workspaces::{BoundWorkspace, SweepCursor};
 
 /// The functions' DynamoDB transport (reqwest on rustls/ring, one connection pool), for other SDK

@@ -400,6 +400,20 @@ impl Sandbox {
 
     /// Seeds a comment on an item as TAPD stores it, created now: `author` is stored as given
     /// (no mapping: it is already a TAPD user). The item need not exist.
+    /// How long a new file stays out of Tencent Docs' search (30 s unless set).
+    pub fn search_lag(&self) -> Duration {
+        self.lock().search_lag.unwrap_or(Duration::from_secs(30))
+    }
+
+    pub fn set_search_lag(&self, lag: Duration) {
+        self.lock().search_lag = Some(lag);
+    }
+
+    /// Deletes an item as a person in TAPD would: the API no longer returns it.
+    pub fn remove_item(&self, workspace_id: &str, kind: ItemKind, id: &str) {
+        self.lock().items.remove(&(workspace_id.to_string(), kind, id.to_string()));
+    }
+
     pub fn add_comment(
         &self,
         workspace_id: &str,

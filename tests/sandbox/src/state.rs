@@ -153,6 +153,8 @@ pub(crate) struct State {
     pub tdoc_refresh: HashMap<String, TdocRefresh>,
     pub docs: Vec<Doc>,
     pub folders: Vec<Folder>,
+    /// How long new files stay out of search (`None`: the default).
+    pub search_lag: Option<std::time::Duration>,
     pub comments: Vec<Comment>,
     pub updates: Vec<ItemUpdate>,
     pub requests: Vec<RequestRecord>,

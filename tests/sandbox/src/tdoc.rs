@@ -1,5 +1,11 @@
 //! The fake Tencent Docs: OAuth v2 (consent page, token, app account token,
-//! userinfo), the drive v2 file API, doc v3 `batchUpdate` and a doc viewer.
+//! userinfo), the drive v2 file API, doc v3 `batchUpdate` and a doc viewer, and the reads
+//! (`upstream-apis.md`, "Reads"): a folder's listing (`GET /drive/v2/folders/{id}`, the root
+//! `%2F`, newest first unless `asc=1`, pages of at most 20, `data.next` 0 at the end), a file's
+//! metadata, a doc's content (`GET /doc/v3/{id}`, one paragraph per line), and search, which
+//! lags behind creation (30 s unless `Sandbox::set_search_lag`). A folder's id renames the
+//! folder through `PATCH /drive/v2/files/{id}` (unconfirmed upstream; the product tolerates a
+//! refusal).
 //!
 //! Error statuses and codes chosen where upstream is silent:
 //! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001}`;
@@ -63,6 +69,7 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/tdoc/oauth/v2/userinfo", get(userinfo))
         .route("/tdoc/openapi/drive/v2/files", post(create_file))
         .route("/tdoc/openapi/drive/v2/folders", post(create_folder))
+        .route("/tdoc/openapi/drive/v2/search", get(search))
         .route("/tdoc/openapi/drive/v2/folders/{folder_id}", get(list_folder).delete(delete_folder))
         .route("/tdoc/openapi/drive/v2/files/{file_id}", patch(rename_file).delete(delete_file))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/copy", post(copy_file))
@@ -686,6 +693,36 @@ fn folder_json(sb: &Sandbox, f: &Folder, nick: &str) -> Value {
         "lastModifyTime": f.created_at,
         "ownerName": nick,
     })
+}
+
+/// `GET /openapi/drive/v2/search`: the caller's live files whose title contains `searchKey`,
+/// `offset`/`size` paging (`data.list`, `data.next` as in a listing), only those made at least
+/// the search lag ago ([`Sandbox::set_search_lag`], 30 s by default): an index lags.
+async fn search(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<String, String>>, headers: HeaderMap) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let key = q.get("searchKey").map(String::as_str).unwrap_or("");
+    if key.trim().is_empty() {
+        return bad_param("searchKey is required");
+    }
+    let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let size: usize = q.get("size").and_then(|v| v.parse().ok()).unwrap_or(LIST_PAGE_MAX).clamp(1, LIST_PAGE_MAX);
+    let indexed_before = util::epoch_secs().saturating_sub(sb.search_lag().as_secs());
+    let lagging = !sb.search_lag().is_zero();
+    let nick = nick_of(&sb, &open_id);
+    let found: Vec<Value> = sb
+        .lock()
+        .docs
+        .iter()
+        .filter(|d| !d.deleted && d.owner_open_id == open_id && d.title.contains(key))
+        .filter(|d| !lagging || d.created_at < indexed_before)
+        .map(|d| file_json(d, &nick))
+        .collect();
+    let page: Vec<Value> = found.iter().skip(offset).take(size).cloned().collect();
+    let next = if offset + page.len() < found.len() { offset + page.len() } else { 0 };
+    succeed(json!({ "list": page, "next": next }))
 }
 
 /// `GET /openapi/doc/v3/{fileID}`: the doc's text as a tree, one paragraph per line, in the

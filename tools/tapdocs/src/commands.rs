@@ -60,10 +60,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, Keys::Unused).await?;
             disconnect(&c, &ws, yes, json).await
         }
-        Command::Workspace(WorkspaceCommand::Show { workspace }) => {
+        Command::Workspace(WorkspaceCommand::Show { workspace, reveal }) => {
             let ws = parse_ws(&workspace)?;
-            let c = connect(&cli.target, Keys::Unused).await?;
-            workspace_show(&c, &ws, json).await
+            let c = connect(&cli.target, if reveal { Keys::Needed } else { Keys::Unused }).await?;
+            workspace_show(&c, &ws, reveal, json).await
+        }
+        Command::Workspace(WorkspaceCommand::RotateSecret { workspace, grace }) => {
+            let ws = parse_ws(&workspace)?;
+            let grace = secret_grace(grace)?;
+            let c = connect(&cli.target, Keys::Needed).await?;
+            rotate_secret(&c, &ws, grace, json).await
         }
         Command::Workspace(WorkspaceCommand::Set {
             workspace,
@@ -571,6 +577,7 @@ async fn disconnect(c: &Connected, ws: &WorkspaceId, yes: bool, json: bool) -> R
             "tdoc_token_deleted": done.tdoc_token,
             "tdoc_token_kept_for": done.tdoc_token_kept_for.iter().map(|w| w.as_str()).collect::<Vec<_>>(),
             "sweep_cursor_deleted": done.sweep_cursor,
+            "webhook_secrets_deleted": done.webhook_secrets,
             "revoked_at_providers": false,
             "revocation": NO_REVOKE,
             "pending_items": pending,
@@ -591,6 +598,7 @@ async fn disconnect(c: &Connected, ws: &WorkspaceId, yes: bool, json: bool) -> R
         println!("  Tencent Docs token  kept: workspace(s) {} use the same account", others.join(", "));
     }
     println!("  sweep position      {}", yes_no(done.sweep_cursor));
+    println!("  webhook secrets     {}", yes_no(done.webhook_secrets));
     if pending > 0 {
         println!(
             "{pending} pending item(s) of the workspace stay pending and are given up at the retry limit \
@@ -770,13 +778,88 @@ fn print_settings(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>)
     println!("{t}");
 }
 
-async fn workspace_show(c: &Connected, ws: &WorkspaceId, json: bool) -> Result<(), Failure> {
+async fn workspace_show(c: &Connected, ws: &WorkspaceId, reveal: bool, json: bool) -> Result<(), Failure> {
     let settings = c.store.workspace_settings(ws).await?;
     let folder = c.store.folder(ws, "ws").await?;
+    let now = now_millis();
+    let times: Vec<(u64, Option<u64>)> =
+        c.store.webhook_secret_times(ws).await?.into_iter().filter(|(_, r)| r.is_none_or(|r| r > now)).collect();
+    let values: Vec<String> = if reveal {
+        let stored = c.store.webhook_secrets(ws).await?.unwrap_or_default();
+        stored.live(now).map(|s| s.value.expose().to_owned()).collect()
+    } else {
+        Vec::new()
+    };
     if json {
-        print_json(&settings_json(ws, &settings, folder.as_deref()));
+        let mut v = settings_json(ws, &settings, folder.as_deref());
+        v["webhook_secrets"] = times
+            .iter()
+            .enumerate()
+            .map(|(i, (made, retires))| {
+                let mut s = json!({ "created": tapd_time(*made), "retires": retires.map(tapd_time) });
+                if let Some(value) = values.get(i) {
+                    s["value"] = json!(value);
+                }
+                s
+            })
+            .collect();
+        print_json(&v);
     } else {
         print_settings(ws, &settings, folder.as_deref());
+        let mut t = table(&["webhook secret", "made", "works until"]);
+        for (i, (made, retires)) in times.iter().enumerate() {
+            let name =
+                values.get(i).cloned().unwrap_or_else(|| if retires.is_none() { "current" } else { "retiring" }.into());
+            let until =
+                retires.map_or("until rotated".to_owned(), |r| format!("{} (in {})", tapd_time(r), age(r - now)));
+            t.add_row(vec![name, tapd_time(*made), until]);
+        }
+        if times.is_empty() {
+            println!(
+                "no webhook secret: the workspace was not connected since they were introduced (only the app-level secret opens it)"
+            );
+        } else {
+            println!("{t}");
+        }
+    }
+    Ok(())
+}
+
+/// The grace a rotation gives the old secret: `--grace`, else WEBHOOK_SECRET_GRACE, else 24 h.
+fn secret_grace(flag: Option<String>) -> Result<std::time::Duration, Failure> {
+    let raw = flag.or_else(|| std::env::var("WEBHOOK_SECRET_GRACE").ok()).unwrap_or_else(|| "24h".into());
+    raw.parse::<shared::config::Span>()
+        .map(|s| s.0)
+        .map_err(|()| Failure::usage(format!("grace {raw}: not a duration")).hint("e.g. 90s, 30m, 24h, 3d"))
+}
+
+async fn rotate_secret(c: &Connected, ws: &WorkspaceId, grace: std::time::Duration, json: bool) -> Result<(), Failure> {
+    if c.store.binding(ws).await?.is_none() {
+        return Err(Failure::usage(format!("workspace {ws} is not connected"))
+            .hint("connect it first: its secret is made then"));
+    }
+    let (new, stored) = shared::tenants::rotate(&c.store, ws, grace).await?;
+    let retiring = stored.secrets.iter().filter_map(|s| s.retires_ms).max();
+    if json {
+        print_json(&json!({
+            "workspace": ws.as_str(),
+            "secret": new.expose(),
+            "old_secrets_work_until": retiring.map(tapd_time),
+        }));
+    } else {
+        println!("{}", new.expose());
+        eprintln!(
+            "the new webhook secret of workspace {ws} (shown once); give it to the workspace's admin for the workspace's \
+             webhook in TAPD. {}",
+            match retiring {
+                Some(r) => format!(
+                    "The old one keeps working until {} ({}).",
+                    tapd_time(r),
+                    age(r.saturating_sub(now_millis()))
+                ),
+                None => "There was no old one.".to_owned(),
+            }
+        );
     }
     Ok(())
 }

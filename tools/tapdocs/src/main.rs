@@ -164,10 +164,29 @@ enum Command {
 
 #[derive(Subcommand)]
 pub enum WorkspaceCommand {
-    /// The workspace's own settings (unset ones follow the deployment's) and its docs' folder
+    /// The workspace's own settings (unset ones follow the deployment's), its docs' folder,
+    /// and its webhook secrets: which are live and until when (values only with --reveal)
     Show {
         /// The TAPD workspace id
         workspace: String,
+
+        /// Also print the live secrets' values (needs TOKEN_ENCRYPTION_KEY)
+        #[arg(long)]
+        reveal: bool,
+    },
+
+    /// Make a new webhook secret for the workspace and print it once; the old one keeps
+    /// working for the grace period, so deliveries TAPD has queued still land, then stops
+    #[command(after_help = "Then give the new secret to the workspace's admin, who replaces the old one in the \
+                            workspace's webhook settings in TAPD before the grace period ends.")]
+    RotateSecret {
+        /// The TAPD workspace id
+        workspace: String,
+
+        /// How long the old secret keeps working (90s, 30m, 24h, 3d); default
+        /// WEBHOOK_SECRET_GRACE, else 24h
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<String>,
     },
 
     /// Change the workspace's own settings. New docs follow them within 5 minutes (the

@@ -22,8 +22,9 @@ use shared::store::WorkspaceSettings;
 /// Long enough for the sandbox to have acted on anything it was sent.
 const SETTLE: &str = "1s";
 const SETTLE_WAIT: Duration = Duration::from_millis(1_300);
-/// The deadline of an instance that gets killed: its claim lapses then.
-const KILLED_DEADLINE: Duration = Duration::from_millis(3_500);
+/// The deadline of an instance that gets killed: its claim lapses then. Room for a first
+/// item's whole path (two folders made and titled) on a loaded machine.
+const KILLED_DEADLINE: Duration = Duration::from_millis(6_000);
 const FIELD: &str = "custom_field_doc";
 
 static CELLS: AtomicUsize = AtomicUsize::new(0);
@@ -114,7 +115,6 @@ fn env(layout: Layout) -> Vec<(&'static str, &'static str)> {
         ("RETRY_PERIOD", "0s"),
         ("DOC_PERMISSION", "publicRead"),
         ("TAPD_DOC_URL_FIELD", FIELD),
-        ("HTTP_TIMEOUT_MS", "1000"),
     ]
 }
 

@@ -576,7 +576,7 @@ async fn oauth_cell(leg: Leg, kind: Option<Kind>) {
     // The person starts over: connected, once.
     let page = stack.connect(&oauth, WORKSPACE, flows::OPEN_ID).await;
     assert_eq!(page.status, 200, "{cell}: {}", page.body);
-    assert_eq!(stored(&stack).await, ["BINDING", "TAPD_TOKEN", "TOKEN"], "{cell}");
+    assert_eq!(stored(&stack).await, ["BINDING", "TAPD_TOKEN", "TOKEN", "WEBHOOK_SECRETS"], "{cell}");
     assert_no_panic(&oauth);
     SURVIVED.fetch_add(1, Ordering::SeqCst);
 }
@@ -625,7 +625,7 @@ async fn every_connect_step_survives_every_fault() {
         } else {
             assert_eq!(page.status, 200, "{name}: {}", page.body);
         }
-        assert_eq!(stored(&stack).await, ["BINDING", "TAPD_TOKEN", "TOKEN"], "{name}");
+        assert_eq!(stored(&stack).await, ["BINDING", "TAPD_TOKEN", "TOKEN", "WEBHOOK_SECRETS"], "{name}");
         assert_no_panic(&oauth);
         SURVIVED.fetch_add(1, Ordering::SeqCst);
     }

@@ -266,6 +266,14 @@ async fn a_deleted_item_keeps_its_doc_or_trashes_it_as_configured() {
         assert_eq!(webhook.http(&flows::story_delivery(id, "1")).await.status, 200);
         let mut e = flows::create_event(WORKSPACE, "story", id, "d1");
         e["event"] = "story::delete".into();
+        // TAPD still shows it: the delivery is refused on record, nothing changes.
+        let resp = webhook.http(&Request::post_json(PATH, &e)).await;
+        assert_eq!((resp.status, status_word(&resp).as_str()), (200, "delete_refused"), "{}", resp.body);
+        assert!(!stack.sandbox.docs()[0].deleted, "{setting}");
+        let record = flows::link_record(&stack, id).await.unwrap();
+        assert!(!record.deleted && record.delete_refused.is_some_and(|why| why.contains("TAPD still shows")));
+        // Gone in TAPD: the delete is believed.
+        stack.sandbox.remove_item(WORKSPACE, ItemKind::Story, id);
         for _ in 0..2 {
             let resp = webhook.http(&Request::post_json(PATH, &e)).await;
             assert_eq!((resp.status, status_word(&resp).as_str()), (200, "deleted"), "{}", resp.body);

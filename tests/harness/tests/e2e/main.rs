@@ -18,3 +18,4 @@ mod secrets;
 mod state_machine;
 mod sweep;
 mod template;
+mod tenants;
