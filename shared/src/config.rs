@@ -280,6 +280,10 @@ pub struct OauthConfig {
     pub allowed_workspaces: Vec<String>,
     /// `ALLOWED_OPEN_IDS`: Tencent Docs accounts that may be connected; empty means any.
     pub allowed_open_ids: Vec<String>,
+    /// How long a console session lasts (`CONSOLE_SESSION_TTL`, default 8 h).
+    pub console_session_ttl: Duration,
+    /// How long a rotated webhook secret keeps working (`WEBHOOK_SECRET_GRACE`, default 24 h).
+    pub webhook_secret_grace: Duration,
 }
 
 fn list(env: &Env<'_>, name: &str) -> Vec<String> {
@@ -294,12 +298,17 @@ impl OauthConfig {
         let public_base_url = env.url("PUBLIC_BASE_URL", None);
         let allowed_workspaces = list(&env, "ALLOWED_WORKSPACES");
         let allowed_open_ids = list(&env, "ALLOWED_OPEN_IDS");
+        let duration = "a duration (90s, 30m, 8h, 3d)";
+        let console_session_ttl = env.parsed("CONSOLE_SESSION_TTL", Span(Duration::from_secs(8 * 3600)), duration).0;
+        let webhook_secret_grace = env.parsed("WEBHOOK_SECRET_GRACE", Span(Duration::from_secs(86_400)), duration).0;
         env.finish()?;
         Ok(Self {
             common: common.expect("no problems means complete"),
             public_base_url,
             allowed_workspaces,
             allowed_open_ids,
+            console_session_ttl,
+            webhook_secret_grace,
         })
     }
 

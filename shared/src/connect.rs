@@ -166,6 +166,8 @@ pub enum Next {
     Redirect(String),
     /// The flow ended here (app-account mode ends after TAPD).
     Done(Outcome),
+    /// A console sign-in: TAPD let this browser in to this workspace.
+    SignedIn(WorkspaceId),
 }
 
 /// A started flow: where the browser goes, and the nonce it must keep in [`COOKIE`].
@@ -193,17 +195,33 @@ impl Connector {
         Ok(Started { location: self.clients.tapd.authorize_url(&self.cfg.tapd_redirect_uri(), &state), nonce })
     }
 
+    /// The console's sign-in: TAPD's consent exactly as the connect flow starts it (a state
+    /// bound to this browser, single use), the callback telling the two apart.
+    pub async fn start_console(&self) -> Result<Started, ConnectError> {
+        let (state, nonce) = (random::token(), random::token());
+        self.clients.store.put_bound_state(&state, &Flow::Console, Some(&browser_hash(&nonce)), STATE_TTL_SECS).await?;
+        Ok(Started { location: self.clients.tapd.authorize_url(&self.cfg.tapd_redirect_uri(), &state), nonce })
+    }
+
     /// Step 2: TAPD's callback. Stores the workspace's token and sends the browser on to
     /// Tencent Docs with a state bound to that workspace and the same browser; in
-    /// app-account mode, binds the workspace to the app's account and ends.
+    /// app-account mode, binds the workspace to the app's account and ends. For a console
+    /// sign-in, says which workspace TAPD let this browser in to.
     pub async fn tapd_callback(&self, cb: Callback, nonces: &[&str]) -> Result<Next, ConnectError> {
-        let (Flow::Tapd, nonce) = self.consume(&cb, nonces).await? else { return Err(ConnectError::BadState) };
+        let (flow, nonce) = self.consume(&cb, nonces).await?;
         let nonce = nonce.ok_or(ConnectError::OtherBrowser)?;
+        if !matches!(flow, Flow::Tapd | Flow::Console) {
+            return Err(ConnectError::BadState);
+        }
         let code = Self::code(cb, Service::Tapd)?;
         let token = self.clients.tapd.exchange_code(&code, &self.cfg.tapd_redirect_uri()).await?;
         // The workspace is the one TAPD issued the token for, never the query's `resource`,
         // whatever the resource's `type` (`user` in TAPD's documented reply).
         let workspace = token.workspace().cloned().ok_or(ConnectError::NotAWorkspace)?;
+        if flow == Flow::Console {
+            tracing::info!(workspace = %workspace, "console sign-in");
+            return Ok(Next::SignedIn(workspace));
+        }
         if !self.cfg.workspace_allowed(workspace.as_str()) {
             return Err(ConnectError::WorkspaceNotAllowed(workspace));
         }

@@ -46,7 +46,7 @@ impl Lang {
         }
     }
 
-    fn pick(self, zh: &'static str, en: &'static str) -> &'static str {
+    pub fn pick(self, zh: &'static str, en: &'static str) -> &'static str {
         match self {
             Lang::ZhCn => zh,
             Lang::En => en,

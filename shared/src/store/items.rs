@@ -136,7 +136,7 @@ pub struct DueItem {
     pub pending_since_ms: u64,
 }
 
-fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
+pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("item record: {what}"));
     let key = ItemKey {
         workspace: get_s(item, "ws").and_then(|w| WorkspaceId::parse(w).ok()).ok_or_else(|| corrupt("ws"))?,
@@ -187,6 +187,13 @@ fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         marker: get_s(item, "create_marker").unwrap_or_default().to_owned(),
         delete_refused: get_s(item, "delete_refused").map(str::to_owned),
     })
+}
+
+/// The `workspace_items` index: a workspace's items, keyed by when each was first seen.
+pub const WORKSPACE_ITEMS_INDEX: &str = "workspace_items";
+
+pub(crate) fn workspace_items_pk(ws: &WorkspaceId) -> String {
+    format!("ITEMS#{ws}")
 }
 
 /// The pending index's sort key: due time first, so a range query finds what is due.
@@ -242,7 +249,8 @@ impl Store {
                  event_id = if_not_exists(event_id, :event), gsi1pk = if_not_exists(gsi1pk, :gpk), \
                  gsi1sk = if_not_exists(gsi1sk, :gsk), updated_at = :now, \
                  create_marker = if_not_exists(create_marker, :marker), \
-                 prev_claim_until = if_not_exists(claim_until, :zero)",
+                 prev_claim_until = if_not_exists(claim_until, :zero), \
+                 gsi2pk = :wpk, gsi2sk = if_not_exists(gsi2sk, :wsk)",
             )
             .condition_expression(
                 "attribute_not_exists(pk) OR (#st = :pending AND (attribute_not_exists(claim_until) OR claim_until < :now))",
@@ -261,6 +269,8 @@ impl Store {
             .expression_attribute_values(":gpk", s(PENDING))
             .expression_attribute_values(":gsk", s(due_key(now, &pk)))
             .expression_attribute_values(":marker", s(crate::random::marker()))
+            .expression_attribute_values(":wpk", s(workspace_items_pk(&key.workspace)))
+            .expression_attribute_values(":wsk", s(due_key(now, &pk)))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

@@ -14,12 +14,15 @@
 //! | `WS#<workspace>`           | `SETTINGS`  | the workspace's own settings (`settings`)      |
 //! | `WS#<workspace>`           | `WEBHOOK_SECRETS` | its own webhook secrets, current and retiring (encrypted) |
 //! | `APP#tapd`                 | `TOKEN`     | TAPD's app token, shared by every instance (encrypted) |
+//! | `SESSION#<sha256(token)>`  | `SESSION`   | a console session: its workspaces, until when (TTL) (`console`) |
+//! | `WS#<workspace>`           | `AUDIT#<ms>#<id>` | a console action: who, what, when |
 //! | `WS#<workspace>`           | `FOLDER#ws`, `FOLDER#iter#<id>` | the folders its docs go into |
 //!
 //! Tokens are encrypted with AES-256-GCM, the item's `pk|sk` as associated data.
 
 pub mod admin;
 mod app_token;
+pub mod console;
 pub mod items;
 mod oauth;
 pub mod settings;

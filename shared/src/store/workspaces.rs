@@ -45,6 +45,12 @@ pub struct SweepCursor {
 impl Store {
     /// Marks a workspace whose Tencent Docs token cannot be refreshed: an operator (or
     /// `tapdocs status`) sees it, and it clears when the workspace is connected again.
+    /// Whether the workspace's Tencent Docs authorization was refused and it must be
+    /// connected again.
+    pub async fn needs_reconnect(&self, ws: &WorkspaceId) -> Result<bool, StoreError> {
+        Ok(self.get(&format!("WS#{ws}"), "BINDING").await?.is_some_and(|b| b.contains_key("needs_reconnect")))
+    }
+
     pub async fn mark_needs_reconnect(&self, ws: &WorkspaceId, why: &str) -> Result<(), StoreError> {
         let out = self
             .client

@@ -7,6 +7,7 @@
 mod bad_input;
 mod cold_path;
 mod connect;
+mod console;
 mod emulator;
 mod exactly_once;
 mod faults;
