@@ -108,12 +108,14 @@ impl Linker {
         };
         let owner = random::id();
         // A delivery's item is fetched while the claim is taken (and the account's Tencent
-        // Docs token read): a new item needs them all, and they do not depend on each other.
+        // Docs token and the workspace's settings read): a new item needs them all, and they
+        // do not depend on each other.
         // Retries and sweeps claim first: most of what they look at needs no fetch.
         let claim = self.clients.store.claim_item(key, event_id, &owner, deadline_ms);
         let (claimed, prefetched) = if event_id.is_some() {
             let warm_tdoc = self.tokens.warm_tdoc(&self.clients, &key.workspace, &account, deadline_ms);
-            let (c, item, ()) = tokio::join!(claim, self.fetch_item(key, deadline_ms), warm_tdoc);
+            let settings = self.reload_settings(&key.workspace);
+            let (c, item, (), ()) = tokio::join!(claim, self.fetch_item(key, deadline_ms), warm_tdoc, settings);
             (c?, item.ok())
         } else {
             (claim.await?, None)

@@ -110,6 +110,21 @@ impl Linker {
         Ok(Placement::resolve(&self.cfg, ws, own))
     }
 
+    /// Reads the workspace's settings again unless they were read a moment ago: run beside
+    /// a delivery's claim (no round trip of its own), so the next item follows settings
+    /// changed in the console or by `tapdocs` at once.
+    pub(super) async fn reload_settings(&self, ws: &WorkspaceId) {
+        if self.places.settings.lock().await.get(ws).is_some_and(|(_, at)| at.elapsed() < Duration::from_secs(2)) {
+            return;
+        }
+        match self.clients.store.workspace_settings(ws).await {
+            Ok(own) => {
+                self.places.settings.lock().await.insert(ws.clone(), (own, Instant::now()));
+            }
+            Err(e) => tracing::debug!(error = %e, "settings not reloaded; the remembered ones serve"),
+        }
+    }
+
     /// The workspace's settings and its folder's id read into memory ahead of their use
     /// (side by side, whatever the layout turns out to be); failures are left to that use.
     pub(super) async fn warm_placement(&self, ws: &WorkspaceId) {

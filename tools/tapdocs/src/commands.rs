@@ -880,7 +880,7 @@ async fn workspace_set(c: &Connected, ws: &WorkspaceId, change: SettingsChange, 
         if after == before {
             eprintln!("nothing changed");
         } else {
-            eprintln!("saved in {}: new docs follow within 5 minutes; existing docs stay as they are", where_line(c));
+            eprintln!("saved in {}: the next new item follows them; existing docs stay as they are", where_line(c));
         }
     }
     Ok(())

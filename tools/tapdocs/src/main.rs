@@ -189,8 +189,8 @@ pub enum WorkspaceCommand {
         grace: Option<String>,
     },
 
-    /// Change the workspace's own settings. New docs follow them within 5 minutes (the
-    /// webhook remembers settings that long); existing docs stay as they are
+    /// Change the workspace's own settings. The next new item follows them (a delivery reads
+    /// them beside its claim); existing docs stay as they are
     #[command(
         after_help = "Examples:\n  tapdocs workspace set 20000001 --folder-layout iteration --permission members\n  \
                             tapdocs workspace set 20000001 --template story='300000000$fclZsEgvOuLD' --doc-type bug=sheet\n  \
