@@ -1,6 +1,6 @@
 //! An in-memory fake of TAPD and Tencent Docs, served by one axum server.
 //!
-//! It is faithful to the DOCUMENTS (`../shared/upstream-apis.md`, the seeds, and the reply
+//! It is faithful to the DOCUMENTS (`docs/upstream.md`, a copy of the project brief; the seeds, and the reply
 //! samples copied into `tests/fixtures/`), never to the product's code: it enforces client
 //! authentication, single-use expiring codes bound to an exact redirect URI, live bearer
 //! tokens, the three Tencent Docs headers, TAPD's paging and rate limit, and answers in the

@@ -8,6 +8,7 @@ mod bad_input;
 mod cold_path;
 mod connect;
 mod console;
+mod docs;
 mod emulator;
 mod exactly_once;
 mod faults;
