@@ -9,7 +9,6 @@ use futures_util::StreamExt;
 use tokio::sync::Mutex;
 
 use super::{LinkError, Linker, Outcome};
-use crate::ids::WorkspaceId;
 use crate::retry::RESERVE_MS;
 use crate::store::workspaces::swept_kinds;
 use crate::store::{BoundWorkspace, ItemKey, StoreError, SweepCursor};
@@ -230,11 +229,6 @@ impl Linker {
         Ok(())
     }
 
-    /// Links every existing item of a workspace created since `since_ms`, in resumable
-    /// chunks over the next scheduled runs (within the same budget).
-    pub async fn backfill(&self, ws: &WorkspaceId, since_ms: u64) -> Result<SweepCursor, StoreError> {
-        self.clients.store.backfill_since(ws, since_ms).await
-    }
 }
 
 fn count(s: &mut RunSummary, outcome: &Result<Outcome, LinkError>) {

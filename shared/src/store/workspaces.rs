@@ -126,7 +126,6 @@ impl Store {
     /// that is earlier than where its sweep stands), from the first page.
     pub async fn backfill_since(&self, ws: &WorkspaceId, since_ms: u64) -> Result<SweepCursor, StoreError> {
         let current = self.sweep_cursor(ws).await?;
-        let _ = &current;
         let cursor = SweepCursor {
             since_ms: current.as_ref().map_or(since_ms, |c| c.since_ms.min(since_ms)),
             kind_index: 0,

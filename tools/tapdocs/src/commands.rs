@@ -726,10 +726,11 @@ impl SettingsChange {
             settings.doc_permission = Some(p.clone());
         }
         if let Some(t) = &self.title_template {
-            if t.trim().is_empty() {
-                return Err(Failure::usage("--title-template is empty").hint("use --unset title-template"));
-            }
-            settings.title_template = Some(t.clone());
+            // The one check the console makes too.
+            let t = shared::ops::parse_title_template(t).map_err(|e| {
+                Failure::usage(format!("--title-template: {}", e.reason)).hint("use --unset title-template to follow the deployment's")
+            })?;
+            settings.title_template = Some(t);
         }
         for raw in &self.doc_type {
             let (kind, t) = kind_pair(raw, "doc-type")?;
