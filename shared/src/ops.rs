@@ -272,22 +272,113 @@ pub async fn retry_given_up(store: &Store, ws: &WorkspaceId, who: &str) -> Resul
     Ok(n)
 }
 
-/// Sets (or, with `None`, clears) the workspace's title template.
-pub async fn set_title_template(
+/// A change of a workspace's own settings as a form sends it: each field absent (left as it
+/// is), empty (back to the deployment's) or a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    pub title_template: Option<String>,
+    pub folder_layout: Option<String>,
+    pub permission: Option<String>,
+    pub doc_types: Vec<(ItemKind, String)>,
+}
+
+/// `current` with `change` applied, every value checked here (the CLI and the console both
+/// come through this): the field and why, when one is refused.
+pub fn apply_settings(
+    mut current: WorkspaceSettings,
+    change: &SettingsChange,
+) -> Result<WorkspaceSettings, SettingError> {
+    let refuse = |field: &'static str, reason: String| SettingError { field, reason };
+    let blank = |v: &str| v.trim().is_empty();
+    if let Some(t) = &change.title_template {
+        current.title_template = if blank(t) { None } else { Some(parse_title_template(t)?) };
+    }
+    if let Some(l) = &change.folder_layout {
+        current.folder_layout = if blank(l) {
+            None
+        } else {
+            let layout = l
+                .trim()
+                .parse::<crate::config::FolderLayout>()
+                .map_err(|()| refuse("folder_layout", "not one of none, workspace, iteration".into()))?;
+            Some(layout.as_str().to_owned())
+        };
+    }
+    if let Some(p) = &change.permission {
+        current.doc_permission = match p.trim() {
+            "" => None,
+            "default" => Some("default".into()),
+            other => {
+                let policy = other.parse::<crate::config::DocPermission>().map_err(|()| {
+                    refuse("permission", "not one of default, private, members, publicRead, publicWrite".into())
+                })?;
+                Some(policy.as_str().to_owned())
+            }
+        };
+    }
+    for (kind, t) in &change.doc_types {
+        if blank(t) {
+            current.doc_types.remove(kind.as_str());
+        } else if crate::config::DOC_TYPES.contains(&t.trim()) {
+            current.doc_types.insert(kind.as_str().to_owned(), t.trim().to_owned());
+        } else {
+            return Err(refuse(
+                "doc_type",
+                format!("{}: not one of {}", kind.as_str(), crate::config::DOC_TYPES.join(", ")),
+            ));
+        }
+    }
+    Ok(current)
+}
+
+/// Saves a change of the workspace's settings (the next item follows it), audited.
+pub async fn save_settings(
     store: &Store,
     ws: &WorkspaceId,
-    raw: Option<&str>,
+    change: &SettingsChange,
     who: &str,
 ) -> Result<Result<(), SettingError>, StoreError> {
-    let template = match raw.map(parse_title_template).transpose() {
-        Ok(t) => t,
+    let before = store.workspace_settings(ws).await?;
+    let after = match apply_settings(before.clone(), change) {
+        Ok(a) => a,
         Err(e) => return Ok(Err(e)),
     };
-    let mut settings = store.workspace_settings(ws).await?;
-    settings.title_template = template.clone();
-    store.put_workspace_settings(ws, &settings).await?;
-    store.audit(ws, who, &format!("title template: {}", template.as_deref().unwrap_or("(the deployment's)"))).await?;
+    if after != before {
+        store.put_workspace_settings(ws, &after).await?;
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(the deployment's)".into());
+        store
+            .audit(
+                ws,
+                who,
+                &format!(
+                    "settings: title template {}, folder layout {}, permission {}, doc types {:?}",
+                    show(&after.title_template),
+                    show(&after.folder_layout),
+                    show(&after.doc_permission),
+                    after.doc_types
+                ),
+            )
+            .await?;
+    }
     Ok(Ok(()))
+}
+
+/// The workspace's next sweeps list the items created since `since_ms` and link those
+/// without a doc.
+pub async fn backfill(store: &Store, ws: &WorkspaceId, since_ms: u64, who: &str) -> Result<(), StoreError> {
+    store.backfill_since(ws, since_ms).await?;
+    store.audit(ws, who, &format!("backfill since {}", crate::time::tapd_time(since_ms))).await
+}
+
+/// Disconnects the workspace: its binding (kept in its history), tokens and secrets go; its
+/// items and docs stay. Audited first (the trail stays with the workspace).
+pub async fn disconnect(
+    store: &Store,
+    ws: &WorkspaceId,
+    who: &str,
+) -> Result<crate::store::admin::Disconnected, StoreError> {
+    store.audit(ws, who, "disconnected the workspace").await?;
+    store.disconnect_workspace(ws).await
 }
 
 /// A new webhook secret for the workspace; the old one works for `grace`.
@@ -309,6 +400,30 @@ mod tests {
         for bad in ["", "   ", "{nam}", "{name", "a\u{7}b", &"x".repeat(101)] {
             let e = parse_title_template(bad).unwrap_err();
             assert_eq!(e.field, "title_template", "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_are_checked_field_by_field() {
+        let change = SettingsChange {
+            title_template: Some("[{kind}] {name}".into()),
+            folder_layout: Some("iteration".into()),
+            permission: Some("members".into()),
+            doc_types: vec![(ItemKind::Bug, "sheet".into())],
+        };
+        let s = apply_settings(WorkspaceSettings::default(), &change).unwrap();
+        assert_eq!(s.folder_layout.as_deref(), Some("iteration"));
+        assert_eq!(s.doc_permission.as_deref(), Some("members"));
+        assert_eq!(s.doc_type(ItemKind::Bug), Some("sheet"));
+        let back = SettingsChange { folder_layout: Some(String::new()), ..Default::default() };
+        assert_eq!(apply_settings(s.clone(), &back).unwrap().folder_layout, None, "empty: the deployment's");
+        for (bad, field) in [
+            (SettingsChange { folder_layout: Some("tree".into()), ..Default::default() }, "folder_layout"),
+            (SettingsChange { permission: Some("everyone".into()), ..Default::default() }, "permission"),
+            (SettingsChange { doc_types: vec![(ItemKind::Story, "pdf".into())], ..Default::default() }, "doc_type"),
+            (SettingsChange { title_template: Some("{nam}".into()), ..Default::default() }, "title_template"),
+        ] {
+            assert_eq!(apply_settings(s.clone(), &bad).unwrap_err().field, field);
         }
     }
 

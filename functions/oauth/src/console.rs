@@ -170,8 +170,16 @@ async fn act(
         }
         "retry-given-up" => ops::retry_given_up(store, ws, &who).await.map(|_| back("retried")),
         "settings" => {
-            let raw = field(form, "title_template").map(str::trim).filter(|t| !t.is_empty());
-            match ops::set_title_template(store, ws, raw, &who).await {
+            let change = ops::SettingsChange {
+                title_template: field(form, "title_template").map(str::to_owned),
+                folder_layout: field(form, "folder_layout").map(str::to_owned),
+                permission: field(form, "permission").map(str::to_owned),
+                doc_types: [ItemKind::Story, ItemKind::Bug]
+                    .into_iter()
+                    .filter_map(|k| field(form, &format!("doc_type_{}", k.as_str())).map(|t| (k, t.to_owned())))
+                    .collect(),
+            };
+            match ops::save_settings(store, ws, &change, &who).await {
                 Ok(Ok(())) => Ok(back("saved")),
                 Ok(Err(e)) => {
                     return workspace_page(connector, req, lang, token, s, ws, Some(Notice::Refused(e.to_string())))
@@ -179,6 +187,23 @@ async fn act(
                 }
                 Err(e) => Err(e),
             }
+        }
+        "backfill" => match field(form, "since").and_then(shared::time::parse_tapd_date) {
+            Some(since) if since <= shared::time::now_millis() => {
+                ops::backfill(store, ws, since, &who).await.map(|()| back("backfill"))
+            }
+            _ => {
+                let why = lang
+                    .pick("日期无效（格式 YYYY-MM-DD，不能晚于今天）", "not a date (YYYY-MM-DD, not in the future)");
+                return workspace_page(connector, req, lang, token, s, ws, Some(Notice::Refused(why.to_owned()))).await;
+            }
+        },
+        "disconnect" => {
+            if field(form, "confirm") != Some("yes") {
+                let why = lang.pick("请勾选确认后再断开连接", "Tick the confirmation to disconnect");
+                return workspace_page(connector, req, lang, token, s, ws, Some(Notice::Refused(why.to_owned()))).await;
+            }
+            ops::disconnect(store, ws, &who).await.map(|_| back("disconnected"))
         }
         "rotate-secret" => match ops::rotate_secret(store, ws, connector.cfg.webhook_secret_grace, &who).await {
             Ok(new) => {
@@ -346,6 +371,8 @@ async fn workspace_page(
             )
         ),
         (None, Some("saved")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已保存：下一个条目即按新设置创建文档。", "Saved: the next item follows the new settings.")),
+        (None, Some("backfill")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已安排补全：接下来的定时任务会为这段时间内没有文档的条目创建文档。", "Backfill scheduled: the next scheduled runs link the items of that period that have no doc.")),
+        (None, Some("disconnected")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已断开连接：不再为新条目创建文档；已有的文档和评论都保留。", "Disconnected: new items get no doc; existing docs and comments stay.")),
         (None, Some("retried")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已安排重试：下一次定时任务或推送会处理它。", "Retry scheduled: the next scheduled run or delivery takes it.")),
         (None, Some(_)) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("没有需要重试的。", "Nothing to retry.")),
         (None, None) => String::new(),
@@ -458,7 +485,16 @@ async fn workspace_page(
          <table id=\"items\"><thead><tr><th>{th_title}</th><th>{th_kind}</th><th>{th_state}</th><th>{th_doc}</th><th>{th_attempts}</th><th>{th_when}</th><th></th></tr></thead><tbody>{rows}</tbody></table>{next}\
          <h2>{settings_h}</h2><form method=\"post\" action=\"/console/ws/{ws}/settings\" id=\"settings\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label for=\"title_template\">{tt_label}</label><br><input type=\"text\" id=\"title_template\" name=\"title_template\" value=\"{tt_value}\" placeholder=\"{{name}}\">\
-         <br><small>{tt_help}</small><br><small id=\"preview\">{preview_label}{preview}</small><br><button type=\"submit\">{save}</button></form>\
+         <br><small>{tt_help}</small><br><small id=\"preview\">{preview_label}{preview}</small>\
+         <p><label for=\"folder_layout\">{fl_label}</label> <select id=\"folder_layout\" name=\"folder_layout\">{fl_options}</select><br><small>{fl_help}</small></p>\
+         <p><label for=\"permission\">{pm_label}</label> <select id=\"permission\" name=\"permission\">{pm_options}</select><br><small>{pm_help}</small></p>\
+         <p>{dt_label} {dt_selects}</p><button type=\"submit\">{save}</button></form>\
+         <h2>{more_h}</h2>\
+         <form method=\"post\" action=\"/console/ws/{ws}/backfill\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"since\">{bf_label}</label> <input type=\"date\" id=\"since\" name=\"since\"> <button type=\"submit\">{bf_button}</button></form>\
+         <p><a href=\"/oauth/tapd/start\" id=\"reconnect\">{reconnect_label}</a></p>\
+         <form method=\"post\" action=\"/console/ws/{ws}/disconnect\" id=\"disconnect\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <small>{dc_help}</small><br><label><input type=\"checkbox\" name=\"confirm\" value=\"yes\"> {dc_confirm}</label> <button type=\"submit\">{dc_button}</button></form>\
          <h2>{webhook_h}</h2><p>{webhook_help}</p><p><code id=\"webhook-url\">{webhook_url}</code></p><ul id=\"secrets\">{secrets}</ul>\
          <form method=\"post\" action=\"/console/ws/{ws}/rotate-secret\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" id=\"rotate\">{rotate}</button></form>\
          <h2>{audit_h}</h2><ul id=\"audit\">{audit}</ul>",
@@ -493,6 +529,46 @@ async fn workspace_page(
         preview_label = lang.pick("预览：", "Preview: "),
         preview = escape_html(&preview),
         save = lang.pick("保存", "Save"),
+        fl_label = lang.pick("文件夹结构", "Folder layout"),
+        fl_options = options(lang, overview.settings.folder_layout.as_deref(), &[
+            ("none", lang.pick("不建文件夹（账号根目录）", "none (the account's root)")),
+            ("workspace", lang.pick("每个项目一个文件夹", "a folder per workspace")),
+            ("iteration", lang.pick("项目文件夹下每个迭代一个子文件夹", "and a sub-folder per iteration")),
+        ]),
+        fl_help = lang.pick("新文档放在哪里；已有文档不会移动。", "Where new docs go; existing docs do not move."),
+        pm_label = lang.pick("文档权限", "Doc permission"),
+        pm_options = options(lang, overview.settings.doc_permission.as_deref(), &[
+            ("default", lang.pick("腾讯文档默认", "Tencent Docs' default")),
+            ("private", lang.pick("仅自己", "private")),
+            ("members", lang.pick("企业成员可查看", "members")),
+            ("publicRead", lang.pick("获得链接的人可查看", "anyone with the link can read")),
+            ("publicWrite", lang.pick("获得链接的人可编辑", "anyone with the link can edit")),
+        ]),
+        pm_help = lang.pick("谁能打开新文档。", "Who can open new docs."),
+        dt_label = lang.pick("文档类型：", "Doc type:"),
+        dt_selects = [ItemKind::Story, ItemKind::Bug]
+            .iter()
+            .map(|k| {
+                let current = overview.settings.doc_type(*k);
+                let opts: Vec<(&str, &str)> = shared::config::DOC_TYPES.iter().map(|t| (*t, *t)).collect();
+                format!(
+                    "<label>{} <select name=\"doc_type_{}\">{}</select></label> ",
+                    shared::text::kind_name(lang, *k),
+                    k.as_str(),
+                    options(lang, current, &opts)
+                )
+            })
+            .collect::<String>(),
+        more_h = lang.pick("更多操作", "More"),
+        bf_label = lang.pick("补全此日期以来创建的条目：", "Link the items created since:"),
+        bf_button = lang.pick("补全", "Backfill"),
+        reconnect_label = lang.pick("重新连接腾讯文档（例如修改密码后；文档都会保留）", "Reconnect Tencent Docs (e.g. after a password change; the docs stay)"),
+        dc_help = lang.pick(
+            "断开后不再为新条目创建文档，本项目的 Webhook 密钥失效；已有的文档、评论和记录都保留，随时可以重新连接。",
+            "Once disconnected, new items get no doc and the workspace's webhook secret stops working; existing docs, comments and records stay, and it can be connected again."
+        ),
+        dc_confirm = lang.pick("我确认断开连接", "I confirm the disconnection"),
+        dc_button = lang.pick("断开连接", "Disconnect"),
         webhook_h = lang.pick("Webhook", "Webhook"),
         webhook_help = lang.pick(
             "在 TAPD 项目「设置 → 应用设置 → Webhook」中填入下面的地址和本项目的密钥，勾选需求和缺陷的创建、更新、删除事件，格式选 JSON。",
@@ -503,6 +579,20 @@ async fn workspace_page(
         audit_h = lang.pick("操作记录", "Audit trail"),
     );
     shell(lang, &format!("{} {ws}", lang.pick("控制台", "Console")), &body)
+}
+
+/// `<option>`s with a first one meaning "the deployment's", the current value selected.
+fn options(lang: Lang, current: Option<&str>, values: &[(&str, &str)]) -> String {
+    let mut out = format!(
+        "<option value=\"\"{}>{}</option>",
+        if current.is_none() { " selected" } else { "" },
+        lang.pick("（部署默认）", "(the deployment's)")
+    );
+    for (value, label) in values {
+        let selected = if current == Some(*value) { " selected" } else { "" };
+        out.push_str(&format!("<option value=\"{value}\"{selected}>{}</option>", escape_html(label)));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -228,7 +228,6 @@ impl Linker {
         store.put_sweep_cursor(ws, &done).await?;
         Ok(())
     }
-
 }
 
 fn count(s: &mut RunSummary, outcome: &Result<Outcome, LinkError>) {

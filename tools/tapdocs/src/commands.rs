@@ -728,7 +728,8 @@ impl SettingsChange {
         if let Some(t) = &self.title_template {
             // The one check the console makes too.
             let t = shared::ops::parse_title_template(t).map_err(|e| {
-                Failure::usage(format!("--title-template: {}", e.reason)).hint("use --unset title-template to follow the deployment's")
+                Failure::usage(format!("--title-template: {}", e.reason))
+                    .hint("use --unset title-template to follow the deployment's")
             })?;
             settings.title_template = Some(t);
         }

@@ -181,6 +181,49 @@ async fn an_admin_sees_retries_and_sets_up_their_workspace_and_nothing_of_anothe
     assert!(b.status == 200 && b.body.contains(&format!("TAPD 项目 {B}")) && b.body.contains("1120003292000000001"));
     assert_eq!(get(&oauth, "/console", &cookie).await.status, 200, "a picker for two workspaces");
 
+    // The other settings, each checked; a refused one changes nothing.
+    let refused =
+        post(&oauth, &format!("/console/ws/{A}/settings"), &cookie, &[("csrf", &token), ("folder_layout", "tree")])
+            .await;
+    assert!(refused.body.contains("id=\"refused\""), "{}", refused.body);
+    let saved = post(
+        &oauth,
+        &format!("/console/ws/{A}/settings"),
+        &cookie,
+        &[("csrf", &token), ("folder_layout", "iteration"), ("permission", "members"), ("doc_type_bug", "sheet")],
+    )
+    .await;
+    assert_eq!(saved.status, 302, "{}", saved.body);
+    let settings = store.workspace_settings(&ws_a).await.unwrap();
+    assert_eq!(
+        (
+            settings.folder_layout.as_deref(),
+            settings.doc_permission.as_deref(),
+            settings.doc_type(shared::ids::ItemKind::Bug)
+        ),
+        (Some("iteration"), Some("members"), Some("sheet"))
+    );
+    assert_eq!(settings.title_template.as_deref(), Some("【需求】{name}"), "fields not sent are left as they are");
+    // Backfill since a date; a bad date is refused.
+    assert!(
+        post(&oauth, &format!("/console/ws/{A}/backfill"), &cookie, &[("csrf", &token), ("since", "next week")])
+            .await
+            .body
+            .contains("id=\"refused\"")
+    );
+    let backfill =
+        post(&oauth, &format!("/console/ws/{A}/backfill"), &cookie, &[("csrf", &token), ("since", "2026-11-01")]).await;
+    assert_eq!(backfill.status, 302);
+    assert!(store.sweep_cursor(&ws_a).await.unwrap().is_some_and(|c| c.last_complete_ms == 0), "due at the next run");
+    // Disconnecting asks to confirm, then the binding and the secrets go; the docs stay.
+    let unconfirmed = post(&oauth, &format!("/console/ws/{A}/disconnect"), &cookie, &[("csrf", &token)]).await;
+    assert!(unconfirmed.body.contains("id=\"refused\"") && store.binding(&ws_a).await.unwrap().is_some());
+    let gone =
+        post(&oauth, &format!("/console/ws/{A}/disconnect"), &cookie, &[("csrf", &token), ("confirm", "yes")]).await;
+    assert_eq!(gone.status, 302);
+    assert!(store.binding(&ws_a).await.unwrap().is_none() && store.webhook_secrets(&ws_a).await.unwrap().is_none());
+    assert!(stack.sandbox.docs().iter().filter(|d| !d.deleted).count() >= 4, "the docs stay");
+
     // Signing out ends the session, whatever the cookie says afterwards.
     let out = post(&oauth, "/console/signout", &cookie, &[("csrf", &token)]).await;
     assert_eq!(out.status, 302);
