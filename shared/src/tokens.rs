@@ -36,7 +36,7 @@ const AHEAD_SECS: u64 = 300;
 /// How long one instance may take to renew the shared TAPD app token before another may.
 const RENEWAL_LEASE_MS: u64 = 10_000;
 /// Waits for another instance's renewal when the old token has run out, each this long.
-const RENEWAL_WAITS: usize = 4;
+const RENEWAL_WAITS: usize = 12;
 const RENEWAL_WAIT_MS: u64 = 250;
 /// How long a workspace's binding is trusted from memory (a reconnect shows up after this).
 const BINDING_TTL: Duration = Duration::from_secs(60);

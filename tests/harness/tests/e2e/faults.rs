@@ -37,8 +37,8 @@ const FAILING_DEADLINE: Duration = Duration::from_millis(4_600);
 const KILLED_DEADLINE: Duration = Duration::from_millis(3_500);
 /// How long after a create in doubt a look may prove it absent (`CREATE_SETTLE`): beyond
 /// the `Timeout` fault's delay, after which the sandbox makes what it was sent.
-const SETTLE: &str = "2s";
-const SETTLED: Duration = Duration::from_millis(2_300);
+const SETTLE: &str = "3s";
+const SETTLED: Duration = Duration::from_millis(3_300);
 
 /// Faults survived, for the README's figures.
 static SURVIVED: AtomicUsize = AtomicUsize::new(0);
