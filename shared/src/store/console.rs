@@ -217,6 +217,45 @@ impl Store {
         }
     }
 
+    /// Puts the items written before the `workspace_items` index existed into it (their
+    /// workspace, keyed by when each was first seen): once after an upgrade; idempotent. How
+    /// many were added.
+    pub async fn index_older_items(&self) -> Result<u64, StoreError> {
+        let (mut added, mut cursor) = (0, None::<Item>);
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :item) AND attribute_not_exists(gsi2pk)")
+                .expression_attribute_values(":item", s("ITEM#"))
+                .set_exclusive_start_key(cursor.take())
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+            for item in page.items.unwrap_or_default() {
+                let Ok(record) = parse_item(&item) else { continue };
+                let pk = record.key.pk();
+                let out = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(&pk, super::items::SK)))
+                    .update_expression("SET gsi2pk = :p, gsi2sk = :k")
+                    .condition_expression("attribute_exists(pk) AND attribute_not_exists(gsi2pk)")
+                    .expression_attribute_values(":p", s(workspace_items_pk(&record.key.workspace)))
+                    .expression_attribute_values(":k", s(due_key(record.first_seen_ms, &pk)))
+                    .send()
+                    .await;
+                added += u64::from(applied(out)?);
+            }
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => cursor = Some(k),
+                None => return Ok(added),
+            }
+        }
+    }
+
     /// Makes a waiting item due now (the next scheduled run or delivery takes it); a given-up
     /// one is started again. False when it is linked, deleted, or not this workspace's.
     pub async fn retry_now(&self, key: &ItemKey) -> Result<bool, StoreError> {

@@ -225,3 +225,33 @@ async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
     let record = store.item(&k).await.unwrap().unwrap();
     assert_eq!(record.stage, Stage::DocCreated { doc: doc() }, "a recorded doc ends the doubt");
 }
+
+#[tokio::test]
+async fn items_from_before_the_console_index_are_put_into_it_once() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    let k = key("4001");
+    let ClaimOutcome::Claimed(c) = store.claim_item(&k, Some("e1"), "o", now_millis() + 30_000).await.unwrap() else {
+        panic!()
+    };
+    store.release_for_retry(&c, "boom", now_millis()).await.unwrap();
+    async fn listed(store: &Store, ws: &WorkspaceId) -> usize {
+        store.workspace_items(ws, 10, None, None).await.unwrap().items.len()
+    }
+    assert_eq!(listed(&store, &k.workspace).await, 1, "a claim puts a new item in the index");
+    // As an earlier version wrote it: not in the index.
+    dynamo::client()
+        .await
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("ITEM#{}#story#4001", k.workspace)))
+        .key("sk", AttributeValue::S("LINK".into()))
+        .update_expression("REMOVE gsi2pk, gsi2sk")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed(&store, &k.workspace).await, 0);
+    assert_eq!(store.index_older_items().await.unwrap(), 1);
+    assert_eq!(listed(&store, &k.workspace).await, 1);
+    assert_eq!(store.index_older_items().await.unwrap(), 0, "once");
+}

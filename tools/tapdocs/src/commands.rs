@@ -87,6 +87,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, Keys::Unused).await?;
             workspace_set(&c, &ws, change, json).await
         }
+        Command::Migrate => {
+            let c = connect(&cli.target, Keys::Unused).await?;
+            let added = c.store.index_older_items().await?;
+            if json {
+                print_json(&json!({ "items_indexed": added }));
+            } else {
+                println!("{added} item(s) written by earlier versions are now listed in the console");
+            }
+            Ok(())
+        }
         Command::RotateKeys { dry_run } => {
             let c = connect(&cli.target, Keys::Needed).await?;
             rotate_keys(&c, dry_run, json, show_progress).await

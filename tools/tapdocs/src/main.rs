@@ -149,6 +149,10 @@ enum Command {
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
 
+    /// After an upgrade: put the items linked by earlier versions into the index the console
+    /// lists them through (once; running it again changes nothing)
+    Migrate,
+
     /// Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEY, so older keys
     /// can be retired
     #[command(after_help = "Rotation:\n  1. set TOKEN_ENCRYPTION_KEY=NEW,OLD on the functions (deploy)\n  \
