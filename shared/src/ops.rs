@@ -122,7 +122,7 @@ pub fn reason(lang: Lang, record: &ItemRecord) -> Option<String> {
         lang.pick("腾讯文档暂时无法访问：稍后自动重试。", "Tencent Docs could not be reached: retried automatically.")
     } else if says("DynamoDB") {
         lang.pick("服务内部存储暂时不可用：稍后自动重试。", "Our storage was unavailable: retried automatically.")
-    } else if says("gave up") {
+    } else if says("given up") || says("gave up") {
         lang.pick("多次重试仍未成功，已放弃：可以手动重试。", "Retried for too long and given up: you can retry it.")
     } else {
         lang.pick("暂时失败：稍后自动重试。", "A temporary failure: retried automatically.")

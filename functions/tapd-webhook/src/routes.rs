@@ -118,7 +118,7 @@ pub async fn handle(linker: &Linker, event: Value, deadline_ms: u64) -> HttpResp
                     "not_connected"
                 }
                 Outcome::InProgress => "in_progress",
-                Outcome::GaveUp => "gave_up",
+                Outcome::GivenUp => "given_up",
                 Outcome::Renamed => "renamed",
                 Outcome::Unchanged => "unchanged",
                 Outcome::Deleted => "deleted",

@@ -60,7 +60,7 @@ pub enum Outcome {
     /// Another live instance holds the item.
     InProgress,
     /// The item is given up on; the record says why.
-    GaveUp,
+    GivenUp,
     /// The doc now carries the item's new name.
     Renamed,
     /// Nothing to change.
@@ -125,7 +125,7 @@ impl Linker {
             ClaimOutcome::Busy => Ok(Outcome::InProgress),
             ClaimOutcome::Settled(record) => Ok(match record.stage {
                 Stage::Done { doc, .. } => Outcome::Linked { doc_url: doc.url },
-                _ => Outcome::GaveUp,
+                _ => Outcome::GivenUp,
             }),
         }
     }
@@ -262,7 +262,7 @@ impl Linker {
                 let kept = if age_ms > self.cfg.give_up_after.as_millis() as u64
                     && !matches!(record.stage, Stage::CreateUnknown { .. })
                 {
-                    let reason = format!("gave up after {} h of retries: {e}", age_ms / 3_600_000);
+                    let reason = format!("given up after {} h of retries: {e}", age_ms / 3_600_000);
                     tracing::warn!(workspace = %record.key.workspace, item = %record.key.id, reason = %reason, "giving up on item");
                     store.give_up(&mut claim, &reason).await
                 } else {
@@ -277,7 +277,7 @@ impl Linker {
                 if let Err(store_err) = kept {
                     tracing::error!(error = %store_err, "could not record the failure");
                 }
-                if matches!(claim.record.stage, Stage::GivenUp { .. }) { Ok(Outcome::GaveUp) } else { Err(e) }
+                if matches!(claim.record.stage, Stage::GivenUp { .. }) { Ok(Outcome::GivenUp) } else { Err(e) }
             }
         }
     }

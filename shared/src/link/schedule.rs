@@ -30,7 +30,7 @@ pub struct RunSummary {
     pub linked: u32,
     /// Attempts that failed (the items stay pending, due again after a backoff).
     pub failed: u32,
-    pub gave_up: u32,
+    pub given_up: u32,
     pub skipped_busy: u32,
     /// Workspaces whose sweep ran (a whole pass or a part of one).
     pub swept: u32,
@@ -233,7 +233,7 @@ impl Linker {
 fn count(s: &mut RunSummary, outcome: &Result<Outcome, LinkError>) {
     match outcome {
         Ok(Outcome::Linked { .. }) => s.linked += 1,
-        Ok(Outcome::GaveUp) => s.gave_up += 1,
+        Ok(Outcome::GivenUp) => s.given_up += 1,
         Ok(Outcome::InProgress) => s.skipped_busy += 1,
         Ok(_) | Err(_) => s.failed += 1,
     }

@@ -67,7 +67,7 @@ impl ItemView {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemStatus {
     Pending,
-    Failed,
+    GivenUp,
 }
 
 /// What the table holds about one workspace, for `tapdocs status`.
@@ -86,7 +86,7 @@ pub struct WorkspaceView {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ItemCounts {
     pub pending: u32,
-    pub failed: u32,
+    pub given_up: u32,
     /// Since when the oldest pending item has been pending, ms.
     pub oldest_pending_ms: Option<u64>,
 }
@@ -203,15 +203,16 @@ impl Store {
                     let page = q.send().await.map_err(StoreError::sdk)?;
                     (page.items.unwrap_or_default(), page.last_evaluated_key, page.scanned_count)
                 }
-                ItemStatus::Failed => {
-                    let mut filter = "begins_with(pk, :item) AND #st = :failed".to_owned();
+                ItemStatus::GivenUp => {
+                    let mut filter = "begins_with(pk, :item) AND #st IN (:given_up, :legacy)".to_owned();
                     let mut q = self
                         .client
                         .scan()
                         .table_name(&self.table)
                         .expression_attribute_names("#st", "status")
                         .expression_attribute_values(":item", s("ITEM#"))
-                        .expression_attribute_values(":failed", s("failed"))
+                        .expression_attribute_values(":given_up", s(super::items::GIVEN_UP))
+                        .expression_attribute_values(":legacy", s(super::items::LEGACY_GIVEN_UP))
                         .set_exclusive_start_key(cursor.take());
                     if let Some(ws) = ws {
                         filter.push_str(" AND ws = :ws");
@@ -272,8 +273,8 @@ impl Store {
             c.oldest_pending_ms =
                 Some(c.oldest_pending_ms.map_or(item.pending_since_ms, |o| o.min(item.pending_since_ms)));
         }
-        for item in self.items_with_status(ItemStatus::Failed, None, |_| {}).await? {
-            counts.entry(item.key.workspace.clone()).or_default().failed += 1;
+        for item in self.items_with_status(ItemStatus::GivenUp, None, |_| {}).await? {
+            counts.entry(item.key.workspace.clone()).or_default().given_up += 1;
         }
         Ok(counts)
     }

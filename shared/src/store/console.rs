@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::items::{PENDING, WORKSPACE_ITEMS_INDEX, due_key, parse_item, workspace_items_pk};
+use super::items::{
+    GIVEN_UP, LEGACY_GIVEN_UP, PENDING, WORKSPACE_ITEMS_INDEX, due_key, parse_item, workspace_items_pk,
+};
 use super::{Item, ItemKey, ItemRecord, Stage, Store, StoreError, applied, get_n, get_s, n, s};
 use crate::ids::WorkspaceId;
 use crate::time::{now_millis, now_secs};
@@ -295,7 +297,10 @@ impl ItemFilter {
         match self {
             ItemFilter::Linked => ("#st = :v AND attribute_not_exists(deleted_at)", vec![(":v", s("done"))]),
             ItemFilter::Waiting => ("#st = :v", vec![(":v", s("pending"))]),
-            ItemFilter::GivenUp => ("#st = :v AND attribute_not_exists(deleted_at)", vec![(":v", s("failed"))]),
+            ItemFilter::GivenUp => (
+                "#st IN (:v, :legacy) AND attribute_not_exists(deleted_at)",
+                vec![(":v", s(GIVEN_UP)), (":legacy", s(LEGACY_GIVEN_UP))],
+            ),
             ItemFilter::Deleted => ("attribute_exists(deleted_at)", vec![]),
         }
     }

@@ -13,6 +13,9 @@ use crate::time::now_millis;
 
 pub(crate) const SK: &str = "LINK";
 pub(crate) const PENDING: &str = "PENDING";
+/// A given-up item's `status`. Versions before 2026-12-04 wrote `failed`: read as the same.
+pub(crate) const GIVEN_UP: &str = "given_up";
+pub(crate) const LEGACY_GIVEN_UP: &str = "failed";
 pub const PENDING_INDEX: &str = "pending";
 
 /// A TAPD item: workspace, kind and id.
@@ -80,7 +83,7 @@ impl Stage {
     pub fn status(&self) -> &'static str {
         match self {
             Stage::Done { .. } => "done",
-            Stage::GivenUp { .. } => "failed",
+            Stage::GivenUp { .. } => GIVEN_UP,
             _ => "pending",
         }
     }
@@ -165,7 +168,9 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
             Stage::Done { doc, comment_id }
         }
         (Some("done"), None) => return Err(corrupt("done without a doc")),
-        (Some("failed"), doc) => Stage::GivenUp { reason: last_error.clone().unwrap_or_else(|| "unknown".into()), doc },
+        (Some(GIVEN_UP | LEGACY_GIVEN_UP), doc) => {
+            Stage::GivenUp { reason: last_error.clone().unwrap_or_else(|| "unknown".into()), doc }
+        }
         (Some("pending"), None) => match unknown_since {
             Some(since_ms) => Stage::CreateUnknown { since_ms },
             None => Stage::New,
@@ -371,10 +376,11 @@ impl Store {
                 "SET #st = :pending, pending_since = :now, gsi1pk = :gpk, gsi1sk = :gsk, claim_until = :zero, \
                  updated_at = :now REMOVE claim_owner",
             )
-            .condition_expression("#st = :failed")
+            .condition_expression("#st IN (:given_up, :legacy)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":given_up", s(GIVEN_UP))
+            .expression_attribute_values(":legacy", s(LEGACY_GIVEN_UP))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":gpk", s(PENDING))
@@ -471,9 +477,9 @@ impl Store {
         let reason: String = reason.chars().take(500).collect();
         self.claimed_update(
             claim,
-            "SET last_error = :err, #st = :failed, claim_until = :zero, updated_at = :now \
+            "SET last_error = :err, #st = :given_up, claim_until = :zero, updated_at = :now \
              REMOVE claim_owner, gsi1pk, gsi1sk",
-            vec![(":err", s(&reason)), (":failed", s("failed")), (":zero", n(0)), (":now", n(now_millis()))],
+            vec![(":err", s(&reason)), (":given_up", s(GIVEN_UP)), (":zero", n(0)), (":now", n(now_millis()))],
         )
         .await?;
         let doc = claim.record.stage.doc().cloned();
@@ -524,8 +530,8 @@ impl Store {
             values.push((":t", AttributeValue::Bool(true)));
         }
         if claim.record.stage.is_pending() {
-            expr.push_str(", #st = :failed, last_error = :why");
-            values.push((":failed", s("failed")));
+            expr.push_str(", #st = :given_up, last_error = :why");
+            values.push((":given_up", s(GIVEN_UP)));
             values.push((":why", s("the item was deleted in TAPD")));
             expr.push_str(" REMOVE claim_owner, gsi1pk, gsi1sk");
         } else {

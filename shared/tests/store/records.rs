@@ -255,3 +255,36 @@ async fn items_from_before_the_console_index_are_put_into_it_once() {
     assert_eq!(listed(&store, &k.workspace).await, 1);
     assert_eq!(store.index_older_items().await.unwrap(), 0, "once");
 }
+
+#[tokio::test]
+async fn given_up_items_written_by_earlier_versions_read_and_restart_the_same() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    let k = key("5001");
+    let ClaimOutcome::Claimed(mut c) = store.claim_item(&k, Some("e1"), "o", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!()
+    };
+    store.give_up(&mut c, "TAPD refused").await.unwrap();
+    // As versions before 2026-12-04 wrote it: `failed`.
+    dynamo::client()
+        .await
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("ITEM#{}#story#5001", k.workspace)))
+        .key("sk", AttributeValue::S("LINK".into()))
+        .update_expression("SET #st = :old")
+        .expression_attribute_names("#st", "status")
+        .expression_attribute_values(":old", AttributeValue::S("failed".into()))
+        .send()
+        .await
+        .unwrap();
+    let record = store.item(&k).await.unwrap().unwrap();
+    assert_eq!(record.stage, Stage::GivenUp { reason: "TAPD refused".into(), doc: None });
+    assert_eq!(record.stage.status(), "given_up", "one name from now on");
+    let ClaimOutcome::Claimed(again) = store.claim_item(&k, Some("e2"), "p", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!("a given-up item of an earlier version is started again by a new delivery")
+    };
+    assert_eq!(again.record.stage, Stage::New);
+}

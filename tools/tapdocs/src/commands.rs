@@ -30,16 +30,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Items { which, workspace, limit } => {
             let ws = workspace.as_deref().map(parse_ws).transpose()?;
-            let status = if which.failed { ItemStatus::Failed } else { ItemStatus::Pending };
+            let status = if which.given_up { ItemStatus::GivenUp } else { ItemStatus::Pending };
             let c = connect(&cli.target, Keys::Unused).await?;
             items(&c, status, ws.as_ref(), limit, json, show_progress).await
         }
-        Command::Redrive { items, failed, workspace } => {
+        Command::Redrive { items, given_up, workspace } => {
             let ws = workspace.as_deref().map(parse_ws).transpose()?;
             let keys = items.iter().map(|i| parse_item(i)).collect::<Result<Vec<_>, _>>()?;
             let c = connect(&cli.target, Keys::Unused).await?;
-            if failed {
-                redrive_failed(&c, ws.as_ref(), json, show_progress).await
+            if given_up {
+                redrive_given_up(&c, ws.as_ref(), json, show_progress).await
             } else {
                 redrive(&c, &keys, json).await
             }
@@ -162,7 +162,7 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
 
     let now = now_millis();
     let pending: u32 = counts.values().map(|c| c.pending).sum();
-    let failed: u32 = counts.values().map(|c| c.failed).sum();
+    let failed: u32 = counts.values().map(|c| c.given_up).sum();
     let oldest = counts.values().filter_map(|c| c.oldest_pending_ms).min();
 
     if json {
@@ -186,7 +186,7 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
                     "sweep_since_ms": v.sweep.as_ref().map(|s| s.since_ms),
                     "sweep_under_way": v.sweep.as_ref().is_some_and(under_way),
                     "pending": n.pending,
-                    "failed": n.failed,
+                    "given_up": n.given_up,
                     "oldest_pending_since_ms": n.oldest_pending_ms,
                     "attention": attention(v),
                 })
@@ -195,7 +195,7 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
         print_json(&json!({
             "target": target_json(c),
             "pending": pending,
-            "failed": failed,
+            "given_up": failed,
             "oldest_pending_since_ms": oldest,
             "oldest_pending_age_secs": oldest.map(|o| now.saturating_sub(o) / 1000),
             "workspaces": workspaces,
@@ -205,7 +205,7 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
 
     println!("{}", where_line(c));
     println!(
-        "{} connected workspace(s); {pending} item(s) pending{}, {failed} failed",
+        "{} connected workspace(s); {pending} item(s) pending{}, {failed} given up",
         bound.len(),
         oldest.map(|o| format!(" (oldest for {})", age(now.saturating_sub(o)))).unwrap_or_default()
     );
@@ -213,8 +213,16 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
         println!("No workspace is connected yet (connect one at <PUBLIC_BASE_URL>/oauth/tapd/start).");
         return Ok(());
     }
-    let mut t =
-        table(&["Workspace", "Account", "Connected", "Last sweep", "Pending", "Failed", "Oldest pending", "Attention"]);
+    let mut t = table(&[
+        "Workspace",
+        "Account",
+        "Connected",
+        "Last sweep",
+        "Pending",
+        "Given up",
+        "Oldest pending",
+        "Attention",
+    ]);
     for v in &views {
         let n = counts.get(&v.workspace).cloned().unwrap_or_default();
         let (account, connected) = match &v.binding {
@@ -244,13 +252,13 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
             connected,
             sweep,
             n.pending.to_string(),
-            n.failed.to_string(),
+            n.given_up.to_string(),
             n.oldest_pending_ms.map(|o| age(now.saturating_sub(o))).unwrap_or_else(|| "-".into()),
             attention(v).join("\n"),
         ]);
     }
     println!("{t}");
-    println!("Times are Beijing time. `tapdocs items --failed` lists what failed and why.");
+    println!("Times are Beijing time. `tapdocs items --given-up` lists what was given up and why.");
     Ok(())
 }
 
@@ -288,7 +296,7 @@ async fn items(
     let list = read_items(c, status, ws, show_progress).await?;
     let label = match status {
         ItemStatus::Pending => "pending",
-        ItemStatus::Failed => "failed",
+        ItemStatus::GivenUp => "given-up",
     };
     if json {
         let items: Vec<Value> = list.iter().map(item_json).collect();
@@ -303,7 +311,7 @@ async fn items(
     let now = now_millis();
     let mut t = match status {
         ItemStatus::Pending => table(&["Item", "Pending for", "Attempts", "Next try", "Last error", "Doc"]),
-        ItemStatus::Failed => table(&["Item", "Reason", "Attempts", "First seen", "Doc"]),
+        ItemStatus::GivenUp => table(&["Item", "Reason", "Attempts", "First seen", "Doc"]),
     };
     for i in list.iter().take(limit) {
         let doc = i.doc_url.clone().unwrap_or_else(|| "-".into());
@@ -324,7 +332,7 @@ async fn items(
                     doc,
                 ]);
             }
-            ItemStatus::Failed => {
+            ItemStatus::GivenUp => {
                 t.add_row(vec![
                     item_name(&i.key),
                     short(i.last_error.as_deref().unwrap_or("unknown"), 160),
@@ -338,9 +346,9 @@ async fn items(
     println!("{t}");
     let shown = if list.len() > limit { format!(", the oldest {limit} shown (--limit)") } else { String::new() };
     println!("{} {label} item(s){scope}{shown}.", list.len());
-    if status == ItemStatus::Failed {
+    if status == ItemStatus::GivenUp {
         println!(
-            "Retry them with `tapdocs redrive --failed`{}.",
+            "Retry them with `tapdocs redrive --given-up`{}.",
             ws.map(|w| format!(" --workspace {w}")).unwrap_or_default()
         );
     }
@@ -353,9 +361,9 @@ async fn read_items(
     ws: Option<&WorkspaceId>,
     show_progress: bool,
 ) -> Result<Vec<ItemView>, Failure> {
-    // Failed items take a scan of the table: its approximate size is the bar's length.
+    // Given-up items take a scan of the table: its approximate size is the bar's length.
     let len = match status {
-        ItemStatus::Failed => c.approx_items.filter(|&n| n > 0),
+        ItemStatus::GivenUp => c.approx_items.filter(|&n| n > 0),
         ItemStatus::Pending => None,
     };
     let bar = progress(show_progress, len, "reading items");
@@ -398,7 +406,7 @@ fn item_json(i: &ItemView) -> Value {
 
 /// What redriving one item did.
 enum Redriven {
-    /// Failed → pending, due now.
+    /// Given up → pending, due now.
     Rearmed,
     /// Pending, now due at once.
     DueNow,
@@ -425,7 +433,7 @@ impl Redriven {
 
     fn text(&self) -> String {
         match self {
-            Redriven::Rearmed => "failed → pending: the next scheduled run retries it".into(),
+            Redriven::Rearmed => "given up → pending: the next scheduled run retries it".into(),
             Redriven::DueNow => "pending, now due: the next scheduled run retries it first".into(),
             Redriven::Busy(until) => format!("being worked on right now (claim until {})", tapd_time(*until)),
             Redriven::Done => "already linked: nothing to retry".into(),
@@ -464,13 +472,13 @@ async fn redrive(c: &Connected, keys: &[ItemKey], json: bool) -> Result<(), Fail
     report_redrive(c, &results, json)
 }
 
-async fn redrive_failed(
+async fn redrive_given_up(
     c: &Connected,
     ws: Option<&WorkspaceId>,
     json: bool,
     show_progress: bool,
 ) -> Result<(), Failure> {
-    let failed = read_items(c, ItemStatus::Failed, ws, show_progress).await?;
+    let failed = read_items(c, ItemStatus::GivenUp, ws, show_progress).await?;
     let bar = progress(show_progress, Some(failed.len() as u64), "redriving");
     let mut results = Vec::new();
     for item in &failed {
@@ -485,7 +493,7 @@ async fn redrive_failed(
     bar.finish_and_clear();
     if !json && results.is_empty() {
         println!(
-            "No failed items{} ({}): nothing to redrive.",
+            "No given-up items{} ({}): nothing to redrive.",
             ws.map(|w| format!(" in workspace {w}")).unwrap_or_default(),
             where_line(c)
         );

@@ -78,13 +78,12 @@ pub struct Target {
 #[derive(Subcommand)]
 enum Command {
     /// Connected workspaces (account, who connected it and when, last sweep) and the items
-    /// pending or failed in each, with the oldest pending age
+    /// pending or given up in each, with the oldest pending age
     Status,
 
-    /// List pending or failed items, with the reason of each
-    #[command(after_help = "Pending items are being retried by the schedule; failed items were given up \
-                            (after the retry limit, or an error retrying cannot mend) and wait for \
-                            `tapdocs redrive`.")]
+    /// List pending or given-up items, with the reason of each
+    #[command(after_help = "Pending items are being retried by the schedule; given-up items were retried \
+                            until GIVE_UP_AFTER and wait for `tapdocs redrive`.")]
     Items {
         #[command(flatten)]
         which: Which,
@@ -98,21 +97,21 @@ enum Command {
         limit: usize,
     },
 
-    /// Retry items now: a failed item becomes pending and due at once, a pending one due at once.
+    /// Retry items now: a given-up item becomes pending and due at once, a pending one due at once.
     /// The next scheduled run (every 5 minutes) or the next TAPD delivery works on them
     #[command(after_help = "Examples:\n  tapdocs redrive 20000001/story/1000123\n  \
-                            tapdocs redrive --failed --workspace 20000001")]
+                            tapdocs redrive --given-up --workspace 20000001")]
     Redrive {
         /// The items to retry (WORKSPACE/KIND/ID)
-        #[arg(value_name = "ITEM", required_unless_present = "failed", conflicts_with = "failed")]
+        #[arg(value_name = "ITEM", required_unless_present = "given_up", conflicts_with = "given_up")]
         items: Vec<String>,
 
-        /// Retry every failed item (of --workspace only, if given)
-        #[arg(long)]
-        failed: bool,
+        /// Retry every given-up item (of --workspace only, if given); `--failed` is the old name
+        #[arg(long = "given-up", alias = "failed")]
+        given_up: bool,
 
-        /// With --failed: only this workspace's items
-        #[arg(long, short = 'w', value_name = "WORKSPACE", requires = "failed")]
+        /// With --given-up: only this workspace's items
+        #[arg(long, short = 'w', value_name = "WORKSPACE", requires = "given_up")]
         workspace: Option<String>,
     },
 
@@ -242,9 +241,9 @@ struct Which {
     /// Items still being retried
     #[arg(long)]
     pending: bool,
-    /// Items given up
-    #[arg(long)]
-    failed: bool,
+    /// Items given up (`--failed` is the old name)
+    #[arg(long = "given-up", alias = "failed")]
+    given_up: bool,
 }
 
 /// An error for the operator, with the exit code it ends with.

@@ -399,7 +399,7 @@ fn alarms_watch_errors_and_events_left_pending() {
         })
         .map(|(n, _)| n)
         .expect("a scheduled function");
-    for metric in [metrics::OLDEST_PENDING_AGE, metrics::GAVE_UP_EVENTS] {
+    for metric in [metrics::OLDEST_PENDING_AGE, metrics::GIVEN_UP_EVENTS] {
         let alarms = alarm_on(&t, metrics::NAMESPACE, metric);
         assert_eq!(alarms.len(), 1, "an alarm on {}/{metric}", metrics::NAMESPACE);
         let a = &alarms[0].1;
