@@ -81,10 +81,10 @@ impl Tokens {
         F: Fn(Secret) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
-        let tok = retrying(deadline_ms, || self.tapd_token(clients, None)).await?;
+        let tok = retrying(deadline_ms, || self.tapd_token(clients, None, deadline_ms)).await?;
         match retrying(deadline_ms, || call(tok.clone())).await {
             Err(UpstreamError::Unauthorized { .. }) => {
-                let tok = retrying(deadline_ms, || self.tapd_token(clients, Some(&tok))).await?;
+                let tok = retrying(deadline_ms, || self.tapd_token(clients, Some(&tok), deadline_ms)).await?;
                 Ok(retrying(deadline_ms, || call(tok.clone())).await?)
             }
             other => Ok(other?),
@@ -93,8 +93,8 @@ impl Tokens {
 
     /// Reads the shared TAPD app token into memory ahead of its first use (a cold start
     /// reads it beside the workspace's records); a failure is left to that use.
-    pub async fn warm_tapd(&self, clients: &Clients) {
-        if let Err(e) = self.tapd_token(clients, None).await {
+    pub async fn warm_tapd(&self, clients: &Clients, deadline_ms: u64) {
+        if let Err(e) = self.tapd_token(clients, None, deadline_ms).await {
             tracing::debug!(error = %e, "the TAPD app token is not ready yet");
         }
     }
@@ -151,7 +151,12 @@ impl Tokens {
 
     /// The app token to call TAPD with: from memory, else the shared one, else renewed.
     /// `dead` is a token TAPD just refused: it is not used again.
-    async fn tapd_token(&self, clients: &Clients, dead: Option<&Secret>) -> Result<Secret, LinkError> {
+    async fn tapd_token(
+        &self,
+        clients: &Clients,
+        dead: Option<&Secret>,
+        deadline_ms: u64,
+    ) -> Result<Secret, LinkError> {
         let mut cached = self.tapd_app.lock().await;
         let usable = |t: &TapdToken, margin: u64| !t.expires_within(margin) && Some(&t.access_token) != dead;
         if let Some(t) = cached.as_ref().filter(|t| usable(t, AHEAD_SECS)) {
@@ -169,7 +174,16 @@ impl Tokens {
                 return Ok(t.access_token.clone());
             }
             if store.lease_tapd_app_renewal(version, now_millis() + RENEWAL_LEASE_MS).await? {
-                let fresh = clients.tapd.app_token().await?;
+                let fresh = match clients.tapd.app_token().await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        // Let go at once: the next try (ours or another instance's) renews.
+                        if let Err(store_err) = store.end_tapd_app_lease(version).await {
+                            tracing::debug!(error = %store_err, "the renewal lease lapses on its own");
+                        }
+                        return Err(e.into());
+                    }
+                };
                 if !store.put_tapd_app_token(&fresh, version).await? {
                     tracing::debug!("another instance stored a TAPD app token meanwhile; using ours this time");
                 }
@@ -180,6 +194,10 @@ impl Tokens {
             // Another instance renews: the old token serves until it actually expires.
             if let Some(t) = stored.filter(|t| usable(t, 0)) {
                 return Ok(t.access_token);
+            }
+            // Never past the time this invocation has.
+            if now_millis() + RENEWAL_WAIT_MS + crate::retry::RESERVE_MS * 2 >= deadline_ms {
+                break;
             }
             tokio::time::sleep(Duration::from_millis(RENEWAL_WAIT_MS)).await;
         }

@@ -101,7 +101,7 @@ impl Linker {
         let (account, (), ()) = tokio::join!(
             self.tokens.account(&self.clients.store, &key.workspace),
             self.warm_placement(&key.workspace),
-            self.tokens.warm_tapd(&self.clients),
+            self.tokens.warm_tapd(&self.clients, deadline_ms),
         );
         let Some(account) = account? else {
             return Ok(Outcome::NotConnected);
@@ -121,7 +121,8 @@ impl Linker {
             (claim.await?, None)
         };
         match claimed {
-            ClaimOutcome::Claimed(claim) => self.run(claim, &account, prefetched, deadline_ms).await,
+            // Boxed: an item's whole life is a large future (kept off the caller's stack).
+            ClaimOutcome::Claimed(claim) => Box::pin(self.run(claim, &account, prefetched, deadline_ms)).await,
             ClaimOutcome::Busy => Ok(Outcome::InProgress),
             ClaimOutcome::Settled(record) => Ok(match record.stage {
                 Stage::Done { doc, .. } => Outcome::Linked { doc_url: doc.url },
@@ -150,7 +151,7 @@ impl Linker {
         let doc = match &claim.record.stage {
             Stage::Done { doc, .. } if !claim.record.deleted => doc.clone(),
             // Still being linked: finishing it uses the current name.
-            stage if stage.is_pending() => return self.run(claim, &account, None, deadline_ms).await,
+            stage if stage.is_pending() => return Box::pin(self.run(claim, &account, None, deadline_ms)).await,
             _ => {
                 self.clients.store.release(&claim).await?;
                 return Ok(Outcome::Unchanged);
@@ -301,7 +302,7 @@ impl Linker {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline_ms).await?,
                     };
-                    let doc = self.create_doc(claim, account, &it, resumed, deadline_ms).await?;
+                    let doc = Box::pin(self.create_doc(claim, account, &it, resumed, deadline_ms)).await?;
                     item = Some(it);
                     self.record_doc(claim, doc, deadline_ms).await?;
                 }
@@ -310,7 +311,7 @@ impl Linker {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline_ms).await?,
                     };
-                    self.write_doc(&key, account, &doc, &it, resumed, deadline_ms).await?;
+                    Box::pin(self.write_doc(&key, account, &doc, &it, resumed, deadline_ms)).await?;
                     // Not recorded on its own (a resumed attempt reads the doc back instead),
                     // but an attempt that fails later says so as it lets go.
                     claim.record.stage = Stage::DocWritten { doc: doc.clone() };

@@ -65,6 +65,22 @@ impl Store {
         applied(out)
     }
 
+    /// Ends this instance's renewal lease after a failed renewal (the record still at `seen`).
+    pub async fn end_tapd_app_lease(&self, seen: u64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(PK, SK)))
+            .update_expression("SET renewing_until = :zero")
+            .condition_expression("ver = :seen")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":seen", n(seen))
+            .send()
+            .await;
+        applied(out)
+    }
+
     /// Stores a renewed token as version `seen + 1` and ends the lease, unless another
     /// instance stored one meanwhile (false).
     pub async fn put_tapd_app_token(&self, token: &TapdToken, seen: u64) -> Result<bool, StoreError> {
