@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod gateway;
 pub mod ids;
 pub mod link;
+pub mod ops;
 pub mod random;
 pub mod retry;
 pub mod runtime;

@@ -33,7 +33,7 @@ use crate::crypto::Keyring;
 
 pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, Stage};
 pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StateRecord};
-pub use settings::WorkspaceSettings;
+pub use settings::{PermissionSetting, WorkspaceSettings};
 pub use workspaces::{BoundWorkspace, SweepCursor};
 
 /// The functions' DynamoDB transport (reqwest on rustls/ring, one connection pool), for other SDK

@@ -1,13 +1,15 @@
 //! The commands: each reads or changes the table through the store, then prints a table
 //! (or, with `--json`, one JSON document).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
 
 use serde_json::{Value, json};
+use shared::config::{DocType, FolderLayout};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
+use shared::ops::settings;
 use shared::store::admin::{ItemStatus, ItemView, WorkspaceView};
-use shared::store::{Account, ItemKey, SweepCursor, WorkspaceSettings};
+use shared::store::{Account, ItemKey, PermissionSetting, SweepCursor, WorkspaceSettings};
 use shared::time::{now_millis, parse_tapd_date, tapd_time};
 
 use crate::target::{Connected, Keys, connect, interactive};
@@ -662,7 +664,8 @@ async fn rotate_keys(c: &Connected, dry_run: bool, json: bool, show_progress: bo
 // ---------------------------------------------------------------------------------------------
 // workspace show / set
 
-/// What `tapdocs workspace set` was asked to change.
+/// What `tapdocs workspace set` was asked to change: the flags as given, checked by
+/// [`shared::ops::settings`] (the console's forms are checked by the same code).
 pub struct SettingsChange {
     folder_layout: Option<String>,
     permission: Option<String>,
@@ -672,97 +675,60 @@ pub struct SettingsChange {
     unset: Vec<String>,
 }
 
+/// `KIND=VALUE` split (the kind and value are checked by the shared validation).
 fn kind_pair(raw: &str, what: &str) -> Result<(String, String), Failure> {
-    let bad = |why: &str| {
-        Failure::usage(format!("--{what} {raw}: {why}")).hint(format!("--{what} KIND=VALUE, KIND story, bug or task"))
-    };
-    let (kind, value) = raw.split_once('=').ok_or_else(|| bad("not KIND=VALUE"))?;
-    let kind =
-        ItemKind::parse(&kind.trim().to_ascii_lowercase()).ok_or_else(|| bad("the kind is story, bug or task"))?;
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(bad("no value (use --unset to go back to the deployment's)"));
-    }
-    Ok((kind.as_str().to_owned(), value.to_owned()))
+    let (kind, value) = raw.split_once('=').ok_or_else(|| {
+        Failure::usage(format!("--{what} {raw}: not KIND=VALUE"))
+            .hint(format!("--{what} KIND=VALUE, KIND story, bug or task"))
+    })?;
+    Ok((kind.to_owned(), value.to_owned()))
 }
 
 impl SettingsChange {
-    /// `settings` changed as asked; a usage failure for anything invalid.
-    fn apply(&self, mut settings: WorkspaceSettings) -> Result<WorkspaceSettings, Failure> {
-        for name in &self.unset {
-            let kind = |k: &str| {
-                ItemKind::parse(k)
-                    .map(|k| k.as_str().to_owned())
-                    .ok_or_else(|| Failure::usage(format!("--unset {name}: the kind is story, bug or task")))
+    /// `settings` changed as asked; a usage failure naming the flag for anything invalid.
+    fn apply(&self, settings: WorkspaceSettings) -> Result<WorkspaceSettings, Failure> {
+        let pairs = |raw: &[String], what| raw.iter().map(|r| kind_pair(r, what)).collect::<Result<Vec<_>, _>>();
+        let change = settings::SettingsChange {
+            folder_layout: self.folder_layout.clone(),
+            permission: self.permission.clone(),
+            title_template: self.title_template.clone(),
+            doc_types: pairs(&self.doc_type, "doc-type")?,
+            templates: pairs(&self.template, "template")?,
+            unset: self.unset.clone(),
+        };
+        change.apply(settings).map_err(|e| {
+            let hint = match e.problem {
+                settings::Problem::Empty => format!("use --unset {}", e.field.split('.').next().unwrap_or("")),
+                _ => "see tapdocs workspace set --help".to_owned(),
             };
-            match name.split_once('.') {
-                None if name == "folder-layout" => settings.folder_layout = None,
-                None if name == "permission" => settings.doc_permission = None,
-                None if name == "title-template" => settings.title_template = None,
-                Some(("doc-type", k)) => {
-                    settings.doc_types.remove(&kind(k)?);
-                }
-                Some(("template", k)) => {
-                    settings.templates.remove(&kind(k)?);
-                }
-                _ => {
-                    return Err(Failure::usage(format!("--unset {name}: no such setting"))
-                        .hint("one of folder-layout, permission, title-template, doc-type.KIND, template.KIND"));
-                }
-            }
-        }
-        if let Some(l) = &self.folder_layout {
-            settings.folder_layout = Some(l.clone());
-        }
-        if let Some(p) = &self.permission {
-            settings.doc_permission = Some(p.clone());
-        }
-        if let Some(t) = &self.title_template {
-            if t.trim().is_empty() {
-                return Err(Failure::usage("--title-template is empty").hint("use --unset title-template"));
-            }
-            settings.title_template = Some(t.clone());
-        }
-        for raw in &self.doc_type {
-            let (kind, t) = kind_pair(raw, "doc-type")?;
-            if !shared::config::DOC_TYPES.contains(&t.as_str()) {
-                return Err(Failure::usage(format!(
-                    "--doc-type {raw}: not one of {}",
-                    shared::config::DOC_TYPES.join(", ")
-                )));
-            }
-            settings.doc_types.insert(kind, t);
-        }
-        for raw in &self.template {
-            let (kind, id) = kind_pair(raw, "template")?;
-            settings.templates.insert(kind, id);
-        }
-        Ok(settings)
+            Failure::usage(format!("--{e}")).hint(hint)
+        })
     }
 }
 
 fn settings_json(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>) -> Value {
+    let by_kind = |m: Vec<(ItemKind, String)>| m.into_iter().map(|(k, v)| (k.as_str(), v)).collect::<BTreeMap<_, _>>();
     json!({
         "workspace": ws.as_str(),
-        "folder_layout": s.folder_layout,
-        "permission": s.doc_permission,
+        "folder_layout": s.folder_layout.map(FolderLayout::as_str),
+        "permission": s.doc_permission.map(PermissionSetting::as_str),
         "title_template": s.title_template,
-        "doc_types": s.doc_types,
-        "templates": s.templates,
+        "doc_types": by_kind(s.doc_types.iter().map(|(k, t)| (*k, t.as_str().to_owned())).collect()),
+        "templates": by_kind(s.templates.iter().map(|(k, t)| (*k, t.clone())).collect()),
         "folder_id": folder,
     })
 }
 
 fn print_settings(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>) {
     let deployment = "(the deployment's)";
-    let or = |v: &Option<String>| v.clone().unwrap_or_else(|| deployment.to_owned());
+    let or = |v: Option<&str>| v.unwrap_or(deployment).to_owned();
     let mut t = table(&["setting", "value"]);
-    t.add_row(vec!["folder layout".to_owned(), or(&s.folder_layout)]);
-    t.add_row(vec!["permission".to_owned(), or(&s.doc_permission)]);
-    t.add_row(vec!["title template".to_owned(), or(&s.title_template)]);
+    t.add_row(vec!["folder layout".to_owned(), or(s.folder_layout.map(FolderLayout::as_str))]);
+    t.add_row(vec!["permission".to_owned(), or(s.doc_permission.map(PermissionSetting::as_str))]);
+    t.add_row(vec!["title template".to_owned(), or(s.title_template.as_deref())]);
     for kind in [ItemKind::Story, ItemKind::Bug, ItemKind::Task] {
         let k = kind.as_str();
-        t.add_row(vec![format!("doc type ({k})"), s.doc_type(kind).unwrap_or(deployment).to_owned()]);
+        t.add_row(vec![format!("doc type ({k})"), or(s.doc_type(kind).map(DocType::as_str))]);
         t.add_row(vec![format!("template ({k})"), s.template(kind).unwrap_or("(none: a blank doc)").to_owned()]);
     }
     t.add_row(vec!["folder".to_owned(), folder.unwrap_or("(none made yet)").to_owned()]);
