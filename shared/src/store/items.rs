@@ -75,12 +75,18 @@ impl Stage {
     /// The `status` attribute: what the operator CLI and the index see.
     pub fn status(&self) -> &'static str {
         match self {
-            Stage::Done { .. } => "done",
-            Stage::GivenUp { .. } => "failed",
-            _ => "pending",
+            Stage::Done { .. } => STATUS_DONE,
+            Stage::GivenUp { .. } => STATUS_GIVEN_UP,
+            _ => STATUS_PENDING,
         }
     }
 }
+
+/// The `status` attribute's values. A given-up item is stored as `failed`, the name records
+/// have always had: renaming it would strand every given-up record written so far.
+pub const STATUS_PENDING: &str = "pending";
+pub const STATUS_DONE: &str = "done";
+pub const STATUS_GIVEN_UP: &str = "failed";
 
 /// What the table knows about one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +131,7 @@ pub struct DueItem {
     pub pending_since_ms: u64,
 }
 
-fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
+pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("item record: {what}"));
     let key = ItemKey {
         workspace: get_s(item, "ws").and_then(|w| WorkspaceId::parse(w).ok()).ok_or_else(|| corrupt("ws"))?,
@@ -144,16 +150,18 @@ fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
     };
     let last_error = get_s(item, "last_error").map(str::to_owned);
     let stage = match (get_s(item, "status"), doc) {
-        (Some("done"), Some(doc)) => {
+        (Some(STATUS_DONE), Some(doc)) => {
             let comment_id = get_s(item, "comment_id").ok_or_else(|| corrupt("done without a comment"))?.to_owned();
             Stage::Done { doc, comment_id }
         }
-        (Some("done"), None) => return Err(corrupt("done without a doc")),
-        (Some("failed"), doc) => Stage::GivenUp { reason: last_error.clone().unwrap_or_else(|| "unknown".into()), doc },
-        (Some("pending"), None) => Stage::New,
-        (Some("pending"), Some(doc)) if flag("field_set") => Stage::FieldSet { doc },
-        (Some("pending"), Some(doc)) if flag("doc_written") => Stage::DocWritten { doc },
-        (Some("pending"), Some(doc)) => Stage::DocCreated { doc },
+        (Some(STATUS_DONE), None) => return Err(corrupt("done without a doc")),
+        (Some(STATUS_GIVEN_UP), doc) => {
+            Stage::GivenUp { reason: last_error.clone().unwrap_or_else(|| "unknown".into()), doc }
+        }
+        (Some(STATUS_PENDING), None) => Stage::New,
+        (Some(STATUS_PENDING), Some(doc)) if flag("field_set") => Stage::FieldSet { doc },
+        (Some(STATUS_PENDING), Some(doc)) if flag("doc_written") => Stage::DocWritten { doc },
+        (Some(STATUS_PENDING), Some(doc)) => Stage::DocCreated { doc },
         _ => return Err(corrupt("status")),
     };
     let first_seen_ms = get_n(item, "created_at").unwrap_or(0);
@@ -230,7 +238,7 @@ impl Store {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":pending", s(STATUS_PENDING))
             .expression_attribute_values(":ws", s(key.workspace.as_str()))
             .expression_attribute_values(":kind", s(key.kind.as_str()))
             .expression_attribute_values(":id", s(key.id.as_str()))
@@ -339,8 +347,8 @@ impl Store {
             )
             .condition_expression("#st = :failed")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":pending", s(STATUS_PENDING))
+            .expression_attribute_values(":failed", s(STATUS_GIVEN_UP))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":gpk", s(PENDING))
@@ -391,7 +399,7 @@ impl Store {
                 claim,
                 "SET #st = :done, comment_id = :cid, updated_at = :now \
                  REMOVE gsi1pk, gsi1sk, claim_owner, claim_until, last_error",
-                vec![(":done", s("done")), (":cid", s(comment_id)), (":now", n(now_millis()))],
+                vec![(":done", s(STATUS_DONE)), (":cid", s(comment_id)), (":now", n(now_millis()))],
             )
             .await;
         match finished {
@@ -432,7 +440,7 @@ impl Store {
             claim,
             "SET last_error = :err, #st = :failed, claim_until = :zero, updated_at = :now \
              REMOVE claim_owner, gsi1pk, gsi1sk",
-            vec![(":err", s(&reason)), (":failed", s("failed")), (":zero", n(0)), (":now", n(now_millis()))],
+            vec![(":err", s(&reason)), (":failed", s(STATUS_GIVEN_UP)), (":zero", n(0)), (":now", n(now_millis()))],
         )
         .await?;
         let doc = claim.record.stage.doc().cloned();
@@ -470,7 +478,7 @@ impl Store {
         }
         if claim.record.stage.is_pending() {
             expr.push_str(", #st = :failed, last_error = :why");
-            values.push((":failed", s("failed")));
+            values.push((":failed", s(STATUS_GIVEN_UP)));
             values.push((":why", s("the item was deleted in TAPD")));
             expr.push_str(" REMOVE claim_owner, gsi1pk, gsi1sk");
         } else {

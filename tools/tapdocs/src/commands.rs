@@ -9,7 +9,7 @@ use shared::config::{DocType, FolderLayout};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
 use shared::ops::settings;
 use shared::store::admin::{ItemStatus, ItemView, WorkspaceView};
-use shared::store::{Account, ItemKey, PermissionSetting, SweepCursor, WorkspaceSettings};
+use shared::store::{Account, ItemKey, PermissionSetting, Stage, SweepCursor, WorkspaceSettings};
 use shared::time::{now_millis, parse_tapd_date, tapd_time};
 
 use crate::target::{Connected, Keys, connect, interactive};
@@ -32,7 +32,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Items { which, workspace, limit } => {
             let ws = workspace.as_deref().map(parse_ws).transpose()?;
-            let status = if which.failed { ItemStatus::Failed } else { ItemStatus::Pending };
+            let status = if which.failed { ItemStatus::GivenUp } else { ItemStatus::Pending };
             let c = connect(&cli.target, Keys::Unused).await?;
             items(&c, status, ws.as_ref(), limit, json, show_progress).await
         }
@@ -274,7 +274,7 @@ async fn items(
     let list = read_items(c, status, ws, show_progress).await?;
     let label = match status {
         ItemStatus::Pending => "pending",
-        ItemStatus::Failed => "failed",
+        ItemStatus::GivenUp => "failed",
     };
     if json {
         let items: Vec<Value> = list.iter().map(item_json).collect();
@@ -289,10 +289,11 @@ async fn items(
     let now = now_millis();
     let mut t = match status {
         ItemStatus::Pending => table(&["Item", "Pending for", "Attempts", "Next try", "Last error", "Doc"]),
-        ItemStatus::Failed => table(&["Item", "Reason", "Attempts", "First seen", "Doc"]),
+        ItemStatus::GivenUp => table(&["Item", "Reason", "Attempts", "First seen", "Doc"]),
     };
     for i in list.iter().take(limit) {
-        let doc = i.doc_url.clone().unwrap_or_else(|| "-".into());
+        let r = &i.record;
+        let doc = r.stage.doc().map_or_else(|| "-".into(), |d| d.url.clone());
         match status {
             ItemStatus::Pending => {
                 let next = match (i.claim_until_ms, i.due_ms) {
@@ -302,20 +303,20 @@ async fn items(
                     (None, None) => "-".into(),
                 };
                 t.add_row(vec![
-                    item_name(&i.key),
-                    age(now.saturating_sub(i.pending_since_ms)),
-                    i.attempts.to_string(),
+                    item_name(&r.key),
+                    age(now.saturating_sub(r.pending_since_ms)),
+                    r.attempts.to_string(),
                     next,
-                    i.last_error.as_deref().map(|e| short(e, 120)).unwrap_or_else(|| "-".into()),
+                    r.last_error.as_deref().map(|e| short(e, 120)).unwrap_or_else(|| "-".into()),
                     doc,
                 ]);
             }
-            ItemStatus::Failed => {
+            ItemStatus::GivenUp => {
                 t.add_row(vec![
-                    item_name(&i.key),
-                    short(i.last_error.as_deref().unwrap_or("unknown"), 160),
-                    i.attempts.to_string(),
-                    when(Some(i.first_seen_ms)),
+                    item_name(&r.key),
+                    short(r.last_error.as_deref().unwrap_or("unknown"), 160),
+                    r.attempts.to_string(),
+                    when(Some(r.first_seen_ms)),
                     doc,
                 ]);
             }
@@ -324,7 +325,7 @@ async fn items(
     println!("{t}");
     let shown = if list.len() > limit { format!(", the oldest {limit} shown (--limit)") } else { String::new() };
     println!("{} {label} item(s){scope}{shown}.", list.len());
-    if status == ItemStatus::Failed {
+    if status == ItemStatus::GivenUp {
         println!(
             "Retry them with `tapdocs redrive --failed`{}.",
             ws.map(|w| format!(" --workspace {w}")).unwrap_or_default()
@@ -341,7 +342,7 @@ async fn read_items(
 ) -> Result<Vec<ItemView>, Failure> {
     // Failed items take a scan of the table: its approximate size is the bar's length.
     let len = match status {
-        ItemStatus::Failed => c.approx_items.filter(|&n| n > 0),
+        ItemStatus::GivenUp => c.approx_items.filter(|&n| n > 0),
         ItemStatus::Pending => None,
     };
     let bar = progress(show_progress, len, "reading items");
@@ -357,25 +358,34 @@ async fn read_items(
         })
         .await?;
     bar.finish_and_clear();
-    Ok(list)
+    // Reported on stderr, so --json output keeps its shape.
+    if !list.unreadable.is_empty() {
+        eprintln!("{} item record(s) could not be read and are not listed:", list.unreadable.len());
+        for row in &list.unreadable {
+            eprintln!("  {row}");
+        }
+    }
+    Ok(list.items)
 }
 
 fn item_json(i: &ItemView) -> Value {
+    let r = &i.record;
+    let doc = r.stage.doc();
     json!({
-        "item": item_name(&i.key),
-        "workspace": i.key.workspace.as_str(),
-        "kind": i.key.kind.as_str(),
-        "id": i.key.id.as_str(),
-        "status": i.status,
-        "attempts": i.attempts,
-        "first_seen_ms": opt_ms(Some(i.first_seen_ms)),
-        "pending_since_ms": opt_ms(Some(i.pending_since_ms)),
+        "item": item_name(&r.key),
+        "workspace": r.key.workspace.as_str(),
+        "kind": r.key.kind.as_str(),
+        "id": r.key.id.as_str(),
+        "status": r.stage.status(),
+        "attempts": r.attempts,
+        "first_seen_ms": opt_ms(Some(r.first_seen_ms)),
+        "pending_since_ms": opt_ms(Some(r.pending_since_ms)),
         "due_ms": i.due_ms,
         "claim_until_ms": i.claim_until_ms,
-        "reason": i.last_error,
-        "doc_url": i.doc_url,
-        "doc_title": i.doc_title,
-        "deleted": i.deleted,
+        "reason": r.last_error,
+        "doc_url": doc.map(|d| d.url.as_str()),
+        "doc_title": doc.map(|d| d.title.as_str()),
+        "deleted": r.deleted,
     })
 }
 
@@ -426,9 +436,9 @@ async fn redrive_one(c: &Connected, key: &ItemKey) -> Result<Redriven, Failure> 
         return Ok(Redriven::Rearmed);
     }
     let Some(view) = c.store.item_view(key).await? else { return Ok(Redriven::NotFound) };
-    Ok(match view.status.as_str() {
-        "done" => Redriven::Done,
-        "pending" => {
+    Ok(match &view.record.stage {
+        Stage::Done { .. } => Redriven::Done,
+        stage if stage.is_pending() => {
             if c.store.make_due_now(key).await? {
                 Redriven::DueNow
             } else {
@@ -438,7 +448,7 @@ async fn redrive_one(c: &Connected, key: &ItemKey) -> Result<Redriven, Failure> 
                 }
             }
         }
-        other => Redriven::Changed(other.to_owned()),
+        other => Redriven::Changed(other.status().to_owned()),
     })
 }
 
@@ -456,16 +466,17 @@ async fn redrive_failed(
     json: bool,
     show_progress: bool,
 ) -> Result<(), Failure> {
-    let failed = read_items(c, ItemStatus::Failed, ws, show_progress).await?;
+    let failed = read_items(c, ItemStatus::GivenUp, ws, show_progress).await?;
     let bar = progress(show_progress, Some(failed.len() as u64), "redriving");
     let mut results = Vec::new();
     for item in &failed {
-        let r = if c.store.rearm(&item.key).await? {
+        let r = if c.store.rearm(item.key()).await? {
             Redriven::Rearmed
         } else {
-            Redriven::Changed(c.store.item_view(&item.key).await?.map_or("gone".into(), |v| v.status))
+            let now = c.store.item_view(item.key()).await?;
+            Redriven::Changed(now.map_or("gone".into(), |v| v.record.stage.status().to_owned()))
         };
-        results.push((&item.key, r));
+        results.push((item.key(), r));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -562,7 +573,7 @@ async fn disconnect(c: &Connected, ws: &WorkspaceId, yes: bool, json: bool) -> R
             return Err(Failure::usage("not confirmed: nothing was changed"));
         }
     }
-    let pending = c.store.items_with_status(ItemStatus::Pending, Some(ws), |_| {}).await?.len();
+    let pending = c.store.items_with_status(ItemStatus::Pending, Some(ws), |_| {}).await?.items.len();
     let done = c.store.disconnect_workspace(ws).await?;
     if json {
         print_json(&json!({
