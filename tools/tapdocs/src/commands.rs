@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 
 use serde_json::{Value, json};
 use shared::config::{DocType, FolderLayout};
-use shared::ids::{ItemId, ItemKind, WorkspaceId};
+use shared::ids::{ItemKind, WorkspaceId};
 use shared::ops::settings;
 use shared::store::admin::{ItemStatus, ItemView, WorkspaceView};
 use shared::store::{Account, ItemKey, PermissionSetting, Stage, SweepCursor, WorkspaceSettings};
@@ -97,22 +97,14 @@ fn parse_ws(raw: &str) -> Result<WorkspaceId, Failure> {
 
 /// `WORKSPACE/KIND/ID` (also `WORKSPACE#KIND#ID`, `ITEM#…` as stored, or with `:`).
 fn parse_item(raw: &str) -> Result<ItemKey, Failure> {
-    let bad = |why: &str| {
-        Failure::usage(format!("{raw}: {why}"))
+    raw.parse().map_err(|e| {
+        Failure::usage(format!("{raw}: {e}"))
             .hint("name an item WORKSPACE/KIND/ID, e.g. 20000001/story/1000123 (KIND: story, bug or task)")
-    };
-    let body = raw.trim().strip_prefix("ITEM#").unwrap_or(raw.trim());
-    let parts: Vec<&str> = body.split(['/', '#', ':']).collect();
-    let [ws, kind, id] = parts.as_slice() else { return Err(bad("not WORKSPACE/KIND/ID")) };
-    Ok(ItemKey {
-        workspace: WorkspaceId::parse(ws).map_err(|e| bad(&e.to_string()))?,
-        kind: ItemKind::parse(&kind.to_ascii_lowercase()).ok_or_else(|| bad("the kind is story, bug or task"))?,
-        id: ItemId::parse(id).map_err(|e| bad(&e.to_string()))?,
     })
 }
 
 fn item_name(key: &ItemKey) -> String {
-    format!("{}/{}/{}", key.workspace, key.kind.as_str(), key.id)
+    key.to_string()
 }
 
 fn where_line(c: &Connected) -> String {
