@@ -246,6 +246,8 @@ pub struct VariantResult {
     pub sizes: Vec<(String, u64, bool)>,
     /// The latency mode: warm linked stories end to end, with distance added.
     pub distant: Option<PathStats>,
+    /// The latency mode: a story's delivery as the first invocation of a fresh instance.
+    pub distant_cold: Option<PathStats>,
     /// The latency mode: a backlog drained by scheduled runs.
     pub drain: Option<Drain>,
 }
@@ -260,6 +262,8 @@ pub struct DrainRun {
     pub summary: Value,
     pub linked: u64,
     pub tapd_requests: usize,
+    /// Of which TAPD token requests (the app token is shared: none while the stored one is good).
+    pub tapd_token_requests: usize,
     pub tdoc_requests: usize,
     pub dynamo_requests: usize,
     /// Whether the invocation answered before its deadline.
@@ -566,8 +570,10 @@ async fn scenario(args: &Args, variant: &Variant, result: &mut VariantResult) {
 }
 
 /// The latency mode: a warm tapd-webhook process links stories with `latency` added to every
-/// round trip; the time is the whole invocation, as TAPD's delivery waits for it.
-async fn distant(args: &Args, variant: &Variant, latency: Latency) -> PathStats {
+/// round trip; the time is the whole invocation, as TAPD's delivery waits for it. Then the
+/// same delivery as the first invocation of a fresh process (another instance has run
+/// before, as in production: the shared TAPD token is in the table).
+async fn distant(args: &Args, variant: &Variant, latency: Latency) -> (PathStats, PathStats) {
     let mut ctx = Ctx::new(variant, latency).await;
     let helper = ctx.spawn("oauth").await;
     ctx.connect_webhook_workspace(&helper).await;
@@ -583,9 +589,18 @@ async fn distant(args: &Args, variant: &Variant, latency: Latency) -> PathStats 
             linked.push(took, trips);
         }
     }
+    let mut cold = PathStats::new("tapd-webhook: linked story (cold: first invocation)");
+    for _ in 0..args.first.max(10) {
+        let fresh = ctx.spawn("tapd-webhook").await;
+        let (_, event) = ctx.new_story();
+        let (inv, took, trips) = ctx.measure(&fresh, event).await;
+        let resp = answered(&inv, &fresh, 200, "distant cold webhook");
+        assert_eq!(resp.json().unwrap_or_default()["status"], "linked", "{}", resp.body);
+        cold.push(took, trips);
+    }
     drop_table(&ctx.stack.table).await;
     eprintln!("bench: {}: latency mode done", variant.label);
-    linked
+    (linked, cold)
 }
 
 /// The default `TAPD_BUDGET` and its window (shared/src/config.rs).
@@ -658,6 +673,10 @@ async fn drain(args: &Args, variant: &Variant, latency: Latency) -> Drain {
             linked: summary["linked"].as_u64().unwrap_or(logged),
             summary,
             tapd_requests: upstream.iter().filter(|r| r.label.starts_with("TAPD")).count(),
+            tapd_token_requests: upstream
+                .iter()
+                .filter(|r| r.label.starts_with("TAPD") && r.label.contains("/tokens/"))
+                .count(),
             tdoc_requests: upstream.iter().filter(|r| !r.label.starts_with("TAPD")).count(),
             dynamo_requests: ctx.dynamo.since(d).len(),
             in_time: answered.is_some() && wall < deadline,
@@ -710,7 +729,9 @@ async fn main() {
     for (variant, result) in args.variants.iter().zip(results.iter_mut()) {
         scenario(&args, variant, result).await;
         if let Some(latency) = args.latency {
-            result.distant = Some(distant(&args, variant, latency).await);
+            let (warm, cold) = distant(&args, variant, latency).await;
+            result.distant = Some(warm);
+            result.distant_cold = Some(cold);
             if args.drain > 0 && result.drain.is_none() && std::ptr::eq(variant, &args.variants[0]) {
                 result.drain = Some(drain(&args, variant, latency).await);
             }

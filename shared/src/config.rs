@@ -280,6 +280,10 @@ pub struct OauthConfig {
     pub allowed_workspaces: Vec<String>,
     /// `ALLOWED_OPEN_IDS`: Tencent Docs accounts that may be connected; empty means any.
     pub allowed_open_ids: Vec<String>,
+    /// How long a console session lasts (`CONSOLE_SESSION_TTL`, default 8 h).
+    pub console_session_ttl: Duration,
+    /// How long a rotated webhook secret keeps working (`WEBHOOK_SECRET_GRACE`, default 24 h).
+    pub webhook_secret_grace: Duration,
 }
 
 fn list(env: &Env<'_>, name: &str) -> Vec<String> {
@@ -294,12 +298,17 @@ impl OauthConfig {
         let public_base_url = env.url("PUBLIC_BASE_URL", None);
         let allowed_workspaces = list(&env, "ALLOWED_WORKSPACES");
         let allowed_open_ids = list(&env, "ALLOWED_OPEN_IDS");
+        let duration = "a duration (90s, 30m, 8h, 3d)";
+        let console_session_ttl = env.parsed("CONSOLE_SESSION_TTL", Span(Duration::from_secs(8 * 3600)), duration).0;
+        let webhook_secret_grace = env.parsed("WEBHOOK_SECRET_GRACE", Span(Duration::from_secs(86_400)), duration).0;
         env.finish()?;
         Ok(Self {
             common: common.expect("no problems means complete"),
             public_base_url,
             allowed_workspaces,
             allowed_open_ids,
+            console_session_ttl,
+            webhook_secret_grace,
         })
     }
 
@@ -339,6 +348,9 @@ pub struct WebhookConfig {
     pub retry_period: Duration,
     /// The longest backoff between retries.
     pub retry_cap: Duration,
+    /// How long after a create whose reply was lost Tencent Docs may still make the file
+    /// (`CREATE_SETTLE`): a look in the folder proves a doc absent only after this.
+    pub create_settle: Duration,
     /// Who may open a new doc (`DOC_PERMISSION`); `None` leaves Tencent Docs' default.
     pub doc_permission: Option<DocPermission>,
     pub on_item_delete: OnItemDelete,
@@ -607,6 +619,7 @@ impl WebhookConfig {
         let give_up_after = span(&mut env, "GIVE_UP_AFTER", 3 * 86_400);
         let retry_period = span(&mut env, "RETRY_PERIOD", 300);
         let retry_cap = span(&mut env, "RETRY_CAP", 4 * 3600);
+        let create_settle = span(&mut env, "CREATE_SETTLE", 60);
         let sweep_every = span(&mut env, "SWEEP_EVERY", 600);
         let sweep_overlap = span(&mut env, "SWEEP_OVERLAP", 600);
         let language = env.parsed("LANGUAGE", Lang::ZhCn, "`zh-CN` or `en`");
@@ -639,6 +652,7 @@ impl WebhookConfig {
             give_up_after,
             retry_period,
             retry_cap,
+            create_settle,
             doc_permission,
             on_item_delete,
             folder_layout,
@@ -685,6 +699,7 @@ mod tests {
         assert_eq!(w.link.doc_type(ItemKind::Bug), "doc");
         assert!(!w.link.handles(ItemKind::Task));
         assert_eq!(w.give_up_after, Duration::from_secs(3 * 86_400));
+        assert_eq!(w.create_settle, Duration::from_secs(60));
         assert_eq!(w.language, Lang::ZhCn);
         assert_eq!(w.doc_permission, None);
         assert_eq!(w.folder_layout, FolderLayout::Workspace);

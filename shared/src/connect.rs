@@ -139,6 +139,8 @@ pub struct Connected {
     pub account: Account,
     /// The account's nickname (Tencent Docs' userinfo), when known.
     pub nick: Option<String>,
+    /// The workspace's own webhook secret, for its admin to enter in TAPD.
+    pub webhook_secret: crate::secret::Secret,
 }
 
 /// A workspace bound to another account: the person must confirm the replacement.
@@ -164,6 +166,8 @@ pub enum Next {
     Redirect(String),
     /// The flow ended here (app-account mode ends after TAPD).
     Done(Outcome),
+    /// A console sign-in: TAPD let this browser in to this workspace.
+    SignedIn(WorkspaceId),
 }
 
 /// A started flow: where the browser goes, and the nonce it must keep in [`COOKIE`].
@@ -191,17 +195,33 @@ impl Connector {
         Ok(Started { location: self.clients.tapd.authorize_url(&self.cfg.tapd_redirect_uri(), &state), nonce })
     }
 
+    /// The console's sign-in: TAPD's consent exactly as the connect flow starts it (a state
+    /// bound to this browser, single use), the callback telling the two apart.
+    pub async fn start_console(&self) -> Result<Started, ConnectError> {
+        let (state, nonce) = (random::token(), random::token());
+        self.clients.store.put_bound_state(&state, &Flow::Console, Some(&browser_hash(&nonce)), STATE_TTL_SECS).await?;
+        Ok(Started { location: self.clients.tapd.authorize_url(&self.cfg.tapd_redirect_uri(), &state), nonce })
+    }
+
     /// Step 2: TAPD's callback. Stores the workspace's token and sends the browser on to
     /// Tencent Docs with a state bound to that workspace and the same browser; in
-    /// app-account mode, binds the workspace to the app's account and ends.
+    /// app-account mode, binds the workspace to the app's account and ends. For a console
+    /// sign-in, says which workspace TAPD let this browser in to.
     pub async fn tapd_callback(&self, cb: Callback, nonces: &[&str]) -> Result<Next, ConnectError> {
-        let (Flow::Tapd, nonce) = self.consume(&cb, nonces).await? else { return Err(ConnectError::BadState) };
+        let (flow, nonce) = self.consume(&cb, nonces).await?;
         let nonce = nonce.ok_or(ConnectError::OtherBrowser)?;
+        if !matches!(flow, Flow::Tapd | Flow::Console) {
+            return Err(ConnectError::BadState);
+        }
         let code = Self::code(cb, Service::Tapd)?;
         let token = self.clients.tapd.exchange_code(&code, &self.cfg.tapd_redirect_uri()).await?;
         // The workspace is the one TAPD issued the token for, never the query's `resource`,
         // whatever the resource's `type` (`user` in TAPD's documented reply).
         let workspace = token.workspace().cloned().ok_or(ConnectError::NotAWorkspace)?;
+        if flow == Flow::Console {
+            tracing::info!(workspace = %workspace, "console sign-in");
+            return Ok(Next::SignedIn(workspace));
+        }
         if !self.cfg.workspace_allowed(workspace.as_str()) {
             return Err(ConnectError::WorkspaceNotAllowed(workspace));
         }
@@ -306,7 +326,13 @@ impl Connector {
             }
             _ => tracing::info!(workspace = %workspace, account = %account_of(binding), "workspace connected"),
         }
-        Ok(Connected { workspace: workspace.clone(), account: binding.account.clone(), nick: binding.nick.clone() })
+        let webhook_secret = crate::tenants::current_or_new(&self.clients.store, workspace).await?;
+        Ok(Connected {
+            workspace: workspace.clone(),
+            account: binding.account.clone(),
+            nick: binding.nick.clone(),
+            webhook_secret,
+        })
     }
 
     /// Burns the state first, whatever else the callback says: a state is good for one

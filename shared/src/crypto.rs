@@ -108,6 +108,13 @@ impl Key {
     }
 }
 
+/// A Content-Security-Policy source for one inline script: `sha256-<base64 of its digest>`.
+pub fn csp_hash(script: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,12 +23,6 @@ impl Transient for UpstreamError {
     }
 }
 
-impl Transient for crate::link::LinkError {
-    fn is_transient(&self) -> bool {
-        matches!(self, crate::link::LinkError::Upstream(e) if e.is_transient())
-    }
-}
-
 /// Retries transient failures with backoff while the deadline allows.
 pub async fn retrying<T, E, F, Fut>(deadline_ms: u64, mut op: F) -> Result<T, E>
 where

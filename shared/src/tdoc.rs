@@ -215,6 +215,31 @@ impl TdocClient {
         v2_ok(status, &body)
     }
 
+    /// One page of a folder's entries (`GET /drive/v2/folders/{folderID}`, the root is
+    /// `/`), newest first, from `start`.
+    pub async fn list_folder(
+        &self,
+        token: &TdocToken,
+        folder: Option<&str>,
+        start: u64,
+    ) -> Result<FolderPage, UpstreamError> {
+        let path = format!("drive/v2/folders/{}", percent_encode_segment(folder.unwrap_or("/")));
+        let start = start.to_string();
+        let query = [("sortType", "create"), ("asc", "0"), ("start", start.as_str()), ("limit", "20")];
+        let req = self.openapi(reqwest::Method::GET, &path, token).query(&query);
+        let (status, body) = upstream::send(S, req).await?;
+        folder_page_reply(status, &body)
+    }
+
+    /// A doc's text (`GET /doc/v3/{fileID}`): the `text` of its nodes in document order,
+    /// one line per node that has text.
+    pub async fn doc_text(&self, token: &TdocToken, file_id: &str) -> Result<String, UpstreamError> {
+        let path = format!("doc/v3/{}", percent_encode_segment(file_id));
+        let req = self.openapi(reqwest::Method::GET, &path, token);
+        let (status, body) = upstream::send(S, req).await?;
+        doc_text_reply(status, &body)
+    }
+
     /// Inserts text at the start of a doc (`batchUpdate`, v3).
     pub async fn insert_text(&self, token: &TdocToken, file_id: &str, text: &str) -> Result<(), UpstreamError> {
         let path = format!("doc/v3/{}:batchUpdate", percent_encode_segment(file_id));
@@ -288,6 +313,103 @@ fn folder_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
     Ok(data.id)
 }
 
+/// An entry of a folder listing: a file or a sub-folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveEntry {
+    pub id: String,
+    pub title: String,
+    /// `doc`, `sheet`, ..., or `folder`.
+    pub kind: String,
+    pub url: String,
+    /// Unix seconds (0 when the reply has none).
+    pub created: u64,
+}
+
+/// One page of a folder listing; `next` is the following page's `start`, 0 at the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderPage {
+    pub entries: Vec<DriveEntry>,
+    pub next: u64,
+}
+
+fn folder_page_reply(status: u16, body: &[u8]) -> Result<FolderPage, UpstreamError> {
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(rename = "ID")]
+        id: String,
+        #[serde(default)]
+        title: String,
+        #[serde(rename = "type", default)]
+        kind: String,
+        #[serde(default)]
+        url: String,
+        #[serde(rename = "createTime", default)]
+        created: Option<serde_json::Value>,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        list: Option<Vec<Entry>>,
+        #[serde(default)]
+        next: Option<serde_json::Value>,
+    }
+    let data: Data = v2(status, body)?;
+    // An empty folder may come without a list; a list of the wrong shape fails above.
+    let entries = data
+        .list
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| !e.id.is_empty())
+        .map(|e| DriveEntry {
+            id: e.id,
+            title: e.title,
+            kind: e.kind,
+            url: e.url,
+            created: e.created.as_ref().and_then(number).unwrap_or(0),
+        })
+        .collect();
+    let next = match data.next {
+        None | Some(serde_json::Value::Null) => 0,
+        Some(v) => number(&v).ok_or_else(|| malformed("listing whose next is not a number"))?,
+    };
+    Ok(FolderPage { entries, next })
+}
+
+/// A number sent as a number or as a string of digits.
+fn number(v: &serde_json::Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// The `text` of every node of a v3 document, in order (node type names beyond the
+/// documented ones are not confirmed: text is read wherever it is).
+fn doc_text_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
+    if let Some(err) = openapi_status(status, body) {
+        return Err(err);
+    }
+    if !(200..300).contains(&status) {
+        return Err(refused(status, body));
+    }
+    let v: serde_json::Value = decode(S, body)?;
+    if v.get("code").or_else(|| v.get("ret")).and_then(|c| c.as_i64()).is_some_and(|c| c != 0) {
+        return Err(refused(status, body));
+    }
+    let Some(root) = v.get("document").filter(|d| d.is_object()) else {
+        return Err(malformed("content reply without a document"));
+    };
+    let mut lines = Vec::new();
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        if let Some(t) = node.get("text").and_then(|t| t.as_str())
+            && !t.is_empty()
+        {
+            lines.push(t.to_owned());
+        }
+        if let Some(children) = node.get("children").and_then(|c| c.as_array()) {
+            stack.extend(children.iter().rev());
+        }
+    }
+    Ok(lines.join("\n"))
+}
+
 /// A refusal saying the file or folder named does not exist (`ret` 10102, or a 404).
 pub fn is_missing(e: &UpstreamError) -> bool {
     match e {
@@ -343,6 +465,14 @@ pub mod fuzzing {
 
     pub fn insert_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
         super::insert_reply(status, body)
+    }
+
+    pub fn folder_page_reply(status: u16, body: &[u8]) -> Result<FolderPage, UpstreamError> {
+        super::folder_page_reply(status, body)
+    }
+
+    pub fn doc_text_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
+        super::doc_text_reply(status, body)
     }
 }
 
@@ -445,6 +575,54 @@ mod tests {
         }
         let reply = token_reply(200, TOKEN.as_bytes()).unwrap();
         assert_eq!(reply.user_id.unwrap().as_str(), "74dc0e3512a24df198474b6d89776649");
+    }
+
+    const FOLDER_LIST: &str = include_str!("../../tests/fixtures/tdoc/folder_list_reply.json");
+    const METADATA: &str = include_str!("../../tests/fixtures/tdoc/file_metadata_reply.json");
+    const CONTENT: &str = include_str!("../../tests/fixtures/tdoc/doc_content_reply.json");
+
+    #[test]
+    fn a_folder_listing_gives_files_and_folders_and_the_next_page() {
+        let page = folder_page_reply(200, FOLDER_LIST.as_bytes()).unwrap();
+        assert_eq!(page.next, 20);
+        assert_eq!(page.entries.len(), 2);
+        assert_eq!(page.entries[0].id, "300000000$fclZsEgvOuLD");
+        assert_eq!(page.entries[0].title, "按月导出所有项目的成本报表");
+        assert_eq!((page.entries[0].kind.as_str(), page.entries[0].created), ("doc", 1795885142));
+        assert_eq!(page.entries[1].kind, "folder");
+        // The last page; an empty folder; garbage.
+        let last = folder_page_reply(200, br#"{"ret":0,"msg":"Succeed","data":{"list":[],"next":0}}"#).unwrap();
+        assert_eq!((last.entries.len(), last.next), (0, 0));
+        assert_eq!(folder_page_reply(200, br#"{"ret":0,"msg":"Succeed","data":{}}"#).unwrap().next, 0);
+        assert!(folder_page_reply(200, br#"{"ret":0,"msg":"Succeed","data":{"list":{},"next":0}}"#).is_err());
+        assert!(folder_page_reply(200, br#"{"ret":0,"msg":"Succeed","data":{"list":[],"next":"x"}}"#).is_err());
+        assert!(is_missing(&folder_page_reply(404, br#"{"ret":10102,"msg":"folder does not exist"}"#).unwrap_err()));
+    }
+
+    #[test]
+    fn a_file_s_metadata_reads_like_a_created_file() {
+        let file = file_reply(200, METADATA.as_bytes()).unwrap();
+        assert_eq!(file.id, "300000000$fclZsEgvOuLD");
+        assert!(file.url.starts_with("https://docs.qq.com/doc/D"));
+    }
+
+    #[test]
+    fn a_doc_s_text_is_every_node_s_text_in_order() {
+        let text = doc_text_reply(200, CONTENT.as_bytes()).unwrap();
+        assert!(text.starts_with("TAPD 需求：按月导出所有项目的成本报表 https://www.tapd.cn/20375001/"), "{text}");
+        assert!(text.contains("/stories/view/1120375001001000101"));
+        assert!(matches!(
+            doc_text_reply(404, br#"{"code":10102,"message":"file does not exist"}"#),
+            Err(UpstreamError::Refused { .. })
+        ));
+        assert!(matches!(doc_text_reply(200, br#"{"ret":0}"#), Err(UpstreamError::Malformed { .. })));
+        assert_eq!(
+            doc_text_reply(200, br#"{"code":37019,"message":"token expired"}"#),
+            Err(UpstreamError::Unauthorized { service: S })
+        );
+        // Hostile nesting is refused, never a stack overflow.
+        let deep = format!(r#"{{"document":{}{{"text":"x"}}{}}}"#, r#"{"children":["#.repeat(5000), "]}".repeat(5000));
+        assert!(matches!(doc_text_reply(200, deep.as_bytes()), Err(UpstreamError::Malformed { .. })));
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl Lang {
         }
     }
 
-    fn pick(self, zh: &'static str, en: &'static str) -> &'static str {
+    pub fn pick(self, zh: &'static str, en: &'static str) -> &'static str {
         match self {
             Lang::ZhCn => zh,
             Lang::En => en,
@@ -251,7 +251,11 @@ pub struct Connected {
     pub format_label: &'static str,
     pub format_value: &'static str,
     pub secret_label: &'static str,
-    pub secret_value: &'static str,
+    /// What the secret opens and how to keep it.
+    pub secret_note: String,
+    pub copy: &'static str,
+    /// The steps in TAPD, in order.
+    pub steps: Vec<String>,
     pub done: &'static str,
 }
 
@@ -278,10 +282,32 @@ pub fn connected(lang: Lang, workspace: &str, account: &str) -> Connected {
         format_label: lang.pick("请求体格式", "Body format"),
         format_value: "JSON",
         secret_label: lang.pick("密钥（secret）", "Secret"),
-        secret_value: lang.pick(
-            "部署时的 TapdWebhookSecret 参数（向部署者索取；此处不显示）",
-            "the deployment's TapdWebhookSecret parameter (ask whoever deployed it; it is never shown here)",
-        ),
+        secret_note: match lang {
+            Lang::ZhCn => format!(
+                "这是本项目专用的密钥：只对项目 {workspace} 的投递有效，请像密码一样保管。它只向连接本项目的管理员显示；如怀疑泄露，请让运维轮换（旧密钥在宽限期内仍然有效）。"
+            ),
+            Lang::En => format!(
+                "This secret belongs to this workspace alone: it opens deliveries for workspace {workspace} only. \
+                 Keep it like a password. It is shown only to the admins who connect this workspace; if it may have \
+                 leaked, have it rotated (the old one keeps working for a grace period)."
+            ),
+        },
+        copy: lang.pick("复制密钥", "Copy the secret"),
+        steps: match lang {
+            Lang::ZhCn => vec![
+                "在 TAPD 打开本项目，进入「设置 → 应用设置 → Webhook」，点击「添加 Webhook」。".to_owned(),
+                "「URL」填上面的地址，「密钥（secret）」粘贴上面的密钥。".to_owned(),
+                "勾选下面列出的事件，请求体格式选 JSON，保存。".to_owned(),
+                "新建一个需求试试：片刻后它的评论里会出现文档链接。".to_owned(),
+            ],
+            Lang::En => vec![
+                "In TAPD, open this workspace and go to Settings → App settings → Webhook; click Add webhook."
+                    .to_owned(),
+                "Enter the URL above as the URL, and paste the secret above as its secret.".to_owned(),
+                "Tick the events listed below, choose JSON as the body format, and save.".to_owned(),
+                "Create a story to try it: a moment later its comments link its doc.".to_owned(),
+            ],
+        },
         done: lang.pick("完成后即可关闭此页面。", "You can close this page then."),
     }
 }
@@ -410,7 +436,8 @@ mod tests {
         for lang in [Lang::ZhCn, Lang::En] {
             let c = connected(lang, "20003271", "Lin");
             assert!(c.summary.contains("20003271") && c.summary.contains("Lin"));
-            assert!(c.secret_value.contains("TapdWebhookSecret"));
+            assert!(!c.secret_note.contains("TapdWebhookSecret"), "the deployment's secret is never an admin's");
+            assert_eq!(c.steps.len(), 4);
             let q = confirm(lang, "20003271", "Old", "New");
             assert!(q.question.contains("Old") && q.question.contains("New"));
         }

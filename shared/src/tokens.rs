@@ -3,7 +3,11 @@
 //! says it is dead, and written back with a version check. The clients only make HTTP calls.
 //!
 //! - TAPD: the app's client-credentials token (items and comments of every workspace the
-//!   app is installed in). A dead one is re-issued.
+//!   app is installed in), shared by every instance through the table (sealed like the
+//!   others): a cold instance reads it rather than asking TAPD for another, and one instance
+//!   at a time renews it shortly before it expires, under a lease, while the others keep
+//!   using the old one. A dead one is looked up again (another instance may have renewed
+//!   it) and used once more, else renewed; one that cannot be decrypted is renewed.
 //! - Tencent Docs, `TDOC_OWNER=user`: the token of the account a workspace is bound to,
 //!   stored encrypted; refreshed ahead of expiry or when dead, the refresh written back
 //!   conditionally on the version read (a lost race adopts the winner's token). A refresh
@@ -17,17 +21,23 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::app::Clients;
+use crate::error::LinkError;
 use crate::ids::{OpenId, WorkspaceId};
-use crate::link::LinkError;
 use crate::retry::retrying;
 use crate::secret::Secret;
 use crate::store::{Account, Store, StoreError};
 use crate::tapd::TapdToken;
 use crate::tdoc::TdocToken;
+use crate::time::now_millis;
 use crate::upstream::UpstreamError;
 
 /// Renew tokens this long before they expire.
 const AHEAD_SECS: u64 = 300;
+/// How long one instance may take to renew the shared TAPD app token before another may.
+const RENEWAL_LEASE_MS: u64 = 10_000;
+/// Waits for another instance's renewal when the old token has run out, each this long.
+const RENEWAL_WAITS: usize = 12;
+const RENEWAL_WAIT_MS: u64 = 250;
 /// How long a workspace's binding is trusted from memory (a reconnect shows up after this).
 const BINDING_TTL: Duration = Duration::from_secs(60);
 
@@ -64,19 +74,36 @@ impl Tokens {
     }
 
     /// A TAPD call with the app token: transient failures retried while the deadline
-    /// allows, a refused token re-issued once.
+    /// allows; a refused token replaced once (by the one another instance renewed, or by
+    /// a renewal).
     pub async fn tapd<T, F, Fut>(&self, clients: &Clients, deadline_ms: u64, call: F) -> Result<T, LinkError>
     where
         F: Fn(Secret) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
-        let tok = retrying(deadline_ms, || self.tapd_token(clients, Freshness::Usable)).await?;
+        let tok = retrying(deadline_ms, || self.tapd_token(clients, None)).await?;
         match retrying(deadline_ms, || call(tok.clone())).await {
             Err(UpstreamError::Unauthorized { .. }) => {
-                let tok = retrying(deadline_ms, || self.tapd_token(clients, Freshness::Dead)).await?;
+                let tok = retrying(deadline_ms, || self.tapd_token(clients, Some(&tok))).await?;
                 Ok(retrying(deadline_ms, || call(tok.clone())).await?)
             }
             other => Ok(other?),
+        }
+    }
+
+    /// Reads the shared TAPD app token into memory ahead of its first use (a cold start
+    /// reads it beside the workspace's records); a failure is left to that use.
+    pub async fn warm_tapd(&self, clients: &Clients) {
+        if let Err(e) = self.tapd_token(clients, None).await {
+            tracing::debug!(error = %e, "the TAPD app token is not ready yet");
+        }
+    }
+
+    /// Reads (or renews) the account's Tencent Docs token into memory ahead of its first
+    /// use; a failure is left to that use.
+    pub async fn warm_tdoc(&self, clients: &Clients, ws: &WorkspaceId, account: &Account, deadline_ms: u64) {
+        if let Err(e) = self.tdoc_token(clients, ws, account, Freshness::Usable, deadline_ms).await {
+            tracing::debug!(error = %e, "the Tencent Docs token is not ready yet");
         }
     }
 
@@ -122,13 +149,41 @@ impl Tokens {
         }
     }
 
-    async fn tapd_token(&self, clients: &Clients, freshness: Freshness) -> Result<Secret, UpstreamError> {
+    /// The app token to call TAPD with: from memory, else the shared one, else renewed.
+    /// `dead` is a token TAPD just refused: it is not used again.
+    async fn tapd_token(&self, clients: &Clients, dead: Option<&Secret>) -> Result<Secret, LinkError> {
         let mut cached = self.tapd_app.lock().await;
-        if freshness == Freshness::Usable
-            && let Some(t) = cached.as_ref().filter(|t| !t.expires_within(AHEAD_SECS))
-        {
+        let usable = |t: &TapdToken, margin: u64| !t.expires_within(margin) && Some(&t.access_token) != dead;
+        if let Some(t) = cached.as_ref().filter(|t| usable(t, AHEAD_SECS)) {
             return Ok(t.access_token.clone());
         }
+        let store = &clients.store;
+        for _ in 0..RENEWAL_WAITS {
+            let shared = store.tapd_app_token().await?;
+            let (stored, version) = match shared {
+                Some(s) => (s.token, s.version),
+                None => (None, 0),
+            };
+            if let Some(t) = stored.as_ref().filter(|t| usable(t, AHEAD_SECS)) {
+                *cached = Some(t.clone());
+                return Ok(t.access_token.clone());
+            }
+            if store.lease_tapd_app_renewal(version, now_millis() + RENEWAL_LEASE_MS).await? {
+                let fresh = clients.tapd.app_token().await?;
+                if !store.put_tapd_app_token(&fresh, version).await? {
+                    tracing::debug!("another instance stored a TAPD app token meanwhile; using ours this time");
+                }
+                let token = fresh.access_token.clone();
+                *cached = Some(fresh);
+                return Ok(token);
+            }
+            // Another instance renews: the old token serves until it actually expires.
+            if let Some(t) = stored.filter(|t| usable(t, 0)) {
+                return Ok(t.access_token);
+            }
+            tokio::time::sleep(Duration::from_millis(RENEWAL_WAIT_MS)).await;
+        }
+        // The renewing instance is slow or gone: a token of our own, not shared.
         let fresh = clients.tapd.app_token().await?;
         let token = fresh.access_token.clone();
         *cached = Some(fresh);

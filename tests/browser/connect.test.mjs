@@ -105,7 +105,8 @@ async function main() {
   let context = null;
 
   step(`starting devstack on ${base}`);
-  const stack = spawn(DEVSTACK, ['run', '--port', String(port), '--data-dir', dataDir], {
+  // Scheduled retry runs every 2 s (a minute in `make run`): the console walk retries an item.
+  const stack = spawn(DEVSTACK, ['run', '--port', String(port), '--data-dir', dataDir, '--retry-every', '2'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -171,6 +172,11 @@ async function main() {
       'the connected page shows the webhook URL',
     );
     check(!(await context.cookies(base)).some((c) => c.name === COOKIE), 'the cookie is cleared when the flow ends');
+    // The workspace's own secret, as its admin copies it into TAPD; never the deployment's.
+    const secret = (await page.locator('#webhook-secret').innerText()).trim();
+    check(secret.length >= 22, `the connected page shows the workspace's secret (${secret.length} characters)`);
+    check(!(await page.content()).includes(env.TAPD_WEBHOOK_SECRET), "the deployment's secret is not on the page");
+    check((await page.locator('#copy-secret').count()) === 1, 'a copy button beside the secret');
     step(`success page: ${connected}`);
 
     const id = `11${WORKSPACE}${String(Date.now() % 1e9).padStart(9, '0')}`;
@@ -189,7 +195,7 @@ async function main() {
         workspace_id: WORKSPACE,
         id,
         event_id: String(Date.now()),
-        secret: env.TAPD_WEBHOOK_SECRET,
+        secret,
       }),
     });
     const reply = await r.json();
@@ -252,7 +258,7 @@ async function main() {
     check(rebound.includes(OTHER_NICK), `connected to the new account: ${JSON.stringify(rebound)}`);
     check((await page.locator('form').count()) === 0, 'the final page holds no form');
 
-    await walkInChinese(base);
+    await walkInChinese(base, env);
 
     step('PASSED');
   } finally {
@@ -269,7 +275,7 @@ async function main() {
 // The walk a person takes, in Chinese: connect, create a story in the TAPD sandbox through
 // its form, see the comment linking the doc on the story's page, open the doc, follow its
 // link back. A screenshot of each step goes to .local/browser/; CJK text must render.
-async function walkInChinese(base) {
+async function walkInChinese(base, env) {
   await mkdir(SHOTS, { recursive: true });
   for (const f of await readdir(SHOTS)) if (f.endsWith('.png')) await rm(join(SHOTS, f));
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
@@ -350,10 +356,85 @@ async function walkInChinese(base) {
     check((await docPage.locator('#title').innerText()).includes(title), 'back on the story page');
     await shot(docPage, 'back-to-story');
 
+    await walkTheConsole(base, context, shot, env);
+
     await checkCjkRenders(docPage, shots);
   } finally {
     await browser.close();
   }
+}
+
+// The console, as the team lead: sign in with TAPD, see the linked story and a waiting one
+// with its reason in words, retry it once Tencent Docs is back and see it linked, set the
+// title template and see the next doc follow it; another workspace's page does not exist.
+async function walkTheConsole(base, context, shot, env) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  step('控制台: sign in with TAPD');
+  await page.goto(`${base}/console`);
+  await page.locator('select#workspace_id').selectOption(WORKSPACE);
+  await pressAuthorize(page, `/console/ws/${WORKSPACE}`);
+  check((await page.locator('#workspace').innerText()).includes(`TAPD 项目 ${WORKSPACE}`), 'the console names its workspace');
+  check((await page.locator('tr[data-state="linked"]').count()) >= 1, 'the linked story is listed as 已关联');
+  await shot(page, 'console');
+
+  step('控制台: Tencent Docs fails; a new story waits, with why');
+  await json(`${base}/_sandbox/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ method: 'POST', path_prefix: '/tdoc/openapi/drive/v2/files$', kind: { status: 429 }, times: 0 }),
+  }).catch(() => {});
+  const id = `11${WORKSPACE}${String(Date.now() % 1e9).padStart(9, '0')}`;
+  await json(`${base}/_sandbox/items`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ workspace_id: WORKSPACE, kind: 'story', id, name: '控制台里等待的需求' }),
+  });
+  await fetch(`${base}/webhooks/tapd`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ event: 'story::create', workspace_id: WORKSPACE, id, event_id: `c${id}`, secret: env.TAPD_WEBHOOK_SECRET }),
+  });
+  await page.goto(`${base}/console/ws/${WORKSPACE}?state=waiting`);
+  const row = page.locator(`tr[data-item="${id}"]`);
+  check((await row.getAttribute('data-state')) === 'waiting', 'the story waits');
+  check((await row.locator('.why').innerText()).includes('请求过于频繁'), 'its reason, in plain words');
+  await shot(page, 'console-waiting');
+
+  step('控制台: Tencent Docs is back; 重试, and the schedule links it');
+  await fetch(`${base}/_sandbox/faults`, { method: 'DELETE' });
+  await Promise.all([page.waitForURL((u) => u.searchParams.get('done') === 'retried'), row.getByRole('button', { name: '重试' }).click()]);
+  await until('the retried story to be linked', 30_000, async () => {
+    await page.goto(`${base}/console/ws/${WORKSPACE}`);
+    return (await page.locator(`tr[data-item="${id}"]`).getAttribute('data-state')) === 'linked';
+  });
+  await shot(page, 'console-retried');
+
+  step('控制台: the title template, and the next doc follows it');
+  await page.locator('#title_template').fill('【需求】{name}');
+  await Promise.all([page.waitForURL((u) => u.searchParams.get('done') === 'saved'), page.getByRole('button', { name: '保存' }).click()]);
+  check((await page.locator('#preview').innerText()).includes('【需求】'), 'the preview follows the template');
+  await shot(page, 'console-settings');
+  const next = `11${WORKSPACE}${String((Date.now() + 7) % 1e9).padStart(9, '0')}`;
+  await json(`${base}/_sandbox/items`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ workspace_id: WORKSPACE, kind: 'story', id: next, name: '模板之后的需求' }),
+  });
+  await until('the next doc, titled by the template', 30_000, async () => {
+    await fetch(`${base}/webhooks/tapd`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ event: 'story::create', workspace_id: WORKSPACE, id: next, event_id: `n${next}`, secret: env.TAPD_WEBHOOK_SECRET }),
+    });
+    const docs = await json(`${base}/_sandbox/docs`);
+    return docs.some((d) => d.title === '【需求】模板之后的需求');
+  });
+
+  step("控制台: another workspace's page does not exist for this session");
+  const other = await page.goto(`${base}/console/ws/20000002`);
+  check(other.status() === 404, `another workspace: HTTP ${other.status()}`);
+  await page.close();
 }
 
 // CJK renders: two different characters draw two different, non-empty glyphs in the pages'

@@ -2,6 +2,7 @@
 //! A thin adapter: configuration and clients are built once here, the flow lives in
 //! `shared::connect`, and `routes` maps it to HTTP.
 
+mod console;
 mod pages;
 mod routes;
 

@@ -1,5 +1,6 @@
 //! The few HTML pages a person sees. Every page: no caching, no referrer (the URLs of
-//! these pages carry codes and states), no scripts, no framing. Every string comes from
+//! these pages carry codes and states), no framing, no script but the connected page's copy
+//! button (allowed by its hash). Every string comes from
 //! `shared::text` and is escaped here; nothing a request carries is echoed.
 
 use shared::connect::{ConfirmRebind, Connected};
@@ -7,7 +8,15 @@ use shared::gateway::HttpResponse;
 use shared::store::{Account, Binding};
 use shared::text::{self, Lang, Problem, WEBHOOK_EVENTS, escape_html};
 
+/// What every page may load: its own inline style, nothing else.
+const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 fn page(lang: Lang, status: u16, title: &str, body_html: &str) -> HttpResponse {
+    page_with(lang, status, title, body_html, CSP)
+}
+
+fn page_with(lang: Lang, status: u16, title: &str, body_html: &str, csp: &str) -> HttpResponse {
     let html = format!(
         "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <meta name=\"viewport\" content=\"width=device-width\"><style>body{{font-family:system-ui,sans-serif;\
@@ -17,22 +26,19 @@ fn page(lang: Lang, status: u16, title: &str, body_html: &str) -> HttpResponse {
         lang = lang.tag(),
         t = escape_html(title)
     );
-    secure(HttpResponse::new(status, "text/html; charset=utf-8", html))
+    secure(HttpResponse::new(status, "text/html; charset=utf-8", html), csp)
 }
 
-fn secure(resp: HttpResponse) -> HttpResponse {
+fn secure(resp: HttpResponse, csp: &str) -> HttpResponse {
     resp.with_header("cache-control", "no-store")
         .with_header("referrer-policy", "no-referrer")
         .with_header("x-content-type-options", "nosniff")
         .with_header("x-frame-options", "DENY")
-        .with_header(
-            "content-security-policy",
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        )
+        .with_header("content-security-policy", csp)
 }
 
 pub fn redirect(location: String) -> HttpResponse {
-    secure(HttpResponse::new(302, "text/plain; charset=utf-8", "").with_header("location", location))
+    secure(HttpResponse::new(302, "text/plain; charset=utf-8", "").with_header("location", location), CSP)
 }
 
 pub fn error(lang: Lang, status: u16, problem: Problem) -> HttpResponse {
@@ -70,7 +76,13 @@ pub fn confirm(lang: Lang, c: &ConfirmRebind, action: &str) -> HttpResponse {
     page(lang, 200, t.title, &body)
 }
 
-/// What is now connected, and the next step, ready to copy. No form.
+/// The connected page's one script: copies the workspace's secret (allowed by its hash in
+/// the page's Content-Security-Policy, nothing else runs).
+const COPY_SCRIPT: &str = "document.getElementById('copy-secret').addEventListener('click',function(){\
+navigator.clipboard.writeText(document.getElementById('webhook-secret').textContent)});";
+
+/// What is now connected, and the next step, ready to copy: the webhook's URL, the
+/// workspace's own secret (`#webhook-secret`) with a copy button, the steps in TAPD. No form.
 pub fn connected(lang: Lang, c: &Connected, webhook_url: &str) -> HttpResponse {
     let name = match &c.account {
         Account::User(o) => text::account_name(lang, c.nick.as_deref(), Some(o.as_str())),
@@ -78,25 +90,34 @@ pub fn connected(lang: Lang, c: &Connected, webhook_url: &str) -> HttpResponse {
     };
     let t = text::connected(lang, c.workspace.as_str(), &name);
     let events: String = WEBHOOK_EVENTS.iter().map(|e| format!("<li><code>{e}</code></li>")).collect();
+    let steps: String = t.steps.iter().map(|s| format!("<li>{}</li>", escape_html(s))).collect();
     let body = format!(
-        "<p id=\"connected\">{}</p><p>{}</p><h2>{}</h2><dl>\
+        "<p id=\"connected\">{}</p><p>{}</p><h2>{}</h2><ol id=\"webhook-steps\">{steps}</ol><dl>\
          <dt>{}</dt><dd><code id=\"webhook-url\">{}</code></dd>\
+         <dt>{}</dt><dd><code id=\"webhook-secret\">{}</code> \
+         <button type=\"button\" id=\"copy-secret\">{}</button><br><small>{}</small></dd>\
          <dt>{}</dt><dd><ul id=\"webhook-events\">{events}</ul></dd>\
-         <dt>{}</dt><dd><code>{}</code></dd>\
-         <dt>{}</dt><dd>{}</dd></dl><p>{}</p>",
+         <dt>{}</dt><dd><code>{}</code></dd></dl><p>{}</p><script>{COPY_SCRIPT}</script>",
         escape_html(&t.summary),
         escape_html(t.what_happens),
         escape_html(t.next_step),
         escape_html(t.url_label),
         escape_html(webhook_url),
+        escape_html(t.secret_label),
+        escape_html(c.webhook_secret.expose()),
+        escape_html(t.copy),
+        escape_html(&t.secret_note),
         escape_html(t.events_label),
         escape_html(t.format_label),
         escape_html(t.format_value),
-        escape_html(t.secret_label),
-        escape_html(t.secret_value),
         escape_html(t.done),
     );
-    page(lang, 200, t.title, &body)
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src '{}'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+        shared::crypto::csp_hash(COPY_SCRIPT)
+    );
+    page_with(lang, 200, t.title, &body, &csp)
 }
 
 #[cfg(test)]
@@ -120,6 +141,7 @@ mod tests {
             workspace: WorkspaceId::parse("20003271").unwrap(),
             account: Account::User(OpenId::parse("a1b2").unwrap()),
             nick: Some("<b>Lin</b>".into()),
+            webhook_secret: shared::Secret::new("ws-secret-<1>"),
         };
         for lang in [Lang::ZhCn, Lang::En] {
             let p = connected(lang, &c, "https://x.example/webhooks/tapd");
@@ -128,7 +150,13 @@ mod tests {
             for e in WEBHOOK_EVENTS {
                 assert!(p.body.contains(e));
             }
-            assert!(p.body.contains("TapdWebhookSecret"));
+            // The workspace's own secret, escaped, in its element; the deployment's is not named.
+            assert!(p.body.contains("<code id=\"webhook-secret\">ws-secret-&lt;1&gt;</code>"), "{}", p.body);
+            assert!(!p.body.contains("TapdWebhookSecret"));
+            // The copy button's script is the only one, and the policy allows it by its hash.
+            let csp = p.header("content-security-policy").unwrap();
+            assert!(csp.contains(&format!("script-src '{}'", shared::crypto::csp_hash(COPY_SCRIPT))), "{csp}");
+            assert_eq!(p.body.matches("<script>").count(), 1);
         }
         assert!(connected(Lang::ZhCn, &c, "u").body.contains("lang=\"zh-CN\""));
     }

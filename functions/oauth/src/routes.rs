@@ -22,6 +22,9 @@ pub async fn handle(connector: &Connector, event: serde_json::Value) -> HttpResp
         Err(_) => return pages::error(Lang::default(), 400, Problem::BadRequest),
     };
     let lang = Lang::from_accept_language(req.header("accept-language"));
+    if req.path == "/console" || req.path.starts_with("/console/") {
+        return crate::console::handle(connector, &req, lang).await;
+    }
     let Some((method, path)) = ROUTES.iter().find(|(_, p)| *p == req.path) else {
         return pages::error(lang, 404, Problem::NotFound);
     };
@@ -49,16 +52,19 @@ pub async fn handle(connector: &Connector, event: serde_json::Value) -> HttpResp
         }
         "/oauth/tapd/callback" => match Callback::parse(&req.raw_query) {
             Err(e) => Err(e),
-            Ok(cb) => connector.tapd_callback(cb, &nonces).await.map(|next| match next {
-                Next::Redirect(to) => {
+            Ok(cb) => match connector.tapd_callback(cb, &nonces).await {
+                Ok(Next::Redirect(to)) => {
                     let page = pages::redirect(to);
-                    match proven {
+                    Ok(match proven {
                         Some(n) => page.with_cookie(connect::set_cookie(n)),
                         None => page,
-                    }
+                    })
                 }
-                Next::Done(o) => outcome(o, proven),
-            }),
+                Ok(Next::Done(o)) => Ok(outcome(o, proven)),
+                // A console sign-in: on to the console (`console.rs`).
+                Ok(Next::SignedIn(ws)) => Ok(crate::console::signed_in(connector, &req, ws).await),
+                Err(e) => Err(e),
+            },
         },
         "/oauth/tdoc/callback" => match Callback::parse(&req.raw_query) {
             Err(e) => Err(e),

@@ -3,8 +3,9 @@
 //! it; the log keeps the details.
 
 use serde_json::{Value, json};
-use shared::delivery::{Action, BodyError, TapdEvent, parse_body, secret_matches};
+use shared::delivery::{Action, BodyError, TapdEvent, parse_body};
 use shared::gateway::{HttpRequest, HttpResponse};
+use shared::ids::WorkspaceId;
 use shared::link::{LinkError, Linker, Outcome, RunSummary, metrics};
 use shared::store::ItemKey;
 use shared::time::now_millis;
@@ -68,10 +69,20 @@ pub async fn handle(linker: &Linker, event: Value, deadline_ms: u64) -> HttpResp
             };
         }
     };
-    // Authenticate before looking at anything else in the delivery.
-    if !secret_matches(fields.get("secret").map(String::as_str), linker.cfg.webhook_secret.expose()) {
-        tracing::warn!("webhook delivery with a wrong or missing secret");
-        return reply(401, "unauthorized");
+    // Authenticate before looking at anything else in the delivery: the app's secret, or
+    // the named workspace's own (a read only: nothing is written for a refused delivery).
+    let named = fields.get("workspace_id").and_then(|w| WorkspaceId::parse(w.trim()).ok());
+    let delivered = fields.get("secret").map(String::as_str);
+    match linker.gate.admit(&linker.clients.store, &linker.cfg.webhook_secret, named.as_ref(), delivered).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            tracing::warn!(workspace = ?named.as_ref().map(|w| w.as_str()), "webhook delivery with a wrong or missing secret");
+            return reply(401, "unauthorized");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the workspace's webhook secrets");
+            return reply(503, "unavailable");
+        }
     }
     let event = match TapdEvent::from_fields(&fields, linker.cfg.link.link_tasks) {
         Ok(e) => e,
@@ -107,10 +118,11 @@ pub async fn handle(linker: &Linker, event: Value, deadline_ms: u64) -> HttpResp
                     "not_connected"
                 }
                 Outcome::InProgress => "in_progress",
-                Outcome::GaveUp => "gave_up",
+                Outcome::GivenUp => "given_up",
                 Outcome::Renamed => "renamed",
                 Outcome::Unchanged => "unchanged",
                 Outcome::Deleted => "deleted",
+                Outcome::DeleteRefused => "delete_refused",
             };
             reply(200, word)
         }

@@ -13,7 +13,7 @@ pub const PENDING_EVENTS: &str = "PendingEvents";
 /// Age of the oldest of them, in seconds (0 when none).
 pub const OLDEST_PENDING_AGE: &str = "OldestPendingEventAgeSeconds";
 /// Events the run gave up on (attempt limit reached): they need a person.
-pub const GAVE_UP_EVENTS: &str = "GaveUpEvents";
+pub const GIVEN_UP_EVENTS: &str = "GivenUpEvents";
 /// The one dimension: the Lambda function's name.
 pub const DIMENSION: &str = "FunctionName";
 
@@ -35,14 +35,14 @@ pub fn scheduled_run(
                 "Metrics": [
                     { "Name": PENDING_EVENTS, "Unit": "Count" },
                     { "Name": OLDEST_PENDING_AGE, "Unit": "Seconds" },
-                    { "Name": GAVE_UP_EVENTS, "Unit": "Count" },
+                    { "Name": GIVEN_UP_EVENTS, "Unit": "Count" },
                 ],
             }],
         },
         DIMENSION: function,
         PENDING_EVENTS: pending,
         OLDEST_PENDING_AGE: age_secs,
-        GAVE_UP_EVENTS: run.gave_up,
+        GIVEN_UP_EVENTS: run.given_up,
     })
 }
 
@@ -52,7 +52,7 @@ mod tests {
 
     #[test]
     fn the_line_declares_every_value_it_carries() {
-        let run = RunSummary { gave_up: 2, ..Default::default() };
+        let run = RunSummary { given_up: 2, ..Default::default() };
         let v = scheduled_run("fn", 10_000_000, 3, Some(4_000_000), &run);
         let declared = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(declared["Namespace"], NAMESPACE);

@@ -4,15 +4,19 @@
 //! claim lapses at its invocation's deadline, so a dead instance never blocks an item long.
 //!
 //! ```text
-//! New ──create doc──▶ DocCreated ──intro, permission──▶ DocWritten ──[field]──▶ FieldSet
-//!                                                            │                   │
-//!                                                            └──────comment──────┴──▶ Done
+//! New ──create doc──▶ DocCreated ──intro, permission, title──▶ [field] ──▶ FieldSet
+//!  │  ▲                   ▲                     │                                │
+//!  │  │ certainly absent  │ found (adopted)     └────────────comment─────────────┴──▶ Done
+//!  ▼  │                   │
+//! CreateUnknown ──look in the folder for the item's marker──┘
+//!  (the create's reply was lost, or the attempt died around it)
 //! any pending stage ──failure──▶ same stage, due again after a backoff
-//!                   ──older than GIVE_UP_AFTER, or an unreadable create──▶ GivenUp
+//!                   ──older than GIVE_UP_AFTER──▶ GivenUp
 //! GivenUp ──a new delivery / redrive──▶ pending again
 //! ```
 
 mod intro;
+pub mod made;
 pub mod metrics;
 pub mod placement;
 mod schedule;
@@ -29,33 +33,20 @@ use crate::tdoc::DocFile;
 use crate::time::now_millis;
 use crate::tokens::{Repeat, Tokens};
 use crate::upstream::UpstreamError;
+use made::Found;
+
+pub use crate::error::LinkError;
 
 pub use intro::{comment_html, html_to_text, intro_text};
 pub use schedule::RunSummary;
 pub use title::{cut_chars, render_title};
 
-#[derive(Debug, thiserror::Error)]
-pub enum LinkError {
-    #[error(transparent)]
-    Upstream(#[from] UpstreamError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the workspace's Tencent Docs authorization is gone: reconnect the workspace")]
-    NeedsReconnect,
-    #[error("TAPD has no such item in the workspace")]
-    ItemNotFound,
-    /// Tencent Docs answered the create with a success we cannot read: the doc may exist.
-    /// Retrying would likely make a second one, so an operator looks first.
-    #[error("Tencent Docs' reply to creating the doc was unreadable ({0}); the doc may exist: check before redriving")]
-    CreateUnreadable(String),
-    #[error("too little time left in this invocation to create the doc safely")]
-    NoTimeToCreate,
-}
-
-impl LinkError {
-    /// Failures that retrying cannot mend.
-    fn is_terminal(&self) -> bool {
-        matches!(self, LinkError::CreateUnreadable(_))
+/// A create's own failure that may have acted (the provider may have made the file) as
+/// `Ok(Err(_))`: it is resolved by a look, never by repeating the call.
+pub(crate) fn in_doubt<T>(result: Result<T, UpstreamError>) -> Result<Result<T, UpstreamError>, UpstreamError> {
+    match result {
+        Err(e) if e.may_have_acted() => Ok(Err(e)),
+        other => other.map(Ok),
     }
 }
 
@@ -69,13 +60,15 @@ pub enum Outcome {
     /// Another live instance holds the item.
     InProgress,
     /// The item is given up on; the record says why.
-    GaveUp,
+    GivenUp,
     /// The doc now carries the item's new name.
     Renamed,
     /// Nothing to change.
     Unchanged,
     /// The deletion is recorded (and the doc trashed, with `ON_ITEM_DELETE=trash`).
     Deleted,
+    /// TAPD still shows the item: the delete was recorded as refused, nothing changed.
+    DeleteRefused,
 }
 
 /// The webhook's flows, built once at init and borrowed by every event.
@@ -83,27 +76,46 @@ pub struct Linker {
     pub cfg: WebhookConfig,
     pub clients: Clients,
     pub tokens: Tokens,
+    /// Which deliveries may act for which workspace.
+    pub gate: crate::tenants::Gate,
     /// Workspaces' settings and folders, kept across warm invocations.
     places: placement::Cache,
 }
 
 impl Linker {
     pub fn new(cfg: WebhookConfig, clients: Clients) -> Self {
-        Self { cfg, clients, tokens: Tokens::default(), places: placement::Cache::default() }
+        Self {
+            cfg,
+            clients,
+            tokens: Tokens::default(),
+            gate: crate::tenants::Gate::default(),
+            places: placement::Cache::default(),
+        }
     }
 
     /// Links a new item (a create delivery, a sweep, a retry), before `deadline_ms`.
     pub async fn link(&self, key: &ItemKey, event_id: Option<&str>, deadline_ms: u64) -> Result<Outcome, LinkError> {
-        let Some(account) = self.tokens.account(&self.clients.store, &key.workspace).await? else {
+        // What the item will need that does not depend on it, side by side: on a cold
+        // instance the binding, the settings, the folder and the shared TAPD token come in
+        // one round trip rather than one after another (warm, all are in memory).
+        let (account, (), ()) = tokio::join!(
+            self.tokens.account(&self.clients.store, &key.workspace),
+            self.warm_placement(&key.workspace),
+            self.tokens.warm_tapd(&self.clients),
+        );
+        let Some(account) = account? else {
             return Ok(Outcome::NotConnected);
         };
         let owner = random::id();
-        // A delivery's item is fetched while the claim is taken: a new item needs both, and
-        // they do not depend on each other (one round trip saved on the path users wait on).
+        // A delivery's item is fetched while the claim is taken (and the account's Tencent
+        // Docs token and the workspace's settings read): a new item needs them all, and they
+        // do not depend on each other.
         // Retries and sweeps claim first: most of what they look at needs no fetch.
         let claim = self.clients.store.claim_item(key, event_id, &owner, deadline_ms);
         let (claimed, prefetched) = if event_id.is_some() {
-            let (c, item) = tokio::join!(claim, self.fetch_item(key, deadline_ms));
+            let warm_tdoc = self.tokens.warm_tdoc(&self.clients, &key.workspace, &account, deadline_ms);
+            let settings = self.reload_settings(&key.workspace);
+            let (c, item, (), ()) = tokio::join!(claim, self.fetch_item(key, deadline_ms), warm_tdoc, settings);
             (c?, item.ok())
         } else {
             (claim.await?, None)
@@ -113,7 +125,7 @@ impl Linker {
             ClaimOutcome::Busy => Ok(Outcome::InProgress),
             ClaimOutcome::Settled(record) => Ok(match record.stage {
                 Stage::Done { doc, .. } => Outcome::Linked { doc_url: doc.url },
-                _ => Outcome::GaveUp,
+                _ => Outcome::GivenUp,
             }),
         }
     }
@@ -177,7 +189,8 @@ impl Linker {
         Ok(Outcome::Renamed)
     }
 
-    /// A delete delivery: recorded, and the doc trashed when `ON_ITEM_DELETE=trash`.
+    /// A delete delivery, once TAPD confirms the item is gone: recorded, and the doc trashed
+    /// when `ON_ITEM_DELETE=trash`.
     pub async fn delete(&self, key: &ItemKey, deadline_ms: u64) -> Result<Outcome, LinkError> {
         let Some(account) = self.tokens.account(&self.clients.store, &key.workspace).await? else {
             return Ok(Outcome::NotConnected);
@@ -191,6 +204,21 @@ impl Linker {
         if claim.record.deleted {
             self.clients.store.release(&claim).await?;
             return Ok(Outcome::Deleted);
+        }
+        // Believed only when TAPD confirms it: whoever can send a delivery cannot make the
+        // product act on an item TAPD still shows.
+        match self.fetch_item(key, deadline_ms).await {
+            Err(LinkError::ItemNotFound) => {}
+            Ok(_) => {
+                let why = "TAPD still shows the item: the delete delivery was not acted on";
+                tracing::warn!(workspace = %key.workspace, item = %key.id, "delete refused: {why}");
+                self.clients.store.record_delete_refused(&mut claim, why).await?;
+                return Ok(Outcome::DeleteRefused);
+            }
+            Err(e) => {
+                let _ = self.clients.store.release(&claim).await;
+                return Err(e);
+            }
         }
         let trash = self.cfg.on_item_delete == OnItemDelete::Trash;
         if let (true, Some(doc)) = (trash, claim.record.stage.doc().cloned()) {
@@ -230,16 +258,18 @@ impl Linker {
                 let record = &claim.record;
                 let age_ms = now_millis().saturating_sub(record.pending_since_ms);
                 let store = &self.clients.store;
-                let kept = if e.is_terminal() || age_ms > self.cfg.give_up_after.as_millis() as u64 {
-                    let reason = if e.is_terminal() {
-                        e.to_string()
-                    } else {
-                        format!("gave up after {} h of retries: {e}", age_ms / 3_600_000)
-                    };
+                // An unsettled create is not given up on: whatever was made must be found.
+                let kept = if age_ms > self.cfg.give_up_after.as_millis() as u64
+                    && !matches!(record.stage, Stage::CreateUnknown { .. })
+                {
+                    let reason = format!("given up after {} h of retries: {e}", age_ms / 3_600_000);
                     tracing::warn!(workspace = %record.key.workspace, item = %record.key.id, reason = %reason, "giving up on item");
                     store.give_up(&mut claim, &reason).await
                 } else {
-                    let next = now_millis() + self.cfg.backoff_ms(record.attempts);
+                    let next = match e {
+                        LinkError::CreateUnsettled { settles_at_ms } => settles_at_ms,
+                        _ => now_millis() + self.cfg.backoff_ms(record.attempts),
+                    };
                     tracing::warn!(workspace = %record.key.workspace, item = %record.key.id, attempt = record.attempts, error = %e, "link attempt failed; kept pending");
                     store.release_for_retry(&claim, &e.to_string(), next).await
                 };
@@ -247,7 +277,7 @@ impl Linker {
                 if let Err(store_err) = kept {
                     tracing::error!(error = %store_err, "could not record the failure");
                 }
-                if matches!(claim.record.stage, Stage::GivenUp { .. }) { Ok(Outcome::GaveUp) } else { Err(e) }
+                if matches!(claim.record.stage, Stage::GivenUp { .. }) { Ok(Outcome::GivenUp) } else { Err(e) }
             }
         }
     }
@@ -261,17 +291,17 @@ impl Linker {
         deadline_ms: u64,
     ) -> Result<String, LinkError> {
         let key = claim.record.key.clone();
-        // Looked at before posting whenever an earlier attempt may have posted.
+        // Whenever an earlier attempt may have written, what it wrote is read before writing.
         let resumed = claim.record.attempts > 1;
         let mut item = prefetched;
         loop {
             match claim.record.stage.clone() {
-                Stage::New => {
+                Stage::New | Stage::CreateUnknown { .. } => {
                     let it = match item.take() {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline_ms).await?,
                     };
-                    let doc = self.create_doc(&key, account, &it, deadline_ms).await?;
+                    let doc = self.create_doc(claim, account, &it, resumed, deadline_ms).await?;
                     item = Some(it);
                     self.record_doc(claim, doc, deadline_ms).await?;
                 }
@@ -280,26 +310,13 @@ impl Linker {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline_ms).await?,
                     };
-                    self.write_doc(&key, account, &doc, &it, deadline_ms).await?;
-                    // Recorded before the comment is sent, not beside it: the intro cannot be
-                    // read back (no documented read of a doc's text), so the only guard against
-                    // writing it twice is this record, and a crash while the comment is on its
-                    // way (a kill as the comment reaches TAPD, found by the state-machine suite
-                    // under load) must find it. Costs one sequential DynamoDB write (~5 ms).
-                    self.clients.store.record_written(claim, doc).await?;
+                    self.write_doc(&key, account, &doc, &it, resumed, deadline_ms).await?;
+                    // Not recorded on its own (a resumed attempt reads the doc back instead),
+                    // but an attempt that fails later says so as it lets go.
+                    claim.record.stage = Stage::DocWritten { doc: doc.clone() };
+                    self.after_written(claim, doc, resumed, deadline_ms).await?;
                 }
-                Stage::DocWritten { doc } => match &self.cfg.link.doc_url_field {
-                    Some(field) => {
-                        let (url, f, key) = (&doc.url, field.as_str(), &key);
-                        self.tokens
-                            .tapd(&self.clients, deadline_ms, |tok| async move {
-                                self.clients.tapd.update_field(&tok, &key.workspace, key.kind, &key.id, f, url).await
-                            })
-                            .await?;
-                        self.clients.store.record_field_set(claim, doc).await?;
-                    }
-                    None => self.comment(claim, doc, resumed, deadline_ms).await?,
-                },
+                Stage::DocWritten { doc } => self.after_written(claim, doc, resumed, deadline_ms).await?,
                 Stage::FieldSet { doc } => self.comment(claim, doc, resumed, deadline_ms).await?,
                 Stage::Done { doc, .. } => {
                     tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, doc_url = %doc.url, "item linked");
@@ -314,52 +331,140 @@ impl Linker {
         }
     }
 
+    /// After the intro: the custom field (recorded, with `TAPD_DOC_URL_FIELD`), then the comment.
+    async fn after_written(
+        &self,
+        claim: &mut Claim,
+        doc: Doc,
+        resumed: bool,
+        deadline_ms: u64,
+    ) -> Result<(), LinkError> {
+        let Some(field) = &self.cfg.link.doc_url_field else {
+            return self.comment(claim, doc, resumed, deadline_ms).await;
+        };
+        let key = claim.record.key.clone();
+        let (url, f, k) = (&doc.url, field.as_str(), &key);
+        self.tokens
+            .tapd(&self.clients, deadline_ms, |tok| async move {
+                self.clients.tapd.update_field(&tok, &k.workspace, k.kind, &k.id, f, url).await
+            })
+            .await?;
+        self.clients.store.record_field_set(claim, doc).await?;
+        Ok(())
+    }
+
     /// The doc's title: the workspace's title template, else the deployment's.
     async fn title(&self, key: &ItemKey, item: &TapdItem) -> Result<String, LinkError> {
         let place = self.placement(&key.workspace).await?;
         Ok(render_title(&place.title_template, &item.name, key.kind, &key.id, &key.workspace))
     }
 
-    /// Creates the doc, in the workspace's folder (made, or made again, as needed), as a
-    /// copy of the workspace's template for the kind when it names one. Never repeated
-    /// after a failure that may have created it (a timeout after sending, a reset, a `5xx`):
-    /// the next attempt creates again, the one window where a doc can be made twice
-    /// (Tencent Docs takes no idempotency key and documents no way to list a folder or
-    /// search for a marker). A create refused because its folder is gone was not acted on:
-    /// the folder is made again and the create retried once.
+    /// The item's doc: found where an earlier create whose outcome is unknown put it, else
+    /// made, in the workspace's folder (made, or made again, as needed), as a copy of the
+    /// workspace's template for the kind when it names one, under the provisional title
+    /// that carries the item's marker ([`made`]). A create whose reply is lost is looked
+    /// for at once; not found, the item waits until Tencent Docs can no longer make it
+    /// (`CREATE_SETTLE`) and is looked for again: a doc is made only when it is certainly
+    /// not there. A create refused because its folder is gone was not acted on: the folder
+    /// is made again and the create retried once.
     async fn create_doc(
         &self,
-        key: &ItemKey,
+        claim: &mut Claim,
         account: &Account,
         item: &TapdItem,
+        resumed: bool,
         deadline_ms: u64,
     ) -> Result<Doc, LinkError> {
+        let key = claim.record.key.clone();
+        let marker = claim.record.marker.clone();
+        if marker.is_empty() {
+            return Err(LinkError::Store(StoreError::Corrupt("a claimed item without its create marker".into())));
+        }
         let place = self.placement(&key.workspace).await?;
-        let title = self.title(key, item).await?;
+        let title = self.title(&key, item).await?;
+        let provisional = made::provisional_title(&title, &marker);
         let doc_type = place.doc_type(&self.cfg, key.kind);
         let template = place.template(key.kind);
-        let mut folder = self.folder_for(key, account, item, place.layout, deadline_ms).await?;
-        let mut remade = false;
+        let mut folder = self.folder_for(&key, account, item, place.layout, resumed, deadline_ms).await?;
+        let (mut remade, mut sent_in_doubt) = (false, false);
         loop {
             let f = folder.as_ref().map(|f| f.id.as_str());
-            match self.make_file(key, account, &title, doc_type, template, f, deadline_ms).await {
+            if let Stage::CreateUnknown { since_ms } = claim.record.stage {
+                let found = self
+                    .look(&key.workspace, account, f, since_ms / 1000, deadline_ms, |e| {
+                        e.kind != "folder" && made::carries(&e.title, &marker)
+                    })
+                    .await?;
+                match found {
+                    Found::Made(files) => return Ok(self.adopt(&key, account, files, title, deadline_ms).await),
+                    Found::Nothing => {
+                        let settles_at_ms = since_ms + self.cfg.create_settle.as_millis() as u64;
+                        if sent_in_doubt || now_millis() < settles_at_ms {
+                            return Err(LinkError::CreateUnsettled { settles_at_ms });
+                        }
+                        tracing::info!(workspace = %key.workspace, item = %key.id, "an earlier create made nothing; creating");
+                        claim.record.stage = Stage::New;
+                    }
+                }
+            }
+            match self.make_file(&key, account, &provisional, doc_type, template, f, deadline_ms).await {
                 Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) && !remade && folder.is_some() => {
                     if let Some(gone) = folder.take() {
                         self.forget_folder(&key.workspace, &gone).await?;
                     }
-                    folder = self.folder_for(key, account, item, place.layout, deadline_ms).await?;
+                    folder = self.folder_for(&key, account, item, place.layout, resumed, deadline_ms).await?;
                     remade = true;
                 }
                 Err(e) => return Err(e),
+                Ok(Err(e)) => {
+                    // Looked for at once: a reply lost after the create landed is found now.
+                    tracing::warn!(workspace = %key.workspace, item = %key.id, error = %e, "the create's outcome is unknown; looking for it");
+                    claim.record.stage = Stage::CreateUnknown { since_ms: now_millis() };
+                    sent_in_doubt = true;
+                }
                 Ok(Ok(DocFile { id, url, .. })) => return Ok(Doc { id, url, title }),
-                Ok(Err(detail)) => return Err(LinkError::CreateUnreadable(detail)),
             }
         }
     }
 
-    /// One create (a copy of `template`, else a blank doc) into `folder`; `Ok(Err(_))` is a
-    /// success we cannot read. A template that cannot be copied (gone, not the account's)
-    /// gives a blank doc, logged; a blank create refused for its folder says so.
+    /// Takes the oldest of the files carrying the item's marker as its doc. More than one
+    /// means a create landed after a look had found none: all are this item's, and the
+    /// others, empty, go to the trash.
+    async fn adopt(
+        &self,
+        key: &ItemKey,
+        account: &Account,
+        mut files: Vec<crate::tdoc::DriveEntry>,
+        title: String,
+        deadline_ms: u64,
+    ) -> Doc {
+        let extra = files.split_off(1);
+        let file = files.remove(0);
+        tracing::info!(workspace = %key.workspace, item = %key.id, doc_url = %file.url, "found the doc an earlier create made; adopting it");
+        for dup in extra {
+            let id = &dup.id;
+            let trashed = self
+                .tokens
+                .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+                    self.clients.tdoc.delete_file(&tok, id).await
+                })
+                .await;
+            match trashed {
+                Ok(()) => {
+                    tracing::warn!(workspace = %key.workspace, item = %key.id, doc_id = %dup.id, "a second doc of the item was made; trashed it")
+                }
+                Err(e) => {
+                    tracing::error!(workspace = %key.workspace, item = %key.id, doc_id = %dup.id, error = %e, "a second doc of the item could not be trashed")
+                }
+            }
+        }
+        Doc { id: file.id, url: file.url, title }
+    }
+
+    /// One create (a copy of `template`, else a blank doc) into `folder`, never repeated
+    /// after a failure that may have acted: that failure is `Ok(Err(_))`, told apart from
+    /// the token's (a refresh that failed sent no create). A template that cannot be copied
+    /// (gone, not the account's) gives a blank doc, logged.
     #[allow(clippy::too_many_arguments)]
     async fn make_file(
         &self,
@@ -370,17 +475,13 @@ impl Linker {
         template: Option<&str>,
         folder: Option<&str>,
         deadline_ms: u64,
-    ) -> Result<Result<DocFile, String>, LinkError> {
+    ) -> Result<Result<DocFile, UpstreamError>, LinkError> {
         // Time for the reply and for recording it; without it, a doc would be made and
-        // forgotten when the invocation ends.
-        if now_millis() + self.cfg.common.http_timeout.as_millis() as u64 + RESERVE_MS > deadline_ms {
+        // left for the next attempt to find.
+        let time_left = || now_millis() + self.cfg.common.http_timeout.as_millis() as u64 + RESERVE_MS <= deadline_ms;
+        if !time_left() {
             return Err(LinkError::NoTimeToCreate);
         }
-        // The create's own unreadable reply, told apart from a token refresh's.
-        let readable = |r: Result<DocFile, UpstreamError>| match r {
-            Err(UpstreamError::Malformed { detail, .. }) => Ok(Err(detail)),
-            other => other.map(Ok),
-        };
         if let Some(source) = template {
             let copied = self
                 .tokens
@@ -390,13 +491,13 @@ impl Linker {
                     account,
                     deadline_ms,
                     Repeat::UnlessMayHaveActed,
-                    |tok| async move { readable(self.clients.tdoc.copy_file(&tok, source, title, folder).await) },
+                    |tok| async move { in_doubt(self.clients.tdoc.copy_file(&tok, source, title, folder).await) },
                 )
                 .await;
             match copied {
                 Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
                     tracing::warn!(workspace = %key.workspace, template = source, error = %e, "the template cannot be copied; creating a blank doc");
-                    if now_millis() + self.cfg.common.http_timeout.as_millis() as u64 + RESERVE_MS > deadline_ms {
+                    if !time_left() {
                         return Err(LinkError::NoTimeToCreate);
                     }
                 }
@@ -405,13 +506,13 @@ impl Linker {
         }
         self.tokens
             .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
-                readable(self.clients.tdoc.create_file(&tok, title, doc_type, folder).await)
+                in_doubt(self.clients.tdoc.create_file(&tok, title, doc_type, folder).await)
             })
             .await
     }
 
-    /// Records a just-created doc, retrying a failed write while the deadline allows:
-    /// losing this record would make the next attempt create a second doc.
+    /// Records a just-created doc, retrying a failed write while the deadline allows (a
+    /// record lost anyway leaves the doc for the next attempt's look to find).
     async fn record_doc(&self, claim: &mut Claim, doc: Doc, deadline_ms: u64) -> Result<(), LinkError> {
         let mut tries = 0;
         loop {
@@ -423,7 +524,9 @@ impl Linker {
                     tries += 1;
                 }
                 Err(e) => {
-                    tracing::error!(doc_url = %doc.url, error = %e, "a created doc could not be recorded; a retry may create another");
+                    tracing::error!(doc_url = %doc.url, error = %e, "a created doc could not be recorded; the next attempt looks for it");
+                    // The doc may exist under the marker: the next attempt must look.
+                    claim.record.stage = Stage::CreateUnknown { since_ms: now_millis() };
                     return Err(e.into());
                 }
                 Ok(()) => return Ok(()),
@@ -431,30 +534,41 @@ impl Linker {
         }
     }
 
-    /// The doc's first paragraph (linking back to the item) and its permission. A refusal
-    /// that retrying will not fix (a doc type without text) is logged and treated as done;
-    /// a dead token is not a refusal (it was refreshed, or the workspace needs reconnecting).
+    /// The doc's first paragraph (linking back to the item), its permission and its real
+    /// title (it was made under the provisional one), side by side. After a lost reply or
+    /// in a resumed attempt, the doc's text is read first and the intro written only if it
+    /// is not there. A refusal that retrying will not fix (a doc type without text) is
+    /// logged and treated as done; a dead token is not a refusal (it was refreshed, or the
+    /// workspace needs reconnecting).
     async fn write_doc(
         &self,
         key: &ItemKey,
         account: &Account,
         doc: &Doc,
         item: &TapdItem,
+        resumed: bool,
         deadline_ms: u64,
     ) -> Result<(), LinkError> {
         let item_url =
             format!("{}/{}/{}/view/{}", self.cfg.common.tapd.web_base, key.workspace, key.kind.web_segment(), key.id);
         let text = intro_text(self.cfg.language, key.kind, item, &item_url, &self.cfg.link.intro_fields);
-        let (t, id) = (&text, &doc.id);
+        let look_first = std::sync::atomic::AtomicBool::new(resumed);
+        let (t, id, url, look_first) = (&text, &doc.id, &item_url, &look_first);
         let write = self.tokens.tdoc(
             &self.clients,
             &key.workspace,
             account,
             deadline_ms,
             Repeat::WhileTransient,
-            |tok| async move { self.clients.tdoc.insert_text(&tok, id, t).await },
+            |tok| async move {
+                if look_first.swap(true, std::sync::atomic::Ordering::SeqCst)
+                    && self.clients.tdoc.doc_text(&tok, id).await?.contains(url.as_str())
+                {
+                    return Ok(());
+                }
+                self.clients.tdoc.insert_text(&tok, id, t).await
+            },
         );
-        // The permission is set at the same time: both are idempotent writes to the new doc.
         let share = async {
             let Some(policy) = self.placement(&key.workspace).await?.permission else { return Ok(()) };
             self.tokens
@@ -463,8 +577,19 @@ impl Linker {
                 })
                 .await
         };
-        let (written, shared) = tokio::join!(write, share);
-        for (what, result) in [("the link into the doc", written), ("the doc's permission", shared)] {
+        let title = &doc.title;
+        let retitle = self.tokens.tdoc(
+            &self.clients,
+            &key.workspace,
+            account,
+            deadline_ms,
+            Repeat::WhileTransient,
+            |tok| async move { self.clients.tdoc.rename_file(&tok, id, title).await },
+        );
+        let (written, shared, retitled) = tokio::join!(write, share, retitle);
+        for (what, result) in
+            [("the link into the doc", written), ("the doc's permission", shared), ("the doc's title", retitled)]
+        {
             match result {
                 Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
                     tracing::warn!(error = %e, "could not write {what}; leaving it");

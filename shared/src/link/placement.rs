@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use super::{LinkError, Linker};
+use super::Linker;
+use super::made::{self, Found};
 use crate::config::{DocPermission, FolderLayout, WebhookConfig};
+use crate::error::LinkError;
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::store::{Account, ItemKey, PermissionSetting, WorkspaceSettings};
 use crate::tapd::TapdItem;
@@ -91,6 +93,36 @@ impl Linker {
         Ok(Placement::resolve(&self.cfg, own))
     }
 
+    /// Reads the workspace's settings again unless they were read a moment ago: run beside
+    /// a delivery's claim (no round trip of its own), so the next item follows settings
+    /// changed in the console or by `tapdocs` at once.
+    pub(super) async fn reload_settings(&self, ws: &WorkspaceId) {
+        if self.places.settings.lock().await.get(ws).is_some_and(|(_, at)| at.elapsed() < Duration::from_secs(2)) {
+            return;
+        }
+        match self.clients.store.workspace_settings(ws).await {
+            Ok(own) => {
+                self.places.settings.lock().await.insert(ws.clone(), (own, Instant::now()));
+            }
+            Err(e) => tracing::debug!(error = %e, "settings not reloaded; the remembered ones serve"),
+        }
+    }
+
+    /// The workspace's settings and its folder's id read into memory ahead of their use
+    /// (side by side, whatever the layout turns out to be); failures are left to that use.
+    pub(super) async fn warm_placement(&self, ws: &WorkspaceId) {
+        let cache_key = (ws.clone(), "ws".to_string());
+        let folder = async {
+            if self.places.folders.lock().await.contains_key(&cache_key) {
+                return;
+            }
+            if let Ok(Some(id)) = self.clients.store.folder(ws, "ws").await {
+                self.places.folders.lock().await.insert(cache_key.clone(), id);
+            }
+        };
+        let (_, ()) = tokio::join!(self.placement(ws), folder);
+    }
+
     /// The folder a new doc of `item` goes into under `layout`, made if need be.
     pub(super) async fn folder_for(
         &self,
@@ -98,34 +130,41 @@ impl Linker {
         account: &Account,
         item: &TapdItem,
         layout: FolderLayout,
+        resumed: bool,
         deadline_ms: u64,
     ) -> Result<Option<Folder>, LinkError> {
         if layout == FolderLayout::None {
             return Ok(None);
         }
-        let ws_folder = self.ensure_folder(key, account, "ws", None, deadline_ms).await?;
+        let ws_folder = self.ensure_folder(key, account, "ws", None, resumed, deadline_ms).await?;
         let iteration = item.iteration_id.trim();
         if layout == FolderLayout::Workspace || iteration.is_empty() || iteration == "0" {
             return Ok(Some(ws_folder));
         }
         let iter_key = format!("iter#{iteration}");
-        match self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), deadline_ms).await {
+        match self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), resumed, deadline_ms).await {
             Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) => {
                 // The workspace's folder is gone (and the iteration's with it).
                 self.forget_folder(&key.workspace, &ws_folder).await?;
-                let ws_folder = self.ensure_folder(key, account, "ws", None, deadline_ms).await?;
-                Ok(Some(self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), deadline_ms).await?))
+                let ws_folder = self.ensure_folder(key, account, "ws", None, resumed, deadline_ms).await?;
+                let iter = self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), resumed, deadline_ms);
+                Ok(Some(iter.await?))
             }
             other => other.map(Some),
         }
     }
 
+    /// The folder remembered under `folder_key`, else made: under a provisional title
+    /// carrying the folder's marker ([`made::folder_marker`]), remembered, then given its
+    /// real title. Made only when certainly not there: a resumed attempt (which may follow
+    /// one that made it and died) and a create whose reply was lost look in `parent` first.
     async fn ensure_folder(
         &self,
         key: &ItemKey,
         account: &Account,
         folder_key: &str,
         parent: Option<&str>,
+        resumed: bool,
         deadline_ms: u64,
     ) -> Result<Folder, LinkError> {
         let ws = &key.workspace;
@@ -136,23 +175,80 @@ impl Linker {
         let id = match self.clients.store.folder(ws, folder_key).await? {
             Some(id) => id,
             None => {
-                let title = folder_title(self.cfg.language, folder_key, ws);
-                let t = &title;
-                // An empty folder made twice (a lost reply retried) is harmless: only the
-                // remembered one is used.
-                let made = self
-                    .tokens
-                    .tdoc(&self.clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
-                        self.clients.tdoc.create_folder(&tok, t, parent).await
-                    })
-                    .await?;
+                let made = self.make_folder(ws, account, folder_key, parent, resumed, deadline_ms).await?;
                 let kept = self.clients.store.remember_folder(ws, folder_key, &made).await?;
                 tracing::info!(workspace = %ws, folder = folder_key, folder_id = %kept, "folder made for the workspace's docs");
+                if kept == made {
+                    self.retitle_folder(ws, account, folder_key, &made, deadline_ms).await;
+                }
                 kept
             }
         };
         self.places.folders.lock().await.insert(cache_key, id.clone());
         Ok(Folder { key: folder_key.into(), id })
+    }
+
+    /// The id of the folder made (or found made) for `folder_key` in `parent`.
+    async fn make_folder(
+        &self,
+        ws: &WorkspaceId,
+        account: &Account,
+        folder_key: &str,
+        parent: Option<&str>,
+        resumed: bool,
+        deadline_ms: u64,
+    ) -> Result<String, LinkError> {
+        let marker = made::folder_marker(ws, folder_key);
+        let title = made::provisional_title(&folder_title(self.cfg.language, folder_key, ws), &marker);
+        let look = || async {
+            let since = crate::time::now_secs();
+            let found = self
+                .look(ws, account, parent, since, deadline_ms, |e| {
+                    e.kind == "folder" && made::carries(&e.title, &marker)
+                })
+                .await?;
+            Ok::<_, LinkError>(match found {
+                Found::Made(folders) => folders.into_iter().next().map(|f| f.id),
+                Found::Nothing => None,
+            })
+        };
+        if resumed && let Some(id) = look().await? {
+            return Ok(id);
+        }
+        let t = &title;
+        let made = self
+            .tokens
+            .tdoc(&self.clients, ws, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
+                super::in_doubt(self.clients.tdoc.create_folder(&tok, t, parent).await)
+            })
+            .await?;
+        match made {
+            Ok(id) => Ok(id),
+            Err(e) => {
+                tracing::warn!(workspace = %ws, folder = folder_key, error = %e, "the folder's create has an unknown outcome; looking for it");
+                match look().await? {
+                    Some(id) => Ok(id),
+                    // The next attempt is resumed: it looks again before making one.
+                    None => Err(LinkError::Upstream(e)),
+                }
+            }
+        }
+    }
+
+    /// Gives a folder its real title; a refusal leaves the provisional one (harmless: the
+    /// folder is found by id), logged.
+    async fn retitle_folder(&self, ws: &WorkspaceId, account: &Account, folder_key: &str, id: &str, deadline_ms: u64) {
+        let title = folder_title(self.cfg.language, folder_key, ws);
+        let t = &title;
+        let renamed = self
+            .tokens
+            .tdoc(&self.clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+                self.clients.tdoc.rename_file(&tok, id, t).await
+            })
+            .await;
+        if let Err(e) = renamed {
+            tracing::warn!(workspace = %ws, folder = folder_key, error = %e, "could not give the folder its title; it keeps the provisional one");
+        }
     }
 
     /// Forgets a folder a create was refused into (a person deleted it).

@@ -9,7 +9,6 @@ use futures_util::StreamExt;
 use tokio::sync::Mutex;
 
 use super::{LinkError, Linker, Outcome};
-use crate::ids::WorkspaceId;
 use crate::retry::RESERVE_MS;
 use crate::store::workspaces::swept_kinds;
 use crate::store::{BoundWorkspace, ItemKey, StoreError, SweepCursor};
@@ -31,7 +30,7 @@ pub struct RunSummary {
     pub linked: u32,
     /// Attempts that failed (the items stay pending, due again after a backoff).
     pub failed: u32,
-    pub gave_up: u32,
+    pub given_up: u32,
     pub skipped_busy: u32,
     /// Workspaces whose sweep ran (a whole pass or a part of one).
     pub swept: u32,
@@ -229,18 +228,12 @@ impl Linker {
         store.put_sweep_cursor(ws, &done).await?;
         Ok(())
     }
-
-    /// Links every existing item of a workspace created since `since_ms`, in resumable
-    /// chunks over the next scheduled runs (within the same budget).
-    pub async fn backfill(&self, ws: &WorkspaceId, since_ms: u64) -> Result<SweepCursor, StoreError> {
-        self.clients.store.backfill_since(ws, since_ms).await
-    }
 }
 
 fn count(s: &mut RunSummary, outcome: &Result<Outcome, LinkError>) {
     match outcome {
         Ok(Outcome::Linked { .. }) => s.linked += 1,
-        Ok(Outcome::GaveUp) => s.gave_up += 1,
+        Ok(Outcome::GivenUp) => s.given_up += 1,
         Ok(Outcome::InProgress) => s.skipped_busy += 1,
         Ok(_) | Err(_) => s.failed += 1,
     }

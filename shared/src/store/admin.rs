@@ -72,7 +72,7 @@ pub struct WorkspaceView {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ItemCounts {
     pub pending: u32,
-    pub failed: u32,
+    pub given_up: u32,
     /// Since when the oldest pending item has been pending, ms.
     pub oldest_pending_ms: Option<u64>,
 }
@@ -100,6 +100,8 @@ pub struct Disconnected {
     /// Other workspaces bound to the same Tencent Docs account: its token was kept for them.
     pub tdoc_token_kept_for: Vec<WorkspaceId>,
     pub sweep_cursor: bool,
+    /// Its own webhook secrets (they no longer open it).
+    pub webhook_secrets: bool,
 }
 
 /// What re-encrypting the tokens did.
@@ -188,14 +190,15 @@ impl Store {
                     (page.items.unwrap_or_default(), page.last_evaluated_key, page.scanned_count)
                 }
                 ItemStatus::GivenUp => {
-                    let mut filter = "begins_with(pk, :item) AND #st = :failed".to_owned();
+                    let mut filter = "begins_with(pk, :item) AND #st IN (:given_up, :legacy)".to_owned();
                     let mut q = self
                         .client
                         .scan()
                         .table_name(&self.table)
                         .expression_attribute_names("#st", "status")
                         .expression_attribute_values(":item", s("ITEM#"))
-                        .expression_attribute_values(":failed", s(super::items::STATUS_GIVEN_UP))
+                        .expression_attribute_values(":given_up", s(super::items::GIVEN_UP))
+                        .expression_attribute_values(":legacy", s(super::items::LEGACY_GIVEN_UP))
                         .set_exclusive_start_key(cursor.take());
                     if let Some(ws) = ws {
                         filter.push_str(" AND ws = :ws");
@@ -243,7 +246,7 @@ impl Store {
                 "#st = :pending AND gsi1pk = :p AND (attribute_not_exists(claim_until) OR claim_until < :now)",
             )
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":pending", s(super::items::STATUS_PENDING))
+            .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":p", s(super::items::PENDING))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":gsk", s(super::items::due_key(now, &pk)))
@@ -262,7 +265,7 @@ impl Store {
             c.oldest_pending_ms = Some(c.oldest_pending_ms.map_or(since, |o| o.min(since)));
         }
         for item in self.items_with_status(ItemStatus::GivenUp, None, |_| {}).await?.items {
-            counts.entry(item.key().workspace.clone()).or_default().failed += 1;
+            counts.entry(item.key().workspace.clone()).or_default().given_up += 1;
         }
         Ok(counts)
     }
@@ -342,6 +345,11 @@ impl Store {
         if records.contains_key("TAPD_TOKEN") {
             tx.push(delete(&pk, "TAPD_TOKEN"));
             done.tapd_token = true;
+        }
+        // Its own webhook secrets stop opening it (a reconnect makes a new one).
+        if records.contains_key("WEBHOOK_SECRETS") {
+            tx.push(delete(&pk, "WEBHOOK_SECRETS"));
+            done.webhook_secrets = true;
         }
         if let Some(open_id) = binding.as_ref().and_then(Binding::open_id) {
             for other in self.bound_workspaces().await? {

@@ -13,6 +13,9 @@ use crate::time::now_millis;
 
 pub(crate) const SK: &str = "LINK";
 pub(crate) const PENDING: &str = "PENDING";
+/// A given-up item's `status`. Versions before 2026-12-04 wrote `failed`: read as the same.
+pub(crate) const GIVEN_UP: &str = "given_up";
+pub(crate) const LEGACY_GIVEN_UP: &str = "failed";
 pub const PENDING_INDEX: &str = "pending";
 
 /// A TAPD item: workspace, kind and id.
@@ -75,8 +78,12 @@ pub struct Doc {
 /// next one conditionally on the claim; what a stage has, it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stage {
-    /// Claimed; nothing upstream is on record yet.
+    /// Claimed; nothing upstream is on record yet, and no create is in doubt.
     New,
+    /// A create (or template copy) was sent and its outcome is unknown (its reply was lost,
+    /// or the attempt died around it), since `since_ms`: the doc may exist under the item's
+    /// [`ItemRecord::marker`], and is looked for before anything is made.
+    CreateUnknown { since_ms: u64 },
     /// The doc exists and is on record; its first paragraph is not written yet.
     DocCreated { doc: Doc },
     /// The first paragraph (and the permission) are written.
@@ -93,7 +100,7 @@ pub enum Stage {
 impl Stage {
     pub fn doc(&self) -> Option<&Doc> {
         match self {
-            Stage::New => None,
+            Stage::New | Stage::CreateUnknown { .. } => None,
             Stage::DocCreated { doc }
             | Stage::DocWritten { doc }
             | Stage::FieldSet { doc }
@@ -109,18 +116,12 @@ impl Stage {
     /// The `status` attribute: what the operator CLI and the index see.
     pub fn status(&self) -> &'static str {
         match self {
-            Stage::Done { .. } => STATUS_DONE,
-            Stage::GivenUp { .. } => STATUS_GIVEN_UP,
-            _ => STATUS_PENDING,
+            Stage::Done { .. } => "done",
+            Stage::GivenUp { .. } => GIVEN_UP,
+            _ => "pending",
         }
     }
 }
-
-/// The `status` attribute's values. A given-up item is stored as `failed`, the name records
-/// have always had: renaming it would strand every given-up record written so far.
-pub const STATUS_PENDING: &str = "pending";
-pub const STATUS_DONE: &str = "done";
-pub const STATUS_GIVEN_UP: &str = "failed";
 
 /// What the table knows about one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +139,13 @@ pub struct ItemRecord {
     pub last_error: Option<String>,
     /// The item was deleted in TAPD (`*::delete`).
     pub deleted: bool,
+    /// A delete delivery TAPD did not confirm (the item was still there), and why: nothing
+    /// was changed for it.
+    pub delete_refused: Option<String>,
+    /// The item's own mark, random, made at its first claim and kept: every create for the
+    /// item carries it in the provisional title, so a look in the folder finds the doc this
+    /// item's create made and no other (empty only on rows never claimed).
+    pub marker: String,
 }
 
 /// Proof of holding an item until `until_ms`: every write is conditional on it.
@@ -183,19 +191,27 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         _ => return Err(corrupt("a doc id without its URL")),
     };
     let last_error = get_s(item, "last_error").map(str::to_owned);
+    // An attempt that ended without letting go (killed, or its last write failed) may
+    // have sent a create: its claim's deadline is kept by the next claim.
+    let interrupted = get_n(item, "prev_claim_until").filter(|&t| t > 0);
+    // The later of the two: a create sent after an earlier doubt began settles from then.
+    let unknown_since = get_n(item, "create_unknown_since").max(interrupted);
     let stage = match (get_s(item, "status"), doc) {
-        (Some(STATUS_DONE), Some(doc)) => {
+        (Some("done"), Some(doc)) => {
             let comment_id = get_s(item, "comment_id").ok_or_else(|| corrupt("done without a comment"))?.to_owned();
             Stage::Done { doc, comment_id }
         }
-        (Some(STATUS_DONE), None) => return Err(corrupt("done without a doc")),
-        (Some(STATUS_GIVEN_UP), doc) => {
+        (Some("done"), None) => return Err(corrupt("done without a doc")),
+        (Some(GIVEN_UP | LEGACY_GIVEN_UP), doc) => {
             Stage::GivenUp { reason: last_error.clone().unwrap_or_else(|| "unknown".into()), doc }
         }
-        (Some(STATUS_PENDING), None) => Stage::New,
-        (Some(STATUS_PENDING), Some(doc)) if flag("field_set") => Stage::FieldSet { doc },
-        (Some(STATUS_PENDING), Some(doc)) if flag("doc_written") => Stage::DocWritten { doc },
-        (Some(STATUS_PENDING), Some(doc)) => Stage::DocCreated { doc },
+        (Some("pending"), None) => match unknown_since {
+            Some(since_ms) => Stage::CreateUnknown { since_ms },
+            None => Stage::New,
+        },
+        (Some("pending"), Some(doc)) if flag("field_set") => Stage::FieldSet { doc },
+        (Some("pending"), Some(doc)) if flag("doc_written") => Stage::DocWritten { doc },
+        (Some("pending"), Some(doc)) => Stage::DocCreated { doc },
         _ => return Err(corrupt("status")),
     };
     let first_seen_ms = get_n(item, "created_at").unwrap_or(0);
@@ -207,7 +223,16 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         pending_since_ms: get_n(item, "pending_since").unwrap_or(first_seen_ms),
         last_error,
         deleted: item.contains_key("deleted_at"),
+        marker: get_s(item, "create_marker").unwrap_or_default().to_owned(),
+        delete_refused: get_s(item, "delete_refused").map(str::to_owned),
     })
+}
+
+/// The `workspace_items` index: a workspace's items, keyed by when each was first seen.
+pub const WORKSPACE_ITEMS_INDEX: &str = "workspace_items";
+
+pub(crate) fn workspace_items_pk(ws: &WorkspaceId) -> String {
+    format!("ITEMS#{ws}")
 }
 
 /// The pending index's sort key: due time first, so a range query finds what is due.
@@ -261,7 +286,10 @@ impl Store {
                  created_at = if_not_exists(created_at, :now), pending_since = if_not_exists(pending_since, :now), \
                  #st = if_not_exists(#st, :pending), ws = :ws, kind = :kind, item_id = :id, \
                  event_id = if_not_exists(event_id, :event), gsi1pk = if_not_exists(gsi1pk, :gpk), \
-                 gsi1sk = if_not_exists(gsi1sk, :gsk), updated_at = :now",
+                 gsi1sk = if_not_exists(gsi1sk, :gsk), updated_at = :now, \
+                 create_marker = if_not_exists(create_marker, :marker), \
+                 prev_claim_until = if_not_exists(claim_until, :zero), \
+                 gsi2pk = :wpk, gsi2sk = if_not_exists(gsi2sk, :wsk)",
             )
             .condition_expression(
                 "attribute_not_exists(pk) OR (#st = :pending AND (attribute_not_exists(claim_until) OR claim_until < :now))",
@@ -272,13 +300,16 @@ impl Store {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":pending", s(STATUS_PENDING))
+            .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":ws", s(key.workspace.as_str()))
             .expression_attribute_values(":kind", s(key.kind.as_str()))
             .expression_attribute_values(":id", s(key.id.as_str()))
             .expression_attribute_values(":event", s(event_id.unwrap_or("")))
             .expression_attribute_values(":gpk", s(PENDING))
             .expression_attribute_values(":gsk", s(due_key(now, &pk)))
+            .expression_attribute_values(":marker", s(crate::random::marker()))
+            .expression_attribute_values(":wpk", s(workspace_items_pk(&key.workspace)))
+            .expression_attribute_values(":wsk", s(due_key(now, &pk)))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -379,10 +410,11 @@ impl Store {
                 "SET #st = :pending, pending_since = :now, gsi1pk = :gpk, gsi1sk = :gsk, claim_until = :zero, \
                  updated_at = :now REMOVE claim_owner",
             )
-            .condition_expression("#st = :failed")
+            .condition_expression("#st IN (:given_up, :legacy)")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":pending", s(STATUS_PENDING))
-            .expression_attribute_values(":failed", s(STATUS_GIVEN_UP))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":given_up", s(GIVEN_UP))
+            .expression_attribute_values(":legacy", s(LEGACY_GIVEN_UP))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":gpk", s(PENDING))
@@ -400,7 +432,7 @@ impl Store {
     pub async fn record_doc(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
         self.claimed_update(
             claim,
-            "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now",
+            "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now REMOVE create_unknown_since",
             vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))],
         )
         .await?;
@@ -408,12 +440,7 @@ impl Store {
         Ok(())
     }
 
-    /// `DocCreated` → `DocWritten`.
-    pub async fn record_written(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
-        self.record_step(claim, "doc_written", Stage::DocWritten { doc }).await
-    }
-
-    /// `DocWritten` → `FieldSet`.
+    /// `DocCreated` (intro written) → `FieldSet`.
     pub async fn record_field_set(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
         self.record_step(claim, "field_set", Stage::FieldSet { doc }).await
     }
@@ -433,7 +460,7 @@ impl Store {
                 claim,
                 "SET #st = :done, comment_id = :cid, updated_at = :now \
                  REMOVE gsi1pk, gsi1sk, claim_owner, claim_until, last_error",
-                vec![(":done", s(STATUS_DONE)), (":cid", s(comment_id)), (":now", n(now_millis()))],
+                vec![(":done", s("done")), (":cid", s(comment_id)), (":now", n(now_millis()))],
             )
             .await;
         match finished {
@@ -454,17 +481,29 @@ impl Store {
     /// `next_ms` (a delivery may take it earlier).
     pub async fn release_for_retry(&self, claim: &Claim, error: &str, next_ms: u64) -> Result<(), StoreError> {
         let error: String = error.chars().take(500).collect();
-        self.claimed_update(
-            claim,
-            "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner",
-            vec![
-                (":err", s(error)),
-                (":zero", n(0)),
-                (":gsk", s(due_key(next_ms, &claim.record.key.pk()))),
-                (":now", n(now_millis())),
-            ],
-        )
-        .await
+        let mut values = vec![
+            (":err", s(error)),
+            (":zero", n(0)),
+            (":gsk", s(due_key(next_ms, &claim.record.key.pk()))),
+            (":now", n(now_millis())),
+        ];
+        // A create in doubt stays in doubt until a look settles it.
+        let expr = match claim.record.stage {
+            Stage::CreateUnknown { since_ms } => {
+                values.push((":since", n(since_ms)));
+                "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                 create_unknown_since = :since REMOVE claim_owner"
+            }
+            // Written by this attempt and not yet on record (the happy path records it
+            // with the comment): the next attempt does not write it again.
+            Stage::DocWritten { .. } => {
+                values.push((":t", AttributeValue::Bool(true)));
+                "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                 doc_written = :t REMOVE claim_owner"
+            }
+            _ => "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner",
+        };
+        self.claimed_update(claim, expr, values).await
     }
 
     /// Ends an item's retries with the reason; the doc, if any, stays on record.
@@ -472,9 +511,9 @@ impl Store {
         let reason: String = reason.chars().take(500).collect();
         self.claimed_update(
             claim,
-            "SET last_error = :err, #st = :failed, claim_until = :zero, updated_at = :now \
+            "SET last_error = :err, #st = :given_up, claim_until = :zero, updated_at = :now \
              REMOVE claim_owner, gsi1pk, gsi1sk",
-            vec![(":err", s(&reason)), (":failed", s(STATUS_GIVEN_UP)), (":zero", n(0)), (":now", n(now_millis()))],
+            vec![(":err", s(&reason)), (":given_up", s(GIVEN_UP)), (":zero", n(0)), (":now", n(now_millis()))],
         )
         .await?;
         let doc = claim.record.stage.doc().cloned();
@@ -501,6 +540,20 @@ impl Store {
         Ok(())
     }
 
+    /// Records a delete delivery that TAPD did not confirm, with why, and lets go: nothing
+    /// else changes.
+    pub async fn record_delete_refused(&self, claim: &mut Claim, why: &str) -> Result<(), StoreError> {
+        let why: String = why.chars().take(500).collect();
+        self.claimed_update(
+            claim,
+            "SET delete_refused = :why, delete_refused_at = :now, claim_until = :zero REMOVE claim_owner",
+            vec![(":why", s(&why)), (":now", n(now_millis())), (":zero", n(0))],
+        )
+        .await?;
+        claim.record.delete_refused = Some(why);
+        Ok(())
+    }
+
     /// Records that the item was deleted in TAPD (and whether its doc went to the trash),
     /// ends its retries, and lets go.
     pub async fn record_deleted(&self, claim: &mut Claim, doc_trashed: bool) -> Result<(), StoreError> {
@@ -511,8 +564,8 @@ impl Store {
             values.push((":t", AttributeValue::Bool(true)));
         }
         if claim.record.stage.is_pending() {
-            expr.push_str(", #st = :failed, last_error = :why");
-            values.push((":failed", s(STATUS_GIVEN_UP)));
+            expr.push_str(", #st = :given_up, last_error = :why");
+            values.push((":given_up", s(GIVEN_UP)));
             values.push((":why", s("the item was deleted in TAPD")));
             expr.push_str(" REMOVE claim_owner, gsi1pk, gsi1sk");
         } else {

@@ -12,15 +12,22 @@
 //! | `SWEEP#<workspace>`        | `SWEEP`     | where the workspace's sweep stands            |
 //! | `BUDGET#tapd`              | `<window>`  | TAPD requests spent by scheduled work         |
 //! | `WS#<workspace>`           | `SETTINGS`  | the workspace's own settings (`settings`)      |
+//! | `WS#<workspace>`           | `WEBHOOK_SECRETS` | its own webhook secrets, current and retiring (encrypted) |
+//! | `APP#tapd`                 | `TOKEN`     | TAPD's app token, shared by every instance (encrypted) |
+//! | `SESSION#<sha256(token)>`  | `SESSION`   | a console session: its workspaces, until when (TTL) (`console`) |
+//! | `WS#<workspace>`           | `AUDIT#<ms>#<id>` | a console action: who, what, when |
 //! | `WS#<workspace>`           | `FOLDER#ws`, `FOLDER#iter#<id>` | the folders its docs go into |
 //!
 //! Tokens are encrypted with AES-256-GCM, the item's `pk|sk` as associated data.
 
 pub mod admin;
+mod app_token;
+pub mod console;
 pub mod items;
 mod oauth;
 pub mod settings;
 mod transport;
+mod webhook_secrets;
 pub mod workspaces;
 
 use std::collections::HashMap;
@@ -31,9 +38,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::crypto::Keyring;
 
+pub use app_token::SharedAppToken;
 pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, Stage};
 pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StateRecord};
 pub use settings::{PermissionSetting, WorkspaceSettings};
+pub use webhook_secrets::{WebhookSecret, WebhookSecrets};
 pub use workspaces::{BoundWorkspace, SweepCursor};
 
 /// The functions' DynamoDB transport (reqwest on rustls/ring, one connection pool), for other SDK

@@ -14,6 +14,8 @@ use crate::time::now_secs;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Flow {
     Tapd,
+    /// Signing in to the console through TAPD's consent (the same callback as `Tapd`).
+    Console,
     /// The Tencent Docs leg, bound to the workspace the TAPD leg authorized.
     Tdoc {
         workspace: WorkspaceId,
@@ -178,6 +180,9 @@ impl Store {
             Flow::Tapd => {
                 item.insert("flow".into(), s("tapd"));
             }
+            Flow::Console => {
+                item.insert("flow".into(), s("console"));
+            }
             Flow::Tdoc { workspace } => {
                 item.insert("flow".into(), s("tdoc"));
                 item.insert("workspace_id".into(), s(workspace.as_str()));
@@ -198,6 +203,7 @@ impl Store {
         let Some(old) = self.take(&state_pk(state), "STATE").await? else { return Ok(None) };
         let flow = match get_s(&old, "flow") {
             Some("tapd") => Flow::Tapd,
+            Some("console") => Flow::Console,
             Some("tdoc") => {
                 let ws = get_s(&old, "workspace_id").and_then(|w| WorkspaceId::parse(w).ok());
                 let Some(workspace) = ws else { return Ok(None) };
@@ -408,7 +414,7 @@ impl Store {
         applied(out)
     }
 
-    fn token_item<T: serde::Serialize>(&self, pk: &str, sk: &str, token: &T, version: u64) -> Item {
+    pub(super) fn token_item<T: serde::Serialize>(&self, pk: &str, sk: &str, token: &T, version: u64) -> Item {
         let mut item = Self::key(pk, sk);
         item.insert("ct".into(), AttributeValue::B(seal_token(&self.keys, pk, sk, token).into()));
         item.insert("ver".into(), n(version));

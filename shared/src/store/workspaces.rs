@@ -45,6 +45,12 @@ pub struct SweepCursor {
 impl Store {
     /// Marks a workspace whose Tencent Docs token cannot be refreshed: an operator (or
     /// `tapdocs status`) sees it, and it clears when the workspace is connected again.
+    /// Whether the workspace's Tencent Docs authorization was refused and it must be
+    /// connected again.
+    pub async fn needs_reconnect(&self, ws: &WorkspaceId) -> Result<bool, StoreError> {
+        Ok(self.get(&format!("WS#{ws}"), "BINDING").await?.is_some_and(|b| b.contains_key("needs_reconnect")))
+    }
+
     pub async fn mark_needs_reconnect(&self, ws: &WorkspaceId, why: &str) -> Result<(), StoreError> {
         let out = self
             .client
@@ -120,7 +126,6 @@ impl Store {
     /// that is earlier than where its sweep stands), from the first page.
     pub async fn backfill_since(&self, ws: &WorkspaceId, since_ms: u64) -> Result<SweepCursor, StoreError> {
         let current = self.sweep_cursor(ws).await?;
-        let _ = &current;
         let cursor = SweepCursor {
             since_ms: current.as_ref().map_or(since_ms, |c| c.since_ms.min(since_ms)),
             kind_index: 0,

@@ -143,7 +143,6 @@ async fn item_claims_exclude_each_other_until_they_lapse() {
     assert_eq!(store.item(&k).await.unwrap().unwrap().stage, Stage::DocCreated { doc: doc() });
     let (due, _) = store.due_items(now_millis(), 10, None).await.unwrap();
     assert_eq!(due.len(), 1);
-    store.record_written(&mut a, doc()).await.unwrap();
     store.record_done(&mut a, doc(), "c1").await.unwrap();
     assert!(store.due_items(now_millis(), 10, None).await.unwrap().0.is_empty(), "done items leave the index");
     match store.claim_item(&k, Some("e3"), "owner-c", until).await.unwrap() {
@@ -163,6 +162,11 @@ async fn item_claims_exclude_each_other_until_they_lapse() {
     };
     assert_eq!(live.record.attempts, 2);
     assert!(matches!(store.record_done(&mut dead, doc(), "c").await, Err(StoreError::LostClaim)));
+    // The dead attempt may have sent a create: the taker knows, and since when; the item's
+    // marker is the one its first claim made.
+    assert_eq!(live.record.stage, Stage::CreateUnknown { since_ms: dead.until_ms });
+    assert_eq!(live.record.marker, dead.record.marker);
+    assert_eq!(live.record.marker.len(), 12);
 
     // Giving up records why and leaves the index; a new delivery starts it again at once.
     store.give_up(&mut live, "TAPD refused").await.unwrap();
@@ -196,4 +200,91 @@ async fn failed_items_are_due_again_after_their_backoff_soonest_first() {
     assert_eq!(store.pending_stats().await.unwrap().0, 4);
     let record = store.item(&key("2002")).await.unwrap().unwrap();
     assert_eq!(record.last_error.as_deref(), Some("boom"));
+}
+
+#[tokio::test]
+async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
+    harness::needs_local_dynamodb!();
+    let (store, _) = store().await;
+    let k = key("3001");
+    let ClaimOutcome::Claimed(mut first) = store.claim_item(&k, Some("e1"), "a", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(first.record.stage, Stage::New, "a first claim has nothing in doubt");
+    first.record.stage = Stage::CreateUnknown { since_ms: 1234 };
+    store.release_for_retry(&first, "the reply to creating the doc was lost", now_millis()).await.unwrap();
+    let ClaimOutcome::Claimed(mut second) = store.claim_item(&k, Some("e2"), "b", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(second.record.stage, Stage::CreateUnknown { since_ms: 1234 }, "an orderly release keeps the doubt");
+    assert_eq!(second.record.marker, first.record.marker, "one marker for the item's life");
+    store.record_doc(&mut second, doc()).await.unwrap();
+    store.release_for_retry(&second, "TAPD unavailable", now_millis()).await.unwrap();
+    let record = store.item(&k).await.unwrap().unwrap();
+    assert_eq!(record.stage, Stage::DocCreated { doc: doc() }, "a recorded doc ends the doubt");
+}
+
+#[tokio::test]
+async fn items_from_before_the_console_index_are_put_into_it_once() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    let k = key("4001");
+    let ClaimOutcome::Claimed(c) = store.claim_item(&k, Some("e1"), "o", now_millis() + 30_000).await.unwrap() else {
+        panic!()
+    };
+    store.release_for_retry(&c, "boom", now_millis()).await.unwrap();
+    async fn listed(store: &Store, ws: &WorkspaceId) -> usize {
+        store.workspace_items(ws, 10, None, None).await.unwrap().items.len()
+    }
+    assert_eq!(listed(&store, &k.workspace).await, 1, "a claim puts a new item in the index");
+    // As an earlier version wrote it: not in the index.
+    dynamo::client()
+        .await
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("ITEM#{}#story#4001", k.workspace)))
+        .key("sk", AttributeValue::S("LINK".into()))
+        .update_expression("REMOVE gsi2pk, gsi2sk")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed(&store, &k.workspace).await, 0);
+    assert_eq!(store.index_older_items().await.unwrap(), 1);
+    assert_eq!(listed(&store, &k.workspace).await, 1);
+    assert_eq!(store.index_older_items().await.unwrap(), 0, "once");
+}
+
+#[tokio::test]
+async fn given_up_items_written_by_earlier_versions_read_and_restart_the_same() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    let k = key("5001");
+    let ClaimOutcome::Claimed(mut c) = store.claim_item(&k, Some("e1"), "o", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!()
+    };
+    store.give_up(&mut c, "TAPD refused").await.unwrap();
+    // As versions before 2026-12-04 wrote it: `failed`.
+    dynamo::client()
+        .await
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("ITEM#{}#story#5001", k.workspace)))
+        .key("sk", AttributeValue::S("LINK".into()))
+        .update_expression("SET #st = :old")
+        .expression_attribute_names("#st", "status")
+        .expression_attribute_values(":old", AttributeValue::S("failed".into()))
+        .send()
+        .await
+        .unwrap();
+    let record = store.item(&k).await.unwrap().unwrap();
+    assert_eq!(record.stage, Stage::GivenUp { reason: "TAPD refused".into(), doc: None });
+    assert_eq!(record.stage.status(), "given_up", "one name from now on");
+    let ClaimOutcome::Claimed(again) = store.claim_item(&k, Some("e2"), "p", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!("a given-up item of an earlier version is started again by a new delivery")
+    };
+    assert_eq!(again.record.stage, Stage::New);
 }

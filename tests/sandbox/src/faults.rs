@@ -146,6 +146,22 @@ pub(crate) async fn middleware(State(sb): State<Sandbox>, req: Request, next: Ne
             sb.record(RequestRecord { method, path, status: 0 });
             return reset(&req);
         }
+        Some(FaultKind::LateAct(d)) => {
+            // In a task of its own, so it runs to the end whether or not the caller waits.
+            let (sb2, method2, path2) = (sb.clone(), method.clone(), path.clone());
+            let work = tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                let response = next.run(req).await;
+                sb2.record(RequestRecord { method: method2, path: path2, status: response.status().as_u16() });
+                response
+            });
+            return work.await.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+        Some(FaultKind::ActThenDelay(d)) => {
+            let done = next.run(req).await;
+            tokio::time::sleep(d).await;
+            done
+        }
         Some(FaultKind::DropReply) => {
             let conn = connection(&req);
             let _done = next.run(req).await;

@@ -1,6 +1,6 @@
 //! An in-memory fake of TAPD and Tencent Docs, served by one axum server.
 //!
-//! It is faithful to the DOCUMENTS (`../shared/upstream-apis.md`, the seeds, and the reply
+//! It is faithful to the DOCUMENTS (`docs/upstream.md`, a copy of the project brief; the seeds, and the reply
 //! samples copied into `tests/fixtures/`), never to the product's code: it enforces client
 //! authentication, single-use expiring codes bound to an exact redirect URI, live bearer
 //! tokens, the three Tencent Docs headers, TAPD's paging and rate limit, and answers in the
@@ -171,6 +171,7 @@ pub use model::{
     Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdTokenResource,
     TdocTokenError, Variants,
 };
+pub use state::Folder;
 pub use tapd::{TAPD_USER_ID, tapd_author};
 pub use tdoc::MAX_TITLE_CHARS;
 pub use web::sanitize;
@@ -399,6 +400,20 @@ impl Sandbox {
 
     /// Seeds a comment on an item as TAPD stores it, created now: `author` is stored as given
     /// (no mapping: it is already a TAPD user). The item need not exist.
+    /// How long a new file stays out of Tencent Docs' search (30 s unless set).
+    pub fn search_lag(&self) -> Duration {
+        self.lock().search_lag.unwrap_or(Duration::from_secs(30))
+    }
+
+    pub fn set_search_lag(&self, lag: Duration) {
+        self.lock().search_lag = Some(lag);
+    }
+
+    /// Deletes an item as a person in TAPD would: the API no longer returns it.
+    pub fn remove_item(&self, workspace_id: &str, kind: ItemKind, id: &str) {
+        self.lock().items.remove(&(workspace_id.to_string(), kind, id.to_string()));
+    }
+
     pub fn add_comment(
         &self,
         workspace_id: &str,
@@ -436,6 +451,11 @@ impl Sandbox {
 
     pub fn docs(&self) -> Vec<Doc> {
         self.lock().docs.clone()
+    }
+
+    /// Every folder made (deleted ones are gone from it).
+    pub fn folders(&self) -> Vec<Folder> {
+        self.lock().folders.clone()
     }
 
     pub fn comments(&self) -> Vec<Comment> {

@@ -206,6 +206,9 @@ pub struct IssuedTokens {
 pub struct Fault {
     #[serde(default)]
     pub method: Option<String>,
+    /// The paths it applies to: those starting with it, where each `*` stands for one path
+    /// segment (`/tdoc/openapi/drive/v2/files/*/permission`) and a final `$` asks for the
+    /// whole path (`/tdoc/openapi/drive/v2/files$`: the create, not the copy).
     pub path_prefix: String,
     pub kind: FaultKind,
     #[serde(default = "one")]
@@ -245,6 +248,14 @@ pub enum FaultKind {
     /// without answering: what a client sees when its request took effect but the reply was
     /// lost (a timeout or a reset after the fact). It cannot tell whether the call landed.
     DropReply,
+    /// Handle the request normally, then hold the reply this long: the window in which a
+    /// caller killed right after its write landed upstream dies.
+    ActThenDelay(Duration),
+    /// Hold the request this long, then handle it even if the caller has given up meanwhile
+    /// (a server still working through its queue): the write lands late, after the caller's
+    /// timeout. The other faults, like a server that notices a closed connection, drop the
+    /// work of a caller that went away.
+    LateAct(Duration),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -256,6 +267,8 @@ enum FaultKindWire {
     DelayMs(u64),
     Reset,
     DropReply,
+    ActThenDelayMs(u64),
+    LateActMs(u64),
 }
 
 impl From<FaultKindWire> for FaultKind {
@@ -267,6 +280,8 @@ impl From<FaultKindWire> for FaultKind {
             FaultKindWire::DelayMs(ms) => FaultKind::Delay(Duration::from_millis(ms)),
             FaultKindWire::Reset => FaultKind::Reset,
             FaultKindWire::DropReply => FaultKind::DropReply,
+            FaultKindWire::ActThenDelayMs(ms) => FaultKind::ActThenDelay(Duration::from_millis(ms)),
+            FaultKindWire::LateActMs(ms) => FaultKind::LateAct(Duration::from_millis(ms)),
         }
     }
 }
@@ -280,6 +295,8 @@ impl From<FaultKind> for FaultKindWire {
             FaultKind::Delay(d) => FaultKindWire::DelayMs(d.as_millis() as u64),
             FaultKind::Reset => FaultKindWire::Reset,
             FaultKind::DropReply => FaultKindWire::DropReply,
+            FaultKind::ActThenDelay(d) => FaultKindWire::ActThenDelayMs(d.as_millis() as u64),
+            FaultKind::LateAct(d) => FaultKindWire::LateActMs(d.as_millis() as u64),
         }
     }
 }

@@ -121,7 +121,7 @@ pub(crate) struct TdocRefresh {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Folder {
+pub struct Folder {
     pub id: String,
     pub title: String,
     pub owner_open_id: String,
@@ -153,6 +153,8 @@ pub(crate) struct State {
     pub tdoc_refresh: HashMap<String, TdocRefresh>,
     pub docs: Vec<Doc>,
     pub folders: Vec<Folder>,
+    /// How long new files stay out of search (`None`: the default).
+    pub search_lag: Option<std::time::Duration>,
     pub comments: Vec<Comment>,
     pub updates: Vec<ItemUpdate>,
     pub requests: Vec<RequestRecord>,
@@ -172,7 +174,7 @@ impl State {
     pub fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
         let idx = self.faults.iter().position(|f| {
             f.remaining != Some(0)
-                && path.starts_with(&f.fault.path_prefix)
+                && matches_prefix(path, &f.fault.path_prefix)
                 && f.fault.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
         })?;
         let active = &mut self.faults[idx];
@@ -220,5 +222,45 @@ impl State {
 
     pub fn item(&self, workspace_id: &str, kind: ItemKind, id: &str) -> Option<&Item> {
         self.items.get(&(workspace_id.to_string(), kind, id.to_string()))
+    }
+}
+
+/// Whether `path` starts with `pattern`, where each `*` stands for one path segment's
+/// worth of characters (no `/`), and a final `$` asks for the whole path.
+fn matches_prefix(path: &str, pattern: &str) -> bool {
+    let (pattern, whole) = match pattern.strip_suffix('$') {
+        Some(p) => (p, true),
+        None => (pattern, false),
+    };
+    let mut pieces = pattern.split('*');
+    let first = pieces.next().unwrap_or_default();
+    let Some(mut rest) = path.strip_prefix(first) else { return false };
+    for piece in pieces {
+        let segment = rest.find('/').unwrap_or(rest.len());
+        if segment == 0 {
+            return false;
+        }
+        match rest[segment..].strip_prefix(piece) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    !whole || rest.is_empty()
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    #[test]
+    fn stars_match_any_run() {
+        let p = "/tdoc/openapi/drive/v2/files/*/permission";
+        assert!(super::matches_prefix("/tdoc/openapi/drive/v2/files/300000000$abc/permission", p));
+        assert!(!super::matches_prefix("/tdoc/openapi/drive/v2/files/300000000$abc", p));
+        assert!(super::matches_prefix("/tapd/api/comments", "/tapd/api/"));
+        let file = "/tdoc/openapi/drive/v2/files/*$";
+        assert!(super::matches_prefix("/tdoc/openapi/drive/v2/files/300000000%24abc", file));
+        assert!(!super::matches_prefix("/tdoc/openapi/drive/v2/files/300000000%24abc/permission", file));
+        assert!(super::matches_prefix("/tdoc/openapi/drive/v2/files", "/tdoc/openapi/drive/v2/files$"));
+        assert!(!super::matches_prefix("/tdoc/openapi/drive/v2/files/x/copy", "/tdoc/openapi/drive/v2/files$"));
+        assert!(!super::matches_prefix("/tapd/oauth", "/tapd/api/"));
     }
 }

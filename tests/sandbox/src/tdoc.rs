@@ -1,5 +1,11 @@
 //! The fake Tencent Docs: OAuth v2 (consent page, token, app account token,
-//! userinfo), the drive v2 file API, doc v3 `batchUpdate` and a doc viewer.
+//! userinfo), the drive v2 file API, doc v3 `batchUpdate` and a doc viewer, and the reads
+//! (`upstream-apis.md`, "Reads"): a folder's listing (`GET /drive/v2/folders/{id}`, the root
+//! `%2F`, newest first unless `asc=1`, pages of at most 20, `data.next` 0 at the end), a file's
+//! metadata, a doc's content (`GET /doc/v3/{id}`, one paragraph per line), and search, which
+//! lags behind creation (30 s unless `Sandbox::set_search_lag`). A folder's id renames the
+//! folder through `PATCH /drive/v2/files/{id}` (unconfirmed upstream; the product tolerates a
+//! refusal).
 //!
 //! Error statuses and codes chosen where upstream is silent:
 //! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001}`;
@@ -26,7 +32,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{get, patch, post};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -63,13 +69,14 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/tdoc/oauth/v2/userinfo", get(userinfo))
         .route("/tdoc/openapi/drive/v2/files", post(create_file))
         .route("/tdoc/openapi/drive/v2/folders", post(create_folder))
-        .route("/tdoc/openapi/drive/v2/folders/{folder_id}", delete(delete_folder))
+        .route("/tdoc/openapi/drive/v2/search", get(search))
+        .route("/tdoc/openapi/drive/v2/folders/{folder_id}", get(list_folder).delete(delete_folder))
         .route("/tdoc/openapi/drive/v2/files/{file_id}", patch(rename_file).delete(delete_file))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/copy", post(copy_file))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/move", patch(move_file))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/metadata", get(metadata))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/permission", patch(permission))
-        .route("/tdoc/openapi/doc/v3/{target}", post(doc_v3))
+        .route("/tdoc/openapi/doc/v3/{target}", post(doc_v3).get(doc_content))
         .route("/tdoc/doc/{key}", get(doc_page))
 }
 
@@ -606,6 +613,144 @@ async fn doc_v3(State(sb): State<Sandbox>, Path(target): Path<String>, headers: 
     succeed(json!({}))
 }
 
+/// The most entries a folder listing answers at once (the documented sample pages by 20).
+const LIST_PAGE_MAX: usize = 20;
+
+/// `GET /openapi/drive/v2/folders/{folderID}` (the root is `/`, sent as `%2F`): the caller's
+/// live files and sub-folders directly in it, `sortType` `create`/`modify`/`browse` (all by
+/// creation here: nothing is browsed or modified behind the API), `asc` 0/1 (default 0,
+/// newest first), `start`, `limit` (≤ 20). `data.next` is the next page's `start`, 0 at the end.
+async fn list_folder(
+    State(sb): State<Sandbox>,
+    Path(folder_id): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let parent = match folder_id.as_str() {
+        "/" | "" => None,
+        f => {
+            let owner = sb.lock().folders.iter().find(|x| x.id == f).map(|x| x.owner_open_id.clone());
+            match owner {
+                None => return ret_error(StatusCode::NOT_FOUND, 10102, "folder does not exist"),
+                Some(o) if o != open_id => {
+                    return ret_error(StatusCode::FORBIDDEN, 10103, "no permission to access this folder");
+                }
+                Some(_) => Some(f.to_string()),
+            }
+        }
+    };
+    let number = |k: &str, default: usize| match q.get(k).map(String::as_str) {
+        None | Some("") => Ok(default),
+        Some(v) => v.parse::<usize>().map_err(|_| bad_param(&format!("{k} must be a number"))),
+    };
+    let (start, limit, asc) = match (number("start", 0), number("limit", LIST_PAGE_MAX), number("asc", 0)) {
+        (Ok(s), Ok(l), Ok(a)) if a <= 1 => (s, l.clamp(1, LIST_PAGE_MAX), a == 1),
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+        _ => return bad_param("asc must be 0 or 1"),
+    };
+    let nick = nick_of(&sb, &open_id);
+    let mut entries: Vec<(u64, usize, Value)> = {
+        let st = sb.lock();
+        let docs = st
+            .docs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.deleted && d.owner_open_id == open_id && d.folder_id == parent)
+            .map(|(i, d)| (d.created_at, i, file_json(d, &nick)));
+        let folders = st
+            .folders
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.owner_open_id == open_id && f.parent_id == parent)
+            .map(|(i, f)| (f.created_at, i, folder_json(&sb, f, &nick)));
+        docs.chain(folders).collect()
+    };
+    // Made in the same second: the one made later counts as newer.
+    entries.sort_by_key(|(at, i, _)| (*at, *i));
+    if !asc {
+        entries.reverse();
+    }
+    let total = entries.len();
+    let page: Vec<Value> = entries.into_iter().skip(start).take(limit).map(|(_, _, v)| v).collect();
+    let next = if start + page.len() < total { start + page.len() } else { 0 };
+    succeed(json!({ "list": page, "next": next }))
+}
+
+fn folder_json(sb: &Sandbox, f: &Folder, nick: &str) -> Value {
+    let key = f.id.strip_prefix(ID_PREFIX).unwrap_or(&f.id);
+    json!({
+        "ID": f.id,
+        "title": f.title,
+        "type": "folder",
+        "url": format!("{}/folder/{key}", sb.tdoc_base()),
+        "status": "normal",
+        "isCreator": true,
+        "createTime": f.created_at,
+        "lastModifyTime": f.created_at,
+        "ownerName": nick,
+    })
+}
+
+/// `GET /openapi/drive/v2/search`: the caller's live files whose title contains `searchKey`,
+/// `offset`/`size` paging (`data.list`, `data.next` as in a listing), only those made at least
+/// the search lag ago ([`Sandbox::set_search_lag`], 30 s by default): an index lags.
+async fn search(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<String, String>>, headers: HeaderMap) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let key = q.get("searchKey").map(String::as_str).unwrap_or("");
+    if key.trim().is_empty() {
+        return bad_param("searchKey is required");
+    }
+    let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let size: usize = q.get("size").and_then(|v| v.parse().ok()).unwrap_or(LIST_PAGE_MAX).clamp(1, LIST_PAGE_MAX);
+    let indexed_before = util::epoch_secs().saturating_sub(sb.search_lag().as_secs());
+    let lagging = !sb.search_lag().is_zero();
+    let nick = nick_of(&sb, &open_id);
+    let found: Vec<Value> = sb
+        .lock()
+        .docs
+        .iter()
+        .filter(|d| !d.deleted && d.owner_open_id == open_id && d.title.contains(key))
+        .filter(|d| !lagging || d.created_at < indexed_before)
+        .map(|d| file_json(d, &nick))
+        .collect();
+    let page: Vec<Value> = found.iter().skip(offset).take(size).cloned().collect();
+    let next = if offset + page.len() < found.len() { offset + page.len() } else { 0 };
+    succeed(json!({ "list": page, "next": next }))
+}
+
+/// `GET /openapi/doc/v3/{fileID}`: the doc's text as a tree, one paragraph per line, in the
+/// shape of `doc_content_reply.json` (no `ret` envelope).
+async fn doc_content(State(sb): State<Sandbox>, Path(file_id): Path<String>, headers: HeaderMap) -> Response {
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let doc = match owned_doc(&sb, &file_id, &open_id, v3_error) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if doc.doc_type != "doc" {
+        return v3_error(StatusCode::BAD_REQUEST, 400001, "only doc files have document content");
+    }
+    let paragraphs: Vec<Value> = doc
+        .content
+        .split('\n')
+        .map(|line| json!({ "type": "Paragraph", "children": [ { "type": "Text", "text": line } ] }))
+        .collect();
+    let body = json!({
+        "document": { "type": "Document", "children": [ { "type": "Body", "children": paragraphs } ] },
+        "version": 1 + doc.content.len(),
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
 /// The file key a doc page path names: `D` + base64 of the key (what `url` gives), or the raw
 /// key (links from before the sandbox wrote `D` URLs, kept for saved states).
 fn page_key(path: &str) -> String {
@@ -643,6 +788,13 @@ async fn rename_file(
     let title = param(&p, "title");
     if let Err(r) = check_title(title) {
         return r;
+    }
+    // A folder's id renames the folder (drive v2 files and folders share ids).
+    if folder_exists(&sb, &file_id, &open_id) {
+        if let Some(f) = sb.lock().folders.iter_mut().find(|f| f.id == file_id) {
+            f.title = title.to_string();
+        }
+        return succeed(json!({}));
     }
     if let Err(r) = owned_doc(&sb, &file_id, &open_id, ret_error) {
         return r;

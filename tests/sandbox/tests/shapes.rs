@@ -29,6 +29,9 @@ fn fixture(path: &str) -> Value {
         "tdoc/app_account_token.json" => include_str!("../../fixtures/tdoc/app_account_token.json"),
         "tdoc/create_file_reply.json" => include_str!("../../fixtures/tdoc/create_file_reply.json"),
         "tdoc/create_file_reply_seed000.json" => include_str!("../../fixtures/tdoc/create_file_reply_seed000.json"),
+        "tdoc/folder_list_reply.json" => include_str!("../../fixtures/tdoc/folder_list_reply.json"),
+        "tdoc/file_metadata_reply.json" => include_str!("../../fixtures/tdoc/file_metadata_reply.json"),
+        "tdoc/doc_content_reply.json" => include_str!("../../fixtures/tdoc/doc_content_reply.json"),
         other => panic!("no fixture {other}"),
     };
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -532,4 +535,146 @@ async fn tapd_item_values_are_all_strings() {
         }
         assert!(item.values().all(Value::is_string), "{item:?}");
     }
+}
+
+/// The reads: a folder's listing (paged, files and sub-folders), a file's metadata and a doc's
+/// content, each in its sample's shape; the listing read to the end in pages of 20.
+#[tokio::test]
+async fn tdoc_reads_are_the_references() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tdoc_app_token(&sb, &c).await;
+    let base = sb.tdoc_base();
+    let call = |method: reqwest::Method, url: String| openapi(&c, method, url, &token, sb.config());
+    let folder: Value = call(reqwest::Method::POST, format!("{base}/openapi/drive/v2/folders"))
+        .form(&[("title", "迭代 2026-12")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let folder_id = folder["data"]["ID"].as_str().unwrap().to_owned();
+    let enc = |id: &str| url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
+    let mut made = Vec::new();
+    for n in 0..45 {
+        let f: Value = call(reqwest::Method::POST, format!("{base}/openapi/drive/v2/files"))
+            .form(&[("title", format!("文档 {n}").as_str()), ("type", "doc"), ("folderID", folder_id.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        made.push(f["data"]["ID"].as_str().unwrap().to_owned());
+    }
+    call(reqwest::Method::POST, format!("{base}/openapi/drive/v2/folders"))
+        .form(&[("title", "子文件夹"), ("parentfolderID", folder_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    // The root lists the folder, as a `folder` entry.
+    let root: Value = call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/folders/%2F"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Entries as from create (the seed's create reply has keys this sample leaves out).
+    assert_shape_includes(&root, &fixture("tdoc/folder_list_reply.json"));
+    assert!(root["data"]["list"].as_array().unwrap().iter().any(|e| e["ID"] == folder_id && e["type"] == "folder"));
+    // The folder: 45 files and a sub-folder, in pages of 20, `next` 20, 40, then 0.
+    let (mut start, mut seen, mut nexts) = (0, Vec::new(), Vec::new());
+    loop {
+        let page: Value = call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/folders/{}", enc(&folder_id)))
+            .query(&[("sortType", "create"), ("asc", "0"), ("start", &start.to_string()), ("limit", "20")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_shape_includes(&page, &fixture("tdoc/folder_list_reply.json"));
+        seen.extend(page["data"]["list"].as_array().unwrap().iter().map(|e| e["ID"].as_str().unwrap().to_owned()));
+        let next = page["data"]["next"].as_u64().unwrap();
+        nexts.push(next);
+        if next == 0 {
+            break;
+        }
+        start = next;
+    }
+    assert_eq!(nexts, [20, 40, 0]);
+    assert_eq!(seen.len(), 46);
+    assert!(made.iter().all(|id| seen.contains(id)));
+    // A file's metadata; gone once deleted (ret 10102), from the listing too.
+    let meta: Value = call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/files/{}/metadata", enc(&made[0])))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_shape_includes(&meta, &fixture("tdoc/file_metadata_reply.json"));
+    call(reqwest::Method::DELETE, format!("{base}/openapi/drive/v2/files/{}", enc(&made[0]))).send().await.unwrap();
+    let gone = call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/files/{}/metadata", enc(&made[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert_eq!(gone.json::<Value>().await.unwrap()["ret"], 10102);
+    // A doc's content: the intro written by batchUpdate comes back as text nodes.
+    let doc = &made[1];
+    call(reqwest::Method::POST, format!("{base}/openapi/doc/v3/{}:batchUpdate", enc(doc)))
+        .json(&json!({"requests":[{"insertText":{"text":"TAPD 需求：按月导出 https://www.tapd.cn/1/prong/stories/view/2\n","location":{"index":1}}}]}))
+        .send()
+        .await
+        .unwrap();
+    let content: Value = call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", enc(doc)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_shape(&content, &fixture("tdoc/doc_content_reply.json"));
+    assert!(content.to_string().contains("/prong/stories/view/2"));
+    // Another account's folder is refused; a missing header is 401 like every OpenAPI call.
+    let anonymous = c.get(format!("{base}/openapi/drive/v2/folders/%2F")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Search finds files by title, but like any index it lags: a file just made is not found
+/// (by default for 30 s), so a product leaning on search to find what it made is caught.
+#[tokio::test]
+async fn tdoc_search_lags_behind_creation() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tdoc_app_token(&sb, &c).await;
+    let base = sb.tdoc_base();
+    let call = |method: reqwest::Method, url: String| openapi(&c, method, url, &token, sb.config());
+    call(reqwest::Method::POST, format!("{base}/openapi/drive/v2/files"))
+        .form(&[("title", "刚刚创建的文档"), ("type", "doc")])
+        .send()
+        .await
+        .unwrap();
+    let search = || async {
+        let v: Value = call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/search"))
+            .query(&[("searchKey", "刚刚创建"), ("searchType", "title")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v
+    };
+    let now = search().await;
+    assert_eq!(now["ret"], 0);
+    assert!(now["data"]["list"].as_array().unwrap().is_empty(), "found at once: {now}");
+    sb.set_search_lag(std::time::Duration::ZERO);
+    let later = search().await;
+    let list = later["data"]["list"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{later}");
+    assert_shape_includes(&list[0], &fixture("tdoc/folder_list_reply.json")["data"]["list"][0]);
 }

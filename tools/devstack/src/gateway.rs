@@ -28,6 +28,9 @@ pub const ROUTES: &[(&str, &str, Target)] = &[
     ("GET", "/oauth/tapd/callback", Target::Oauth),
     ("GET", "/oauth/tdoc/callback", Target::Oauth),
     ("POST", "/oauth/tdoc/confirm", Target::Oauth),
+    ("GET", "/console", Target::Oauth),
+    ("GET", "/console/{proxy+}", Target::Oauth),
+    ("POST", "/console/{proxy+}", Target::Oauth),
     ("POST", "/webhooks/tapd", Target::Webhook),
 ];
 
@@ -52,6 +55,14 @@ pub fn router(gw: Gateway) -> Router {
     Router::new().fallback(handle).with_state(gw)
 }
 
+/// A route key's path as API Gateway matches it: exact, or a greedy `{proxy+}` tail.
+fn route_matches(route: &str, path: &str) -> bool {
+    match route.strip_suffix("{proxy+}") {
+        Some(prefix) => path.len() > prefix.len() && path.starts_with(prefix),
+        None => route == path,
+    }
+}
+
 fn is_sandbox_path(path: &str) -> bool {
     ["/tapd", "/tdoc", "/_sandbox"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
@@ -60,7 +71,7 @@ async fn handle(State(gw): State<Gateway>, ConnectInfo(peer): ConnectInfo<Socket
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let route = ROUTES.iter().find(|(m, p, _)| *m == method.as_str() && *p == path);
+    let route = ROUTES.iter().find(|(m, p, _)| *m == method.as_str() && route_matches(p, &path));
     let (response, by) = match (route, &gw.sandbox) {
         (Some((m, p, target)), _) => {
             let pool = match target {
@@ -184,7 +195,8 @@ fn to_http(r: apigw::Response) -> Response {
 /// `GET /`: not part of the product; a page of links for a person who opens the root.
 fn index(gw: &Gateway) -> Response {
     let mut links = String::from(
-        "<li><a href=\"/oauth/tapd/start\">/oauth/tapd/start</a>: connect a TAPD workspace to a Tencent Docs account</li>",
+        "<li><a href=\"/oauth/tapd/start\">/oauth/tapd/start</a>: connect a TAPD workspace to a Tencent Docs account</li>\
+         <li><a href=\"/console\">/console</a>: the console for workspace admins (sign in with TAPD)</li>",
     );
     if gw.sandbox.is_some() {
         for (path, what) in [

@@ -273,6 +273,10 @@ async fn run_inner(root: &Path, opts: &RunOptions, started: &mut Started) -> Res
         println!("    {public_base}/tapd/web/{SEED_WORKSPACE}/");
         println!();
     }
+    println!("The console (sign in with TAPD; items, retries, settings, the webhook secret):");
+    println!();
+    println!("    {public_base}/console");
+    println!();
     println!("  gateway      {local_url}  (API Gateway HTTP API 2.0 events; PUBLIC_BASE_URL={public_base})");
     for (m, p, _) in ROUTES {
         println!("                 {m:<4} {p}");

@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use serde_json::{Value, json};
 use shared::config::{DocType, FolderLayout};
 use shared::ids::{ItemKind, WorkspaceId};
-use shared::ops::settings;
+use shared::ops;
 use shared::store::admin::{ItemStatus, ItemView, WorkspaceView};
 use shared::store::{Account, ItemKey, PermissionSetting, Stage, SweepCursor, WorkspaceSettings};
 use shared::time::{now_millis, parse_tapd_date, tapd_time};
@@ -32,16 +32,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Items { which, workspace, limit } => {
             let ws = workspace.as_deref().map(parse_ws).transpose()?;
-            let status = if which.failed { ItemStatus::GivenUp } else { ItemStatus::Pending };
+            let status = if which.given_up { ItemStatus::GivenUp } else { ItemStatus::Pending };
             let c = connect(&cli.target, Keys::Unused).await?;
             items(&c, status, ws.as_ref(), limit, json, show_progress).await
         }
-        Command::Redrive { items, failed, workspace } => {
+        Command::Redrive { items, given_up, workspace } => {
             let ws = workspace.as_deref().map(parse_ws).transpose()?;
             let keys = items.iter().map(|i| parse_item(i)).collect::<Result<Vec<_>, _>>()?;
             let c = connect(&cli.target, Keys::Unused).await?;
-            if failed {
-                redrive_failed(&c, ws.as_ref(), json, show_progress).await
+            if given_up {
+                redrive_given_up(&c, ws.as_ref(), json, show_progress).await
             } else {
                 redrive(&c, &keys, json).await
             }
@@ -62,10 +62,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, Keys::Unused).await?;
             disconnect(&c, &ws, yes, json).await
         }
-        Command::Workspace(WorkspaceCommand::Show { workspace }) => {
+        Command::Workspace(WorkspaceCommand::Show { workspace, reveal }) => {
             let ws = parse_ws(&workspace)?;
-            let c = connect(&cli.target, Keys::Unused).await?;
-            workspace_show(&c, &ws, json).await
+            let c = connect(&cli.target, if reveal { Keys::Needed } else { Keys::Unused }).await?;
+            workspace_show(&c, &ws, reveal, json).await
+        }
+        Command::Workspace(WorkspaceCommand::RotateSecret { workspace, grace }) => {
+            let ws = parse_ws(&workspace)?;
+            let grace = secret_grace(grace)?;
+            let c = connect(&cli.target, Keys::Needed).await?;
+            rotate_secret(&c, &ws, grace, json).await
         }
         Command::Workspace(WorkspaceCommand::Set {
             workspace,
@@ -82,6 +88,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             change.apply(WorkspaceSettings::default())?;
             let c = connect(&cli.target, Keys::Unused).await?;
             workspace_set(&c, &ws, change, json).await
+        }
+        Command::Migrate => {
+            let c = connect(&cli.target, Keys::Unused).await?;
+            let added = c.store.index_older_items().await?;
+            if json {
+                print_json(&json!({ "items_indexed": added }));
+            } else {
+                println!("{added} item(s) written by earlier versions are now listed in the console");
+            }
+            Ok(())
         }
         Command::RotateKeys { dry_run } => {
             let c = connect(&cli.target, Keys::Needed).await?;
@@ -140,7 +156,7 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
 
     let now = now_millis();
     let pending: u32 = counts.values().map(|c| c.pending).sum();
-    let failed: u32 = counts.values().map(|c| c.failed).sum();
+    let failed: u32 = counts.values().map(|c| c.given_up).sum();
     let oldest = counts.values().filter_map(|c| c.oldest_pending_ms).min();
 
     if json {
@@ -164,7 +180,7 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
                     "sweep_since_ms": v.sweep.as_ref().map(|s| s.since_ms),
                     "sweep_under_way": v.sweep.as_ref().is_some_and(under_way),
                     "pending": n.pending,
-                    "failed": n.failed,
+                    "given_up": n.given_up,
                     "oldest_pending_since_ms": n.oldest_pending_ms,
                     "attention": attention(v),
                 })
@@ -173,7 +189,7 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
         print_json(&json!({
             "target": target_json(c),
             "pending": pending,
-            "failed": failed,
+            "given_up": failed,
             "oldest_pending_since_ms": oldest,
             "oldest_pending_age_secs": oldest.map(|o| now.saturating_sub(o) / 1000),
             "workspaces": workspaces,
@@ -183,7 +199,7 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
 
     println!("{}", where_line(c));
     println!(
-        "{} connected workspace(s); {pending} item(s) pending{}, {failed} failed",
+        "{} connected workspace(s); {pending} item(s) pending{}, {failed} given up",
         bound.len(),
         oldest.map(|o| format!(" (oldest for {})", age(now.saturating_sub(o)))).unwrap_or_default()
     );
@@ -191,8 +207,16 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
         println!("No workspace is connected yet (connect one at <PUBLIC_BASE_URL>/oauth/tapd/start).");
         return Ok(());
     }
-    let mut t =
-        table(&["Workspace", "Account", "Connected", "Last sweep", "Pending", "Failed", "Oldest pending", "Attention"]);
+    let mut t = table(&[
+        "Workspace",
+        "Account",
+        "Connected",
+        "Last sweep",
+        "Pending",
+        "Given up",
+        "Oldest pending",
+        "Attention",
+    ]);
     for v in &views {
         let n = counts.get(&v.workspace).cloned().unwrap_or_default();
         let (account, connected) = match &v.binding {
@@ -222,13 +246,13 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
             connected,
             sweep,
             n.pending.to_string(),
-            n.failed.to_string(),
+            n.given_up.to_string(),
             n.oldest_pending_ms.map(|o| age(now.saturating_sub(o))).unwrap_or_else(|| "-".into()),
             attention(v).join("\n"),
         ]);
     }
     println!("{t}");
-    println!("Times are Beijing time. `tapdocs items --failed` lists what failed and why.");
+    println!("Times are Beijing time. `tapdocs items --given-up` lists what was given up and why.");
     Ok(())
 }
 
@@ -266,7 +290,7 @@ async fn items(
     let list = read_items(c, status, ws, show_progress).await?;
     let label = match status {
         ItemStatus::Pending => "pending",
-        ItemStatus::GivenUp => "failed",
+        ItemStatus::GivenUp => "given-up",
     };
     if json {
         let items: Vec<Value> = list.iter().map(item_json).collect();
@@ -319,7 +343,7 @@ async fn items(
     println!("{} {label} item(s){scope}{shown}.", list.len());
     if status == ItemStatus::GivenUp {
         println!(
-            "Retry them with `tapdocs redrive --failed`{}.",
+            "Retry them with `tapdocs redrive --given-up`{}.",
             ws.map(|w| format!(" --workspace {w}")).unwrap_or_default()
         );
     }
@@ -332,7 +356,7 @@ async fn read_items(
     ws: Option<&WorkspaceId>,
     show_progress: bool,
 ) -> Result<Vec<ItemView>, Failure> {
-    // Failed items take a scan of the table: its approximate size is the bar's length.
+    // Given-up items take a scan of the table: its approximate size is the bar's length.
     let len = match status {
         ItemStatus::GivenUp => c.approx_items.filter(|&n| n > 0),
         ItemStatus::Pending => None,
@@ -386,7 +410,7 @@ fn item_json(i: &ItemView) -> Value {
 
 /// What redriving one item did.
 enum Redriven {
-    /// Failed → pending, due now.
+    /// Given up → pending, due now.
     Rearmed,
     /// Pending, now due at once.
     DueNow,
@@ -413,7 +437,7 @@ impl Redriven {
 
     fn text(&self) -> String {
         match self {
-            Redriven::Rearmed => "failed → pending: the next scheduled run retries it".into(),
+            Redriven::Rearmed => "given up → pending: the next scheduled run retries it".into(),
             Redriven::DueNow => "pending, now due: the next scheduled run retries it first".into(),
             Redriven::Busy(until) => format!("being worked on right now (claim until {})", tapd_time(*until)),
             Redriven::Done => "already linked: nothing to retry".into(),
@@ -452,7 +476,7 @@ async fn redrive(c: &Connected, keys: &[ItemKey], json: bool) -> Result<(), Fail
     report_redrive(c, &results, json)
 }
 
-async fn redrive_failed(
+async fn redrive_given_up(
     c: &Connected,
     ws: Option<&WorkspaceId>,
     json: bool,
@@ -474,7 +498,7 @@ async fn redrive_failed(
     bar.finish_and_clear();
     if !json && results.is_empty() {
         println!(
-            "No failed items{} ({}): nothing to redrive.",
+            "No given-up items{} ({}): nothing to redrive.",
             ws.map(|w| format!(" in workspace {w}")).unwrap_or_default(),
             where_line(c)
         );
@@ -576,6 +600,7 @@ async fn disconnect(c: &Connected, ws: &WorkspaceId, yes: bool, json: bool) -> R
             "tdoc_token_deleted": done.tdoc_token,
             "tdoc_token_kept_for": done.tdoc_token_kept_for.iter().map(|w| w.as_str()).collect::<Vec<_>>(),
             "sweep_cursor_deleted": done.sweep_cursor,
+            "webhook_secrets_deleted": done.webhook_secrets,
             "revoked_at_providers": false,
             "revocation": NO_REVOKE,
             "pending_items": pending,
@@ -596,6 +621,7 @@ async fn disconnect(c: &Connected, ws: &WorkspaceId, yes: bool, json: bool) -> R
         println!("  Tencent Docs token  kept: workspace(s) {} use the same account", others.join(", "));
     }
     println!("  sweep position      {}", yes_no(done.sweep_cursor));
+    println!("  webhook secrets     {}", yes_no(done.webhook_secrets));
     if pending > 0 {
         println!(
             "{pending} pending item(s) of the workspace stay pending and are given up at the retry limit \
@@ -668,7 +694,7 @@ async fn rotate_keys(c: &Connected, dry_run: bool, json: bool, show_progress: bo
 // workspace show / set
 
 /// What `tapdocs workspace set` was asked to change: the flags as given, checked by
-/// [`shared::ops::settings`] (the console's forms are checked by the same code).
+/// [`shared::ops::apply_settings`], as the console's form is.
 pub struct SettingsChange {
     folder_layout: Option<String>,
     permission: Option<String>,
@@ -678,34 +704,65 @@ pub struct SettingsChange {
     unset: Vec<String>,
 }
 
-/// `KIND=VALUE` split (the kind and value are checked by the shared validation).
-fn kind_pair(raw: &str, what: &str) -> Result<(String, String), Failure> {
-    let (kind, value) = raw.split_once('=').ok_or_else(|| {
-        Failure::usage(format!("--{what} {raw}: not KIND=VALUE"))
-            .hint(format!("--{what} KIND=VALUE, KIND story, bug or task"))
-    })?;
-    Ok((kind.to_owned(), value.to_owned()))
+/// `KIND=VALUE`: the kind checked, the value trimmed and not empty.
+fn kind_pair(raw: &str, what: &str) -> Result<(ItemKind, String), Failure> {
+    let bad = |why: &str| {
+        Failure::usage(format!("--{what} {raw}: {why}")).hint(format!("--{what} KIND=VALUE, KIND story, bug or task"))
+    };
+    let (kind, value) = raw.split_once('=').ok_or_else(|| bad("not KIND=VALUE"))?;
+    let kind =
+        ItemKind::parse(&kind.trim().to_ascii_lowercase()).ok_or_else(|| bad("the kind is story, bug or task"))?;
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(bad("no value (use --unset to go back to the deployment's)"));
+    }
+    Ok((kind, value.to_owned()))
 }
 
 impl SettingsChange {
     /// `settings` changed as asked; a usage failure naming the flag for anything invalid.
-    fn apply(&self, settings: WorkspaceSettings) -> Result<WorkspaceSettings, Failure> {
-        let pairs = |raw: &[String], what| raw.iter().map(|r| kind_pair(r, what)).collect::<Result<Vec<_>, _>>();
-        let change = settings::SettingsChange {
-            folder_layout: self.folder_layout.clone(),
-            permission: self.permission.clone(),
-            title_template: self.title_template.clone(),
-            doc_types: pairs(&self.doc_type, "doc-type")?,
-            templates: pairs(&self.template, "template")?,
-            unset: self.unset.clone(),
-        };
-        change.apply(settings).map_err(|e| {
-            let hint = match e.problem {
-                settings::Problem::Empty => format!("use --unset {}", e.field.split('.').next().unwrap_or("")),
-                _ => "see tapdocs workspace set --help".to_owned(),
+    fn apply(&self, mut settings: WorkspaceSettings) -> Result<WorkspaceSettings, Failure> {
+        // The shared change takes an empty value as "back to the deployment's": --unset.
+        let mut change = ops::SettingsChange::default();
+        for name in &self.unset {
+            let kind = |k: &str| {
+                ItemKind::parse(k)
+                    .ok_or_else(|| Failure::usage(format!("--unset {name}: the kind is story, bug or task")))
             };
-            Failure::usage(format!("--{e}")).hint(hint)
-        })
+            match name.split_once('.') {
+                None if name == "folder-layout" => change.folder_layout = Some(String::new()),
+                None if name == "permission" => change.permission = Some(String::new()),
+                None if name == "title-template" => change.title_template = Some(String::new()),
+                Some(("doc-type", k)) => change.doc_types.push((kind(k)?, String::new())),
+                Some(("template", k)) => {
+                    settings.templates.remove(&kind(k)?);
+                }
+                _ => {
+                    return Err(Failure::usage(format!("--unset {name}: no such setting"))
+                        .hint("one of folder-layout, permission, title-template, doc-type.KIND, template.KIND"));
+                }
+            }
+        }
+        if let Some(t) = &self.title_template
+            && t.trim().is_empty()
+        {
+            return Err(Failure::usage("--title-template is empty").hint("use --unset title-template"));
+        }
+        change.folder_layout = self.folder_layout.clone().or(change.folder_layout);
+        change.permission = self.permission.clone().or(change.permission);
+        change.title_template = self.title_template.clone().or(change.title_template);
+        for raw in &self.doc_type {
+            change.doc_types.push(kind_pair(raw, "doc-type")?);
+        }
+        let mut settings = ops::apply_settings(settings, &change).map_err(|e| {
+            Failure::usage(format!("--{}: {}", e.field.replace('_', "-"), e.reason))
+                .hint("see tapdocs workspace set --help")
+        })?;
+        for raw in &self.template {
+            let (kind, id) = kind_pair(raw, "template")?;
+            settings.templates.insert(kind, id);
+        }
+        Ok(settings)
     }
 }
 
@@ -739,13 +796,88 @@ fn print_settings(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>)
     println!("{t}");
 }
 
-async fn workspace_show(c: &Connected, ws: &WorkspaceId, json: bool) -> Result<(), Failure> {
+async fn workspace_show(c: &Connected, ws: &WorkspaceId, reveal: bool, json: bool) -> Result<(), Failure> {
     let settings = c.store.workspace_settings(ws).await?;
     let folder = c.store.folder(ws, "ws").await?;
+    let now = now_millis();
+    let times: Vec<(u64, Option<u64>)> =
+        c.store.webhook_secret_times(ws).await?.into_iter().filter(|(_, r)| r.is_none_or(|r| r > now)).collect();
+    let values: Vec<String> = if reveal {
+        let stored = c.store.webhook_secrets(ws).await?.unwrap_or_default();
+        stored.live(now).map(|s| s.value.expose().to_owned()).collect()
+    } else {
+        Vec::new()
+    };
     if json {
-        print_json(&settings_json(ws, &settings, folder.as_deref()));
+        let mut v = settings_json(ws, &settings, folder.as_deref());
+        v["webhook_secrets"] = times
+            .iter()
+            .enumerate()
+            .map(|(i, (made, retires))| {
+                let mut s = json!({ "created": tapd_time(*made), "retires": retires.map(tapd_time) });
+                if let Some(value) = values.get(i) {
+                    s["value"] = json!(value);
+                }
+                s
+            })
+            .collect();
+        print_json(&v);
     } else {
         print_settings(ws, &settings, folder.as_deref());
+        let mut t = table(&["webhook secret", "made", "works until"]);
+        for (i, (made, retires)) in times.iter().enumerate() {
+            let name =
+                values.get(i).cloned().unwrap_or_else(|| if retires.is_none() { "current" } else { "retiring" }.into());
+            let until =
+                retires.map_or("until rotated".to_owned(), |r| format!("{} (in {})", tapd_time(r), age(r - now)));
+            t.add_row(vec![name, tapd_time(*made), until]);
+        }
+        if times.is_empty() {
+            println!(
+                "no webhook secret: the workspace was not connected since they were introduced (only the app-level secret opens it)"
+            );
+        } else {
+            println!("{t}");
+        }
+    }
+    Ok(())
+}
+
+/// The grace a rotation gives the old secret: `--grace`, else WEBHOOK_SECRET_GRACE, else 24 h.
+fn secret_grace(flag: Option<String>) -> Result<std::time::Duration, Failure> {
+    let raw = flag.or_else(|| std::env::var("WEBHOOK_SECRET_GRACE").ok()).unwrap_or_else(|| "24h".into());
+    raw.parse::<shared::config::Span>()
+        .map(|s| s.0)
+        .map_err(|()| Failure::usage(format!("grace {raw}: not a duration")).hint("e.g. 90s, 30m, 24h, 3d"))
+}
+
+async fn rotate_secret(c: &Connected, ws: &WorkspaceId, grace: std::time::Duration, json: bool) -> Result<(), Failure> {
+    if c.store.binding(ws).await?.is_none() {
+        return Err(Failure::usage(format!("workspace {ws} is not connected"))
+            .hint("connect it first: its secret is made then"));
+    }
+    let (new, stored) = shared::tenants::rotate(&c.store, ws, grace).await?;
+    let retiring = stored.secrets.iter().filter_map(|s| s.retires_ms).max();
+    if json {
+        print_json(&json!({
+            "workspace": ws.as_str(),
+            "secret": new.expose(),
+            "old_secrets_work_until": retiring.map(tapd_time),
+        }));
+    } else {
+        println!("{}", new.expose());
+        eprintln!(
+            "the new webhook secret of workspace {ws} (shown once); give it to the workspace's admin for the workspace's \
+             webhook in TAPD. {}",
+            match retiring {
+                Some(r) => format!(
+                    "The old one keeps working until {} ({}).",
+                    tapd_time(r),
+                    age(r.saturating_sub(now_millis()))
+                ),
+                None => "There was no old one.".to_owned(),
+            }
+        );
     }
     Ok(())
 }
@@ -766,7 +898,7 @@ async fn workspace_set(c: &Connected, ws: &WorkspaceId, change: SettingsChange, 
         if after == before {
             eprintln!("nothing changed");
         } else {
-            eprintln!("saved in {}: new docs follow within 5 minutes; existing docs stay as they are", where_line(c));
+            eprintln!("saved in {}: the next new item follows them; existing docs stay as they are", where_line(c));
         }
     }
     Ok(())

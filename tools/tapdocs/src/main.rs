@@ -78,13 +78,12 @@ pub struct Target {
 #[derive(Subcommand)]
 enum Command {
     /// Connected workspaces (account, who connected it and when, last sweep) and the items
-    /// pending or failed in each, with the oldest pending age
+    /// pending or given up in each, with the oldest pending age
     Status,
 
-    /// List pending or failed items, with the reason of each
-    #[command(after_help = "Pending items are being retried by the schedule; failed items were given up \
-                            (after the retry limit, or an error retrying cannot mend) and wait for \
-                            `tapdocs redrive`.")]
+    /// List pending or given-up items, with the reason of each
+    #[command(after_help = "Pending items are being retried by the schedule; given-up items were retried \
+                            until GIVE_UP_AFTER and wait for `tapdocs redrive`.")]
     Items {
         #[command(flatten)]
         which: Which,
@@ -98,21 +97,21 @@ enum Command {
         limit: usize,
     },
 
-    /// Retry items now: a failed item becomes pending and due at once, a pending one due at once.
+    /// Retry items now: a given-up item becomes pending and due at once, a pending one due at once.
     /// The next scheduled run (every 5 minutes) or the next TAPD delivery works on them
     #[command(after_help = "Examples:\n  tapdocs redrive 20000001/story/1000123\n  \
-                            tapdocs redrive --failed --workspace 20000001")]
+                            tapdocs redrive --given-up --workspace 20000001")]
     Redrive {
         /// The items to retry (WORKSPACE/KIND/ID)
-        #[arg(value_name = "ITEM", required_unless_present = "failed", conflicts_with = "failed")]
+        #[arg(value_name = "ITEM", required_unless_present = "given_up", conflicts_with = "given_up")]
         items: Vec<String>,
 
-        /// Retry every failed item (of --workspace only, if given)
-        #[arg(long)]
-        failed: bool,
+        /// Retry every given-up item (of --workspace only, if given); `--failed` is the old name
+        #[arg(long = "given-up", alias = "failed")]
+        given_up: bool,
 
-        /// With --failed: only this workspace's items
-        #[arg(long, short = 'w', value_name = "WORKSPACE", requires = "failed")]
+        /// With --given-up: only this workspace's items
+        #[arg(long, short = 'w', value_name = "WORKSPACE", requires = "given_up")]
         workspace: Option<String>,
     },
 
@@ -149,6 +148,10 @@ enum Command {
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
 
+    /// After an upgrade: put the items linked by earlier versions into the index the console
+    /// lists them through (once; running it again changes nothing)
+    Migrate,
+
     /// Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEY, so older keys
     /// can be retired
     #[command(after_help = "Rotation:\n  1. set TOKEN_ENCRYPTION_KEY=NEW,OLD on the functions (deploy)\n  \
@@ -164,14 +167,33 @@ enum Command {
 
 #[derive(Subcommand)]
 pub enum WorkspaceCommand {
-    /// The workspace's own settings (unset ones follow the deployment's) and its docs' folder
+    /// The workspace's own settings (unset ones follow the deployment's), its docs' folder,
+    /// and its webhook secrets: which are live and until when (values only with --reveal)
     Show {
         /// The TAPD workspace id
         workspace: String,
+
+        /// Also print the live secrets' values (needs TOKEN_ENCRYPTION_KEY)
+        #[arg(long)]
+        reveal: bool,
     },
 
-    /// Change the workspace's own settings. New docs follow them within 5 minutes (the
-    /// webhook remembers settings that long); existing docs stay as they are
+    /// Make a new webhook secret for the workspace and print it once; the old one keeps
+    /// working for the grace period, so deliveries TAPD has queued still land, then stops
+    #[command(after_help = "Then give the new secret to the workspace's admin, who replaces the old one in the \
+                            workspace's webhook settings in TAPD before the grace period ends.")]
+    RotateSecret {
+        /// The TAPD workspace id
+        workspace: String,
+
+        /// How long the old secret keeps working (90s, 30m, 24h, 3d); default
+        /// WEBHOOK_SECRET_GRACE, else 24h
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<String>,
+    },
+
+    /// Change the workspace's own settings. The next new item follows them (a delivery reads
+    /// them beside its claim); existing docs stay as they are
     #[command(
         after_help = "Examples:\n  tapdocs workspace set 20000001 --folder-layout iteration --permission members\n  \
                             tapdocs workspace set 20000001 --template story='300000000$fclZsEgvOuLD' --doc-type bug=sheet\n  \
@@ -219,9 +241,9 @@ struct Which {
     /// Items still being retried
     #[arg(long)]
     pending: bool,
-    /// Items given up
-    #[arg(long)]
-    failed: bool,
+    /// Items given up (`--failed` is the old name)
+    #[arg(long = "given-up", alias = "failed")]
+    given_up: bool,
 }
 
 /// An error for the operator, with the exit code it ends with.

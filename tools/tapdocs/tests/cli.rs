@@ -111,10 +111,10 @@ async fn redrive_puts_failed_items_back_to_pending() {
     let c = item("20000002", ItemKind::Task, "1000003");
     failed_item(&store, &a, "TAPD refused: 403 no permission").await;
     failed_item(&store, &b, "Tencent Docs: quota exceeded").await;
-    failed_item(&store, &c, "gave up after 24 h").await;
+    failed_item(&store, &c, "given up after 24 h").await;
 
     // Listed with their reasons.
-    let listed = json_of(&tapdocs(&table, &["items", "--failed", "--json"]));
+    let listed = json_of(&tapdocs(&table, &["items", "--given-up", "--json"]));
     assert_eq!(listed["count"], 3);
     let reasons: Vec<&str> =
         listed["items"].as_array().unwrap().iter().map(|i| i["reason"].as_str().unwrap()).collect();
@@ -127,7 +127,7 @@ async fn redrive_puts_failed_items_back_to_pending() {
         "{text}"
     );
 
-    // `--failed --workspace`: only that workspace's.
+    // `--failed` (the old name of `--given-up`) `--workspace`: only that workspace's.
     let out = json_of(&tapdocs(&table, &["redrive", "--failed", "--workspace", "20000001", "--json"]));
     assert_eq!(out["redriven"], 1);
     let rec = store.item(&a).await.unwrap().unwrap();
@@ -219,13 +219,13 @@ async fn status_reports_workspaces_and_counts() {
 
     let s = json_of(&tapdocs(&table, &["status", "--json"]));
     assert_eq!(s["target"]["table"], table.as_str());
-    assert_eq!((s["pending"].as_u64(), s["failed"].as_u64()), (Some(1), Some(1)));
+    assert_eq!((s["pending"].as_u64(), s["given_up"].as_u64()), (Some(1), Some(1)));
     assert!(s["oldest_pending_age_secs"].is_u64());
     let w = &s["workspaces"][0];
     assert_eq!(w["workspace"], "20000021");
     assert_eq!(w["account"], "user");
     assert_eq!(w["needs_reconnect"], "refresh refused");
-    assert_eq!((w["pending"].as_u64(), w["failed"].as_u64()), (Some(1), Some(1)));
+    assert_eq!((w["pending"].as_u64(), w["given_up"].as_u64()), (Some(1), Some(1)));
     assert!(w["connected_at"].as_u64().unwrap() > 0);
 
     let human = tapdocs(&table, &["status"]);

@@ -111,7 +111,9 @@ async fn the_connect_flow_binds_the_workspace_the_token_was_issued_for() {
     for event in ["story::create", "bug::create", "story::update", "bug::update", "story::delete", "bug::delete"] {
         assert!(done.body.contains(event), "{event}");
     }
-    assert!(done.body.contains("TapdWebhookSecret") && !done.body.contains(harness::stack::WEBHOOK_SECRET));
+    // The workspace's own secret, never the deployment's.
+    assert!(done.body.contains("id=\"webhook-secret\">"), "{}", done.body);
+    assert!(!done.body.contains("TapdWebhookSecret") && !done.body.contains(harness::stack::WEBHOOK_SECRET));
     assert!(!done.body.contains("<form"));
     assert!(done.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")), "the flow's cookie is cleared");
 

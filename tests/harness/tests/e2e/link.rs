@@ -264,12 +264,12 @@ async fn an_item_older_than_give_up_after_is_given_up_with_why_and_a_new_deliver
     let id = "1120003271001000034";
     // The item does not exist at TAPD yet: the attempt fails, and the item is past its age.
     let resp = webhook.http(&Request::post_json(PATH, &event("story", id, "1"))).await;
-    assert_eq!((resp.status, resp.json().unwrap()["status"].clone()), (200, json!("gave_up")), "{}", resp.body);
+    assert_eq!((resp.status, resp.json().unwrap()["status"].clone()), (200, json!("given_up")), "{}", resp.body);
     webhook.invoke(scheduled_event()).await;
     let link = stack.store().await.item(&link_key(shared::ids::ItemKind::Story, id)).await.unwrap().unwrap();
-    assert_eq!(link.stage.status(), "failed");
+    assert_eq!(link.stage.status(), "given_up");
     let why = link.last_error.unwrap();
-    assert!(why.contains("gave up") && why.contains("no such item"), "{why}");
+    assert!(why.contains("given up") && why.contains("no such item"), "{why}");
     assert_eq!(docs_and_comments(&stack), (0, 0));
     // The item appears; a new delivery starts it again at once.
     stack.sandbox.add_item(WS, ItemKind::Story, id, "Late");

@@ -5,8 +5,12 @@
 //! `cargo test`; `make test` runs them all.
 
 mod bad_input;
+mod cold_path;
 mod connect;
+mod console;
+mod docs;
 mod emulator;
+mod exactly_once;
 mod faults;
 mod fidelity;
 mod folders;
@@ -16,3 +20,4 @@ mod secrets;
 mod state_machine;
 mod sweep;
 mod template;
+mod tenants;

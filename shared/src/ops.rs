@@ -1,0 +1,434 @@
+//! What a workspace admin (in the console) or an operator (`tapdocs`) can do, as one set of
+//! operations: each face only parses its input and renders the result. Every change is
+//! recorded in the workspace's audit trail (who, what, when).
+
+use std::time::Duration;
+
+use crate::ids::{ItemId, ItemKind, WorkspaceId};
+use crate::secret::Secret;
+use crate::store::console::ItemFilter;
+use crate::store::{Binding, ItemKey, ItemRecord, Stage, Store, StoreError, WorkspaceSettings};
+use crate::text::Lang;
+use crate::time::now_millis;
+
+/// The CSRF token of a console session: derived from the session's token, so a page that
+/// carries it was served to that session's browser, and nothing is stored for it.
+pub fn csrf_of(session_token: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("console-csrf|{session_token}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..24])
+}
+
+/// Who acted, for the audit trail: the console session by a short fingerprint (never its token).
+pub fn who(session_token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("console-who|{session_token}").as_bytes());
+    format!("console session {}", digest.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// An item as a person sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemState {
+    Linked,
+    Waiting,
+    GivenUp,
+    Deleted,
+}
+
+impl ItemState {
+    pub fn of(record: &ItemRecord) -> Self {
+        match &record.stage {
+            _ if record.deleted => ItemState::Deleted,
+            Stage::Done { .. } => ItemState::Linked,
+            Stage::GivenUp { .. } => ItemState::GivenUp,
+            _ => ItemState::Waiting,
+        }
+    }
+
+    /// Its name in URLs and forms.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemState::Linked => "linked",
+            ItemState::Waiting => "waiting",
+            ItemState::GivenUp => "given_up",
+            ItemState::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [ItemState::Linked, ItemState::Waiting, ItemState::GivenUp, ItemState::Deleted]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+
+    pub fn label(self, lang: Lang) -> &'static str {
+        match self {
+            ItemState::Linked => lang.pick("已关联", "linked"),
+            ItemState::Waiting => lang.pick("等待中", "waiting"),
+            ItemState::GivenUp => lang.pick("已放弃", "given up"),
+            ItemState::Deleted => lang.pick("已删除", "deleted"),
+        }
+    }
+
+    pub(crate) fn filter(self) -> ItemFilter {
+        match self {
+            ItemState::Linked => ItemFilter::Linked,
+            ItemState::Waiting => ItemFilter::Waiting,
+            ItemState::GivenUp => ItemFilter::GivenUp,
+            ItemState::Deleted => ItemFilter::Deleted,
+        }
+    }
+}
+
+/// Why an item waits or was given up, in plain words (not the error as logged).
+pub fn reason(lang: Lang, record: &ItemRecord) -> Option<String> {
+    let raw = match &record.stage {
+        Stage::GivenUp { reason, .. } => reason.as_str(),
+        Stage::CreateUnknown { .. } => {
+            return Some(
+                lang.pick(
+                    "上次创建文档时没有收到腾讯文档的答复：正在核实文档是否已经创建，确认前不会再创建一个。",
+                    "Tencent Docs did not answer the last create: checking whether the doc was made; no second one is made meanwhile.",
+                )
+                .to_owned(),
+            );
+        }
+        _ if record.deleted => return record.delete_refused.clone(),
+        Stage::Done { .. } => return None,
+        _ => record.last_error.as_deref()?,
+    };
+    let says = |needle: &str| raw.contains(needle);
+    let words = if says("reconnect") {
+        lang.pick(
+            "腾讯文档的授权已失效：请在控制台重新连接腾讯文档（文档都会保留）。",
+            "The Tencent Docs authorization is gone: reconnect Tencent Docs from the console (the docs stay).",
+        )
+    } else if says("no such item") {
+        lang.pick("TAPD 中找不到这个条目（可能已被删除）。", "TAPD has no such item (it may have been deleted).")
+    } else if says("could not tell") {
+        lang.pick(
+            "无法读取目标文件夹，暂时不能确认文档是否已创建：稍后自动重试。",
+            "The target folder could not be read, so it is not yet known whether the doc was made: retried automatically.",
+        )
+    } else if says("rate limiting") {
+        lang.pick(
+            "请求过于频繁，服务方暂时限流：稍后自动重试。",
+            "The service is rate limiting us: retried automatically.",
+        )
+    } else if says("TAPD") {
+        lang.pick("TAPD 暂时无法访问：稍后自动重试。", "TAPD could not be reached: retried automatically.")
+    } else if says("Tencent Docs") {
+        lang.pick("腾讯文档暂时无法访问：稍后自动重试。", "Tencent Docs could not be reached: retried automatically.")
+    } else if says("DynamoDB") {
+        lang.pick("服务内部存储暂时不可用：稍后自动重试。", "Our storage was unavailable: retried automatically.")
+    } else if says("given up") || says("gave up") {
+        lang.pick("多次重试仍未成功，已放弃：可以手动重试。", "Retried for too long and given up: you can retry it.")
+    } else {
+        lang.pick("暂时失败：稍后自动重试。", "A temporary failure: retried automatically.")
+    };
+    Some(words.to_owned())
+}
+
+/// A setting that was refused, and why, for the form (or the CLI) to say.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SettingError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+/// The placeholders a title template may use.
+pub const TITLE_PLACEHOLDERS: [&str; 4] = ["{name}", "{id}", "{kind}", "{workspace_id}"];
+
+/// A title template as typed: not empty, at most 100 characters, no control characters,
+/// and no `{...}` but the known placeholders.
+pub fn parse_title_template(raw: &str) -> Result<String, SettingError> {
+    let t = raw.trim();
+    let bad = |reason: &str| Err(SettingError { field: "title_template", reason: reason.to_owned() });
+    if t.is_empty() {
+        return bad("empty (clear the setting to follow the deployment's)");
+    }
+    if t.chars().count() > 100 {
+        return bad("longer than 100 characters");
+    }
+    if t.chars().any(char::is_control) {
+        return bad("holds control characters");
+    }
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let tail = &rest[open..];
+        match TITLE_PLACEHOLDERS.iter().find(|p| tail.starts_with(**p)) {
+            Some(p) => rest = &tail[p.len()..],
+            None => return bad("unknown placeholder: use {name}, {id}, {kind} or {workspace_id}"),
+        }
+    }
+    Ok(t.to_owned())
+}
+
+/// What the console shows of a workspace at a glance.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub binding: Option<Binding>,
+    pub needs_reconnect: bool,
+    pub folder_id: Option<String>,
+    pub settings: WorkspaceSettings,
+    /// (linked, waiting, given up) since midnight (UTC+8) and in the last 7 days.
+    pub today: [usize; 3],
+    pub week: [usize; 3],
+    /// When the newest item was first seen (the last delivery, or the sweep), ms.
+    pub last_item_ms: Option<u64>,
+    /// When each live webhook secret was made and retires.
+    pub secrets: Vec<(u64, Option<u64>)>,
+}
+
+/// Midnight in Asia/Shanghai (TAPD's zone), ms.
+fn today_start_ms(now_ms: u64) -> u64 {
+    const EIGHT_HOURS_MS: u64 = 8 * 3_600_000;
+    const DAY_MS: u64 = 86_400_000;
+    (now_ms + EIGHT_HOURS_MS) / DAY_MS * DAY_MS - EIGHT_HOURS_MS
+}
+
+impl Overview {
+    pub async fn read(store: &Store, ws: &WorkspaceId) -> Result<Self, StoreError> {
+        let now = now_millis();
+        let week_start = now.saturating_sub(7 * 86_400_000);
+        let (binding, settings, folder_id, recent, secrets, reconnect) = tokio::try_join!(
+            store.binding(ws),
+            store.workspace_settings(ws),
+            store.folder(ws, "ws"),
+            store.workspace_items_since(ws, week_start),
+            store.webhook_secret_times(ws),
+            store.needs_reconnect(ws),
+        )?;
+        let count = |since: u64| {
+            let mut c = [0usize; 3];
+            for r in recent.iter().filter(|r| r.first_seen_ms >= since) {
+                match ItemState::of(r) {
+                    ItemState::Linked => c[0] += 1,
+                    ItemState::Waiting => c[1] += 1,
+                    ItemState::GivenUp => c[2] += 1,
+                    ItemState::Deleted => {}
+                }
+            }
+            c
+        };
+        let last = store.workspace_items(ws, 1, None, None).await?;
+        Ok(Overview {
+            binding,
+            needs_reconnect: reconnect,
+            folder_id,
+            settings,
+            today: count(today_start_ms(now)),
+            week: count(week_start),
+            last_item_ms: last.items.first().and_then(|r| r.as_ref().ok()).map(|r| r.first_seen_ms),
+            secrets: secrets.into_iter().filter(|(_, r)| r.is_none_or(|r| r > now)).collect(),
+        })
+    }
+}
+
+/// A page of the workspace's items, newest first, optionally of one state.
+pub async fn items(
+    store: &Store,
+    ws: &WorkspaceId,
+    state: Option<ItemState>,
+    cursor: Option<&str>,
+    limit: i32,
+) -> Result<crate::store::console::ItemsPage, StoreError> {
+    store.workspace_items(ws, limit, cursor, state.map(ItemState::filter)).await
+}
+
+/// Retries one item of the workspace now. False when there is nothing to retry.
+pub async fn retry(
+    store: &Store,
+    ws: &WorkspaceId,
+    kind: ItemKind,
+    id: &ItemId,
+    who: &str,
+) -> Result<bool, StoreError> {
+    let key = ItemKey { workspace: ws.clone(), kind, id: id.clone() };
+    let done = store.retry_now(&key).await?;
+    if done {
+        store.audit(ws, who, &format!("retry {} {}", kind.as_str(), id)).await?;
+    }
+    Ok(done)
+}
+
+/// Retries every given-up item of the workspace now; how many.
+pub async fn retry_given_up(store: &Store, ws: &WorkspaceId, who: &str) -> Result<usize, StoreError> {
+    let mut n = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = items(store, ws, Some(ItemState::GivenUp), cursor.as_deref(), 100).await?;
+        for r in page.items.iter().flatten() {
+            n += usize::from(store.rearm(&r.key).await?);
+        }
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    store.audit(ws, who, &format!("retry all given-up items ({n})")).await?;
+    Ok(n)
+}
+
+/// A change of a workspace's own settings as a form sends it: each field absent (left as it
+/// is), empty (back to the deployment's) or a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    pub title_template: Option<String>,
+    pub folder_layout: Option<String>,
+    pub permission: Option<String>,
+    pub doc_types: Vec<(ItemKind, String)>,
+}
+
+/// `current` with `change` applied, every value checked here (the CLI and the console both
+/// come through this): the field and why, when one is refused.
+pub fn apply_settings(
+    mut current: WorkspaceSettings,
+    change: &SettingsChange,
+) -> Result<WorkspaceSettings, SettingError> {
+    let refuse = |field: &'static str, reason: String| SettingError { field, reason };
+    let blank = |v: &str| v.trim().is_empty();
+    if let Some(t) = &change.title_template {
+        current.title_template = if blank(t) { None } else { Some(parse_title_template(t)?) };
+    }
+    if let Some(l) = &change.folder_layout {
+        current.folder_layout = if blank(l) {
+            None
+        } else {
+            let layout = l
+                .trim()
+                .parse::<crate::config::FolderLayout>()
+                .map_err(|()| refuse("folder_layout", "not one of none, workspace, iteration".into()))?;
+            Some(layout)
+        };
+    }
+    if let Some(p) = &change.permission {
+        current.doc_permission = match p.trim() {
+            "" => None,
+            other => Some(other.parse::<crate::store::PermissionSetting>().map_err(|()| {
+                refuse("permission", "not one of default, private, members, publicRead, publicWrite".into())
+            })?),
+        };
+    }
+    for (kind, t) in &change.doc_types {
+        if blank(t) {
+            current.doc_types.remove(kind);
+        } else if let Ok(t) = t.trim().parse::<crate::config::DocType>() {
+            current.doc_types.insert(*kind, t);
+        } else {
+            return Err(refuse(
+                "doc_type",
+                format!("{}: not one of {}", kind.as_str(), crate::config::DOC_TYPES.join(", ")),
+            ));
+        }
+    }
+    Ok(current)
+}
+
+/// Saves a change of the workspace's settings (the next item follows it), audited.
+pub async fn save_settings(
+    store: &Store,
+    ws: &WorkspaceId,
+    change: &SettingsChange,
+    who: &str,
+) -> Result<Result<(), SettingError>, StoreError> {
+    let before = store.workspace_settings(ws).await?;
+    let after = match apply_settings(before.clone(), change) {
+        Ok(a) => a,
+        Err(e) => return Ok(Err(e)),
+    };
+    if after != before {
+        store.put_workspace_settings(ws, &after).await?;
+        let show = |v: Option<&str>| v.unwrap_or("(the deployment's)").to_owned();
+        let doc_types: Vec<String> =
+            after.doc_types.iter().map(|(k, t)| format!("{}={}", k.as_str(), t.as_str())).collect();
+        store
+            .audit(
+                ws,
+                who,
+                &format!(
+                    "settings: title template {}, folder layout {}, permission {}, doc types {:?}",
+                    show(after.title_template.as_deref()),
+                    show(after.folder_layout.map(crate::config::FolderLayout::as_str)),
+                    show(after.doc_permission.map(crate::store::PermissionSetting::as_str)),
+                    doc_types
+                ),
+            )
+            .await?;
+    }
+    Ok(Ok(()))
+}
+
+/// The workspace's next sweeps list the items created since `since_ms` and link those
+/// without a doc.
+pub async fn backfill(store: &Store, ws: &WorkspaceId, since_ms: u64, who: &str) -> Result<(), StoreError> {
+    store.backfill_since(ws, since_ms).await?;
+    store.audit(ws, who, &format!("backfill since {}", crate::time::tapd_time(since_ms))).await
+}
+
+/// Disconnects the workspace: its binding (kept in its history), tokens and secrets go; its
+/// items and docs stay. Audited first (the trail stays with the workspace).
+pub async fn disconnect(
+    store: &Store,
+    ws: &WorkspaceId,
+    who: &str,
+) -> Result<crate::store::admin::Disconnected, StoreError> {
+    store.audit(ws, who, "disconnected the workspace").await?;
+    store.disconnect_workspace(ws).await
+}
+
+/// A new webhook secret for the workspace; the old one works for `grace`.
+pub async fn rotate_secret(store: &Store, ws: &WorkspaceId, grace: Duration, who: &str) -> Result<Secret, StoreError> {
+    let (new, _) = crate::tenants::rotate(store, ws, grace).await?;
+    store
+        .audit(ws, who, &format!("rotated the webhook secret (the old one works {} h more)", grace.as_secs() / 3600))
+        .await?;
+    Ok(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_templates_are_checked_in_one_place() {
+        assert_eq!(parse_title_template(" [{kind}#{id}] {name} ").unwrap(), "[{kind}#{id}] {name}");
+        for bad in ["", "   ", "{nam}", "{name", "a\u{7}b", &"x".repeat(101)] {
+            let e = parse_title_template(bad).unwrap_err();
+            assert_eq!(e.field, "title_template", "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_are_checked_field_by_field() {
+        let change = SettingsChange {
+            title_template: Some("[{kind}] {name}".into()),
+            folder_layout: Some("iteration".into()),
+            permission: Some("members".into()),
+            doc_types: vec![(ItemKind::Bug, "sheet".into())],
+        };
+        let s = apply_settings(WorkspaceSettings::default(), &change).unwrap();
+        assert_eq!(s.folder_layout.map(crate::config::FolderLayout::as_str), Some("iteration"));
+        assert_eq!(s.doc_permission.map(crate::store::PermissionSetting::as_str), Some("members"));
+        assert_eq!(s.doc_type(ItemKind::Bug).map(crate::config::DocType::as_str), Some("sheet"));
+        let back = SettingsChange { folder_layout: Some(String::new()), ..Default::default() };
+        assert_eq!(apply_settings(s.clone(), &back).unwrap().folder_layout, None, "empty: the deployment's");
+        for (bad, field) in [
+            (SettingsChange { folder_layout: Some("tree".into()), ..Default::default() }, "folder_layout"),
+            (SettingsChange { permission: Some("everyone".into()), ..Default::default() }, "permission"),
+            (SettingsChange { doc_types: vec![(ItemKind::Story, "pdf".into())], ..Default::default() }, "doc_type"),
+            (SettingsChange { title_template: Some("{nam}".into()), ..Default::default() }, "title_template"),
+        ] {
+            assert_eq!(apply_settings(s.clone(), &bad).unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn today_starts_at_midnight_in_shanghai() {
+        // 2026-12-04 01:00 UTC is 09:00 in Shanghai: the day began at 2026-12-03 16:00 UTC.
+        let now = 1_796_346_000_000;
+        assert_eq!(today_start_ms(now), now - 9 * 3_600_000);
+    }
+}
