@@ -525,6 +525,42 @@ impl LinkConfig {
 
 pub const DOC_TYPES: [&str; 7] = ["doc", "sheet", "form", "slide", "mind", "flowchart", "smartsheet"];
 
+/// A Tencent Docs file type a new doc can be (`DOC_TYPE_*`, a workspace's doc type per kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocType {
+    Doc,
+    Sheet,
+    Form,
+    Slide,
+    Mind,
+    Flowchart,
+    Smartsheet,
+}
+
+impl DocType {
+    pub const ALL: [DocType; 7] = [
+        DocType::Doc,
+        DocType::Sheet,
+        DocType::Form,
+        DocType::Slide,
+        DocType::Mind,
+        DocType::Flowchart,
+        DocType::Smartsheet,
+    ];
+
+    /// The name Tencent Docs' create call takes (one of [`DOC_TYPES`]).
+    pub fn as_str(self) -> &'static str {
+        DOC_TYPES[self as usize]
+    }
+}
+
+impl std::str::FromStr for DocType {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        DocType::ALL.into_iter().find(|t| t.as_str() == s).ok_or(())
+    }
+}
+
 /// The comment author when `TAPD_COMMENT_AUTHOR` is not set.
 pub const DEFAULT_COMMENT_AUTHOR: &str = "TAPD Docs";
 

@@ -112,7 +112,7 @@ impl<'de> Deserialize<'de> for OpenId {
 }
 
 /// The kinds of TAPD items the product links docs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemKind {
     Story,

@@ -301,26 +301,22 @@ pub fn apply_settings(
                 .trim()
                 .parse::<crate::config::FolderLayout>()
                 .map_err(|()| refuse("folder_layout", "not one of none, workspace, iteration".into()))?;
-            Some(layout.as_str().to_owned())
+            Some(layout)
         };
     }
     if let Some(p) = &change.permission {
         current.doc_permission = match p.trim() {
             "" => None,
-            "default" => Some("default".into()),
-            other => {
-                let policy = other.parse::<crate::config::DocPermission>().map_err(|()| {
-                    refuse("permission", "not one of default, private, members, publicRead, publicWrite".into())
-                })?;
-                Some(policy.as_str().to_owned())
-            }
+            other => Some(other.parse::<crate::store::PermissionSetting>().map_err(|()| {
+                refuse("permission", "not one of default, private, members, publicRead, publicWrite".into())
+            })?),
         };
     }
     for (kind, t) in &change.doc_types {
         if blank(t) {
-            current.doc_types.remove(kind.as_str());
-        } else if crate::config::DOC_TYPES.contains(&t.trim()) {
-            current.doc_types.insert(kind.as_str().to_owned(), t.trim().to_owned());
+            current.doc_types.remove(kind);
+        } else if let Ok(t) = t.trim().parse::<crate::config::DocType>() {
+            current.doc_types.insert(*kind, t);
         } else {
             return Err(refuse(
                 "doc_type",
@@ -345,17 +341,19 @@ pub async fn save_settings(
     };
     if after != before {
         store.put_workspace_settings(ws, &after).await?;
-        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(the deployment's)".into());
+        let show = |v: Option<&str>| v.unwrap_or("(the deployment's)").to_owned();
+        let doc_types: Vec<String> =
+            after.doc_types.iter().map(|(k, t)| format!("{}={}", k.as_str(), t.as_str())).collect();
         store
             .audit(
                 ws,
                 who,
                 &format!(
                     "settings: title template {}, folder layout {}, permission {}, doc types {:?}",
-                    show(&after.title_template),
-                    show(&after.folder_layout),
-                    show(&after.doc_permission),
-                    after.doc_types
+                    show(after.title_template.as_deref()),
+                    show(after.folder_layout.map(crate::config::FolderLayout::as_str)),
+                    show(after.doc_permission.map(crate::store::PermissionSetting::as_str)),
+                    doc_types
                 ),
             )
             .await?;
@@ -412,9 +410,9 @@ mod tests {
             doc_types: vec![(ItemKind::Bug, "sheet".into())],
         };
         let s = apply_settings(WorkspaceSettings::default(), &change).unwrap();
-        assert_eq!(s.folder_layout.as_deref(), Some("iteration"));
-        assert_eq!(s.doc_permission.as_deref(), Some("members"));
-        assert_eq!(s.doc_type(ItemKind::Bug), Some("sheet"));
+        assert_eq!(s.folder_layout.map(crate::config::FolderLayout::as_str), Some("iteration"));
+        assert_eq!(s.doc_permission.map(crate::store::PermissionSetting::as_str), Some("members"));
+        assert_eq!(s.doc_type(ItemKind::Bug).map(crate::config::DocType::as_str), Some("sheet"));
         let back = SettingsChange { folder_layout: Some(String::new()), ..Default::default() };
         assert_eq!(apply_settings(s.clone(), &back).unwrap().folder_layout, None, "empty: the deployment's");
         for (bad, field) in [

@@ -530,14 +530,14 @@ async fn workspace_page(
         preview = escape_html(&preview),
         save = lang.pick("保存", "Save"),
         fl_label = lang.pick("文件夹结构", "Folder layout"),
-        fl_options = options(lang, overview.settings.folder_layout.as_deref(), &[
+        fl_options = options(lang, overview.settings.folder_layout.map(shared::config::FolderLayout::as_str), &[
             ("none", lang.pick("不建文件夹（账号根目录）", "none (the account's root)")),
             ("workspace", lang.pick("每个项目一个文件夹", "a folder per workspace")),
             ("iteration", lang.pick("项目文件夹下每个迭代一个子文件夹", "and a sub-folder per iteration")),
         ]),
         fl_help = lang.pick("新文档放在哪里；已有文档不会移动。", "Where new docs go; existing docs do not move."),
         pm_label = lang.pick("文档权限", "Doc permission"),
-        pm_options = options(lang, overview.settings.doc_permission.as_deref(), &[
+        pm_options = options(lang, overview.settings.doc_permission.map(shared::store::PermissionSetting::as_str), &[
             ("default", lang.pick("腾讯文档默认", "Tencent Docs' default")),
             ("private", lang.pick("仅自己", "private")),
             ("members", lang.pick("企业成员可查看", "members")),
@@ -549,7 +549,7 @@ async fn workspace_page(
         dt_selects = [ItemKind::Story, ItemKind::Bug]
             .iter()
             .map(|k| {
-                let current = overview.settings.doc_type(*k);
+                let current = overview.settings.doc_type(*k).map(shared::config::DocType::as_str);
                 let opts: Vec<(&str, &str)> = shared::config::DOC_TYPES.iter().map(|t| (*t, *t)).collect();
                 format!(
                     "<label>{} <select name=\"doc_type_{}\">{}</select></label> ",

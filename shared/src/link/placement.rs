@@ -16,7 +16,7 @@ use super::made::{self, Found};
 use crate::config::{DocPermission, FolderLayout, WebhookConfig};
 use crate::error::LinkError;
 use crate::ids::{ItemKind, WorkspaceId};
-use crate::store::{Account, ItemKey, WorkspaceSettings};
+use crate::store::{Account, ItemKey, PermissionSetting, WorkspaceSettings};
 use crate::tapd::TapdItem;
 use crate::text::Lang;
 use crate::tokens::Repeat;
@@ -43,35 +43,18 @@ pub struct Placement {
 
 impl Placement {
     /// The workspace's setting where it has one (and it is valid), else the deployment's.
-    pub fn resolve(cfg: &WebhookConfig, ws: &WorkspaceId, own: WorkspaceSettings) -> Self {
-        let layout = match own.folder_layout.as_deref().map(str::parse::<FolderLayout>) {
-            Some(Ok(l)) => l,
-            Some(Err(())) => {
-                tracing::warn!(workspace = %ws, "the workspace's folder layout is unreadable; using the deployment's");
-                cfg.folder_layout
-            }
-            None => cfg.folder_layout,
-        };
-        let permission = match own.doc_permission.as_deref() {
-            None => cfg.doc_permission,
-            Some("default") => None,
-            Some(p) => match p.parse::<DocPermission>() {
-                Ok(p) => Some(p),
-                Err(()) => {
-                    tracing::warn!(workspace = %ws, "the workspace's doc permission is unreadable; using the deployment's");
-                    cfg.doc_permission
-                }
-            },
-        };
+    pub fn resolve(cfg: &WebhookConfig, own: WorkspaceSettings) -> Self {
+        let layout = own.folder_layout.unwrap_or(cfg.folder_layout);
+        let permission = own.doc_permission.map_or(cfg.doc_permission, PermissionSetting::policy);
         let title_template = own.title_template.clone().unwrap_or_else(|| cfg.link.title_template.clone());
         Placement { layout, permission, title_template, own }
     }
 
     pub fn doc_type<'a>(&'a self, cfg: &'a WebhookConfig, kind: ItemKind) -> &'a str {
-        self.own
-            .doc_type(kind)
-            .filter(|t| crate::config::DOC_TYPES.contains(t))
-            .unwrap_or_else(|| cfg.link.doc_type(kind))
+        match self.own.doc_type(kind) {
+            Some(t) => t.as_str(),
+            None => cfg.link.doc_type(kind),
+        }
     }
 
     /// The template file new docs of `kind` are copied from, if the workspace names one.
@@ -103,11 +86,11 @@ impl Linker {
         if let Some((own, at)) = self.places.settings.lock().await.get(ws)
             && at.elapsed() < SETTINGS_TTL
         {
-            return Ok(Placement::resolve(&self.cfg, ws, own.clone()));
+            return Ok(Placement::resolve(&self.cfg, own.clone()));
         }
         let own = self.clients.store.workspace_settings(ws).await?;
         self.places.settings.lock().await.insert(ws.clone(), (own.clone(), Instant::now()));
-        Ok(Placement::resolve(&self.cfg, ws, own))
+        Ok(Placement::resolve(&self.cfg, own))
     }
 
     /// Reads the workspace's settings again unless they were read a moment ago: run beside

@@ -12,55 +12,41 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::items::PENDING_INDEX;
 use super::{Binding, Item, ItemKey, Store, StoreError, applied, get_n, get_s, n, s};
-use crate::ids::{ItemId, ItemKind, WorkspaceId};
+use crate::ids::WorkspaceId;
 use crate::time::{now_millis, now_secs};
 
-/// An item record as an operator sees it (whatever its stage).
+/// An item record as an operator sees it: its lifecycle as the linker reads it, and where it
+/// is in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemView {
-    pub key: ItemKey,
-    /// `pending`, `done` or `failed`.
-    pub status: String,
-    pub attempts: u32,
-    /// ms.
-    pub first_seen_ms: u64,
-    /// ms.
-    pub pending_since_ms: u64,
+    pub record: super::ItemRecord,
     /// When a pending item is next due, ms (from the `pending` index key).
     pub due_ms: Option<u64>,
     /// A live claim's deadline, ms (an instance is working on it until then).
     pub claim_until_ms: Option<u64>,
-    pub last_error: Option<String>,
-    pub doc_url: Option<String>,
-    pub doc_title: Option<String>,
-    pub deleted: bool,
-    /// A delete delivery TAPD did not confirm, and why.
-    pub delete_refused: Option<String>,
 }
 
 impl ItemView {
-    fn read(item: &Item) -> Option<Self> {
-        let key = ItemKey {
-            workspace: WorkspaceId::parse(get_s(item, "ws")?).ok()?,
-            kind: ItemKind::parse(get_s(item, "kind")?)?,
-            id: ItemId::parse(get_s(item, "item_id")?).ok()?,
-        };
-        let first_seen_ms = get_n(item, "created_at").unwrap_or(0);
-        Some(Self {
-            key,
-            status: get_s(item, "status").unwrap_or("unknown").to_owned(),
-            attempts: get_n(item, "attempts").unwrap_or(0) as u32,
-            first_seen_ms,
-            pending_since_ms: get_n(item, "pending_since").unwrap_or(first_seen_ms),
+    /// The view of a stored item; the reason when the linker could not read it either.
+    fn read(item: &Item) -> Result<Self, StoreError> {
+        Ok(Self {
+            record: super::items::parse_item(item)?,
             due_ms: get_s(item, "gsi1sk").and_then(|k| k.split('#').next()).and_then(|d| d.parse().ok()),
             claim_until_ms: get_n(item, "claim_until").filter(|&until| until > now_millis()),
-            last_error: get_s(item, "last_error").map(str::to_owned),
-            doc_url: get_s(item, "doc_url").map(str::to_owned),
-            doc_title: get_s(item, "doc_title").map(str::to_owned),
-            deleted: item.contains_key("deleted_at"),
-            delete_refused: get_s(item, "delete_refused").map(str::to_owned),
         })
     }
+
+    pub fn key(&self) -> &ItemKey {
+        &self.record.key
+    }
+}
+
+/// Items listed, and the rows that could not be read (reported, never dropped unseen).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub items: Vec<ItemView>,
+    /// `pk: why` of each unreadable row.
+    pub unreadable: Vec<String>,
 }
 
 /// Which items to list.
@@ -182,8 +168,8 @@ impl Store {
         status: ItemStatus,
         ws: Option<&WorkspaceId>,
         mut progress: impl FnMut(u64),
-    ) -> Result<Vec<ItemView>, StoreError> {
-        let mut out = Vec::new();
+    ) -> Result<Listing, StoreError> {
+        let mut out = Listing::default();
         let mut cursor: Option<Item> = None;
         let mut read = 0u64;
         loop {
@@ -224,20 +210,25 @@ impl Store {
             };
             read += scanned.max(0) as u64;
             progress(read);
-            out.extend(items.iter().filter_map(ItemView::read));
+            for item in &items {
+                match ItemView::read(item) {
+                    Ok(view) => out.items.push(view),
+                    Err(e) => out.unreadable.push(format!("{}: {e}", get_s(item, "pk").unwrap_or("?"))),
+                }
+            }
             match next.filter(|k| !k.is_empty()) {
                 Some(k) => cursor = Some(k),
                 None => break,
             }
         }
-        out.sort_by(|a, b| a.pending_since_ms.cmp(&b.pending_since_ms).then(a.key.pk().cmp(&b.key.pk())));
+        out.items.sort_by_key(|v| (v.record.pending_since_ms, v.key().pk()));
         Ok(out)
     }
 
     /// One item's record, whatever its stage; `None` when the table has none.
     pub async fn item_view(&self, key: &ItemKey) -> Result<Option<ItemView>, StoreError> {
         let item = self.get_latest(&key.pk(), super::items::SK).await?;
-        Ok(item.as_ref().and_then(ItemView::read))
+        item.as_ref().map(ItemView::read).transpose()
     }
 
     /// Makes a pending item due now (the next scheduled run takes it first), unless an
@@ -267,14 +258,14 @@ impl Store {
     /// Pending and failed counts per workspace (the pending index, and a scan for failed).
     pub async fn item_counts(&self) -> Result<BTreeMap<WorkspaceId, ItemCounts>, StoreError> {
         let mut counts: BTreeMap<WorkspaceId, ItemCounts> = BTreeMap::new();
-        for item in self.items_with_status(ItemStatus::Pending, None, |_| {}).await? {
-            let c = counts.entry(item.key.workspace.clone()).or_default();
+        for item in self.items_with_status(ItemStatus::Pending, None, |_| {}).await?.items {
+            let since = item.record.pending_since_ms;
+            let c = counts.entry(item.key().workspace.clone()).or_default();
             c.pending += 1;
-            c.oldest_pending_ms =
-                Some(c.oldest_pending_ms.map_or(item.pending_since_ms, |o| o.min(item.pending_since_ms)));
+            c.oldest_pending_ms = Some(c.oldest_pending_ms.map_or(since, |o| o.min(since)));
         }
-        for item in self.items_with_status(ItemStatus::GivenUp, None, |_| {}).await? {
-            counts.entry(item.key.workspace.clone()).or_default().given_up += 1;
+        for item in self.items_with_status(ItemStatus::GivenUp, None, |_| {}).await?.items {
+            counts.entry(item.key().workspace.clone()).or_default().given_up += 1;
         }
         Ok(counts)
     }

@@ -32,6 +32,40 @@ impl ItemKey {
     }
 }
 
+/// `WORKSPACE/KIND/ID`, as people (the CLI, the console, logs) name an item.
+impl std::fmt::Display for ItemKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.workspace, self.kind.as_str(), self.id)
+    }
+}
+
+/// Why a name is not an item's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ItemKeyError {
+    #[error("not WORKSPACE/KIND/ID")]
+    Shape,
+    #[error("the kind is story, bug or task")]
+    Kind,
+    #[error("{0}")]
+    Part(String),
+}
+
+/// `WORKSPACE/KIND/ID`; also `WORKSPACE#KIND#ID`, the stored `ITEM#…` key, or with `:`; the
+/// kind in any case.
+impl std::str::FromStr for ItemKey {
+    type Err = ItemKeyError;
+    fn from_str(raw: &str) -> Result<Self, ItemKeyError> {
+        let body = raw.trim().strip_prefix("ITEM#").unwrap_or(raw.trim());
+        let parts: Vec<&str> = body.split(['/', '#', ':']).collect();
+        let [ws, kind, id] = parts.as_slice() else { return Err(ItemKeyError::Shape) };
+        Ok(ItemKey {
+            workspace: WorkspaceId::parse(ws).map_err(|e| ItemKeyError::Part(e.to_string()))?,
+            kind: ItemKind::parse(&kind.to_ascii_lowercase()).ok_or(ItemKeyError::Kind)?,
+            id: ItemId::parse(id).map_err(|e| ItemKeyError::Part(e.to_string()))?,
+        })
+    }
+}
+
 /// A Tencent Doc as the record knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Doc {
@@ -635,5 +669,22 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((page, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_item_key_reads_back_its_own_name_and_the_stored_key() {
+        let key: ItemKey = "20000001/story/1000123".parse().unwrap();
+        assert_eq!(key.to_string(), "20000001/story/1000123");
+        assert_eq!(key.pk().parse::<ItemKey>(), Ok(key.clone()));
+        assert_eq!("20000001#Story#1000123".parse::<ItemKey>(), Ok(key.clone()));
+        assert_eq!("20000001:story:1000123".parse::<ItemKey>(), Ok(key));
+        assert_eq!("20000001/epic/1".parse::<ItemKey>(), Err(ItemKeyError::Kind));
+        assert_eq!("20000001/story".parse::<ItemKey>(), Err(ItemKeyError::Shape));
+        assert!(matches!("abc/story/1".parse::<ItemKey>(), Err(ItemKeyError::Part(_))));
     }
 }

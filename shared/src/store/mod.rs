@@ -41,7 +41,7 @@ use crate::crypto::Keyring;
 pub use app_token::SharedAppToken;
 pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, Stage};
 pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StateRecord};
-pub use settings::WorkspaceSettings;
+pub use settings::{PermissionSetting, WorkspaceSettings};
 pub use webhook_secrets::{WebhookSecret, WebhookSecrets};
 pub use workspaces::{BoundWorkspace, SweepCursor};
 

@@ -14,31 +14,69 @@
 use std::collections::BTreeMap;
 
 use super::{Item, Store, StoreError, applied, get_s, n, s};
+use crate::config::{DocPermission, DocType, FolderLayout};
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::time::now_secs;
 
-/// Settings a workspace overrides; `None` means the deployment's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+/// A workspace's doc permission: one of Tencent Docs' policies, or Tencent Docs' own default
+/// (stored as `default`: no policy is set on new docs, whatever the deployment says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermissionSetting {
+    TencentDefault,
+    Policy(DocPermission),
+}
+
+impl PermissionSetting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionSetting::TencentDefault => "default",
+            PermissionSetting::Policy(p) => p.as_str(),
+        }
+    }
+
+    /// What new docs get: `None` is Tencent Docs' default.
+    pub fn policy(self) -> Option<DocPermission> {
+        match self {
+            PermissionSetting::TencentDefault => None,
+            PermissionSetting::Policy(p) => Some(p),
+        }
+    }
+}
+
+impl std::str::FromStr for PermissionSetting {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "default" => Ok(PermissionSetting::TencentDefault),
+            p => p.parse().map(PermissionSetting::Policy),
+        }
+    }
+}
+
+/// Settings a workspace overrides; `None` (or a kind missing from a map) means the
+/// deployment's. Typed when read: a stored value this version cannot read is logged and taken
+/// as not set, so the deployment's applies (as it always has).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkspaceSettings {
-    /// `none`, `workspace` or `iteration` (`FOLDER_LAYOUT`).
-    pub folder_layout: Option<String>,
-    /// `private`, `members`, `publicRead`, `publicWrite`, or `default` (Tencent Docs' own).
-    pub doc_permission: Option<String>,
+    /// `FOLDER_LAYOUT`.
+    pub folder_layout: Option<FolderLayout>,
+    /// `DOC_PERMISSION`, or Tencent Docs' own.
+    pub doc_permission: Option<PermissionSetting>,
     /// `DOC_TITLE_TEMPLATE`.
     pub title_template: Option<String>,
-    /// Doc type per item kind (`story`, `bug`, `task`).
-    pub doc_types: BTreeMap<String, String>,
+    /// Doc type per item kind.
+    pub doc_types: BTreeMap<ItemKind, DocType>,
     /// Template file id per item kind: new docs are copies of it.
-    pub templates: BTreeMap<String, String>,
+    pub templates: BTreeMap<ItemKind, String>,
 }
 
 impl WorkspaceSettings {
-    pub fn doc_type(&self, kind: ItemKind) -> Option<&str> {
-        self.doc_types.get(kind.as_str()).map(String::as_str)
+    pub fn doc_type(&self, kind: ItemKind) -> Option<DocType> {
+        self.doc_types.get(&kind).copied()
     }
 
     pub fn template(&self, kind: ItemKind) -> Option<&str> {
-        self.templates.get(kind.as_str()).map(String::as_str).filter(|t| !t.is_empty())
+        self.templates.get(&kind).map(String::as_str).filter(|t| !t.is_empty())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -52,24 +90,41 @@ fn pk(ws: &WorkspaceId) -> String {
     format!("WS#{ws}")
 }
 
-fn map_attr(item: &Item, name: &str) -> BTreeMap<String, String> {
-    item.get(name)
-        .and_then(|v| v.as_m().ok())
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone()))).collect())
-        .unwrap_or_default()
+/// A string map attribute keyed by item kind; entries this version cannot read are logged
+/// and skipped (the deployment's applies to that kind).
+fn kind_map<T>(ws: &WorkspaceId, item: &Item, name: &str, parse: impl Fn(&str) -> Option<T>) -> BTreeMap<ItemKind, T> {
+    let Some(m) = item.get(name).and_then(|v| v.as_m().ok()) else { return BTreeMap::new() };
+    m.iter()
+        .filter_map(|(k, v)| {
+            let parsed = ItemKind::parse(k).zip(v.as_s().ok().and_then(|v| parse(v)));
+            if parsed.is_none() {
+                tracing::warn!(workspace = %ws, setting = name, kind = %k, "a stored setting is unreadable; using the deployment's");
+            }
+            parsed
+        })
+        .collect()
+}
+
+/// A stored string setting parsed; unreadable is logged and taken as not set.
+fn typed<T: std::str::FromStr>(ws: &WorkspaceId, item: &Item, name: &str) -> Option<T> {
+    let raw = get_s(item, name)?;
+    let parsed = raw.parse().ok();
+    if parsed.is_none() {
+        tracing::warn!(workspace = %ws, setting = name, "a stored setting is unreadable; using the deployment's");
+    }
+    parsed
 }
 
 impl Store {
     /// The workspace's settings (empty when it has none).
     pub async fn workspace_settings(&self, ws: &WorkspaceId) -> Result<WorkspaceSettings, StoreError> {
         let Some(item) = self.get(&pk(ws), SETTINGS).await? else { return Ok(WorkspaceSettings::default()) };
-        let text = |name: &str| get_s(&item, name).map(String::from);
         Ok(WorkspaceSettings {
-            folder_layout: text("folder_layout"),
-            doc_permission: text("doc_permission"),
-            title_template: text("title_template"),
-            doc_types: map_attr(&item, "doc_types"),
-            templates: map_attr(&item, "templates"),
+            folder_layout: typed(ws, &item, "folder_layout"),
+            doc_permission: typed(ws, &item, "doc_permission"),
+            title_template: get_s(&item, "title_template").map(String::from),
+            doc_types: kind_map(ws, &item, "doc_types", |t| t.parse().ok()),
+            templates: kind_map(ws, &item, "templates", |t| Some(t.to_owned())),
         })
     }
 
@@ -83,17 +138,20 @@ impl Store {
         let mut item = Self::key(&pk(ws), SETTINGS);
         item.insert("updated_at".into(), n(now_secs()));
         for (name, v) in [
-            ("folder_layout", &settings.folder_layout),
-            ("doc_permission", &settings.doc_permission),
-            ("title_template", &settings.title_template),
+            ("folder_layout", settings.folder_layout.map(FolderLayout::as_str)),
+            ("doc_permission", settings.doc_permission.map(PermissionSetting::as_str)),
+            ("title_template", settings.title_template.as_deref()),
         ] {
             if let Some(v) = v {
-                item.insert(name.into(), s(v.clone()));
+                item.insert(name.into(), s(v));
             }
         }
-        for (name, m) in [("doc_types", &settings.doc_types), ("templates", &settings.templates)] {
+        let doc_types = settings.doc_types.iter().map(|(k, t)| (k.as_str().to_owned(), s(t.as_str()))).collect();
+        let templates = settings.templates.iter().map(|(k, t)| (k.as_str().to_owned(), s(t.clone()))).collect();
+        for (name, m) in [("doc_types", doc_types), ("templates", templates)] {
+            let m: std::collections::HashMap<_, _> = m;
             if !m.is_empty() {
-                item.insert(name.into(), AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect()));
+                item.insert(name.into(), AttributeValue::M(m));
             }
         }
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;

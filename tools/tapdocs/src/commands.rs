@@ -1,13 +1,15 @@
 //! The commands: each reads or changes the table through the store, then prints a table
 //! (or, with `--json`, one JSON document).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
 
 use serde_json::{Value, json};
-use shared::ids::{ItemId, ItemKind, WorkspaceId};
+use shared::config::{DocType, FolderLayout};
+use shared::ids::{ItemKind, WorkspaceId};
+use shared::ops;
 use shared::store::admin::{ItemStatus, ItemView, WorkspaceView};
-use shared::store::{Account, ItemKey, SweepCursor, WorkspaceSettings};
+use shared::store::{Account, ItemKey, PermissionSetting, Stage, SweepCursor, WorkspaceSettings};
 use shared::time::{now_millis, parse_tapd_date, tapd_time};
 
 use crate::target::{Connected, Keys, connect, interactive};
@@ -111,22 +113,14 @@ fn parse_ws(raw: &str) -> Result<WorkspaceId, Failure> {
 
 /// `WORKSPACE/KIND/ID` (also `WORKSPACE#KIND#ID`, `ITEM#…` as stored, or with `:`).
 fn parse_item(raw: &str) -> Result<ItemKey, Failure> {
-    let bad = |why: &str| {
-        Failure::usage(format!("{raw}: {why}"))
+    raw.parse().map_err(|e| {
+        Failure::usage(format!("{raw}: {e}"))
             .hint("name an item WORKSPACE/KIND/ID, e.g. 20000001/story/1000123 (KIND: story, bug or task)")
-    };
-    let body = raw.trim().strip_prefix("ITEM#").unwrap_or(raw.trim());
-    let parts: Vec<&str> = body.split(['/', '#', ':']).collect();
-    let [ws, kind, id] = parts.as_slice() else { return Err(bad("not WORKSPACE/KIND/ID")) };
-    Ok(ItemKey {
-        workspace: WorkspaceId::parse(ws).map_err(|e| bad(&e.to_string()))?,
-        kind: ItemKind::parse(&kind.to_ascii_lowercase()).ok_or_else(|| bad("the kind is story, bug or task"))?,
-        id: ItemId::parse(id).map_err(|e| bad(&e.to_string()))?,
     })
 }
 
 fn item_name(key: &ItemKey) -> String {
-    format!("{}/{}/{}", key.workspace, key.kind.as_str(), key.id)
+    key.to_string()
 }
 
 fn where_line(c: &Connected) -> String {
@@ -314,7 +308,8 @@ async fn items(
         ItemStatus::GivenUp => table(&["Item", "Reason", "Attempts", "First seen", "Doc"]),
     };
     for i in list.iter().take(limit) {
-        let doc = i.doc_url.clone().unwrap_or_else(|| "-".into());
+        let r = &i.record;
+        let doc = r.stage.doc().map_or_else(|| "-".into(), |d| d.url.clone());
         match status {
             ItemStatus::Pending => {
                 let next = match (i.claim_until_ms, i.due_ms) {
@@ -324,20 +319,20 @@ async fn items(
                     (None, None) => "-".into(),
                 };
                 t.add_row(vec![
-                    item_name(&i.key),
-                    age(now.saturating_sub(i.pending_since_ms)),
-                    i.attempts.to_string(),
+                    item_name(&r.key),
+                    age(now.saturating_sub(r.pending_since_ms)),
+                    r.attempts.to_string(),
                     next,
-                    i.last_error.as_deref().map(|e| short(e, 120)).unwrap_or_else(|| "-".into()),
+                    r.last_error.as_deref().map(|e| short(e, 120)).unwrap_or_else(|| "-".into()),
                     doc,
                 ]);
             }
             ItemStatus::GivenUp => {
                 t.add_row(vec![
-                    item_name(&i.key),
-                    short(i.last_error.as_deref().unwrap_or("unknown"), 160),
-                    i.attempts.to_string(),
-                    when(Some(i.first_seen_ms)),
+                    item_name(&r.key),
+                    short(r.last_error.as_deref().unwrap_or("unknown"), 160),
+                    r.attempts.to_string(),
+                    when(Some(r.first_seen_ms)),
                     doc,
                 ]);
             }
@@ -379,25 +374,34 @@ async fn read_items(
         })
         .await?;
     bar.finish_and_clear();
-    Ok(list)
+    // Reported on stderr, so --json output keeps its shape.
+    if !list.unreadable.is_empty() {
+        eprintln!("{} item record(s) could not be read and are not listed:", list.unreadable.len());
+        for row in &list.unreadable {
+            eprintln!("  {row}");
+        }
+    }
+    Ok(list.items)
 }
 
 fn item_json(i: &ItemView) -> Value {
+    let r = &i.record;
+    let doc = r.stage.doc();
     json!({
-        "item": item_name(&i.key),
-        "workspace": i.key.workspace.as_str(),
-        "kind": i.key.kind.as_str(),
-        "id": i.key.id.as_str(),
-        "status": i.status,
-        "attempts": i.attempts,
-        "first_seen_ms": opt_ms(Some(i.first_seen_ms)),
-        "pending_since_ms": opt_ms(Some(i.pending_since_ms)),
+        "item": item_name(&r.key),
+        "workspace": r.key.workspace.as_str(),
+        "kind": r.key.kind.as_str(),
+        "id": r.key.id.as_str(),
+        "status": r.stage.status(),
+        "attempts": r.attempts,
+        "first_seen_ms": opt_ms(Some(r.first_seen_ms)),
+        "pending_since_ms": opt_ms(Some(r.pending_since_ms)),
         "due_ms": i.due_ms,
         "claim_until_ms": i.claim_until_ms,
-        "reason": i.last_error,
-        "doc_url": i.doc_url,
-        "doc_title": i.doc_title,
-        "deleted": i.deleted,
+        "reason": r.last_error,
+        "doc_url": doc.map(|d| d.url.as_str()),
+        "doc_title": doc.map(|d| d.title.as_str()),
+        "deleted": r.deleted,
     })
 }
 
@@ -448,9 +452,9 @@ async fn redrive_one(c: &Connected, key: &ItemKey) -> Result<Redriven, Failure> 
         return Ok(Redriven::Rearmed);
     }
     let Some(view) = c.store.item_view(key).await? else { return Ok(Redriven::NotFound) };
-    Ok(match view.status.as_str() {
-        "done" => Redriven::Done,
-        "pending" => {
+    Ok(match &view.record.stage {
+        Stage::Done { .. } => Redriven::Done,
+        stage if stage.is_pending() => {
             if c.store.make_due_now(key).await? {
                 Redriven::DueNow
             } else {
@@ -460,7 +464,7 @@ async fn redrive_one(c: &Connected, key: &ItemKey) -> Result<Redriven, Failure> 
                 }
             }
         }
-        other => Redriven::Changed(other.to_owned()),
+        other => Redriven::Changed(other.status().to_owned()),
     })
 }
 
@@ -482,12 +486,13 @@ async fn redrive_given_up(
     let bar = progress(show_progress, Some(failed.len() as u64), "redriving");
     let mut results = Vec::new();
     for item in &failed {
-        let r = if c.store.rearm(&item.key).await? {
+        let r = if c.store.rearm(item.key()).await? {
             Redriven::Rearmed
         } else {
-            Redriven::Changed(c.store.item_view(&item.key).await?.map_or("gone".into(), |v| v.status))
+            let now = c.store.item_view(item.key()).await?;
+            Redriven::Changed(now.map_or("gone".into(), |v| v.record.stage.status().to_owned()))
         };
-        results.push((&item.key, r));
+        results.push((item.key(), r));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -584,7 +589,7 @@ async fn disconnect(c: &Connected, ws: &WorkspaceId, yes: bool, json: bool) -> R
             return Err(Failure::usage("not confirmed: nothing was changed"));
         }
     }
-    let pending = c.store.items_with_status(ItemStatus::Pending, Some(ws), |_| {}).await?.len();
+    let pending = c.store.items_with_status(ItemStatus::Pending, Some(ws), |_| {}).await?.items.len();
     let done = c.store.disconnect_workspace(ws).await?;
     if json {
         print_json(&json!({
@@ -688,7 +693,8 @@ async fn rotate_keys(c: &Connected, dry_run: bool, json: bool, show_progress: bo
 // ---------------------------------------------------------------------------------------------
 // workspace show / set
 
-/// What `tapdocs workspace set` was asked to change.
+/// What `tapdocs workspace set` was asked to change: the flags as given, checked by
+/// [`shared::ops::apply_settings`], as the console's form is.
 pub struct SettingsChange {
     folder_layout: Option<String>,
     permission: Option<String>,
@@ -698,7 +704,8 @@ pub struct SettingsChange {
     unset: Vec<String>,
 }
 
-fn kind_pair(raw: &str, what: &str) -> Result<(String, String), Failure> {
+/// `KIND=VALUE`: the kind checked, the value trimmed and not empty.
+fn kind_pair(raw: &str, what: &str) -> Result<(ItemKind, String), Failure> {
     let bad = |why: &str| {
         Failure::usage(format!("--{what} {raw}: {why}")).hint(format!("--{what} KIND=VALUE, KIND story, bug or task"))
     };
@@ -709,25 +716,24 @@ fn kind_pair(raw: &str, what: &str) -> Result<(String, String), Failure> {
     if value.is_empty() {
         return Err(bad("no value (use --unset to go back to the deployment's)"));
     }
-    Ok((kind.as_str().to_owned(), value.to_owned()))
+    Ok((kind, value.to_owned()))
 }
 
 impl SettingsChange {
-    /// `settings` changed as asked; a usage failure for anything invalid.
+    /// `settings` changed as asked; a usage failure naming the flag for anything invalid.
     fn apply(&self, mut settings: WorkspaceSettings) -> Result<WorkspaceSettings, Failure> {
+        // The shared change takes an empty value as "back to the deployment's": --unset.
+        let mut change = ops::SettingsChange::default();
         for name in &self.unset {
             let kind = |k: &str| {
                 ItemKind::parse(k)
-                    .map(|k| k.as_str().to_owned())
                     .ok_or_else(|| Failure::usage(format!("--unset {name}: the kind is story, bug or task")))
             };
             match name.split_once('.') {
-                None if name == "folder-layout" => settings.folder_layout = None,
-                None if name == "permission" => settings.doc_permission = None,
-                None if name == "title-template" => settings.title_template = None,
-                Some(("doc-type", k)) => {
-                    settings.doc_types.remove(&kind(k)?);
-                }
+                None if name == "folder-layout" => change.folder_layout = Some(String::new()),
+                None if name == "permission" => change.permission = Some(String::new()),
+                None if name == "title-template" => change.title_template = Some(String::new()),
+                Some(("doc-type", k)) => change.doc_types.push((kind(k)?, String::new())),
                 Some(("template", k)) => {
                     settings.templates.remove(&kind(k)?);
                 }
@@ -737,30 +743,21 @@ impl SettingsChange {
                 }
             }
         }
-        if let Some(l) = &self.folder_layout {
-            settings.folder_layout = Some(l.clone());
+        if let Some(t) = &self.title_template
+            && t.trim().is_empty()
+        {
+            return Err(Failure::usage("--title-template is empty").hint("use --unset title-template"));
         }
-        if let Some(p) = &self.permission {
-            settings.doc_permission = Some(p.clone());
-        }
-        if let Some(t) = &self.title_template {
-            // The one check the console makes too.
-            let t = shared::ops::parse_title_template(t).map_err(|e| {
-                Failure::usage(format!("--title-template: {}", e.reason))
-                    .hint("use --unset title-template to follow the deployment's")
-            })?;
-            settings.title_template = Some(t);
-        }
+        change.folder_layout = self.folder_layout.clone().or(change.folder_layout);
+        change.permission = self.permission.clone().or(change.permission);
+        change.title_template = self.title_template.clone().or(change.title_template);
         for raw in &self.doc_type {
-            let (kind, t) = kind_pair(raw, "doc-type")?;
-            if !shared::config::DOC_TYPES.contains(&t.as_str()) {
-                return Err(Failure::usage(format!(
-                    "--doc-type {raw}: not one of {}",
-                    shared::config::DOC_TYPES.join(", ")
-                )));
-            }
-            settings.doc_types.insert(kind, t);
+            change.doc_types.push(kind_pair(raw, "doc-type")?);
         }
+        let mut settings = ops::apply_settings(settings, &change).map_err(|e| {
+            Failure::usage(format!("--{}: {}", e.field.replace('_', "-"), e.reason))
+                .hint("see tapdocs workspace set --help")
+        })?;
         for raw in &self.template {
             let (kind, id) = kind_pair(raw, "template")?;
             settings.templates.insert(kind, id);
@@ -770,27 +767,28 @@ impl SettingsChange {
 }
 
 fn settings_json(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>) -> Value {
+    let by_kind = |m: Vec<(ItemKind, String)>| m.into_iter().map(|(k, v)| (k.as_str(), v)).collect::<BTreeMap<_, _>>();
     json!({
         "workspace": ws.as_str(),
-        "folder_layout": s.folder_layout,
-        "permission": s.doc_permission,
+        "folder_layout": s.folder_layout.map(FolderLayout::as_str),
+        "permission": s.doc_permission.map(PermissionSetting::as_str),
         "title_template": s.title_template,
-        "doc_types": s.doc_types,
-        "templates": s.templates,
+        "doc_types": by_kind(s.doc_types.iter().map(|(k, t)| (*k, t.as_str().to_owned())).collect()),
+        "templates": by_kind(s.templates.iter().map(|(k, t)| (*k, t.clone())).collect()),
         "folder_id": folder,
     })
 }
 
 fn print_settings(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>) {
     let deployment = "(the deployment's)";
-    let or = |v: &Option<String>| v.clone().unwrap_or_else(|| deployment.to_owned());
+    let or = |v: Option<&str>| v.unwrap_or(deployment).to_owned();
     let mut t = table(&["setting", "value"]);
-    t.add_row(vec!["folder layout".to_owned(), or(&s.folder_layout)]);
-    t.add_row(vec!["permission".to_owned(), or(&s.doc_permission)]);
-    t.add_row(vec!["title template".to_owned(), or(&s.title_template)]);
+    t.add_row(vec!["folder layout".to_owned(), or(s.folder_layout.map(FolderLayout::as_str))]);
+    t.add_row(vec!["permission".to_owned(), or(s.doc_permission.map(PermissionSetting::as_str))]);
+    t.add_row(vec!["title template".to_owned(), or(s.title_template.as_deref())]);
     for kind in [ItemKind::Story, ItemKind::Bug, ItemKind::Task] {
         let k = kind.as_str();
-        t.add_row(vec![format!("doc type ({k})"), s.doc_type(kind).unwrap_or(deployment).to_owned()]);
+        t.add_row(vec![format!("doc type ({k})"), or(s.doc_type(kind).map(DocType::as_str))]);
         t.add_row(vec![format!("template ({k})"), s.template(kind).unwrap_or("(none: a blank doc)").to_owned()]);
     }
     t.add_row(vec!["folder".to_owned(), folder.unwrap_or("(none made yet)").to_owned()]);

@@ -197,9 +197,9 @@ async fn an_admin_sees_retries_and_sets_up_their_workspace_and_nothing_of_anothe
     let settings = store.workspace_settings(&ws_a).await.unwrap();
     assert_eq!(
         (
-            settings.folder_layout.as_deref(),
-            settings.doc_permission.as_deref(),
-            settings.doc_type(shared::ids::ItemKind::Bug)
+            settings.folder_layout.map(shared::config::FolderLayout::as_str),
+            settings.doc_permission.map(shared::store::PermissionSetting::as_str),
+            settings.doc_type(shared::ids::ItemKind::Bug).map(shared::config::DocType::as_str)
         ),
         (Some("iteration"), Some("members"), Some("sheet"))
     );

@@ -148,7 +148,7 @@ impl Group {
         if write == Write::Copy {
             let template = person_doc(&self.stack, "Bug 模板", None).await;
             let settings = WorkspaceSettings {
-                templates: [("bug".to_owned(), template["ID"].as_str().unwrap().to_owned())].into(),
+                templates: [(shared::ids::ItemKind::Bug, template["ID"].as_str().unwrap().to_owned())].into(),
                 ..Default::default()
             };
             self.stack

@@ -5,8 +5,9 @@
 use harness::flows::{self, OPEN_ID, WORKSPACE};
 use harness::stack::Stack;
 use sandbox::{Fault, FaultKind, ItemKind};
+use shared::config::{DocPermission, DocType, FolderLayout};
 use shared::ids::{OpenId, WorkspaceId};
-use shared::store::WorkspaceSettings;
+use shared::store::{PermissionSetting, WorkspaceSettings};
 
 fn status_word(resp: &harness::apigw::Response) -> String {
     resp.json().and_then(|v| v["status"].as_str().map(String::from)).unwrap_or_default()
@@ -118,7 +119,10 @@ async fn a_workspace_template_is_copied_and_an_unreadable_one_gives_a_blank_doc(
     let template = link(&stack, &webhook, "1120003271001000131", "Template").await;
     set_settings(
         &stack,
-        &WorkspaceSettings { templates: [("story".into(), template.id.clone())].into(), ..Default::default() },
+        &WorkspaceSettings {
+            templates: [(shared::ids::ItemKind::Story, template.id.clone())].into(),
+            ..Default::default()
+        },
     )
     .await;
     // A fresh instance: the settings are read, not remembered from before.
@@ -133,7 +137,7 @@ async fn a_workspace_template_is_copied_and_an_unreadable_one_gives_a_blank_doc(
     set_settings(
         &stack,
         &WorkspaceSettings {
-            templates: [("story".into(), "300000000$nosuchfile00".into())].into(),
+            templates: [(shared::ids::ItemKind::Story, "300000000$nosuchfile00".into())].into(),
             ..Default::default()
         },
     )
@@ -149,7 +153,14 @@ async fn a_workspace_template_is_copied_and_an_unreadable_one_gives_a_blank_doc(
 async fn the_workspace_permission_is_set_once_under_a_failed_attempt_and_redelivery() {
     harness::needs_local_stack!();
     let (stack, webhook) = flows::connected(&[("DOC_PERMISSION", "private")]).await;
-    set_settings(&stack, &WorkspaceSettings { doc_permission: Some("publicRead".into()), ..Default::default() }).await;
+    set_settings(
+        &stack,
+        &WorkspaceSettings {
+            doc_permission: Some(PermissionSetting::Policy(DocPermission::PublicRead)),
+            ..Default::default()
+        },
+    )
+    .await;
     let id = "1120003271001000141";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Shared");
     // The attempt dies after the intro and the permission: the comment keeps failing.
@@ -180,10 +191,10 @@ async fn a_workspace_own_settings_override_the_deployment() {
     set_settings(
         &stack,
         &WorkspaceSettings {
-            folder_layout: Some("none".into()),
-            doc_permission: Some("default".into()),
+            folder_layout: Some(FolderLayout::None),
+            doc_permission: Some(PermissionSetting::TencentDefault),
             title_template: Some("[{id}] {name}".into()),
-            doc_types: [("story".into(), "sheet".into())].into(),
+            doc_types: [(shared::ids::ItemKind::Story, DocType::Sheet)].into(),
             ..Default::default()
         },
     )
@@ -217,7 +228,14 @@ async fn after_a_crash_once_the_intro_is_written_it_is_not_written_again_and_the
     harness::needs_local_stack!();
     use std::time::{Duration, Instant};
     let (stack, _) = flows::connected(&[]).await;
-    set_settings(&stack, &WorkspaceSettings { doc_permission: Some("publicWrite".into()), ..Default::default() }).await;
+    set_settings(
+        &stack,
+        &WorkspaceSettings {
+            doc_permission: Some(PermissionSetting::Policy(DocPermission::PublicWrite)),
+            ..Default::default()
+        },
+    )
+    .await;
     let id = "1120003271001000161";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Crashed");
     // The comment hangs; the instance is killed once the intro and permission are written.
