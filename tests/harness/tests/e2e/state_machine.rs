@@ -259,9 +259,22 @@ fn cases() -> u32 {
     std::env::var("STATE_MACHINE_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(12)
 }
 
+/// Runs `f` on a thread with room for the in-process linker's futures: the cases block on
+/// them on the calling thread, and a debug build's futures outgrow a test thread's 2 MiB.
+fn on_a_big_stack(f: impl FnOnce() + Send + 'static) {
+    let joined = std::thread::Builder::new().stack_size(64 << 20).spawn(f).expect("a thread").join();
+    if let Err(panic) = joined {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 #[test]
 fn any_interleaving_of_crashes_and_redeliveries_ends_with_one_doc_and_one_comment() {
     harness::needs_local_stack!();
+    on_a_big_stack(any_interleaving);
+}
+
+fn any_interleaving() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let world = rt.block_on(World::new());
     let config = Config { cases: cases(), max_shrink_iters: 64, failure_persistence: None, ..Config::default() };
@@ -278,6 +291,10 @@ fn any_interleaving_of_crashes_and_redeliveries_ends_with_one_doc_and_one_commen
 #[test]
 fn found_interleavings_end_with_one_doc_and_one_comment() {
     harness::needs_local_stack!();
+    on_a_big_stack(found_interleavings);
+}
+
+fn found_interleavings() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let world = rt.block_on(World::new());
     let found = [
