@@ -85,15 +85,6 @@ impl Store {
     /// instance stored one meanwhile (false).
     pub async fn put_tapd_app_token(&self, token: &TapdToken, seen: u64) -> Result<bool, StoreError> {
         let item = self.token_item(PK, SK, token, seen + 1);
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR ver = :seen")
-            .expression_attribute_values(":seen", n(seen))
-            .send()
-            .await;
-        applied(out)
+        self.put_if_version(item, seen).await
     }
 }

@@ -146,6 +146,21 @@ impl Store {
 
     /// Replaces a token's ciphertext with `new` only if it is still exactly `old` (key
     /// rotation): `false` when a concurrent write got there first, which then wins.
+    /// Writes a versioned record (tokens, secrets: `ver` = `seen + 1` in `item`) unless another
+    /// writer replaced version `seen` meanwhile: false when it lost that race.
+    async fn put_if_version(&self, item: Item, seen: u64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR ver = :seen")
+            .expression_attribute_values(":seen", n(seen))
+            .send()
+            .await;
+        applied(out)
+    }
+
     async fn replace_ciphertext(
         &self,
         pk: &str,

@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use sha2::{Digest, Sha256};
 
-use super::{Item, Store, StoreError, applied, get_n, get_s, n, open_token, s, seal_token};
+use super::{Item, Store, StoreError, get_n, get_s, n, open_token, s, seal_token};
 use crate::ids::{OpenId, WorkspaceId};
 use crate::tapd::TapdToken;
 use crate::tdoc::TdocToken;
@@ -402,16 +402,7 @@ impl Store {
     /// Returns false when it lost that race (the caller should re-read).
     pub async fn replace_tdoc_token(&self, token: &TdocToken, seen: u64) -> Result<bool, StoreError> {
         let item = self.token_item(&tdoc_pk(&token.open_id), "TOKEN", token, seen + 1);
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR ver = :seen")
-            .expression_attribute_values(":seen", n(seen))
-            .send()
-            .await;
-        applied(out)
+        self.put_if_version(item, seen).await
     }
 
     pub(super) fn token_item<T: serde::Serialize>(&self, pk: &str, sk: &str, token: &T, version: u64) -> Item {

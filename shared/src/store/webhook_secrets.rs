@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, applied, get_n, n, open_token};
+use super::{Store, StoreError, get_n, n, open_token};
 use crate::ids::WorkspaceId;
 use crate::secret::Secret;
 
@@ -111,15 +111,6 @@ impl Store {
             })
             .collect();
         item.insert("meta".into(), AttributeValue::L(meta));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR ver = :seen")
-            .expression_attribute_values(":seen", n(secrets.version))
-            .send()
-            .await;
-        applied(out)
+        self.put_if_version(item, secrets.version).await
     }
 }

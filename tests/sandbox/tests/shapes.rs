@@ -551,7 +551,7 @@ async fn tdoc_reads_are_the_references() {
         .send()
         .await
         .unwrap()
-        .json()
+        .json::<Value>()
         .await
         .unwrap();
     let folder_id = folder["data"]["ID"].as_str().unwrap().to_owned();
@@ -563,7 +563,7 @@ async fn tdoc_reads_are_the_references() {
             .send()
             .await
             .unwrap()
-            .json()
+            .json::<Value>()
             .await
             .unwrap();
         made.push(f["data"]["ID"].as_str().unwrap().to_owned());
@@ -578,7 +578,7 @@ async fn tdoc_reads_are_the_references() {
         .send()
         .await
         .unwrap()
-        .json()
+        .json::<Value>()
         .await
         .unwrap();
     // Entries as from create (the seed's create reply has keys this sample leaves out).
@@ -592,7 +592,7 @@ async fn tdoc_reads_are_the_references() {
             .send()
             .await
             .unwrap()
-            .json()
+            .json::<Value>()
             .await
             .unwrap();
         assert_shape_includes(&page, &fixture("tdoc/folder_list_reply.json"));
@@ -612,7 +612,7 @@ async fn tdoc_reads_are_the_references() {
         .send()
         .await
         .unwrap()
-        .json()
+        .json::<Value>()
         .await
         .unwrap();
     assert_shape_includes(&meta, &fixture("tdoc/file_metadata_reply.json"));
@@ -634,7 +634,7 @@ async fn tdoc_reads_are_the_references() {
         .send()
         .await
         .unwrap()
-        .json()
+        .json::<Value>()
         .await
         .unwrap();
     assert_shape(&content, &fixture("tdoc/doc_content_reply.json"));
@@ -664,7 +664,7 @@ async fn tdoc_search_lags_behind_creation() {
             .send()
             .await
             .unwrap()
-            .json()
+            .json::<Value>()
             .await
             .unwrap();
         v
