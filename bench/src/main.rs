@@ -24,6 +24,7 @@
 //!
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` (moto); `bench/run.sh` starts one.
 
+mod console;
 mod proxy;
 mod report;
 
@@ -250,6 +251,8 @@ pub struct VariantResult {
     pub distant_cold: Option<PathStats>,
     /// The latency mode: a backlog drained by scheduled runs.
     pub drain: Option<Drain>,
+    /// The console's pages with 10,000 items in the workspace.
+    pub console: Option<console::ConsoleBench>,
 }
 
 /// One scheduled run over a backlog of pending items.
@@ -734,6 +737,9 @@ async fn main() {
             result.distant_cold = Some(cold);
             if args.drain > 0 && result.drain.is_none() && std::ptr::eq(variant, &args.variants[0]) {
                 result.drain = Some(drain(&args, variant, latency).await);
+            }
+            if std::ptr::eq(variant, &args.variants[0]) {
+                result.console = Some(console::run(variant, latency, 20).await);
             }
         }
     }

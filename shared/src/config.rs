@@ -464,6 +464,20 @@ pub enum IntroField {
     Description,
 }
 
+impl IntroField {
+    pub const ALL: [IntroField; 4] =
+        [IntroField::Owner, IntroField::Priority, IntroField::Iteration, IntroField::Description];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntroField::Owner => "owner",
+            IntroField::Priority => "priority",
+            IntroField::Iteration => "iteration",
+            IntroField::Description => "description",
+        }
+    }
+}
+
 impl std::str::FromStr for IntroField {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::ids::{ItemId, ItemKind, WorkspaceId};
 use crate::secret::Secret;
-use crate::store::console::ItemFilter;
+use crate::store::ItemFilter;
 use crate::store::{Binding, ItemKey, ItemRecord, Stage, Store, StoreError, WorkspaceSettings};
 use crate::text::Lang;
 use crate::time::now_millis;
@@ -99,7 +99,12 @@ pub fn reason(lang: Lang, record: &ItemRecord) -> Option<String> {
         _ => record.last_error.as_deref()?,
     };
     let says = |needle: &str| raw.contains(needle);
-    let words = if says("reconnect") {
+    let words = if says("paused") {
+        lang.pick(
+            "本项目已暂停创建文档：恢复后立即处理。",
+            "Linking is paused in this workspace: taken as soon as it resumes.",
+        )
+    } else if says("reconnect") {
         lang.pick(
             "腾讯文档的授权已失效：请在控制台重新连接腾讯文档（文档都会保留）。",
             "The Tencent Docs authorization is gone: reconnect Tencent Docs from the console (the docs stay).",
@@ -173,9 +178,10 @@ pub struct Overview {
     pub needs_reconnect: bool,
     pub folder_id: Option<String>,
     pub settings: WorkspaceSettings,
-    /// (linked, waiting, given up) since midnight (UTC+8) and in the last 7 days.
-    pub today: [usize; 3],
-    pub week: [usize; 3],
+    /// Today (since midnight in Asia/Shanghai) and in the last 7 days: items linked (on
+    /// that day), and items first seen then that are waiting or given up now.
+    pub today: [u64; 3],
+    pub week: [u64; 3],
     /// When the newest item was first seen (the last delivery, or the sweep), ms.
     pub last_item_ms: Option<u64>,
     /// When each live webhook secret was made and retires.
@@ -190,37 +196,38 @@ fn today_start_ms(now_ms: u64) -> u64 {
 }
 
 impl Overview {
+    /// Everything in one round of requests, side by side, each bounded whatever the
+    /// workspace's size: the day counts (one query for the week), the given-up list's count,
+    /// the workspace's part of the queue, and its newest item.
     pub async fn read(store: &Store, ws: &WorkspaceId) -> Result<Self, StoreError> {
         let now = now_millis();
-        let week_start = now.saturating_sub(7 * 86_400_000);
-        let (binding, settings, folder_id, recent, secrets, reconnect) = tokio::try_join!(
+        let today = today_start_ms(now);
+        // The last 7 days: today and the 6 before it.
+        let week_start = today - 6 * 86_400_000;
+        let (first_day, last_day) = (crate::time::tapd_time(week_start), crate::time::tapd_time(now));
+        let (binding, settings, folder_id, secrets, reconnect) = tokio::try_join!(
             store.binding(ws),
             store.workspace_settings(ws),
             store.folder(ws, "ws"),
-            store.workspace_items_since(ws, week_start),
             store.webhook_secret_times(ws),
             store.needs_reconnect(ws),
         )?;
-        let count = |since: u64| {
-            let mut c = [0usize; 3];
-            for r in recent.iter().filter(|r| r.first_seen_ms >= since) {
-                match ItemState::of(r) {
-                    ItemState::Linked => c[0] += 1,
-                    ItemState::Waiting => c[1] += 1,
-                    ItemState::GivenUp => c[2] += 1,
-                    ItemState::Deleted => {}
-                }
-            }
-            c
-        };
-        let last = store.workspace_items(ws, 1, None, None).await?;
+        let (linked, given_up_today, given_up_week, waiting, last) = tokio::try_join!(
+            store.linked_per_day(ws, &first_day[..10], &last_day[..10]),
+            store.given_up_since(ws, today),
+            store.given_up_since(ws, week_start),
+            store.waiting_of(ws),
+            store.workspace_items(ws, 1, None, None),
+        )?;
+        let linked_on = |from: &str| linked.iter().filter(|(d, _)| d.as_str() >= from).map(|(_, c)| *c).sum::<u64>();
+        let waiting_since = |since: u64| waiting.iter().filter(|r| r.first_seen_ms >= since).count() as u64;
         Ok(Overview {
             binding,
             needs_reconnect: reconnect,
             folder_id,
             settings,
-            today: count(today_start_ms(now)),
-            week: count(week_start),
+            today: [linked_on(&last_day[..10]), waiting_since(today), given_up_today],
+            week: [linked_on(&first_day[..10]), waiting_since(week_start), given_up_week],
             last_item_ms: last.items.first().and_then(|r| r.as_ref().ok()).map(|r| r.first_seen_ms),
             secrets: secrets.into_iter().filter(|(_, r)| r.is_none_or(|r| r > now)).collect(),
         })
@@ -234,21 +241,66 @@ pub async fn items(
     state: Option<ItemState>,
     cursor: Option<&str>,
     limit: i32,
-) -> Result<crate::store::console::ItemsPage, StoreError> {
+) -> Result<crate::store::ItemsPage, StoreError> {
     store.workspace_items(ws, limit, cursor, state.map(ItemState::filter)).await
 }
 
-/// Retries one item of the workspace now. False when there is nothing to retry.
+/// What retrying one item did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retried {
+    /// Given up → waiting, due now.
+    Rearmed,
+    /// Waiting, now due at once.
+    DueNow,
+    /// Waiting and held by an instance until then (ms): it is being worked on.
+    Busy(u64),
+    /// Linked already: nothing to retry.
+    Done,
+    /// Changed meanwhile (someone else retried or finished it): its status now.
+    Changed(String),
+    NotFound,
+}
+
+impl Retried {
+    /// The next scheduled run or delivery takes it.
+    pub fn scheduled(&self) -> bool {
+        matches!(self, Retried::Rearmed | Retried::DueNow)
+    }
+}
+
+/// Retries one item now: a given-up one starts again, a waiting one is due at once.
+pub async fn retry_item(store: &Store, key: &ItemKey) -> Result<Retried, StoreError> {
+    if store.rearm(key).await? {
+        return Ok(Retried::Rearmed);
+    }
+    let Some(view) = store.item_view(key).await? else { return Ok(Retried::NotFound) };
+    Ok(match &view.record.stage {
+        Stage::Done { .. } => Retried::Done,
+        stage if stage.is_pending() => {
+            if store.make_due_now(key).await? {
+                Retried::DueNow
+            } else {
+                match store.item_view(key).await?.and_then(|v| v.claim_until_ms) {
+                    Some(until) => Retried::Busy(until),
+                    None => Retried::Changed("not pending".into()),
+                }
+            }
+        }
+        other => Retried::Changed(other.status().to_owned()),
+    })
+}
+
+/// Retries one item of the workspace now (the console's), audited when it was scheduled.
 pub async fn retry(
     store: &Store,
     ws: &WorkspaceId,
     kind: ItemKind,
     id: &ItemId,
     who: &str,
-) -> Result<bool, StoreError> {
+) -> Result<Retried, StoreError> {
     let key = ItemKey { workspace: ws.clone(), kind, id: id.clone() };
-    let done = store.retry_now(&key).await?;
-    if done {
+    let done = retry_item(store, &key).await?;
+    if done.scheduled() {
         store.audit(ws, who, &format!("retry {} {}", kind.as_str(), id)).await?;
     }
     Ok(done)
@@ -280,6 +332,23 @@ pub struct SettingsChange {
     pub folder_layout: Option<String>,
     pub permission: Option<String>,
     pub doc_types: Vec<(ItemKind, String)>,
+    /// A Tencent Docs file id per kind: new docs of that kind are copies of it.
+    pub templates: Vec<(ItemKind, String)>,
+    /// `zh-CN` or `en`.
+    pub language: Option<String>,
+    /// `owner,priority,...` or `none`.
+    pub intro_fields: Option<String>,
+    /// `story,bug,rename,...` or `none`.
+    pub events: Option<String>,
+}
+
+/// A Tencent Docs file id as typed: letters, digits, `_`, `-` and `$`, at most 128.
+fn parse_file_id(raw: &str) -> Option<String> {
+    let id = raw.trim();
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'$'));
+    ok.then(|| id.to_owned())
 }
 
 /// `current` with `change` applied, every value checked here (the CLI and the console both
@@ -324,7 +393,72 @@ pub fn apply_settings(
             ));
         }
     }
+    for (kind, id) in &change.templates {
+        if blank(id) {
+            current.templates.remove(kind);
+        } else {
+            let id = parse_file_id(id).ok_or_else(|| {
+                refuse(
+                    "template",
+                    format!("{}: not a Tencent Docs file id (letters, digits, _, - and $)", kind.as_str()),
+                )
+            })?;
+            current.templates.insert(*kind, id);
+        }
+    }
+    if let Some(l) = &change.language {
+        current.language = if blank(l) {
+            None
+        } else {
+            Some(l.trim().parse::<Lang>().map_err(|()| refuse("language", "not one of zh-CN, en".into()))?)
+        };
+    }
+    if let Some(f) = &change.intro_fields {
+        current.intro_fields = if blank(f) {
+            None
+        } else {
+            Some(crate::store::settings::parse_intro_list(f).map_err(|name| {
+                refuse("intro_fields", format!("{name}: not one of owner, priority, iteration, description, none"))
+            })?)
+        };
+    }
+    if let Some(e) = &change.events {
+        current.events = if blank(e) {
+            None
+        } else {
+            Some(e.parse::<crate::store::Events>().map_err(|name| {
+                refuse("events", format!("{name}: not one of story, bug, task, rename, delete, none"))
+            })?)
+        };
+    }
     Ok(current)
+}
+
+/// Pauses linking in the workspace: new items are recorded and wait, nothing is made, until
+/// [`resume`]. Audited.
+pub async fn pause(store: &Store, ws: &WorkspaceId, who: &str) -> Result<(), StoreError> {
+    let mut settings = store.workspace_settings(ws).await?;
+    if settings.paused_since_ms.is_none() {
+        settings.paused_since_ms = Some(now_millis());
+        store.put_workspace_settings(ws, &settings).await?;
+        store.audit(ws, who, "paused linking").await?;
+    }
+    Ok(())
+}
+
+/// Resumes linking: the items that waited meanwhile are due at once. How many. Audited.
+pub async fn resume(store: &Store, ws: &WorkspaceId, who: &str) -> Result<usize, StoreError> {
+    let mut settings = store.workspace_settings(ws).await?;
+    if settings.paused_since_ms.take().is_none() {
+        return Ok(0);
+    }
+    store.put_workspace_settings(ws, &settings).await?;
+    let mut due = 0;
+    for record in store.waiting_of(ws).await? {
+        due += usize::from(store.make_due_now(&record.key).await?);
+    }
+    store.audit(ws, who, &format!("resumed linking ({due} waiting item(s) due now)")).await?;
+    Ok(due)
 }
 
 /// Saves a change of the workspace's settings (the next item follows it), audited.
@@ -349,11 +483,16 @@ pub async fn save_settings(
                 ws,
                 who,
                 &format!(
-                    "settings: title template {}, folder layout {}, permission {}, doc types {:?}",
+                    "settings: title template {}, folder layout {}, permission {}, doc types {:?}, templates {:?}, \
+                     language {}, intro fields {}, events {}",
                     show(after.title_template.as_deref()),
                     show(after.folder_layout.map(crate::config::FolderLayout::as_str)),
                     show(after.doc_permission.map(crate::store::PermissionSetting::as_str)),
-                    doc_types
+                    doc_types,
+                    after.templates,
+                    show(after.language.map(Lang::tag)),
+                    show(after.intro_fields.as_deref().map(crate::store::settings::intro_list).as_deref()),
+                    show(after.events.map(crate::store::Events::to_list).as_deref()),
                 ),
             )
             .await?;
@@ -408,8 +547,20 @@ mod tests {
             folder_layout: Some("iteration".into()),
             permission: Some("members".into()),
             doc_types: vec![(ItemKind::Bug, "sheet".into())],
+            templates: vec![(ItemKind::Story, "DTemplate_1".into())],
+            language: Some("en".into()),
+            intro_fields: Some("owner, iteration".into()),
+            events: Some("story,rename".into()),
         };
         let s = apply_settings(WorkspaceSettings::default(), &change).unwrap();
+        assert_eq!(s.template(ItemKind::Story), Some("DTemplate_1"));
+        assert_eq!(s.language, Some(Lang::En));
+        assert_eq!(
+            s.intro_fields.as_deref().map(crate::store::settings::intro_list).as_deref(),
+            Some("owner,iteration")
+        );
+        let events = s.events.unwrap();
+        assert!(events.links(ItemKind::Story) && !events.links(ItemKind::Bug) && events.rename && !events.delete);
         assert_eq!(s.folder_layout.map(crate::config::FolderLayout::as_str), Some("iteration"));
         assert_eq!(s.doc_permission.map(crate::store::PermissionSetting::as_str), Some("members"));
         assert_eq!(s.doc_type(ItemKind::Bug).map(crate::config::DocType::as_str), Some("sheet"));
@@ -420,6 +571,10 @@ mod tests {
             (SettingsChange { permission: Some("everyone".into()), ..Default::default() }, "permission"),
             (SettingsChange { doc_types: vec![(ItemKind::Story, "pdf".into())], ..Default::default() }, "doc_type"),
             (SettingsChange { title_template: Some("{nam}".into()), ..Default::default() }, "title_template"),
+            (SettingsChange { templates: vec![(ItemKind::Bug, "a/b".into())], ..Default::default() }, "template"),
+            (SettingsChange { language: Some("fr".into()), ..Default::default() }, "language"),
+            (SettingsChange { intro_fields: Some("owner,status".into()), ..Default::default() }, "intro_fields"),
+            (SettingsChange { events: Some("story,comment".into()), ..Default::default() }, "events"),
         ] {
             assert_eq!(apply_settings(s.clone(), &bad).unwrap_err().field, field);
         }

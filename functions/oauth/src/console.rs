@@ -11,6 +11,7 @@
 //! The session cookie holds a random token (256 bits); the table holds its SHA-256 and an
 //! expiry (`CONSOLE_SESSION_TTL`); the CSRF token is derived from it. Signing out deletes it.
 
+use shared::config::IntroField;
 use shared::connect::{self, Connector};
 use shared::delivery::secret_matches;
 use shared::gateway::{HttpRequest, HttpResponse};
@@ -18,7 +19,7 @@ use shared::ids::{ItemId, ItemKind, WorkspaceId};
 use shared::link::render_title;
 use shared::ops::{self, ItemState, Overview};
 use shared::store::console::Session;
-use shared::store::{Account, ItemRecord, Stage};
+use shared::store::{Account, Events, ItemRecord, Stage};
 use shared::text::{Lang, Problem, escape_html};
 use shared::time::tapd_time;
 
@@ -145,6 +146,20 @@ fn field<'f>(form: &'f [(String, String)], name: &str) -> Option<&'f str> {
     form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// `<prefix>_<kind>` fields, per kind.
+fn per_kind(form: &[(String, String)], prefix: &str) -> Vec<(ItemKind, String)> {
+    [ItemKind::Story, ItemKind::Bug, ItemKind::Task]
+        .into_iter()
+        .filter_map(|k| field(form, &format!("{prefix}_{}", k.as_str())).map(|v| (k, v.to_owned())))
+        .collect()
+}
+
+/// The names whose `<prefix>_<name>` checkbox was ticked, as a list (`none` when none was).
+fn checked(form: &[(String, String)], prefix: &str, names: &[&str]) -> String {
+    let on: Vec<&str> = names.iter().copied().filter(|n| field(form, &format!("{prefix}_{n}")).is_some()).collect();
+    if on.is_empty() { "none".into() } else { on.join(",") }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn act(
     connector: &Connector,
@@ -166,18 +181,24 @@ async fn act(
                 .and_then(|v| v.split_once('/'))
                 .and_then(|(k, i)| Some((ItemKind::parse(k)?, ItemId::parse(i).ok()?)));
             let Some((kind, id)) = item else { return pages::error(lang, 400, Problem::BadRequest) };
-            ops::retry(store, ws, kind, &id, &who).await.map(|ok| back(if ok { "retried" } else { "nothing" }))
+            ops::retry(store, ws, kind, &id, &who)
+                .await
+                .map(|r| back(if r.scheduled() { "retried" } else { "nothing" }))
         }
         "retry-given-up" => ops::retry_given_up(store, ws, &who).await.map(|_| back("retried")),
+        "pause" => ops::pause(store, ws, &who).await.map(|()| back("paused")),
+        "resume" => ops::resume(store, ws, &who).await.map(|_| back("resumed")),
         "settings" => {
             let change = ops::SettingsChange {
                 title_template: field(form, "title_template").map(str::to_owned),
                 folder_layout: field(form, "folder_layout").map(str::to_owned),
                 permission: field(form, "permission").map(str::to_owned),
-                doc_types: [ItemKind::Story, ItemKind::Bug]
-                    .into_iter()
-                    .filter_map(|k| field(form, &format!("doc_type_{}", k.as_str())).map(|t| (k, t.to_owned())))
-                    .collect(),
+                doc_types: per_kind(form, "doc_type"),
+                templates: per_kind(form, "template"),
+                language: field(form, "language").map(str::to_owned),
+                intro_fields: field(form, "intro_shown")
+                    .map(|_| checked(form, "intro", &IntroField::ALL.map(IntroField::as_str))),
+                events: field(form, "events_shown").map(|_| checked(form, "event", &Events::NAMES)),
             };
             match ops::save_settings(store, ws, &change, &who).await {
                 Ok(Ok(())) => Ok(back("saved")),
@@ -373,10 +394,87 @@ async fn workspace_page(
         (None, Some("saved")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已保存：下一个条目即按新设置创建文档。", "Saved: the next item follows the new settings.")),
         (None, Some("backfill")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已安排补全：接下来的定时任务会为这段时间内没有文档的条目创建文档。", "Backfill scheduled: the next scheduled runs link the items of that period that have no doc.")),
         (None, Some("disconnected")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已断开连接：不再为新条目创建文档；已有的文档和评论都保留。", "Disconnected: new items get no doc; existing docs and comments stay.")),
+        (None, Some("paused")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已暂停：新条目会被记录并等待，恢复后再创建文档。", "Paused: new items are recorded and wait; their docs are made once resumed.")),
+        (None, Some("resumed")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已恢复：暂停期间等待的条目马上处理。", "Resumed: the items that waited are taken at once.")),
         (None, Some("retried")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已安排重试：下一次定时任务或推送会处理它。", "Retry scheduled: the next scheduled run or delivery takes it.")),
         (None, Some(_)) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("没有需要重试的。", "Nothing to retry.")),
         (None, None) => String::new(),
     };
+    let pause = match overview.settings.paused_since_ms {
+        Some(since) => format!(
+            "<div class=\"refused\" id=\"paused\">{} {}<form class=\"inline\" method=\"post\" action=\"/console/ws/{ws}/resume\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"> <button type=\"submit\" id=\"resume\">{}</button></form></div>",
+            lang.pick("已暂停创建文档，自", "Linking is paused since"),
+            tapd_time(since),
+            lang.pick("恢复", "Resume")
+        ),
+        None => String::new(),
+    };
+    let pause_button = if overview.settings.paused_since_ms.is_none() {
+        format!(
+            "<form method=\"post\" action=\"/console/ws/{ws}/pause\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <small>{}</small><br><button type=\"submit\" id=\"pause\">{}</button></form>",
+            lang.pick(
+                "暂停期间，新条目照常记录并等待，不创建文档；恢复后立即处理。",
+                "While paused, new items are recorded and wait, no doc is made; they are taken as soon as it resumes."
+            ),
+            lang.pick("暂停创建文档", "Pause linking")
+        )
+    } else {
+        String::new()
+    };
+    let lang_options =
+        options(lang, overview.settings.language.map(Lang::tag), &[("zh-CN", "简体中文"), ("en", "English")]);
+    let boxes = |prefix: &str, items: &[(&str, &str, bool)]| -> String {
+        items
+            .iter()
+            .map(|(name, label, on)| {
+                format!(
+                    "<label><input type=\"checkbox\" name=\"{prefix}_{name}\" value=\"1\"{}> {}</label> ",
+                    if *on { " checked" } else { "" },
+                    escape_html(label)
+                )
+            })
+            .collect()
+    };
+    let events = overview.settings.events.unwrap_or(Events::ALL);
+    let event_boxes = boxes(
+        "event",
+        &[
+            ("story", shared::text::kind_name(lang, ItemKind::Story), events.story),
+            ("bug", shared::text::kind_name(lang, ItemKind::Bug), events.bug),
+            ("task", shared::text::kind_name(lang, ItemKind::Task), events.task),
+            ("rename", lang.pick("改名时同步文档标题", "rename the doc with the item"), events.rename),
+            (
+                "delete",
+                lang.pick("条目删除时记录（并按部署设置移入回收站）", "record deletes (and trash, as deployed)"),
+                events.delete,
+            ),
+        ],
+    );
+    let intro = overview.settings.intro_fields.clone();
+    let intro_on = |f: IntroField| intro.as_ref().is_none_or(|v| v.contains(&f));
+    let intro_boxes = boxes(
+        "intro",
+        &[
+            ("owner", lang.pick("处理人", "owner"), intro_on(IntroField::Owner)),
+            ("priority", lang.pick("优先级", "priority"), intro_on(IntroField::Priority)),
+            ("iteration", lang.pick("迭代", "iteration"), intro_on(IntroField::Iteration)),
+            ("description", lang.pick("描述", "description"), intro_on(IntroField::Description)),
+        ],
+    );
+    let template_inputs: String = [ItemKind::Story, ItemKind::Bug, ItemKind::Task]
+        .iter()
+        .map(|k| {
+            format!(
+                "<label>{} <input type=\"text\" name=\"template_{}\" value=\"{}\" placeholder=\"{}\"></label><br>",
+                shared::text::kind_name(lang, *k),
+                k.as_str(),
+                escape_html(overview.settings.template(*k).unwrap_or("")),
+                lang.pick("模板文档 ID（留空则新建空白文档）", "template file id (empty: a blank doc)")
+            )
+        })
+        .collect();
     let reconnect = if overview.needs_reconnect {
         format!(
             "<p class=\"refused\" id=\"needs-reconnect\">{} <a href=\"/oauth/tapd/start\">{}</a></p>",
@@ -386,7 +484,7 @@ async fn workspace_page(
     } else {
         String::new()
     };
-    let c = |n: [usize; 3]| {
+    let c = |n: [u64; 3]| {
         format!(
             "<span>{} {}</span><span>{} {}</span><span>{} {}</span>",
             ItemState::Linked.label(lang),
@@ -476,7 +574,7 @@ async fn workspace_page(
     let body = format!(
         "<nav>{others}<a href=\"/console/signin\">{signin_other}</a>\
          <form class=\"inline\" method=\"post\" action=\"/console/signout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" id=\"signout\">{signout}</button></form></nav>\
-         <h1 id=\"workspace\">{h1}</h1>{notice}{reconnect}\
+         <h1 id=\"workspace\">{h1}</h1>{notice}{pause}{reconnect}\
          <p id=\"account\">{account_label}{account_html} · {since_label}{since} · {folder_label}<code>{folder}</code></p>\
          <p class=\"counts\" id=\"today\">{today_label} {today}</p><p class=\"counts\" id=\"week\">{week_label} {week}</p>\
          <p id=\"last-delivery\">{last_label}{last} · {webhook_seen}</p>\
@@ -488,8 +586,13 @@ async fn workspace_page(
          <br><small>{tt_help}</small><br><small id=\"preview\">{preview_label}{preview}</small>\
          <p><label for=\"folder_layout\">{fl_label}</label> <select id=\"folder_layout\" name=\"folder_layout\">{fl_options}</select><br><small>{fl_help}</small></p>\
          <p><label for=\"permission\">{pm_label}</label> <select id=\"permission\" name=\"permission\">{pm_options}</select><br><small>{pm_help}</small></p>\
-         <p>{dt_label} {dt_selects}</p><button type=\"submit\">{save}</button></form>\
-         <h2>{more_h}</h2>\
+         <p>{dt_label} {dt_selects}</p>\
+         <p>{tp_label}<br>{template_inputs}<small>{tp_help}</small></p>\
+         <p><label for=\"language\">{lg_label}</label> <select id=\"language\" name=\"language\">{lang_options}</select><br><small>{lg_help}</small></p>\
+         <p><input type=\"hidden\" name=\"intro_shown\" value=\"1\">{if_label} {intro_boxes}<br><small>{if_help}</small></p>\
+         <p id=\"events\"><input type=\"hidden\" name=\"events_shown\" value=\"1\">{ev_label} {event_boxes}<br><small>{ev_help}</small></p>\
+         <button type=\"submit\">{save}</button></form>\
+         <h2>{more_h}</h2>{pause_button}\
          <form method=\"post\" action=\"/console/ws/{ws}/backfill\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label for=\"since\">{bf_label}</label> <input type=\"date\" id=\"since\" name=\"since\"> <button type=\"submit\">{bf_button}</button></form>\
          <p><a href=\"/oauth/tapd/start\" id=\"reconnect\">{reconnect_label}</a></p>\
@@ -560,6 +663,20 @@ async fn workspace_page(
             })
             .collect::<String>(),
         more_h = lang.pick("更多操作", "More"),
+        tp_label = lang.pick("模板文档（按类型）", "Template doc per kind"),
+        tp_help = lang.pick(
+            "新文档复制自该腾讯文档（文件 ID 见文档链接 /doc/ 之后的部分）。",
+            "New docs are copies of that Tencent Doc (the file id is the part of its link after /doc/)."
+        ),
+        lg_label = lang.pick("写入 TAPD 和腾讯文档的语言", "Language of what is written into TAPD and Tencent Docs"),
+        lg_help = lang.pick("文档开头的介绍和 TAPD 评论使用的语言。", "Of the doc's intro and the TAPD comment."),
+        if_label = lang.pick("文档开头显示：", "The doc's intro shows:"),
+        if_help = lang.pick("条目名称和链接总会显示。", "The item's name and link are always shown."),
+        ev_label = lang.pick("处理的事件：", "Events acted on:"),
+        ev_help = lang.pick(
+            "不勾选的类型不创建文档；任务仅在部署启用了任务（LINK_TASKS）时生效。",
+            "Unticked kinds get no doc; tasks only where the deployment links tasks (LINK_TASKS)."
+        ),
         bf_label = lang.pick("补全此日期以来创建的条目：", "Link the items created since:"),
         bf_button = lang.pick("补全", "Backfill"),
         reconnect_label = lang.pick("重新连接腾讯文档（例如修改密码后；文档都会保留）", "Reconnect Tencent Docs (e.g. after a password change; the docs stay)"),

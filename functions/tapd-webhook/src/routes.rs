@@ -123,6 +123,8 @@ pub async fn handle(linker: &Linker, event: Value, deadline_ms: u64) -> HttpResp
                 Outcome::Unchanged => "unchanged",
                 Outcome::Deleted => "deleted",
                 Outcome::DeleteRefused => "delete_refused",
+                Outcome::NotActedOn => "ignored",
+                Outcome::Paused => "paused",
             };
             reply(200, word)
         }

@@ -69,7 +69,16 @@ pub enum Outcome {
     Deleted,
     /// TAPD still shows the item: the delete was recorded as refused, nothing changed.
     DeleteRefused,
+    /// The workspace's settings leave this event alone (a kind it does not link, renames or
+    /// deletes it does not follow).
+    NotActedOn,
+    /// Linking is paused in the workspace: the item waits, recorded, until it is resumed.
+    Paused,
 }
+
+/// How often a paused workspace's waiting items are looked at again (resuming makes them
+/// due at once).
+const PAUSED_RECHECK_MS: u64 = 3_600_000;
 
 /// The webhook's flows, built once at init and borrowed by every event.
 pub struct Linker {
@@ -106,6 +115,10 @@ impl Linker {
         let Some(account) = account? else {
             return Ok(Outcome::NotConnected);
         };
+        // Settings as remembered (a delivery reloads them beside its claim, for the next).
+        if !self.placement(&key.workspace).await?.events.links(key.kind) {
+            return Ok(Outcome::NotActedOn);
+        }
         let owner = random::id();
         // A delivery's item is fetched while the claim is taken (and the account's Tencent
         // Docs token and the workspace's settings read): a new item needs them all, and they
@@ -118,7 +131,9 @@ impl Linker {
             let (c, item, (), ()) = tokio::join!(claim, self.fetch_item(key, deadline_ms), warm_tdoc, settings);
             (c?, item.ok())
         } else {
-            (claim.await?, None)
+            // Settings as they are now (a pause, a resume), unless read a moment ago.
+            let (c, ()) = tokio::join!(claim, self.reload_settings(&key.workspace));
+            (c?, None)
         };
         match claimed {
             // Boxed: an item's whole life is a large future (kept off the caller's stack).
@@ -136,6 +151,9 @@ impl Linker {
     pub async fn update(&self, key: &ItemKey, change: NameChange, deadline_ms: u64) -> Result<Outcome, LinkError> {
         if change == NameChange::Unchanged {
             return Ok(Outcome::Unchanged);
+        }
+        if !self.placement(&key.workspace).await?.events.rename {
+            return Ok(Outcome::NotActedOn);
         }
         let Some(account) = self.tokens.account(&self.clients.store, &key.workspace).await? else {
             return Ok(Outcome::NotConnected);
@@ -193,6 +211,9 @@ impl Linker {
     /// A delete delivery, once TAPD confirms the item is gone: recorded, and the doc trashed
     /// when `ON_ITEM_DELETE=trash`.
     pub async fn delete(&self, key: &ItemKey, deadline_ms: u64) -> Result<Outcome, LinkError> {
+        if !self.placement(&key.workspace).await?.events.delete {
+            return Ok(Outcome::NotActedOn);
+        }
         let Some(account) = self.tokens.account(&self.clients.store, &key.workspace).await? else {
             return Ok(Outcome::NotConnected);
         };
@@ -252,6 +273,13 @@ impl Linker {
         prefetched: Option<TapdItem>,
         deadline_ms: u64,
     ) -> Result<Outcome, LinkError> {
+        // Paused as remembered is checked afresh (a resume a moment ago counts).
+        let ws = &claim.record.key.workspace;
+        if self.placement(ws).await?.paused && self.fresh_placement(ws).await?.paused {
+            let next = now_millis() + PAUSED_RECHECK_MS;
+            self.clients.store.release_for_retry(&claim, "linking is paused in this workspace", next).await?;
+            return Ok(Outcome::Paused);
+        }
         match self.steps(&mut claim, account, prefetched, deadline_ms).await {
             Ok(doc_url) => Ok(Outcome::Linked { doc_url }),
             Err(LinkError::Store(StoreError::LostClaim)) => Err(LinkError::Store(StoreError::LostClaim)),
@@ -552,7 +580,8 @@ impl Linker {
     ) -> Result<(), LinkError> {
         let item_url =
             format!("{}/{}/{}/view/{}", self.cfg.common.tapd.web_base, key.workspace, key.kind.web_segment(), key.id);
-        let text = intro_text(self.cfg.language, key.kind, item, &item_url, &self.cfg.link.intro_fields);
+        let place = self.placement(&key.workspace).await?;
+        let text = intro_text(place.language, key.kind, item, &item_url, &place.intro_fields);
         let look_first = std::sync::atomic::AtomicBool::new(resumed);
         let (t, id, url, look_first) = (&text, &doc.id, &item_url, &look_first);
         let write = self.tokens.tdoc(
@@ -622,7 +651,7 @@ impl Linker {
         resumed: bool,
         deadline_ms: u64,
     ) -> Result<String, LinkError> {
-        let html = comment_html(self.cfg.language, key.kind, &doc.url, &doc.title);
+        let html = comment_html(self.placement(&key.workspace).await?.language, key.kind, &doc.url, &doc.title);
         let look_first = std::sync::atomic::AtomicBool::new(resumed);
         let (html, look_first, author, url) = (&html, &look_first, &self.cfg.link.comment_author, &doc.url);
         let k = key;

@@ -13,10 +13,10 @@ use tokio::sync::Mutex;
 
 use super::Linker;
 use super::made::{self, Found};
-use crate::config::{DocPermission, FolderLayout, WebhookConfig};
+use crate::config::{DocPermission, FolderLayout, IntroField, WebhookConfig};
 use crate::error::LinkError;
 use crate::ids::{ItemKind, WorkspaceId};
-use crate::store::{Account, ItemKey, PermissionSetting, WorkspaceSettings};
+use crate::store::{Account, Events, ItemKey, PermissionSetting, WorkspaceSettings};
 use crate::tapd::TapdItem;
 use crate::text::Lang;
 use crate::tokens::Repeat;
@@ -38,6 +38,13 @@ pub struct Placement {
     pub layout: FolderLayout,
     pub permission: Option<DocPermission>,
     pub title_template: String,
+    /// Of the texts written upstream (the intro, the comment, folder names).
+    pub language: Lang,
+    pub intro_fields: Vec<IntroField>,
+    /// What the deployment does, narrowed by the workspace.
+    pub events: Events,
+    /// Linking is paused: new items wait.
+    pub paused: bool,
     own: WorkspaceSettings,
 }
 
@@ -47,7 +54,17 @@ impl Placement {
         let layout = own.folder_layout.unwrap_or(cfg.folder_layout);
         let permission = own.doc_permission.map_or(cfg.doc_permission, PermissionSetting::policy);
         let title_template = own.title_template.clone().unwrap_or_else(|| cfg.link.title_template.clone());
-        Placement { layout, permission, title_template, own }
+        let deployment = Events { task: cfg.link.link_tasks, ..Events::ALL };
+        Placement {
+            layout,
+            permission,
+            title_template,
+            language: own.language.unwrap_or(cfg.language),
+            intro_fields: own.intro_fields.clone().unwrap_or_else(|| cfg.link.intro_fields.clone()),
+            events: own.events.map_or(deployment, |e| deployment.and(e)),
+            paused: own.paused_since_ms.is_some(),
+            own,
+        }
     }
 
     pub fn doc_type<'a>(&'a self, cfg: &'a WebhookConfig, kind: ItemKind) -> &'a str {
@@ -88,6 +105,11 @@ impl Linker {
         {
             return Ok(Placement::resolve(&self.cfg, own.clone()));
         }
+        self.fresh_placement(ws).await
+    }
+
+    /// The workspace's placement read from the table now (and remembered).
+    pub(super) async fn fresh_placement(&self, ws: &WorkspaceId) -> Result<Placement, LinkError> {
         let own = self.clients.store.workspace_settings(ws).await?;
         self.places.settings.lock().await.insert(ws.clone(), (own.clone(), Instant::now()));
         Ok(Placement::resolve(&self.cfg, own))

@@ -176,9 +176,21 @@ impl Linker {
         summary.swept += 1;
         let kinds = swept_kinds(self.cfg.link.link_tasks);
         let since = tapd_time(cursor.since_ms);
+        let place = self.fresh_placement(ws).await?;
+        // Paused: its cursor stays, so resuming sweeps what came meanwhile.
+        if place.paused {
+            return Ok(());
+        }
         while let Some(&kind) = kinds.get(cursor.kind_index as usize) {
             if now_millis() + RESERVE_MS * 3 >= deadline_ms {
                 return Ok(());
+            }
+            // A kind the workspace does not link is not listed (the cursor stays the same
+            // shape whatever its settings).
+            if !place.events.links(kind) {
+                cursor.kind_index += 1;
+                cursor.page = 1;
+                continue;
             }
             if !self.spend(purse, 1).await? {
                 summary.out_of_budget = true;
@@ -235,6 +247,8 @@ fn count(s: &mut RunSummary, outcome: &Result<Outcome, LinkError>) {
         Ok(Outcome::Linked { .. }) => s.linked += 1,
         Ok(Outcome::GivenUp) => s.given_up += 1,
         Ok(Outcome::InProgress) => s.skipped_busy += 1,
+        // Waiting by the workspace's own choice, not failing.
+        Ok(Outcome::Paused | Outcome::NotActedOn) => {}
         Ok(_) | Err(_) => s.failed += 1,
     }
 }

@@ -1,60 +1,16 @@
 //! What the operator CLI (`tapdocs`, tools/tapdocs) needs beyond what the functions use:
-//! listing items by status, making an item due now, disconnecting a workspace, and
+//! checking the table, a workspace's records at once, disconnecting a workspace, and
 //! re-encrypting every token under the current key. None of it runs in a Lambda.
-//!
-//! Listing failed items scans the table (with a filter): fine for an operator tool, not for
-//! a request path. Pending items come from the sparse `pending` index.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
-use super::items::PENDING_INDEX;
-use super::{Binding, Item, ItemKey, Store, StoreError, applied, get_n, get_s, n, s};
+use super::items::LISTS_INDEX;
+use super::{Binding, Item, Store, StoreError, get_n, get_s, n, s};
 use crate::ids::WorkspaceId;
-use crate::time::{now_millis, now_secs};
-
-/// An item record as an operator sees it: its lifecycle as the linker reads it, and where it
-/// is in the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemView {
-    pub record: super::ItemRecord,
-    /// When a pending item is next due, ms (from the `pending` index key).
-    pub due_ms: Option<u64>,
-    /// A live claim's deadline, ms (an instance is working on it until then).
-    pub claim_until_ms: Option<u64>,
-}
-
-impl ItemView {
-    /// The view of a stored item; the reason when the linker could not read it either.
-    fn read(item: &Item) -> Result<Self, StoreError> {
-        Ok(Self {
-            record: super::items::parse_item(item)?,
-            due_ms: get_s(item, "gsi1sk").and_then(|k| k.split('#').next()).and_then(|d| d.parse().ok()),
-            claim_until_ms: get_n(item, "claim_until").filter(|&until| until > now_millis()),
-        })
-    }
-
-    pub fn key(&self) -> &ItemKey {
-        &self.record.key
-    }
-}
-
-/// Items listed, and the rows that could not be read (reported, never dropped unseen).
-#[derive(Debug, Clone, Default)]
-pub struct Listing {
-    pub items: Vec<ItemView>,
-    /// `pk: why` of each unreadable row.
-    pub unreadable: Vec<String>,
-}
-
-/// Which items to list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemStatus {
-    Pending,
-    GivenUp,
-}
+use crate::time::now_secs;
 
 /// What the table holds about one workspace, for `tapdocs status`.
 #[derive(Debug, Clone)]
@@ -66,15 +22,6 @@ pub struct WorkspaceView {
     pub has_tapd_token: bool,
     pub has_tdoc_token: bool,
     pub sweep: Option<super::SweepCursor>,
-}
-
-/// Pending and failed counts of one workspace.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ItemCounts {
-    pub pending: u32,
-    pub given_up: u32,
-    /// Since when the oldest pending item has been pending, ms.
-    pub oldest_pending_ms: Option<u64>,
 }
 
 /// Why [`Store::check_table`] refused the table.
@@ -155,119 +102,10 @@ impl Store {
         if !(keys.contains(&"pk") && keys.contains(&"sk") && keys.len() == 2) {
             return Err(TableProblem::NotOurs(format!("its key is ({}), not (pk, sk)", keys.join(", "))));
         }
-        if !table.global_secondary_indexes().iter().any(|i| i.index_name() == Some(PENDING_INDEX)) {
-            return Err(TableProblem::NotOurs(format!("it has no `{PENDING_INDEX}` index")));
+        if !table.global_secondary_indexes().iter().any(|i| i.index_name() == Some(LISTS_INDEX)) {
+            return Err(TableProblem::NotOurs(format!("it has no `{LISTS_INDEX}` index")));
         }
         Ok(table.item_count)
-    }
-
-    /// Every item of a status (optionally of one workspace), oldest pending first for
-    /// pending items. `progress` is called with the number of records read so far.
-    pub async fn items_with_status(
-        &self,
-        status: ItemStatus,
-        ws: Option<&WorkspaceId>,
-        mut progress: impl FnMut(u64),
-    ) -> Result<Listing, StoreError> {
-        let mut out = Listing::default();
-        let mut cursor: Option<Item> = None;
-        let mut read = 0u64;
-        loop {
-            let (items, next, scanned) = match status {
-                ItemStatus::Pending => {
-                    let mut q = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(PENDING_INDEX)
-                        .key_condition_expression("gsi1pk = :p")
-                        .expression_attribute_values(":p", s(super::items::PENDING))
-                        .set_exclusive_start_key(cursor.take());
-                    if let Some(ws) = ws {
-                        q = q.filter_expression("ws = :ws").expression_attribute_values(":ws", s(ws.as_str()));
-                    }
-                    let page = q.send().await.map_err(StoreError::sdk)?;
-                    (page.items.unwrap_or_default(), page.last_evaluated_key, page.scanned_count)
-                }
-                ItemStatus::GivenUp => {
-                    let mut filter = "begins_with(pk, :item) AND #st IN (:given_up, :legacy)".to_owned();
-                    let mut q = self
-                        .client
-                        .scan()
-                        .table_name(&self.table)
-                        .expression_attribute_names("#st", "status")
-                        .expression_attribute_values(":item", s("ITEM#"))
-                        .expression_attribute_values(":given_up", s(super::items::GIVEN_UP))
-                        .expression_attribute_values(":legacy", s(super::items::LEGACY_GIVEN_UP))
-                        .set_exclusive_start_key(cursor.take());
-                    if let Some(ws) = ws {
-                        filter.push_str(" AND ws = :ws");
-                        q = q.expression_attribute_values(":ws", s(ws.as_str()));
-                    }
-                    let page = q.filter_expression(filter).send().await.map_err(StoreError::sdk)?;
-                    (page.items.unwrap_or_default(), page.last_evaluated_key, page.scanned_count)
-                }
-            };
-            read += scanned.max(0) as u64;
-            progress(read);
-            for item in &items {
-                match ItemView::read(item) {
-                    Ok(view) => out.items.push(view),
-                    Err(e) => out.unreadable.push(format!("{}: {e}", get_s(item, "pk").unwrap_or("?"))),
-                }
-            }
-            match next.filter(|k| !k.is_empty()) {
-                Some(k) => cursor = Some(k),
-                None => break,
-            }
-        }
-        out.items.sort_by_key(|v| (v.record.pending_since_ms, v.key().pk()));
-        Ok(out)
-    }
-
-    /// One item's record, whatever its stage; `None` when the table has none.
-    pub async fn item_view(&self, key: &ItemKey) -> Result<Option<ItemView>, StoreError> {
-        let item = self.get_latest(&key.pk(), super::items::SK).await?;
-        item.as_ref().map(ItemView::read).transpose()
-    }
-
-    /// Makes a pending item due now (the next scheduled run takes it first), unless an
-    /// instance holds it. `false` when it is not pending or is held.
-    pub async fn make_due_now(&self, key: &ItemKey) -> Result<bool, StoreError> {
-        let pk = key.pk();
-        let now = now_millis();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk, super::items::SK)))
-            .update_expression("SET gsi1sk = :gsk, updated_at = :now")
-            .condition_expression(
-                "#st = :pending AND gsi1pk = :p AND (attribute_not_exists(claim_until) OR claim_until < :now)",
-            )
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":p", s(super::items::PENDING))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":gsk", s(super::items::due_key(now, &pk)))
-            .send()
-            .await;
-        applied(out)
-    }
-
-    /// Pending and failed counts per workspace (the pending index, and a scan for failed).
-    pub async fn item_counts(&self) -> Result<BTreeMap<WorkspaceId, ItemCounts>, StoreError> {
-        let mut counts: BTreeMap<WorkspaceId, ItemCounts> = BTreeMap::new();
-        for item in self.items_with_status(ItemStatus::Pending, None, |_| {}).await?.items {
-            let since = item.record.pending_since_ms;
-            let c = counts.entry(item.key().workspace.clone()).or_default();
-            c.pending += 1;
-            c.oldest_pending_ms = Some(c.oldest_pending_ms.map_or(since, |o| o.min(since)));
-        }
-        for item in self.items_with_status(ItemStatus::GivenUp, None, |_| {}).await?.items {
-            counts.entry(item.key().workspace.clone()).or_default().given_up += 1;
-        }
-        Ok(counts)
     }
 
     /// A workspace as the table knows it.

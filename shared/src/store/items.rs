@@ -16,7 +16,15 @@ pub(crate) const PENDING: &str = "PENDING";
 /// A given-up item's `status`. Versions before 2026-12-04 wrote `failed`: read as the same.
 pub(crate) const GIVEN_UP: &str = "given_up";
 pub(crate) const LEGACY_GIVEN_UP: &str = "failed";
-pub const PENDING_INDEX: &str = "pending";
+/// `gsi1pk` of given-up items (the sparse given-up list; `gsi1sk` is [`list_key`]).
+pub(crate) const GIVEN_UP_LIST: &str = "GIVEN_UP";
+/// `gsi1pk` of items deleted in TAPD (`gsi1sk` is [`list_key`]).
+pub(crate) const DELETED_LIST: &str = "DELETED";
+/// The index of the table's lists, keyed by `gsi1pk` (which list) and `gsi1sk` (the order in
+/// it): the due queue ([`PENDING`]), the given-up and deleted items, the connected workspaces.
+/// Its name on the table is `pending`, from when the queue was its only list: renaming an
+/// index on a live table is a delete and a rebuild, for a word.
+pub const LISTS_INDEX: &str = "pending";
 
 /// A TAPD item: workspace, kind and id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -95,6 +103,13 @@ pub enum Stage {
     /// Retried until `GIVE_UP_AFTER`, or failed in a way retrying cannot mend; a new
     /// delivery (or `tapdocs redrive`) starts it again.
     GivenUp { reason: String, doc: Option<Doc> },
+}
+
+impl ItemRecord {
+    /// Its place in the given-up and deleted lists.
+    pub(crate) fn list_key(&self) -> String {
+        list_key(&self.key.workspace, self.first_seen_ms, &self.key.pk())
+    }
 }
 
 impl Stage {
@@ -231,8 +246,14 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
 /// The `workspace_items` index: a workspace's items, keyed by when each was first seen.
 pub const WORKSPACE_ITEMS_INDEX: &str = "workspace_items";
 
-pub(crate) fn workspace_items_pk(ws: &WorkspaceId) -> String {
+pub(crate) fn workspace_items_pk(ws: &impl std::fmt::Display) -> String {
     format!("ITEMS#{ws}")
+}
+
+/// An item's place in the given-up and deleted lists: by workspace, then newest first seen
+/// last (a query per workspace is a key range, read backwards for newest first).
+pub(crate) fn list_key(ws: &impl std::fmt::Display, first_seen_ms: u64, pk: &str) -> String {
+    format!("{ws}#{first_seen_ms:015}#{pk}")
 }
 
 /// The pending index's sort key: due time first, so a range query finds what is due.
@@ -453,17 +474,11 @@ impl Store {
         Ok(())
     }
 
-    /// Marks the item `Done`, drops it from the pending index and lets go of it.
+    /// Marks the item `Done`, drops it from the pending index and lets go of it; the day's
+    /// count of linked items (the console's) goes up in the same transaction, so it is exact
+    /// and costs no round trip of its own.
     pub async fn record_done(&self, claim: &mut Claim, doc: Doc, comment_id: &str) -> Result<(), StoreError> {
-        let finished = self
-            .claimed_update(
-                claim,
-                "SET #st = :done, comment_id = :cid, updated_at = :now \
-                 REMOVE gsi1pk, gsi1sk, claim_owner, claim_until, last_error",
-                vec![(":done", s("done")), (":cid", s(comment_id)), (":now", n(now_millis()))],
-            )
-            .await;
-        match finished {
+        match self.finish(claim, comment_id).await {
             // The SDK retried a write whose first try landed (its reply was lost): the claim
             // is gone because this very write released it.
             Err(StoreError::LostClaim)
@@ -475,6 +490,56 @@ impl Store {
         }
         claim.record.stage = Stage::Done { doc, comment_id: comment_id.to_owned() };
         Ok(())
+    }
+
+    async fn finish(&self, claim: &Claim, comment_id: &str) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        let pk = claim.record.key.pk();
+        let now = now_millis();
+        let item = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&pk, SK)))
+            .update_expression(
+                "SET #st = :done, comment_id = :cid, updated_at = :now \
+                 REMOVE gsi1pk, gsi1sk, claim_owner, claim_until, last_error",
+            )
+            .condition_expression("claim_owner = :me")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":cid", s(comment_id))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":me", s(&claim.owner))
+            .build()
+            .expect("set");
+        let count = super::counts::linked_today(&self.table, &claim.record.key.workspace, now);
+        // The same token for the same finish: DynamoDB answers a retried transaction that
+        // landed as done (for ten minutes) instead of applying it twice.
+        let token = {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(format!("{pk}|{}|{comment_id}", claim.owner).as_bytes());
+            d.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let out = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(item).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .client_request_token(token)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => {
+                let lost = match e.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => {
+                        c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+                    }
+                    _ => false,
+                };
+                if lost { Err(StoreError::LostClaim) } else { Err(StoreError::sdk(e)) }
+            }
+            Err(e) => Err(StoreError::sdk(e)),
+        }
     }
 
     /// Lets go of a pending item after a failure, recording why; it is due again at
@@ -511,9 +576,16 @@ impl Store {
         let reason: String = reason.chars().take(500).collect();
         self.claimed_update(
             claim,
-            "SET last_error = :err, #st = :given_up, claim_until = :zero, updated_at = :now \
-             REMOVE claim_owner, gsi1pk, gsi1sk",
-            vec![(":err", s(&reason)), (":given_up", s(GIVEN_UP)), (":zero", n(0)), (":now", n(now_millis()))],
+            "SET last_error = :err, #st = :given_up, claim_until = :zero, updated_at = :now, \
+             gsi1pk = :list, gsi1sk = :lk REMOVE claim_owner",
+            vec![
+                (":err", s(&reason)),
+                (":given_up", s(GIVEN_UP)),
+                (":zero", n(0)),
+                (":now", n(now_millis())),
+                (":list", s(GIVEN_UP_LIST)),
+                (":lk", s(claim.record.list_key())),
+            ],
         )
         .await?;
         let doc = claim.record.stage.doc().cloned();
@@ -557,8 +629,14 @@ impl Store {
     /// Records that the item was deleted in TAPD (and whether its doc went to the trash),
     /// ends its retries, and lets go.
     pub async fn record_deleted(&self, claim: &mut Claim, doc_trashed: bool) -> Result<(), StoreError> {
-        let mut expr = "SET deleted_at = :now, claim_until = :zero, updated_at = :now".to_owned();
-        let mut values = vec![(":now", n(now_millis())), (":zero", n(0))];
+        let mut expr =
+            "SET deleted_at = :now, claim_until = :zero, updated_at = :now, gsi1pk = :list, gsi1sk = :lk".to_owned();
+        let mut values = vec![
+            (":now", n(now_millis())),
+            (":zero", n(0)),
+            (":list", s(DELETED_LIST)),
+            (":lk", s(claim.record.list_key())),
+        ];
         if doc_trashed {
             expr.push_str(", doc_trashed = :t");
             values.push((":t", AttributeValue::Bool(true)));
@@ -567,10 +645,8 @@ impl Store {
             expr.push_str(", #st = :given_up, last_error = :why");
             values.push((":given_up", s(GIVEN_UP)));
             values.push((":why", s("the item was deleted in TAPD")));
-            expr.push_str(" REMOVE claim_owner, gsi1pk, gsi1sk");
-        } else {
-            expr.push_str(" REMOVE claim_owner");
         }
+        expr.push_str(" REMOVE claim_owner");
         self.claimed_update(claim, &expr, values).await?;
         claim.record.deleted = true;
         Ok(())
@@ -641,7 +717,7 @@ impl Store {
             .client
             .query()
             .table_name(&self.table)
-            .index_name(PENDING_INDEX)
+            .index_name(LISTS_INDEX)
             .expression_attribute_values(":p", s(PENDING))
             .scan_index_forward(true)
             .limit(limit)

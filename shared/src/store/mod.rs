@@ -17,13 +17,16 @@
 //! | `SESSION#<sha256(token)>`  | `SESSION`   | a console session: its workspaces, until when (TTL) (`console`) |
 //! | `WS#<workspace>`           | `AUDIT#<ms>#<id>` | a console action: who, what, when |
 //! | `WS#<workspace>`           | `FOLDER#ws`, `FOLDER#iter#<id>` | the folders its docs go into |
+//! | `WS#<workspace>`           | `DAY#<yyyy-mm-dd>` | items linked that day (TTL) (`counts`) |
 //!
 //! Tokens are encrypted with AES-256-GCM, the item's `pk|sk` as associated data.
 
 pub mod admin;
 mod app_token;
 pub mod console;
+mod counts;
 pub mod items;
+pub mod lists;
 mod oauth;
 pub mod settings;
 mod transport;
@@ -40,8 +43,9 @@ use crate::crypto::Keyring;
 
 pub use app_token::SharedAppToken;
 pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, Stage};
+pub use lists::{ItemCounts, ItemFilter, ItemStatus, ItemView, ItemsPage, Listing};
 pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StateRecord};
-pub use settings::{PermissionSetting, WorkspaceSettings};
+pub use settings::{Events, PermissionSetting, WorkspaceSettings};
 pub use webhook_secrets::{WebhookSecret, WebhookSecrets};
 pub use workspaces::{BoundWorkspace, SweepCursor};
 

@@ -14,9 +14,94 @@
 use std::collections::BTreeMap;
 
 use super::{Item, Store, StoreError, applied, get_s, n, s};
-use crate::config::{DocPermission, DocType, FolderLayout};
+use crate::config::{DocPermission, DocType, FolderLayout, IntroField};
 use crate::ids::{ItemKind, WorkspaceId};
+use crate::text::Lang;
 use crate::time::now_secs;
+
+/// The events a workspace acts on: which kinds get a doc, whether docs follow renames, and
+/// whether deletes are recorded (and trashed, with `ON_ITEM_DELETE=trash`). A workspace can
+/// only narrow what the deployment does (tasks only with `LINK_TASKS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Events {
+    pub story: bool,
+    pub bug: bool,
+    pub task: bool,
+    pub rename: bool,
+    pub delete: bool,
+}
+
+impl Events {
+    pub const NAMES: [&'static str; 5] = ["story", "bug", "task", "rename", "delete"];
+
+    pub const ALL: Events = Events { story: true, bug: true, task: true, rename: true, delete: true };
+
+    /// Whether new items of `kind` get a doc.
+    pub fn links(self, kind: ItemKind) -> bool {
+        match kind {
+            ItemKind::Story => self.story,
+            ItemKind::Bug => self.bug,
+            ItemKind::Task => self.task,
+        }
+    }
+
+    /// Both at once: what the deployment allows and the workspace keeps.
+    pub fn and(self, o: Events) -> Events {
+        Events {
+            story: self.story && o.story,
+            bug: self.bug && o.bug,
+            task: self.task && o.task,
+            rename: self.rename && o.rename,
+            delete: self.delete && o.delete,
+        }
+    }
+
+    fn flags(self) -> [bool; 5] {
+        [self.story, self.bug, self.task, self.rename, self.delete]
+    }
+
+    /// `story,bug,rename`: the names of those on (`none` when none is).
+    pub fn to_list(self) -> String {
+        let on: Vec<&str> = Self::NAMES.iter().zip(self.flags()).filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+        if on.is_empty() { "none".into() } else { on.join(",") }
+    }
+}
+
+impl std::str::FromStr for Events {
+    type Err = String;
+    /// A comma-separated list of [`Events::NAMES`] (or `none`); the unknown name when one is.
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let mut e = Events { story: false, bug: false, task: false, rename: false, delete: false };
+        for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "none") {
+            match name {
+                "story" => e.story = true,
+                "bug" => e.bug = true,
+                "task" => e.task = true,
+                "rename" => e.rename = true,
+                "delete" => e.delete = true,
+                other => return Err(other.to_owned()),
+            }
+        }
+        Ok(e)
+    }
+}
+
+/// `owner,priority`, or `none` for no extras.
+pub fn intro_list(fields: &[IntroField]) -> String {
+    if fields.is_empty() { "none".into() } else { fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",") }
+}
+
+/// A comma-separated list of intro fields (`none`, or empty, for none); the unknown name.
+pub fn parse_intro_list(raw: &str) -> Result<Vec<IntroField>, String> {
+    let mut out = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "none") {
+        let f: IntroField = name.parse().map_err(|()| name.to_owned())?;
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
 
 /// A workspace's doc permission: one of Tencent Docs' policies, or Tencent Docs' own default
 /// (stored as `default`: no policy is set on new docs, whatever the deployment says).
@@ -68,6 +153,14 @@ pub struct WorkspaceSettings {
     pub doc_types: BTreeMap<ItemKind, DocType>,
     /// Template file id per item kind: new docs are copies of it.
     pub templates: BTreeMap<ItemKind, String>,
+    /// `LANGUAGE`: of the texts written into TAPD and Tencent Docs.
+    pub language: Option<Lang>,
+    /// `DOC_INTRO_FIELDS`: what the doc's first paragraph shows besides the name and link.
+    pub intro_fields: Option<Vec<IntroField>>,
+    /// The events acted on (within the deployment's).
+    pub events: Option<Events>,
+    /// Linking paused since (ms): new items wait, recorded, and nothing is made until resumed.
+    pub paused_since_ms: Option<u64>,
 }
 
 impl WorkspaceSettings {
@@ -125,6 +218,14 @@ impl Store {
             title_template: get_s(&item, "title_template").map(String::from),
             doc_types: kind_map(ws, &item, "doc_types", |t| t.parse().ok()),
             templates: kind_map(ws, &item, "templates", |t| Some(t.to_owned())),
+            language: typed(ws, &item, "language"),
+            intro_fields: get_s(&item, "intro_fields").and_then(|raw| {
+                parse_intro_list(raw)
+                    .inspect_err(|_| tracing::warn!(workspace = %ws, setting = "intro_fields", "a stored setting is unreadable; using the deployment's"))
+                    .ok()
+            }),
+            events: typed(ws, &item, "events"),
+            paused_since_ms: super::get_n(&item, "paused_at"),
         })
     }
 
@@ -138,13 +239,19 @@ impl Store {
         let mut item = Self::key(&pk(ws), SETTINGS);
         item.insert("updated_at".into(), n(now_secs()));
         for (name, v) in [
-            ("folder_layout", settings.folder_layout.map(FolderLayout::as_str)),
-            ("doc_permission", settings.doc_permission.map(PermissionSetting::as_str)),
-            ("title_template", settings.title_template.as_deref()),
+            ("folder_layout", settings.folder_layout.map(|v| v.as_str().to_owned())),
+            ("doc_permission", settings.doc_permission.map(|v| v.as_str().to_owned())),
+            ("title_template", settings.title_template.clone()),
+            ("language", settings.language.map(|l| l.tag().to_owned())),
+            ("intro_fields", settings.intro_fields.as_deref().map(intro_list)),
+            ("events", settings.events.map(Events::to_list)),
         ] {
             if let Some(v) = v {
                 item.insert(name.into(), s(v));
             }
+        }
+        if let Some(at) = settings.paused_since_ms {
+            item.insert("paused_at".into(), n(at));
         }
         let doc_types = settings.doc_types.iter().map(|(k, t)| (k.as_str().to_owned(), s(t.as_str()))).collect();
         let templates = settings.templates.iter().map(|(k, t)| (k.as_str().to_owned(), s(t.clone()))).collect();

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{Item, Store, StoreError, applied, get_n, get_s, n, s};
 use crate::ids::{ItemKind, WorkspaceId};
-use crate::store::items::PENDING_INDEX;
+use crate::store::items::LISTS_INDEX;
 use crate::time::{now_millis, now_secs};
 
 /// `gsi1pk` of binding records: every connected workspace, in the `pending` index.
@@ -79,7 +79,7 @@ impl Store {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(PENDING_INDEX)
+                .index_name(LISTS_INDEX)
                 .key_condition_expression("gsi1pk = :w")
                 .expression_attribute_values(":w", s(WORKSPACES))
                 .set_exclusive_start_key(cursor)

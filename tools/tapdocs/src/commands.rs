@@ -7,9 +7,11 @@ use std::io::{BufRead, Write};
 use serde_json::{Value, json};
 use shared::config::{DocType, FolderLayout};
 use shared::ids::{ItemKind, WorkspaceId};
-use shared::ops;
-use shared::store::admin::{ItemStatus, ItemView, WorkspaceView};
-use shared::store::{Account, ItemKey, PermissionSetting, Stage, SweepCursor, WorkspaceSettings};
+use shared::ops::{self, Retried};
+use shared::store::admin::WorkspaceView;
+use shared::store::settings::intro_list;
+use shared::store::{Account, Events, ItemKey, PermissionSetting, Stage, SweepCursor, WorkspaceSettings};
+use shared::store::{ItemStatus, ItemView};
 use shared::time::{now_millis, parse_tapd_date, tapd_time};
 
 use crate::target::{Connected, Keys, connect, interactive};
@@ -67,6 +69,30 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, if reveal { Keys::Needed } else { Keys::Unused }).await?;
             workspace_show(&c, &ws, reveal, json).await
         }
+        Command::Workspace(WorkspaceCommand::Pause { workspace }) => {
+            let c = connect(&cli.target, Keys::Unused).await?;
+            let ws = parse_ws(&workspace)?;
+            ops::pause(&c.store, &ws, "tapdocs").await?;
+            if json {
+                print_json(&json!({ "workspace": ws.as_str(), "paused": true }));
+            } else {
+                println!(
+                    "linking paused in {ws}: new items are recorded and wait until `tapdocs workspace resume {ws}`"
+                );
+            }
+            Ok(())
+        }
+        Command::Workspace(WorkspaceCommand::Resume { workspace }) => {
+            let c = connect(&cli.target, Keys::Unused).await?;
+            let ws = parse_ws(&workspace)?;
+            let due = ops::resume(&c.store, &ws, "tapdocs").await?;
+            if json {
+                print_json(&json!({ "workspace": ws.as_str(), "paused": false, "due_now": due }));
+            } else {
+                println!("linking resumed in {ws}: {due} waiting item(s) due now");
+            }
+            Ok(())
+        }
         Command::Workspace(WorkspaceCommand::RotateSecret { workspace, grace }) => {
             let ws = parse_ws(&workspace)?;
             let grace = secret_grace(grace)?;
@@ -80,10 +106,23 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             title_template,
             doc_type,
             template,
+            language,
+            intro_fields,
+            events,
             unset,
         }) => {
             let ws = parse_ws(&workspace)?;
-            let change = SettingsChange { folder_layout, permission, title_template, doc_type, template, unset };
+            let change = SettingsChange {
+                folder_layout,
+                permission,
+                title_template,
+                doc_type,
+                template,
+                language,
+                intro_fields,
+                events,
+                unset,
+            };
             // Checked before the table is touched.
             change.apply(WorkspaceSettings::default())?;
             let c = connect(&cli.target, Keys::Unused).await?;
@@ -408,70 +447,40 @@ fn item_json(i: &ItemView) -> Value {
 // ---------------------------------------------------------------------------------------------
 // redrive
 
-/// What redriving one item did.
-enum Redriven {
-    /// Given up → pending, due now.
-    Rearmed,
-    /// Pending, now due at once.
-    DueNow,
-    /// Pending and held by an instance: it is being worked on.
-    Busy(u64),
-    /// Linked already: nothing to retry.
-    Done,
-    /// Changed meanwhile (someone else redrove or finished it).
-    Changed(String),
-    NotFound,
+/// How `tapdocs` says what a retry did.
+trait Said {
+    fn code(&self) -> &'static str;
+    fn text(&self) -> String;
 }
 
-impl Redriven {
+impl Said for Retried {
     fn code(&self) -> &'static str {
         match self {
-            Redriven::Rearmed => "redriven",
-            Redriven::DueNow => "due_now",
-            Redriven::Busy(_) => "busy",
-            Redriven::Done => "already_done",
-            Redriven::Changed(_) => "changed",
-            Redriven::NotFound => "not_found",
+            Retried::Rearmed => "redriven",
+            Retried::DueNow => "due_now",
+            Retried::Busy(_) => "busy",
+            Retried::Done => "already_done",
+            Retried::Changed(_) => "changed",
+            Retried::NotFound => "not_found",
         }
     }
 
     fn text(&self) -> String {
         match self {
-            Redriven::Rearmed => "given up → pending: the next scheduled run retries it".into(),
-            Redriven::DueNow => "pending, now due: the next scheduled run retries it first".into(),
-            Redriven::Busy(until) => format!("being worked on right now (claim until {})", tapd_time(*until)),
-            Redriven::Done => "already linked: nothing to retry".into(),
-            Redriven::Changed(now) => format!("changed meanwhile, now {now}: left alone"),
-            Redriven::NotFound => "not in the table (never delivered, or another table?)".into(),
+            Retried::Rearmed => "given up → pending: the next scheduled run retries it".into(),
+            Retried::DueNow => "pending, now due: the next scheduled run retries it first".into(),
+            Retried::Busy(until) => format!("being worked on right now (claim until {})", tapd_time(*until)),
+            Retried::Done => "already linked: nothing to retry".into(),
+            Retried::Changed(now) => format!("changed meanwhile, now {now}: left alone"),
+            Retried::NotFound => "not in the table (never delivered, or another table?)".into(),
         }
     }
-}
-
-async fn redrive_one(c: &Connected, key: &ItemKey) -> Result<Redriven, Failure> {
-    if c.store.rearm(key).await? {
-        return Ok(Redriven::Rearmed);
-    }
-    let Some(view) = c.store.item_view(key).await? else { return Ok(Redriven::NotFound) };
-    Ok(match &view.record.stage {
-        Stage::Done { .. } => Redriven::Done,
-        stage if stage.is_pending() => {
-            if c.store.make_due_now(key).await? {
-                Redriven::DueNow
-            } else {
-                match c.store.item_view(key).await?.and_then(|v| v.claim_until_ms) {
-                    Some(until) => Redriven::Busy(until),
-                    None => Redriven::Changed("not pending".into()),
-                }
-            }
-        }
-        other => Redriven::Changed(other.status().to_owned()),
-    })
 }
 
 async fn redrive(c: &Connected, keys: &[ItemKey], json: bool) -> Result<(), Failure> {
     let mut results = Vec::new();
     for key in keys {
-        results.push((key, redrive_one(c, key).await?));
+        results.push((key, ops::retry_item(&c.store, key).await?));
     }
     report_redrive(c, &results, json)
 }
@@ -487,10 +496,10 @@ async fn redrive_given_up(
     let mut results = Vec::new();
     for item in &failed {
         let r = if c.store.rearm(item.key()).await? {
-            Redriven::Rearmed
+            Retried::Rearmed
         } else {
             let now = c.store.item_view(item.key()).await?;
-            Redriven::Changed(now.map_or("gone".into(), |v| v.record.stage.status().to_owned()))
+            Retried::Changed(now.map_or("gone".into(), |v| v.record.stage.status().to_owned()))
         };
         results.push((item.key(), r));
         bar.inc(1);
@@ -507,9 +516,9 @@ async fn redrive_given_up(
     report_redrive(c, &results, json)
 }
 
-fn report_redrive(c: &Connected, results: &[(&ItemKey, Redriven)], json: bool) -> Result<(), Failure> {
-    let redriven = results.iter().filter(|(_, r)| matches!(r, Redriven::Rearmed | Redriven::DueNow)).count();
-    let missing = results.iter().filter(|(_, r)| matches!(r, Redriven::NotFound)).count();
+fn report_redrive(c: &Connected, results: &[(&ItemKey, Retried)], json: bool) -> Result<(), Failure> {
+    let redriven = results.iter().filter(|(_, r)| matches!(r, Retried::Rearmed | Retried::DueNow)).count();
+    let missing = results.iter().filter(|(_, r)| matches!(r, Retried::NotFound)).count();
     if json {
         let items: Vec<Value> = results
             .iter()
@@ -701,6 +710,9 @@ pub struct SettingsChange {
     title_template: Option<String>,
     doc_type: Vec<String>,
     template: Vec<String>,
+    language: Option<String>,
+    intro_fields: Option<String>,
+    events: Option<String>,
     unset: Vec<String>,
 }
 
@@ -734,12 +746,15 @@ impl SettingsChange {
                 None if name == "permission" => change.permission = Some(String::new()),
                 None if name == "title-template" => change.title_template = Some(String::new()),
                 Some(("doc-type", k)) => change.doc_types.push((kind(k)?, String::new())),
-                Some(("template", k)) => {
-                    settings.templates.remove(&kind(k)?);
-                }
+                None if name == "language" => change.language = Some(String::new()),
+                None if name == "intro-fields" => change.intro_fields = Some(String::new()),
+                None if name == "events" => change.events = Some(String::new()),
+                Some(("template", k)) => change.templates.push((kind(k)?, String::new())),
                 _ => {
-                    return Err(Failure::usage(format!("--unset {name}: no such setting"))
-                        .hint("one of folder-layout, permission, title-template, doc-type.KIND, template.KIND"));
+                    return Err(Failure::usage(format!("--unset {name}: no such setting")).hint(
+                        "one of folder-layout, permission, title-template, language, intro-fields, events, \
+                         doc-type.KIND, template.KIND",
+                    ));
                 }
             }
         }
@@ -751,18 +766,19 @@ impl SettingsChange {
         change.folder_layout = self.folder_layout.clone().or(change.folder_layout);
         change.permission = self.permission.clone().or(change.permission);
         change.title_template = self.title_template.clone().or(change.title_template);
+        change.language = self.language.clone().or(change.language);
+        change.intro_fields = self.intro_fields.clone().or(change.intro_fields);
+        change.events = self.events.clone().or(change.events);
         for raw in &self.doc_type {
             change.doc_types.push(kind_pair(raw, "doc-type")?);
         }
-        let mut settings = ops::apply_settings(settings, &change).map_err(|e| {
+        for raw in &self.template {
+            change.templates.push(kind_pair(raw, "template")?);
+        }
+        ops::apply_settings(settings, &change).map_err(|e| {
             Failure::usage(format!("--{}: {}", e.field.replace('_', "-"), e.reason))
                 .hint("see tapdocs workspace set --help")
-        })?;
-        for raw in &self.template {
-            let (kind, id) = kind_pair(raw, "template")?;
-            settings.templates.insert(kind, id);
-        }
-        Ok(settings)
+        })
     }
 }
 
@@ -775,6 +791,10 @@ fn settings_json(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>) 
         "title_template": s.title_template,
         "doc_types": by_kind(s.doc_types.iter().map(|(k, t)| (*k, t.as_str().to_owned())).collect()),
         "templates": by_kind(s.templates.iter().map(|(k, t)| (*k, t.clone())).collect()),
+        "language": s.language.map(shared::text::Lang::tag),
+        "intro_fields": s.intro_fields.as_deref().map(intro_list),
+        "events": s.events.map(Events::to_list),
+        "paused_since": s.paused_since_ms.map(tapd_time),
         "folder_id": folder,
     })
 }
@@ -791,6 +811,13 @@ fn print_settings(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>)
         t.add_row(vec![format!("doc type ({k})"), or(s.doc_type(kind).map(DocType::as_str))]);
         t.add_row(vec![format!("template ({k})"), s.template(kind).unwrap_or("(none: a blank doc)").to_owned()]);
     }
+    t.add_row(vec!["language".to_owned(), or(s.language.map(shared::text::Lang::tag))]);
+    t.add_row(vec!["intro fields".to_owned(), or(s.intro_fields.as_deref().map(intro_list).as_deref())]);
+    t.add_row(vec!["events".to_owned(), or(s.events.map(Events::to_list).as_deref())]);
+    t.add_row(vec![
+        "linking".to_owned(),
+        s.paused_since_ms.map_or("on".to_owned(), |at| format!("paused since {}", tapd_time(at))),
+    ]);
     t.add_row(vec!["folder".to_owned(), folder.unwrap_or("(none made yet)").to_owned()]);
     println!("workspace {ws}");
     println!("{t}");

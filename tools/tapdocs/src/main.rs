@@ -178,6 +178,19 @@ pub enum WorkspaceCommand {
         reveal: bool,
     },
 
+    /// Pause linking: new items are recorded and wait, nothing is made (as the console's
+    /// pause button)
+    Pause {
+        /// The TAPD workspace id
+        workspace: String,
+    },
+
+    /// Resume linking: the items that waited are due at once
+    Resume {
+        /// The TAPD workspace id
+        workspace: String,
+    },
+
     /// Make a new webhook secret for the workspace and print it once; the old one keeps
     /// working for the grace period, so deliveries TAPD has queued still land, then stops
     #[command(after_help = "Then give the new secret to the workspace's admin, who replaces the old one in the \
@@ -228,8 +241,22 @@ pub enum WorkspaceCommand {
         #[arg(long, value_name = "KIND=FILE_ID")]
         template: Vec<String>,
 
-        /// Back to the deployment's: folder-layout, permission, title-template,
-        /// doc-type.KIND, template.KIND; repeatable
+        /// Language of what is written into TAPD and Tencent Docs: zh-CN or en
+        #[arg(long, value_name = "LANG", value_parser = ["zh-CN", "en"])]
+        language: Option<String>,
+
+        /// What the doc's first paragraph shows besides the name and link: a list of owner,
+        /// priority, iteration, description, or none
+        #[arg(long, value_name = "LIST")]
+        intro_fields: Option<String>,
+
+        /// The events acted on (within the deployment's): a list of story, bug, task (new
+        /// items of that kind get a doc), rename, delete, or none
+        #[arg(long, value_name = "LIST")]
+        events: Option<String>,
+
+        /// Back to the deployment's: folder-layout, permission, title-template, language,
+        /// intro-fields, events, doc-type.KIND, template.KIND; repeatable
         #[arg(long, value_name = "SETTING")]
         unset: Vec<String>,
     },

@@ -233,6 +233,68 @@ async fn an_admin_sees_retries_and_sets_up_their_workspace_and_nothing_of_anothe
 }
 
 #[tokio::test]
+async fn an_admin_pauses_linking_and_chooses_the_events_and_the_language() {
+    harness::needs_local_stack!();
+    const C: &str = "20003293";
+    let stack = Stack::new().await;
+    let oauth = stack.oauth().await;
+    assert_eq!(stack.connect(&oauth, C, "e3e3e3e3").await.status, 200);
+    let cookie = sign_in(&stack, &oauth, C, None).await;
+    let page = get(&oauth, &format!("/console/ws/{C}"), &cookie).await;
+    let token = csrf(&page.body);
+    let docs_of = |id: &str| stack.sandbox.comments().into_iter().filter(|c| c.entry_id == id).count();
+
+    // Paused: a new item is recorded and waits, with why; nothing is made.
+    assert_eq!(post(&oauth, &format!("/console/ws/{C}/pause"), &cookie, &[("csrf", &token)]).await.status, 302);
+    stack.sandbox.add_item(C, ItemKind::Story, "1120003293000000001", "暂停时的需求");
+    let webhook = stack.webhook().await;
+    let held = webhook.http(&delivery(C, "1120003293000000001")).await;
+    assert_eq!((held.status, held.json().unwrap()["status"].as_str()), (200, Some("paused")), "{}", held.body);
+    assert_eq!(stack.sandbox.docs().len(), 0, "nothing made while paused");
+    let page = get(&oauth, &format!("/console/ws/{C}"), &cookie).await;
+    assert!(page.body.contains("id=\"paused\"") && page.body.contains("已暂停创建文档"), "{}", page.body);
+    assert!(page.body.contains("data-item=\"1120003293000000001\" data-state=\"waiting\""), "{}", page.body);
+    assert!(page.body.contains("等待中 1"), "counted as waiting today: {}", page.body);
+
+    // Resumed: what waited is due at once, and the next run links it.
+    assert_eq!(post(&oauth, &format!("/console/ws/{C}/resume"), &cookie, &[("csrf", &token)]).await.status, 302);
+    let run = webhook.invoke(scheduled_event()).await;
+    assert!(run.response().is_some_and(|s| s["linked"] == 1), "{run:?}");
+    assert_eq!(docs_of("1120003293000000001"), 1);
+
+    // Only stories (and renames), in English: a bug gets nothing, a story's comment is English.
+    let saved = post(
+        &oauth,
+        &format!("/console/ws/{C}/settings"),
+        &cookie,
+        &[
+            ("csrf", &token),
+            ("events_shown", "1"),
+            ("event_story", "1"),
+            ("event_rename", "1"),
+            ("language", "en"),
+            ("intro_shown", "1"),
+            ("intro_owner", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, 302, "{}", saved.body);
+    let webhook = stack.webhook().await;
+    stack.sandbox.add_item(C, ItemKind::Bug, "1120003293000000002", "不处理的缺陷");
+    let bug = Request::post_json(WEBHOOK_PATH, &create_event(C, "bug", "1120003293000000002", "1120003293000000002"));
+    let ignored = webhook.http(&bug).await;
+    assert_eq!(ignored.json().unwrap()["status"], "ignored", "{}", ignored.body);
+    assert_eq!(docs_of("1120003293000000002"), 0, "a kind the workspace does not link");
+    stack.sandbox.add_item(C, ItemKind::Story, "1120003293000000003", "English story");
+    assert_eq!(webhook.http(&delivery(C, "1120003293000000003")).await.status, 200);
+    let comment = stack.sandbox.comments().into_iter().find(|c| c.entry_id == "1120003293000000003").unwrap();
+    assert!(comment.description.contains("Tencent Doc for this story"), "{}", comment.description);
+    let page = get(&oauth, &format!("/console/ws/{C}"), &cookie).await;
+    assert!(page.body.contains("已关联 2"), "two linked today: {}", page.body);
+    assert!(page.body.contains("paused linking") && page.body.contains("resumed linking"), "audited");
+}
+
+#[tokio::test]
 async fn a_session_expires() {
     harness::needs_local_stack!();
     let stack = Stack::new().await;
