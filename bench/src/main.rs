@@ -68,6 +68,8 @@ pub struct Args {
     pub latency: Option<Latency>,
     pub drain: usize,
     pub out: Option<PathBuf>,
+    /// `--console-only`: only the console's pages (printed, not written).
+    pub console_only: bool,
 }
 
 fn parse_args() -> Args {
@@ -82,9 +84,10 @@ fn parse_args() -> Args {
         latency: None,
         drain: 2000,
         out: Some(harness::workspace_root().join("BENCHMARKS.md")),
+        console_only: false,
     };
     let mut it = std::env::args().skip(1);
-    let usage = "usage: bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N] [--arm64 DIR] [--latency TAPD_MS,TDOC_MS,DDB_MS] [--drain N] [--out FILE | --no-write]";
+    let usage = "usage: bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N] [--arm64 DIR] [--latency TAPD_MS,TDOC_MS,DDB_MS] [--drain N] [--out FILE | --no-write] [--console-only]";
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value\n{usage}"));
         let number = |v: String| v.parse::<usize>().unwrap_or_else(|_| panic!("{v}: not a number\n{usage}"));
@@ -106,6 +109,10 @@ fn parse_args() -> Args {
             "--drain" => args.drain = number(value()),
             "--out" => args.out = Some(PathBuf::from(value())),
             "--no-write" => args.out = None,
+            "--console-only" => {
+                args.console_only = true;
+                args.out = None;
+            }
             "-h" | "--help" => {
                 println!("{usage}");
                 std::process::exit(0);
@@ -728,6 +735,13 @@ async fn main() {
         args.warm
     );
     let mut results: Vec<VariantResult> = args.variants.iter().map(|_| VariantResult::default()).collect();
+    if args.console_only {
+        let c = console::run(&args.variants[0], args.latency.unwrap_or_default(), 20).await;
+        let mut text = String::new();
+        report::console_section(&mut text, &args.variants[0].label, &c);
+        println!("{text}");
+        return;
+    }
     cold_starts(&args, &mut results).await;
     for (variant, result) in args.variants.iter().zip(results.iter_mut()) {
         scenario(&args, variant, result).await;

@@ -207,7 +207,7 @@ fn console_server_p50(c: &crate::console::ConsoleBench, p: &crate::console::Cons
     Some(percentile(&p.own, 50.0)? + c.table_latency * p.dynamo_sequential as u32)
 }
 
-fn console_section(w: &mut String, label: &str, c: &crate::console::ConsoleBench) {
+pub fn console_section(w: &mut String, label: &str, c: &crate::console::ConsoleBench) {
     let _ = writeln!(w, "\n### The console with {} items (build `{label}`)\n", c.items);
     let _ = writeln!(
         w,

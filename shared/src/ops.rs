@@ -205,20 +205,19 @@ impl Overview {
         // The last 7 days: today and the 6 before it.
         let week_start = today - 6 * 86_400_000;
         let (first_day, last_day) = (crate::time::tapd_time(week_start), crate::time::tapd_time(now));
-        let (binding, settings, folder_id, secrets, reconnect) = tokio::try_join!(
-            store.binding(ws),
-            store.workspace_settings(ws),
-            store.folder(ws, "ws"),
-            store.webhook_secret_times(ws),
-            store.needs_reconnect(ws),
-        )?;
-        let (linked, given_up_today, given_up_week, waiting, last) = tokio::try_join!(
-            store.linked_per_day(ws, &first_day[..10], &last_day[..10]),
-            store.given_up_since(ws, today),
-            store.given_up_since(ws, week_start),
-            store.waiting_of(ws),
-            store.workspace_items(ws, 1, None, None),
-        )?;
+        let (binding, settings, folder_id, secrets, reconnect, linked, given_up_today, given_up_week, waiting, last) =
+            tokio::try_join!(
+                store.binding(ws),
+                store.workspace_settings(ws),
+                store.folder(ws, "ws"),
+                store.webhook_secret_times(ws),
+                store.needs_reconnect(ws),
+                store.linked_per_day(ws, &first_day[..10], &last_day[..10]),
+                store.given_up_since(ws, today),
+                store.given_up_since(ws, week_start),
+                store.waiting_of(ws),
+                store.workspace_items(ws, 1, None, None),
+            )?;
         let linked_on = |from: &str| linked.iter().filter(|(d, _)| d.as_str() >= from).map(|(_, c)| *c).sum::<u64>();
         let waiting_since = |since: u64| waiting.iter().filter(|r| r.first_seen_ms >= since).count() as u64;
         Ok(Overview {
@@ -473,8 +472,20 @@ pub async fn save_settings(
         Ok(a) => a,
         Err(e) => return Ok(Err(e)),
     };
+    put_settings(store, ws, &before, &after, who).await?;
+    Ok(Ok(()))
+}
+
+/// Stores settings already checked (`after`, read as `before`), audited when they changed.
+pub async fn put_settings(
+    store: &Store,
+    ws: &WorkspaceId,
+    before: &WorkspaceSettings,
+    after: &WorkspaceSettings,
+    who: &str,
+) -> Result<(), StoreError> {
     if after != before {
-        store.put_workspace_settings(ws, &after).await?;
+        store.put_workspace_settings(ws, after).await?;
         let show = |v: Option<&str>| v.unwrap_or("(the deployment's)").to_owned();
         let doc_types: Vec<String> =
             after.doc_types.iter().map(|(k, t)| format!("{}={}", k.as_str(), t.as_str())).collect();
@@ -497,7 +508,7 @@ pub async fn save_settings(
             )
             .await?;
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// The workspace's next sweeps list the items created since `since_ms` and link those
@@ -513,18 +524,25 @@ pub async fn disconnect(
     store: &Store,
     ws: &WorkspaceId,
     who: &str,
-) -> Result<crate::store::admin::Disconnected, StoreError> {
+) -> Result<crate::store::bindings::Disconnected, StoreError> {
     store.audit(ws, who, "disconnected the workspace").await?;
     store.disconnect_workspace(ws).await
 }
 
 /// A new webhook secret for the workspace; the old one works for `grace`.
-pub async fn rotate_secret(store: &Store, ws: &WorkspaceId, grace: Duration, who: &str) -> Result<Secret, StoreError> {
-    let (new, _) = crate::tenants::rotate(store, ws, grace).await?;
+/// A new webhook secret for the workspace; the old one works for `grace`. The new secret,
+/// and the secrets as stored now (when the old ones retire).
+pub async fn rotate_secret(
+    store: &Store,
+    ws: &WorkspaceId,
+    grace: Duration,
+    who: &str,
+) -> Result<(Secret, crate::store::WebhookSecrets), StoreError> {
+    let rotated = crate::tenants::rotate(store, ws, grace).await?;
     store
         .audit(ws, who, &format!("rotated the webhook secret (the old one works {} h more)", grace.as_secs() / 3600))
         .await?;
-    Ok(new)
+    Ok(rotated)
 }
 
 #[cfg(test)]

@@ -76,7 +76,7 @@ impl Tokens {
     /// A TAPD call with the app token: transient failures retried while the deadline
     /// allows; a refused token replaced once (by the one another instance renewed, or by
     /// a renewal).
-    pub async fn tapd<T, F, Fut>(&self, clients: &Clients, deadline_ms: u64, call: F) -> Result<T, LinkError>
+    pub async fn call_tapd<T, F, Fut>(&self, clients: &Clients, deadline_ms: u64, call: F) -> Result<T, LinkError>
     where
         F: Fn(Secret) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
@@ -110,7 +110,7 @@ impl Tokens {
     /// A Tencent Docs call as `account` of workspace `ws`: a dead token refreshed once, and
     /// failures repeated as `repeat` allows (a call that creates something is never repeated
     /// after a failure that may have acted: the caller decides what that means).
-    pub async fn tdoc<T, F, Fut>(
+    pub async fn call_tdoc<T, F, Fut>(
         &self,
         clients: &Clients,
         ws: &WorkspaceId,

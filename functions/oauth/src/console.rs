@@ -18,7 +18,7 @@ use shared::gateway::{HttpRequest, HttpResponse};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
 use shared::link::render_title;
 use shared::ops::{self, ItemState, Overview};
-use shared::store::console::Session;
+use shared::store::sessions::Session;
 use shared::store::{Account, Events, ItemRecord, Stage};
 use shared::text::{Lang, Problem, escape_html};
 use shared::time::tapd_time;
@@ -227,7 +227,7 @@ async fn act(
             ops::disconnect(store, ws, &who).await.map(|_| back("disconnected"))
         }
         "rotate-secret" => match ops::rotate_secret(store, ws, connector.cfg.webhook_secret_grace, &who).await {
-            Ok(new) => {
+            Ok((new, _)) => {
                 return workspace_page(
                     connector,
                     req,

@@ -73,7 +73,7 @@ impl Linker {
         for _ in 0..MAX_LOOK_PAGES {
             let page = self
                 .tokens
-                .tdoc(&self.clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+                .call_tdoc(&self.clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
                     self.clients.tdoc.list_folder(&tok, folder, start).await
                 })
                 .await;

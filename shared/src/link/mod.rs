@@ -137,7 +137,7 @@ impl Linker {
         };
         match claimed {
             // Boxed: an item's whole life is a large future (kept off the caller's stack).
-            ClaimOutcome::Claimed(claim) => Box::pin(self.run(claim, &account, prefetched, deadline_ms)).await,
+            ClaimOutcome::Claimed(claim) => Box::pin(self.attempt(claim, &account, prefetched, deadline_ms)).await,
             ClaimOutcome::Busy => Ok(Outcome::InProgress),
             ClaimOutcome::Settled(record) => Ok(match record.stage {
                 Stage::Done { doc, .. } => Outcome::Linked { doc_url: doc.url },
@@ -169,7 +169,7 @@ impl Linker {
         let doc = match &claim.record.stage {
             Stage::Done { doc, .. } if !claim.record.deleted => doc.clone(),
             // Still being linked: finishing it uses the current name.
-            stage if stage.is_pending() => return Box::pin(self.run(claim, &account, None, deadline_ms)).await,
+            stage if stage.is_pending() => return Box::pin(self.attempt(claim, &account, None, deadline_ms)).await,
             _ => {
                 self.clients.store.release(&claim).await?;
                 return Ok(Outcome::Unchanged);
@@ -199,7 +199,7 @@ impl Linker {
         }
         let (id, t) = (&doc.id, &title);
         self.tokens
-            .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+            .call_tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
                 self.clients.tdoc.rename_file(&tok, id, t).await
             })
             .await?;
@@ -247,13 +247,20 @@ impl Linker {
             let id = &doc.id;
             let deleted = self
                 .tokens
-                .tdoc(&self.clients, &key.workspace, &account, deadline_ms, Repeat::WhileTransient, |tok| async move {
-                    match self.clients.tdoc.delete_file(&tok, id).await {
-                        // Already gone (a person deleted it, or our earlier try did).
-                        Err(UpstreamError::Refused { status: 404, .. }) => Ok(()),
-                        other => other,
-                    }
-                })
+                .call_tdoc(
+                    &self.clients,
+                    &key.workspace,
+                    &account,
+                    deadline_ms,
+                    Repeat::WhileTransient,
+                    |tok| async move {
+                        match self.clients.tdoc.delete_file(&tok, id).await {
+                            // Already gone (a person deleted it, or our earlier try did).
+                            Err(UpstreamError::Refused { status: 404, .. }) => Ok(()),
+                            other => other,
+                        }
+                    },
+                )
                 .await;
             if let Err(e) = deleted {
                 let _ = self.clients.store.release(&claim).await;
@@ -265,8 +272,9 @@ impl Linker {
         Ok(Outcome::Deleted)
     }
 
-    /// Runs a claimed item to `Done`, or records why not.
-    async fn run(
+    /// One attempt at a claimed item: [`Self::advance`] it to `Done`, or record why not
+    /// (pending with a retry time, or given up) and let go.
+    async fn attempt(
         &self,
         mut claim: Claim,
         account: &Account,
@@ -280,7 +288,7 @@ impl Linker {
             self.clients.store.release_for_retry(&claim, "linking is paused in this workspace", next).await?;
             return Ok(Outcome::Paused);
         }
-        match self.steps(&mut claim, account, prefetched, deadline_ms).await {
+        match self.advance(&mut claim, account, prefetched, deadline_ms).await {
             Ok(doc_url) => Ok(Outcome::Linked { doc_url }),
             Err(LinkError::Store(StoreError::LostClaim)) => Err(LinkError::Store(StoreError::LostClaim)),
             Err(e) => {
@@ -311,8 +319,8 @@ impl Linker {
         }
     }
 
-    /// The steps from the record's stage to `Done`.
-    async fn steps(
+    /// Takes the item from its recorded stage to `Done`, step by step, each step recorded.
+    async fn advance(
         &self,
         claim: &mut Claim,
         account: &Account,
@@ -374,7 +382,7 @@ impl Linker {
         let key = claim.record.key.clone();
         let (url, f, k) = (&doc.url, field.as_str(), &key);
         self.tokens
-            .tapd(&self.clients, deadline_ms, |tok| async move {
+            .call_tapd(&self.clients, deadline_ms, |tok| async move {
                 self.clients.tapd.update_field(&tok, &k.workspace, k.kind, &k.id, f, url).await
             })
             .await?;
@@ -474,9 +482,14 @@ impl Linker {
             let id = &dup.id;
             let trashed = self
                 .tokens
-                .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
-                    self.clients.tdoc.delete_file(&tok, id).await
-                })
+                .call_tdoc(
+                    &self.clients,
+                    &key.workspace,
+                    account,
+                    deadline_ms,
+                    Repeat::WhileTransient,
+                    |tok| async move { self.clients.tdoc.delete_file(&tok, id).await },
+                )
                 .await;
             match trashed {
                 Ok(()) => {
@@ -514,7 +527,7 @@ impl Linker {
         if let Some(source) = template {
             let copied = self
                 .tokens
-                .tdoc(
+                .call_tdoc(
                     &self.clients,
                     &key.workspace,
                     account,
@@ -534,9 +547,14 @@ impl Linker {
             }
         }
         self.tokens
-            .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
-                in_doubt(self.clients.tdoc.create_file(&tok, title, doc_type, folder).await)
-            })
+            .call_tdoc(
+                &self.clients,
+                &key.workspace,
+                account,
+                deadline_ms,
+                Repeat::UnlessMayHaveActed,
+                |tok| async move { in_doubt(self.clients.tdoc.create_file(&tok, title, doc_type, folder).await) },
+            )
             .await
     }
 
@@ -584,7 +602,7 @@ impl Linker {
         let text = intro_text(place.language, key.kind, item, &item_url, &place.intro_fields);
         let look_first = std::sync::atomic::AtomicBool::new(resumed);
         let (t, id, url, look_first) = (&text, &doc.id, &item_url, &look_first);
-        let write = self.tokens.tdoc(
+        let write = self.tokens.call_tdoc(
             &self.clients,
             &key.workspace,
             account,
@@ -602,13 +620,18 @@ impl Linker {
         let share = async {
             let Some(policy) = self.placement(&key.workspace).await?.permission else { return Ok(()) };
             self.tokens
-                .tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
-                    self.clients.tdoc.set_permission(&tok, id, policy.as_str()).await
-                })
+                .call_tdoc(
+                    &self.clients,
+                    &key.workspace,
+                    account,
+                    deadline_ms,
+                    Repeat::WhileTransient,
+                    |tok| async move { self.clients.tdoc.set_permission(&tok, id, policy.as_str()).await },
+                )
                 .await
         };
         let title = &doc.title;
-        let retitle = self.tokens.tdoc(
+        let retitle = self.tokens.call_tdoc(
             &self.clients,
             &key.workspace,
             account,
@@ -656,7 +679,7 @@ impl Linker {
         let (html, look_first, author, url) = (&html, &look_first, &self.cfg.link.comment_author, &doc.url);
         let k = key;
         self.tokens
-            .tapd(&self.clients, deadline_ms, |tok| async move {
+            .call_tapd(&self.clients, deadline_ms, |tok| async move {
                 if look_first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     let escaped = crate::text::escape_html(url);
                     let found = self
@@ -677,7 +700,7 @@ impl Linker {
 
     async fn fetch_item(&self, key: &ItemKey, deadline_ms: u64) -> Result<TapdItem, LinkError> {
         self.tokens
-            .tapd(&self.clients, deadline_ms, |tok| async move {
+            .call_tapd(&self.clients, deadline_ms, |tok| async move {
                 self.clients.tapd.get_item(&tok, &key.workspace, key.kind, &key.id).await
             })
             .await?

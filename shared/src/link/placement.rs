@@ -240,7 +240,7 @@ impl Linker {
         let t = &title;
         let made = self
             .tokens
-            .tdoc(&self.clients, ws, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
+            .call_tdoc(&self.clients, ws, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
                 super::in_doubt(self.clients.tdoc.create_folder(&tok, t, parent).await)
             })
             .await?;
@@ -264,7 +264,7 @@ impl Linker {
         let t = &title;
         let renamed = self
             .tokens
-            .tdoc(&self.clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+            .call_tdoc(&self.clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
                 self.clients.tdoc.rename_file(&tok, id, t).await
             })
             .await;

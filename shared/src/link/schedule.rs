@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 
 use super::{LinkError, Linker, Outcome};
 use crate::retry::RESERVE_MS;
-use crate::store::workspaces::swept_kinds;
+use crate::store::swept_kinds;
 use crate::store::{BoundWorkspace, ItemKey, StoreError, SweepCursor};
 use crate::tapd::{MAX_PAGE, TapdItem};
 use crate::time::{now_millis, tapd_time};
@@ -200,7 +200,7 @@ impl Linker {
             let (s, w) = (&since, ws);
             let items: Vec<TapdItem> = self
                 .tokens
-                .tapd(&self.clients, deadline_ms, |tok| async move {
+                .call_tapd(&self.clients, deadline_ms, |tok| async move {
                     self.clients.tapd.list_created_since(&tok, w, kind, s, page).await
                 })
                 .await?;

@@ -454,3 +454,26 @@ impl Store {
         applied(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_only_in_its_own_listing() {
+        let key: HashMap<String, AttributeValue> = [
+            ("pk", "ITEM#20000001#story#1"),
+            ("sk", "LINK"),
+            ("gsi1pk", GIVEN_UP_LIST),
+            ("gsi1sk", "20000001#000001796346000000#ITEM#20000001#story#1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())))
+        .collect();
+        let cursor = encode_cursor(&key);
+        assert_eq!(decode_cursor(&cursor, "gsi1pk", GIVEN_UP_LIST, Some("20000001#")), Some(key));
+        assert_eq!(decode_cursor(&cursor, "gsi1pk", GIVEN_UP_LIST, Some("20000002#")), None, "another workspace's");
+        assert_eq!(decode_cursor(&cursor, "gsi1pk", DELETED_LIST, Some("20000001#")), None, "another list's");
+        assert_eq!(decode_cursor("not a cursor", "gsi1pk", GIVEN_UP_LIST, None), None);
+    }
+}

@@ -1,37 +1,39 @@
-//! The DynamoDB store: one table (`pk`, `sk`), declared in `template.yaml`.
+//! The DynamoDB store: one table (`pk`, `sk`), declared in `template.yaml`, one module per
+//! family of records, each owning its keys (its own table in its header):
 //!
-//! | pk                         | sk          | what                                          |
-//! |----------------------------|-------------|-----------------------------------------------|
-//! | `STATE#<sha256(state)>`    | `STATE`     | a pending OAuth state (TTL `expires_at`)      |
-//! | `WS#<workspace>`           | `TAPD_TOKEN`| the workspace's TAPD token (encrypted)        |
-//! | `STATE#<sha256(token)>`    | `CONFIRM`   | a rebind awaiting confirmation (TTL; token encrypted) |
-//! | `WS#<workspace>`           | `BINDING`   | the Tencent Docs account the workspace uses, who bound it, when |
-//! | `WS#<workspace>`           | `HISTORY#<at>#<id>` | a binding it replaced (kept)          |
-//! | `TDOC#<open id>`           | `TOKEN`     | a Tencent Docs token (encrypted)              |
-//! | `ITEM#<ws>#<kind>#<id>`    | `LINK`      | one TAPD item's doc lifecycle (`items`)        |
-//! | `SWEEP#<workspace>`        | `SWEEP`     | where the workspace's sweep stands            |
-//! | `BUDGET#tapd`              | `<window>`  | TAPD requests spent by scheduled work         |
-//! | `WS#<workspace>`           | `SETTINGS`  | the workspace's own settings (`settings`)      |
-//! | `WS#<workspace>`           | `WEBHOOK_SECRETS` | its own webhook secrets, current and retiring (encrypted) |
-//! | `APP#tapd`                 | `TOKEN`     | TAPD's app token, shared by every instance (encrypted) |
-//! | `SESSION#<sha256(token)>`  | `SESSION`   | a console session: its workspaces, until when (TTL) (`console`) |
-//! | `WS#<workspace>`           | `AUDIT#<ms>#<id>` | a console action: who, what, when |
-//! | `WS#<workspace>`           | `FOLDER#ws`, `FOLDER#iter#<id>` | the folders its docs go into |
-//! | `WS#<workspace>`           | `DAY#<yyyy-mm-dd>` | items linked that day (TTL) (`counts`) |
+//! | module          | records                                                                 |
+//! |-----------------|-------------------------------------------------------------------------|
+//! | `states`        | OAuth states and rebinds waiting for confirmation (`STATE#…`, TTL)       |
+//! | `bindings`      | a workspace's binding and its history, its TAPD token, the Tencent Docs tokens (`WS#…/BINDING`, `HISTORY#…`, `TAPD_TOKEN`, `TDOC#…`) |
+//! | `app_token`     | TAPD's app token, shared by every instance (`APP#tapd`)                  |
+//! | `webhook_secrets` | a workspace's own webhook secrets (`WS#…/WEBHOOK_SECRETS`)             |
+//! | `settings`      | a workspace's own settings and its folders (`WS#…/SETTINGS`, `FOLDER#…`) |
+//! | `items`         | one record per TAPD item: its doc's lifecycle (`ITEM#…/LINK`)            |
+//! | `lists`         | items read as lists through the indexes (no records of its own)          |
+//! | `counts`        | a workspace's daily counts (`WS#…/DAY#…`, TTL)                           |
+//! | `sweeps`        | each workspace's sweep, and the TAPD budget (`SWEEP#…`, `BUDGET#tapd`)   |
+//! | `sessions`      | console sessions (`SESSION#…`, TTL)                                      |
+//! | `audit`         | a workspace's audit trail (`WS#…/AUDIT#…`)                               |
+//! | `table`         | the table as a whole, for `tapdocs` (checks, token re-encryption)        |
 //!
-//! Tokens are encrypted with AES-256-GCM, the item's `pk|sk` as associated data.
+//! Two indexes: `workspace_items` (a workspace's items, newest first) and the lists index
+//! (`pending` on the table: the due queue, the given-up and deleted items, the connected
+//! workspaces). Tokens and secrets are encrypted with AES-256-GCM, the record's `pk|sk` as
+//! associated data.
 
-pub mod admin;
 mod app_token;
-pub mod console;
+mod audit;
+pub mod bindings;
 mod counts;
 pub mod items;
 pub mod lists;
-mod oauth;
+pub mod sessions;
 pub mod settings;
+mod states;
+mod sweeps;
+pub mod table;
 mod transport;
 mod webhook_secrets;
-pub mod workspaces;
 
 use std::collections::HashMap;
 
@@ -42,12 +44,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::crypto::Keyring;
 
 pub use app_token::SharedAppToken;
+pub use audit::AuditEntry;
+pub use bindings::{Account, Binding, BoundWorkspace, ConnectedBy};
 pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, Stage};
 pub use lists::{ItemCounts, ItemFilter, ItemStatus, ItemView, ItemsPage, Listing};
-pub use oauth::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StateRecord};
 pub use settings::{Events, PermissionSetting, WorkspaceSettings};
+pub use states::{Flow, PendingRebind, RebindTake, StateRecord};
+pub use sweeps::{SweepCursor, swept_kinds};
 pub use webhook_secrets::{WebhookSecret, WebhookSecrets};
-pub use workspaces::{BoundWorkspace, SweepCursor};
 
 /// The functions' DynamoDB transport (reqwest on rustls/ring, one connection pool), for other SDK
 /// clients of this project (the operator CLI, the tests' and devstack's): one HTTP stack, no

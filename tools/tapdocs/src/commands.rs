@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use shared::config::{DocType, FolderLayout};
 use shared::ids::{ItemKind, WorkspaceId};
 use shared::ops::{self, Retried};
-use shared::store::admin::WorkspaceView;
 use shared::store::settings::intro_list;
+use shared::store::table::WorkspaceView;
 use shared::store::{Account, Events, ItemKey, PermissionSetting, Stage, SweepCursor, WorkspaceSettings};
 use shared::store::{ItemStatus, ItemView};
 use shared::time::{now_millis, parse_tapd_date, tapd_time};
@@ -599,7 +599,7 @@ async fn disconnect(c: &Connected, ws: &WorkspaceId, yes: bool, json: bool) -> R
         }
     }
     let pending = c.store.items_with_status(ItemStatus::Pending, Some(ws), |_| {}).await?.items.len();
-    let done = c.store.disconnect_workspace(ws).await?;
+    let done = ops::disconnect(&c.store, ws, "tapdocs").await?;
     if json {
         print_json(&json!({
             "target": target_json(c),
@@ -883,7 +883,7 @@ async fn rotate_secret(c: &Connected, ws: &WorkspaceId, grace: std::time::Durati
         return Err(Failure::usage(format!("workspace {ws} is not connected"))
             .hint("connect it first: its secret is made then"));
     }
-    let (new, stored) = shared::tenants::rotate(&c.store, ws, grace).await?;
+    let (new, stored) = ops::rotate_secret(&c.store, ws, grace, "tapdocs").await?;
     let retiring = stored.secrets.iter().filter_map(|s| s.retires_ms).max();
     if json {
         print_json(&json!({
@@ -912,9 +912,7 @@ async fn rotate_secret(c: &Connected, ws: &WorkspaceId, grace: std::time::Durati
 async fn workspace_set(c: &Connected, ws: &WorkspaceId, change: SettingsChange, json: bool) -> Result<(), Failure> {
     let before = c.store.workspace_settings(ws).await?;
     let after = change.apply(before.clone())?;
-    if after != before {
-        c.store.put_workspace_settings(ws, &after).await?;
-    }
+    ops::put_settings(&c.store, ws, &before, &after, "tapdocs").await?;
     let folder = c.store.folder(ws, "ws").await?;
     if json {
         let mut v = settings_json(ws, &after, folder.as_deref());

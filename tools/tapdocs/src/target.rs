@@ -9,7 +9,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_dynamodb::config::{Credentials, ProvideCredentials, Region};
 use shared::crypto::Keyring;
 use shared::store::Store;
-use shared::store::admin::TableProblem;
+use shared::store::table::TableProblem;
 
 use crate::{Failure, Target};
 

@@ -1,34 +1,26 @@
-//! OAuth states, tokens and the workspace ↔ Tencent Docs binding.
+//! Workspaces' bindings and tokens: which Tencent Docs account a workspace uses (and who
+//! bound it, and the bindings it replaced), the workspace's TAPD token and the account's
+//! Tencent Docs token (encrypted).
+//!
+//! | pk                 | sk                   | what                                      |
+//! |--------------------|----------------------|-------------------------------------------|
+//! | `WS#<workspace>`   | `BINDING`            | the account, who bound it, when           |
+//! | `WS#<workspace>`   | `HISTORY#<at>#<id>`  | a binding it replaced (kept)              |
+//! | `WS#<workspace>`   | `TAPD_TOKEN`         | the workspace's TAPD token (encrypted)    |
+//! | `TDOC#<open id>`   | `TOKEN`              | a Tencent Docs token (encrypted)          |
+//!
+//! A binding sets `needs_reconnect` (why) when its account's refresh is refused; every binding
+//! is in the lists index (`gsi1pk = WORKSPACE`), for the sweep to find the connected ones.
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
-use sha2::{Digest, Sha256};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
+use super::items::LISTS_INDEX;
 use super::{Item, Store, StoreError, get_n, get_s, n, open_token, s, seal_token};
 use crate::ids::{OpenId, WorkspaceId};
 use crate::tapd::TapdToken;
 use crate::tdoc::TdocToken;
 use crate::time::now_secs;
-
-/// Which leg of the connect flow a state was issued for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Flow {
-    Tapd,
-    /// Signing in to the console through TAPD's consent (the same callback as `Tapd`).
-    Console,
-    /// The Tencent Docs leg, bound to the workspace the TAPD leg authorized.
-    Tdoc {
-        workspace: WorkspaceId,
-    },
-}
-
-/// States are stored by hash: the table never holds a usable state.
-fn state_pk(state: &str) -> String {
-    let digest = Sha256::digest(state.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("STATE#{hex}")
-}
-
 fn ws_pk(ws: &WorkspaceId) -> String {
     format!("WS#{ws}")
 }
@@ -82,7 +74,7 @@ impl Binding {
         }
     }
 
-    fn write(&self, item: &mut Item) {
+    pub(super) fn write(&self, item: &mut Item) {
         match &self.account {
             Account::User(o) => {
                 item.insert("account".into(), s("user"));
@@ -106,7 +98,7 @@ impl Binding {
     }
 
     /// Records written before accounts were typed have only `open_id`: they are user bindings.
-    fn read(item: &Item) -> Option<Self> {
+    pub(super) fn read(item: &Item) -> Option<Self> {
         let open_id = get_s(item, "open_id").and_then(|o| OpenId::parse(o).ok());
         let account = match (get_s(item, "account"), open_id) {
             (Some("app"), _) => Account::App,
@@ -126,119 +118,7 @@ impl Binding {
     }
 }
 
-/// A replacement of a workspace's binding waiting for the person to confirm it.
-#[derive(Debug, Clone)]
-pub struct PendingRebind {
-    pub workspace: WorkspaceId,
-    /// The binding to make.
-    pub binding: Binding,
-    /// The new account's token (none in app-account mode), stored encrypted meanwhile.
-    pub token: Option<TdocToken>,
-    /// SHA-256 (hex) of the browser nonce of the flow that asked.
-    pub browser: String,
-}
-
-/// What asking for a pending rebind found.
-#[derive(Debug)]
-pub enum RebindTake {
-    /// Taken: it is no longer stored.
-    Taken(Box<PendingRebind>),
-    /// It exists, for another browser (left in place).
-    OtherBrowser,
-    /// Never issued, used or expired.
-    Unknown,
-}
-
-/// A state with the browser it is bound to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateRecord {
-    pub flow: Flow,
-    /// SHA-256 (hex) of the nonce in the browser's cookie; `None` for a state bound to none
-    /// (such a state can never pass a callback).
-    pub browser: Option<String>,
-}
-
 impl Store {
-    pub async fn put_state(&self, state: &str, flow: &Flow, ttl_secs: u64) -> Result<(), StoreError> {
-        self.put_bound_state(state, flow, None, ttl_secs).await
-    }
-
-    /// Stores a state bound to a browser (`browser`: the hash of its cookie's nonce).
-    pub async fn put_bound_state(
-        &self,
-        state: &str,
-        flow: &Flow,
-        browser: Option<&str>,
-        ttl_secs: u64,
-    ) -> Result<(), StoreError> {
-        let mut item = Self::key(&state_pk(state), "STATE");
-        item.insert("expires_at".into(), n(now_secs() + ttl_secs));
-        if let Some(b) = browser {
-            item.insert("browser".into(), s(b));
-        }
-        match flow {
-            Flow::Tapd => {
-                item.insert("flow".into(), s("tapd"));
-            }
-            Flow::Console => {
-                item.insert("flow".into(), s("console"));
-            }
-            Flow::Tdoc { workspace } => {
-                item.insert("flow".into(), s("tdoc"));
-                item.insert("workspace_id".into(), s(workspace.as_str()));
-            }
-        }
-        self.put_new(item).await
-    }
-
-    /// Consumes a state: the conditional delete makes it single use even under races.
-    /// `None` when it never existed, was used, or has expired (TTL deletion lags, so expiry
-    /// is checked here too).
-    pub async fn consume_state(&self, state: &str) -> Result<Option<Flow>, StoreError> {
-        Ok(self.take_state(state).await?.map(|r| r.flow))
-    }
-
-    /// [`Store::consume_state`], with the browser the state is bound to.
-    pub async fn take_state(&self, state: &str) -> Result<Option<StateRecord>, StoreError> {
-        let Some(old) = self.take(&state_pk(state), "STATE").await? else { return Ok(None) };
-        let flow = match get_s(&old, "flow") {
-            Some("tapd") => Flow::Tapd,
-            Some("console") => Flow::Console,
-            Some("tdoc") => {
-                let ws = get_s(&old, "workspace_id").and_then(|w| WorkspaceId::parse(w).ok());
-                let Some(workspace) = ws else { return Ok(None) };
-                Flow::Tdoc { workspace }
-            }
-            _ => return Ok(None),
-        };
-        Ok(Some(StateRecord { flow, browser: get_s(&old, "browser").map(String::from) }))
-    }
-
-    /// Deletes a single-use record and returns it, unless it never existed, was taken, or
-    /// has expired.
-    async fn take(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk, sk)))
-            .condition_expression("attribute_exists(pk)")
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        let old = match out {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(StoreError::sdk(e)),
-        };
-        if get_n(&old, "expires_at").is_none_or(|exp| exp <= now_secs()) {
-            return Ok(None);
-        }
-        Ok(Some(old))
-    }
-
     pub async fn put_tapd_token(&self, ws: &WorkspaceId, token: &TapdToken) -> Result<(), StoreError> {
         let pk = ws_pk(ws);
         let item = self.token_item(&pk, "TAPD_TOKEN", token, 0);
@@ -276,7 +156,7 @@ impl Store {
         let mut item = Self::key(&pk, "BINDING");
         binding.write(&mut item);
         // Listed among the connected workspaces (the scheduled sweep walks them).
-        item.extend(super::workspaces::binding_index_attributes(ws));
+        item.extend(binding_index_attributes(ws));
         let mut put_binding = Put::builder().table_name(&self.table).set_item(Some(item));
         put_binding = match replacing {
             None => put_binding.condition_expression("attribute_not_exists(pk)"),
@@ -332,67 +212,6 @@ impl Store {
         Ok(out.items.unwrap_or_default().iter().filter_map(Binding::read).collect())
     }
 
-    /// Stores a rebind waiting for confirmation under a single-use token (by hash, with a
-    /// TTL, like states); the new account's token is sealed in it.
-    pub async fn put_rebind(&self, confirm: &str, pending: &PendingRebind, ttl_secs: u64) -> Result<(), StoreError> {
-        let pk = state_pk(confirm);
-        let mut item = Self::key(&pk, "CONFIRM");
-        item.insert("expires_at".into(), n(now_secs() + ttl_secs));
-        item.insert("workspace_id".into(), s(pending.workspace.as_str()));
-        item.insert("browser".into(), s(&pending.browser));
-        pending.binding.write(&mut item);
-        if let Some(t) = &pending.token {
-            item.insert("ct".into(), AttributeValue::B(seal_token(&self.keys, &pk, "CONFIRM", t).into()));
-        }
-        self.put_new(item).await
-    }
-
-    /// Takes a pending rebind (single use), only for a browser it was made for (`browsers`:
-    /// hashes of the request's nonces): a request from another browser leaves it in place
-    /// for the rightful one.
-    pub async fn take_rebind(&self, confirm: &str, browsers: &[String]) -> Result<RebindTake, StoreError> {
-        let pk = state_pk(confirm);
-        if browsers.is_empty() {
-            return Ok(RebindTake::OtherBrowser);
-        }
-        let names: Vec<String> = (0..browsers.len()).map(|i| format!(":b{i}")).collect();
-        let mut delete = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk, "CONFIRM")))
-            .condition_expression(format!("attribute_exists(pk) AND browser IN ({})", names.join(", ")))
-            .return_values(ReturnValue::AllOld);
-        for (name, b) in names.iter().zip(browsers) {
-            delete = delete.expression_attribute_values(name, s(b));
-        }
-        let item = match delete.send().await {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                // Unknown, or another browser's: which one only changes the page.
-                let item = self.get_latest(&pk, "CONFIRM").await?;
-                let live = item.as_ref().and_then(|i| get_n(i, "expires_at")).is_some_and(|exp| exp > now_secs());
-                return Ok(if live { RebindTake::OtherBrowser } else { RebindTake::Unknown });
-            }
-            Err(e) => return Err(StoreError::sdk(e)),
-        };
-        if get_n(&item, "expires_at").is_none_or(|exp| exp <= now_secs()) {
-            return Ok(RebindTake::Unknown);
-        }
-        let corrupt = || StoreError::Corrupt("CONFIRM record incomplete".into());
-        let workspace = get_s(&item, "workspace_id").and_then(|w| WorkspaceId::parse(w).ok()).ok_or_else(corrupt)?;
-        let binding = Binding::read(&item).ok_or_else(corrupt)?;
-        let token = match item.get("ct") {
-            Some(AttributeValue::B(blob)) => Some(open_token(&self.keys, &pk, "CONFIRM", blob.as_ref())?),
-            _ => None,
-        };
-        if matches!(binding.account, Account::User(_)) && token.is_none() {
-            return Err(corrupt());
-        }
-        let browser = get_s(&item, "browser").ok_or_else(corrupt)?.to_owned();
-        Ok(RebindTake::Taken(Box::new(PendingRebind { workspace, binding, token, browser })))
-    }
-
     /// A Tencent Docs token with its version, for a conditional update after refresh.
     pub async fn tdoc_token(&self, open_id: &OpenId) -> Result<Option<(TdocToken, u64)>, StoreError> {
         self.read_token(&tdoc_pk(open_id), "TOKEN").await
@@ -439,6 +258,182 @@ impl Store {
             Ok(true) => tracing::info!(record = sk, "token re-encrypted under the current key"),
             Ok(false) => tracing::debug!(record = sk, "token not re-encrypted: written meanwhile"),
             Err(e) => tracing::debug!(record = sk, error = %e, "token not re-encrypted"),
+        }
+    }
+}
+
+/// `gsi1pk` of binding records: every connected workspace, in the `pending` index.
+pub const WORKSPACES: &str = "WORKSPACE";
+
+/// A connected workspace as the sweep sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundWorkspace {
+    pub workspace: WorkspaceId,
+    /// Unix seconds.
+    pub connected_at: u64,
+}
+
+impl Store {
+    /// Marks a workspace whose Tencent Docs token cannot be refreshed: an operator (or
+    /// `tapdocs status`) sees it, and it clears when the workspace is connected again.
+    /// Whether the workspace's Tencent Docs authorization was refused and it must be
+    /// connected again.
+    pub async fn needs_reconnect(&self, ws: &WorkspaceId) -> Result<bool, StoreError> {
+        Ok(self.get(&format!("WS#{ws}"), "BINDING").await?.is_some_and(|b| b.contains_key("needs_reconnect")))
+    }
+
+    pub async fn mark_needs_reconnect(&self, ws: &WorkspaceId, why: &str) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!("WS#{ws}"), "BINDING")))
+            .update_expression("SET needs_reconnect = :why, needs_reconnect_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":why", s(why.chars().take(300).collect::<String>()))
+            .expression_attribute_values(":now", n(now_secs()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(StoreError::sdk(e)),
+        }
+    }
+
+    /// Every connected workspace.
+    pub async fn bound_workspaces(&self) -> Result<Vec<BoundWorkspace>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(LISTS_INDEX)
+                .key_condition_expression("gsi1pk = :w")
+                .expression_attribute_values(":w", s(WORKSPACES))
+                .set_exclusive_start_key(cursor)
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+            for item in page.items.unwrap_or_default() {
+                if let Some(workspace) = get_s(&item, "gsi1sk").and_then(|w| WorkspaceId::parse(w).ok()) {
+                    out.push(BoundWorkspace { workspace, connected_at: get_n(&item, "connected_at").unwrap_or(0) });
+                }
+            }
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => cursor = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// The index attributes that list a binding among the connected workspaces.
+pub fn binding_index_attributes(ws: &WorkspaceId) -> [(String, AttributeValue); 2] {
+    [("gsi1pk".into(), s(WORKSPACES)), ("gsi1sk".into(), s(ws.as_str()))]
+}
+
+/// What `disconnect_workspace` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Disconnected {
+    pub binding: bool,
+    pub tapd_token: bool,
+    pub tdoc_token: bool,
+    /// Other workspaces bound to the same Tencent Docs account: its token was kept for them.
+    pub tdoc_token_kept_for: Vec<WorkspaceId>,
+    pub sweep_cursor: bool,
+    /// Its own webhook secrets (they no longer open it).
+    pub webhook_secrets: bool,
+}
+
+impl Store {
+    /// Disconnects a workspace, in one transaction: its binding (kept in its history, marked
+    /// disconnected), its TAPD token, its sweep cursor, and its Tencent Docs account's token
+    /// unless another workspace is bound to the same account. Its item records stay.
+    pub async fn disconnect_workspace(&self, ws: &WorkspaceId) -> Result<Disconnected, StoreError> {
+        let pk = ws_pk(ws);
+        let records = self.records_of(&pk).await?;
+        let binding_raw = records.get("BINDING").cloned();
+        let binding = match binding_raw {
+            Some(_) => self.binding(ws).await?,
+            None => None,
+        };
+        let mut done = Disconnected::default();
+        let mut tx: Vec<TransactWriteItem> = Vec::new();
+        let delete = |pk: &str, sk: &str| {
+            TransactWriteItem::builder()
+                .delete(
+                    Delete::builder().table_name(&self.table).set_key(Some(Self::key(pk, sk))).build().expect("set"),
+                )
+                .build()
+        };
+        if let Some(raw) = binding_raw {
+            let bind_id = get_s(&raw, "bind_id").unwrap_or_default().to_owned();
+            let connected_at = get_n(&raw, "connected_at").unwrap_or(0);
+            let mut history = raw.clone();
+            history.remove("gsi1pk");
+            history.remove("gsi1sk");
+            history.remove("needs_reconnect_at");
+            history.insert("sk".into(), s(format!("HISTORY#{connected_at:012}#{bind_id}")));
+            history.insert("replaced_at".into(), n(now_secs()));
+            history.insert("disconnected".into(), AttributeValue::Bool(true));
+            tx.push(
+                TransactWriteItem::builder()
+                    .put(Put::builder().table_name(&self.table).set_item(Some(history)).build().expect("set"))
+                    .build(),
+            );
+            // Only the binding that was read: a reconnect meanwhile is not undone.
+            let mut cond = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(&pk, "BINDING")))
+                .expression_attribute_values(":at", n(connected_at));
+            cond = match bind_id.as_str() {
+                "" => cond.condition_expression("attribute_exists(pk) AND connected_at = :at"),
+                id => cond
+                    .condition_expression("attribute_exists(pk) AND connected_at = :at AND bind_id = :id")
+                    .expression_attribute_values(":id", s(id)),
+            };
+            tx.push(TransactWriteItem::builder().delete(cond.build().expect("set")).build());
+            done.binding = true;
+        }
+        if records.contains_key("TAPD_TOKEN") {
+            tx.push(delete(&pk, "TAPD_TOKEN"));
+            done.tapd_token = true;
+        }
+        // Its own webhook secrets stop opening it (a reconnect makes a new one).
+        if records.contains_key("WEBHOOK_SECRETS") {
+            tx.push(delete(&pk, "WEBHOOK_SECRETS"));
+            done.webhook_secrets = true;
+        }
+        if let Some(open_id) = binding.as_ref().and_then(Binding::open_id) {
+            for other in self.bound_workspaces().await? {
+                if &other.workspace != ws
+                    && self.binding(&other.workspace).await?.as_ref().and_then(Binding::open_id) == Some(open_id)
+                {
+                    done.tdoc_token_kept_for.push(other.workspace);
+                }
+            }
+            let tdoc_pk = format!("TDOC#{open_id}");
+            if done.tdoc_token_kept_for.is_empty() && self.get_latest(&tdoc_pk, "TOKEN").await?.is_some() {
+                tx.push(delete(&tdoc_pk, "TOKEN"));
+                done.tdoc_token = true;
+            }
+        }
+        if self.get_latest(&format!("SWEEP#{ws}"), "SWEEP").await?.is_some() {
+            tx.push(delete(&format!("SWEEP#{ws}"), "SWEEP"));
+            done.sweep_cursor = true;
+        }
+        if tx.is_empty() {
+            return Ok(done);
+        }
+        match self.client.transact_write_items().set_transact_items(Some(tx)).send().await {
+            Ok(_) => Ok(done),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => {
+                Err(StoreError::Unavailable("the workspace was connected again meanwhile; nothing was removed".into()))
+            }
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 }

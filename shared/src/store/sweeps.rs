@@ -1,31 +1,14 @@
-//! What the webhook keeps per connected workspace: whether it needs reconnecting, where
-//! its reconciliation sweep stands, and the TAPD request budget the scheduled work shares.
+//! Where each workspace's reconciliation sweep stands, and the TAPD request budget the
+//! scheduled work shares.
 //!
-//! | pk                      | sk        | what                                             |
-//! |-------------------------|-----------|--------------------------------------------------|
-//! | `WS#<workspace>`        | `BINDING` | `needs_reconnect` (why), set when a refresh is refused |
-//! | `SWEEP#<workspace>`     | `SWEEP`   | the sweep's window start, kind and page          |
-//! | `BUDGET#tapd`           | `<window>`| TAPD requests spent in one 10-minute window      |
-//!
-//! Bindings are found through the `pending` index (`gsi1pk = WORKSPACE`).
+//! | pk                  | sk         | what                                        |
+//! |---------------------|------------|---------------------------------------------|
+//! | `SWEEP#<workspace>` | `SWEEP`    | the sweep's window start, kind and page     |
+//! | `BUDGET#tapd`       | `<window>` | TAPD requests spent in one 10-minute window |
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
-use super::{Item, Store, StoreError, applied, get_n, get_s, n, s};
+use super::{Store, StoreError, applied, get_n, n, s};
 use crate::ids::{ItemKind, WorkspaceId};
-use crate::store::items::LISTS_INDEX;
 use crate::time::{now_millis, now_secs};
-
-/// `gsi1pk` of binding records: every connected workspace, in the `pending` index.
-pub const WORKSPACES: &str = "WORKSPACE";
-
-/// A connected workspace as the sweep sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoundWorkspace {
-    pub workspace: WorkspaceId,
-    /// Unix seconds.
-    pub connected_at: u64,
-}
 
 /// Where a workspace's sweep stands: items created since `since_ms` are being listed, kind
 /// by kind, page by page. A sweep cut short by its deadline resumes here.
@@ -43,61 +26,6 @@ pub struct SweepCursor {
 }
 
 impl Store {
-    /// Marks a workspace whose Tencent Docs token cannot be refreshed: an operator (or
-    /// `tapdocs status`) sees it, and it clears when the workspace is connected again.
-    /// Whether the workspace's Tencent Docs authorization was refused and it must be
-    /// connected again.
-    pub async fn needs_reconnect(&self, ws: &WorkspaceId) -> Result<bool, StoreError> {
-        Ok(self.get(&format!("WS#{ws}"), "BINDING").await?.is_some_and(|b| b.contains_key("needs_reconnect")))
-    }
-
-    pub async fn mark_needs_reconnect(&self, ws: &WorkspaceId, why: &str) -> Result<(), StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&format!("WS#{ws}"), "BINDING")))
-            .update_expression("SET needs_reconnect = :why, needs_reconnect_at = :now")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":why", s(why.chars().take(300).collect::<String>()))
-            .expression_attribute_values(":now", n(now_secs()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
-    }
-
-    /// Every connected workspace.
-    pub async fn bound_workspaces(&self) -> Result<Vec<BoundWorkspace>, StoreError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(LISTS_INDEX)
-                .key_condition_expression("gsi1pk = :w")
-                .expression_attribute_values(":w", s(WORKSPACES))
-                .set_exclusive_start_key(cursor)
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in page.items.unwrap_or_default() {
-                if let Some(workspace) = get_s(&item, "gsi1sk").and_then(|w| WorkspaceId::parse(w).ok()) {
-                    out.push(BoundWorkspace { workspace, connected_at: get_n(&item, "connected_at").unwrap_or(0) });
-                }
-            }
-            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
-                Some(k) => cursor = Some(k),
-                None => return Ok(out),
-            }
-        }
-    }
-
     pub async fn sweep_cursor(&self, ws: &WorkspaceId) -> Result<Option<SweepCursor>, StoreError> {
         let item = self.get_latest(&format!("SWEEP#{ws}"), "SWEEP").await?;
         Ok(item.map(|i| SweepCursor {
@@ -163,11 +91,6 @@ impl Store {
         let item = self.get("BUDGET#tapd", &window.to_string()).await?;
         Ok(item.and_then(|i| get_n(&i, "used")).unwrap_or(0) as u32)
     }
-}
-
-/// The index attributes that list a binding among the connected workspaces.
-pub fn binding_index_attributes(ws: &WorkspaceId) -> [(String, AttributeValue); 2] {
-    [("gsi1pk".into(), s(WORKSPACES)), ("gsi1sk".into(), s(ws.as_str()))]
 }
 
 /// The kinds a sweep lists, in order.

@@ -1,16 +1,15 @@
-//! What the operator CLI (`tapdocs`, tools/tapdocs) needs beyond what the functions use:
-//! checking the table, a workspace's records at once, disconnecting a workspace, and
-//! re-encrypting every token under the current key. None of it runs in a Lambda.
+//! The table as a whole, for the operator CLI (`tapdocs`): checking it is this project's,
+//! what it holds about one workspace, and re-encrypting every token at rest under the
+//! current key. None of it runs in a Lambda.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::LISTS_INDEX;
-use super::{Binding, Item, Store, StoreError, get_n, get_s, n, s};
+use super::{Binding, Item, Store, StoreError, get_s, s};
 use crate::ids::WorkspaceId;
-use crate::time::now_secs;
 
 /// What the table holds about one workspace, for `tapdocs status`.
 #[derive(Debug, Clone)]
@@ -36,19 +35,6 @@ pub enum TableProblem {
     /// DynamoDB could not be reached (endpoint, network, no credentials to sign with).
     Unreachable(String),
     Other(String),
-}
-
-/// What `disconnect_workspace` removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Disconnected {
-    pub binding: bool,
-    pub tapd_token: bool,
-    pub tdoc_token: bool,
-    /// Other workspaces bound to the same Tencent Docs account: its token was kept for them.
-    pub tdoc_token_kept_for: Vec<WorkspaceId>,
-    pub sweep_cursor: bool,
-    /// Its own webhook secrets (they no longer open it).
-    pub webhook_secrets: bool,
 }
 
 /// What re-encrypting the tokens did.
@@ -131,94 +117,6 @@ impl Store {
         })
     }
 
-    /// Disconnects a workspace, in one transaction: its binding (kept in its history, marked
-    /// disconnected), its TAPD token, its sweep cursor, and its Tencent Docs account's token
-    /// unless another workspace is bound to the same account. Its item records stay.
-    pub async fn disconnect_workspace(&self, ws: &WorkspaceId) -> Result<Disconnected, StoreError> {
-        let pk = ws_pk(ws);
-        let records = self.records_of(&pk).await?;
-        let binding_raw = records.get("BINDING").cloned();
-        let binding = match binding_raw {
-            Some(_) => self.binding(ws).await?,
-            None => None,
-        };
-        let mut done = Disconnected::default();
-        let mut tx: Vec<TransactWriteItem> = Vec::new();
-        let delete = |pk: &str, sk: &str| {
-            TransactWriteItem::builder()
-                .delete(
-                    Delete::builder().table_name(&self.table).set_key(Some(Self::key(pk, sk))).build().expect("set"),
-                )
-                .build()
-        };
-        if let Some(raw) = binding_raw {
-            let bind_id = get_s(&raw, "bind_id").unwrap_or_default().to_owned();
-            let connected_at = get_n(&raw, "connected_at").unwrap_or(0);
-            let mut history = raw.clone();
-            history.remove("gsi1pk");
-            history.remove("gsi1sk");
-            history.remove("needs_reconnect_at");
-            history.insert("sk".into(), s(format!("HISTORY#{connected_at:012}#{bind_id}")));
-            history.insert("replaced_at".into(), n(now_secs()));
-            history.insert("disconnected".into(), AttributeValue::Bool(true));
-            tx.push(
-                TransactWriteItem::builder()
-                    .put(Put::builder().table_name(&self.table).set_item(Some(history)).build().expect("set"))
-                    .build(),
-            );
-            // Only the binding that was read: a reconnect meanwhile is not undone.
-            let mut cond = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(&pk, "BINDING")))
-                .expression_attribute_values(":at", n(connected_at));
-            cond = match bind_id.as_str() {
-                "" => cond.condition_expression("attribute_exists(pk) AND connected_at = :at"),
-                id => cond
-                    .condition_expression("attribute_exists(pk) AND connected_at = :at AND bind_id = :id")
-                    .expression_attribute_values(":id", s(id)),
-            };
-            tx.push(TransactWriteItem::builder().delete(cond.build().expect("set")).build());
-            done.binding = true;
-        }
-        if records.contains_key("TAPD_TOKEN") {
-            tx.push(delete(&pk, "TAPD_TOKEN"));
-            done.tapd_token = true;
-        }
-        // Its own webhook secrets stop opening it (a reconnect makes a new one).
-        if records.contains_key("WEBHOOK_SECRETS") {
-            tx.push(delete(&pk, "WEBHOOK_SECRETS"));
-            done.webhook_secrets = true;
-        }
-        if let Some(open_id) = binding.as_ref().and_then(Binding::open_id) {
-            for other in self.bound_workspaces().await? {
-                if &other.workspace != ws
-                    && self.binding(&other.workspace).await?.as_ref().and_then(Binding::open_id) == Some(open_id)
-                {
-                    done.tdoc_token_kept_for.push(other.workspace);
-                }
-            }
-            let tdoc_pk = format!("TDOC#{open_id}");
-            if done.tdoc_token_kept_for.is_empty() && self.get_latest(&tdoc_pk, "TOKEN").await?.is_some() {
-                tx.push(delete(&tdoc_pk, "TOKEN"));
-                done.tdoc_token = true;
-            }
-        }
-        if self.get_latest(&format!("SWEEP#{ws}"), "SWEEP").await?.is_some() {
-            tx.push(delete(&format!("SWEEP#{ws}"), "SWEEP"));
-            done.sweep_cursor = true;
-        }
-        if tx.is_empty() {
-            return Ok(done);
-        }
-        match self.client.transact_write_items().set_transact_items(Some(tx)).send().await {
-            Ok(_) => Ok(done),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => {
-                Err(StoreError::Unavailable("the workspace was connected again meanwhile; nothing was removed".into()))
-            }
-            Err(e) => Err(StoreError::sdk(e)),
-        }
-    }
-
     /// Re-encrypts every token at rest (every record with a `ct`) under the keyring's first
     /// key; with `dry_run`, only counts. Each write replaces only the ciphertext that was read.
     /// `progress` is called with the number of records read so far.
@@ -280,7 +178,7 @@ impl Store {
     }
 
     /// Every record of a partition, by sort key.
-    async fn records_of(&self, pk: &str) -> Result<HashMap<String, Item>, StoreError> {
+    pub(super) async fn records_of(&self, pk: &str) -> Result<HashMap<String, Item>, StoreError> {
         let mut out = HashMap::new();
         let mut cursor: Option<Item> = None;
         loop {
