@@ -10,7 +10,7 @@ use shared::ids::{ItemKind, WorkspaceId};
 use shared::ops::{self, Retried};
 use shared::store::settings::intro_list;
 use shared::store::table::WorkspaceView;
-use shared::store::{Account, Events, ItemKey, PermissionSetting, Stage, SweepCursor, WorkspaceSettings};
+use shared::store::{Account, Events, ItemKey, PermissionSetting, SweepCursor, WorkspaceSettings};
 use shared::store::{ItemStatus, ItemView};
 use shared::time::{now_millis, parse_tapd_date, tapd_time};
 
@@ -32,10 +32,19 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, Keys::Unused).await?;
             status(&c, json, show_progress).await
         }
-        Command::Items { which, workspace, limit } => {
+        Command::Items { which, workspace, limit, after } => {
             let ws = workspace.as_deref().map(parse_ws).transpose()?;
-            let status = if which.given_up { ItemStatus::GivenUp } else { ItemStatus::Pending };
             let c = connect(&cli.target, Keys::Unused).await?;
+            let paged = match (&which, &ws) {
+                (w, Some(ws)) if w.linked => Some((ws, Some(ops::ItemState::Linked))),
+                (w, Some(ws)) if w.deleted => Some((ws, Some(ops::ItemState::Deleted))),
+                (w, Some(ws)) if w.all => Some((ws, None)),
+                _ => None,
+            };
+            if let Some((ws, state)) = paged {
+                return items_page(&c, ws, state, after.as_deref(), limit, json).await;
+            }
+            let status = if which.given_up { ItemStatus::GivenUp } else { ItemStatus::Pending };
             items(&c, status, ws.as_ref(), limit, json, show_progress).await
         }
         Command::Redrive { items, given_up, workspace } => {
@@ -395,12 +404,8 @@ async fn read_items(
     ws: Option<&WorkspaceId>,
     show_progress: bool,
 ) -> Result<Vec<ItemView>, Failure> {
-    // Given-up items take a scan of the table: its approximate size is the bar's length.
-    let len = match status {
-        ItemStatus::GivenUp => c.approx_items.filter(|&n| n > 0),
-        ItemStatus::Pending => None,
-    };
-    let bar = progress(show_progress, len, "reading items");
+    // Both are lists of unknown length (the queue, the given-up list).
+    let bar = progress(show_progress, None, "reading items");
     let list = c
         .store
         .items_with_status(status, ws, |read| {
@@ -421,6 +426,53 @@ async fn read_items(
         }
     }
     Ok(list.items)
+}
+
+/// A page of a workspace's items, newest first, as the console pages them; the next page's
+/// cursor printed after it.
+async fn items_page(
+    c: &Connected,
+    ws: &WorkspaceId,
+    state: Option<ops::ItemState>,
+    after: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> Result<(), Failure> {
+    let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
+    let page = ops::items(&c.store, ws, state, after, limit).await?;
+    let unreadable: Vec<&(String, String)> = page.items.iter().filter_map(|r| r.as_ref().err()).collect();
+    let records: Vec<&shared::store::ItemRecord> = page.items.iter().filter_map(|r| r.as_ref().ok()).collect();
+    if json {
+        let items: Vec<Value> = records
+            .iter()
+            .map(|r| {
+                let mut v = item_json(&ItemView { record: (*r).clone(), due_ms: None, claim_until_ms: None });
+                v["state"] = json!(ops::ItemState::of(r).as_str());
+                v
+            })
+            .collect();
+        print_json(&json!({ "workspace": ws.as_str(), "items": items, "next": page.next }));
+    } else {
+        let mut t = table(&["Item", "State", "Attempts", "First seen", "Doc"]);
+        for r in &records {
+            let doc = r.stage.doc().map_or("–".to_owned(), |d| d.url.clone());
+            t.add_row(vec![
+                item_name(&r.key),
+                ops::ItemState::of(r).as_str().to_owned(),
+                r.attempts.to_string(),
+                tapd_time(r.first_seen_ms),
+                doc,
+            ]);
+        }
+        println!("{t}");
+        if let Some(next) = &page.next {
+            println!("next page: --after {next}");
+        }
+    }
+    for (pk, why) in &unreadable {
+        eprintln!("unreadable item record {pk}: {why}");
+    }
+    Ok(())
 }
 
 fn item_json(i: &ItemView) -> Value {
@@ -733,7 +785,7 @@ fn kind_pair(raw: &str, what: &str) -> Result<(ItemKind, String), Failure> {
 
 impl SettingsChange {
     /// `settings` changed as asked; a usage failure naming the flag for anything invalid.
-    fn apply(&self, mut settings: WorkspaceSettings) -> Result<WorkspaceSettings, Failure> {
+    fn apply(&self, settings: WorkspaceSettings) -> Result<WorkspaceSettings, Failure> {
         // The shared change takes an empty value as "back to the deployment's": --unset.
         let mut change = ops::SettingsChange::default();
         for name in &self.unset {

@@ -92,9 +92,15 @@ enum Command {
         #[arg(long, short = 'w', value_name = "WORKSPACE")]
         workspace: Option<String>,
 
-        /// Show at most this many (the oldest first); the JSON output is never cut
+        /// Show at most this many (the oldest first); the JSON output is never cut. With
+        /// --linked, --deleted or --all: the page's size
         #[arg(long, value_name = "N", default_value_t = 200)]
         limit: usize,
+
+        /// With --linked, --deleted or --all: the page after this cursor (printed with the
+        /// page before)
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
     },
 
     /// Retry items now: a given-up item becomes pending and due at once, a pending one due at once.
@@ -271,6 +277,16 @@ struct Which {
     /// Items given up (`--failed` is the old name)
     #[arg(long = "given-up", alias = "failed")]
     given_up: bool,
+    /// A workspace's linked items, newest first, a page at a time (needs --workspace)
+    #[arg(long, requires = "workspace")]
+    linked: bool,
+    /// A workspace's items deleted in TAPD, newest first, a page at a time (needs --workspace)
+    #[arg(long, requires = "workspace")]
+    deleted: bool,
+    /// Every item of a workspace, newest first, a page at a time (needs --workspace), as the
+    /// console lists them
+    #[arg(long, requires = "workspace")]
+    all: bool,
 }
 
 /// An error for the operator, with the exit code it ends with.

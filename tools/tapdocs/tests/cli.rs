@@ -373,3 +373,29 @@ async fn an_unreadable_item_row_is_reported_not_dropped() {
     let err = stderr(&out);
     assert!(err.contains("1 item record(s) could not be read") && err.contains("ITEM#20000041#epic#1000042"), "{err}");
 }
+
+#[tokio::test]
+async fn a_workspaces_items_are_paged_newest_first_as_the_console_pages_them() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    for (n, id) in ["1000051", "1000052", "1000053"].iter().enumerate() {
+        failed_item(&store, &item("20000051", ItemKind::Story, id), &format!("reason {n}")).await;
+        // First seen one after another (the listing's order).
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    failed_item(&store, &item("20000052", ItemKind::Story, "1000054"), "another workspace's").await;
+    let first = json_of(&tapdocs(&table, &["items", "--all", "--workspace", "20000051", "--limit", "2", "--json"]));
+    let ids = |v: &Value| {
+        v["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&first), ["1000053", "1000052"], "newest first");
+    let next = first["next"].as_str().expect("a next page");
+    let second = json_of(&tapdocs(
+        &table,
+        &["items", "--all", "--workspace", "20000051", "--limit", "2", "--after", next, "--json"],
+    ));
+    assert_eq!(ids(&second), ["1000051"], "the rest, and not another workspace's");
+    assert!(second["items"][0]["state"] == "given_up");
+    let refused = tapdocs(&table, &["items", "--all"]);
+    assert_eq!(refused.status.code(), Some(2), "--all needs --workspace");
+}
