@@ -123,6 +123,15 @@ fn copy(template: &Item, old_pk: &str, new_pk: &str, old_id: &str, new_id: &str,
                 ("gsi1sk", AttributeValue::S(s)) if s.starts_with(WS) => {
                     AttributeValue::S(format!("{WS}#{seen_ms:015}#{new_pk}"))
                 }
+                // Linked when first seen: on that day's list.
+                ("gsi1pk", AttributeValue::S(s)) if s.starts_with("LINKED#") => {
+                    AttributeValue::S(format!("LINKED#{WS}#{}", &shared::time::tapd_time(seen_ms)[..10]))
+                }
+                ("gsi1sk", AttributeValue::S(_))
+                    if template.get("gsi1pk").and_then(|v| v.as_s().ok()).is_some_and(|p| p.starts_with("LINKED#")) =>
+                {
+                    AttributeValue::S(format!("{seen_ms:015}#{new_pk}"))
+                }
                 (_, AttributeValue::S(s)) => AttributeValue::S(s.replace(old_pk, new_pk).replace(old_id, new_id)),
                 (_, other) => other.clone(),
             };

@@ -204,7 +204,8 @@ impl Overview {
         let today = today_start_ms(now);
         // The last 7 days: today and the 6 before it.
         let week_start = today - 6 * 86_400_000;
-        let (first_day, last_day) = (crate::time::tapd_time(week_start), crate::time::tapd_time(now));
+        // Each day's linked list counted side by side (a key each).
+        let days = futures_util::future::try_join_all((0..7).map(|d| store.linked_on(ws, today - d * 86_400_000)));
         let (binding, settings, folder_id, secrets, reconnect, linked, given_up_today, given_up_week, waiting, last) =
             tokio::try_join!(
                 store.binding(ws),
@@ -212,21 +213,20 @@ impl Overview {
                 store.folder(ws, "ws"),
                 store.webhook_secret_times(ws),
                 store.needs_reconnect(ws),
-                store.linked_per_day(ws, &first_day[..10], &last_day[..10]),
+                days,
                 store.given_up_since(ws, today),
                 store.given_up_since(ws, week_start),
                 store.waiting_of(ws),
                 store.workspace_items(ws, 1, None, None),
             )?;
-        let linked_on = |from: &str| linked.iter().filter(|(d, _)| d.as_str() >= from).map(|(_, c)| *c).sum::<u64>();
         let waiting_since = |since: u64| waiting.iter().filter(|r| r.first_seen_ms >= since).count() as u64;
         Ok(Overview {
             binding,
             needs_reconnect: reconnect,
             folder_id,
             settings,
-            today: [linked_on(&last_day[..10]), waiting_since(today), given_up_today],
-            week: [linked_on(&first_day[..10]), waiting_since(week_start), given_up_week],
+            today: [linked[0], waiting_since(today), given_up_today],
+            week: [linked.iter().sum(), waiting_since(week_start), given_up_week],
             last_item_ms: last.items.first().and_then(|r| r.as_ref().ok()).map(|r| r.first_seen_ms),
             secrets: secrets.into_iter().filter(|(_, r)| r.is_none_or(|r| r > now)).collect(),
         })

@@ -18,6 +18,12 @@ pub(crate) const GIVEN_UP: &str = "given_up";
 pub(crate) const LEGACY_GIVEN_UP: &str = "failed";
 /// `gsi1pk` of given-up items (the sparse given-up list; `gsi1sk` is [`list_key`]).
 pub(crate) const GIVEN_UP_LIST: &str = "GIVEN_UP";
+/// `gsi1pk` of the items of a workspace linked on a day (Asia/Shanghai), `gsi1sk` when:
+/// the console's counts are counts of these lists, a key each, whatever the workspace holds.
+pub(crate) fn linked_list(ws: &impl std::fmt::Display, linked_ms: u64) -> String {
+    format!("LINKED#{ws}#{}", &crate::time::tapd_time(linked_ms)[..10])
+}
+
 /// `gsi1pk` of items deleted in TAPD (`gsi1sk` is [`list_key`]).
 pub(crate) const DELETED_LIST: &str = "DELETED";
 /// The index of the table's lists, keyed by `gsi1pk` (which list) and `gsi1sk` (the order in
@@ -474,11 +480,25 @@ impl Store {
         Ok(())
     }
 
-    /// Marks the item `Done`, drops it from the pending index and lets go of it; the day's
-    /// count of linked items (the console's) goes up in the same transaction, so it is exact
-    /// and costs no round trip of its own.
+    /// Marks the item `Done`, moves it from the queue to the day's list of linked items (the
+    /// console counts them there) and lets go of it.
     pub async fn record_done(&self, claim: &mut Claim, doc: Doc, comment_id: &str) -> Result<(), StoreError> {
-        match self.finish(claim, comment_id).await {
+        let now = now_millis();
+        let finished = self
+            .claimed_update(
+                claim,
+                "SET #st = :done, comment_id = :cid, updated_at = :now, gsi1pk = :list, gsi1sk = :lk \
+                 REMOVE claim_owner, claim_until, last_error",
+                vec![
+                    (":done", s("done")),
+                    (":cid", s(comment_id)),
+                    (":now", n(now)),
+                    (":list", s(linked_list(&claim.record.key.workspace, now))),
+                    (":lk", s(due_key(now, &claim.record.key.pk()))),
+                ],
+            )
+            .await;
+        match finished {
             // The SDK retried a write whose first try landed (its reply was lost): the claim
             // is gone because this very write released it.
             Err(StoreError::LostClaim)
@@ -490,56 +510,6 @@ impl Store {
         }
         claim.record.stage = Stage::Done { doc, comment_id: comment_id.to_owned() };
         Ok(())
-    }
-
-    async fn finish(&self, claim: &Claim, comment_id: &str) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
-        let pk = claim.record.key.pk();
-        let now = now_millis();
-        let item = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk, SK)))
-            .update_expression(
-                "SET #st = :done, comment_id = :cid, updated_at = :now \
-                 REMOVE gsi1pk, gsi1sk, claim_owner, claim_until, last_error",
-            )
-            .condition_expression("claim_owner = :me")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":done", s("done"))
-            .expression_attribute_values(":cid", s(comment_id))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":me", s(&claim.owner))
-            .build()
-            .expect("set");
-        let count = super::counts::linked_today(&self.table, &claim.record.key.workspace, now);
-        // The same token for the same finish: DynamoDB answers a retried transaction that
-        // landed as done (for ten minutes) instead of applying it twice.
-        let token = {
-            use sha2::Digest;
-            let d = sha2::Sha256::digest(format!("{pk}|{}|{comment_id}", claim.owner).as_bytes());
-            d.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()
-        };
-        let out = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(item).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .client_request_token(token)
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => {
-                let lost = match e.as_service_error() {
-                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => {
-                        c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-                    }
-                    _ => false,
-                };
-                if lost { Err(StoreError::LostClaim) } else { Err(StoreError::sdk(e)) }
-            }
-            Err(e) => Err(StoreError::sdk(e)),
-        }
     }
 
     /// Lets go of a pending item after a failure, recording why; it is due again at

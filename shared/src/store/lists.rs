@@ -4,7 +4,8 @@
 //!   `gsi2sk = <first seen ms>#<pk>`);
 //! - the due queue (`gsi1pk = PENDING`, `gsi1sk = <due ms>#<pk>`), the given-up items
 //!   (`GIVEN_UP`) and the items deleted in TAPD (`DELETED`), these two keyed
-//!   `<ws>#<first seen ms>#<pk>` so one workspace's are a key range (the lists index,
+//!   `<ws>#<first seen ms>#<pk>` so one workspace's are a key range, and the items a workspace
+//!   linked each day (`LINKED#<ws>#<yyyy-mm-dd>`), which the console counts (the lists index,
 //!   [`LISTS_INDEX`]).
 //!
 //! The console and `tapdocs` page through the same calls.
@@ -264,6 +265,32 @@ impl Store {
                 .expression_attribute_values(":l", s(GIVEN_UP_LIST))
                 .expression_attribute_values(":from", s(format!("{ws}#{since_ms:015}")))
                 .expression_attribute_values(":to", s(ws_range(ws).1))
+                .select(Select::Count)
+                .set_exclusive_start_key(cursor.take())
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+            count += out.count.max(0) as u64;
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => cursor = Some(k),
+                None => return Ok(count),
+            }
+        }
+    }
+
+    /// How many of the workspace's items were linked on `day` (`yyyy-mm-dd`, Asia/Shanghai) and
+    /// are linked still: a count of that day's list.
+    pub async fn linked_on(&self, ws: &WorkspaceId, day_ms: u64) -> Result<u64, StoreError> {
+        let list = super::items::linked_list(ws, day_ms);
+        let (mut count, mut cursor) = (0u64, None::<Item>);
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(LISTS_INDEX)
+                .key_condition_expression("gsi1pk = :l")
+                .expression_attribute_values(":l", s(&list))
                 .select(Select::Count)
                 .set_exclusive_start_key(cursor.take())
                 .send()

@@ -10,21 +10,19 @@
 //! | `settings`      | a workspace's own settings and its folders (`WS#…/SETTINGS`, `FOLDER#…`) |
 //! | `items`         | one record per TAPD item: its doc's lifecycle (`ITEM#…/LINK`)            |
 //! | `lists`         | items read as lists through the indexes (no records of its own)          |
-//! | `counts`        | a workspace's daily counts (`WS#…/DAY#…`, TTL)                           |
 //! | `sweeps`        | each workspace's sweep, and the TAPD budget (`SWEEP#…`, `BUDGET#tapd`)   |
 //! | `sessions`      | console sessions (`SESSION#…`, TTL)                                      |
 //! | `audit`         | a workspace's audit trail (`WS#…/AUDIT#…`)                               |
 //! | `table`         | the table as a whole, for `tapdocs` (checks, token re-encryption)        |
 //!
 //! Two indexes: `workspace_items` (a workspace's items, newest first) and the lists index
-//! (`pending` on the table: the due queue, the given-up and deleted items, the connected
-//! workspaces). Tokens and secrets are encrypted with AES-256-GCM, the record's `pk|sk` as
+//! (`pending` on the table: the due queue, the given-up and deleted items, the items linked
+//! each day, the connected workspaces). Tokens and secrets are encrypted with AES-256-GCM, the record's `pk|sk` as
 //! associated data.
 
 mod app_token;
 mod audit;
 pub mod bindings;
-mod counts;
 pub mod items;
 pub mod lists;
 pub mod sessions;

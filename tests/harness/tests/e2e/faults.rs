@@ -400,7 +400,6 @@ fn ddb_cells() -> Vec<DdbCell> {
     use DdbFaultKind::*;
     let claim = "claim_owner = :owner";
     let record_doc = "doc_id = :doc_id";
-    // The finish is a transaction (the item, and the day's count of linked items).
     let finish = ":done";
     let cell = |name, op, needle: &str, kind, times, absorbed| DdbCell {
         name,
@@ -416,8 +415,8 @@ fn ddb_cells() -> Vec<DdbCell> {
         cell("token read, 500s", "GetItem", "TDOC#", ServerError, 0, false),
         cell("doc record, 500 ×3 (beyond the SDK's retries)", "UpdateItem", record_doc, ServerError, 3, true),
         cell("doc record, reply lost", "UpdateItem", record_doc, DropReply, 1, true),
-        cell("finish, 500s", "TransactWriteItems", finish, ServerError, 0, false),
-        cell("finish, reply lost", "TransactWriteItems", finish, DropReply, 1, true),
+        cell("finish, 500s", "UpdateItem", finish, ServerError, 0, false),
+        cell("finish, reply lost", "UpdateItem", finish, DropReply, 1, true),
     ]
 }
 
