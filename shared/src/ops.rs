@@ -99,7 +99,12 @@ pub fn reason(lang: Lang, record: &ItemRecord) -> Option<String> {
         _ => record.last_error.as_deref()?,
     };
     let says = |needle: &str| raw.contains(needle);
-    let words = if says("paused") {
+    let words = if says("settings leave") {
+        lang.pick(
+            "本项目的设置不为这类条目创建文档：如需要，请在「处理的事件」中勾选后重试。",
+            "The workspace's settings do not link this kind: tick it under the events acted on, then retry.",
+        )
+    } else if says("paused") {
         lang.pick(
             "本项目已暂停创建文档：恢复后立即处理。",
             "Linking is paused in this workspace: taken as soon as it resumes.",

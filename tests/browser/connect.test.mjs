@@ -412,7 +412,7 @@ async function walkTheConsole(base, context, shot, env) {
 
   step('控制台: the title template, and the next doc follows it');
   await page.locator('#title_template').fill('【需求】{name}');
-  await Promise.all([page.waitForURL((u) => u.searchParams.get('done') === 'saved'), page.getByRole('button', { name: '保存' }).click()]);
+  await Promise.all([page.waitForURL((u) => u.searchParams.get('done') === 'saved'), page.locator('#settings').getByRole('button', { name: '保存' }).click()]);
   check((await page.locator('#preview').innerText()).includes('【需求】'), 'the preview follows the template');
   await shot(page, 'console-settings');
   const next = `11${WORKSPACE}${String((Date.now() + 7) % 1e9).padStart(9, '0')}`;

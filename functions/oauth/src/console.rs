@@ -589,9 +589,11 @@ async fn workspace_page(
          <p>{dt_label} {dt_selects}</p>\
          <p>{tp_label}<br>{template_inputs}<small>{tp_help}</small></p>\
          <p><label for=\"language\">{lg_label}</label> <select id=\"language\" name=\"language\">{lang_options}</select><br><small>{lg_help}</small></p>\
+         <button type=\"submit\">{save}</button></form>\
+         <form method=\"post\" action=\"/console/ws/{ws}/settings\" id=\"content-settings\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <p><input type=\"hidden\" name=\"intro_shown\" value=\"1\">{if_label} {intro_boxes}<br><small>{if_help}</small></p>\
          <p id=\"events\"><input type=\"hidden\" name=\"events_shown\" value=\"1\">{ev_label} {event_boxes}<br><small>{ev_help}</small></p>\
-         <button type=\"submit\">{save}</button></form>\
+         <button type=\"submit\" id=\"save-events\">{save}</button></form>\
          <h2>{more_h}</h2>{pause_button}\
          <form method=\"post\" action=\"/console/ws/{ws}/backfill\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label for=\"since\">{bf_label}</label> <input type=\"date\" id=\"since\" name=\"since\"> <button type=\"submit\">{bf_button}</button></form>\

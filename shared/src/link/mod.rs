@@ -127,12 +127,12 @@ impl Linker {
         let claim = self.clients.store.claim_item(key, event_id, &owner, deadline_ms);
         let (claimed, prefetched) = if event_id.is_some() {
             let warm_tdoc = self.tokens.warm_tdoc(&self.clients, &key.workspace, &account, deadline_ms);
-            let settings = self.reload_settings(&key.workspace);
+            let settings = self.reload_settings(&key.workspace, placement::Reload::Always);
             let (c, item, (), ()) = tokio::join!(claim, self.fetch_item(key, deadline_ms), warm_tdoc, settings);
             (c?, item.ok())
         } else {
             // Settings as they are now (a pause, a resume), unless read a moment ago.
-            let (c, ()) = tokio::join!(claim, self.reload_settings(&key.workspace));
+            let (c, ()) = tokio::join!(claim, self.reload_settings(&key.workspace, placement::Reload::Debounced));
             (c?, None)
         };
         match claimed {
@@ -281,8 +281,17 @@ impl Linker {
         prefetched: Option<TapdItem>,
         deadline_ms: u64,
     ) -> Result<Outcome, LinkError> {
-        // Paused as remembered is checked afresh (a resume a moment ago counts).
+        // Settings as read beside the claim: a kind the workspace stopped linking since the
+        // remembered ones were read ends here, given up with why (a retry links it if the
+        // kind is linked again).
         let ws = &claim.record.key.workspace;
+        let kind = claim.record.key.kind;
+        if claim.record.stage.doc().is_none() && !self.placement(ws).await?.events.links(kind) {
+            let why = format!("not linked: the workspace's settings leave {}s alone", kind.as_str());
+            self.clients.store.give_up(&mut claim, &why).await?;
+            return Ok(Outcome::NotActedOn);
+        }
+        // Paused as remembered is checked afresh (a resume a moment ago counts).
         if self.placement(ws).await?.paused && self.fresh_placement(ws).await?.paused {
             let next = now_millis() + PAUSED_RECHECK_MS;
             self.clients.store.release_for_retry(&claim, "linking is paused in this workspace", next).await?;

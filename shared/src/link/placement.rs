@@ -32,6 +32,13 @@ pub struct Cache {
     folders: Mutex<HashMap<(WorkspaceId, String), String>>,
 }
 
+/// When [`Linker::reload_settings`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    Always,
+    Debounced,
+}
+
 /// A workspace's settings resolved against the deployment's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
@@ -115,11 +122,14 @@ impl Linker {
         Ok(Placement::resolve(&self.cfg, own))
     }
 
-    /// Reads the workspace's settings again unless they were read a moment ago: run beside
-    /// a delivery's claim (no round trip of its own), so the next item follows settings
-    /// changed in the console or by `tapdocs` at once.
-    pub(super) async fn reload_settings(&self, ws: &WorkspaceId) {
-        if self.places.settings.lock().await.get(ws).is_some_and(|(_, at)| at.elapsed() < Duration::from_secs(2)) {
+    /// Reads the workspace's settings again, run beside a claim (no round trip of its own), so
+    /// the next item follows settings changed in the console or by `tapdocs` at once. A
+    /// delivery always reads them (`Reload::Always`: a change a moment ago counts); the
+    /// scheduled run's items, many at a time, at most once a second (`Reload::Debounced`).
+    pub(super) async fn reload_settings(&self, ws: &WorkspaceId, how: Reload) {
+        if how == Reload::Debounced
+            && self.places.settings.lock().await.get(ws).is_some_and(|(_, at)| at.elapsed() < Duration::from_secs(1))
+        {
             return;
         }
         match self.clients.store.workspace_settings(ws).await {

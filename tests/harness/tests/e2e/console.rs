@@ -279,12 +279,14 @@ async fn an_admin_pauses_linking_and_chooses_the_events_and_the_language() {
     )
     .await;
     assert_eq!(saved.status, 302, "{}", saved.body);
-    let webhook = stack.webhook().await;
+    // The same warm instance, which read the settings a moment ago: a delivery reads them again.
     stack.sandbox.add_item(C, ItemKind::Bug, "1120003293000000002", "不处理的缺陷");
     let bug = Request::post_json(WEBHOOK_PATH, &create_event(C, "bug", "1120003293000000002", "1120003293000000002"));
     let ignored = webhook.http(&bug).await;
     assert_eq!(ignored.json().unwrap()["status"], "ignored", "{}", ignored.body);
     assert_eq!(docs_of("1120003293000000002"), 0, "a kind the workspace does not link");
+    let page = get(&oauth, &format!("/console/ws/{C}?state=given_up"), &cookie).await;
+    assert!(page.body.contains("不为这类条目创建文档"), "why, in words: {}", page.body);
     stack.sandbox.add_item(C, ItemKind::Story, "1120003293000000003", "English story");
     assert_eq!(webhook.http(&delivery(C, "1120003293000000003")).await.status, 200);
     let comment = stack.sandbox.comments().into_iter().find(|c| c.entry_id == "1120003293000000003").unwrap();
