@@ -286,13 +286,14 @@ impl Linker {
         // kind is linked again).
         let ws = &claim.record.key.workspace;
         let kind = claim.record.key.kind;
-        if claim.record.stage.doc().is_none() && !self.placement(ws).await?.events.links(kind) {
+        let place = self.placement(ws).await?;
+        if claim.record.stage.doc().is_none() && !place.events.links(kind) {
             let why = format!("not linked: the workspace's settings leave {}s alone", kind.as_str());
             self.clients.store.give_up(&mut claim, &why).await?;
             return Ok(Outcome::NotActedOn);
         }
         // Paused as remembered is checked afresh (a resume a moment ago counts).
-        if self.placement(ws).await?.paused && self.fresh_placement(ws).await?.paused {
+        if place.paused && self.fresh_placement(ws).await?.paused {
             let next = now_millis() + PAUSED_RECHECK_MS;
             self.clients.store.release_for_retry(&claim, "linking is paused in this workspace", next).await?;
             return Ok(Outcome::Paused);

@@ -303,30 +303,22 @@ impl Store {
 
     /// Every connected workspace.
     pub async fn bound_workspaces(&self) -> Result<Vec<BoundWorkspace>, StoreError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(LISTS_INDEX)
-                .key_condition_expression("gsi1pk = :w")
-                .expression_attribute_values(":w", s(WORKSPACES))
-                .set_exclusive_start_key(cursor)
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in page.items.unwrap_or_default() {
-                if let Some(workspace) = get_s(&item, "gsi1sk").and_then(|w| WorkspaceId::parse(w).ok()) {
-                    out.push(BoundWorkspace { workspace, connected_at: get_n(&item, "connected_at").unwrap_or(0) });
-                }
-            }
-            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
-                Some(k) => cursor = Some(k),
-                None => return Ok(out),
-            }
-        }
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LISTS_INDEX)
+            .key_condition_expression("gsi1pk = :w")
+            .expression_attribute_values(":w", s(WORKSPACES));
+        Ok(self
+            .query_all(q)
+            .await?
+            .iter()
+            .filter_map(|item| {
+                let workspace = get_s(item, "gsi1sk").and_then(|w| WorkspaceId::parse(w).ok())?;
+                Some(BoundWorkspace { workspace, connected_at: get_n(item, "connected_at").unwrap_or(0) })
+            })
+            .collect())
     }
 }
 

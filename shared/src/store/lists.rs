@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 
 use super::items::{
@@ -228,80 +228,45 @@ impl Store {
 
     /// Every queued (pending) record, of one workspace or all.
     async fn queued_of(&self, ws: Option<&WorkspaceId>) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<Item> = None;
-        loop {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(LISTS_INDEX)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s(PENDING))
-                .set_exclusive_start_key(cursor.take());
-            if let Some(ws) = ws {
-                q = q.filter_expression("ws = :ws").expression_attribute_values(":ws", s(ws.as_str()));
-            }
-            let page = q.send().await.map_err(StoreError::sdk)?;
-            out.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
-                Some(k) => cursor = Some(k),
-                None => return Ok(out),
-            }
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LISTS_INDEX)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(PENDING));
+        if let Some(ws) = ws {
+            q = q.filter_expression("ws = :ws").expression_attribute_values(":ws", s(ws.as_str()));
         }
+        self.query_all(q).await
     }
 
     /// How many of the workspace's items first seen since `since_ms` are given up (not
     /// deleted): a count over the given-up list's key range, nothing else read.
     pub async fn given_up_since(&self, ws: &WorkspaceId, since_ms: u64) -> Result<u64, StoreError> {
-        let (mut count, mut cursor) = (0u64, None::<Item>);
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(LISTS_INDEX)
-                .key_condition_expression("gsi1pk = :l AND gsi1sk BETWEEN :from AND :to")
-                .expression_attribute_values(":l", s(GIVEN_UP_LIST))
-                .expression_attribute_values(":from", s(format!("{ws}#{since_ms:015}")))
-                .expression_attribute_values(":to", s(ws_range(ws).1))
-                .select(Select::Count)
-                .set_exclusive_start_key(cursor.take())
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            count += out.count.max(0) as u64;
-            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-                Some(k) => cursor = Some(k),
-                None => return Ok(count),
-            }
-        }
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LISTS_INDEX)
+            .key_condition_expression("gsi1pk = :l AND gsi1sk BETWEEN :from AND :to")
+            .expression_attribute_values(":l", s(GIVEN_UP_LIST))
+            .expression_attribute_values(":from", s(format!("{ws}#{since_ms:015}")))
+            .expression_attribute_values(":to", s(ws_range(ws).1));
+        self.count_all(q).await
     }
 
     /// How many of the workspace's items were linked on `day` (`yyyy-mm-dd`, Asia/Shanghai) and
     /// are linked still: a count of that day's list.
     pub async fn linked_on(&self, ws: &WorkspaceId, day_ms: u64) -> Result<u64, StoreError> {
-        let list = super::items::linked_list(ws, day_ms);
-        let (mut count, mut cursor) = (0u64, None::<Item>);
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(LISTS_INDEX)
-                .key_condition_expression("gsi1pk = :l")
-                .expression_attribute_values(":l", s(&list))
-                .select(Select::Count)
-                .set_exclusive_start_key(cursor.take())
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            count += out.count.max(0) as u64;
-            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-                Some(k) => cursor = Some(k),
-                None => return Ok(count),
-            }
-        }
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LISTS_INDEX)
+            .key_condition_expression("gsi1pk = :l")
+            .expression_attribute_values(":l", s(super::items::linked_list(ws, day_ms)));
+        self.count_all(q).await
     }
 
     /// The workspace's waiting items (its part of the queue).
@@ -322,33 +287,22 @@ impl Store {
         let rows = match status {
             ItemStatus::Pending => self.queued_of(ws).await?,
             ItemStatus::GivenUp => {
-                let mut rows = Vec::new();
-                let mut cursor: Option<Item> = None;
-                loop {
-                    let mut q = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(LISTS_INDEX)
-                        .expression_attribute_values(":l", s(GIVEN_UP_LIST))
-                        .set_exclusive_start_key(cursor.take());
-                    q = match ws {
-                        Some(ws) => {
-                            let (from, to) = ws_range(ws);
-                            q.key_condition_expression("gsi1pk = :l AND gsi1sk BETWEEN :from AND :to")
-                                .expression_attribute_values(":from", s(from))
-                                .expression_attribute_values(":to", s(to))
-                        }
-                        None => q.key_condition_expression("gsi1pk = :l"),
-                    };
-                    let page = q.send().await.map_err(StoreError::sdk)?;
-                    rows.extend(page.items.unwrap_or_default());
-                    progress(rows.len() as u64);
-                    match page.last_evaluated_key.filter(|k| !k.is_empty()) {
-                        Some(k) => cursor = Some(k),
-                        None => break rows,
+                let q = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(LISTS_INDEX)
+                    .expression_attribute_values(":l", s(GIVEN_UP_LIST));
+                let q = match ws {
+                    Some(ws) => {
+                        let (from, to) = ws_range(ws);
+                        q.key_condition_expression("gsi1pk = :l AND gsi1sk BETWEEN :from AND :to")
+                            .expression_attribute_values(":from", s(from))
+                            .expression_attribute_values(":to", s(to))
                     }
-                }
+                    None => q.key_condition_expression("gsi1pk = :l"),
+                };
+                self.query_all(q).await?
             }
         };
         progress(rows.len() as u64);

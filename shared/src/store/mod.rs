@@ -37,6 +37,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::crypto::Keyring;
@@ -121,6 +122,33 @@ impl Store {
             .await
             .map_err(StoreError::sdk)?;
         Ok(out.item)
+    }
+
+    /// Every item a query finds, page after page.
+    async fn query_all(&self, req: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+        let (mut out, mut cursor) = (Vec::new(), None::<Item>);
+        loop {
+            let page = req.clone().set_exclusive_start_key(cursor.take()).send().await.map_err(StoreError::sdk)?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => cursor = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// How many items a query finds, every page counted (nothing else read back).
+    async fn count_all(&self, req: QueryFluentBuilder) -> Result<u64, StoreError> {
+        let (mut count, mut cursor) = (0u64, None::<Item>);
+        let req = req.select(aws_sdk_dynamodb::types::Select::Count);
+        loop {
+            let page = req.clone().set_exclusive_start_key(cursor.take()).send().await.map_err(StoreError::sdk)?;
+            count += page.count.max(0) as u64;
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => cursor = Some(k),
+                None => return Ok(count),
+            }
+        }
     }
 
     /// One record, possibly a moment stale (an eventually consistent read, half the cost):

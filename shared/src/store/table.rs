@@ -179,29 +179,18 @@ impl Store {
 
     /// Every record of a partition, by sort key.
     pub(super) async fn records_of(&self, pk: &str) -> Result<HashMap<String, Item>, StoreError> {
-        let mut out = HashMap::new();
-        let mut cursor: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk))
-                .consistent_read(true)
-                .set_exclusive_start_key(cursor.take())
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in page.items.unwrap_or_default() {
-                if let Some(sk) = get_s(&item, "sk") {
-                    out.insert(sk.to_owned(), item);
-                }
-            }
-            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
-                Some(k) => cursor = Some(k),
-                None => return Ok(out),
-            }
-        }
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true);
+        Ok(self
+            .query_all(q)
+            .await?
+            .into_iter()
+            .filter_map(|item| Some((get_s(&item, "sk")?.to_owned(), item)))
+            .collect())
     }
 }
