@@ -181,10 +181,10 @@ pub mod secrets_extension {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.0\r\nHost: localhost:{port}\r\nX-Aws-Parameters-Secrets-Token: {token}\r\n\r\n"
-        )?;
+        // One write: a request sent in pieces may meet a server that answers the first piece.
+        let request =
+            format!("GET {path} HTTP/1.0\r\nHost: localhost:{port}\r\nX-Aws-Parameters-Secrets-Token: {token}\r\n\r\n");
+        stream.write_all(request.as_bytes())?;
         let mut raw = Vec::new();
         stream.take(1 << 20).read_to_end(&mut raw)?;
         let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP reply");
@@ -750,10 +750,18 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let handle = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 4096];
-            let n = s.read(&mut buf).unwrap();
+            // Read the whole head before answering: closing with unread bytes resets the client.
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
             s.write_all(reply.as_bytes()).unwrap();
-            String::from_utf8_lossy(&buf[..n]).into_owned()
+            String::from_utf8_lossy(&buf).into_owned()
         });
         (port, handle)
     }
