@@ -256,6 +256,8 @@ pub struct VariantResult {
     pub distant: Option<PathStats>,
     /// The latency mode: a story's delivery as the first invocation of a fresh instance.
     pub distant_cold: Option<PathStats>,
+    /// The latency mode: the delivery that recovers from lost replies (the worst path).
+    pub distant_recovery: Option<PathStats>,
     /// The latency mode: a backlog drained by scheduled runs.
     pub drain: Option<Drain>,
     /// The console's pages with 10,000 items in the workspace.
@@ -583,7 +585,7 @@ async fn scenario(args: &Args, variant: &Variant, result: &mut VariantResult) {
 /// round trip; the time is the whole invocation, as TAPD's delivery waits for it. Then the
 /// same delivery as the first invocation of a fresh process (another instance has run
 /// before, as in production: the shared TAPD token is in the table).
-async fn distant(args: &Args, variant: &Variant, latency: Latency) -> (PathStats, PathStats) {
+async fn distant(args: &Args, variant: &Variant, latency: Latency) -> (PathStats, PathStats, PathStats) {
     let mut ctx = Ctx::new(variant, latency).await;
     let helper = ctx.spawn("oauth").await;
     ctx.connect_webhook_workspace(&helper).await;
@@ -608,9 +610,44 @@ async fn distant(args: &Args, variant: &Variant, latency: Latency) -> (PathStats
         assert_eq!(resp.json().unwrap_or_default()["status"], "linked", "{}", resp.body);
         cold.push(took, trips);
     }
+    let recovery = recovery(&mut ctx, args.first.max(10)).await;
     drop_table(&ctx.stack.table).await;
     eprintln!("bench: {}: latency mode done", variant.label);
-    (linked, cold)
+    (linked, cold, recovery)
+}
+
+/// The latency mode's worst recovery path: a story whose doc create, intro and comment all
+/// lose their replies (each landed; the instance cannot tell), on a warm instance. The delivery
+/// lists the folder for the doc its create made and adopts it, reads the doc's text back before
+/// writing the intro again, and looks for the comment before posting it again.
+async fn recovery(ctx: &mut Ctx, runs: usize) -> PathStats {
+    use sandbox::{Fault, FaultKind};
+    let webhook = ctx.spawn("tapd-webhook").await;
+    let lose = |method: &str, path: &str| Fault {
+        method: Some(method.into()),
+        path_prefix: path.into(),
+        kind: FaultKind::DropReply,
+        times: 1,
+    };
+    let (_, warm_up) = ctx.new_story();
+    answered(&webhook.invoke(warm_up).await, &webhook, 200, "warming up");
+    let mut stats =
+        PathStats::new("tapd-webhook: linked story, the replies of its create, intro and comment lost (warm)");
+    for _ in 0..runs {
+        let (id, event) = ctx.new_story();
+        ctx.stack.sandbox.inject(lose("POST", "/tdoc/openapi/drive/v2/files$"));
+        ctx.stack.sandbox.inject(lose("POST", "/tdoc/openapi/doc/v3/"));
+        ctx.stack.sandbox.inject(lose("POST", "/tapd/api/comments"));
+        let (inv, took, trips) = ctx.measure(&webhook, event).await;
+        let resp = answered(&inv, &webhook, 200, "recovering webhook");
+        assert_eq!(resp.json().unwrap_or_default()["status"], "linked", "{}", resp.body);
+        assert!(ctx.stack.sandbox.faults().is_empty(), "a reply meant to be lost was not: {:?}", trips.labels);
+        let docs = ctx.stack.sandbox.docs().into_iter().filter(|d| !d.deleted && d.content.contains(&id)).count();
+        let comments = ctx.stack.sandbox.comments().into_iter().filter(|c| c.entry_id == id).count();
+        assert_eq!((docs, comments), (1, 1), "story {id}: docs and comments after the recovery");
+        stats.push(took, trips);
+    }
+    stats
 }
 
 /// The default `TAPD_BUDGET` and its window (shared/src/config.rs).
@@ -746,9 +783,10 @@ async fn main() {
     for (variant, result) in args.variants.iter().zip(results.iter_mut()) {
         scenario(&args, variant, result).await;
         if let Some(latency) = args.latency {
-            let (warm, cold) = distant(&args, variant, latency).await;
+            let (warm, cold, recovery) = distant(&args, variant, latency).await;
             result.distant = Some(warm);
             result.distant_cold = Some(cold);
+            result.distant_recovery = Some(recovery);
             if args.drain > 0 && result.drain.is_none() && std::ptr::eq(variant, &args.variants[0]) {
                 result.drain = Some(drain(&args, variant, latency).await);
             }
