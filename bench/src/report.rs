@@ -499,7 +499,8 @@ pub fn render(
              along the sequential round trips. The last path is the worst recovery: the create, the intro and the \
              comment each land but lose their reply, so the delivery lists the folder and adopts the doc, reads its \
              text back before writing the intro again, and reads the item's comments before posting again (the \
-             reads happen only then); the intro's and the comment's second tries each wait the backoff, 200 ms.\n",
+             reads happen only then); the intro's and the comment's second tries each wait the backoff, 200 ms. The look reads \
+             the folder back to 20 minutes before the create: here every doc the bench made in it, 20 a page.\n",
             l.tapd.as_millis(),
             l.tdoc.as_millis(),
             l.dynamo.as_millis()

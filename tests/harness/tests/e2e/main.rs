@@ -16,6 +16,7 @@ mod fidelity;
 mod folders;
 mod link;
 mod load;
+mod restore;
 mod secrets;
 mod state_machine;
 mod sweep;
