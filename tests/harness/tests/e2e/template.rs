@@ -430,3 +430,48 @@ fn cfn_lint_passes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Secrets by ARN need the extension's layer; a deployer should not have to look its ARN up.
+#[test]
+fn secrets_by_arn_get_the_regions_extension_layer() {
+    let t = template();
+    let map = t["Mappings"]["SecretsExtensionArm64"].as_mapping().expect("the extension's map");
+    for region in ["us-east-1", "eu-central-1", "ap-southeast-1", "ap-east-1", "cn-north-1", "cn-northwest-1"] {
+        assert!(map.contains_key(region), "{region} is missing from the extension's map");
+    }
+    for (region, entry) in map {
+        let region = region.as_str().unwrap();
+        let arn = entry["Arn"].as_str().unwrap();
+        let partition = match region {
+            r if r.starts_with("cn-") => "aws-cn",
+            r if r.starts_with("us-gov-") => "aws-us-gov",
+            _ => "aws",
+        };
+        let parts: Vec<&str> = arn.split(':').collect();
+        assert_eq!(parts.len(), 8, "{arn}");
+        assert_eq!((parts[0], parts[1], parts[2], parts[3]), ("arn", partition, "lambda", region), "{arn}");
+        assert!(parts[4].len() == 12 && parts[4].bytes().all(|b| b.is_ascii_digit()), "{arn}");
+        assert_eq!(parts[6], "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64", "the arm64 layer: {arn}");
+        assert!(parts[7].parse::<u32>().is_ok(), "a pinned version: {arn}");
+    }
+    // Taken only when some secret comes by ARN; the parameter overrides the map.
+    let layers = &t["Globals"]["Function"]["Layers"];
+    let (tag, inner) = tagged(layers).expect("!If");
+    assert_eq!(tag, "!If");
+    assert_eq!(inner[0].as_str(), Some("WebhookReadsSecrets"));
+    let chosen = branches(&inner[1][0]);
+    assert_eq!(chosen.len(), 2, "{chosen:?}");
+    assert_eq!(
+        tagged(chosen[0]).map(|(t, v)| (t, v.as_str().map(str::to_owned))),
+        Some(("!Ref".into(), Some("ParametersSecretsExtensionLayerArn".into())))
+    );
+    let (tag, find) = tagged(chosen[1]).expect("!FindInMap");
+    assert_eq!(tag, "!FindInMap");
+    assert_eq!(find[0].as_str(), Some("SecretsExtensionArm64"));
+    let transforms = list(&t["Transform"]).iter().map(|v| v.as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        transforms,
+        ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"],
+        "FindInMap's DefaultValue needs it"
+    );
+}
