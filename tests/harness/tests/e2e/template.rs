@@ -475,3 +475,39 @@ fn secrets_by_arn_get_the_regions_extension_layer() {
         "FindInMap's DefaultValue needs it"
     );
 }
+
+/// A deploy shifts traffic through each function's alias as `DeploymentType` says and rolls back
+/// on its errors alarm: so every route and the schedule must call the alias, not the function.
+#[test]
+fn routes_and_the_schedule_call_the_alias_that_deployments_shift() {
+    let t = template();
+    for (function, alarm) in [("OAuthFunction", "OAuthErrorsAlarm"), ("TapdWebhookFunction", "TapdWebhookErrorsAlarm")]
+    {
+        let p = &t["Resources"][function]["Properties"];
+        assert_eq!(p["AutoPublishAlias"].as_str(), Some("live"), "{function}");
+        let pref = &p["DeploymentPreference"];
+        assert_eq!(
+            tagged(&pref["Type"]).map(|(tag, v)| (tag, v.as_str().map(str::to_owned))),
+            Some(("!Ref".into(), Some("DeploymentType".into()))),
+            "{function}"
+        );
+        let alarms: Vec<_> = list(&pref["Alarms"])
+            .into_iter()
+            .filter_map(|a| tagged(a).and_then(|(_, v)| v.as_str().map(str::to_owned)))
+            .collect();
+        assert_eq!(alarms, [alarm], "{function} rolls back on its errors alarm");
+    }
+    let alias_of =
+        |v: &Value| tagged(v).and_then(|(tag, v)| (tag == "!Ref").then(|| v.as_str().map(str::to_owned)).flatten());
+    for (name, r) in of_type(&t, "AWS::ApiGatewayV2::Integration") {
+        let uri = alias_of(&r["Properties"]["IntegrationUri"]).unwrap_or_default();
+        assert!(uri.ends_with("Function.Alias"), "{name} calls {uri:?}, not an alias");
+    }
+    let permissions = of_type(&t, "AWS::Lambda::Permission");
+    assert!(!permissions.is_empty());
+    for (name, r) in permissions {
+        let target = alias_of(&r["Properties"]["FunctionName"]).unwrap_or_default();
+        assert!(target.ends_with("Function.Alias"), "{name} allows {target:?}, not the alias");
+    }
+    assert_eq!(t["Parameters"]["DeploymentType"]["Default"].as_str(), Some("AllAtOnce"));
+}
