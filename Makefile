@@ -71,7 +71,7 @@ lint: venv
 deploy: venv-sam
 	$(WITH_VENV) sam validate --lint
 	$(WITH_VENV) sam build --beta-features
-	$(WITH_VENV) sam deploy --guided
+	$(WITH_VENV) sam deploy --guided --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 ## clean: build outputs, the venv and local state
 clean:
