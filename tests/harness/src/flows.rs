@@ -131,3 +131,10 @@ pub async fn raw_binding(
         .item
         .unwrap_or_default()
 }
+
+/// The workspace's webhook secret the connected page shows in `#webhook-secret`.
+pub fn webhook_secret_on(page: &str) -> String {
+    let start = page.find("id=\"webhook-secret\">").expect("the page shows the workspace's secret") + 20;
+    let end = start + page[start..].find('<').unwrap();
+    page[start..end].to_owned()
+}

@@ -6,17 +6,10 @@
 
 use harness::apigw::Request;
 use harness::dynamo;
-use harness::flows::{WEBHOOK_PATH, WORKSPACE, create_event, docs_and_comments_of, story_delivery};
+use harness::flows::{WEBHOOK_PATH, WORKSPACE, create_event, docs_and_comments_of, story_delivery, webhook_secret_on};
 use harness::stack::Stack;
 use sandbox::ItemKind;
 use shared::store::Store;
-
-/// The secret in the connected page's `#webhook-secret`.
-fn secret_on(page: &str) -> String {
-    let start = page.find("id=\"webhook-secret\">").expect("the page shows the workspace's secret") + 20;
-    let end = start + page[start..].find('<').unwrap();
-    page[start..end].to_owned()
-}
 
 fn status_word(resp: &harness::apigw::Response) -> String {
     resp.json().and_then(|v| v["status"].as_str().map(str::to_owned)).unwrap_or_default()
@@ -29,7 +22,7 @@ async fn the_stack_runs_on_a_table_restored_to_a_point_in_time() {
     let oauth = stack.oauth().await;
     let page = stack.connect(&oauth, WORKSPACE, harness::flows::OPEN_ID).await;
     assert_eq!(page.status, 200, "connect: {}", page.body);
-    let workspace_secret = secret_on(&page.body);
+    let workspace_secret = webhook_secret_on(&page.body);
     let webhook = stack.webhook().await;
     let before = "1120003271001000401";
     stack.sandbox.add_item(WORKSPACE, ItemKind::Story, before, "恢复之前的需求");

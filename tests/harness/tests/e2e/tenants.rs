@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use harness::apigw::Request;
 use harness::dynamo;
-use harness::flows::{WEBHOOK_PATH, assert_no_panic, create_event};
+use harness::flows::{WEBHOOK_PATH, assert_no_panic, create_event, webhook_secret_on};
 use harness::stack::{Stack, WEBHOOK_SECRET};
 use sandbox::ItemKind;
 use serde_json::Value;
@@ -18,13 +18,6 @@ const A: &str = "20003281";
 const A_OPEN_ID: &str = "a1a1a1a1";
 const B: &str = "20003282";
 const B_OPEN_ID: &str = "b2b2b2b2";
-
-/// The secret in the connected page's `#webhook-secret`.
-fn secret_on(page: &str) -> String {
-    let start = page.find("id=\"webhook-secret\">").expect("the page shows the workspace's secret") + 20;
-    let end = start + page[start..].find('<').unwrap();
-    page[start..end].to_owned()
-}
 
 fn delivery(ws: &str, id: &str, secret: &str, event: &str) -> Request {
     let mut e = create_event(ws, "story", id, &format!("{id}-{secret:.4}"));
@@ -46,11 +39,11 @@ async fn two_workspaces() -> (Stack, String, String) {
     for page in [&a.body, &b.body] {
         assert!(!page.contains(WEBHOOK_SECRET), "the deployment's secret is never shown");
     }
-    let (sa, sb) = (secret_on(&a.body), secret_on(&b.body));
+    let (sa, sb) = (webhook_secret_on(&a.body), webhook_secret_on(&b.body));
     assert_ne!(sa, sb);
     assert!(sa.len() >= 22, "at least 128 bits: {sa}");
     // Connecting again shows the same secret (it is the workspace's, until rotated).
-    assert_eq!(secret_on(&stack.connect(&oauth, A, A_OPEN_ID).await.body), sa);
+    assert_eq!(webhook_secret_on(&stack.connect(&oauth, A, A_OPEN_ID).await.body), sa);
     (stack, sa, sb)
 }
 
