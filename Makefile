@@ -20,16 +20,14 @@ export HARNESS_PROFILE := $(if $(filter dev debug,$(PROFILE)),debug,$(PROFILE))
 
 # The venv's bin first: cargo-lambda must find zig there.
 WITH_VENV := PATH="$(VENV_BIN):$$PATH"
+# The SAM CLI without telemetry, its state under .local/ rather than ~/.aws-sam.
+SAM := SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR=$(CURDIR)/.local/sam $(WITH_VENV) sam
 
-.PHONY: venv venv-sam build test lint deploy clean
+.PHONY: venv build test lint deploy clean
 
-## venv: the project venv (moto, cfn-lint, cargo-lambda, zig)
+## venv: the project venv (moto, cfn-lint, the SAM CLI, cargo-lambda, zig)
 venv:
 	bash scripts/venv.sh
-
-## venv-sam: the venv plus aws-sam-cli (heavy; only deploy needs it)
-venv-sam:
-	bash scripts/venv.sh --sam
 
 ## build: the Lambda packages (target/lambda/<name>/bootstrap) for arm64
 build: venv
@@ -66,12 +64,14 @@ lint: venv
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV_BIN)/cfn-lint template.yaml
+	$(SAM) validate --region us-east-1
+	$(SAM) validate --lint
 
 ## deploy: build with SAM and deploy, asking for the parameters
-deploy: venv-sam
-	$(WITH_VENV) sam validate --lint
-	$(WITH_VENV) sam build --beta-features
-	$(WITH_VENV) sam deploy --guided --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
+deploy: venv
+	$(SAM) validate --lint
+	$(SAM) build --beta-features
+	$(SAM) deploy --guided --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 ## clean: build outputs, the venv and local state
 clean:

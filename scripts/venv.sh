@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Idempotently create the project-local Python venv (.venv) with the tools the
-# build and the tests need: moto's server (local DynamoDB), cfn-lint,
-# cargo-lambda and zig (cross-compilation for Lambda).
+# build and the tests need: moto's server (local DynamoDB), cfn-lint, the SAM
+# CLI (`sam validate` in the tests, `make deploy`), cargo-lambda and zig
+# (cross-compilation for Lambda).
 #
-#   scripts/venv.sh          # base tools
-#   scripts/venv.sh --sam    # also aws-sam-cli (heavy; only `make deploy` needs it)
+#   scripts/venv.sh
 #
 # Caches stay inside the project (.local/), never in ~/.cache.
 set -euo pipefail
@@ -22,18 +22,13 @@ BASE_PKGS=(
   "cfn-lint==1.58.0"
   "cargo-lambda==1.9.2"
   "ziglang==0.17.0"
-)
-SAM_PKGS=(
   "aws-sam-cli==1.170.0"
 )
 
-want_sam=0
-for arg in "$@"; do
-  case "$arg" in
-    --sam) want_sam=1 ;;
-    *) echo "usage: $0 [--sam]" >&2; exit 2 ;;
-  esac
-done
+if [ "$#" -ne 0 ]; then
+  echo "usage: $0" >&2
+  exit 2
+fi
 
 mkdir -p "$LOCAL"
 export PIP_CACHE_DIR="$LOCAL/pip-cache"
@@ -51,10 +46,6 @@ fi
 # The stamp records what was installed; reinstall only when the pins change.
 pkgs=("${BASE_PKGS[@]}")
 stamp="$VENV/.installed-base"
-if [ "$want_sam" = 1 ]; then
-  pkgs+=("${SAM_PKGS[@]}")
-  stamp="$VENV/.installed-sam"
-fi
 wanted="$(printf '%s\n' "${pkgs[@]}")"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then

@@ -3,7 +3,7 @@
 //! never in plain parameters (or read by ARN), the table encrypted and recoverable, the HTTP
 //! API throttled per route and access-logged without queries, alarms on errors, events left
 //! pending, webhook 4xx and throttling, and rebinds. This reads the template and checks
-//! each, and runs `cfn-lint` on it.
+//! each, and runs `cfn-lint` and `sam validate` (the SAM translator, and `--lint`) on it.
 
 use std::collections::BTreeSet;
 
@@ -412,23 +412,39 @@ fn alarms_watch_errors_and_events_left_pending() {
     assert!(age["Threshold"].as_f64().unwrap() <= 24.0 * 3600.0, "pending for a day goes unnoticed");
 }
 
-#[test]
-fn cfn_lint_passes() {
+/// Runs a tool from the project venv on `template.yaml` and fails with what it printed.
+fn venv_tool_passes(tool: &str, args: &[&str]) {
     let root = harness::workspace_root();
-    let lint = root.join(".venv/bin/cfn-lint");
-    assert!(lint.is_file(), "{} is missing: run `make venv` (make test does)", lint.display());
-    let out = std::process::Command::new(lint)
-        .arg("template.yaml")
+    let bin = root.join(".venv/bin").join(tool);
+    assert!(bin.is_file(), "{} is missing: run `make venv` (make test does)", bin.display());
+    let out = std::process::Command::new(bin)
+        .args(args)
         .current_dir(&root)
         .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("SAM_CLI_TELEMETRY", "0")
+        // The SAM CLI keeps its state here instead of ~/.aws-sam: every cache under .local/.
+        .env("__SAM_CLI_APP_DIR", root.join(".local/sam"))
         .output()
-        .expect("cfn-lint runs");
+        .unwrap_or_else(|e| panic!("{tool} runs: {e}"));
     assert!(
         out.status.success(),
-        "cfn-lint:\n{}{}",
+        "{tool} {args:?}:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn cfn_lint_passes() {
+    venv_tool_passes("cfn-lint", &["template.yaml"]);
+}
+
+/// The SAM translator catches what cfn-lint's schema does not (an alias name, a deployment
+/// preference): `sam validate` runs it; `--lint` is what `make deploy` checks first.
+#[test]
+fn sam_validate_passes() {
+    venv_tool_passes("sam", &["validate", "--template", "template.yaml", "--region", "us-east-1"]);
+    venv_tool_passes("sam", &["validate", "--template", "template.yaml", "--lint"]);
 }
 
 /// Secrets by ARN need the extension's layer; a deployer should not have to look its ARN up.
