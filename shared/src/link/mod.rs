@@ -27,7 +27,7 @@ use crate::config::{OnItemDelete, WebhookConfig};
 use crate::delivery::NameChange;
 use crate::random;
 use crate::retry::{BACKOFF_MS, RESERVE_MS};
-use crate::store::{Account, Claim, ClaimOutcome, Doc, ItemKey, Stage, StoreError};
+use crate::store::{Account, Claim, ClaimOutcome, Doc, ItemKey, SentTo, Stage, StoreError};
 use crate::tapd::TapdItem;
 use crate::tdoc::DocFile;
 use crate::time::now_millis;
@@ -348,9 +348,9 @@ impl Linker {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline_ms).await?,
                     };
-                    let doc = Box::pin(self.create_doc(claim, account, &it, resumed, deadline_ms)).await?;
+                    let (doc, sent_to) = Box::pin(self.create_doc(claim, account, &it, resumed, deadline_ms)).await?;
                     item = Some(it);
-                    self.record_doc(claim, doc, deadline_ms).await?;
+                    self.record_doc(claim, doc, sent_to, deadline_ms).await?;
                 }
                 Stage::DocCreated { doc } => {
                     let it = match item.take() {
@@ -413,7 +413,9 @@ impl Linker {
     /// for at once; not found, the item waits until Tencent Docs can no longer make it
     /// (`CREATE_SETTLE`) and is looked for again: a doc is made only when it is certainly
     /// not there. A create refused because its folder is gone was not acted on: the folder
-    /// is made again and the create retried once.
+    /// is made again and the create retried once. A create in doubt is looked for in the
+    /// folder it was sent to, and in the item's folder now when that is another. Returns
+    /// the doc and the folder it is in.
     async fn create_doc(
         &self,
         claim: &mut Claim,
@@ -421,7 +423,7 @@ impl Linker {
         item: &TapdItem,
         resumed: bool,
         deadline_ms: u64,
-    ) -> Result<Doc, LinkError> {
+    ) -> Result<(Doc, SentTo), LinkError> {
         let key = claim.record.key.clone();
         let marker = claim.record.marker.clone();
         if marker.is_empty() {
@@ -436,23 +438,24 @@ impl Linker {
         let (mut remade, mut sent_in_doubt) = (false, false);
         loop {
             let f = folder.as_ref().map(|f| f.id.as_str());
-            if let Stage::CreateUnknown { since_ms } = claim.record.stage {
-                let found = self
-                    .look(&key.workspace, account, f, since_ms / 1000, deadline_ms, |e| {
+            if let Stage::CreateUnknown { since_ms, sent_to } = claim.record.stage.clone() {
+                // The folder the create went to first: the item's may have changed since.
+                let earlier = sent_to.folder().filter(|&sent| sent != f);
+                for place in earlier.into_iter().chain([f]) {
+                    let look = self.look(&key.workspace, account, place, since_ms / 1000, deadline_ms, |e| {
                         e.kind != "folder" && made::carries(&e.title, &marker)
-                    })
-                    .await?;
-                match found {
-                    Found::Made(files) => return Ok(self.adopt(&key, account, files, title, deadline_ms).await),
-                    Found::Nothing => {
-                        let settles_at_ms = since_ms + self.cfg.create_settle.as_millis() as u64;
-                        if sent_in_doubt || now_millis() < settles_at_ms {
-                            return Err(LinkError::CreateUnsettled { settles_at_ms });
-                        }
-                        tracing::info!(workspace = %key.workspace, item = %key.id, "an earlier create made nothing; creating");
-                        claim.record.stage = Stage::New;
+                    });
+                    if let Found::Made(files) = look.await? {
+                        let doc = self.adopt(&key, account, files, title, deadline_ms).await;
+                        return Ok((doc, SentTo::at(place)));
                     }
                 }
+                let settles_at_ms = since_ms + self.cfg.create_settle.as_millis() as u64;
+                if sent_in_doubt || now_millis() < settles_at_ms {
+                    return Err(LinkError::CreateUnsettled { settles_at_ms });
+                }
+                tracing::info!(workspace = %key.workspace, item = %key.id, "an earlier create made nothing; creating");
+                claim.record.stage = Stage::New;
             }
             match self.make_file(&key, account, &provisional, doc_type, template, f, deadline_ms).await {
                 Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) && !remade && folder.is_some() => {
@@ -466,10 +469,10 @@ impl Linker {
                 Ok(Err(e)) => {
                     // Looked for at once: a reply lost after the create landed is found now.
                     tracing::warn!(workspace = %key.workspace, item = %key.id, error = %e, "the create's outcome is unknown; looking for it");
-                    claim.record.stage = Stage::CreateUnknown { since_ms: now_millis() };
+                    claim.record.stage = Stage::CreateUnknown { since_ms: now_millis(), sent_to: SentTo::at(f) };
                     sent_in_doubt = true;
                 }
-                Ok(Ok(DocFile { id, url, .. })) => return Ok(Doc { id, url, title }),
+                Ok(Ok(DocFile { id, url, .. })) => return Ok((Doc { id, url, title }, SentTo::at(f))),
             }
         }
     }
@@ -570,7 +573,13 @@ impl Linker {
 
     /// Records a just-created doc, retrying a failed write while the deadline allows (a
     /// record lost anyway leaves the doc for the next attempt's look to find).
-    async fn record_doc(&self, claim: &mut Claim, doc: Doc, deadline_ms: u64) -> Result<(), LinkError> {
+    async fn record_doc(
+        &self,
+        claim: &mut Claim,
+        doc: Doc,
+        sent_to: SentTo,
+        deadline_ms: u64,
+    ) -> Result<(), LinkError> {
         let mut tries = 0;
         loop {
             match self.clients.store.record_doc(claim, doc.clone()).await {
@@ -583,7 +592,7 @@ impl Linker {
                 Err(e) => {
                     tracing::error!(doc_url = %doc.url, error = %e, "a created doc could not be recorded; the next attempt looks for it");
                     // The doc may exist under the marker: the next attempt must look.
-                    claim.record.stage = Stage::CreateUnknown { since_ms: now_millis() };
+                    claim.record.stage = Stage::CreateUnknown { since_ms: now_millis(), sent_to };
                     return Err(e.into());
                 }
                 Ok(()) => return Ok(()),

@@ -96,8 +96,9 @@ pub enum Stage {
     New,
     /// A create (or template copy) was sent and its outcome is unknown (its reply was lost,
     /// or the attempt died around it), since `since_ms`: the doc may exist under the item's
-    /// [`ItemRecord::marker`], and is looked for before anything is made.
-    CreateUnknown { since_ms: u64 },
+    /// [`ItemRecord::marker`], and is looked for before anything is made: where the create
+    /// was sent, and where the item belongs now if that has changed since.
+    CreateUnknown { since_ms: u64, sent_to: SentTo },
     /// The doc exists and is on record; its first paragraph is not written yet.
     DocCreated { doc: Doc },
     /// The first paragraph (and the permission) are written.
@@ -110,6 +111,53 @@ pub enum Stage {
     /// delivery (or `tapdocs redrive`) starts it again.
     GivenUp { reason: String, doc: Option<Doc> },
 }
+
+/// Where a create in doubt was sent: the folder a look must read even if the item's
+/// folder has changed since (another layout, another iteration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentTo {
+    /// Not on record: the attempt died before it could say (looked for where the item
+    /// belongs now).
+    Unrecorded,
+    /// The account's root.
+    Root,
+    Folder(String),
+}
+
+impl SentTo {
+    /// `folder` as the clients take it (`None` is the root).
+    pub fn at(folder: Option<&str>) -> Self {
+        folder.map_or(SentTo::Root, |f| SentTo::Folder(f.to_owned()))
+    }
+
+    /// The folder as the clients take it, when on record.
+    pub fn folder(&self) -> Option<Option<&str>> {
+        match self {
+            SentTo::Unrecorded => None,
+            SentTo::Root => Some(None),
+            SentTo::Folder(f) => Some(Some(f)),
+        }
+    }
+
+    fn to_attr(&self) -> Option<String> {
+        match self {
+            SentTo::Unrecorded => None,
+            SentTo::Root => Some(SENT_TO_ROOT.to_owned()),
+            SentTo::Folder(f) => Some(format!("{SENT_TO_FOLDER}{f}")),
+        }
+    }
+
+    fn from_attr(attr: Option<&str>) -> Self {
+        match attr {
+            Some(SENT_TO_ROOT) => SentTo::Root,
+            Some(a) => a.strip_prefix(SENT_TO_FOLDER).map_or(SentTo::Unrecorded, |f| SentTo::Folder(f.to_owned())),
+            None => SentTo::Unrecorded,
+        }
+    }
+}
+
+const SENT_TO_ROOT: &str = "root";
+const SENT_TO_FOLDER: &str = "folder:";
 
 impl ItemRecord {
     /// Its place in the given-up and deleted lists.
@@ -227,7 +275,9 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
             Stage::GivenUp { reason: last_error.clone().unwrap_or_else(|| "unknown".into()), doc }
         }
         (Some("pending"), None) => match unknown_since {
-            Some(since_ms) => Stage::CreateUnknown { since_ms },
+            Some(since_ms) => {
+                Stage::CreateUnknown { since_ms, sent_to: SentTo::from_attr(get_s(item, "create_sent_to")) }
+            }
             None => Stage::New,
         },
         (Some("pending"), Some(doc)) if flag("field_set") => Stage::FieldSet { doc },
@@ -459,7 +509,8 @@ impl Store {
     pub async fn record_doc(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
         self.claimed_update(
             claim,
-            "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now REMOVE create_unknown_since",
+            "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now \
+             REMOVE create_unknown_since, create_sent_to",
             vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))],
         )
         .await?;
@@ -523,11 +574,21 @@ impl Store {
             (":now", n(now_millis())),
         ];
         // A create in doubt stays in doubt until a look settles it.
-        let expr = match claim.record.stage {
-            Stage::CreateUnknown { since_ms } => {
-                values.push((":since", n(since_ms)));
-                "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
-                 create_unknown_since = :since REMOVE claim_owner"
+        let expr = match &claim.record.stage {
+            Stage::CreateUnknown { since_ms, sent_to } => {
+                values.push((":since", n(*since_ms)));
+                match sent_to.to_attr() {
+                    Some(to) => {
+                        values.push((":to", s(to)));
+                        "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                         create_unknown_since = :since, create_sent_to = :to REMOVE claim_owner"
+                    }
+                    // Kept as it was: an earlier doubt's folder is still worth a look.
+                    None => {
+                        "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                         create_unknown_since = :since REMOVE claim_owner"
+                    }
+                }
             }
             // Written by this attempt and not yet on record (the happy path records it
             // with the comment): the next attempt does not write it again.

@@ -45,7 +45,7 @@ use crate::crypto::Keyring;
 pub use app_token::SharedAppToken;
 pub use audit::AuditEntry;
 pub use bindings::{Account, Binding, BoundWorkspace, ConnectedBy};
-pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, Stage};
+pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, SentTo, Stage};
 pub use lists::{ItemCounts, ItemFilter, ItemStatus, ItemView, ItemsPage, Listing};
 pub use settings::{Events, PermissionSetting, WorkspaceSettings};
 pub use states::{Flow, PendingRebind, RebindTake, StateRecord};

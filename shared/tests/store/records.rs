@@ -5,7 +5,7 @@ use harness::dynamo;
 use shared::crypto::Keyring;
 use shared::ids::{ItemId, ItemKind, OpenId, WorkspaceId};
 use shared::secret::Secret;
-use shared::store::{Account, ClaimOutcome, Doc, Flow, ItemKey, Stage, Store, StoreError};
+use shared::store::{Account, ClaimOutcome, Doc, Flow, ItemKey, SentTo, Stage, Store, StoreError};
 use shared::tapd::{TapdResource, TapdToken};
 use shared::tdoc::TdocToken;
 use shared::time::{now_millis, now_secs};
@@ -162,9 +162,9 @@ async fn item_claims_exclude_each_other_until_they_lapse() {
     };
     assert_eq!(live.record.attempts, 2);
     assert!(matches!(store.record_done(&mut dead, doc(), "c").await, Err(StoreError::LostClaim)));
-    // The dead attempt may have sent a create: the taker knows, and since when; the item's
-    // marker is the one its first claim made.
-    assert_eq!(live.record.stage, Stage::CreateUnknown { since_ms: dead.until_ms });
+    // The dead attempt may have sent a create: the taker knows, and since when (not where:
+    // it died before saying); the item's marker is the one its first claim made.
+    assert_eq!(live.record.stage, Stage::CreateUnknown { since_ms: dead.until_ms, sent_to: SentTo::Unrecorded });
     assert_eq!(live.record.marker, dead.record.marker);
     assert_eq!(live.record.marker.len(), 12);
 
@@ -212,13 +212,22 @@ async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
         panic!()
     };
     assert_eq!(first.record.stage, Stage::New, "a first claim has nothing in doubt");
-    first.record.stage = Stage::CreateUnknown { since_ms: 1234 };
+    let in_doubt = Stage::CreateUnknown { since_ms: 1234, sent_to: SentTo::Folder("folder-a".into()) };
+    first.record.stage = in_doubt.clone();
     store.release_for_retry(&first, "the reply to creating the doc was lost", now_millis()).await.unwrap();
     let ClaimOutcome::Claimed(mut second) = store.claim_item(&k, Some("e2"), "b", now_millis() + 30_000).await.unwrap()
     else {
         panic!()
     };
-    assert_eq!(second.record.stage, Stage::CreateUnknown { since_ms: 1234 }, "an orderly release keeps the doubt");
+    assert_eq!(second.record.stage, in_doubt, "an orderly release keeps the doubt, and where the create went");
+    // A doubt about a create into the root reads back as the root, not as "unknown".
+    second.record.stage = Stage::CreateUnknown { since_ms: 1234, sent_to: SentTo::Root };
+    store.release_for_retry(&second, "the reply to creating the doc was lost", now_millis()).await.unwrap();
+    let ClaimOutcome::Claimed(mut second) = store.claim_item(&k, Some("e3"), "c", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(second.record.stage, Stage::CreateUnknown { since_ms: 1234, sent_to: SentTo::Root });
     assert_eq!(second.record.marker, first.record.marker, "one marker for the item's life");
     store.record_doc(&mut second, doc()).await.unwrap();
     store.release_for_retry(&second, "TAPD unavailable", now_millis()).await.unwrap();

@@ -16,6 +16,7 @@ use harness::stack::Stack;
 use harness::{Function, Invocation};
 use sandbox::{Fault, FaultKind, ItemKind};
 use serde_json::Value;
+use shared::config::FolderLayout;
 use shared::ids::WorkspaceId;
 use shared::store::WorkspaceSettings;
 
@@ -574,4 +575,54 @@ async fn an_unsettled_create_waits_its_settle_time_and_is_then_resolved() {
     assert_eq!(word(&resp), "linked", "{summary} {}", resp.body);
     assert_eq!(creates(&stack), 1, "the late doc was adopted");
     assert_eq!(live_docs_titled(&stack, "慢慢来").len(), 1);
+}
+
+/// A create in doubt is looked for in the folder it was sent to, even after the item's
+/// folder changed (here the workspace's docs moved from its folder to the root): the late
+/// doc is adopted where it landed, and no second one is made in the new place.
+#[tokio::test]
+async fn a_lost_create_is_found_where_it_went_after_the_folder_layout_changed() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = one_workspace(&[]).await;
+    link(&stack, &webhook, "1120003271002000070", "先建文件夹").await;
+    let folder = stack.sandbox.docs()[0].folder_id.clone().expect("the workspace's folder");
+    let id = "1120003271002000071";
+    stack.sandbox.add_item(flows::WORKSPACE, ItemKind::Story, id, "搬了家");
+    let before = creates(&stack);
+    // The create lands after the product stopped waiting for it, and after its first look.
+    stack.sandbox.inject(Fault {
+        method: Some("POST".into()),
+        path_prefix: "/tdoc/openapi/drive/v2/files$".into(),
+        kind: FaultKind::LateAct(Duration::from_millis(1_500)),
+        times: 1,
+    });
+    let slow = stack
+        .spawn("tapd-webhook", &[("FOLDER_LAYOUT", "workspace"), ("CREATE_SETTLE", SETTLE), ("HTTP_TIMEOUT_MS", "400")])
+        .await;
+    let first = slow.http(&flows::story_delivery(id, "1")).await;
+    assert!(first.status >= 500, "{}", first.body);
+    let pending = flows::link_record(&stack, id).await.unwrap();
+    assert!(
+        matches!(&pending.stage, shared::store::Stage::CreateUnknown { sent_to: shared::store::SentTo::Folder(f), .. } if *f == folder),
+        "{:?}",
+        pending.stage
+    );
+    // Meanwhile the admin has the workspace's docs go to the root.
+    let settings = WorkspaceSettings { folder_layout: Some(FolderLayout::None), ..Default::default() };
+    stack
+        .store()
+        .await
+        .put_workspace_settings(&WorkspaceId::parse(flows::WORKSPACE).unwrap(), &settings)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(creates(&stack), before + 1, "the late create has landed");
+    let resp = webhook.http(&flows::story_delivery(id, "2")).await;
+    assert_eq!(word(&resp), "linked", "{}", resp.body);
+    assert_eq!(creates(&stack), before + 1, "the late doc was adopted, none made in the root");
+    let docs = live_docs_titled(&stack, "搬了家");
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(docs[0].folder_id.as_deref(), Some(folder.as_str()), "{docs:?}");
+    assert_eq!(flows::link_record(&stack, id).await.unwrap().stage.doc().unwrap().id, docs[0].id);
+    assert_no_panic(&slow);
 }
