@@ -64,8 +64,6 @@ lint: venv
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV_BIN)/cfn-lint template.yaml
-	$(SAM) validate --region us-east-1
-	$(SAM) validate --lint
 
 ## deploy: build with SAM and deploy, asking for the parameters
 deploy: venv

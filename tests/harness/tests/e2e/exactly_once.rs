@@ -372,13 +372,18 @@ fn creates(stack: &Stack) -> usize {
     stack.sandbox.requests().iter().filter(|r| r.method == "POST" && r.path.ends_with("/drive/v2/files")).count()
 }
 
-fn lose_create_reply(stack: &Stack, times: u32) {
+/// The next `times` doc creates meet `kind` (0: every one).
+fn fault_creates(stack: &Stack, kind: FaultKind, times: u32) {
     stack.sandbox.inject(Fault {
         method: Some("POST".into()),
         path_prefix: "/tdoc/openapi/drive/v2/files$".into(),
-        kind: FaultKind::DropReply,
+        kind,
         times,
     });
+}
+
+fn lose_create_reply(stack: &Stack, times: u32) {
+    fault_creates(stack, FaultKind::DropReply, times);
 }
 
 /// Links `id` named `name` in the connected workspace (its folder made on the way).
@@ -432,12 +437,7 @@ async fn a_person_s_look_alike_doc_is_never_adopted() {
     stack.sandbox.add_item(flows::WORKSPACE, ItemKind::Story, id, "长得一样");
     // The create is refused with a 502 after it may have acted: the doubt is resolved by a
     // look, which must not take the person's doc.
-    stack.sandbox.inject(Fault {
-        method: Some("POST".into()),
-        path_prefix: "/tdoc/openapi/drive/v2/files$".into(),
-        kind: FaultKind::Status(502),
-        times: 1,
-    });
+    fault_creates(&stack, FaultKind::Status(502), 1);
     let first = webhook.http(&flows::story_delivery(id, "1")).await;
     assert!(first.status >= 500, "{}", first.body);
     let pending = flows::link_record(&stack, id).await.unwrap();
@@ -494,12 +494,7 @@ async fn a_look_that_cannot_tell_makes_nothing_and_says_why() {
             kind: listing.clone(),
             times: 0,
         });
-        stack.sandbox.inject(Fault {
-            method: Some("POST".into()),
-            path_prefix: "/tdoc/openapi/drive/v2/files$".into(),
-            kind: FaultKind::Status(503),
-            times: 1,
-        });
+        fault_creates(&stack, FaultKind::Status(503), 1);
         let before = creates(&stack);
         let first = webhook.http(&flows::story_delivery(&id, "1")).await;
         assert!(first.status >= 500, "{listing:?}: {}", first.body);
@@ -554,12 +549,7 @@ async fn an_unsettled_create_waits_its_settle_time_and_is_then_resolved() {
     let id = "1120003271002000060";
     stack.sandbox.add_item(flows::WORKSPACE, ItemKind::Story, id, "慢慢来");
     // The create lands 1.5 s after the product stopped waiting for it.
-    stack.sandbox.inject(Fault {
-        method: Some("POST".into()),
-        path_prefix: "/tdoc/openapi/drive/v2/files$".into(),
-        kind: FaultKind::LateAct(Duration::from_millis(1_500)),
-        times: 1,
-    });
+    fault_creates(&stack, FaultKind::LateAct(Duration::from_millis(1_500)), 1);
     let slow = stack.spawn("tapd-webhook", &[("CREATE_SETTLE", "3s"), ("HTTP_TIMEOUT_MS", "400")]).await;
     let first = slow.http(&flows::story_delivery(id, "1")).await;
     assert!(first.status >= 500, "{}", first.body);
@@ -590,12 +580,7 @@ async fn a_lost_create_is_found_where_it_went_after_the_folder_layout_changed() 
     stack.sandbox.add_item(flows::WORKSPACE, ItemKind::Story, id, "搬了家");
     let before = creates(&stack);
     // The create lands after the product stopped waiting for it, and after its first look.
-    stack.sandbox.inject(Fault {
-        method: Some("POST".into()),
-        path_prefix: "/tdoc/openapi/drive/v2/files$".into(),
-        kind: FaultKind::LateAct(Duration::from_millis(1_500)),
-        times: 1,
-    });
+    fault_creates(&stack, FaultKind::LateAct(Duration::from_millis(1_500)), 1);
     let slow = stack
         .spawn("tapd-webhook", &[("FOLDER_LAYOUT", "workspace"), ("CREATE_SETTLE", SETTLE), ("HTTP_TIMEOUT_MS", "400")])
         .await;
