@@ -188,7 +188,7 @@ pub async fn run(variant: &Variant, latency_for_model: Latency, n: usize) -> Con
     let items = seed(&store, &ctx.stack.table).await;
     let seed_time = t0.elapsed();
     let token = format!("bench{}", "x".repeat(60));
-    store.put_session(&token, &WorkspaceId::parse(WS).unwrap(), 3600).await.unwrap();
+    store.put_session(&token, &WorkspaceId::parse(WS).unwrap(), "bench (TAPD 1)", 3600).await.unwrap();
     let cookie = format!("{}={token}", "__Host-tapd-docs-console");
     let first = oauth.http(&Request::get(&format!("/console/ws/{WS}")).header("cookie", &cookie)).await;
     assert_eq!(first.status, 200, "{}", first.body);

@@ -14,6 +14,7 @@ use crate::config::{DocOwner, OauthConfig};
 use crate::ids::{OpenId, WorkspaceId};
 use crate::random;
 use crate::secret::Secret;
+use crate::steer::{self, SteerError, Steerer};
 use crate::store::{Account, Binding, ConnectedBy, Flow, PendingRebind, RebindTake, StoreError};
 use crate::tdoc::TdocToken;
 use crate::upstream::{Service, UpstreamError};
@@ -74,6 +75,10 @@ pub enum ConnectError {
         "TAPD's authorization names no workspace: a workspace admin must authorize the app for the workspace (TAPD open platform → the app → install in the workspace), then connect again"
     )]
     NotAWorkspace,
+    #[error("TAPD user {nick} is not an admin of workspace {workspace}, nor named by the operator")]
+    NotAnAdmin { nick: String, workspace: WorkspaceId },
+    #[error("TAPD did not let us read who consented or their roles: {0}")]
+    RolesUnreadable(UpstreamError),
     #[error("workspace {0} is not in ALLOWED_WORKSPACES")]
     WorkspaceNotAllowed(WorkspaceId),
     #[error("Tencent Docs account {0} is not in ALLOWED_OPEN_IDS")]
@@ -89,6 +94,17 @@ impl ConnectError {
     /// then the page clears the cookie; a request from elsewhere leaves it alone.
     pub fn ends_the_flow(&self) -> bool {
         !matches!(self, ConnectError::BadState | ConnectError::OtherBrowser | ConnectError::BadQuery)
+    }
+}
+
+impl From<SteerError> for ConnectError {
+    fn from(e: SteerError) -> Self {
+        match e {
+            SteerError::NotAnAdmin { nick, workspace } => ConnectError::NotAnAdmin { nick, workspace },
+            SteerError::RolesUnreadable(e) => ConnectError::RolesUnreadable(e),
+            SteerError::Upstream(e) => ConnectError::ProviderFailed(e),
+            SteerError::Store(e) => ConnectError::Store(e),
+        }
     }
 }
 
@@ -166,8 +182,8 @@ pub enum Next {
     Redirect(String),
     /// The flow ended here (app-account mode ends after TAPD).
     Done(Outcome),
-    /// A console sign-in: TAPD let this browser in to this workspace.
-    SignedIn(WorkspaceId),
+    /// A console sign-in: TAPD let this browser in to this workspace, as this person.
+    SignedIn(WorkspaceId, Steerer),
 }
 
 /// A started flow: where the browser goes, and the nonce it must keep in [`COOKIE`].
@@ -218,21 +234,26 @@ impl Connector {
         // The workspace is the one TAPD issued the token for, never the query's `resource`,
         // whatever the resource's `type` (`user` in TAPD's documented reply).
         let workspace = token.workspace().cloned().ok_or(ConnectError::NotAWorkspace)?;
-        if flow == Flow::Console {
-            tracing::info!(workspace = %workspace, "console sign-in");
-            return Ok(Next::SignedIn(workspace));
-        }
+        // Served at all, then steered only by its admins (or whom the operator named): for the
+        // console as for connecting. Nothing is written for anyone else.
         if !self.cfg.workspace_allowed(workspace.as_str()) {
             return Err(ConnectError::WorkspaceNotAllowed(workspace));
         }
+        let steerer = steer::check(&self.clients.tapd, &self.clients.store, &token.access_token, &workspace).await?;
+        if flow == Flow::Console {
+            tracing::info!(workspace = %workspace, tapd_user = %steerer.user.nick, standing = ?steerer.standing, "console sign-in");
+            return Ok(Next::SignedIn(workspace, steerer));
+        }
         self.clients.store.put_tapd_token(&workspace, &token).await?;
-        tracing::info!(workspace = %workspace, "TAPD workspace authorized");
+        tracing::info!(workspace = %workspace, tapd_user = %steerer.user.nick, standing = ?steerer.standing, "TAPD workspace authorized");
+        let by = steerer.user.label();
         if self.cfg.common.tdoc_owner == DocOwner::App {
-            let binding = Binding::new(Account::App, ConnectedBy::default(), None);
+            let who = ConnectedBy { tapd_user: Some(by), open_id: None };
+            let binding = Binding::new(Account::App, who, None);
             return Ok(Next::Done(self.bind_or_ask(workspace, binding, None, &browser_hash(nonce)).await?));
         }
         let state = random::token();
-        let flow = Flow::Tdoc { workspace };
+        let flow = Flow::Tdoc { workspace, by: Some(by) };
         self.clients.store.put_bound_state(&state, &flow, Some(&browser_hash(nonce)), STATE_TTL_SECS).await?;
         Ok(Next::Redirect(self.clients.tdoc.authorize_url(&self.cfg.tdoc_redirect_uri(), &state)))
     }
@@ -240,7 +261,7 @@ impl Connector {
     /// Step 3: Tencent Docs' callback. Binds the workspace to the account, or asks to
     /// confirm when it would replace another account.
     pub async fn tdoc_callback(&self, cb: Callback, nonces: &[&str]) -> Result<Outcome, ConnectError> {
-        let (Flow::Tdoc { workspace }, nonce) = self.consume(&cb, nonces).await? else {
+        let (Flow::Tdoc { workspace, by }, nonce) = self.consume(&cb, nonces).await? else {
             return Err(ConnectError::BadState);
         };
         let nonce = nonce.ok_or(ConnectError::OtherBrowser)?;
@@ -258,7 +279,7 @@ impl Connector {
                 None
             }
         };
-        let by = ConnectedBy { tapd_user: None, open_id: Some(token.open_id.clone()) };
+        let by = ConnectedBy { tapd_user: by, open_id: Some(token.open_id.clone()) };
         let binding = Binding::new(Account::User(token.open_id.clone()), by, nick);
         self.bind_or_ask(workspace, binding, Some(token), &browser_hash(nonce)).await
     }
@@ -326,7 +347,14 @@ impl Connector {
             }
             _ => tracing::info!(workspace = %workspace, account = %account_of(binding), "workspace connected"),
         }
-        let webhook_secret = crate::tenants::current_or_new(&self.clients.store, workspace).await?;
+        // Another account (or one after none) is a takeover boundary: a new webhook secret at
+        // once, the old one refused from now on (no grace); a reconnect keeps the secret.
+        let takeover = current.is_none_or(|old| old.account != binding.account);
+        let webhook_secret = if takeover {
+            crate::tenants::rotate(&self.clients.store, workspace, std::time::Duration::ZERO).await?.0
+        } else {
+            crate::tenants::current_or_new(&self.clients.store, workspace).await?
+        };
         Ok(Connected {
             workspace: workspace.clone(),
             account: binding.account.clone(),

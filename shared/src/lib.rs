@@ -15,6 +15,7 @@ pub mod random;
 pub mod retry;
 pub mod runtime;
 pub mod secret;
+pub mod steer;
 pub mod store;
 pub mod tapd;
 pub mod tdoc;

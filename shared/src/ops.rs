@@ -20,13 +20,6 @@ pub fn csrf_of(session_token: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..24])
 }
 
-/// Who acted, for the audit trail: the console session by a short fingerprint (never its token).
-pub fn who(session_token: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("console-who|{session_token}").as_bytes());
-    format!("console session {}", digest.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>())
-}
-
 /// An item as a person sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemState {

@@ -154,8 +154,8 @@ pub struct TapdComment {
 }
 
 pub struct TapdClient {
-    http: reqwest::Client,
-    cfg: TapdConfig,
+    pub(crate) http: reqwest::Client,
+    pub(crate) cfg: TapdConfig,
 }
 
 impl TapdClient {
@@ -427,7 +427,9 @@ pub mod fuzzing {
 /// The rows of a list reply: an array of wrapped objects (`[{"Story":{...}}]`), or one of the
 /// empty forms TAPD answers in places (`""`, `{}`). Anything else is malformed: reading it as
 /// "no rows" would make an existing item look deleted.
-fn list_rows(data: serde_json::Value) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, UpstreamError> {
+pub(crate) fn list_rows(
+    data: serde_json::Value,
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, UpstreamError> {
     let malformed = || UpstreamError::Malformed { service: S, detail: "list of an unexpected shape".into() };
     match data {
         serde_json::Value::Array(rows) => rows
@@ -465,7 +467,7 @@ fn id_string(v: &serde_json::Value) -> String {
 
 /// Turns a reply into `data`, or the matching error. The envelope is read loosely first:
 /// error replies carry `data: ""` whatever the success shape is.
-fn envelope<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, UpstreamError> {
+pub(crate) fn envelope<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, UpstreamError> {
     if let Some(err) = by_status(S, status) {
         return Err(err);
     }

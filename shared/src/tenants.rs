@@ -4,11 +4,7 @@
 //! workspace it names, or with the deployment's app-level secret (`TAPD_WEBHOOK_SECRET`, set
 //! by the deployer in TAPD's app event subscription and never shown to a workspace admin).
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-use base64::Engine;
-use tokio::sync::Mutex;
+use std::time::Duration;
 
 use crate::delivery::secret_matches;
 use crate::ids::WorkspaceId;
@@ -16,10 +12,8 @@ use crate::random;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError, WebhookSecrets};
 use crate::time::now_millis;
+use base64::Engine;
 
-/// How long a workspace's secrets are trusted from memory (a secret that does not match is
-/// always looked up again, so a new one works at once; retired ones stop at their end).
-const CACHE_TTL: Duration = Duration::from_secs(60);
 /// Conditional writes lost to a concurrent writer are retried this often.
 const WRITE_TRIES: usize = 5;
 
@@ -69,12 +63,13 @@ pub enum Caller {
     Workspace,
 }
 
-/// The webhook's gate, built once and borrowed by every delivery: workspaces' secrets kept
-/// in memory across warm invocations.
+/// The webhook's gate, built once and borrowed by every delivery. It keeps no workspace's
+/// secrets in memory: a rebind replaces a workspace's secret with no grace, and the old one
+/// must be refused from that moment on every warm instance, so each delivery signed with a
+/// workspace's secret reads that workspace's secrets (one consistent `GetItem`). Deliveries
+/// signed with the app-level secret (TAPD's app subscription) read nothing.
 #[derive(Default)]
-pub struct Gate {
-    cache: Mutex<HashMap<WorkspaceId, (WebhookSecrets, Instant)>>,
-}
+pub struct Gate;
 
 impl Gate {
     /// Whether `delivered` opens `ws` (`None` when the delivery names no readable workspace):
@@ -91,21 +86,10 @@ impl Gate {
             return Ok(Some(Caller::App));
         }
         let (Some(ws), Some(delivered)) = (ws, delivered) else { return Ok(None) };
-        let opens = |secrets: &WebhookSecrets| {
-            let now = now_millis();
-            // Every live secret is compared, whichever matches: no early exit to time.
-            secrets.live(now).fold(false, |hit, s| secret_matches(Some(delivered), s.value.expose()) | hit)
-        };
-        let cached = self.cache.lock().await.get(ws).filter(|(_, at)| at.elapsed() < CACHE_TTL).cloned();
-        if let Some((secrets, _)) = &cached
-            && opens(secrets)
-        {
-            return Ok(Some(Caller::Workspace));
-        }
-        // Not in memory, or no match there: a rotation may have made a new one.
-        let fresh = store.webhook_secrets(ws).await?.unwrap_or_default();
-        let admitted = opens(&fresh);
-        self.cache.lock().await.insert(ws.clone(), (fresh, Instant::now()));
+        let secrets = store.webhook_secrets(ws).await?.unwrap_or_default();
+        let now = now_millis();
+        // Every live secret is compared, whichever matches: no early exit to time.
+        let admitted = secrets.live(now).fold(false, |hit, s| secret_matches(Some(delivered), s.value.expose()) | hit);
         Ok(admitted.then_some(Caller::Workspace))
     }
 }

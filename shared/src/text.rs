@@ -84,6 +84,10 @@ pub enum Problem {
     NotAWorkspace,
     WorkspaceNotAllowed,
     AccountNotAllowed,
+    /// The consenting TAPD user is neither an admin of the workspace nor named by the operator.
+    NotAnAdmin,
+    /// TAPD would not say who consented or what roles they hold: nobody is let in on that.
+    RolesUnreadable,
     Unavailable,
     NotFound,
     MethodNotAllowed,
@@ -168,6 +172,26 @@ pub fn problem(lang: Lang, p: Problem) -> Message {
             "本部署只允许指定的 TAPD 项目连接，此项目不在其中，未做任何更改。请联系部署者。",
             "This deployment accepts only listed TAPD workspaces, and this one is not listed; nothing was changed. \
              Ask whoever deployed it.",
+        ),
+        Problem::NotAnAdmin => fixed(
+            "只有项目管理员可以连接或管理此项目",
+            "Only this workspace's admins may connect or manage it",
+            "TAPD 显示你不是此项目的管理员（角色「管理员」），也不在部署者为此项目指定的管理者名单中，未做任何更改。\
+             请让此项目的管理员来连接或登录控制台；如确需由你管理，请联系部署者（运维）用 \
+             `tapdocs workspace admins add` 把你的 TAPD 账号加入此项目的管理者名单。",
+            "TAPD says you are not an admin of this workspace (role 管理员), and the deployer has not named you \
+             for it, so nothing was changed. Ask one of the workspace's admins to connect it or sign in to the \
+             console; if you should manage it, ask the deployer (operator) to add your TAPD account with \
+             `tapdocs workspace admins add`.",
+        ),
+        Problem::RolesUnreadable => fixed(
+            "无法确认你是项目管理员",
+            "Could not confirm you are an admin",
+            "TAPD 没有允许读取你的账号或此项目的成员角色，因此无法确认你是管理员，未做任何更改。\
+             只有项目管理员可以连接或管理项目。请联系部署者检查 TAPD 应用的权限（用户信息、项目成员、角色）。",
+            "TAPD did not let us read your account or this workspace's member roles, so we could not confirm \
+             you are an admin, and nothing was changed. Only a workspace's admins may connect or manage it. \
+             Ask the deployer to check the TAPD app's permissions (user info, workspace members, roles).",
         ),
         Problem::AccountNotAllowed => fixed(
             "此腾讯文档账号不允许连接",
@@ -414,6 +438,8 @@ mod tests {
             Problem::NotAWorkspace,
             Problem::WorkspaceNotAllowed,
             Problem::AccountNotAllowed,
+            Problem::NotAnAdmin,
+            Problem::RolesUnreadable,
             Problem::Unavailable,
             Problem::NotFound,
             Problem::MethodNotAllowed,

@@ -18,6 +18,7 @@ use shared::gateway::{HttpRequest, HttpResponse};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
 use shared::link::render_title;
 use shared::ops::{self, ItemState, Overview};
+use shared::steer::Steerer;
 use shared::store::sessions::Session;
 use shared::store::{Account, Events, ItemRecord, Stage};
 use shared::text::{Lang, Problem, escape_html};
@@ -36,7 +37,7 @@ fn clear_session_cookie() -> String {
     format!("{COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax")
 }
 
-use shared::ops::{csrf_of, who};
+use shared::ops::csrf_of;
 
 /// The live session this request's cookie names, with its token.
 async fn session(connector: &Connector, req: &HttpRequest) -> Option<(String, Session)> {
@@ -51,24 +52,40 @@ async fn session(connector: &Connector, req: &HttpRequest) -> Option<(String, Se
     None
 }
 
-/// After TAPD's callback for a console sign-in: the workspace joins this browser's session
-/// (or a new one starts), and the browser goes to it.
-pub async fn signed_in(connector: &Connector, req: &HttpRequest, ws: WorkspaceId) -> HttpResponse {
+/// After TAPD's callback for a console sign-in (an admin of `ws`, or named by the operator):
+/// the workspace joins this browser's session (or a new one starts), and the browser goes to it.
+pub async fn signed_in(connector: &Connector, req: &HttpRequest, ws: WorkspaceId, by: Steerer) -> HttpResponse {
     let store = &connector.clients.store;
     let ttl = connector.cfg.console_session_ttl.as_secs();
+    let who = by.user.label();
     if let Some((token, _)) = session(connector, req).await
-        && matches!(store.add_session_workspace(&token, &ws).await, Ok(true))
+        && matches!(store.add_session_workspace(&token, &ws, &who).await, Ok(true))
     {
         return pages::redirect(format!("/console/ws/{ws}")).with_cookie(connect::clear_cookie());
     }
     let token = shared::random::token();
-    match store.put_session(&token, &ws, ttl).await {
+    match store.put_session(&token, &ws, &who, ttl).await {
         Ok(()) => pages::redirect(format!("/console/ws/{ws}"))
             .with_cookie(connect::clear_cookie())
             .with_cookie(session_cookie(&token, ttl)),
         Err(e) => {
             tracing::error!(error = %e, "could not start a console session");
             pages::error(Lang::default(), 503, Problem::Unavailable)
+        }
+    }
+}
+
+/// The person this session signed in to `ws` as, unless that sign-in is over: the workspace is
+/// no longer served, or a takeover (a rebind to another account) ended its sessions.
+async fn signed_in_to(connector: &Connector, s: &Session, ws: &WorkspaceId) -> Result<Option<String>, HttpResponse> {
+    if !s.workspaces.contains(ws) || !connector.cfg.workspace_allowed(ws.as_str()) {
+        return Ok(None);
+    }
+    match connector.clients.store.steering(ws).await {
+        Ok(steering) => Ok(s.sign_in(ws, steering.sessions_after_ms).map(|i| i.who.clone())),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the workspace's steering record");
+            Err(pages::error(Lang::default(), 503, Problem::Unavailable))
         }
     }
 }
@@ -104,10 +121,17 @@ pub async fn handle(connector: &Connector, req: &HttpRequest, lang: Lang) -> Htt
             let Some(ws) = WorkspaceId::parse(ws).ok().filter(|w| s.workspaces.contains(w)) else {
                 return pages::error(lang, 404, Problem::NotFound);
             };
+            // Signed in to it once is not enough: the sign-in must still stand.
+            let who = match signed_in_to(connector, &s, &ws).await {
+                Ok(Some(who)) => who,
+                Ok(None) if method == "GET" => return sign_in(connector, lang).await,
+                Ok(None) => return pages::error(lang, 401, Problem::BadState),
+                Err(page) => return page,
+            };
             match (method, rest) {
                 ("GET", []) => workspace_page(connector, req, lang, &token, &s, &ws, None).await,
                 ("POST", [action]) => match form_ok(req, &token, &connector.cfg.public_base_url) {
-                    Some(form) => act(connector, req, lang, &token, &s, &ws, action, &form).await,
+                    Some(form) => act(connector, req, lang, &token, &who, &s, &ws, action, &form).await,
                     None => pages::error(lang, 403, Problem::OtherBrowser),
                 },
                 _ => pages::error(lang, 404, Problem::NotFound),
@@ -166,13 +190,14 @@ async fn act(
     req: &HttpRequest,
     lang: Lang,
     token: &str,
+    who: &str,
     s: &Session,
     ws: &WorkspaceId,
     action: &str,
     form: &[(String, String)],
 ) -> HttpResponse {
     let store = &connector.clients.store;
-    let who = who(token);
+    let who = format!("console: {who}");
     let back = |note: &str| pages::redirect(format!("/console/ws/{ws}?done={note}"));
     let result = match action {
         "retry" => {
@@ -724,6 +749,5 @@ mod tests {
         assert_ne!(a, b);
         assert!(!a.contains("token-a"));
         assert_eq!(a, csrf_of("token-a"));
-        assert!(!who("token-a").contains("token-a"));
     }
 }

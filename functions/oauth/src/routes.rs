@@ -62,7 +62,7 @@ pub async fn handle(connector: &Connector, event: serde_json::Value) -> HttpResp
                 }
                 Ok(Next::Done(o)) => Ok(outcome(o, proven)),
                 // A console sign-in: on to the console (`console.rs`).
-                Ok(Next::SignedIn(ws)) => Ok(crate::console::signed_in(connector, &req, ws).await),
+                Ok(Next::SignedIn(ws, by)) => Ok(crate::console::signed_in(connector, &req, ws, by).await),
                 Err(e) => Err(e),
             },
         },
@@ -121,6 +121,8 @@ fn meaning(e: &ConnectError) -> (u16, Problem) {
         ConnectError::ProviderFailed(e) => (502, Problem::ProviderFailed(e.service())),
         ConnectError::NotAWorkspace => (400, Problem::NotAWorkspace),
         ConnectError::WorkspaceNotAllowed(_) => (403, Problem::WorkspaceNotAllowed),
+        ConnectError::NotAnAdmin { .. } => (403, Problem::NotAnAdmin),
+        ConnectError::RolesUnreadable(_) => (403, Problem::RolesUnreadable),
         ConnectError::AccountNotAllowed(_) => (403, Problem::AccountNotAllowed),
         ConnectError::Conflict => (409, Problem::BadState),
         ConnectError::Store(_) => (503, Problem::Unavailable),
@@ -139,6 +141,7 @@ mod tests {
             ConnectError::OtherBrowser,
             ConnectError::Denied { service: Service::Tapd },
             ConnectError::NotAWorkspace,
+            ConnectError::NotAnAdmin { nick: "x".into(), workspace: shared::ids::WorkspaceId::parse("1").unwrap() },
             ConnectError::Conflict,
         ] {
             let (status, _) = meaning(&e);

@@ -97,7 +97,7 @@ impl Linker {
             cfg,
             clients,
             tokens: Tokens::default(),
-            gate: crate::tenants::Gate::default(),
+            gate: crate::tenants::Gate,
             places: placement::Cache::default(),
         }
     }

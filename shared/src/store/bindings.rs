@@ -173,6 +173,12 @@ impl Store {
                 .transact_items(put(plain(self.token_item(&tdoc_pk(&t.open_id), "TOKEN", t, 0)).build().expect("set")));
         }
         tx = tx.transact_items(put(put_binding.build().expect("table and item set")));
+        // A binding to another account (or after none) is a takeover boundary: every console
+        // session of the workspace ends with it, in the same transaction.
+        if replacing.is_none_or(|old| old.account != binding.account) {
+            let end = self.end_sessions_update(ws, crate::time::now_millis());
+            tx = tx.transact_items(TransactWriteItem::builder().update(end).build());
+        }
         if let Some(old) = replacing.filter(|old| old.account != binding.account) {
             let mut h = Self::key(&pk, &format!("HISTORY#{:012}#{}", old.connected_at, old.bind_id));
             old.write(&mut h);

@@ -12,6 +12,7 @@
 //! | `lists`         | items read as lists through the indexes (no records of its own)          |
 //! | `sweeps`        | each workspace's sweep, and the TAPD budget (`SWEEP#…`, `BUDGET#tapd`)   |
 //! | `sessions`      | console sessions (`SESSION#…`, TTL)                                      |
+//! | `steering`      | who steers a workspace beyond TAPD's admins, when its sessions end (`WS#…/STEERING`) |
 //! | `audit`         | a workspace's audit trail (`WS#…/AUDIT#…`)                               |
 //! | `table`         | the table as a whole, for `tapdocs` (checks, token re-encryption)        |
 //!
@@ -28,6 +29,7 @@ pub mod lists;
 pub mod sessions;
 pub mod settings;
 mod states;
+pub mod steering;
 mod sweeps;
 pub mod table;
 mod transport;
@@ -49,6 +51,7 @@ pub use items::{Claim, ClaimOutcome, Doc, DueItem, ItemKey, ItemRecord, SentTo, 
 pub use lists::{ItemCounts, ItemFilter, ItemStatus, ItemView, ItemsPage, Listing};
 pub use settings::{Events, PermissionSetting, WorkspaceSettings};
 pub use states::{Flow, PendingRebind, RebindTake, StateRecord};
+pub use steering::Steering;
 pub use sweeps::{SweepCursor, swept_kinds};
 pub use webhook_secrets::{WebhookSecret, WebhookSecrets};
 

@@ -23,6 +23,8 @@ pub enum Flow {
     /// The Tencent Docs leg, bound to the workspace the TAPD leg authorized.
     Tdoc {
         workspace: WorkspaceId,
+        /// The TAPD user who consented on the TAPD leg (their label), for the binding's record.
+        by: Option<String>,
     },
 }
 
@@ -90,9 +92,12 @@ impl Store {
             Flow::Console => {
                 item.insert("flow".into(), s("console"));
             }
-            Flow::Tdoc { workspace } => {
+            Flow::Tdoc { workspace, by } => {
                 item.insert("flow".into(), s("tdoc"));
                 item.insert("workspace_id".into(), s(workspace.as_str()));
+                if let Some(by) = by {
+                    item.insert("by_tapd_user".into(), s(by));
+                }
             }
         }
         self.put_new(item).await
@@ -114,7 +119,7 @@ impl Store {
             Some("tdoc") => {
                 let ws = get_s(&old, "workspace_id").and_then(|w| WorkspaceId::parse(w).ok());
                 let Some(workspace) = ws else { return Ok(None) };
-                Flow::Tdoc { workspace }
+                Flow::Tdoc { workspace, by: get_s(&old, "by_tapd_user").map(String::from) }
             }
             _ => return Ok(None),
         };

@@ -52,8 +52,8 @@ async fn states_are_single_use_expire_and_are_stored_hashed() {
     assert_eq!(store.consume_state(&state).await.unwrap(), None, "replay refused");
 
     let bound = shared::random::token();
-    store.put_state(&bound, &Flow::Tdoc { workspace: ws("20003271") }, 600).await.unwrap();
-    assert_eq!(store.consume_state(&bound).await.unwrap(), Some(Flow::Tdoc { workspace: ws("20003271") }));
+    store.put_state(&bound, &Flow::Tdoc { workspace: ws("20003271"), by: None }, 600).await.unwrap();
+    assert_eq!(store.consume_state(&bound).await.unwrap(), Some(Flow::Tdoc { workspace: ws("20003271"), by: None }));
 
     // The local endpoint (like DynamoDB itself, for a while) keeps expired items: the
     // store must refuse them by their expiry.

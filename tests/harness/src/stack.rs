@@ -90,6 +90,12 @@ impl Stack {
     /// Plays the person at TAPD's consent page: approves (or denies) for `workspace`.
     /// Returns where TAPD sends the browser back (our callback URL, with the code).
     pub async fn tapd_consent(&self, authorize: &Url, workspace: &str, approve: bool) -> Url {
+        self.tapd_consent_as(authorize, workspace, sandbox::TAPD_USER_ID, approve).await
+    }
+
+    /// [`Stack::tapd_consent`] as TAPD user `user_id` (the sandbox's default user is an admin
+    /// of every workspace; [`sandbox::MEMBER_USER_ID`] a plain member).
+    pub async fn tapd_consent_as(&self, authorize: &Url, workspace: &str, user_id: &str, approve: bool) -> Url {
         let q = query(authorize);
         let fields = [
             ("client_id", q("client_id")),
@@ -97,6 +103,7 @@ impl Stack {
             ("scope", q("scope")),
             ("state", q("state")),
             ("workspace_id", workspace.to_owned()),
+            ("user_id", user_id.to_owned()),
             ("decision", if approve { "approve" } else { "deny" }.to_owned()),
         ];
         self.submit(&format!("{}/tapd/oauth/approve", self.sandbox.base_url()), &fields).await

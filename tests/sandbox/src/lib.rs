@@ -77,6 +77,10 @@
 //!   requests, max request rates is 1800req/10min"}` (`rate_limited_reply.json`; the numbers are
 //!   the limit in force). Refused requests do not count.
 //!
+//! - People: `GET /users/info`, `GET /workspaces/users`, `GET /roles`, and who consents: see the
+//!   [`members`] module (seeded users, default membership, `/_sandbox/tapd-users`, `/_sandbox/members`).
+//!   The TAPD consent page lets the person pick who they are (`user_id`, as TAPD's own login would).
+//!
 //! # Tencent Docs replies
 //! - `GET /oauth/v2/token` (code or refresh) and `GET /oauth/v2/app-account-token`: flat
 //!   `{access_token, token_type, refresh_token, expires_in, scope, user_id}` (no `ret`);
@@ -150,6 +154,7 @@
 pub mod conn;
 mod control;
 mod faults;
+pub mod members;
 mod model;
 mod pages;
 mod persist;
@@ -167,6 +172,7 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use tokio::sync::watch;
 
+pub use members::{ADMIN_ROLE_ID, MEMBER_USER_ID};
 pub use model::{
     Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdTokenResource,
     TdocTokenError, Variants,
@@ -279,6 +285,7 @@ impl Sandbox {
         let state = State {
             variants: Variants { tapd_token_resource: cfg.tapd_token_resource, tdoc_token_error: cfg.tdoc_token_error },
             tapd_rate_limit: cfg.tapd_rate_limit,
+            tapd_users: members::seed_users(),
             ..State::default()
         };
         let sandbox = Sandbox {

@@ -62,10 +62,23 @@ fn consent_page(
     page(StatusCode::OK, title, &body)
 }
 
-pub(crate) fn tapd_consent(req: &ConsentRequest<'_>, workspaces: &[(String, String)]) -> Response {
+/// TAPD's consent, as the signed-in TAPD user (`users`: id and label, chosen on the page: the
+/// sandbox has no login, so a test or a person walking `make run` picks who they are).
+pub(crate) fn tapd_consent(
+    req: &ConsentRequest<'_>,
+    workspaces: &[(String, String)],
+    users: &[(String, String)],
+) -> Response {
+    let who: String = users
+        .iter()
+        .map(|(id, label)| format!("<option value=\"{}\">{} ({})</option>", esc(id), esc(label), esc(id)))
+        .collect();
     consent_page(
         "TAPD 授权",
-        &format!("授权应用 <b>{}</b> 访问项目：", esc(req.client_id)),
+        &format!(
+            "当前登录用户 <select name=\"user_id\" id=\"user_id\">{who}</select></p>\n<p>授权应用 <b>{}</b> 访问项目：",
+            esc(req.client_id)
+        ),
         "/tapd/oauth/approve",
         "workspace_id",
         workspaces,

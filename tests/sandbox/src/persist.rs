@@ -99,11 +99,15 @@ mod tests {
             let mut st = a.lock();
             st.tapd_tokens.insert(
                 "live".into(),
-                TapdToken { grant: TapdGrant::Workspace("20000001".into()), expiry: Expiry::in_secs(3600) },
+                TapdToken {
+                    grant: TapdGrant::Workspace("20000001".into()),
+                    expiry: Expiry::in_secs(3600),
+                    user_id: None,
+                },
             );
             let mut dead = Expiry::in_secs(3600);
             dead.force();
-            st.tapd_tokens.insert("dead".into(), TapdToken { grant: TapdGrant::App, expiry: dead });
+            st.tapd_tokens.insert("dead".into(), TapdToken { grant: TapdGrant::App, expiry: dead, user_id: None });
             st.tdoc_tokens.insert("old".into(), TdocToken { open_id: "u1".into(), expiry: Expiry::in_secs(0) });
             st.issued.tapd_user = 3;
         }

@@ -87,12 +87,17 @@ pub(crate) enum TapdGrant {
 pub(crate) struct TapdToken {
     pub grant: TapdGrant,
     pub expiry: Expiry,
+    /// The TAPD user who consented (user tokens; `None` for the app token).
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TapdRefresh {
     pub client_id: String,
     pub workspace_id: String,
+    #[serde(default)]
+    pub user_id: Option<String>,
     pub scope: String,
     pub expiry: Expiry,
 }
@@ -145,6 +150,11 @@ pub(crate) struct State {
     pub items: BTreeMap<(String, ItemKind, String), Item>,
     /// open id -> nick
     pub tdoc_users: BTreeMap<String, String>,
+    /// TAPD users, by id (see the `members` module).
+    pub tapd_users: BTreeMap<String, crate::members::TapdUser>,
+    /// Members of workspaces whose membership was set (nick -> role ids); a workspace not here
+    /// has the default membership (`members::default_members`).
+    pub members: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     pub tapd_codes: HashMap<String, TapdCode>,
     pub tapd_tokens: HashMap<String, TapdToken>,
     pub tapd_refresh: HashMap<String, TapdRefresh>,

@@ -52,6 +52,7 @@ pub fn tapd_author(sent: &str) -> String {
 
 pub(crate) fn routes() -> Router<Sandbox> {
     Router::new()
+        .merge(crate::members::routes())
         .route("/tapd/oauth", get(authorize_page))
         .route("/tapd/oauth/", get(authorize_page))
         .route("/tapd/oauth/approve", post(approve))
@@ -134,11 +135,17 @@ async fn authorize_page(State(sb): State<Sandbox>, Query(q): Query<AuthorizeQuer
     if q.response_type != "code" {
         return pages::error_page(StatusCode::BAD_REQUEST, "response_type must be code");
     }
-    let workspaces: Vec<(String, String)> =
-        sb.lock().workspaces.iter().map(|(id, name)| (id.clone(), name.clone())).collect();
+    type Options = Vec<(String, String)>;
+    let (workspaces, users): (Options, Options) = {
+        let st = sb.lock();
+        (
+            st.workspaces.iter().map(|(id, name)| (id.clone(), name.clone())).collect(),
+            st.tapd_users.iter().map(|(id, u)| (id.clone(), format!("{} {}", u.nick, u.name))).collect(),
+        )
+    };
     let req =
         ConsentRequest { client_id: &q.client_id, redirect_uri: &q.redirect_uri, scope: &q.scope, state: &q.state };
-    pages::tapd_consent(&req, &workspaces)
+    pages::tapd_consent(&req, &workspaces, &users)
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -258,7 +265,7 @@ fn user_resource(sb: &Sandbox, workspace_id: &str, user_id: &str) -> Value {
 }
 
 /// Issues a user token (and a refresh token when enabled) for a workspace.
-fn issue_user_token(sb: &Sandbox, workspace_id: &str, scope: &str) -> (String, Option<String>) {
+fn issue_user_token(sb: &Sandbox, workspace_id: &str, user_id: &str, scope: &str) -> (String, Option<String>) {
     let access = util::random_token();
     let refresh = sb.config().tapd_refresh_tokens.then(util::random_token);
     let mut st = sb.lock();
@@ -268,6 +275,7 @@ fn issue_user_token(sb: &Sandbox, workspace_id: &str, scope: &str) -> (String, O
         TapdToken {
             grant: TapdGrant::Workspace(workspace_id.to_string()),
             expiry: Expiry::in_secs(sb.config().access_token_ttl_secs),
+            user_id: Some(user_id.to_string()),
         },
     );
     if let Some(r) = &refresh {
@@ -276,6 +284,7 @@ fn issue_user_token(sb: &Sandbox, workspace_id: &str, scope: &str) -> (String, O
             TapdRefresh {
                 client_id: sb.config().tapd_client_id.clone(),
                 workspace_id: workspace_id.to_string(),
+                user_id: Some(user_id.to_string()),
                 scope: scope.to_string(),
                 expiry: Expiry::in_secs(REFRESH_TTL_SECS),
             },
@@ -307,7 +316,7 @@ async fn request_token(State(sb): State<Sandbox>, headers: HeaderMap, body: Byte
             if code.redirect_uri != param(&p, "redirect_uri") {
                 return error(StatusCode::BAD_REQUEST, "redirect_uri mismatch");
             }
-            let (access, refresh) = issue_user_token(&sb, &code.workspace_id, &code.scope);
+            let (access, refresh) = issue_user_token(&sb, &code.workspace_id, &code.user_id, &code.scope);
             sb.lock().issued.tapd_user += 1;
             let resource = user_resource(&sb, &code.workspace_id, &code.user_id);
             token_reply(&sb, &access, &code.scope, resource, refresh.as_deref())
@@ -319,7 +328,11 @@ async fn request_token(State(sb): State<Sandbox>, headers: HeaderMap, body: Byte
                 st.issued_secrets.push(access.clone());
                 st.tapd_tokens.insert(
                     access.clone(),
-                    TapdToken { grant: TapdGrant::App, expiry: Expiry::in_secs(sb.config().access_token_ttl_secs) },
+                    TapdToken {
+                        grant: TapdGrant::App,
+                        expiry: Expiry::in_secs(sb.config().access_token_ttl_secs),
+                        user_id: None,
+                    },
                 );
                 st.issued.tapd_app += 1;
             }
@@ -357,7 +370,8 @@ async fn refresh_token(State(sb): State<Sandbox>, headers: HeaderMap, body: Byte
     if old.client_id != sb.config().tapd_client_id {
         return error(StatusCode::BAD_REQUEST, "refresh_token was issued to another client");
     }
-    let (access, refresh) = issue_user_token(&sb, &old.workspace_id, &old.scope);
+    let (access, refresh) =
+        issue_user_token(&sb, &old.workspace_id, old.user_id.as_deref().unwrap_or(TAPD_USER_ID), &old.scope);
     sb.lock().issued.tapd_refresh += 1;
     let resource = user_resource(&sb, &old.workspace_id, TAPD_USER_ID);
     token_reply(&sb, &access, &old.scope, resource, refresh.as_deref())
@@ -365,7 +379,7 @@ async fn refresh_token(State(sb): State<Sandbox>, headers: HeaderMap, body: Byte
 
 /// Checks the Bearer token (first), counts the request against the rate limit, then checks
 /// the workspace being accessed.
-fn authorize_api(sb: &Sandbox, headers: &HeaderMap, workspace_id: &str) -> Result<(), Response> {
+pub(crate) fn authorize_api(sb: &Sandbox, headers: &HeaderMap, workspace_id: &str) -> Result<(), Response> {
     let Some(token) = bearer(headers) else {
         return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized: Bearer access_token required"));
     };

@@ -81,7 +81,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Workspace(WorkspaceCommand::Pause { workspace }) => {
             let c = connect(&cli.target, Keys::Unused).await?;
             let ws = parse_ws(&workspace)?;
-            ops::pause(&c.store, &ws, "tapdocs").await?;
+            ops::pause(&c.store, &ws, &operator()).await?;
             if json {
                 print_json(&json!({ "workspace": ws.as_str(), "paused": true }));
             } else {
@@ -94,13 +94,18 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Workspace(WorkspaceCommand::Resume { workspace }) => {
             let c = connect(&cli.target, Keys::Unused).await?;
             let ws = parse_ws(&workspace)?;
-            let due = ops::resume(&c.store, &ws, "tapdocs").await?;
+            let due = ops::resume(&c.store, &ws, &operator()).await?;
             if json {
                 print_json(&json!({ "workspace": ws.as_str(), "paused": false, "due_now": due }));
             } else {
                 println!("linking resumed in {ws}: {due} waiting item(s) due now");
             }
             Ok(())
+        }
+        Command::Workspace(WorkspaceCommand::Admins { workspace, add, remove }) => {
+            let ws = parse_ws(&workspace)?;
+            let c = connect(&cli.target, Keys::Unused).await?;
+            workspace_admins(&c, &ws, &add, &remove, json).await
         }
         Command::Workspace(WorkspaceCommand::RotateSecret { workspace, grace }) => {
             let ws = parse_ws(&workspace)?;
@@ -651,7 +656,7 @@ async fn disconnect(c: &Connected, ws: &WorkspaceId, yes: bool, json: bool) -> R
         }
     }
     let pending = c.store.items_with_status(ItemStatus::Pending, Some(ws), |_| {}).await?.items.len();
-    let done = ops::disconnect(&c.store, ws, "tapdocs").await?;
+    let done = ops::disconnect(&c.store, ws, &operator()).await?;
     if json {
         print_json(&json!({
             "target": target_json(c),
@@ -935,7 +940,7 @@ async fn rotate_secret(c: &Connected, ws: &WorkspaceId, grace: std::time::Durati
         return Err(Failure::usage(format!("workspace {ws} is not connected"))
             .hint("connect it first: its secret is made then"));
     }
-    let (new, stored) = ops::rotate_secret(&c.store, ws, grace, "tapdocs").await?;
+    let (new, stored) = ops::rotate_secret(&c.store, ws, grace, &operator()).await?;
     let retiring = stored.secrets.iter().filter_map(|s| s.retires_ms).max();
     if json {
         print_json(&json!({
@@ -964,7 +969,7 @@ async fn rotate_secret(c: &Connected, ws: &WorkspaceId, grace: std::time::Durati
 async fn workspace_set(c: &Connected, ws: &WorkspaceId, change: SettingsChange, json: bool) -> Result<(), Failure> {
     let before = c.store.workspace_settings(ws).await?;
     let after = change.apply(before.clone())?;
-    ops::put_settings(&c.store, ws, &before, &after, "tapdocs").await?;
+    ops::put_settings(&c.store, ws, &before, &after, &operator()).await?;
     let folder = c.store.folder(ws, "ws").await?;
     if json {
         let mut v = settings_json(ws, &after, folder.as_deref());
@@ -976,6 +981,62 @@ async fn workspace_set(c: &Connected, ws: &WorkspaceId, change: SettingsChange, 
             eprintln!("nothing changed");
         } else {
             eprintln!("saved in {}: the next new item follows them; existing docs stay as they are", where_line(c));
+        }
+    }
+    Ok(())
+}
+
+/// Who runs `tapdocs`, for the audit trail: `TAPDOCS_OPERATOR`, else the OS user.
+fn operator() -> String {
+    let name = ["TAPDOCS_OPERATOR", "USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|n| !n.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".into());
+    format!("tapdocs: {}", name.trim())
+}
+
+/// A TAPD nick or user id as the operator may name it: what TAPD's names are made of.
+fn parse_person(raw: &str) -> Result<String, Failure> {
+    let name = raw.trim();
+    let ok = !name.is_empty()
+        && name.chars().count() <= 64
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(Failure::usage(format!("{raw:?} is not a TAPD nick or user id")).hint("e.g. anyechen or 1000142422"))
+    }
+}
+
+async fn workspace_admins(
+    c: &Connected,
+    ws: &WorkspaceId,
+    add: &[String],
+    remove: &[String],
+    json: bool,
+) -> Result<(), Failure> {
+    let (add, remove) = (
+        add.iter().map(|a| parse_person(a)).collect::<Result<Vec<_>, _>>()?,
+        remove.iter().map(|r| parse_person(r)).collect::<Result<Vec<_>, _>>()?,
+    );
+    let who = operator();
+    for (names, named) in [(&add, true), (&remove, false)] {
+        for name in names {
+            if c.store.set_named_admin(ws, name, named).await? {
+                let what = if named { "named" } else { "un-named" };
+                c.store.audit(ws, &who, &format!("{what} {name} as an admin of the workspace")).await?;
+            }
+        }
+    }
+    let admins = c.store.named_admins(ws).await?;
+    if json {
+        print_json(&json!({ "workspace": ws.as_str(), "named_admins": admins }));
+    } else if admins.is_empty() {
+        println!("workspace {ws}: only its TAPD admins (role 管理员) may connect it and sign in to its console");
+    } else {
+        println!("workspace {ws}: its TAPD admins (role 管理员), and named by the operator:");
+        for a in &admins {
+            println!("  {a}");
         }
     }
     Ok(())

@@ -197,6 +197,24 @@ pub enum WorkspaceCommand {
         workspace: String,
     },
 
+    /// Who may connect the workspace and sign in to its console besides its TAPD admins (the
+    /// members holding the role 管理员): lists them, after naming (--add) or un-naming (--remove)
+    /// people by TAPD nick or user id. Each change is in the workspace's audit trail
+    #[command(after_help = "Examples:\n  tapdocs workspace admins 20000001\n  \
+                            tapdocs workspace admins 20000001 --add anyechen --remove 1000142422")]
+    Admins {
+        /// The TAPD workspace id
+        workspace: String,
+
+        /// Name a TAPD user (nick or user id); may be repeated
+        #[arg(long, value_name = "NICK_OR_ID")]
+        add: Vec<String>,
+
+        /// Un-name a TAPD user (nick or user id); may be repeated
+        #[arg(long, value_name = "NICK_OR_ID")]
+        remove: Vec<String>,
+    },
+
     /// Make a new webhook secret for the workspace and print it once; the old one keeps
     /// working for the grace period, so deliveries TAPD has queued still land, then stops
     #[command(after_help = "Then give the new secret to the workspace's admin, who replaces the old one in the \

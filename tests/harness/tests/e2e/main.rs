@@ -19,6 +19,7 @@ mod load;
 mod restore;
 mod secrets;
 mod state_machine;
+mod steer;
 mod sweep;
 mod template;
 mod tenants;
