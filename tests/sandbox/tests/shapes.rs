@@ -25,6 +25,9 @@ fn fixture(path: &str) -> Value {
         "tapd/comment_add_reply.json" => include_str!("../../fixtures/tapd/comment_add_reply.json"),
         "tapd/comments_get_reply.json" => include_str!("../../fixtures/tapd/comments_get_reply.json"),
         "tapd/rate_limited_reply.json" => include_str!("../../fixtures/tapd/rate_limited_reply.json"),
+        "tapd/users_info_reply.json" => include_str!("../../fixtures/tapd/users_info_reply.json"),
+        "tapd/workspace_users_reply.json" => include_str!("../../fixtures/tapd/workspace_users_reply.json"),
+        "tapd/roles_reply.json" => include_str!("../../fixtures/tapd/roles_reply.json"),
         "tdoc/token_authorization_code.json" => include_str!("../../fixtures/tdoc/token_authorization_code.json"),
         "tdoc/app_account_token.json" => include_str!("../../fixtures/tdoc/app_account_token.json"),
         "tdoc/create_file_reply.json" => include_str!("../../fixtures/tdoc/create_file_reply.json"),
@@ -677,4 +680,50 @@ async fn tdoc_search_lags_behind_creation() {
     let list = later["data"]["list"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{later}");
     assert_shape_includes(&list[0], &fixture("tdoc/folder_list_reply.json")["data"]["list"][0]);
+}
+
+/// Who consented, a workspace's members and its roles: the API reference's replies, and
+/// `/users/info` only for user tokens.
+#[tokio::test]
+async fn tapd_people_replies_are_the_references() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let user = tapd_user_token(&sb, &c).await["data"]["access_token"].as_str().unwrap().to_owned();
+    let (status, me) = tapd_get(&sb, &c, &user, "/users/info").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_shape(&me, &fixture("tapd/users_info_reply.json"));
+    assert_eq!(me["data"]["id"], sandbox::TAPD_USER_ID);
+    let (status, members) = tapd_get(&sb, &c, &user, &format!("/workspaces/users?workspace_id={WS}")).await;
+    assert_eq!(status, StatusCode::OK, "{members}");
+    assert_shape(&members, &fixture("tapd/workspace_users_reply.json"));
+    // `fields` keeps only what is asked for.
+    let (_, some) = tapd_get(&sb, &c, &user, &format!("/workspaces/users?workspace_id={WS}&fields=user,role_id")).await;
+    let first = some["data"][0]["UserWorkspace"].as_object().unwrap();
+    assert_eq!(first.keys().collect::<Vec<_>>(), ["role_id", "user"]);
+    let (status, roles) = tapd_get(&sb, &c, &user, &format!("/roles?workspace_id={WS}")).await;
+    assert_eq!(status, StatusCode::OK, "{roles}");
+    assert_shape(&roles, &fixture("tapd/roles_reply.json"));
+    // The default membership: the default user holds the role named 管理员, anyechen does not.
+    let admin_role = roles["data"].as_object().unwrap().iter().find(|(_, n)| *n == "管理员").unwrap().0.clone();
+    let role_of = |nick: &str| -> Vec<Value> {
+        let rows = members["data"].as_array().unwrap();
+        let row = rows.iter().find(|r| r["UserWorkspace"]["user"] == nick).unwrap();
+        row["UserWorkspace"]["role_id"].as_array().unwrap().clone()
+    };
+    assert!(role_of("robertyang").contains(&json!(admin_role)));
+    assert!(!role_of("anyechen").contains(&json!(admin_role)));
+    // Another workspace's members, the app token's `/users/info`, no token: refused.
+    sb.add_workspace("20355783", "Other");
+    assert_eq!(tapd_get(&sb, &c, &user, "/roles?workspace_id=20355783").await.0, StatusCode::FORBIDDEN);
+    let app = tapd_app_token(&sb, &c).await;
+    assert_eq!(tapd_get(&sb, &c, &app, "/users/info").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(tapd_get(&sb, &c, &app, &format!("/roles?workspace_id={WS}")).await.0, StatusCode::OK);
+    assert_eq!(tapd_get(&sb, &c, "nope", "/users/info").await.0, StatusCode::UNAUTHORIZED);
+    // Membership set through the control: a member removed is gone, a new one listed.
+    sb.set_member(WS, "anyechen", &[]);
+    sb.set_member(WS, "newbie", &[admin_role.clone()]);
+    let (_, members) = tapd_get(&sb, &c, &user, &format!("/workspaces/users?workspace_id={WS}")).await;
+    let nicks: Vec<&str> =
+        members["data"].as_array().unwrap().iter().map(|r| r["UserWorkspace"]["user"].as_str().unwrap()).collect();
+    assert_eq!(nicks, ["newbie", "robertyang"]);
 }

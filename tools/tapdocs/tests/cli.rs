@@ -399,3 +399,33 @@ async fn a_workspaces_items_are_paged_newest_first_as_the_console_pages_them() {
     let refused = tapdocs(&table, &["items", "--all"]);
     assert_eq!(refused.status.code(), Some(2), "--all needs --workspace");
 }
+
+/// The operator names people who may steer a workspace beside its TAPD admins; each change is
+/// audited under the operator's name (`TAPDOCS_OPERATOR`, else the OS user).
+#[tokio::test]
+async fn workspace_admins_names_and_un_names_people_and_audits_who_did() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    let w = ws("20000041");
+    let as_ops = [("TAPDOCS_OPERATOR", "ops-lin")];
+    let named = json_of(&tapdocs_env(
+        &table,
+        &["--json", "workspace", "admins", "20000041", "--add", "anyechen", "--add", "1000142422"],
+        &as_ops,
+    ));
+    assert_eq!(named["named_admins"], serde_json::json!(["1000142422", "anyechen"]));
+    assert_eq!(store.named_admins(&w).await.unwrap(), ["1000142422", "anyechen"]);
+    let left =
+        json_of(&tapdocs_env(&table, &["--json", "workspace", "admins", "20000041", "--remove", "anyechen"], &as_ops));
+    assert_eq!(left["named_admins"], serde_json::json!(["1000142422"]));
+    // Naming twice or un-naming someone not named changes nothing and audits nothing more.
+    json_of(&tapdocs_env(&table, &["--json", "workspace", "admins", "20000041", "--add", "1000142422"], &as_ops));
+    let trail = store.audit_trail(&w, 10).await.unwrap();
+    assert_eq!(trail.len(), 3, "{trail:?}");
+    assert!(trail.iter().all(|a| a.who == "tapdocs: ops-lin"), "{trail:?}");
+    // Plain output says what the rule is; a name that is not a TAPD name is a usage error.
+    let plain = tapdocs(&table, &["workspace", "admins", "20000041"]);
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("管理员"));
+    let bad = tapdocs(&table, &["workspace", "admins", "20000041", "--add", "a b;c"]);
+    assert!(!bad.status.success() && stderr(&bad).contains("not a TAPD nick"), "{}", stderr(&bad));
+}
