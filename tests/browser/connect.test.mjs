@@ -36,6 +36,9 @@ const OPEN_ID = '0123456789abcdef0123456789abcdef';
 const OTHER_OPEN_ID = 'fedcba9876543210fedcba9876543210';
 const OTHER_NICK = 'Second owner';
 const COOKIE = '__Host-tapd-docs-connect';
+// The TAPD sandbox's seeded users: an admin of every workspace, and a plain member (developer).
+const ADMIN_USER_ID = '1000142421';
+const MEMBER_USER_ID = '1000142422';
 const TOTAL_MS = 210_000;
 // The walk's screenshots, kept as test artifacts.
 const SHOTS = join(ROOT, '.local/browser');
@@ -370,8 +373,23 @@ async function walkInChinese(base, env) {
 async function walkTheConsole(base, context, shot, env) {
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
-  step('控制台: sign in with TAPD');
+  step('控制台: a plain member (anyechen, not 管理员) is refused, and told who may');
   await page.goto(`${base}/console`);
+  await page.locator('select#user_id').selectOption(MEMBER_USER_ID);
+  await page.locator('select#workspace_id').selectOption(WORKSPACE);
+  const [refused] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/oauth/tapd/callback'),
+    page.getByRole('button', { name: '授权' }).click(),
+  ]);
+  check(refused.status() === 403, `a non-admin's sign-in answers 403, not ${refused.status()}`);
+  const why = await page.locator('#problem').innerText();
+  check(why.includes('管理员') && why.includes('tapdocs workspace admins add'), `the page says who may: ${why}`);
+  check(!(await context.cookies(base)).some((c) => c.name === '__Host-tapd-docs-console'), 'no console session');
+  await shot(page, 'console-not-an-admin');
+
+  step('控制台: sign in with TAPD, as the workspace\'s admin');
+  await page.goto(`${base}/console`);
+  await page.locator('select#user_id').selectOption(ADMIN_USER_ID);
   await page.locator('select#workspace_id').selectOption(WORKSPACE);
   await pressAuthorize(page, `/console/ws/${WORKSPACE}`);
   check((await page.locator('#workspace').innerText()).includes(`TAPD 项目 ${WORKSPACE}`), 'the console names its workspace');
