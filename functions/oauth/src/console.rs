@@ -743,6 +743,46 @@ fn options(lang: Lang, current: Option<&str>, values: &[(&str, &str)]) -> String
 mod tests {
     use super::*;
 
+    /// Every typed reason, in both languages, waiting and given up, as the items page shows
+    /// it: the words come from the type; a given-up row always says so and offers a retry.
+    #[test]
+    fn every_reason_reads_right_on_the_items_page_in_both_languages() {
+        use shared::reason::Reason;
+        use shared::store::ItemKey;
+        let ws = WorkspaceId::parse("20000001").unwrap();
+        let key =
+            ItemKey { workspace: ws.clone(), kind: ItemKind::Story, id: ItemId::parse("1120000001000000001").unwrap() };
+        let soon = shared::time::now_millis() + 3_600_000;
+        for reason in Reason::all() {
+            for lang in [Lang::ZhCn, Lang::En] {
+                let waiting = ItemRecord {
+                    key: key.clone(),
+                    stage: Stage::New,
+                    attempts: 3,
+                    first_seen_ms: 1,
+                    pending_since_ms: 1,
+                    last_error: Some("TAPD is unavailable: given up soon".into()),
+                    reason: Some(reason),
+                    next_try_ms: Some(soon),
+                    deleted: false,
+                    delete_refused: None,
+                    marker: "m".into(),
+                };
+                let given_up = ItemRecord { stage: Stage::GivenUp { reason, doc: None }, ..waiting.clone() };
+                let words = escape_html(&reason.words(lang));
+                let row = item_row(lang, &waiting, "https://www.tapd.cn", "c", &ws);
+                assert!(row.contains(&words), "{reason:?} {lang:?}: {row}");
+                assert!(row.contains(&tapd_time(soon)), "the next try's time: {row}");
+                assert!(row.contains("data-state=\"waiting\"") && row.contains("name=\"item\""), "{row}");
+                let row = item_row(lang, &given_up, "https://www.tapd.cn", "c", &ws);
+                assert!(row.contains(&words) && row.contains("data-state=\"given_up\""), "{row}");
+                assert!(row.contains(lang.pick("已放弃，不再自动重试", "Given up, no longer retried")), "{row}");
+                assert!(row.contains(lang.pick("重试", "Retry")) && row.contains("/retry"), "offers a retry: {row}");
+                assert!(!row.contains(lang.pick("将于", "Next try")), "a given-up item is not retried: {row}");
+            }
+        }
+    }
+
     #[test]
     fn csrf_tokens_differ_by_session_and_reveal_nothing() {
         let (a, b) = (csrf_of("token-a"), csrf_of("token-b"));

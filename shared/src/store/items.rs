@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 
 use super::{Item, Store, StoreError, applied, get_n, get_s, n, s};
 use crate::ids::{ItemId, ItemKind, WorkspaceId};
+use crate::reason::Reason;
 use crate::time::now_millis;
 
 pub(crate) const SK: &str = "LINK";
@@ -109,7 +110,7 @@ pub enum Stage {
     Done { doc: Doc, comment_id: String },
     /// Retried until `GIVE_UP_AFTER`, or failed in a way retrying cannot mend; a new
     /// delivery (or `tapdocs redrive`) starts it again.
-    GivenUp { reason: String, doc: Option<Doc> },
+    GivenUp { reason: Reason, doc: Option<Doc> },
 }
 
 /// Where a create in doubt was sent: the folder a look must read even if the item's
@@ -204,8 +205,13 @@ pub struct ItemRecord {
     /// Since when it has been pending without a break (reset when a given-up item is
     /// started again), ms: `GIVE_UP_AFTER` counts from here.
     pub pending_since_ms: u64,
-    /// Why the last attempt failed, if it did.
+    /// Why the last attempt failed, if it did: the error as logged (for logs and the CLI).
     pub last_error: Option<String>,
+    /// Why the item waits or was given up, typed (stored as its code; records written before
+    /// reasons were typed are read from their `last_error` once, [`Reason::legacy`]).
+    pub reason: Option<Reason>,
+    /// When a waiting item is due next (ms), as the due queue holds it.
+    pub next_try_ms: Option<u64>,
     /// The item was deleted in TAPD (`*::delete`).
     pub deleted: bool,
     /// A delete delivery TAPD did not confirm (the item was still there), and why: nothing
@@ -260,6 +266,11 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         _ => return Err(corrupt("a doc id without its URL")),
     };
     let last_error = get_s(item, "last_error").map(str::to_owned);
+    let reason =
+        get_s(item, "reason_code").and_then(Reason::parse).or_else(|| last_error.as_deref().map(Reason::legacy));
+    let next_try_ms = (get_s(item, "gsi1pk") == Some(PENDING))
+        .then(|| get_s(item, "gsi1sk").and_then(|k| k.split('#').next()).and_then(|ms| ms.parse().ok()))
+        .flatten();
     // An attempt that ended without letting go (killed, or its last write failed) may
     // have sent a create: its claim's deadline is kept by the next claim.
     let interrupted = get_n(item, "prev_claim_until").filter(|&t| t > 0);
@@ -271,9 +282,7 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
             Stage::Done { doc, comment_id }
         }
         (Some("done"), None) => return Err(corrupt("done without a doc")),
-        (Some(GIVEN_UP | LEGACY_GIVEN_UP), doc) => {
-            Stage::GivenUp { reason: last_error.clone().unwrap_or_else(|| "unknown".into()), doc }
-        }
+        (Some(GIVEN_UP | LEGACY_GIVEN_UP), doc) => Stage::GivenUp { reason: reason.unwrap_or(Reason::Other), doc },
         (Some("pending"), None) => match unknown_since {
             Some(since_ms) => {
                 Stage::CreateUnknown { since_ms, sent_to: SentTo::from_attr(get_s(item, "create_sent_to")) }
@@ -293,6 +302,8 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         first_seen_ms,
         pending_since_ms: get_n(item, "pending_since").unwrap_or(first_seen_ms),
         last_error,
+        reason,
+        next_try_ms,
         deleted: item.contains_key("deleted_at"),
         marker: get_s(item, "create_marker").unwrap_or_default().to_owned(),
         delete_refused: get_s(item, "delete_refused").map(str::to_owned),
@@ -539,7 +550,7 @@ impl Store {
             .claimed_update(
                 claim,
                 "SET #st = :done, comment_id = :cid, updated_at = :now, gsi1pk = :list, gsi1sk = :lk \
-                 REMOVE claim_owner, claim_until, last_error",
+                 REMOVE claim_owner, claim_until, last_error, reason_code",
                 vec![
                     (":done", s("done")),
                     (":cid", s(comment_id)),
@@ -565,10 +576,17 @@ impl Store {
 
     /// Lets go of a pending item after a failure, recording why; it is due again at
     /// `next_ms` (a delivery may take it earlier).
-    pub async fn release_for_retry(&self, claim: &Claim, error: &str, next_ms: u64) -> Result<(), StoreError> {
+    pub async fn release_for_retry(
+        &self,
+        claim: &Claim,
+        reason: Reason,
+        error: &str,
+        next_ms: u64,
+    ) -> Result<(), StoreError> {
         let error: String = error.chars().take(500).collect();
         let mut values = vec![
             (":err", s(error)),
+            (":why", s(reason.code())),
             (":zero", n(0)),
             (":gsk", s(due_key(next_ms, &claim.record.key.pk()))),
             (":now", n(now_millis())),
@@ -580,12 +598,12 @@ impl Store {
                 match sent_to.to_attr() {
                     Some(to) => {
                         values.push((":to", s(to)));
-                        "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                        "SET last_error = :err, reason_code = :why, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
                          create_unknown_since = :since, create_sent_to = :to REMOVE claim_owner"
                     }
                     // Kept as it was: an earlier doubt's folder is still worth a look.
                     None => {
-                        "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                        "SET last_error = :err, reason_code = :why, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
                          create_unknown_since = :since REMOVE claim_owner"
                     }
                 }
@@ -594,23 +612,26 @@ impl Store {
             // with the comment): the next attempt does not write it again.
             Stage::DocWritten { .. } => {
                 values.push((":t", AttributeValue::Bool(true)));
-                "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                "SET last_error = :err, reason_code = :why, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
                  doc_written = :t REMOVE claim_owner"
             }
-            _ => "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner",
+            _ => {
+                "SET last_error = :err, reason_code = :why, claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner"
+            }
         };
         self.claimed_update(claim, expr, values).await
     }
 
     /// Ends an item's retries with the reason; the doc, if any, stays on record.
-    pub async fn give_up(&self, claim: &mut Claim, reason: &str) -> Result<(), StoreError> {
-        let reason: String = reason.chars().take(500).collect();
+    pub async fn give_up(&self, claim: &mut Claim, reason: Reason, detail: &str) -> Result<(), StoreError> {
+        let detail: String = detail.chars().take(500).collect();
         self.claimed_update(
             claim,
-            "SET last_error = :err, #st = :given_up, claim_until = :zero, updated_at = :now, \
+            "SET last_error = :err, reason_code = :why, #st = :given_up, claim_until = :zero, updated_at = :now, \
              gsi1pk = :list, gsi1sk = :lk REMOVE claim_owner",
             vec![
-                (":err", s(&reason)),
+                (":err", s(&detail)),
+                (":why", s(reason.code())),
                 (":given_up", s(GIVEN_UP)),
                 (":zero", n(0)),
                 (":now", n(now_millis())),
@@ -673,9 +694,10 @@ impl Store {
             values.push((":t", AttributeValue::Bool(true)));
         }
         if claim.record.stage.is_pending() {
-            expr.push_str(", #st = :given_up, last_error = :why");
+            expr.push_str(", #st = :given_up, last_error = :err, reason_code = :why");
             values.push((":given_up", s(GIVEN_UP)));
-            values.push((":why", s("the item was deleted in TAPD")));
+            values.push((":err", s("the item was deleted in TAPD")));
+            values.push((":why", s(Reason::Deleted.code())));
         }
         expr.push_str(" REMOVE claim_owner");
         self.claimed_update(claim, &expr, values).await?;

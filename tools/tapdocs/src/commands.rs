@@ -376,14 +376,24 @@ async fn items(
                     age(now.saturating_sub(r.pending_since_ms)),
                     r.attempts.to_string(),
                     next,
-                    r.last_error.as_deref().map(|e| short(e, 120)).unwrap_or_else(|| "-".into()),
+                    r.reason.map(|why| short(&why.words(shared::text::Lang::En), 120)).unwrap_or_else(|| "-".into()),
                     doc,
                 ]);
             }
             ItemStatus::GivenUp => {
                 t.add_row(vec![
                     item_name(&r.key),
-                    short(r.last_error.as_deref().unwrap_or("unknown"), 160),
+                    match &r.stage {
+                        shared::store::Stage::GivenUp { reason, .. } => short(
+                            &format!(
+                                "{} ({})",
+                                reason.words(shared::text::Lang::En),
+                                r.last_error.as_deref().unwrap_or("no detail")
+                            ),
+                            160,
+                        ),
+                        _ => short(r.last_error.as_deref().unwrap_or("unknown"), 160),
+                    },
                     r.attempts.to_string(),
                     when(Some(r.first_seen_ms)),
                     doc,
@@ -495,6 +505,7 @@ fn item_json(i: &ItemView) -> Value {
         "due_ms": i.due_ms,
         "claim_until_ms": i.claim_until_ms,
         "reason": r.last_error,
+        "reason_code": r.reason.map(|why| why.code()),
         "doc_url": doc.map(|d| d.url.as_str()),
         "doc_title": doc.map(|d| d.title.as_str()),
         "deleted": r.deleted,

@@ -74,7 +74,7 @@ async fn failed_item(store: &Store, key: &ItemKey, reason: &str) {
     else {
         panic!("a new item is claimed")
     };
-    store.give_up(&mut claim, reason).await.unwrap();
+    store.give_up(&mut claim, shared::reason::Reason::legacy(reason), reason).await.unwrap();
     assert!(matches!(store.item(key).await.unwrap().unwrap().stage, Stage::GivenUp { .. }));
 }
 
@@ -214,7 +214,10 @@ async fn status_reports_workspaces_and_counts() {
     else {
         panic!()
     };
-    store.release_for_retry(&claim, "TAPD 502", now_millis() + 300_000).await.unwrap();
+    store
+        .release_for_retry(&claim, shared::reason::Reason::legacy("TAPD 502"), "TAPD 502", now_millis() + 300_000)
+        .await
+        .unwrap();
     store.mark_needs_reconnect(&ws("20000021"), "refresh refused").await.unwrap();
 
     let s = json_of(&tapdocs(&table, &["status", "--json"]));

@@ -286,7 +286,7 @@ async fn an_admin_pauses_linking_and_chooses_the_events_and_the_language() {
     assert_eq!(ignored.json().unwrap()["status"], "ignored", "{}", ignored.body);
     assert_eq!(docs_of("1120003293000000002"), 0, "a kind the workspace does not link");
     let page = get(&oauth, &format!("/console/ws/{C}?state=given_up"), &cookie).await;
-    assert!(page.body.contains("不为这类条目创建文档"), "why, in words: {}", page.body);
+    assert!(page.body.contains("不为缺陷创建文档") && page.body.contains("已放弃"), "why, in words: {}", page.body);
     stack.sandbox.add_item(C, ItemKind::Story, "1120003293000000003", "English story");
     assert_eq!(webhook.http(&delivery(C, "1120003293000000003")).await.status, 200);
     let comment = stack.sandbox.comments().into_iter().find(|c| c.entry_id == "1120003293000000003").unwrap();
