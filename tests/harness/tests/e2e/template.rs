@@ -536,3 +536,48 @@ fn routes_and_the_schedule_call_the_alias_that_deployments_shift() {
     }
     assert_eq!(t["Parameters"]["DeploymentType"]["Default"].as_str(), Some("AllAtOnce"));
 }
+
+/// Where a deployment is reached, resolved every way (`DomainName` empty or set, `PublicBaseUrl`
+/// empty or set): every function's `PUBLIC_BASE_URL` and every output naming a URL use the same
+/// base (`PublicBaseUrl`, else `https://DomainName`, else the API's execute-api URL), so the
+/// redirect URIs the functions send and the ones the outputs print to register agree.
+#[test]
+fn every_function_and_output_uses_the_custom_domain_when_there_is_one() {
+    use harness::iam::{Deployment, Template};
+    let t = Template::load();
+    let proxy = "https://docs-proxy.example.com/tapd";
+    for (domain, public) in [("", ""), ("tapd-docs.example.com", ""), ("", proxy), ("tapd-docs.example.com", proxy)] {
+        let mut d = Deployment::new("t").with("DomainName", domain).with("PublicBaseUrl", public);
+        if !domain.is_empty() {
+            d = d.with("CertificateArn", "arn:aws:acm:us-east-1:123456789012:certificate/abc");
+        }
+        let r = t.resolve(&d);
+        let base = match (domain, public) {
+            (_, p) if !p.is_empty() => p.to_owned(),
+            ("", _) => format!("https://{}.execute-api.us-east-1.amazonaws.com", d.api_id),
+            (host, _) => format!("https://{host}"),
+        };
+        let at = format!("DomainName={domain:?} PublicBaseUrl={public:?}");
+        let functions = r.resources_of("AWS::Serverless::Function");
+        assert_eq!(functions.len(), 2, "{at}");
+        for f in &functions {
+            assert_eq!(r.function_env(f).get("PUBLIC_BASE_URL"), Some(&base), "{at}: {f}");
+        }
+        let outputs = r.outputs();
+        for (name, path) in [
+            ("ApiUrl", ""),
+            ("TapdCallbackUrl", "/oauth/tapd/callback"),
+            ("TdocCallbackUrl", "/oauth/tdoc/callback"),
+            ("WebhookUrl", "/webhooks/tapd"),
+        ] {
+            assert_eq!(outputs.get(name), Some(&format!("{base}{path}")), "{at}: {name}");
+        }
+        for (name, value) in &outputs {
+            if value.contains("://") {
+                assert!(value.starts_with(&base), "{at}: output {name} = {value} is not under {base}");
+            }
+        }
+        assert_eq!(outputs.contains_key("ApiDomainTarget"), !domain.is_empty(), "{at}");
+        assert_eq!(r.exists("ApiDomain") && r.exists("ApiDomainMapping"), !domain.is_empty(), "{at}");
+    }
+}
