@@ -391,3 +391,53 @@ async fn forward(State(inner): State<Arc<Inner>>, ConnectInfo(conn): ConnectInfo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn calls(op: &str, body: serde_json::Value) -> Vec<String> {
+        calls_of(op, body.to_string().as_bytes()).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn each_item_and_each_partition_value_is_recorded() {
+        let s = |v: &str| json!({"S": v});
+        assert_eq!(
+            calls("UpdateItem", json!({"TableName": "t", "Key": {"pk": s("ITEM#1"), "sk": s("LINK")}})),
+            ["UpdateItem on t key ITEM#1"]
+        );
+        // The index's partition key, through #names, beside a BETWEEN ... AND ....
+        let q = json!({"TableName": "t", "IndexName": "pending",
+            "KeyConditionExpression": "#p = :l AND gsi1sk BETWEEN :a AND :b",
+            "ExpressionAttributeNames": {"#p": "gsi1pk"},
+            "ExpressionAttributeValues": {":l": s("GIVEN_UP"), ":a": s("1"), ":b": s("2")}});
+        assert_eq!(calls("Query", q), ["Query on t/index/pending key GIVEN_UP"]);
+        // A condition on the sort key alone fixes no partition: named, so no condition matches it.
+        let q =
+            json!({"TableName": "t", "KeyConditionExpression": "sk = :s", "ExpressionAttributeValues": {":s": s("x")}});
+        assert!(calls("Query", q)[0].contains("<no pk = :value"));
+        let tx = json!({"TransactItems": [
+            {"Put": {"TableName": "t", "Item": {"pk": s("TDOC#a"), "sk": s("TOKEN")}}},
+            {"Delete": {"TableName": "t", "Key": {"pk": s("SWEEP#1"), "sk": s("SWEEP")}}},
+            {"ConditionCheck": {"TableName": "t", "Key": {"pk": s("WS#1"), "sk": s("BINDING")}}}]});
+        assert_eq!(
+            calls("TransactWriteItems", tx),
+            [
+                "PutItem (in TransactWriteItems) on t key TDOC#a",
+                "DeleteItem (in TransactWriteItems) on t key SWEEP#1",
+                "ConditionCheckItem (in TransactWriteItems) on t key WS#1"
+            ]
+        );
+        let get = json!({"TransactItems": [{"Get": {"TableName": "t", "Key": {"pk": s("WS#2"), "sk": s("X")}}}]});
+        assert_eq!(calls("TransactGetItems", get), ["GetItem (in TransactGetItems) on t key WS#2"]);
+        let batch = json!({"RequestItems": {"t": {"Keys": [{"pk": s("WS#1"), "sk": s("A")}, {"pk": s("ITEM#2"), "sk": s("B")}]}}});
+        assert_eq!(calls("BatchGetItem", batch), ["BatchGetItem on t key WS#1, ITEM#2"]);
+        let batch = json!({"RequestItems": {"t": [
+            {"PutRequest": {"Item": {"pk": s("WS#1"), "sk": s("A")}}},
+            {"DeleteRequest": {"Key": {"pk": s("STATE#x"), "sk": s("B")}}}]}});
+        assert_eq!(calls("BatchWriteItem", batch), ["BatchWriteItem on t key WS#1, STATE#x"]);
+        assert_eq!(calls("Scan", json!({"TableName": "t"})), ["Scan on t"]);
+    }
+}
