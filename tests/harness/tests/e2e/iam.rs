@@ -9,6 +9,8 @@
 
 use std::collections::BTreeSet;
 
+use base64::Engine;
+
 use harness::apigw::{Request, scheduled_event};
 use harness::ddb_proxy::{DdbCall, DdbProxy};
 use harness::flows::{self, confirm_post, create_event, up_to_tdoc_callback};
@@ -213,6 +215,22 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     flows::assert_no_panic(&oauth);
     flows::assert_no_panic(&webhook);
 
+    // A key rotation under way (`NEW,OLD`): tokens sealed under the old key are re-encrypted as
+    // they are read, by whichever function reads them.
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh).unwrap();
+    let rotated = format!("{},{}", base64::engine::general_purpose::STANDARD.encode(fresh), stack.encryption_key);
+    let hook_url = hook_ddb.url();
+    let rotating = stack
+        .spawn("tapd-webhook", &[("AWS_ENDPOINT_URL_DYNAMODB", &hook_url), ("TOKEN_ENCRYPTION_KEY", &rotated)])
+        .await;
+    stack.sandbox.add_item(B, ItemKind::Story, &format!("11{B}000000002"), "轮换密钥后的需求");
+    assert_eq!(rotating.http(&delivery(B, &format!("11{B}000000002"))).await.status, 200);
+    let oauth_url = oauth_ddb.url();
+    let rotating =
+        stack.spawn("oauth", &[("AWS_ENDPOINT_URL_DYNAMODB", &oauth_url), ("TOKEN_ENCRYPTION_KEY", &rotated)]).await;
+    assert_eq!(stack.connect(&rotating, B, "d2d2d2d2").await.status, 200);
+
     // Every call, against its own function's role, in each deployment.
     let recorded = [("OAuthFunction", oauth_ddb.calls()), ("TapdWebhookFunction", hook_ddb.calls())];
     let t = Template::load();
@@ -252,6 +270,7 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
         "PutItem table TDOC#",
         "PutItem table SWEEP#",
         "UpdateItem table BUDGET#",
+        "UpdateItem table TDOC#",
         "Query index/pending PENDING",
     ] {
         assert!(has(&recorded[1].1, what), "tapd-webhook never made {what}");
