@@ -15,7 +15,7 @@ const A: &str = "20003291";
 const B: &str = "20003292";
 
 /// Signs in to `ws` through TAPD's consent; the console cookie (`name=value`).
-async fn sign_in(stack: &Stack, oauth: &Function, ws: &str, cookie: Option<&str>) -> String {
+pub(crate) async fn sign_in(stack: &Stack, oauth: &Function, ws: &str, cookie: Option<&str>) -> String {
     let mut start = Request::get("/console");
     if let Some(c) = cookie {
         start = Request::get("/console/signin").header("cookie", c);
@@ -42,22 +42,22 @@ async fn sign_in(stack: &Stack, oauth: &Function, ws: &str, cookie: Option<&str>
     }
 }
 
-fn csrf(page: &str) -> String {
+pub(crate) fn csrf(page: &str) -> String {
     let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
     page[at..at + page[at..].find('"').unwrap()].to_owned()
 }
 
 /// As a browser set to Chinese (the console's first language).
-async fn get(oauth: &Function, path: &str, cookie: &str) -> Response {
+pub(crate) async fn get(oauth: &Function, path: &str, cookie: &str) -> Response {
     oauth.http(&Request::get(path).header("cookie", cookie).header("accept-language", "zh-CN,zh;q=0.9")).await
 }
 
-async fn post(oauth: &Function, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Response {
+pub(crate) async fn post(oauth: &Function, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Response {
     let req = Request::post_form(path, fields).header("cookie", cookie).header("accept-language", "zh-CN");
     oauth.http(&req).await
 }
 
-fn delivery(ws: &str, id: &str) -> Request {
+pub(crate) fn delivery(ws: &str, id: &str) -> Request {
     Request::post_json(WEBHOOK_PATH, &create_event(ws, "story", id, id))
 }
 
