@@ -198,6 +198,58 @@ pub async fn items(
     store.workspace_items(ws, limit, cursor, state.map(ItemState::filter)).await
 }
 
+/// What a person searches the console for: an item by its TAPD id, or words of its doc's title.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Find {
+    Id(ItemId),
+    Words(Vec<String>),
+}
+
+impl Find {
+    /// The search box's text; `None` when there is nothing to search for.
+    pub fn parse(raw: &str) -> Option<Find> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        if raw.len() >= 4 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            return ItemId::parse(raw).ok().map(Find::Id);
+        }
+        // At most five words of at most 50 characters: a search, not a payload.
+        let words: Vec<String> =
+            raw.split_whitespace().take(5).map(|w| w.chars().take(50).collect::<String>()).collect();
+        Some(Find::Words(words))
+    }
+}
+
+/// A page of the workspace's items matching `find` (of `state`, if given), newest first: an
+/// id is read directly (as a story, a bug and a task, side by side), words through the
+/// workspace's index.
+pub async fn find(
+    store: &Store,
+    ws: &WorkspaceId,
+    find: &Find,
+    state: Option<ItemState>,
+    cursor: Option<&str>,
+    limit: i32,
+) -> Result<crate::store::ItemsPage, StoreError> {
+    match find {
+        Find::Id(id) => {
+            let key = |kind| ItemKey { workspace: ws.clone(), kind, id: id.clone() };
+            let (story, bug, task) = (key(ItemKind::Story), key(ItemKind::Bug), key(ItemKind::Task));
+            let (a, b, c) = tokio::try_join!(store.item(&story), store.item(&bug), store.item(&task))?;
+            let items = [a, b, c]
+                .into_iter()
+                .flatten()
+                .filter(|r| state.is_none_or(|st| ItemState::of(r) == st))
+                .map(Ok)
+                .collect();
+            Ok(crate::store::ItemsPage { items, next: None })
+        }
+        Find::Words(words) => store.search_titles(ws, words, state.map(ItemState::filter), limit, cursor).await,
+    }
+}
+
 /// What retrying one item did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Retried {
@@ -222,15 +274,15 @@ impl Retried {
 }
 
 /// Retries one item now: a given-up one starts again, a waiting one is due at once.
-pub async fn retry_item(store: &Store, key: &ItemKey) -> Result<Retried, StoreError> {
-    if store.rearm(key).await? {
+pub async fn retry_item(store: &Store, key: &ItemKey, who: &str) -> Result<Retried, StoreError> {
+    if store.rearm(key, Some(who)).await? {
         return Ok(Retried::Rearmed);
     }
     let Some(view) = store.item_view(key).await? else { return Ok(Retried::NotFound) };
     Ok(match &view.record.stage {
         Stage::Done { .. } => Retried::Done,
         stage if stage.is_pending() => {
-            if store.make_due_now(key).await? {
+            if store.make_due_now(key, Some(who)).await? {
                 Retried::DueNow
             } else {
                 match store.item_view(key).await?.and_then(|v| v.claim_until_ms) {
@@ -252,7 +304,7 @@ pub async fn retry(
     who: &str,
 ) -> Result<Retried, StoreError> {
     let key = ItemKey { workspace: ws.clone(), kind, id: id.clone() };
-    let done = retry_item(store, &key).await?;
+    let done = retry_item(store, &key, who).await?;
     if done.scheduled() {
         store.audit(ws, who, &format!("retry {} {}", kind.as_str(), id)).await?;
     }
@@ -266,7 +318,7 @@ pub async fn retry_given_up(store: &Store, ws: &WorkspaceId, who: &str) -> Resul
     loop {
         let page = items(store, ws, Some(ItemState::GivenUp), cursor.as_deref(), 100).await?;
         for r in page.items.iter().flatten() {
-            n += usize::from(store.rearm(&r.key).await?);
+            n += usize::from(store.rearm(&r.key, Some(who)).await?);
         }
         match page.next {
             Some(c) => cursor = Some(c),
@@ -408,7 +460,7 @@ pub async fn resume(store: &Store, ws: &WorkspaceId, who: &str) -> Result<usize,
     store.put_workspace_settings(ws, &settings).await?;
     let mut due = 0;
     for record in store.waiting_of(ws).await? {
-        due += usize::from(store.make_due_now(&record.key).await?);
+        due += usize::from(store.make_due_now(&record.key, None).await?);
     }
     store.audit(ws, who, &format!("resumed linking ({due} waiting item(s) due now)")).await?;
     Ok(due)

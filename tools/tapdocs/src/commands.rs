@@ -548,7 +548,8 @@ impl Said for Retried {
 async fn redrive(c: &Connected, keys: &[ItemKey], json: bool) -> Result<(), Failure> {
     let mut results = Vec::new();
     for key in keys {
-        results.push((key, ops::retry_item(&c.store, key).await?));
+        // Through the operations layer: the item's history and the workspace's audit name the operator.
+        results.push((key, ops::retry(&c.store, &key.workspace, key.kind, &key.id, &operator()).await?));
     }
     report_redrive(c, &results, json)
 }
@@ -563,11 +564,11 @@ async fn redrive_given_up(
     let bar = progress(show_progress, Some(failed.len() as u64), "redriving");
     let mut results = Vec::new();
     for item in &failed {
-        let r = if c.store.rearm(item.key()).await? {
-            Retried::Rearmed
-        } else {
-            let now = c.store.item_view(item.key()).await?;
-            Retried::Changed(now.map_or("gone".into(), |v| v.record.stage.status().to_owned()))
+        let key = item.key();
+        let r = match ops::retry(&c.store, &key.workspace, key.kind, &key.id, &operator()).await? {
+            // Listed as given up a moment ago, now waiting: someone else retried it.
+            Retried::DueNow | Retried::Busy(_) => Retried::Changed("pending".into()),
+            other => other,
         };
         results.push((item.key(), r));
         bar.inc(1);
