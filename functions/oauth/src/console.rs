@@ -22,10 +22,13 @@ use shared::link::render_title;
 use shared::ops::{self, ItemState, Overview};
 use shared::steer::Steerer;
 use shared::store::sessions::Session;
-use shared::store::{Account, Events, ItemRecord, Stage};
-use shared::text::{Lang, Problem, escape_html};
+use shared::store::{Account, AuditEntry, Events, ItemRecord, ItemsPage, Stage};
+use shared::text::{Lang, Problem};
 use shared::time::tapd_time;
 
+use maud::{Markup, html};
+
+use crate::html::{self, FormAs, layout};
 use crate::pages;
 
 pub const COOKIE: &str = "__Host-tapd-docs-console";
@@ -130,11 +133,12 @@ pub async fn handle(connector: &Connector, req: &HttpRequest, lang: Lang) -> Htt
                 Ok(None) => return pages::error(lang, 401, Problem::BadState),
                 Err(page) => return page,
             };
+            let ctx = PageCtx { connector, req, lang, token: &token, session: &s, ws: &ws };
             match (method, rest) {
-                ("GET", []) => workspace_page(connector, req, lang, &token, &s, &ws, None).await,
-                ("GET", ["item", kind, id]) => item_page(connector, lang, &token, &ws, kind, id).await,
+                ("GET", []) => workspace_page(&ctx, None).await,
+                ("GET", ["item", kind, id]) => item_page(&ctx, kind, id).await,
                 ("POST", [action]) => match form_ok(req, &token, &connector.cfg.public_base_url) {
-                    Some(form) => act(connector, req, lang, &token, &who, &s, &ws, action, &form).await,
+                    Some(form) => act(&ctx, &who, action, &form).await,
                     None => pages::error(lang, 403, Problem::OtherBrowser),
                 },
                 _ => pages::error(lang, 404, Problem::NotFound),
@@ -187,21 +191,23 @@ fn checked(form: &[(String, String)], prefix: &str, names: &[&str]) -> String {
     if on.is_empty() { "none".into() } else { on.join(",") }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn act(
-    connector: &Connector,
-    req: &HttpRequest,
+/// What every console page and action works with: the deployment, the request, the reader's
+/// language, the session (its token, for the CSRF token) and the workspace it is about.
+struct PageCtx<'a> {
+    connector: &'a Connector,
+    req: &'a HttpRequest,
     lang: Lang,
-    token: &str,
-    who: &str,
-    s: &Session,
-    ws: &WorkspaceId,
-    action: &str,
-    form: &[(String, String)],
-) -> HttpResponse {
+    token: &'a str,
+    session: &'a Session,
+    ws: &'a WorkspaceId,
+}
+
+async fn act(ctx: &PageCtx<'_>, who: &str, action: &str, form: &[(String, String)]) -> HttpResponse {
+    let (connector, lang, ws) = (ctx.connector, ctx.lang, ctx.ws);
     let store = &connector.clients.store;
     let who = format!("console: {who}");
     let back = |note: &str| pages::redirect(format!("/console/ws/{ws}?done={note}"));
+    let refused = |why: String| workspace_page(ctx, Some(Notice::Refused(why)));
     let result = match action {
         "retry" => {
             // `kind/id` of one of this workspace's items: the workspace is the session's.
@@ -230,10 +236,7 @@ async fn act(
             };
             match ops::save_settings(store, ws, &change, &who).await {
                 Ok(Ok(())) => Ok(back("saved")),
-                Ok(Err(e)) => {
-                    return workspace_page(connector, req, lang, token, s, ws, Some(Notice::Refused(e.to_string())))
-                        .await;
-                }
+                Ok(Err(e)) => return refused(e.to_string()).await,
                 Err(e) => Err(e),
             }
         }
@@ -244,29 +247,18 @@ async fn act(
             _ => {
                 let why = lang
                     .pick("日期无效（格式 YYYY-MM-DD，不能晚于今天）", "not a date (YYYY-MM-DD, not in the future)");
-                return workspace_page(connector, req, lang, token, s, ws, Some(Notice::Refused(why.to_owned()))).await;
+                return refused(why.to_owned()).await;
             }
         },
         "disconnect" => {
             if field(form, "confirm") != Some("yes") {
                 let why = lang.pick("请勾选确认后再断开连接", "Tick the confirmation to disconnect");
-                return workspace_page(connector, req, lang, token, s, ws, Some(Notice::Refused(why.to_owned()))).await;
+                return refused(why.to_owned()).await;
             }
             ops::disconnect(store, ws, &who).await.map(|_| back("disconnected"))
         }
         "rotate-secret" => match ops::rotate_secret(store, ws, connector.cfg.webhook_secret_grace, &who).await {
-            Ok((new, _)) => {
-                return workspace_page(
-                    connector,
-                    req,
-                    lang,
-                    token,
-                    s,
-                    ws,
-                    Some(Notice::NewSecret(new.expose().to_owned())),
-                )
-                .await;
-            }
+            Ok((new, _)) => return workspace_page(ctx, Some(Notice::NewSecret(new.expose().to_owned()))).await,
             Err(e) => Err(e),
         },
         _ => return pages::error(lang, 404, Problem::NotFound),
@@ -277,121 +269,188 @@ async fn act(
     })
 }
 
+/// What the page says above everything else after an action.
 enum Notice {
+    /// A form was refused, and why.
     Refused(String),
+    /// The new webhook secret, shown this once.
     NewSecret(String),
+    /// An action was done (`?done=` after its redirect).
+    Done(Done),
 }
 
-fn shell(lang: Lang, title: &str, body: &str) -> HttpResponse {
-    let html = format!(
-        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>\
-         body{{font-family:system-ui,sans-serif;max-width:64rem;margin:1rem auto;padding:0 1rem;line-height:1.5;color:#222}}\
-         h1{{font-size:1.3rem}}h2{{font-size:1.1rem;margin-top:1.5rem}}table{{border-collapse:collapse;width:100%;font-size:.9rem}}\
-         td,th{{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top}}\
-         .counts span{{display:inline-block;margin-right:1rem}}code{{background:#f3f3f3;padding:0 .2rem;word-break:break-all}}\
-         nav a{{margin-right:.8rem}}.notice{{background:#eef6ee;padding:.5rem}}.refused{{background:#fbeaea;padding:.5rem}}\
-         form.inline{{display:inline}}input[type=text]{{width:100%;max-width:30rem}}\
-         @media(max-width:40rem){{td:nth-child(2),th:nth-child(2),td:nth-child(6),th:nth-child(6){{display:none}}}}\
-         </style></head><body>{body}</body></html>",
-        lang = lang.tag(),
-        t = escape_html(title)
-    );
-    HttpResponse::new(200, "text/html; charset=utf-8", html)
-        .with_header("cache-control", "no-store")
-        .with_header("referrer-policy", "no-referrer")
-        .with_header("x-content-type-options", "nosniff")
-        .with_header("x-frame-options", "DENY")
-        .with_header(
-            "content-security-policy",
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        )
+#[derive(Clone, Copy)]
+enum Done {
+    Saved,
+    Backfill,
+    Disconnected,
+    Paused,
+    Resumed,
+    Retried,
+    Nothing,
+}
+
+impl Done {
+    fn parse(raw: &str) -> Done {
+        match raw {
+            "saved" => Done::Saved,
+            "backfill" => Done::Backfill,
+            "disconnected" => Done::Disconnected,
+            "paused" => Done::Paused,
+            "resumed" => Done::Resumed,
+            "retried" => Done::Retried,
+            _ => Done::Nothing,
+        }
+    }
+
+    fn words(self, lang: Lang) -> &'static str {
+        match self {
+            Done::Saved => {
+                lang.pick("已保存：下一个条目即按新设置创建文档。", "Saved: the next item follows the new settings.")
+            }
+            Done::Backfill => lang.pick(
+                "已安排补全：接下来的定时任务会为这段时间内没有文档的条目创建文档。",
+                "Backfill scheduled: the next scheduled runs link the items of that period that have no doc.",
+            ),
+            Done::Disconnected => lang.pick(
+                "已断开连接：不再为新条目创建文档；已有的文档和评论都保留。",
+                "Disconnected: new items get no doc; existing docs and comments stay.",
+            ),
+            Done::Paused => lang.pick(
+                "已暂停：新条目会被记录并等待，恢复后再创建文档。",
+                "Paused: new items are recorded and wait; their docs are made once resumed.",
+            ),
+            Done::Resumed => {
+                lang.pick("已恢复：暂停期间等待的条目马上处理。", "Resumed: the items that waited are taken at once.")
+            }
+            Done::Retried => lang.pick(
+                "已安排重试：下一次定时任务或推送会处理它。",
+                "Retry scheduled: the next scheduled run or delivery takes it.",
+            ),
+            Done::Nothing => lang.pick("没有需要重试的。", "Nothing to retry."),
+        }
+    }
+}
+
+/// A notice, as the page shows it.
+fn notice(lang: Lang, n: &Notice) -> Markup {
+    match n {
+        Notice::Refused(why) => html! {
+            p class="refused" id="refused" { (lang.pick("未保存", "Not saved")) "：" (why) }
+        },
+        Notice::NewSecret(secret) => html! {
+            p class="notice" {
+                (lang.pick("新的 Webhook 密钥（只显示这一次）：", "The new webhook secret (shown this once):")) " "
+                code id="new-webhook-secret" { (secret) }
+                br;
+                (lang.pick(
+                    "请在 TAPD 项目的 Webhook 设置中换成它；旧密钥在宽限期内仍然有效。",
+                    "Replace the old one in the workspace's webhook settings in TAPD; the old one keeps working for the grace period."
+                ))
+            }
+        },
+        Notice::Done(done) => html! { p class="notice" id="done" { (done.words(lang)) } },
+    }
+}
+
+/// A console page as the response: the layout, the console's headers.
+fn shell(lang: Lang, title: &str, body: Markup) -> HttpResponse {
+    html::respond(200, layout(lang, title, body), html::CSP)
 }
 
 fn picker(lang: Lang, s: &Session) -> HttpResponse {
-    let list: String = s
-        .workspaces
-        .iter()
-        .map(|w| {
-            format!(
-                "<li><a href=\"/console/ws/{w}\">{}</a></li>",
-                lang.pick("项目 ", "Workspace ").to_owned() + w.as_str()
-            )
-        })
-        .collect();
-    let body = format!(
-        "<h1>{}</h1><ul id=\"workspaces\">{list}</ul><p><a href=\"/console/signin\">{}</a></p>",
-        lang.pick("选择项目", "Choose a workspace"),
-        lang.pick("登录另一个项目", "Sign in to another workspace")
-    );
-    shell(lang, lang.pick("控制台", "Console"), &body)
+    let body = html! {
+        h1 { (lang.pick("选择项目", "Choose a workspace")) }
+        ul id="workspaces" {
+            @for w in &s.workspaces {
+                li { a href={ "/console/ws/" (w) } { (lang.pick("项目 ", "Workspace ")) (w) } }
+            }
+        }
+        p { a href="/console/signin" { (lang.pick("登录另一个项目", "Sign in to another workspace")) } }
+    };
+    shell(lang, lang.pick("控制台", "Console"), body)
 }
 
 fn signed_out(lang: Lang) -> HttpResponse {
-    let body = format!(
-        "<h1 id=\"signed-out\">{}</h1><p><a href=\"/console\">{}</a></p>",
-        lang.pick("已退出登录", "Signed out"),
-        lang.pick("重新登录", "Sign in again")
-    );
-    shell(lang, lang.pick("已退出登录", "Signed out"), &body)
+    let body = html! {
+        h1 id="signed-out" { (lang.pick("已退出登录", "Signed out")) }
+        p { a href="/console" { (lang.pick("重新登录", "Sign in again")) } }
+    };
+    shell(lang, lang.pick("已退出登录", "Signed out"), body)
 }
 
-fn item_row(lang: Lang, r: &ItemRecord, tapd_web: &str, csrf: &str, ws: &WorkspaceId) -> String {
+/// Why an item waits or was given up (or why a delete was refused), under its title.
+fn reason_line(lang: Lang, r: &ItemRecord) -> Markup {
+    html! {
+        @if let Some(why) = ops::reason(lang, r) {
+            br;
+            small class="why" { (why) }
+        }
+    }
+}
+
+/// One item's row: its title (to TAPD), its history, why it waits, its state, its doc, and
+/// a retry where one helps.
+fn item_row(lang: Lang, r: &ItemRecord, tapd_web: &str, csrf: &str, ws: &WorkspaceId) -> Markup {
     let state = ItemState::of(r);
     let key = &r.key;
     let kind = shared::text::kind_name(lang, key.kind);
     let item_url = format!("{tapd_web}/{ws}/{}/view/{}", key.kind.web_segment(), key.id);
-    let (title, doc) = match r.stage.doc() {
-        Some(d) => (d.title.clone(), format!("<a href=\"{}\">{}</a>", escape_html(&d.url), lang.pick("文档", "doc"))),
-        None => (format!("{kind} {}", key.id), "–".to_owned()),
-    };
-    let why = ops::reason(lang, r)
-        .map(|w| format!("<br><small class=\"why\">{}</small>", escape_html(&w)))
-        .unwrap_or_default();
-    let retry = if matches!(state, ItemState::Waiting | ItemState::GivenUp) {
-        format!(
-            "<form class=\"inline\" method=\"post\" action=\"/console/ws/{ws}/retry\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <input type=\"hidden\" name=\"item\" value=\"{}/{}\"><button type=\"submit\">{}</button></form>",
-            key.kind.as_str(),
-            key.id,
-            lang.pick("重试", "Retry")
-        )
-    } else {
-        String::new()
-    };
+    let doc = r.stage.doc();
     let at = match &r.stage {
         Stage::Done { .. } | Stage::GivenUp { .. } => tapd_time(r.first_seen_ms),
         _ => tapd_time(r.pending_since_ms),
     };
-    format!(
-        "<tr data-item=\"{}\" data-state=\"{}\"><td><a href=\"{}\">{}</a> <a class=\"history\" href=\"/console/ws/{ws}/item/{}/{}\">{}</a>{why}</td><td>{kind}</td><td>{}</td><td>{doc}</td><td>{}</td><td>{at}</td><td>{retry}</td></tr>",
-        key.id,
-        state.as_str(),
-        escape_html(&item_url),
-        escape_html(&title),
-        key.kind.as_str(),
-        key.id,
-        lang.pick("历史", "history"),
-        state.label(lang),
-        r.attempts,
-    )
+    html! {
+        tr data-item=(key.id) data-state=(state.as_str()) {
+            td {
+                a href=(item_url) {
+                    @match doc { Some(d) => (d.title), None => { (kind) " " (key.id) } }
+                }
+                " "
+                a class="history" href={ "/console/ws/" (ws) "/item/" (key.kind.as_str()) "/" (key.id) } {
+                    (lang.pick("历史", "history"))
+                }
+                (reason_line(lang, r))
+            }
+            td { (kind) }
+            td { (state.label(lang)) }
+            td {
+                @match doc {
+                    Some(d) => a href=(d.url) { (lang.pick("文档", "doc")) },
+                    None => "–",
+                }
+            }
+            td { (r.attempts) }
+            td { (at) }
+            td {
+                @if matches!(state, ItemState::Waiting | ItemState::GivenUp) {
+                    (html::csrf_form_as(FormAs::Inline, &format!("/console/ws/{ws}/retry"), csrf, html! {
+                        input type="hidden" name="item" value={ (key.kind.as_str()) "/" (key.id) };
+                        button type="submit" { (lang.pick("重试", "Retry")) }
+                    }))
+                }
+            }
+        }
+    }
+}
+
+/// A record that could not be read, in the place of its row.
+fn unreadable_row(lang: Lang, pk: &str, why: &str) -> Markup {
+    html! {
+        tr class="unreadable" { td colspan="7" { (lang.pick("无法读取的记录", "An unreadable record")) " " (pk) " (" (why) ")" } }
+    }
 }
 
 /// One item's page: where it stands and why, and its history, attempt by attempt, with who
 /// retried it (`GET /console/ws/{ws}/item/{kind}/{id}`).
-async fn item_page(
-    connector: &Connector,
-    lang: Lang,
-    token: &str,
-    ws: &WorkspaceId,
-    kind: &str,
-    id: &str,
-) -> HttpResponse {
+async fn item_page(ctx: &PageCtx<'_>, kind: &str, id: &str) -> HttpResponse {
+    let (lang, ws) = (ctx.lang, ctx.ws);
     let (Some(kind), Ok(id)) = (ItemKind::parse(kind), ItemId::parse(id)) else {
         return pages::error(lang, 404, Problem::NotFound);
     };
     let key = shared::store::ItemKey { workspace: ws.clone(), kind, id };
-    let record = match connector.clients.store.item(&key).await {
+    let record = match ctx.connector.clients.store.item(&key).await {
         Ok(Some(r)) => r,
         Ok(None) => return pages::error(lang, 404, Problem::NotFound),
         Err(e) => {
@@ -399,44 +458,46 @@ async fn item_page(
             return pages::error(lang, 503, Problem::Unavailable);
         }
     };
-    let tapd_web = &connector.cfg.common.tapd.web_base;
-    let row = item_row(lang, &record, tapd_web, &csrf_of(token), ws);
-    let events: String = record
-        .history
-        .iter()
-        .rev()
-        .take(shared::store::HISTORY_SHOWN)
-        .map(|e| {
-            let (what, why, by) = event_words(lang, &e.what);
-            format!(
-                "<tr data-event=\"{}\"><td>{}</td><td>{what}</td><td>{}</td><td>{}</td></tr>",
-                event_code(&e.what),
-                tapd_time(e.at_ms),
-                escape_html(&why),
-                escape_html(&by)
-            )
-        })
-        .collect();
-    let events = if events.is_empty() {
-        format!("<p>{}</p>", lang.pick("还没有记录的尝试。", "No attempts recorded yet."))
-    } else {
-        format!(
-            "<table id=\"history\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{events}</tbody></table>",
-            lang.pick("时间", "When"),
-            lang.pick("结果", "Outcome"),
-            lang.pick("原因", "Why"),
-            lang.pick("操作人", "By"),
-        )
+    let (title, body) = item_body(lang, &record, &ctx.connector.cfg.common.tapd.web_base, &csrf_of(ctx.token));
+    shell(lang, &title, body)
+}
+
+/// The item page's title and body.
+fn item_body(lang: Lang, record: &ItemRecord, tapd_web: &str, csrf: &str) -> (String, Markup) {
+    let key = &record.key;
+    let ws = &key.workspace;
+    let title = format!("{} {}", shared::text::kind_name(lang, key.kind), key.id);
+    let events: Vec<_> = record.history.iter().rev().take(shared::store::HISTORY_SHOWN).collect();
+    let body = html! {
+        nav { a href={ "/console/ws/" (ws) } { (lang.pick("返回项目", "Back to the workspace")) } }
+        h1 id="item" { (title) }
+        table id="items" { tbody { (item_row(lang, record, tapd_web, csrf, ws)) } }
+        h2 { (lang.pick("历史（最新在前）", "History (newest first)")) }
+        @if events.is_empty() {
+            p { (lang.pick("还没有记录的尝试。", "No attempts recorded yet.")) }
+        } @else {
+            table id="history" {
+                thead { tr {
+                    th { (lang.pick("时间", "When")) }
+                    th { (lang.pick("结果", "Outcome")) }
+                    th { (lang.pick("原因", "Why")) }
+                    th { (lang.pick("操作人", "By")) }
+                } }
+                tbody {
+                    @for e in events {
+                        @let (what, why, by) = event_words(lang, &e.what);
+                        tr data-event=(event_code(&e.what)) {
+                            td { (tapd_time(e.at_ms)) }
+                            td { (what) }
+                            td { (why) }
+                            td { (by) }
+                        }
+                    }
+                }
+            }
+        }
     };
-    let title = format!("{} {}", shared::text::kind_name(lang, kind), key.id);
-    let body = format!(
-        "<nav><a href=\"/console/ws/{ws}\">{}</a></nav><h1 id=\"item\">{}</h1>\
-         <table id=\"items\"><tbody>{row}</tbody></table><h2>{}</h2>{events}",
-        lang.pick("返回项目", "Back to the workspace"),
-        escape_html(&title),
-        lang.pick("历史（最新在前）", "History (newest first)"),
-    );
-    shell(lang, &title, &body)
+    (title, body)
 }
 
 fn event_code(e: &shared::store::EventKind) -> &'static str {
@@ -466,19 +527,30 @@ fn event_words(lang: Lang, e: &shared::store::EventKind) -> (&'static str, Strin
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn workspace_page(
-    connector: &Connector,
-    req: &HttpRequest,
+/// What the workspace's page shows, read: everything it renders from.
+struct WorkspaceView<'a> {
     lang: Lang,
-    token: &str,
-    s: &Session,
-    ws: &WorkspaceId,
+    ws: &'a WorkspaceId,
+    csrf: &'a str,
+    /// The session may see other workspaces (the page offers to switch).
+    others: bool,
+    overview: &'a Overview,
+    page: &'a ItemsPage,
+    audit: &'a [AuditEntry],
     notice: Option<Notice>,
-) -> HttpResponse {
+    /// The search box's words, as typed, and the state filter.
+    searched: &'a str,
+    state: Option<ItemState>,
+    tapd_web: &'a str,
+    webhook_url: &'a str,
+}
+
+async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpResponse {
+    let (connector, lang, ws) = (ctx.connector, ctx.lang, ctx.ws);
     let store = &connector.clients.store;
-    let query: Vec<(String, String)> =
-        url::form_urlencoded::parse(req.raw_query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(ctx.req.raw_query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     let q = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let state = q("state").and_then(ItemState::parse);
     let find = q("q").and_then(ops::Find::parse);
@@ -495,208 +567,111 @@ async fn workspace_page(
             return pages::error(lang, 503, Problem::Unavailable);
         }
     };
-    let csrf = csrf_of(token);
-    let tapd_web = &connector.cfg.common.tapd.web_base;
+    let csrf = csrf_of(ctx.token);
+    let webhook_url = connector.cfg.webhook_url();
+    let view = WorkspaceView {
+        lang,
+        ws,
+        csrf: &csrf,
+        others: ctx.session.workspaces.len() > 1,
+        overview: &overview,
+        page: &page,
+        audit: &audit,
+        notice: notice.or_else(|| q("done").map(|d| Notice::Done(Done::parse(d)))),
+        searched: q("q").unwrap_or_default(),
+        state,
+        tapd_web: &connector.cfg.common.tapd.web_base,
+        webhook_url: &webhook_url,
+    };
+    shell(lang, &format!("{} {ws}", lang.pick("控制台", "Console")), workspace_body(&view))
+}
+
+/// The states the items are filtered by.
+const STATES: [ItemState; 4] = [ItemState::Linked, ItemState::Waiting, ItemState::GivenUp, ItemState::Deleted];
+
+/// The search: a GET form, so the URL carries the query and can be shared.
+fn search_form(lang: Lang, ws: &WorkspaceId, searched: &str, state: Option<ItemState>) -> Markup {
+    let current = state.map(ItemState::as_str).unwrap_or("");
+    html! {
+        form method="get" action={ "/console/ws/" (ws) } id="search" role="search" {
+            input type="search" name="q" id="q" value=(searched)
+                placeholder=(lang.pick("条目 ID 或文档标题中的词", "item id or words of its doc's title"));
+            " "
+            select name="state" id="search-state" {
+                option value="" selected[current.is_empty()] { (lang.pick("全部状态", "any state")) }
+                @for st in STATES {
+                    option value=(st.as_str()) selected[current == st.as_str()] { (st.label(lang)) }
+                }
+            }
+            " "
+            button type="submit" { (lang.pick("查找", "Find")) }
+        }
+    }
+}
+
+/// The link to the next page of items, keeping the filter and the query.
+fn next_page_href(ws: &WorkspaceId, state: Option<ItemState>, searched: &str, after: &str) -> String {
+    let path = format!("/console/ws/{ws}?");
+    let start = path.len();
+    let mut href = url::form_urlencoded::Serializer::for_suffix(path, start);
+    if let Some(st) = state {
+        href.append_pair("state", st.as_str());
+    }
+    if !searched.trim().is_empty() {
+        href.append_pair("q", searched);
+    }
+    href.append_pair("after", after);
+    href.finish()
+}
+
+/// Day counts: linked, waiting, given up.
+fn counts(lang: Lang, n: [u64; 3]) -> Markup {
+    html! {
+        span { (ItemState::Linked.label(lang)) " " (n[0]) }
+        span { (ItemState::Waiting.label(lang)) " " (n[1]) }
+        span { (ItemState::GivenUp.label(lang)) " " (n[2]) }
+    }
+}
+
+/// `<option>`s with a first one meaning "the deployment's", the current value selected.
+fn options(lang: Lang, current: Option<&str>, values: &[(&str, &str)]) -> Markup {
+    html! {
+        option value="" selected[current.is_none()] { (lang.pick("（部署默认）", "(the deployment's)")) }
+        @for (value, label) in values {
+            option value=(value) selected[current == Some(*value)] { (label) }
+        }
+    }
+}
+
+/// Checkboxes named `<prefix>_<name>`, each with its label, ticked where on.
+fn boxes(prefix: &str, items: &[(&str, &str, bool)]) -> Markup {
+    html! {
+        @for (name, label, on) in items {
+            label { input type="checkbox" name={ (prefix) "_" (name) } value="1" checked[*on]; " " (label) } " "
+        }
+    }
+}
+
+fn workspace_body(v: &WorkspaceView<'_>) -> Markup {
+    let (lang, ws, csrf, overview) = (v.lang, v.ws, v.csrf, v.overview);
+    let settings = &overview.settings;
+    let to = |action: &str| format!("/console/ws/{ws}/{action}");
     let account = match overview.binding.as_ref().map(|b| (&b.account, b.nick.as_deref())) {
         Some((Account::User(o), nick)) => shared::text::account_name(lang, nick, Some(o.as_str())),
         Some((Account::App, _)) => shared::text::account_name(lang, None, None),
         None => lang.pick("（未连接）", "(not connected)").to_owned(),
     };
     let since = overview.binding.as_ref().map(|b| tapd_time(b.connected_at * 1000)).unwrap_or_else(|| "–".into());
-    let notice = match (&notice, q("done")) {
-        (Some(Notice::Refused(why)), _) => format!("<p class=\"refused\" id=\"refused\">{}：{}</p>", lang.pick("未保存", "Not saved"), escape_html(why)),
-        (Some(Notice::NewSecret(secret)), _) => format!(
-            "<p class=\"notice\">{} <code id=\"new-webhook-secret\">{}</code><br>{}</p>",
-            lang.pick("新的 Webhook 密钥（只显示这一次）：", "The new webhook secret (shown this once):"),
-            escape_html(secret),
-            lang.pick(
-                "请在 TAPD 项目的 Webhook 设置中换成它；旧密钥在宽限期内仍然有效。",
-                "Replace the old one in the workspace's webhook settings in TAPD; the old one keeps working for the grace period."
-            )
-        ),
-        (None, Some("saved")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已保存：下一个条目即按新设置创建文档。", "Saved: the next item follows the new settings.")),
-        (None, Some("backfill")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已安排补全：接下来的定时任务会为这段时间内没有文档的条目创建文档。", "Backfill scheduled: the next scheduled runs link the items of that period that have no doc.")),
-        (None, Some("disconnected")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已断开连接：不再为新条目创建文档；已有的文档和评论都保留。", "Disconnected: new items get no doc; existing docs and comments stay.")),
-        (None, Some("paused")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已暂停：新条目会被记录并等待，恢复后再创建文档。", "Paused: new items are recorded and wait; their docs are made once resumed.")),
-        (None, Some("resumed")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已恢复：暂停期间等待的条目马上处理。", "Resumed: the items that waited are taken at once.")),
-        (None, Some("retried")) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("已安排重试：下一次定时任务或推送会处理它。", "Retry scheduled: the next scheduled run or delivery takes it.")),
-        (None, Some(_)) => format!("<p class=\"notice\" id=\"done\">{}</p>", lang.pick("没有需要重试的。", "Nothing to retry.")),
-        (None, None) => String::new(),
-    };
-    let pause = match overview.settings.paused_since_ms {
-        Some(since) => format!(
-            "<div class=\"refused\" id=\"paused\">{} {}<form class=\"inline\" method=\"post\" action=\"/console/ws/{ws}/resume\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"> <button type=\"submit\" id=\"resume\">{}</button></form></div>",
-            lang.pick("已暂停创建文档，自", "Linking is paused since"),
-            tapd_time(since),
-            lang.pick("恢复", "Resume")
-        ),
-        None => String::new(),
-    };
-    let pause_button = if overview.settings.paused_since_ms.is_none() {
-        format!(
-            "<form method=\"post\" action=\"/console/ws/{ws}/pause\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <small>{}</small><br><button type=\"submit\" id=\"pause\">{}</button></form>",
-            lang.pick(
-                "暂停期间，新条目照常记录并等待，不创建文档；恢复后立即处理。",
-                "While paused, new items are recorded and wait, no doc is made; they are taken as soon as it resumes."
-            ),
-            lang.pick("暂停创建文档", "Pause linking")
-        )
-    } else {
-        String::new()
-    };
-    let lang_options =
-        options(lang, overview.settings.language.map(Lang::tag), &[("zh-CN", "简体中文"), ("en", "English")]);
-    let boxes = |prefix: &str, items: &[(&str, &str, bool)]| -> String {
-        items
-            .iter()
-            .map(|(name, label, on)| {
-                format!(
-                    "<label><input type=\"checkbox\" name=\"{prefix}_{name}\" value=\"1\"{}> {}</label> ",
-                    if *on { " checked" } else { "" },
-                    escape_html(label)
-                )
-            })
-            .collect()
-    };
-    let events = overview.settings.events.unwrap_or(Events::ALL);
-    let event_boxes = boxes(
-        "event",
-        &[
-            ("story", shared::text::kind_name(lang, ItemKind::Story), events.story),
-            ("bug", shared::text::kind_name(lang, ItemKind::Bug), events.bug),
-            ("task", shared::text::kind_name(lang, ItemKind::Task), events.task),
-            ("rename", lang.pick("改名时同步文档标题", "rename the doc with the item"), events.rename),
-            (
-                "delete",
-                lang.pick("条目删除时记录（并按部署设置移入回收站）", "record deletes (and trash, as deployed)"),
-                events.delete,
-            ),
-        ],
-    );
-    let intro = overview.settings.intro_fields.clone();
-    let intro_on = |f: IntroField| intro.as_ref().is_none_or(|v| v.contains(&f));
-    let intro_boxes = boxes(
-        "intro",
-        &[
-            ("owner", lang.pick("处理人", "owner"), intro_on(IntroField::Owner)),
-            ("priority", lang.pick("优先级", "priority"), intro_on(IntroField::Priority)),
-            ("iteration", lang.pick("迭代", "iteration"), intro_on(IntroField::Iteration)),
-            ("description", lang.pick("描述", "description"), intro_on(IntroField::Description)),
-        ],
-    );
-    let template_inputs: String = [ItemKind::Story, ItemKind::Bug, ItemKind::Task]
-        .iter()
-        .map(|k| {
-            format!(
-                "<label>{} <input type=\"text\" name=\"template_{}\" value=\"{}\" placeholder=\"{}\"></label><br>",
-                shared::text::kind_name(lang, *k),
-                k.as_str(),
-                escape_html(overview.settings.template(*k).unwrap_or("")),
-                lang.pick("模板文档 ID（留空则新建空白文档）", "template file id (empty: a blank doc)")
-            )
-        })
-        .collect();
-    let reconnect = if overview.needs_reconnect {
-        format!(
-            "<p class=\"refused\" id=\"needs-reconnect\">{} <a href=\"/oauth/tapd/start\">{}</a></p>",
-            lang.pick("腾讯文档授权已失效。", "The Tencent Docs authorization is gone."),
-            lang.pick("重新连接（文档都会保留）", "Reconnect (the docs stay)")
-        )
-    } else {
-        String::new()
-    };
-    let c = |n: [u64; 3]| {
-        format!(
-            "<span>{} {}</span><span>{} {}</span><span>{} {}</span>",
-            ItemState::Linked.label(lang),
-            n[0],
-            ItemState::Waiting.label(lang),
-            n[1],
-            ItemState::GivenUp.label(lang),
-            n[2]
-        )
-    };
     let last = overview.last_item_ms.map(tapd_time).unwrap_or_else(|| lang.pick("尚未收到", "none yet").to_owned());
     let webhook_seen = if overview.last_item_ms.is_some() {
         lang.pick("已收到推送", "deliveries seen")
     } else {
         lang.pick("尚未收到推送：请按下面的步骤配置 Webhook", "no delivery yet: set up the webhook as below")
     };
-    let secrets: String = overview
-        .secrets
-        .iter()
-        .map(|(made, retires)| match retires {
-            None => format!("<li>{} {}</li>", lang.pick("当前密钥，创建于", "current, made"), tapd_time(*made)),
-            Some(r) => format!("<li>{} {}</li>", lang.pick("旧密钥，有效至", "previous, works until"), tapd_time(*r)),
-        })
-        .collect();
-    let filters: String = std::iter::once((None, lang.pick("全部", "all")))
-        .chain(
-            [ItemState::Linked, ItemState::Waiting, ItemState::GivenUp, ItemState::Deleted]
-                .map(|st| (Some(st), st.label(lang))),
-        )
-        .map(|(st, label)| match st {
-            Some(st) => format!("<a href=\"/console/ws/{ws}?state={}\">{label}</a>", st.as_str()),
-            None => format!("<a href=\"/console/ws/{ws}\">{label}</a>"),
-        })
-        .collect();
-    // The search: a GET form, so the URL carries the query and can be shared.
-    let searched = q("q").unwrap_or_default();
-    let state_options: String = std::iter::once(("", lang.pick("全部状态", "any state")))
-        .chain(
-            [ItemState::Linked, ItemState::Waiting, ItemState::GivenUp, ItemState::Deleted]
-                .map(|st| (st.as_str(), st.label(lang))),
-        )
-        .map(|(v, label)| {
-            let selected = if state.map(ItemState::as_str).unwrap_or("") == v { " selected" } else { "" };
-            format!("<option value=\"{v}\"{selected}>{label}</option>")
-        })
-        .collect();
-    let search = format!(
-        "<form method=\"get\" action=\"/console/ws/{ws}\" id=\"search\" role=\"search\">\
-         <input type=\"search\" name=\"q\" id=\"q\" value=\"{}\" placeholder=\"{}\"> \
-         <select name=\"state\" id=\"search-state\">{state_options}</select> <button type=\"submit\">{}</button></form>",
-        escape_html(searched),
-        lang.pick("条目 ID 或文档标题中的词", "item id or words of its doc's title"),
-        lang.pick("查找", "Find"),
-    );
-    let rows: String = page
-        .items
-        .iter()
-        .map(|r| match r {
-            Ok(r) => item_row(lang, r, tapd_web, &csrf, ws),
-            Err((pk, why)) => format!(
-                "<tr class=\"unreadable\"><td colspan=\"7\">{} {} ({})</td></tr>",
-                lang.pick("无法读取的记录", "An unreadable record"),
-                escape_html(pk),
-                escape_html(why)
-            ),
-        })
-        .collect();
-    let next = page
-        .next
-        .as_ref()
-        .map(|n| {
-            let mut st = state.map(|s| format!("state={}&", s.as_str())).unwrap_or_default();
-            if let Some(words) = q("q").filter(|w| !w.trim().is_empty()) {
-                st.push_str(&format!(
-                    "q={}&",
-                    url::form_urlencoded::byte_serialize(words.as_bytes()).collect::<String>()
-                ));
-            }
-            format!(
-                "<p><a id=\"next-page\" href=\"/console/ws/{ws}?{st}after={}\">{}</a></p>",
-                escape_html(n),
-                lang.pick("下一页", "Next page")
-            )
-        })
-        .unwrap_or_default();
-    let current_template = overview.settings.title_template.clone();
+    let current_template = settings.title_template.as_deref();
     let preview = {
-        let template = current_template.clone().unwrap_or_else(|| "{name}".into());
-        let sample = page.items.iter().flatten().next();
+        let template = current_template.unwrap_or("{name}");
+        let sample = v.page.items.iter().flatten().next();
         let (name, kind, id) = match sample {
             Some(r) => (
                 r.stage.doc().map(|d| d.title.clone()).unwrap_or_else(|| r.key.id.to_string()),
@@ -709,203 +684,445 @@ async fn workspace_page(
                 ItemId::parse("1000000001").expect("a valid id"),
             ),
         };
-        render_title(&template, &name, kind, &id, ws)
+        render_title(template, &name, kind, &id, ws)
     };
-    let audit: String = audit
-        .iter()
-        .map(|a| format!("<li>{} · {} · {}</li>", tapd_time(a.at_ms), escape_html(&a.who), escape_html(&a.what)))
-        .collect();
-    let others = if s.workspaces.len() > 1 {
-        format!("<a href=\"/console\">{}</a>", lang.pick("切换项目", "Switch workspace"))
-    } else {
-        String::new()
-    };
-    let body = format!(
-        "<nav>{others}<a href=\"/console/signin\">{signin_other}</a>\
-         <form class=\"inline\" method=\"post\" action=\"/console/signout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" id=\"signout\">{signout}</button></form></nav>\
-         <h1 id=\"workspace\">{h1}</h1>{notice}{pause}{reconnect}\
-         <p id=\"account\">{account_label}{account_html} · {since_label}{since} · {folder_label}<code>{folder}</code></p>\
-         <p class=\"counts\" id=\"today\">{today_label} {today}</p><p class=\"counts\" id=\"week\">{week_label} {week}</p>\
-         <p id=\"last-delivery\">{last_label}{last} · {webhook_seen}</p>\
-         <h2>{items_h}</h2><nav id=\"filters\">{filters}</nav>{search}\
-         <form method=\"post\" action=\"/console/ws/{ws}/retry-given-up\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">{retry_all}</button></form>\
-         <table id=\"items\"><thead><tr><th>{th_title}</th><th>{th_kind}</th><th>{th_state}</th><th>{th_doc}</th><th>{th_attempts}</th><th>{th_when}</th><th></th></tr></thead><tbody>{rows}</tbody></table>{next}\
-         <h2>{settings_h}</h2><form method=\"post\" action=\"/console/ws/{ws}/settings\" id=\"settings\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label for=\"title_template\">{tt_label}</label><br><input type=\"text\" id=\"title_template\" name=\"title_template\" value=\"{tt_value}\" placeholder=\"{{name}}\">\
-         <br><small>{tt_help}</small><br><small id=\"preview\">{preview_label}{preview}</small>\
-         <p><label for=\"folder_layout\">{fl_label}</label> <select id=\"folder_layout\" name=\"folder_layout\">{fl_options}</select><br><small>{fl_help}</small></p>\
-         <p><label for=\"permission\">{pm_label}</label> <select id=\"permission\" name=\"permission\">{pm_options}</select><br><small>{pm_help}</small></p>\
-         <p>{dt_label} {dt_selects}</p>\
-         <p>{tp_label}<br>{template_inputs}<small>{tp_help}</small></p>\
-         <p><label for=\"language\">{lg_label}</label> <select id=\"language\" name=\"language\">{lang_options}</select><br><small>{lg_help}</small></p>\
-         <button type=\"submit\">{save}</button></form>\
-         <form method=\"post\" action=\"/console/ws/{ws}/settings\" id=\"content-settings\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <p><input type=\"hidden\" name=\"intro_shown\" value=\"1\">{if_label} {intro_boxes}<br><small>{if_help}</small></p>\
-         <p id=\"events\"><input type=\"hidden\" name=\"events_shown\" value=\"1\">{ev_label} {event_boxes}<br><small>{ev_help}</small></p>\
-         <button type=\"submit\" id=\"save-events\">{save}</button></form>\
-         <h2>{more_h}</h2>{pause_button}\
-         <form method=\"post\" action=\"/console/ws/{ws}/backfill\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label for=\"since\">{bf_label}</label> <input type=\"date\" id=\"since\" name=\"since\"> <button type=\"submit\">{bf_button}</button></form>\
-         <p><a href=\"/oauth/tapd/start\" id=\"reconnect\">{reconnect_label}</a></p>\
-         <form method=\"post\" action=\"/console/ws/{ws}/disconnect\" id=\"disconnect\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <small>{dc_help}</small><br><label><input type=\"checkbox\" name=\"confirm\" value=\"yes\"> {dc_confirm}</label> <button type=\"submit\">{dc_button}</button></form>\
-         <h2>{webhook_h}</h2><p>{webhook_help}</p><p><code id=\"webhook-url\">{webhook_url}</code></p><ul id=\"secrets\">{secrets}</ul>\
-         <form method=\"post\" action=\"/console/ws/{ws}/rotate-secret\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" id=\"rotate\">{rotate}</button></form>\
-         <h2>{audit_h}</h2><ul id=\"audit\">{audit}</ul>",
-        signin_other = lang.pick("登录另一个项目", "Another workspace"),
-        signout = lang.pick("退出登录", "Sign out"),
-        h1 = escape_html(&format!("{}{ws}", lang.pick("TAPD 项目 ", "TAPD workspace "))),
-        account_label = lang.pick("腾讯文档账号：", "Tencent Docs account: "),
-        account_html = escape_html(&account),
-        since_label = lang.pick("连接于 ", "since "),
-        folder_label = lang.pick("文件夹 ", "folder "),
-        folder = escape_html(overview.folder_id.as_deref().unwrap_or("–")),
-        today_label = lang.pick("今天：", "Today:"),
-        today = c(overview.today),
-        week_label = lang.pick("最近 7 天：", "Last 7 days:"),
-        week = c(overview.week),
-        last_label = lang.pick("最近一次收到条目：", "Last item received: "),
-        items_h = lang.pick("条目", "Items"),
-        retry_all = lang.pick("重试所有已放弃的", "Retry every given-up item"),
-        th_title = lang.pick("标题", "Title"),
-        th_kind = lang.pick("类型", "Kind"),
-        th_state = lang.pick("状态", "State"),
-        th_doc = lang.pick("文档", "Doc"),
-        th_attempts = lang.pick("尝试次数", "Attempts"),
-        th_when = lang.pick("时间", "When"),
-        settings_h = lang.pick("设置", "Settings"),
-        tt_label = lang.pick("文档标题模板", "Doc title template"),
-        tt_value = escape_html(current_template.as_deref().unwrap_or("")),
-        tt_help = lang.pick(
-            "可用 {name}（条目名称）、{id}、{kind}、{workspace_id}；留空则使用部署时的默认值。只影响之后创建的文档。",
-            "Use {name} (the item's name), {id}, {kind}, {workspace_id}; empty follows the deployment's. Affects docs made from now on."
-        ),
-        preview_label = lang.pick("预览：", "Preview: "),
-        preview = escape_html(&preview),
-        save = lang.pick("保存", "Save"),
-        fl_label = lang.pick("文件夹结构", "Folder layout"),
-        fl_options = options(lang, overview.settings.folder_layout.map(shared::config::FolderLayout::as_str), &[
-            ("none", lang.pick("不建文件夹（账号根目录）", "none (the account's root)")),
-            ("workspace", lang.pick("每个项目一个文件夹", "a folder per workspace")),
-            ("iteration", lang.pick("项目文件夹下每个迭代一个子文件夹", "and a sub-folder per iteration")),
-        ]),
-        fl_help = lang.pick("新文档放在哪里；已有文档不会移动。", "Where new docs go; existing docs do not move."),
-        pm_label = lang.pick("文档权限", "Doc permission"),
-        pm_options = options(lang, overview.settings.doc_permission.map(shared::store::PermissionSetting::as_str), &[
-            ("default", lang.pick("腾讯文档默认", "Tencent Docs' default")),
-            ("private", lang.pick("仅自己", "private")),
-            ("members", lang.pick("企业成员可查看", "members")),
-            ("publicRead", lang.pick("获得链接的人可查看", "anyone with the link can read")),
-            ("publicWrite", lang.pick("获得链接的人可编辑", "anyone with the link can edit")),
-        ]),
-        pm_help = lang.pick("谁能打开新文档。", "Who can open new docs."),
-        dt_label = lang.pick("文档类型：", "Doc type:"),
-        dt_selects = [ItemKind::Story, ItemKind::Bug]
-            .iter()
-            .map(|k| {
-                let current = overview.settings.doc_type(*k).map(shared::config::DocType::as_str);
-                let opts: Vec<(&str, &str)> = shared::config::DOC_TYPES.iter().map(|t| (*t, *t)).collect();
-                format!(
-                    "<label>{} <select name=\"doc_type_{}\">{}</select></label> ",
-                    shared::text::kind_name(lang, *k),
-                    k.as_str(),
-                    options(lang, current, &opts)
-                )
-            })
-            .collect::<String>(),
-        more_h = lang.pick("更多操作", "More"),
-        tp_label = lang.pick("模板文档（按类型）", "Template doc per kind"),
-        tp_help = lang.pick(
-            "新文档复制自该腾讯文档（文件 ID 见文档链接 /doc/ 之后的部分）。",
-            "New docs are copies of that Tencent Doc (the file id is the part of its link after /doc/)."
-        ),
-        lg_label = lang.pick("写入 TAPD 和腾讯文档的语言", "Language of what is written into TAPD and Tencent Docs"),
-        lg_help = lang.pick("文档开头的介绍和 TAPD 评论使用的语言。", "Of the doc's intro and the TAPD comment."),
-        if_label = lang.pick("文档开头显示：", "The doc's intro shows:"),
-        if_help = lang.pick("条目名称和链接总会显示。", "The item's name and link are always shown."),
-        ev_label = lang.pick("处理的事件：", "Events acted on:"),
-        ev_help = lang.pick(
-            "不勾选的类型不创建文档；任务仅在部署启用了任务（LINK_TASKS）时生效。",
-            "Unticked kinds get no doc; tasks only where the deployment links tasks (LINK_TASKS)."
-        ),
-        bf_label = lang.pick("补全此日期以来创建的条目：", "Link the items created since:"),
-        bf_button = lang.pick("补全", "Backfill"),
-        reconnect_label = lang.pick("重新连接腾讯文档（例如修改密码后；文档都会保留）", "Reconnect Tencent Docs (e.g. after a password change; the docs stay)"),
-        dc_help = lang.pick(
-            "断开后不再为新条目创建文档，本项目的 Webhook 密钥失效；已有的文档、评论和记录都保留，随时可以重新连接。",
-            "Once disconnected, new items get no doc and the workspace's webhook secret stops working; existing docs, comments and records stay, and it can be connected again."
-        ),
-        dc_confirm = lang.pick("我确认断开连接", "I confirm the disconnection"),
-        dc_button = lang.pick("断开连接", "Disconnect"),
-        webhook_h = lang.pick("Webhook", "Webhook"),
-        webhook_help = lang.pick(
+    let events = settings.events.unwrap_or(Events::ALL);
+    let intro = settings.intro_fields.as_ref();
+    let intro_on = |f: IntroField| intro.is_none_or(|v| v.contains(&f));
+    let kind_name = |k: ItemKind| shared::text::kind_name(lang, k);
+    html! {
+        nav {
+            @if v.others { a href="/console" { (lang.pick("切换项目", "Switch workspace")) } }
+            a href="/console/signin" { (lang.pick("登录另一个项目", "Another workspace")) }
+            (html::csrf_form_as(FormAs::Inline, "/console/signout", csrf, html! {
+                button type="submit" id="signout" { (lang.pick("退出登录", "Sign out")) }
+            }))
+        }
+        h1 id="workspace" { (lang.pick("TAPD 项目 ", "TAPD workspace ")) (ws) }
+        @if let Some(n) = &v.notice { (notice(lang, n)) }
+        @if let Some(since) = settings.paused_since_ms {
+            div class="refused" id="paused" {
+                (lang.pick("已暂停创建文档，自", "Linking is paused since")) " " (tapd_time(since))
+                (html::csrf_form_as(FormAs::Inline, &to("resume"), csrf, html! {
+                    " " button type="submit" id="resume" { (lang.pick("恢复", "Resume")) }
+                }))
+            }
+        }
+        @if overview.needs_reconnect {
+            p class="refused" id="needs-reconnect" {
+                (lang.pick("腾讯文档授权已失效。", "The Tencent Docs authorization is gone.")) " "
+                a href="/oauth/tapd/start" { (lang.pick("重新连接（文档都会保留）", "Reconnect (the docs stay)")) }
+            }
+        }
+        p id="account" {
+            (lang.pick("腾讯文档账号：", "Tencent Docs account: ")) (account)
+            " · " (lang.pick("连接于 ", "since ")) (since)
+            " · " (lang.pick("文件夹 ", "folder ")) code { (overview.folder_id.as_deref().unwrap_or("–")) }
+        }
+        p class="counts" id="today" { (lang.pick("今天：", "Today:")) " " (counts(lang, overview.today)) }
+        p class="counts" id="week" { (lang.pick("最近 7 天：", "Last 7 days:")) " " (counts(lang, overview.week)) }
+        p id="last-delivery" { (lang.pick("最近一次收到条目：", "Last item received: ")) (last) " · " (webhook_seen) }
+
+        h2 { (lang.pick("条目", "Items")) }
+        nav id="filters" {
+            a href={ "/console/ws/" (ws) } { (lang.pick("全部", "all")) }
+            @for st in STATES { a href={ "/console/ws/" (ws) "?state=" (st.as_str()) } { (st.label(lang)) } }
+        }
+        (search_form(lang, ws, v.searched, v.state))
+        (html::csrf_form(&to("retry-given-up"), csrf, html! {
+            button type="submit" { (lang.pick("重试所有已放弃的", "Retry every given-up item")) }
+        }))
+        table id="items" {
+            thead { tr {
+                th { (lang.pick("标题", "Title")) }
+                th { (lang.pick("类型", "Kind")) }
+                th { (lang.pick("状态", "State")) }
+                th { (lang.pick("文档", "Doc")) }
+                th { (lang.pick("尝试次数", "Attempts")) }
+                th { (lang.pick("时间", "When")) }
+                th {}
+            } }
+            tbody {
+                @for r in &v.page.items {
+                    @match r {
+                        Ok(r) => (item_row(lang, r, v.tapd_web, csrf, ws)),
+                        Err((pk, why)) => (unreadable_row(lang, pk, why)),
+                    }
+                }
+            }
+        }
+        @if let Some(after) = &v.page.next {
+            p { a id="next-page" href=(next_page_href(ws, v.state, v.searched, after)) { (lang.pick("下一页", "Next page")) } }
+        }
+
+        h2 { (lang.pick("设置", "Settings")) }
+        (html::csrf_form_as(FormAs::Id("settings"), &to("settings"), csrf, html! {
+            label for="title_template" { (lang.pick("文档标题模板", "Doc title template")) }
+            br;
+            input type="text" id="title_template" name="title_template" value=(current_template.unwrap_or("")) placeholder="{name}";
+            br;
+            small { (lang.pick(
+                "可用 {name}（条目名称）、{id}、{kind}、{workspace_id}；留空则使用部署时的默认值。只影响之后创建的文档。",
+                "Use {name} (the item's name), {id}, {kind}, {workspace_id}; empty follows the deployment's. Affects docs made from now on."
+            )) }
+            br;
+            small id="preview" { (lang.pick("预览：", "Preview: ")) (preview) }
+            p {
+                label for="folder_layout" { (lang.pick("文件夹结构", "Folder layout")) } " "
+                select id="folder_layout" name="folder_layout" {
+                    (options(lang, settings.folder_layout.map(shared::config::FolderLayout::as_str), &[
+                        ("none", lang.pick("不建文件夹（账号根目录）", "none (the account's root)")),
+                        ("workspace", lang.pick("每个项目一个文件夹", "a folder per workspace")),
+                        ("iteration", lang.pick("项目文件夹下每个迭代一个子文件夹", "and a sub-folder per iteration")),
+                    ]))
+                }
+                br;
+                small { (lang.pick("新文档放在哪里；已有文档不会移动。", "Where new docs go; existing docs do not move.")) }
+            }
+            p {
+                label for="permission" { (lang.pick("文档权限", "Doc permission")) } " "
+                select id="permission" name="permission" {
+                    (options(lang, settings.doc_permission.map(shared::store::PermissionSetting::as_str), &[
+                        ("default", lang.pick("腾讯文档默认", "Tencent Docs' default")),
+                        ("private", lang.pick("仅自己", "private")),
+                        ("members", lang.pick("企业成员可查看", "members")),
+                        ("publicRead", lang.pick("获得链接的人可查看", "anyone with the link can read")),
+                        ("publicWrite", lang.pick("获得链接的人可编辑", "anyone with the link can edit")),
+                    ]))
+                }
+                br;
+                small { (lang.pick("谁能打开新文档。", "Who can open new docs.")) }
+            }
+            p {
+                (lang.pick("文档类型：", "Doc type:")) " "
+                @for k in [ItemKind::Story, ItemKind::Bug] {
+                    label {
+                        (kind_name(k)) " "
+                        select name={ "doc_type_" (k.as_str()) } {
+                            (options(
+                                lang,
+                                settings.doc_type(k).map(shared::config::DocType::as_str),
+                                &shared::config::DOC_TYPES.iter().map(|t| (*t, *t)).collect::<Vec<_>>(),
+                            ))
+                        }
+                    }
+                    " "
+                }
+            }
+            p {
+                (lang.pick("模板文档（按类型）", "Template doc per kind"))
+                br;
+                @for k in [ItemKind::Story, ItemKind::Bug, ItemKind::Task] {
+                    label {
+                        (kind_name(k)) " "
+                        input type="text" name={ "template_" (k.as_str()) } value=(settings.template(k).unwrap_or(""))
+                            placeholder=(lang.pick("模板文档 ID（留空则新建空白文档）", "template file id (empty: a blank doc)"));
+                    }
+                    br;
+                }
+                small { (lang.pick(
+                    "新文档复制自该腾讯文档（文件 ID 见文档链接 /doc/ 之后的部分）。",
+                    "New docs are copies of that Tencent Doc (the file id is the part of its link after /doc/)."
+                )) }
+            }
+            p {
+                label for="language" { (lang.pick("写入 TAPD 和腾讯文档的语言", "Language of what is written into TAPD and Tencent Docs")) } " "
+                select id="language" name="language" {
+                    (options(lang, settings.language.map(Lang::tag), &[("zh-CN", "简体中文"), ("en", "English")]))
+                }
+                br;
+                small { (lang.pick("文档开头的介绍和 TAPD 评论使用的语言。", "Of the doc's intro and the TAPD comment.")) }
+            }
+            button type="submit" { (lang.pick("保存", "Save")) }
+        }))
+        (html::csrf_form_as(FormAs::Id("content-settings"), &to("settings"), csrf, html! {
+            p {
+                input type="hidden" name="intro_shown" value="1";
+                (lang.pick("文档开头显示：", "The doc's intro shows:")) " "
+                (boxes("intro", &[
+                    ("owner", lang.pick("处理人", "owner"), intro_on(IntroField::Owner)),
+                    ("priority", lang.pick("优先级", "priority"), intro_on(IntroField::Priority)),
+                    ("iteration", lang.pick("迭代", "iteration"), intro_on(IntroField::Iteration)),
+                    ("description", lang.pick("描述", "description"), intro_on(IntroField::Description)),
+                ]))
+                br;
+                small { (lang.pick("条目名称和链接总会显示。", "The item's name and link are always shown.")) }
+            }
+            p id="events" {
+                input type="hidden" name="events_shown" value="1";
+                (lang.pick("处理的事件：", "Events acted on:")) " "
+                (boxes("event", &[
+                    ("story", kind_name(ItemKind::Story), events.story),
+                    ("bug", kind_name(ItemKind::Bug), events.bug),
+                    ("task", kind_name(ItemKind::Task), events.task),
+                    ("rename", lang.pick("改名时同步文档标题", "rename the doc with the item"), events.rename),
+                    (
+                        "delete",
+                        lang.pick("条目删除时记录（并按部署设置移入回收站）", "record deletes (and trash, as deployed)"),
+                        events.delete,
+                    ),
+                ]))
+                br;
+                small { (lang.pick(
+                    "不勾选的类型不创建文档；任务仅在部署启用了任务（LINK_TASKS）时生效。",
+                    "Unticked kinds get no doc; tasks only where the deployment links tasks (LINK_TASKS)."
+                )) }
+            }
+            button type="submit" id="save-events" { (lang.pick("保存", "Save")) }
+        }))
+
+        h2 { (lang.pick("更多操作", "More")) }
+        @if settings.paused_since_ms.is_none() {
+            (html::csrf_form(&to("pause"), csrf, html! {
+                small { (lang.pick(
+                    "暂停期间，新条目照常记录并等待，不创建文档；恢复后立即处理。",
+                    "While paused, new items are recorded and wait, no doc is made; they are taken as soon as it resumes."
+                )) }
+                br;
+                button type="submit" id="pause" { (lang.pick("暂停创建文档", "Pause linking")) }
+            }))
+        }
+        (html::csrf_form(&to("backfill"), csrf, html! {
+            label for="since" { (lang.pick("补全此日期以来创建的条目：", "Link the items created since:")) } " "
+            input type="date" id="since" name="since";
+            " "
+            button type="submit" { (lang.pick("补全", "Backfill")) }
+        }))
+        p { a href="/oauth/tapd/start" id="reconnect" {
+            (lang.pick("重新连接腾讯文档（例如修改密码后；文档都会保留）", "Reconnect Tencent Docs (e.g. after a password change; the docs stay)"))
+        } }
+        (html::csrf_form_as(FormAs::Id("disconnect"), &to("disconnect"), csrf, html! {
+            small { (lang.pick(
+                "断开后不再为新条目创建文档，本项目的 Webhook 密钥失效；已有的文档、评论和记录都保留，随时可以重新连接。",
+                "Once disconnected, new items get no doc and the workspace's webhook secret stops working; existing docs, comments and records stay, and it can be connected again."
+            )) }
+            br;
+            label { input type="checkbox" name="confirm" value="yes"; " " (lang.pick("我确认断开连接", "I confirm the disconnection")) }
+            " "
+            button type="submit" { (lang.pick("断开连接", "Disconnect")) }
+        }))
+
+        h2 { "Webhook" }
+        p { (lang.pick(
             "在 TAPD 项目「设置 → 应用设置 → Webhook」中填入下面的地址和本项目的密钥，勾选需求和缺陷的创建、更新、删除事件，格式选 JSON。",
             "In the workspace's Settings → App settings → Webhook in TAPD, enter this URL and the workspace's secret, tick create, update and delete of stories and bugs, JSON format."
-        ),
-        webhook_url = escape_html(&connector.cfg.webhook_url()),
-        rotate = lang.pick("轮换密钥", "Rotate the secret"),
-        audit_h = lang.pick("操作记录", "Audit trail"),
-    );
-    shell(lang, &format!("{} {ws}", lang.pick("控制台", "Console")), &body)
-}
+        )) }
+        p { code id="webhook-url" { (v.webhook_url) } }
+        ul id="secrets" {
+            @for (made, retires) in &overview.secrets {
+                @match retires {
+                    None => li { (lang.pick("当前密钥，创建于", "current, made")) " " (tapd_time(*made)) },
+                    Some(r) => li { (lang.pick("旧密钥，有效至", "previous, works until")) " " (tapd_time(*r)) },
+                }
+            }
+        }
+        (html::csrf_form(&to("rotate-secret"), csrf, html! {
+            button type="submit" id="rotate" { (lang.pick("轮换密钥", "Rotate the secret")) }
+        }))
 
-/// `<option>`s with a first one meaning "the deployment's", the current value selected.
-fn options(lang: Lang, current: Option<&str>, values: &[(&str, &str)]) -> String {
-    let mut out = format!(
-        "<option value=\"\"{}>{}</option>",
-        if current.is_none() { " selected" } else { "" },
-        lang.pick("（部署默认）", "(the deployment's)")
-    );
-    for (value, label) in values {
-        let selected = if current == Some(*value) { " selected" } else { "" };
-        out.push_str(&format!("<option value=\"{value}\"{selected}>{}</option>", escape_html(label)));
+        h2 { (lang.pick("操作记录", "Audit trail")) }
+        ul id="audit" {
+            @for a in v.audit { li { (tapd_time(a.at_ms)) " · " (a.who) " · " (a.what) } }
+        }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::reason::Reason;
+    use shared::store::{Doc, Event, EventKind, ItemKey};
 
-    /// Every typed reason, in both languages, waiting and given up, as the items page shows
-    /// it: the words come from the type; a given-up row always says so and offers a retry.
+    /// `s` as the markup writes it in text.
+    fn escaped(s: &str) -> String {
+        html! { (s) }.into_string()
+    }
+
+    fn record(ws: &WorkspaceId, id: &str, stage: Stage, reason: Option<Reason>) -> ItemRecord {
+        ItemRecord {
+            key: ItemKey { workspace: ws.clone(), kind: ItemKind::Story, id: ItemId::parse(id).unwrap() },
+            stage,
+            attempts: 3,
+            first_seen_ms: 1,
+            pending_since_ms: 1,
+            last_error: Some("TAPD is unavailable: given up soon".into()),
+            reason,
+            next_try_ms: Some(shared::time::now_millis() + 3_600_000),
+            history: Vec::new(),
+            deleted: false,
+            delete_refused: None,
+            marker: "m".into(),
+        }
+    }
+
+    /// Every typed reason, in both languages, waiting and given up, as the items page and the
+    /// item's own page show it: the words come from the type; a given-up row always says so
+    /// and offers a retry.
     #[test]
     fn every_reason_reads_right_on_the_items_page_in_both_languages() {
-        use shared::reason::Reason;
-        use shared::store::ItemKey;
         let ws = WorkspaceId::parse("20000001").unwrap();
-        let key =
-            ItemKey { workspace: ws.clone(), kind: ItemKind::Story, id: ItemId::parse("1120000001000000001").unwrap() };
-        let soon = shared::time::now_millis() + 3_600_000;
         for reason in Reason::all() {
             for lang in [Lang::ZhCn, Lang::En] {
-                let waiting = ItemRecord {
-                    key: key.clone(),
-                    stage: Stage::New,
-                    attempts: 3,
-                    first_seen_ms: 1,
-                    pending_since_ms: 1,
-                    last_error: Some("TAPD is unavailable: given up soon".into()),
-                    reason: Some(reason),
-                    next_try_ms: Some(soon),
-                    history: Vec::new(),
-                    deleted: false,
-                    delete_refused: None,
-                    marker: "m".into(),
-                };
+                let waiting = record(&ws, "1120000001000000001", Stage::New, Some(reason));
+                let soon = waiting.next_try_ms.unwrap();
                 let given_up = ItemRecord { stage: Stage::GivenUp { reason, doc: None }, ..waiting.clone() };
-                let words = escape_html(&reason.words(lang));
-                let row = item_row(lang, &waiting, "https://www.tapd.cn", "c", &ws);
+                let words = escaped(&reason.words(lang));
+                let row = item_row(lang, &waiting, "https://www.tapd.cn", "c", &ws).into_string();
                 assert!(row.contains(&words), "{reason:?} {lang:?}: {row}");
                 assert!(row.contains(&tapd_time(soon)), "the next try's time: {row}");
                 assert!(row.contains("data-state=\"waiting\"") && row.contains("name=\"item\""), "{row}");
-                let row = item_row(lang, &given_up, "https://www.tapd.cn", "c", &ws);
-                assert!(row.contains(&words) && row.contains("data-state=\"given_up\""), "{row}");
-                assert!(row.contains(lang.pick("已放弃，不再自动重试", "Given up, no longer retried")), "{row}");
-                assert!(row.contains(lang.pick("重试", "Retry")) && row.contains("/retry"), "offers a retry: {row}");
-                assert!(!row.contains(lang.pick("将于", "Next try")), "a given-up item is not retried: {row}");
+                assert!(row.contains("class=\"why\""), "{row}");
+                for row in [
+                    item_row(lang, &given_up, "https://www.tapd.cn", "c", &ws).into_string(),
+                    item_body(lang, &given_up, "https://www.tapd.cn", "c").1.into_string(),
+                ] {
+                    assert!(row.contains(&words) && row.contains("data-state=\"given_up\""), "{row}");
+                    assert!(row.contains(lang.pick("已放弃，不再自动重试", "Given up, no longer retried")), "{row}");
+                    assert!(
+                        row.contains(lang.pick("重试", "Retry")) && row.contains("/retry"),
+                        "offers a retry: {row}"
+                    );
+                    assert!(!row.contains(lang.pick("将于", "Next try")), "a given-up item is not retried: {row}");
+                }
+                // The history says each attempt's reason in the same words.
+                let mut walked = given_up.clone();
+                walked.history = vec![
+                    Event { at_ms: 1, what: EventKind::Waiting(reason) },
+                    Event { at_ms: 2, what: EventKind::GivenUp(reason) },
+                ];
+                let page = item_body(lang, &walked, "https://www.tapd.cn", "c").1.into_string();
+                assert!(page.contains("data-event=\"waiting\"") && page.contains("data-event=\"given_up\""), "{page}");
+                assert!(page.matches(&words).count() >= 3, "the row and both attempts: {page}");
             }
         }
+    }
+
+    /// What a person or TAPD can put on a page, hostile, in every field that shows it.
+    const HOSTILE: &str = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>&amp;";
+
+    fn assert_clean(what: &str, page: &str) {
+        assert!(!page.contains("<script>alert") && !page.contains("<img src=x"), "{what}: unescaped: {page}");
+        assert!(!page.contains("\"><img") && !page.contains("&amp;\""), "{what}: an attribute broken out of: {page}");
+        assert!(page.contains("&lt;script&gt;alert('x')&lt;/script&gt;&quot;&gt;&lt;img"), "{what}: not shown: {page}");
+        assert!(page.contains("&amp;amp;"), "{what}: `&` escaped: {page}");
+    }
+
+    /// Every page, with hostile data in every user-controlled field (titles, nicks, reasons'
+    /// detail, the search query, template settings, notices, the audit's actors): none of it
+    /// appears unescaped, in text or in an attribute.
+    #[test]
+    fn every_page_escapes_hostile_data() {
+        use shared::ids::OpenId;
+        use shared::store::{Binding, ConnectedBy};
+        let ws = WorkspaceId::parse("20000001").unwrap();
+        let doc = Doc { id: "f".into(), url: format!("https://docs.qq.com/doc/{HOSTILE}"), title: HOSTILE.into() };
+        let mut linked =
+            record(&ws, "1120000001000000001", Stage::Done { doc: doc.clone(), comment_id: "c".into() }, None);
+        linked.history = vec![
+            Event { at_ms: 1, what: EventKind::Retried { by: format!("console: {HOSTILE}") } },
+            Event { at_ms: 2, what: EventKind::Linked },
+        ];
+        let mut deleted = record(&ws, "1120000001000000002", Stage::Done { doc, comment_id: "c".into() }, None);
+        deleted.deleted = true;
+        deleted.delete_refused = Some(HOSTILE.into());
+        let given_up = record(&ws, "1120000001000000003", Stage::GivenUp { reason: Reason::all()[0], doc: None }, None);
+        let mut settings = shared::store::WorkspaceSettings {
+            title_template: Some(format!("{{name}} {HOSTILE}")),
+            paused_since_ms: Some(1),
+            ..Default::default()
+        };
+        settings.templates.insert(ItemKind::Story, HOSTILE.into());
+        let overview = Overview {
+            binding: Some(Binding {
+                account: Account::User(OpenId::parse("a1b2").unwrap()),
+                connected_at: 1,
+                connected_by: ConnectedBy::default(),
+                nick: Some(HOSTILE.into()),
+                bind_id: "x".into(),
+            }),
+            needs_reconnect: true,
+            folder_id: Some(HOSTILE.into()),
+            settings,
+            today: [1, 2, 3],
+            week: [4, 5, 6],
+            last_item_ms: Some(1),
+            secrets: vec![(1, None), (1, Some(2))],
+        };
+        let page = ItemsPage {
+            items: vec![
+                Ok(linked.clone()),
+                Ok(deleted.clone()),
+                Ok(given_up),
+                Err((format!("ITEM#{HOSTILE}"), HOSTILE.into())),
+            ],
+            next: Some(HOSTILE.into()),
+        };
+        let audit = [AuditEntry { at_ms: 1, who: format!("console: {HOSTILE}"), what: HOSTILE.into() }];
+        for lang in [Lang::ZhCn, Lang::En] {
+            for (what, notice) in [
+                ("refused", Some(Notice::Refused(HOSTILE.into()))),
+                ("new secret", Some(Notice::NewSecret(HOSTILE.into()))),
+                ("done", Some(Notice::Done(Done::parse(HOSTILE)))),
+                ("none", None),
+            ] {
+                let view = WorkspaceView {
+                    lang,
+                    ws: &ws,
+                    csrf: "c",
+                    others: true,
+                    overview: &overview,
+                    page: &page,
+                    audit: &audit,
+                    notice,
+                    searched: HOSTILE,
+                    state: Some(ItemState::GivenUp),
+                    tapd_web: HOSTILE,
+                    webhook_url: HOSTILE,
+                };
+                let html = shell(lang, &format!("{HOSTILE} {ws}"), workspace_body(&view)).body;
+                assert_clean(&format!("workspace, {what}"), &html);
+                assert!(!html.contains("<script"), "no script in the console");
+                if what == "refused" {
+                    assert!(
+                        html.contains(&format!("{}：{}", lang.pick("未保存", "Not saved"), escaped(HOSTILE))),
+                        "{html}"
+                    );
+                }
+                // The query is carried in the next page's link, encoded.
+                assert!(
+                    html.contains("id=\"next-page\" href=\"/console/ws/20000001?state=given_up&amp;q=%3Cscript%3E"),
+                    "{html}"
+                );
+            }
+            for r in [&linked, &deleted] {
+                let (title, body) = item_body(lang, r, HOSTILE, "c");
+                assert_clean("item", &shell(lang, &title, body).body);
+            }
+        }
+        // The connect flow's pages: the nicks shown there (the rest is fixed text).
+        let b = |nick: &str| Binding {
+            account: Account::User(OpenId::parse("a1b2").unwrap()),
+            connected_at: 1,
+            connected_by: ConnectedBy::default(),
+            nick: Some(nick.into()),
+            bind_id: "x".into(),
+        };
+        let c = shared::connect::ConfirmRebind {
+            workspace: ws.clone(),
+            current: b(HOSTILE),
+            new: b(HOSTILE),
+            token: HOSTILE.into(),
+        };
+        assert_clean("confirm", &pages::confirm(Lang::En, &c, "/oauth/tdoc/confirm").body);
+        let done = shared::connect::Connected {
+            workspace: ws.clone(),
+            account: Account::User(OpenId::parse("a1b2").unwrap()),
+            nick: Some(HOSTILE.into()),
+            webhook_secret: shared::Secret::new(HOSTILE),
+        };
+        let page = pages::connected(Lang::ZhCn, &done, HOSTILE).body;
+        assert_clean("connected", &page);
+        assert_eq!(page.matches("<script").count(), 1, "only the copy button's: {page}");
     }
 
     #[test]

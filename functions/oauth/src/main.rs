@@ -3,6 +3,7 @@
 //! `shared::connect`, and `routes` maps it to HTTP.
 
 mod console;
+mod html;
 mod pages;
 mod routes;
 

@@ -1,40 +1,19 @@
-//! The few HTML pages a person sees. Every page: no caching, no referrer (the URLs of
-//! these pages carry codes and states), no framing, no script but the connected page's copy
-//! button (allowed by its hash). Every string comes from
-//! `shared::text` and is escaped here; nothing a request carries is echoed.
+//! The few HTML pages of the connect flow. Every page: the one layout (`html.rs`), no caching,
+//! no referrer (the URLs of these pages carry codes and states), no framing, no script but
+//! the connected page's copy button (allowed by its hash). Every string comes from
+//! `shared::text` and is escaped by the markup; nothing a request carries is echoed.
 
+use maud::{Markup, PreEscaped, html};
 use shared::connect::{ConfirmRebind, Connected};
 use shared::gateway::HttpResponse;
 use shared::store::{Account, Binding};
-use shared::text::{self, Lang, Problem, WEBHOOK_EVENTS, escape_html};
+use shared::text::{self, Lang, Problem, WEBHOOK_EVENTS};
 
-/// What every page may load: its own inline style, nothing else.
-const CSP: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+use crate::html::{CSP, layout, respond, secure};
 
-fn page(lang: Lang, status: u16, title: &str, body_html: &str) -> HttpResponse {
-    page_with(lang, status, title, body_html, CSP)
-}
-
-fn page_with(lang: Lang, status: u16, title: &str, body_html: &str, csp: &str) -> HttpResponse {
-    let html = format!(
-        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <meta name=\"viewport\" content=\"width=device-width\"><style>body{{font-family:system-ui,sans-serif;\
-         max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5}}h1{{font-size:1.4rem}}\
-         code{{background:#f3f3f3;padding:0 .2rem;user-select:all}}dt{{font-weight:600}}</style></head>\
-         <body><h1>{t}</h1>{body_html}</body></html>",
-        lang = lang.tag(),
-        t = escape_html(title)
-    );
-    secure(HttpResponse::new(status, "text/html; charset=utf-8", html), csp)
-}
-
-fn secure(resp: HttpResponse, csp: &str) -> HttpResponse {
-    resp.with_header("cache-control", "no-store")
-        .with_header("referrer-policy", "no-referrer")
-        .with_header("x-content-type-options", "nosniff")
-        .with_header("x-frame-options", "DENY")
-        .with_header("content-security-policy", csp)
+/// A connect-flow page: the layout, narrow, headed by its title.
+fn flow_page(lang: Lang, title: &str, body: Markup) -> Markup {
+    layout(lang, title, html! { main class="flow" { h1 { (title) } (body) } })
 }
 
 pub fn redirect(location: String) -> HttpResponse {
@@ -43,12 +22,11 @@ pub fn redirect(location: String) -> HttpResponse {
 
 pub fn error(lang: Lang, status: u16, problem: Problem) -> HttpResponse {
     let m = text::problem(lang, problem);
-    let body = format!(
-        "<p id=\"problem\">{}</p><p><a href=\"/oauth/tapd/start\">{}</a></p>",
-        escape_html(&m.detail),
-        escape_html(text::start_again(lang))
-    );
-    page(lang, status, &m.title, &body)
+    let body = html! {
+        p id="problem" { (m.detail) }
+        p { a href="/oauth/tapd/start" { (text::start_again(lang)) } }
+    };
+    respond(status, flow_page(lang, &m.title, body), CSP)
 }
 
 fn account_name(lang: Lang, b: &Binding) -> String {
@@ -62,18 +40,16 @@ fn account_name(lang: Lang, b: &Binding) -> String {
 /// single-use token back from this browser.
 pub fn confirm(lang: Lang, c: &ConfirmRebind, action: &str) -> HttpResponse {
     let t = text::confirm(lang, c.workspace.as_str(), &account_name(lang, &c.current), &account_name(lang, &c.new));
-    let body = format!(
-        "<p id=\"question\">{}</p><p>{}</p>\
-         <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
-         <button type=\"submit\">{}</button></form><p>{}</p>",
-        escape_html(&t.question),
-        escape_html(t.consequence),
-        escape_html(action),
-        escape_html(&c.token),
-        escape_html(t.button),
-        escape_html(t.not_you)
-    );
-    page(lang, 200, t.title, &body)
+    let body = html! {
+        p id="question" { (t.question) }
+        p { (t.consequence) }
+        form method="post" action=(action) {
+            input type="hidden" name="token" value=(c.token);
+            button type="submit" { (t.button) }
+        }
+        p { (t.not_you) }
+    };
+    respond(200, flow_page(lang, t.title, body), CSP)
 }
 
 /// The connected page's one script: copies the workspace's secret (allowed by its hash in
@@ -89,35 +65,36 @@ pub fn connected(lang: Lang, c: &Connected, webhook_url: &str) -> HttpResponse {
         Account::App => text::account_name(lang, None, None),
     };
     let t = text::connected(lang, c.workspace.as_str(), &name);
-    let events: String = WEBHOOK_EVENTS.iter().map(|e| format!("<li><code>{e}</code></li>")).collect();
-    let steps: String = t.steps.iter().map(|s| format!("<li>{}</li>", escape_html(s))).collect();
-    let body = format!(
-        "<p id=\"connected\">{}</p><p>{}</p><h2>{}</h2><ol id=\"webhook-steps\">{steps}</ol><dl>\
-         <dt>{}</dt><dd><code id=\"webhook-url\">{}</code></dd>\
-         <dt>{}</dt><dd><code id=\"webhook-secret\">{}</code> \
-         <button type=\"button\" id=\"copy-secret\">{}</button><br><small>{}</small></dd>\
-         <dt>{}</dt><dd><ul id=\"webhook-events\">{events}</ul></dd>\
-         <dt>{}</dt><dd><code>{}</code></dd></dl><p>{}</p><script>{COPY_SCRIPT}</script>",
-        escape_html(&t.summary),
-        escape_html(t.what_happens),
-        escape_html(t.next_step),
-        escape_html(t.url_label),
-        escape_html(webhook_url),
-        escape_html(t.secret_label),
-        escape_html(c.webhook_secret.expose()),
-        escape_html(t.copy),
-        escape_html(&t.secret_note),
-        escape_html(t.events_label),
-        escape_html(t.format_label),
-        escape_html(t.format_value),
-        escape_html(t.done),
-    );
+    let body = html! {
+        p id="connected" { (t.summary) }
+        p { (t.what_happens) }
+        h2 { (t.next_step) }
+        ol id="webhook-steps" { @for s in &t.steps { li { (s) } } }
+        dl {
+            dt { (t.url_label) }
+            dd { code id="webhook-url" { (webhook_url) } }
+            dt { (t.secret_label) }
+            dd {
+                code id="webhook-secret" { (c.webhook_secret.expose()) } " "
+                button type="button" id="copy-secret" { (t.copy) }
+                br;
+                small { (t.secret_note) }
+            }
+            dt { (t.events_label) }
+            dd { ul id="webhook-events" { @for e in WEBHOOK_EVENTS { li { code { (e) } } } } }
+            dt { (t.format_label) }
+            dd { code { (t.format_value) } }
+        }
+        p { (t.done) }
+        // A fixed string, allowed by its hash: never data.
+        script { (PreEscaped(COPY_SCRIPT)) }
+    };
     let csp = format!(
         "default-src 'none'; style-src 'unsafe-inline'; script-src '{}'; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'",
         shared::crypto::csp_hash(COPY_SCRIPT)
     );
-    page_with(lang, 200, t.title, &body, &csp)
+    respond(200, flow_page(lang, t.title, body), &csp)
 }
 
 #[cfg(test)]
