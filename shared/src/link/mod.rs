@@ -116,9 +116,18 @@ impl Linker {
         let Some(account) = account? else {
             return Ok(Outcome::NotConnected);
         };
-        // Settings as remembered (a delivery reloads them beside its claim, for the next).
-        if !self.placement(&key.workspace).await?.events.links(key.kind) {
-            return Ok(Outcome::NotActedOn);
+        // Settings as remembered (a delivery reloads them beside its claim, for the next). A
+        // kind they leave alone is checked against them read again (as `reload_settings`
+        // does: by a delivery always, by the scheduled run at most once a second): the kind
+        // ticked again and the item retried, as its reason says, or delivered, is not left
+        // alone until the remembered ones lapse (`SETTINGS_TTL`).
+        let links = |p: &placement::Placement| p.events.links(key.kind);
+        if !links(&self.placement(&key.workspace).await?) {
+            let how = if event_id.is_some() { placement::Reload::Always } else { placement::Reload::Debounced };
+            self.reload_settings(&key.workspace, how).await;
+            if !links(&self.placement(&key.workspace).await?) {
+                return Ok(Outcome::NotActedOn);
+            }
         }
         let owner = random::id();
         // A delivery's item is fetched while the claim is taken (and the account's Tencent

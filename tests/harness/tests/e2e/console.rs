@@ -294,6 +294,34 @@ async fn an_admin_pauses_linking_and_chooses_the_events_and_the_language() {
     let page = get(&oauth, &format!("/console/ws/{C}"), &cookie).await;
     assert!(page.body.contains("已关联 2"), "two linked today: {}", page.body);
     assert!(page.body.contains("paused linking") && page.body.contains("resumed linking"), "audited");
+
+    // Bugs ticked again and the given-up bug retried, as its reason says to: the next run, on
+    // the same warm instance (whose remembered settings still leave bugs alone), links it.
+    let ticked = post(
+        &oauth,
+        &format!("/console/ws/{C}/settings"),
+        &cookie,
+        &[("csrf", &token), ("events_shown", "1"), ("event_story", "1"), ("event_bug", "1"), ("event_rename", "1")],
+    )
+    .await;
+    assert_eq!(ticked.status, 302, "{}", ticked.body);
+    let retried = post(
+        &oauth,
+        &format!("/console/ws/{C}/retry"),
+        &cookie,
+        &[("csrf", &token), ("item", "bug/1120003293000000002")],
+    )
+    .await;
+    assert!(
+        retried.header("location").is_some_and(|l| l.ends_with("done=retried")),
+        "{:?}",
+        retried.header("location")
+    );
+    // Past the second within which an instance does not read the settings again.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let run = webhook.invoke(scheduled_event()).await;
+    assert!(run.response().is_some_and(|s| s["linked"] == 1), "{run:?}");
+    assert_eq!(docs_of("1120003293000000002"), 1, "the retried bug is linked");
 }
 
 #[tokio::test]
