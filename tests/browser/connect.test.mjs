@@ -11,6 +11,7 @@
 // Environment: DEVSTACK_BIN (default target/debug/devstack), CHROMIUM (default /usr/bin/chromium).
 
 import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,14 @@ const MEMBER_USER_ID = '1000142422';
 const TOTAL_MS = 210_000;
 // The walk's screenshots, kept as test artifacts.
 const SHOTS = join(ROOT, '.local/browser');
+// The console's screenshots in the docs (README, docs/operations.md): rewritten only when
+// UPDATE_DOCS_SHOTS=1 (`UPDATE_DOCS_SHOTS=1 bash tests/browser/run.sh`).
+const DOCS = join(ROOT, 'docs');
+async function docShot(page, name, fullPage = false) {
+  if (process.env.UPDATE_DOCS_SHOTS !== '1') return;
+  await page.screenshot({ path: join(DOCS, `${name}.png`), fullPage });
+  step(`screenshot docs/${name}.png`);
+}
 
 const started = Date.now();
 let running = null; // the devstack child, for the overall timeout
@@ -114,8 +123,11 @@ async function main() {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running = stack;
-  stack.stdout.on('data', (d) => output.push(d.toString()));
-  stack.stderr.on('data', (d) => output.push(d.toString()));
+  // Its output, kept beside the screenshots.
+  await mkdir(SHOTS, { recursive: true });
+  const log = createWriteStream(join(SHOTS, 'devstack.log'));
+  stack.stdout.on('data', (d) => (output.push(d.toString()), log.write(d)));
+  stack.stderr.on('data', (d) => (output.push(d.toString()), log.write(d)));
   stack.on('exit', (code, signal) => {
     exited = { code, signal };
   });
@@ -395,6 +407,7 @@ async function walkTheConsole(base, context, shot, env) {
   check((await page.locator('#workspace').innerText()).includes(`TAPD 项目 ${WORKSPACE}`), 'the console names its workspace');
   check((await page.locator('tr[data-state="linked"]').count()) >= 1, 'the linked story is listed as 已关联');
   await shot(page, 'console');
+  await docShot(page, 'console');
 
   step('控制台: Tencent Docs fails; a new story waits, with why');
   await json(`${base}/_sandbox/faults`, {
@@ -449,10 +462,105 @@ async function walkTheConsole(base, context, shot, env) {
     return docs.some((d) => d.title === '【需求】模板之后的需求');
   });
 
+  await walkAGivenUpItem(base, page, shot, env);
+
   step("控制台: another workspace's page does not exist for this session");
   const other = await page.goto(`${base}/console/ws/20000002`);
   check(other.status() === 404, `another workspace: HTTP ${other.status()}`);
   await page.close();
+}
+
+// A given-up item, as the team lead meets it: 缺陷 is unticked under 处理的事件, so a new bug is
+// given up at once; the items page says 已放弃 and why, the search box finds it by its id, its
+// history page shows the attempt; 缺陷 ticked again, 重试 on its history page, the schedule
+// links it, its history shows who retried, and the search finds it by words of its doc's title.
+async function walkAGivenUpItem(base, page, shot, env) {
+  const bugBox = () => page.locator('#events input[name="event_bug"]');
+  const saveEvents = () =>
+    Promise.all([page.waitForURL((u) => u.searchParams.get('done') === 'saved'), page.locator('#save-events').click()]);
+  step('控制台: untick 缺陷 under 处理的事件; a new bug is given up at once');
+  await page.goto(`${base}/console/ws/${WORKSPACE}`);
+  await bugBox().uncheck();
+  await saveEvents();
+  check(!(await bugBox().isChecked()), '缺陷 stays unticked once saved');
+  const bug = `11${WORKSPACE}${String((Date.now() + 13) % 1e9).padStart(9, '0')}`;
+  const name = '放弃后又找回的缺陷';
+  await json(`${base}/_sandbox/items`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ workspace_id: WORKSPACE, kind: 'bug', id: bug, name }),
+  });
+  const delivered = await json(`${base}/webhooks/tapd`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ event: 'bug::create', workspace_id: WORKSPACE, id: bug, event_id: `b${bug}`, secret: env.TAPD_WEBHOOK_SECRET }),
+  });
+  check(delivered?.status === 'ignored', `the bug is not linked: ${JSON.stringify(delivered)}`);
+
+  step('控制台: the items page says 已放弃, and why');
+  await page.goto(`${base}/console/ws/${WORKSPACE}?state=given_up`);
+  const row = page.locator(`tr[data-item="${bug}"]`);
+  check((await row.getAttribute('data-state')) === 'given_up', 'the bug is listed as given up');
+  check((await row.locator('td').nth(2).innerText()).includes('已放弃'), `its state reads 已放弃: ${await row.innerText()}`);
+  const why = await row.locator('.why').innerText();
+  check(why.includes('已放弃') && why.includes('本项目的设置不为缺陷创建文档'), `why, in words: ${why}`);
+  check((await row.getByRole('button', { name: '重试' }).count()) === 1, 'a given-up row offers 重试');
+  await shot(page, 'console-given-up');
+  await docShot(page, 'console-given-up');
+
+  step('控制台: the search box finds it by its id (the URL carries the query)');
+  await page.goto(`${base}/console/ws/${WORKSPACE}`);
+  await page.locator('#q').fill(bug);
+  await Promise.all([page.waitForURL((u) => u.searchParams.get('q') === bug), page.locator('#search').getByRole('button', { name: '查找' }).click()]);
+  check((await page.locator('#items tr[data-item]').count()) === 1, 'one item found');
+  check((await page.locator(`tr[data-item="${bug}"]`).getAttribute('data-state')) === 'given_up', 'found, given up');
+  check((await page.locator('#q').inputValue()) === bug, 'the box keeps the query');
+
+  step('控制台: its history page (历史) shows the attempt that gave it up');
+  const history = `/console/ws/${WORKSPACE}/item/bug/${bug}`;
+  await Promise.all([page.waitForURL((u) => u.pathname === history), page.locator(`tr[data-item="${bug}"] a.history`).click()]);
+  check((await page.locator('#item').innerText()).includes(bug), 'the page names the item');
+  const gaveUp = page.locator('#history tr[data-event="given_up"]');
+  check((await gaveUp.count()) === 1, `one attempt, given up: ${await page.locator('body').innerText()}`);
+  const attempt = await gaveUp.innerText();
+  check(attempt.includes('失败，已放弃') && attempt.includes('本项目的设置不为缺陷创建文档'), `the attempt, in words: ${attempt}`);
+  await shot(page, 'console-history-given-up');
+
+  step('控制台: tick 缺陷 again; 重试 on its history page, and the schedule links it');
+  await page.goto(`${base}/console/ws/${WORKSPACE}`);
+  await bugBox().check();
+  await saveEvents();
+  check(await bugBox().isChecked(), '缺陷 ticked again');
+  await page.goto(`${base}${history}`);
+  await Promise.all([
+    page.waitForURL((u) => u.searchParams.get('done') === 'retried'),
+    page.locator(`tr[data-item="${bug}"]`).getByRole('button', { name: '重试' }).click(),
+  ]);
+  let last = '';
+  await until('the retried bug to be linked', 30_000, async () => {
+    await page.goto(`${base}${history}`);
+    last = await page.locator('body').innerText();
+    return (await page.locator(`tr[data-item="${bug}"]`).getAttribute('data-state')) === 'linked';
+  }).catch((e) => {
+    throw new Error(`${e.message}; its page: ${last}`);
+  });
+  const events = await page.locator('#history tr[data-event]').evaluateAll((rows) => rows.map((r) => r.dataset.event));
+  check(
+    events[0] === 'linked' && events.includes('retried') && events.at(-1) === 'given_up',
+    `its history, newest first: linked, retried by hand, given up: ${events}`,
+  );
+  const retried = await page.locator('#history tr[data-event="retried"]').innerText();
+  check(retried.includes('手动重试') && retried.includes('robertyang'), `who retried it: ${retried}`);
+  await shot(page, 'console-history');
+  await docShot(page, 'console-history', true);
+
+  step('控制台: the search box finds it by words of its doc\'s title');
+  await page.goto(`${base}/console/ws/${WORKSPACE}`);
+  await page.locator('#q').fill('又找回');
+  await Promise.all([page.waitForURL((u) => u.searchParams.get('q') === '又找回'), page.locator('#search').getByRole('button', { name: '查找' }).click()]);
+  const found = await page.locator('#items tr[data-item]').evaluateAll((rows) => rows.map((r) => [r.dataset.item, r.dataset.state]));
+  check(JSON.stringify(found) === JSON.stringify([[bug, 'linked']]), `found by its title's words: ${JSON.stringify(found)}`);
+  await shot(page, 'console-found');
 }
 
 // CJK renders: two different characters draw two different, non-empty glyphs in the pages'
