@@ -244,6 +244,21 @@ pub struct CommonConfig {
     pub keys: Keyring,
     pub http_timeout: Duration,
     pub tdoc_owner: DocOwner,
+    pub notify: NotifyConfig,
+}
+
+/// Where workspaces' group robots may live, and how many given-up items a day are told one by
+/// one before the rest wait for the day's digest (`crate::notify`).
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// `NOTIFY_WECOM_BASE`: WeCom's robot API.
+    pub wecom_base: String,
+    /// `NOTIFY_DINGTALK_BASE`: DingTalk's robot API.
+    pub dingtalk_base: String,
+    /// `NOTIFY_DIGEST_AFTER`: given-up items told one by one per workspace and day.
+    pub digest_after: u32,
+    /// `PUBLIC_BASE_URL`, for the console links in messages (none: messages carry no link).
+    pub console_base: String,
 }
 
 impl CommonConfig {
@@ -267,7 +282,24 @@ impl CommonConfig {
         let keys = env.keyring("TOKEN_ENCRYPTION_KEY");
         let timeout_ms: u64 = env.parsed("HTTP_TIMEOUT_MS", 5000, "a number of milliseconds");
         let tdoc_owner = env.parsed("TDOC_OWNER", DocOwner::User, "`user` or `app`");
-        Some(Self { table_name, tapd, tdoc, keys: keys?, http_timeout: Duration::from_millis(timeout_ms), tdoc_owner })
+        let notify = NotifyConfig {
+            wecom_base: env.url("NOTIFY_WECOM_BASE", Some("https://qyapi.weixin.qq.com")),
+            dingtalk_base: env.url("NOTIFY_DINGTALK_BASE", Some("https://oapi.dingtalk.com")),
+            digest_after: env.parsed("NOTIFY_DIGEST_AFTER", 5, "a number of items"),
+            console_base: env
+                .optional("PUBLIC_BASE_URL")
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
+        };
+        Some(Self {
+            table_name,
+            tapd,
+            tdoc,
+            keys: keys?,
+            http_timeout: Duration::from_millis(timeout_ms),
+            tdoc_owner,
+            notify,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod gateway;
 pub mod ids;
 pub mod link;
+pub mod notify;
 pub mod ops;
 pub mod random;
 pub mod reason;

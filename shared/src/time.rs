@@ -54,6 +54,11 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The day (`yyyy-mm-dd`, Asia/Shanghai) of `ms`: the day people in TAPD count in.
+pub fn shanghai_day(ms: u64) -> String {
+    tapd_time(ms)[..10].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

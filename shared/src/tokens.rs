@@ -225,8 +225,10 @@ impl Tokens {
                         // person can mend this, by connecting the workspace again.
                         let why = format!("the Tencent Docs refresh was refused ({e}): reconnect the workspace");
                         tracing::warn!(workspace = %ws, open_id = %open_id, error = %e, "workspace needs reconnection");
-                        if let Err(store_err) = clients.store.mark_needs_reconnect(ws, &why).await {
-                            tracing::error!(error = %store_err, "could not mark the workspace");
+                        match clients.store.mark_needs_reconnect(ws, &why).await {
+                            Ok(true) => crate::notify::authorization_died(&clients.store, &clients.notifier, ws).await,
+                            Ok(false) => {}
+                            Err(store_err) => tracing::error!(error = %store_err, "could not mark the workspace"),
                         }
                         Err(LinkError::NeedsReconnect)
                     }

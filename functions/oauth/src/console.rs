@@ -247,6 +247,22 @@ async fn act(
                 return workspace_page(connector, req, lang, token, s, ws, Some(Notice::Refused(why.to_owned()))).await;
             }
         },
+        "notify" => {
+            let robot = match field(form, "notify").map(str::trim).filter(|u| !u.is_empty()) {
+                Some(raw) => match shared::notify::Robot::parse(raw, &connector.cfg.common.notify) {
+                    Ok(robot) => Some(robot),
+                    Err(e) => {
+                        let why = format!(
+                            "{}（{e}）",
+                            lang.pick("不是企业微信或钉钉群机器人的 Webhook 地址", "not a group robot's webhook URL")
+                        );
+                        return workspace_page(connector, req, lang, token, s, ws, Some(Notice::Refused(why))).await;
+                    }
+                },
+                None => None,
+            };
+            ops::set_notify(store, ws, robot.as_ref(), &who).await.map(|()| back("saved"))
+        }
         "disconnect" => {
             if field(form, "confirm") != Some("yes") {
                 let why = lang.pick("请勾选确认后再断开连接", "Tick the confirmation to disconnect");
@@ -488,7 +504,12 @@ async fn workspace_page(
             None => ops::items(store, ws, state, q("after"), PAGE_SIZE).await,
         }
     };
-    let (overview, page, audit) = match tokio::try_join!(Overview::read(store, ws), listed, store.audit_trail(ws, 10)) {
+    let (overview, page, audit, robot) = match tokio::try_join!(
+        Overview::read(store, ws),
+        listed,
+        store.audit_trail(ws, 10),
+        store.notify_robot_kind(ws)
+    ) {
         Ok(x) => x,
         Err(e) => {
             tracing::error!(error = %e, workspace = %ws, "console page failed");
@@ -642,6 +663,31 @@ async fn workspace_page(
             None => format!("<a href=\"/console/ws/{ws}\">{label}</a>"),
         })
         .collect();
+    // Where the workspace is told of given-up items: the robot's URL is a secret, never shown back.
+    let notify = format!(
+        "<form method=\"post\" action=\"/console/ws/{ws}/notify\" id=\"notify-form\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"notify\">{}</label><br><input type=\"text\" id=\"notify\" name=\"notify\" value=\"\" \
+         placeholder=\"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…\"><br><small id=\"notify-state\">{}</small><br>\
+         <button type=\"submit\">{}</button></form>",
+        lang.pick("通知（企业微信或钉钉群机器人 Webhook 地址）", "Notify (a WeCom or DingTalk group robot's webhook URL)"),
+        match robot.as_deref() {
+            Some(kind) => format!(
+                "{}{}",
+                lang.pick("已设置：", "Set: "),
+                match kind {
+                    "wecom" => lang.pick("企业微信群机器人。留空保存即关闭通知。", "a WeCom group robot. Save empty to turn notifications off."),
+                    _ => lang.pick("钉钉群机器人。留空保存即关闭通知。", "a DingTalk group robot. Save empty to turn notifications off."),
+                }
+            ),
+            None => lang
+                .pick(
+                    "未设置。设置后，条目被放弃或腾讯文档授权失效时会通知该群（每个条目最多一次，每天超过一定数量后改为次日汇总）。",
+                    "Not set. Once set, the group is told when an item is given up or the Tencent Docs authorization dies (once per item; beyond a daily number, a digest the next day).",
+                )
+                .to_owned(),
+        },
+        lang.pick("保存通知设置", "Save notifications"),
+    );
     // The search: a GET form, so the URL carries the query and can be shared.
     let searched = q("q").unwrap_or_default();
     let state_options: String = std::iter::once(("", lang.pick("全部状态", "any state")))
@@ -743,7 +789,7 @@ async fn workspace_page(
          <p><input type=\"hidden\" name=\"intro_shown\" value=\"1\">{if_label} {intro_boxes}<br><small>{if_help}</small></p>\
          <p id=\"events\"><input type=\"hidden\" name=\"events_shown\" value=\"1\">{ev_label} {event_boxes}<br><small>{ev_help}</small></p>\
          <button type=\"submit\" id=\"save-events\">{save}</button></form>\
-         <h2>{more_h}</h2>{pause_button}\
+         <h2>{more_h}</h2>{notify}{pause_button}\
          <form method=\"post\" action=\"/console/ws/{ws}/backfill\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label for=\"since\">{bf_label}</label> <input type=\"date\" id=\"since\" name=\"since\"> <button type=\"submit\">{bf_button}</button></form>\
          <p><a href=\"/oauth/tapd/start\" id=\"reconnect\">{reconnect_label}</a></p>\

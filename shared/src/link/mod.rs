@@ -25,6 +25,7 @@ mod title;
 use crate::app::Clients;
 use crate::config::{OnItemDelete, WebhookConfig};
 use crate::delivery::NameChange;
+use crate::notify;
 use crate::random;
 use crate::reason::Reason;
 use crate::retry::{BACKOFF_MS, RESERVE_MS};
@@ -313,7 +314,11 @@ impl Linker {
                 {
                     let reason = format!("given up after {} h of retries: {e}", age_ms / 3_600_000);
                     tracing::warn!(workspace = %record.key.workspace, item = %record.key.id, reason = %reason, "giving up on item");
-                    store.give_up(&mut claim, Reason::from(&e), &reason).await
+                    let given_up = store.give_up(&mut claim, Reason::from(&e), &reason).await;
+                    if given_up.is_ok() {
+                        notify::item_given_up(store, &self.clients.notifier, &claim.record.key, Reason::from(&e)).await;
+                    }
+                    given_up
                 } else {
                     let next = match e {
                         LinkError::CreateUnsettled { settles_at_ms } => settles_at_ms,

@@ -57,6 +57,10 @@ impl Linker {
         if !summary.out_of_budget {
             self.sweep(deadline_ms, &purse, &mut summary).await?;
         }
+        // Yesterday's digests for workspaces told of more given-up items than one by one.
+        if let Err(e) = crate::notify::send_digests(&self.clients.store, &self.clients.notifier).await {
+            tracing::warn!(error = %e, "could not send the given-up digests");
+        }
         Ok(summary)
     }
 

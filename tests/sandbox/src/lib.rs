@@ -81,6 +81,8 @@
 //!   [`members`] module (seeded users, default membership, `/_sandbox/tapd-users`, `/_sandbox/members`).
 //!   The TAPD consent page lets the person pick who they are (`user_id`, as TAPD's own login would).
 //!
+//! - Group robots (WeCom, DingTalk) that workspaces are told through: see the [`robots`] module.
+//!
 //! # Tencent Docs replies
 //! - `GET /oauth/v2/token` (code or refresh) and `GET /oauth/v2/app-account-token`: flat
 //!   `{access_token, token_type, refresh_token, expires_in, scope, user_id}` (no `ret`);
@@ -158,6 +160,7 @@ pub mod members;
 mod model;
 mod pages;
 mod persist;
+pub mod robots;
 mod state;
 mod tapd;
 mod tdoc;
@@ -316,6 +319,7 @@ impl Sandbox {
             .merge(web::routes())
             .merge(tdoc::routes())
             .merge(control::routes())
+            .merge(robots::routes())
             .fallback(faults::not_found)
             .layer(from_fn_with_state(self.clone(), faults::middleware))
             .with_state(self.clone())

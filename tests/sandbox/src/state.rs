@@ -150,6 +150,9 @@ pub(crate) struct State {
     pub items: BTreeMap<(String, ItemKind, String), Item>,
     /// open id -> nick
     pub tdoc_users: BTreeMap<String, String>,
+    /// Group robots by (kind, key), with a DingTalk robot's signing secret (`robots` module).
+    pub robots: BTreeMap<(String, String), Option<String>>,
+    pub robot_messages: Vec<crate::robots::RobotMessage>,
     /// TAPD users, by id (see the `members` module).
     pub tapd_users: BTreeMap<String, crate::members::TapdUser>,
     /// Members of workspaces whose membership was set (nick -> role ids); a workspace not here

@@ -107,6 +107,26 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, Keys::Unused).await?;
             workspace_admins(&c, &ws, &add, &remove, json).await
         }
+        Command::Workspace(WorkspaceCommand::Notify { workspace, url, off }) => {
+            let ws = parse_ws(&workspace)?;
+            let robot = match (url, off) {
+                (Some(url), _) => Some(
+                    shared::notify::Robot::parse(&url, &notify_config())
+                        .map_err(|e| Failure::usage(format!("--url: {e}")))?,
+                ),
+                (None, true) => None,
+                (None, false) => return Err(Failure::usage("give --url URL or --off")),
+            };
+            let c = connect(&cli.target, Keys::Needed).await?;
+            ops::set_notify(&c.store, &ws, robot.as_ref(), &operator()).await?;
+            let said = robot.map_or("off".to_owned(), |r| format!("to a {} group robot", r.kind()));
+            if json {
+                print_json(&json!({ "workspace": ws.as_str(), "notify": said }));
+            } else {
+                println!("workspace {ws}: notifications {said}");
+            }
+            Ok(())
+        }
         Command::Workspace(WorkspaceCommand::RotateSecret { workspace, grace }) => {
             let ws = parse_ws(&workspace)?;
             let grace = secret_grace(grace)?;
@@ -1005,6 +1025,17 @@ fn operator() -> String {
         .find_map(|v| std::env::var(v).ok().filter(|n| !n.trim().is_empty()))
         .unwrap_or_else(|| "unknown".into());
     format!("tapdocs: {}", name.trim())
+}
+
+/// The robots' hosts as the functions accept them (`NOTIFY_WECOM_BASE`, `NOTIFY_DINGTALK_BASE`).
+fn notify_config() -> shared::config::NotifyConfig {
+    let var = |name: &str, default: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or(default.into());
+    shared::config::NotifyConfig {
+        wecom_base: var("NOTIFY_WECOM_BASE", "https://qyapi.weixin.qq.com"),
+        dingtalk_base: var("NOTIFY_DINGTALK_BASE", "https://oapi.dingtalk.com"),
+        digest_after: 0,
+        console_base: String::new(),
+    }
 }
 
 /// A TAPD nick or user id as the operator may name it: what TAPD's names are made of.

@@ -215,6 +215,26 @@ pub enum WorkspaceCommand {
         remove: Vec<String>,
     },
 
+    /// Where the workspace is told when an item is given up or its Tencent Docs authorization
+    /// dies: a WeCom or DingTalk group robot's webhook URL (stored encrypted, never printed)
+    #[command(
+        after_help = "Examples:\n  tapdocs workspace notify 20000001 --url 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…'\n  \
+                            tapdocs workspace notify 20000001 --off\n\
+                            A DingTalk robot with signing (加签): add &secret=SEC… to its URL."
+    )]
+    Notify {
+        /// The TAPD workspace id
+        workspace: String,
+
+        /// The robot's webhook URL
+        #[arg(long, conflicts_with = "off")]
+        url: Option<String>,
+
+        /// Turn notifications off
+        #[arg(long)]
+        off: bool,
+    },
+
     /// Make a new webhook secret for the workspace and print it once; the old one keeps
     /// working for the grace period, so deliveries TAPD has queued still land, then stops
     #[command(after_help = "Then give the new secret to the workspace's admin, who replaces the old one in the \

@@ -17,6 +17,7 @@ mod folders;
 mod iam;
 mod link;
 mod load;
+mod notify;
 mod restore;
 mod secrets;
 mod state_machine;
