@@ -179,7 +179,7 @@ pub fn problem(lang: Lang, p: Problem) -> Message {
             "TAPD 显示你不是此项目的管理员（角色「管理员」），也不在部署者为此项目指定的管理者名单中，未做任何更改。\
              请让此项目的管理员来连接或登录控制台；如确需由你管理，请联系部署者（运维）\
              把你的 TAPD 账号加入此项目的管理者名单（命令：tapdocs workspace admins add）。",
-            "TAPD says you are not an admin of this workspace (role 管理员), and the deployer has not named you \
+            "TAPD says you are not an admin of this workspace (its admin role), and the deployer has not named you \
              for it, so nothing was changed. Ask one of the workspace's admins to connect it or sign in to the \
              console; if you should manage it, ask the deployer (operator) to add your TAPD account \
              (command: tapdocs workspace admins add).",
