@@ -48,8 +48,9 @@
 //! - `client_credentials`: the same with `resource` `{"type":"open_app_auth","app_id":<client id>}`,
 //!   no refresh token; the token reads every seeded workspace.
 //! - `GET /stories|/bugs|/tasks`: `workspace_id` required; `id` (comma separated); `created`
-//!   and `modified` filters in TAPD's style (`>T`, `>=T`, `<T`, `<=T`, `A~B`, `T`; `T` is
-//!   `Y-m-d H:i:s` or `Y-m-d`, a bare date as an upper bound meaning the whole day); equality
+//!   and `modified` filters in the forms TAPD documents (`>T`, `<T`, `A~B`, `T`; `T` is
+//!   `Y-m-d H:i:s` or `Y-m-d`, a bare date as the upper bound of `~` meaning the whole day;
+//!   the undocumented `>=` and `<=` answer `400` in TAPD's envelope); equality
 //!   filters `name`, `title`, `status`, `owner`, `current_owner`, `creator`, `reporter`,
 //!   `priority`, `iteration_id`, `story_id`, `custom_field_*`; `order=<field> asc|desc`
 //!   (default: oldest `created` first, then id); `limit` (default 30; above 200 clamped to 200,
