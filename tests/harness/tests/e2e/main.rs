@@ -22,3 +22,4 @@ mod state_machine;
 mod sweep;
 mod template;
 mod tenants;
+mod variants;
