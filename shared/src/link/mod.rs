@@ -23,7 +23,7 @@ mod schedule;
 mod title;
 
 use crate::app::Clients;
-use crate::config::{OnItemDelete, WebhookConfig};
+use crate::config::{DocOwner, OnItemDelete, WebhookConfig};
 use crate::delivery::NameChange;
 use crate::random;
 use crate::retry::{BACKOFF_MS, RESERVE_MS};
@@ -537,6 +537,25 @@ impl Linker {
         if !time_left() {
             return Err(LinkError::NoTimeToCreate);
         }
+        let template = match template {
+            Some(source) if self.cfg.common.tdoc_owner == DocOwner::App => {
+                match self.template_is_own(&key.workspace, account, source, deadline_ms).await? {
+                    Ok(()) => Some(source),
+                    Err(why) => {
+                        // A blank doc, not a refused item: the item still gets its doc, and
+                        // the workspace's trail says why it is not the template (docs/security.md).
+                        tracing::warn!(workspace = %key.workspace, item = %key.id, reason = %why, "the template is not the workspace's own; creating a blank doc");
+                        let what =
+                            format!("template {source} not used for item {}: {why}; a blank doc was made", key.id);
+                        if let Err(e) = self.clients.store.audit(&key.workspace, "tapd-webhook", &what).await {
+                            tracing::warn!(workspace = %key.workspace, error = %e, "the refused template could not be recorded");
+                        }
+                        None
+                    }
+                }
+            }
+            other => other,
+        };
         if let Some(source) = template {
             let copied = self
                 .tokens

@@ -87,6 +87,23 @@ impl Placement {
     }
 }
 
+/// Why a workspace may not copy a template file when one Tencent Docs app account serves
+/// every workspace (`TDOC_OWNER=app`): the account can read every workspace's docs, so a file
+/// id alone would let one workspace copy another's. Its own is a file in its folder (or a
+/// sub-folder of it), where the product puts what it makes for the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ForeignTemplate {
+    /// The workspace has no folder yet (nothing made for it, or the `none` layout): no file is its own.
+    #[error("the workspace has no folder of its own yet, so no file is its own")]
+    NoWorkspaceFolder,
+    /// The file is not in the workspace's folder nor in a sub-folder of it.
+    #[error("the file is not in the workspace's folder")]
+    NotInWorkspaceFolder,
+}
+
+/// The most sub-folders of the workspace's folder a template is looked for in.
+const MAX_TEMPLATE_SUBFOLDERS: usize = 20;
+
 /// A folder a doc is created in: its id, and the key it is remembered under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folder {
@@ -281,6 +298,32 @@ impl Linker {
         if let Err(e) = renamed {
             tracing::warn!(workspace = %ws, folder = folder_key, error = %e, "could not give the folder its title; it keeps the provisional one");
         }
+    }
+
+    /// Whether `file_id` is the workspace's own: listed in its folder or one level below
+    /// (the documented folder listing; a failed listing fails the attempt, never passes it).
+    pub(super) async fn template_is_own(
+        &self,
+        ws: &WorkspaceId,
+        account: &Account,
+        file_id: &str,
+        deadline_ms: u64,
+    ) -> Result<Result<(), ForeignTemplate>, LinkError> {
+        let Some(folder) = self.clients.store.folder(ws, "ws").await? else {
+            return Ok(Err(ForeignTemplate::NoWorkspaceFolder));
+        };
+        let here = |e: &crate::tdoc::DriveEntry| e.kind != "folder" && e.id == file_id;
+        let found = self.look(ws, account, Some(&folder), 0, deadline_ms, |e| here(e) || e.kind == "folder").await?;
+        let Found::Made(entries) = found else { return Ok(Err(ForeignTemplate::NotInWorkspaceFolder)) };
+        if entries.iter().any(here) {
+            return Ok(Ok(()));
+        }
+        for sub in entries.iter().filter(|e| e.kind == "folder").take(MAX_TEMPLATE_SUBFOLDERS) {
+            if let Found::Made(_) = self.look(ws, account, Some(&sub.id), 0, deadline_ms, here).await? {
+                return Ok(Ok(()));
+            }
+        }
+        Ok(Err(ForeignTemplate::NotInWorkspaceFolder))
     }
 
     /// Forgets a folder a create was refused into (a person deleted it).
