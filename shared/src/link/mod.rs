@@ -366,7 +366,9 @@ impl Linker {
                 Stage::DocWritten { doc } => self.after_written(claim, doc, resumed, deadline_ms).await?,
                 Stage::FieldSet { doc } => self.comment(claim, doc, resumed, deadline_ms).await?,
                 Stage::Done { doc, .. } => {
-                    tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, doc_url = %doc.url, "item linked");
+                    // The doc's URL opens a tenant's doc: debug only (docs/security.md).
+                    tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, "item linked");
+                    tracing::debug!(item = %key.id, doc_url = %doc.url, "the linked doc");
                     return Ok(doc.url);
                 }
                 Stage::GivenUp { reason, .. } => {
@@ -490,7 +492,8 @@ impl Linker {
     ) -> Doc {
         let extra = files.split_off(1);
         let file = files.remove(0);
-        tracing::info!(workspace = %key.workspace, item = %key.id, doc_url = %file.url, "found the doc an earlier create made; adopting it");
+        tracing::info!(workspace = %key.workspace, item = %key.id, "found the doc an earlier create made; adopting it");
+        tracing::debug!(item = %key.id, doc_url = %file.url, "the adopted doc");
         for dup in extra {
             let id = &dup.id;
             let trashed = self
@@ -609,7 +612,9 @@ impl Linker {
                     tries += 1;
                 }
                 Err(e) => {
-                    tracing::error!(doc_url = %doc.url, error = %e, "a created doc could not be recorded; the next attempt looks for it");
+                    let key = &claim.record.key;
+                    tracing::error!(workspace = %key.workspace, item = %key.id, error = %e, "a created doc could not be recorded; the next attempt looks for it");
+                    tracing::debug!(item = %key.id, doc_url = %doc.url, "the unrecorded doc");
                     // The doc may exist under the marker: the next attempt must look.
                     claim.record.stage = Stage::CreateUnknown { since_ms: now_millis(), sent_to };
                     return Err(e.into());
