@@ -2,6 +2,7 @@
 //! the upstream clients, the DynamoDB store, and the domain flows the functions adapt.
 
 pub mod app;
+pub mod bounded;
 pub mod config;
 pub mod connect;
 pub mod crypto;

@@ -68,7 +68,7 @@ impl Tokens {
         }
         let found = store.binding(ws).await?.map(|b| b.account);
         if let Some(account) = &found {
-            self.bindings.lock().await.insert(ws.clone(), (account.clone(), Instant::now()));
+            crate::bounded::insert(&mut *self.bindings.lock().await, ws.clone(), (account.clone(), Instant::now()));
         }
         Ok(found)
     }
@@ -264,7 +264,7 @@ impl Tokens {
             _ => store.tdoc_token(open_id).await?.ok_or(LinkError::NeedsReconnect)?,
         };
         if freshness == Freshness::Usable && !token.expires_within(AHEAD_SECS) {
-            tokens.insert(open_id.clone(), (token.clone(), version));
+            crate::bounded::insert(&mut tokens, open_id.clone(), (token.clone(), version));
             return Ok(token);
         }
         let fresh = clients.tdoc.refresh(&token).await?;
@@ -274,7 +274,7 @@ impl Tokens {
             // Lost the race: another instance stored its refresh; use that.
             store.tdoc_token(open_id).await?.ok_or(LinkError::NeedsReconnect)?
         };
-        tokens.insert(open_id.clone(), current.clone());
+        crate::bounded::insert(&mut tokens, open_id.clone(), current.clone());
         Ok(current.0)
     }
 }

@@ -24,7 +24,7 @@ use crate::tokens::Repeat;
 /// How long a workspace's settings are trusted from memory (as bindings are).
 const SETTINGS_TTL: Duration = Duration::from_secs(300);
 
-/// What [`Linker`] keeps in memory across warm invocations.
+/// What [`Linker`] keeps in memory across warm invocations, each map capped ([`crate::bounded`]).
 #[derive(Default)]
 pub struct Cache {
     settings: Mutex<HashMap<WorkspaceId, (WorkspaceSettings, Instant)>>,
@@ -135,7 +135,7 @@ impl Linker {
     /// The workspace's placement read from the table now (and remembered).
     pub(super) async fn fresh_placement(&self, ws: &WorkspaceId) -> Result<Placement, LinkError> {
         let own = self.clients.store.workspace_settings(ws).await?;
-        self.places.settings.lock().await.insert(ws.clone(), (own.clone(), Instant::now()));
+        crate::bounded::insert(&mut *self.places.settings.lock().await, ws.clone(), (own.clone(), Instant::now()));
         Ok(Placement::resolve(&self.cfg, own))
     }
 
@@ -151,7 +151,7 @@ impl Linker {
         }
         match self.clients.store.workspace_settings(ws).await {
             Ok(own) => {
-                self.places.settings.lock().await.insert(ws.clone(), (own, Instant::now()));
+                crate::bounded::insert(&mut *self.places.settings.lock().await, ws.clone(), (own, Instant::now()));
             }
             Err(e) => tracing::debug!(error = %e, "settings not reloaded; the remembered ones serve"),
         }
@@ -166,7 +166,7 @@ impl Linker {
                 return;
             }
             if let Ok(Some(id)) = self.clients.store.folder(ws, "ws").await {
-                self.places.folders.lock().await.insert(cache_key.clone(), id);
+                crate::bounded::insert(&mut *self.places.folders.lock().await, cache_key.clone(), id);
             }
         };
         let (_, ()) = tokio::join!(self.placement(ws), folder);
@@ -233,7 +233,7 @@ impl Linker {
                 kept
             }
         };
-        self.places.folders.lock().await.insert(cache_key, id.clone());
+        crate::bounded::insert(&mut *self.places.folders.lock().await, cache_key, id.clone());
         Ok(Folder { key: folder_key.into(), id })
     }
 
