@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod bounded;
+pub mod client_secret;
 pub mod config;
 pub mod connect;
 pub mod crypto;

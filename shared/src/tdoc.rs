@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::client_secret::with_client_secret;
 use crate::config::TdocConfig;
 use crate::ids::OpenId;
 use crate::secret::Secret;
@@ -151,7 +152,6 @@ impl TdocClient {
                 "oauth/v2/token",
                 &[
                     ("client_id", self.cfg.client_id.as_str()),
-                    ("client_secret", self.cfg.client_secret.expose()),
                     ("redirect_uri", redirect_uri),
                     ("grant_type", "authorization_code"),
                     ("code", code.expose()),
@@ -170,7 +170,6 @@ impl TdocClient {
                 "oauth/v2/token",
                 &[
                     ("client_id", self.cfg.client_id.as_str()),
-                    ("client_secret", self.cfg.client_secret.expose()),
                     ("grant_type", "refresh_token"),
                     ("refresh_token", refresh.expose()),
                 ],
@@ -182,20 +181,25 @@ impl TdocClient {
 
     /// The app's own account (`scope.auth.account`): no user involved.
     pub async fn app_account_token(&self) -> Result<TdocToken, UpstreamError> {
-        let reply = self
-            .token_get(
-                "oauth/v2/app-account-token",
-                &[("client_id", self.cfg.client_id.as_str()), ("client_secret", self.cfg.client_secret.expose())],
-            )
-            .await?;
+        let reply = self.token_get("oauth/v2/app-account-token", &[("client_id", self.cfg.client_id.as_str())]).await?;
         let open_id = reply.user_id.clone().ok_or_else(|| malformed("token reply without user_id"))?;
         Ok(into_token(reply, open_id, None))
     }
 
+    /// A token endpoint's GET, with the client secret in force (read again and retried
+    /// once when refused: a rotation, [`with_client_secret`]).
     async fn token_get(&self, path: &str, query: &[(&str, &str)]) -> Result<TokenReply, UpstreamError> {
-        let req = self.http.get(format!("{}/{path}", self.cfg.base)).query(query);
-        let (status, body) = upstream::send(S, req).await?;
-        token_reply(status, &body)
+        with_client_secret(&self.cfg.client_secret, || async {
+            let secret = self.cfg.client_secret.expose();
+            let req = self
+                .http
+                .get(format!("{}/{path}", self.cfg.base))
+                .query(query)
+                .query(&[("client_secret", secret.as_str())]);
+            let (status, body) = upstream::send(S, req).await?;
+            token_reply(status, &body)
+        })
+        .await
     }
 
     pub async fn user_info(&self, token: &Secret) -> Result<UserInfo, UpstreamError> {

@@ -174,7 +174,11 @@ impl Tokens {
                 return Ok(t.access_token.clone());
             }
             if store.lease_tapd_app_renewal(version, now_millis() + RENEWAL_LEASE_MS).await? {
-                let fresh = match clients.tapd.app_token().await {
+                let fresh = match crate::client_secret::with_client_secret(&clients.tapd.config().client_secret, || {
+                    clients.tapd.app_token()
+                })
+                .await
+                {
                     Ok(t) => t,
                     Err(e) => {
                         // Let go at once: the next try (ours or another instance's) renews.
@@ -202,7 +206,9 @@ impl Tokens {
             tokio::time::sleep(Duration::from_millis(RENEWAL_WAIT_MS)).await;
         }
         // The renewing instance is slow or gone: a token of our own, not shared.
-        let fresh = clients.tapd.app_token().await?;
+        let fresh =
+            crate::client_secret::with_client_secret(&clients.tapd.config().client_secret, || clients.tapd.app_token())
+                .await?;
         let token = fresh.access_token.clone();
         *cached = Some(fresh);
         Ok(token)

@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::{Client, StatusCode, redirect::Policy};
 use sandbox::{Fault, FaultKind, ItemKind as SbKind, Sandbox, SandboxConfig};
 use shared::Secret;
+use shared::client_secret::ClientSecret;
 use shared::config::{TapdConfig, TdocConfig};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
 use shared::tapd::{TapdClient, TapdComment, TapdToken};
@@ -48,7 +49,7 @@ async fn start() -> Sandbox {
 fn tapd_config(sb: &Sandbox) -> TapdConfig {
     TapdConfig {
         client_id: sb.config().tapd_client_id.clone(),
-        client_secret: Secret::new(sb.config().tapd_client_secret.clone()),
+        client_secret: ClientSecret::fixed(Secret::new(sb.config().tapd_client_secret.clone())),
         api_base: sb.tapd_api_base(),
         authorize_url: sb.tapd_authorize_url().trim_end_matches('/').to_owned(),
         scopes: "story bug task comment".into(),
@@ -59,7 +60,7 @@ fn tapd_config(sb: &Sandbox) -> TapdConfig {
 fn tdoc_config(sb: &Sandbox) -> TdocConfig {
     TdocConfig {
         client_id: sb.config().tdoc_client_id.clone(),
-        client_secret: Secret::new(sb.config().tdoc_client_secret.clone()),
+        client_secret: ClientSecret::fixed(Secret::new(sb.config().tdoc_client_secret.clone())),
         base: sb.tdoc_base(),
         scopes: "all".into(),
     }
@@ -253,7 +254,7 @@ async fn tapd_code_reuse_wrong_secret_and_wrong_redirect_are_refused() {
 
     // Wrong client secret: refused with the 401 of the token endpoint, not "Unauthorized token".
     let mut cfg = tapd_config(&sb);
-    cfg.client_secret = Secret::new("not-the-secret-at-all");
+    cfg.client_secret = ClientSecret::fixed(Secret::new("not-the-secret-at-all"));
     let wrong = TapdClient::new(http_client(Duration::from_secs(2)), cfg);
     let code = tapd_code(&sb, WS).await;
     let e = assert_refused(wrong.exchange_code(&code, TAPD_CB).await, Service::Tapd);
@@ -567,7 +568,7 @@ async fn tdoc_reused_expired_and_mismatched_codes_are_refused() {
 
     // Wrong client secret: refused, and the secret presented is not echoed.
     let mut cfg = tdoc_config(&sb);
-    cfg.client_secret = Secret::new("wrong-tdoc-secret-42");
+    cfg.client_secret = ClientSecret::fixed(Secret::new("wrong-tdoc-secret-42"));
     let wrong = TdocClient::new(http_client(Duration::from_secs(2)), cfg);
     let code = tdoc_code(&sb, ALICE).await;
     let e = assert_refused(wrong.exchange_code(&code, TDOC_CB).await, Service::Tdoc);
@@ -852,4 +853,50 @@ async fn no_error_display_carries_a_secret_or_token() {
     assert!(
         errors.iter().any(|e| e == &UpstreamError::Unavailable { service: Service::Tdoc, detail: "timed out".into() })
     );
+}
+
+// ---------------------------------------------------------------- Tencent Docs: variants, redirects
+
+/// A listener on another port that records the head of every request it gets (and answers 200 `{}`).
+async fn recording_listener() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            log.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn credentials_never_follow_a_redirect_to_another_origin() {
+    let sb = start().await;
+    let client = tdoc(&sb);
+    let alice = tdoc_user_token(&sb, &client, ALICE).await;
+    let (port, seen) = recording_listener().await;
+    for path in ["/tdoc/openapi/drive/v2/files", "/tdoc/openapi/doc/v3/", "/tdoc/oauth/v2/token"] {
+        sb.inject(Fault::once(path, FaultKind::Redirect(format!("http://127.0.0.1:{port}/steal"))));
+    }
+    let e = client.create_file(&alice, "Redirected", "doc", None).await.unwrap_err();
+    assert!(matches!(e, UpstreamError::Refused { status: 307, .. }), "{e:?}");
+    let file = client.create_file(&alice, "Here", "doc", None).await.unwrap();
+    assert!(client.insert_text(&alice, &file.id, "x").await.is_err());
+    assert!(client.refresh(&alice).await.is_err());
+    // The listener is reachable (the redirects were not followed, not unfollowable).
+    let probe = browser().get(format!("http://127.0.0.1:{port}/probe")).send().await.unwrap();
+    assert_eq!(probe.status(), StatusCode::OK);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "only the probe arrived: {seen:?}");
+    for head in &seen {
+        for header in ["access-token", "client-id", "open-id", "authorization", "client_secret"] {
+            assert!(!head.to_ascii_lowercase().contains(header), "{header} went elsewhere: {head}");
+        }
+    }
 }

@@ -16,6 +16,7 @@ pub mod ddb_proxy;
 pub mod dynamo;
 pub mod flows;
 pub mod lambda;
+pub mod secrets_extension;
 pub mod stack;
 
 pub use lambda::{Function, Invocation};

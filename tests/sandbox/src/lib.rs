@@ -112,7 +112,8 @@
 //! bad `limit`/`page` (zero, not a number), bad `order`, bad time filter → `400`; unknown path → `404`.
 //!
 //! Tencent Docs:
-//! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001,"msg"}`;
+//! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001,"msg"}`
+//!   (the secret in force: [`Sandbox::rotate_tdoc_client_secret`] replaces it, the old one dies at once);
 //!   bad, used, expired or mismatched code, bad refresh token → `401 {"ret":40002,"msg"}`;
 //!   missing/unsupported grant_type → `400 {"ret":40003,"msg"}`.
 //! - `/oauth/v2/userinfo` and the OpenAPI: missing `Access-Token`/`Client-Id`/`Open-Id` →
@@ -370,6 +371,17 @@ impl Sandbox {
     /// `{base}/tdoc`: `/oauth/v2/authorize`, `/oauth/v2/token`, `/openapi/...` live under it.
     pub fn tdoc_base(&self) -> String {
         format!("{}/tdoc", self.inner.base_url)
+    }
+
+    /// The Tencent Docs client secret in force: the config's until rotated.
+    pub fn tdoc_client_secret(&self) -> String {
+        self.lock().tdoc_client_secret.clone().unwrap_or_else(|| self.inner.cfg.tdoc_client_secret.clone())
+    }
+
+    /// Resets the Tencent Docs app's client secret, as its developer console does: from now
+    /// on only `secret` is accepted (the old one answers `401 {"ret":40001}`).
+    pub fn rotate_tdoc_client_secret(&self, secret: &str) {
+        self.lock().tdoc_client_secret = Some(secret.to_owned());
     }
 
     /// The open id `app-account-token` tokens act as (random per sandbox).

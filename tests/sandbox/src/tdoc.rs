@@ -213,7 +213,7 @@ async fn approve(State(sb): State<Sandbox>, axum::Form(f): axum::Form<ApproveFor
 
 fn check_secret(sb: &Sandbox, q: &BTreeMap<String, String>) -> Result<(), Response> {
     let cfg = sb.config();
-    if param(q, "client_id") == cfg.tdoc_client_id && param(q, "client_secret") == cfg.tdoc_client_secret {
+    if param(q, "client_id") == cfg.tdoc_client_id && param(q, "client_secret") == sb.tdoc_client_secret() {
         Ok(())
     } else {
         Err(ret_error(StatusCode::UNAUTHORIZED, 40001, "invalid client_id or client_secret"))
