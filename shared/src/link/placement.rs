@@ -13,13 +13,15 @@ use tokio::sync::Mutex;
 
 use super::Linker;
 use super::made::{self, Found};
+use crate::app::Clients;
 use crate::config::{DocPermission, FolderLayout, IntroField, WebhookConfig};
 use crate::error::LinkError;
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::store::{Account, Events, ItemKey, PermissionSetting, WorkspaceSettings};
 use crate::tapd::TapdItem;
+use crate::tdoc::DriveEntry;
 use crate::text::Lang;
-use crate::tokens::Repeat;
+use crate::tokens::{Repeat, Tokens};
 
 /// How long a workspace's settings are trusted from memory (as bindings are).
 const SETTINGS_TTL: Duration = Duration::from_secs(300);
@@ -300,8 +302,7 @@ impl Linker {
         }
     }
 
-    /// Whether `file_id` is the workspace's own: listed in its folder or one level below
-    /// (the documented folder listing; a failed listing fails the attempt, never passes it).
+    /// Whether `file_id` is the workspace's own ([`template_is_own`]).
     pub(super) async fn template_is_own(
         &self,
         ws: &WorkspaceId,
@@ -309,21 +310,7 @@ impl Linker {
         file_id: &str,
         deadline_ms: u64,
     ) -> Result<Result<(), ForeignTemplate>, LinkError> {
-        let Some(folder) = self.clients.store.folder(ws, "ws").await? else {
-            return Ok(Err(ForeignTemplate::NoWorkspaceFolder));
-        };
-        let here = |e: &crate::tdoc::DriveEntry| e.kind != "folder" && e.id == file_id;
-        let found = self.look(ws, account, Some(&folder), 0, deadline_ms, |e| here(e) || e.kind == "folder").await?;
-        let Found::Made(entries) = found else { return Ok(Err(ForeignTemplate::NotInWorkspaceFolder)) };
-        if entries.iter().any(here) {
-            return Ok(Ok(()));
-        }
-        for sub in entries.iter().filter(|e| e.kind == "folder").take(MAX_TEMPLATE_SUBFOLDERS) {
-            if let Found::Made(_) = self.look(ws, account, Some(&sub.id), 0, deadline_ms, here).await? {
-                return Ok(Ok(()));
-            }
-        }
-        Ok(Err(ForeignTemplate::NotInWorkspaceFolder))
+        template_is_own(&self.clients, &self.tokens, ws, account, file_id, deadline_ms).await
     }
 
     /// Forgets a folder a create was refused into (a person deleted it).
@@ -333,4 +320,64 @@ impl Linker {
         self.clients.store.forget_folder(ws, &folder.key, &folder.id).await?;
         Ok(())
     }
+}
+
+/// Whether `file_id` is `ws`'s own: listed in its folder or one level below (the documented
+/// folder listing, as `account`). A failed listing is an error (the caller fails or retries),
+/// never a pass. The webhook checks it before copying a template; the console before saving one.
+pub async fn template_is_own(
+    clients: &Clients,
+    tokens: &Tokens,
+    ws: &WorkspaceId,
+    account: &Account,
+    file_id: &str,
+    deadline_ms: u64,
+) -> Result<Result<(), ForeignTemplate>, LinkError> {
+    let Some(folder) = clients.store.folder(ws, "ws").await? else {
+        return Ok(Err(ForeignTemplate::NoWorkspaceFolder));
+    };
+    let entries = list_all(clients, tokens, ws, account, &folder, deadline_ms).await?;
+    let here = |e: &DriveEntry| e.kind != "folder" && e.id == file_id;
+    if entries.iter().any(here) {
+        return Ok(Ok(()));
+    }
+    for sub in entries.iter().filter(|e| e.kind == "folder").take(MAX_TEMPLATE_SUBFOLDERS) {
+        if list_all(clients, tokens, ws, account, &sub.id, deadline_ms).await?.iter().any(here) {
+            return Ok(Ok(()));
+        }
+    }
+    Ok(Err(ForeignTemplate::NotInWorkspaceFolder))
+}
+
+/// Every entry of `folder`, page by page (at most [`made::MAX_LOOK_PAGES`]); a folder that is
+/// gone has none.
+async fn list_all(
+    clients: &Clients,
+    tokens: &Tokens,
+    ws: &WorkspaceId,
+    account: &Account,
+    folder: &str,
+    deadline_ms: u64,
+) -> Result<Vec<DriveEntry>, LinkError> {
+    let (mut start, mut all) = (0, Vec::new());
+    for _ in 0..made::MAX_LOOK_PAGES {
+        let page = tokens
+            .call_tdoc(clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+                clients.tdoc.list_folder(&tok, Some(folder), start).await
+            })
+            .await;
+        let page = match page {
+            Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) => return Ok(all),
+            other => other?,
+        };
+        all.extend(page.entries);
+        if page.next == 0 {
+            return Ok(all);
+        }
+        if page.next <= start {
+            return Err(LinkError::LookFailed(format!("the folder listing went back to {} after {start}", page.next)));
+        }
+        start = page.next;
+    }
+    Err(LinkError::LookFailed(format!("the folder listing did not end within {} pages", made::MAX_LOOK_PAGES)))
 }

@@ -138,3 +138,32 @@ pub fn webhook_secret_on(page: &str) -> String {
     let end = start + page[start..].find('<').unwrap();
     page[start..end].to_owned()
 }
+
+/// A file the app account makes in its root, outside any workspace's folder (as another
+/// workspace's doc or anyone's would be): the account can read and copy it all the same.
+pub async fn app_file_outside(stack: &Stack, title: &str) -> String {
+    let c = sandbox::http_client().build().unwrap();
+    let cfg = stack.sandbox.config();
+    let token: serde_json::Value = c
+        .get(format!("{}/oauth/v2/app-account-token", stack.sandbox.tdoc_base()))
+        .query(&[("client_id", cfg.tdoc_client_id.as_str()), ("client_secret", &cfg.tdoc_client_secret)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let made: serde_json::Value = c
+        .post(format!("{}/openapi/drive/v2/files", stack.sandbox.tdoc_base()))
+        .header("Access-Token", token["access_token"].as_str().unwrap())
+        .header("Client-Id", &cfg.tdoc_client_id)
+        .header("Open-Id", stack.sandbox.tdoc_app_open_id())
+        .form(&[("title", title), ("type", "doc")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    made["data"]["ID"].as_str().unwrap().to_owned()
+}

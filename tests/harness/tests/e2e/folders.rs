@@ -149,35 +149,6 @@ async fn a_workspace_template_is_copied_and_an_unreadable_one_gives_a_blank_doc(
     assert!(webhook.logs().iter().any(|l| l.contains("template cannot be copied")), "{:?}", webhook.logs());
 }
 
-/// A file the app account makes in its root, outside any workspace's folder (as another
-/// workspace's doc or anyone's would be): the account can read and copy it all the same.
-async fn app_file_outside(stack: &Stack, title: &str) -> String {
-    let c = sandbox::http_client().build().unwrap();
-    let cfg = stack.sandbox.config();
-    let token: serde_json::Value = c
-        .get(format!("{}/oauth/v2/app-account-token", stack.sandbox.tdoc_base()))
-        .query(&[("client_id", cfg.tdoc_client_id.as_str()), ("client_secret", &cfg.tdoc_client_secret)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let made: serde_json::Value = c
-        .post(format!("{}/openapi/drive/v2/files", stack.sandbox.tdoc_base()))
-        .header("Access-Token", token["access_token"].as_str().unwrap())
-        .header("Client-Id", &cfg.tdoc_client_id)
-        .header("Open-Id", stack.sandbox.tdoc_app_open_id())
-        .form(&[("title", title), ("type", "doc")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    made["data"]["ID"].as_str().unwrap().to_owned()
-}
-
 /// With one app account for every workspace (`TDOC_OWNER=app`), a template is copied only when
 /// it is the workspace's own (in its folder); any other file gives a blank doc, and the
 /// workspace's trail says why.
@@ -186,7 +157,7 @@ async fn in_app_account_mode_only_the_workspace_s_own_template_is_copied() {
     harness::needs_local_stack!();
     let (stack, webhook) = flows::connected_as_app(&[]).await;
     let own = link(&stack, &webhook, "1120003271001000141", "Own template").await;
-    let foreign = app_file_outside(&stack, "Another team's doc").await;
+    let foreign = flows::app_file_outside(&stack, "Another team's doc").await;
     let with_template = |id: &str| WorkspaceSettings {
         templates: [(shared::ids::ItemKind::Story, id.to_owned())].into(),
         ..Default::default()
