@@ -333,16 +333,39 @@ pub async fn template_is_own(
     file_id: &str,
     deadline_ms: u64,
 ) -> Result<Result<(), ForeignTemplate>, LinkError> {
-    let Some(folder) = clients.store.folder(ws, "ws").await? else {
+    let folder = clients.store.folder(ws, "ws").await?;
+    template_in(folder, file_id, |folder, start| async move {
+        tokens
+            .call_tdoc(clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| {
+                let folder = folder.clone();
+                async move { clients.tdoc.list_folder(&tok, Some(&folder), start).await }
+            })
+            .await
+    })
+    .await
+}
+
+/// Whether `file_id` is in the workspace's folder (`folder`, none yet: foreign) or one level
+/// below, listed page by page by `list(folder, start)` (`tapdocs` lists with a token of its own).
+pub async fn template_in<L, Fut>(
+    folder: Option<String>,
+    file_id: &str,
+    list: L,
+) -> Result<Result<(), ForeignTemplate>, LinkError>
+where
+    L: Fn(String, u64) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::tdoc::FolderPage, LinkError>>,
+{
+    let Some(folder) = folder else {
         return Ok(Err(ForeignTemplate::NoWorkspaceFolder));
     };
-    let entries = list_all(clients, tokens, ws, account, &folder, deadline_ms).await?;
     let here = |e: &DriveEntry| e.kind != "folder" && e.id == file_id;
+    let entries = list_all(&list, &folder).await?;
     if entries.iter().any(here) {
         return Ok(Ok(()));
     }
     for sub in entries.iter().filter(|e| e.kind == "folder").take(MAX_TEMPLATE_SUBFOLDERS) {
-        if list_all(clients, tokens, ws, account, &sub.id, deadline_ms).await?.iter().any(here) {
+        if list_all(&list, &sub.id).await?.iter().any(here) {
             return Ok(Ok(()));
         }
     }
@@ -351,22 +374,14 @@ pub async fn template_is_own(
 
 /// Every entry of `folder`, page by page (at most [`made::MAX_LOOK_PAGES`]); a folder that is
 /// gone has none.
-async fn list_all(
-    clients: &Clients,
-    tokens: &Tokens,
-    ws: &WorkspaceId,
-    account: &Account,
-    folder: &str,
-    deadline_ms: u64,
-) -> Result<Vec<DriveEntry>, LinkError> {
+async fn list_all<L, Fut>(list: &L, folder: &str) -> Result<Vec<DriveEntry>, LinkError>
+where
+    L: Fn(String, u64) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::tdoc::FolderPage, LinkError>>,
+{
     let (mut start, mut all) = (0, Vec::new());
     for _ in 0..made::MAX_LOOK_PAGES {
-        let page = tokens
-            .call_tdoc(clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
-                clients.tdoc.list_folder(&tok, Some(folder), start).await
-            })
-            .await;
-        let page = match page {
+        let page = match list(folder.to_owned(), start).await {
             Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) => return Ok(all),
             other => other?,
         };
@@ -380,4 +395,71 @@ async fn list_all(
         start = page.next;
     }
     Err(LinkError::LookFailed(format!("the folder listing did not end within {} pages", made::MAX_LOOK_PAGES)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tdoc::FolderPage;
+    use crate::upstream::{Service, UpstreamError};
+
+    fn entry(id: &str, kind: &str) -> DriveEntry {
+        DriveEntry { id: id.into(), title: id.into(), kind: kind.into(), url: String::new(), created: 1 }
+    }
+
+    /// A drive of folders (id → entries), listed two entries a page.
+    fn drive(
+        folders: &[(&str, Vec<DriveEntry>)],
+    ) -> impl Fn(String, u64) -> std::future::Ready<Result<FolderPage, LinkError>> {
+        let folders: HashMap<String, Vec<DriveEntry>> =
+            folders.iter().map(|(id, e)| ((*id).to_owned(), e.clone())).collect();
+        move |folder, start| {
+            let page = match folders.get(&folder) {
+                None => Err(LinkError::Upstream(UpstreamError::Refused {
+                    service: Service::Tdoc,
+                    status: 404,
+                    detail: "folder does not exist (code 10102)".into(),
+                })),
+                Some(all) => {
+                    let entries: Vec<_> = all.iter().skip(start as usize).take(2).cloned().collect();
+                    let next =
+                        if start as usize + entries.len() < all.len() { start + entries.len() as u64 } else { 0 };
+                    Ok(FolderPage { entries, next })
+                }
+            };
+            std::future::ready(page)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_template_is_its_workspace_s_own_only_in_its_folder_or_one_below() {
+        let folders = [
+            ("ws", vec![entry("a", "doc"), entry("b", "doc"), entry("iter", "folder"), entry("c", "sheet")]),
+            ("iter", vec![entry("d", "doc"), entry("deep", "folder")]),
+            ("deep", vec![entry("e", "doc")]),
+        ];
+        let d = drive(&folders);
+        let ws = || Some("ws".to_owned());
+        // On the second page, and one level below.
+        assert_eq!(template_in(ws(), "c", &d).await.unwrap(), Ok(()));
+        assert_eq!(template_in(ws(), "d", &d).await.unwrap(), Ok(()));
+        // Two levels below, elsewhere, a folder's own id: not its own.
+        for foreign in ["e", "elsewhere", "iter"] {
+            assert_eq!(template_in(ws(), foreign, &d).await.unwrap(), Err(ForeignTemplate::NotInWorkspaceFolder));
+        }
+        // No folder yet; a folder gone: nothing is its own.
+        assert_eq!(template_in(None, "a", &d).await.unwrap(), Err(ForeignTemplate::NoWorkspaceFolder));
+        assert_eq!(
+            template_in(Some("gone".into()), "a", &d).await.unwrap(),
+            Err(ForeignTemplate::NotInWorkspaceFolder)
+        );
+        // A listing that fails is an error, never a pass.
+        let down = |_: String, _: u64| {
+            std::future::ready(Err::<FolderPage, _>(LinkError::Upstream(UpstreamError::Unavailable {
+                service: Service::Tdoc,
+                detail: "HTTP 503".into(),
+            })))
+        };
+        assert!(template_in(ws(), "a", down).await.is_err());
+    }
 }

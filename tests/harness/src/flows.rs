@@ -139,9 +139,9 @@ pub fn webhook_secret_on(page: &str) -> String {
     page[start..end].to_owned()
 }
 
-/// A file the app account makes in its root, outside any workspace's folder (as another
-/// workspace's doc or anyone's would be): the account can read and copy it all the same.
-pub async fn app_file_outside(stack: &Stack, title: &str) -> String {
+/// Makes a file or folder as the app account through Tencent Docs' API (`POST /openapi/{path}`,
+/// form-encoded `form`): its id.
+pub async fn app_create(stack: &Stack, path: &str, form: &[(&str, &str)]) -> String {
     let c = sandbox::http_client().build().unwrap();
     let cfg = stack.sandbox.config();
     let token: serde_json::Value = c
@@ -154,16 +154,22 @@ pub async fn app_file_outside(stack: &Stack, title: &str) -> String {
         .await
         .unwrap();
     let made: serde_json::Value = c
-        .post(format!("{}/openapi/drive/v2/files", stack.sandbox.tdoc_base()))
+        .post(format!("{}/openapi/{path}", stack.sandbox.tdoc_base()))
         .header("Access-Token", token["access_token"].as_str().unwrap())
         .header("Client-Id", &cfg.tdoc_client_id)
         .header("Open-Id", stack.sandbox.tdoc_app_open_id())
-        .form(&[("title", title), ("type", "doc")])
+        .form(form)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    made["data"]["ID"].as_str().unwrap().to_owned()
+    made["data"]["ID"].as_str().unwrap_or_else(|| panic!("made nothing: {made}")).to_owned()
+}
+
+/// A file the app account makes in its root, outside any workspace's folder (as another
+/// workspace's doc or anyone's would be): the account can read and copy it all the same.
+pub async fn app_file_outside(stack: &Stack, title: &str) -> String {
+    app_create(stack, "drive/v2/files", &[("title", title), ("type", "doc")]).await
 }
