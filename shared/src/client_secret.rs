@@ -1,5 +1,5 @@
-//! An app's client secret that follows a rotation in Secrets Manager (or Parameter Store)
-//! while the instance stays warm: re-read through the Parameters and Secrets Lambda Extension
+//! A secret that follows a rotation in Secrets Manager (or Parameter Store) while the instance
+//! stays warm (the apps' client secrets, TAPD's app webhook secret): re-read through the Parameters and Secrets Lambda Extension
 //! when older than its TTL (`SECRETS_TTL`, default 5 minutes), and at once when the provider
 //! refuses it (the caller retries with the fresh value: old and new both work meanwhile).
 //! A secret given as a plain variable never changes.
@@ -61,6 +61,11 @@ impl ClientSecret {
     /// The value in use now. A `String`: the value may change under a reader.
     pub fn expose(&self) -> String {
         self.read().value.expose().to_owned()
+    }
+
+    /// The value in use now, as a [`Secret`].
+    pub fn current(&self) -> Secret {
+        self.read().value.clone()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {

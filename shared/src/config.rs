@@ -353,7 +353,8 @@ impl OauthConfig {
 #[derive(Debug)]
 pub struct WebhookConfig {
     pub common: CommonConfig,
-    pub webhook_secret: Secret,
+    /// The app-level secret of TAPD's event subscription; read again while warm when given by ARN.
+    pub webhook_secret: ClientSecret,
     pub link: LinkConfig,
     /// Language of what is written into TAPD and Tencent Docs (`LANGUAGE`).
     pub language: Lang,
@@ -596,7 +597,7 @@ pub const DEFAULT_COMMENT_AUTHOR: &str = "TAPD Docs";
 impl WebhookConfig {
     pub fn from_env(mut env: Env<'_>) -> Result<Self, ConfigError> {
         let common = CommonConfig::read(&mut env);
-        let webhook_secret = env.secret("TAPD_WEBHOOK_SECRET");
+        let webhook_secret = env.client_secret("TAPD_WEBHOOK_SECRET");
         let doc_type = |env: &mut Env<'_>, name: &str| {
             let t = env.optional(name).unwrap_or_else(|| "doc".into());
             if !DOC_TYPES.contains(&t.as_str()) {

@@ -337,3 +337,44 @@ async fn a_rotated_client_secret_reaches_a_warm_instance_with_no_failed_request(
         assert!(!logs.contains(secret), "a client secret in the logs");
     }
 }
+
+/// TAPD's app webhook secret given by ARN, reset in TAPD and stored in Secrets Manager: the next
+/// delivery carrying the new one is admitted by a warm instance (the secret read again at once,
+/// at most every 10 s), and the old one is refused from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_app_webhook_secret_admits_the_next_delivery() {
+    use harness::secrets_extension::{FakeExtension, SESSION_TOKEN};
+    use harness::stack::WEBHOOK_SECRET;
+    harness::needs_local_stack!();
+    let (stack, _) = flows::connected(&[]).await;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tapd-webhook-AbCdEf";
+    let extension = FakeExtension::start(vec![(arn.into(), WEBHOOK_SECRET.into())]).await;
+    let port = extension.port.to_string();
+    let env = [
+        ("TAPD_WEBHOOK_SECRET", ""),
+        ("TAPD_WEBHOOK_SECRET_ARN", arn),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.as_str()),
+        ("AWS_SESSION_TOKEN", SESSION_TOKEN),
+        ("SECRETS_TTL", "1h"),
+    ];
+    let webhook = stack.spawn("tapd-webhook", &env).await;
+    let deliver = |id: &'static str, secret: &'static str| {
+        let webhook = &webhook;
+        stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Webhook rotation");
+        async move {
+            let mut event = flows::create_event(WORKSPACE, "story", id, id);
+            event["secret"] = json!(secret);
+            webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &event)).await.status
+        }
+    };
+    assert_eq!(deliver("1120003271000000801", WEBHOOK_SECRET).await, 200);
+    let rotated = "whsec-rotated-7d1e0c55";
+    extension.set(arn, rotated);
+    assert_eq!(deliver("1120003271000000802", rotated).await, 200, "the new secret, read again at once");
+    assert_eq!(deliver("1120003271000000803", WEBHOOK_SECRET).await, 401, "the old one is refused");
+    let reads = extension.seen().len();
+    assert_eq!(deliver("1120003271000000804", "whsec-guess-0000").await, 401);
+    assert_eq!(extension.seen().len(), reads, "refusals do not read it again within 10 s");
+    assert_eq!(flows::docs_and_comments_of(&stack, "1120003271000000802"), (1, 1));
+    assert!(!webhook.logs().join("\n").contains(rotated), "the secret is not logged");
+}
