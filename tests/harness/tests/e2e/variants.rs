@@ -106,3 +106,15 @@ async fn every_disputed_shape_connects_links_and_finds_again() {
         flows::assert_no_panic(&root);
     }
 }
+
+/// The app account (`app-account-token`, its reply wrapped) with the SDK's shapes: linked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_account_with_the_sdk_s_shapes_links() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected_as_app(&[]).await;
+    stack.sandbox.set_variants(sets()[1]);
+    link(&stack, &webhook, "1120003271009000201", "App variants").await;
+    assert!(stack.sandbox.issued_tokens().tdoc_app >= 1);
+    assert!(stack.sandbox.docs().iter().all(|d| d.owner_open_id == stack.sandbox.tdoc_app_open_id()));
+    assert_eq!(answered(&stack, 404, ":batchUpdate"), 1, "one miss, then the slash route");
+}
