@@ -649,9 +649,9 @@ async fn doc_v3_slash(
     batch_update(&sb, &file_id, &headers, &body)
 }
 
+/// The batchUpdate itself, whichever route brought it.
 fn batch_update(sb: &Sandbox, file_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
-    let sb = sb.clone();
-    let open_id = match authenticate(&sb, headers) {
+    let open_id = match authenticate(sb, headers) {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -659,7 +659,7 @@ fn batch_update(sb: &Sandbox, file_id: &str, headers: &HeaderMap, body: &[u8]) -
         Ok(t) => t,
         Err(e) => return v3_error(StatusCode::BAD_REQUEST, 400001, &e),
     };
-    let doc = match owned_doc(&sb, file_id, &open_id, v3_error) {
+    let doc = match owned_doc(sb, file_id, &open_id, v3_error) {
         Ok(d) => d,
         Err(r) => return r,
     };
