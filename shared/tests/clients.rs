@@ -900,3 +900,56 @@ async fn credentials_never_follow_a_redirect_to_another_origin() {
         }
     }
 }
+
+/// Requests the sandbox answered with `status` on paths ending with `suffix`.
+fn answered(sb: &Sandbox, status: u16, suffix: &str) -> usize {
+    sb.requests().iter().filter(|r| r.status == status && r.path.ends_with(suffix)).count()
+}
+
+#[tokio::test]
+async fn tdoc_routes_are_found_once_and_remembered() {
+    use sandbox::{TdocBatchUpdateRoute, TdocRootFolder, Variants};
+    // batchUpdate: the slash route after one miss, then only it.
+    let sb = start().await;
+    sb.set_variants(Variants { tdoc_batch_update_route: TdocBatchUpdateRoute::Slash, ..Variants::default() });
+    let client = tdoc(&sb);
+    let alice = tdoc_user_token(&sb, &client, ALICE).await;
+    let file = client.create_file(&alice, "Routes", "doc", None).await.unwrap();
+    assert_eq!(client.batch_route(), shared::tdoc::BatchRoute::Colon);
+    for text in ["one ", "two"] {
+        client.insert_text(&alice, &file.id, text).await.unwrap();
+    }
+    assert_eq!(client.batch_route(), shared::tdoc::BatchRoute::Slash);
+    assert_eq!((answered(&sb, 404, ":batchUpdate"), answered(&sb, 200, "/batchUpdate")), (1, 2));
+    assert_eq!(sb.docs()[0].content, "one two");
+    // A missing doc is a missing doc on the remembered route, not a route to change.
+    let e = client.insert_text(&alice, "300000000$NoSuchFile00", "x").await.unwrap_err();
+    assert!(shared::tdoc::is_missing(&e), "{e:?}");
+    assert_eq!(client.batch_route(), shared::tdoc::BatchRoute::Slash);
+
+    // The root: each variant's route found, remembered, and a folder listed as ever.
+    for (variant, route) in [
+        (TdocRootFolder::Plain, shared::tdoc::RootRoute::Plain),
+        (TdocRootFolder::TrailingSlash, shared::tdoc::RootRoute::TrailingSlash),
+        (TdocRootFolder::NoId, shared::tdoc::RootRoute::NoId),
+    ] {
+        let sb = start().await;
+        sb.set_variants(Variants { tdoc_root_folder: variant, ..Variants::default() });
+        let client = tdoc(&sb);
+        let alice = tdoc_user_token(&sb, &client, ALICE).await;
+        client.create_file(&alice, "In the root", "doc", None).await.unwrap();
+        let before = sb.requests().len();
+        for _ in 0..2 {
+            let page = client.list_folder(&alice, None, 0).await.unwrap();
+            assert_eq!(page.entries.len(), 1, "{variant:?}");
+        }
+        assert_eq!(client.root_route(), route);
+        let misses = sb.requests()[before..].iter().filter(|r| r.status != 200).count();
+        let expected = match variant {
+            TdocRootFolder::Plain => 0,
+            TdocRootFolder::TrailingSlash => 1,
+            TdocRootFolder::NoId => 2,
+        };
+        assert_eq!(misses, expected, "{variant:?}: one miss per route tried, once");
+    }
+}
