@@ -2,6 +2,8 @@
 //! the upstream clients, the DynamoDB store, and the domain flows the functions adapt.
 
 pub mod app;
+pub mod bounded;
+pub mod client_secret;
 pub mod config;
 pub mod connect;
 pub mod crypto;

@@ -13,12 +13,12 @@
 //! The session cookie holds a random token (256 bits); the table holds its SHA-256 and an
 //! expiry (`CONSOLE_SESSION_TTL`); the CSRF token is derived from it. Signing out deletes it.
 
-use shared::config::IntroField;
+use shared::config::{DocOwner, IntroField};
 use shared::connect::{self, Connector};
 use shared::delivery::secret_matches;
 use shared::gateway::{HttpRequest, HttpResponse};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
-use shared::link::render_title;
+use shared::link::{placement, render_title};
 use shared::ops::{self, ItemState, Overview};
 use shared::steer::Steerer;
 use shared::store::sessions::Session;
@@ -187,6 +187,37 @@ fn checked(form: &[(String, String)], prefix: &str, names: &[&str]) -> String {
     if on.is_empty() { "none".into() } else { on.join(",") }
 }
 
+/// In app-account mode (one Tencent Docs account for every workspace) a template must be the
+/// workspace's own (`docs/security.md`): why the first one the change sets is not, or that it
+/// could not be checked now (nothing is saved then either). `None`: nothing to refuse.
+async fn foreign_template(
+    connector: &Connector,
+    ws: &WorkspaceId,
+    change: &ops::SettingsChange,
+    lang: Lang,
+) -> Option<String> {
+    if connector.cfg.common.tdoc_owner != DocOwner::App {
+        return None;
+    }
+    let tokens = shared::tokens::Tokens::default();
+    let deadline_ms = shared::time::now_millis() + TEMPLATE_CHECK_MS;
+    for (kind, id) in change.templates.iter().filter(|(_, id)| !id.trim().is_empty()) {
+        let own = placement::template_is_own(&connector.clients, &tokens, ws, &Account::App, id.trim(), deadline_ms);
+        match own.await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return Some(shared::text::foreign_template(lang, *kind, why)),
+            Err(e) => {
+                tracing::warn!(workspace = %ws, error = %e, "a template could not be checked; the settings are not saved");
+                return Some(shared::text::template_unchecked(lang).to_owned());
+            }
+        }
+    }
+    None
+}
+
+/// How long the console waits for Tencent Docs to list the workspace's folder.
+const TEMPLATE_CHECK_MS: u64 = 10_000;
+
 #[allow(clippy::too_many_arguments)]
 async fn act(
     connector: &Connector,
@@ -228,6 +259,9 @@ async fn act(
                     .map(|_| checked(form, "intro", &IntroField::ALL.map(IntroField::as_str))),
                 events: field(form, "events_shown").map(|_| checked(form, "event", &Events::NAMES)),
             };
+            if let Some(why) = foreign_template(connector, ws, &change, lang).await {
+                return workspace_page(connector, req, lang, token, s, ws, Some(Notice::Refused(why))).await;
+            }
             match ops::save_settings(store, ws, &change, &who).await {
                 Ok(Ok(())) => Ok(back("saved")),
                 Ok(Err(e)) => {

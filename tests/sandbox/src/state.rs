@@ -145,6 +145,8 @@ pub(crate) struct ActiveFault {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
+    /// The Tencent Docs app's client secret after a rotation ([`crate::Sandbox::rotate_tdoc_client_secret`]).
+    pub tdoc_client_secret: Option<String>,
     /// workspace id -> name
     pub workspaces: BTreeMap<String, String>,
     pub items: BTreeMap<(String, ItemKind, String), Item>,

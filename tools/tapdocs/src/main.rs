@@ -256,7 +256,9 @@ pub enum WorkspaceCommand {
                             tapdocs workspace set 20000001 --template story='300000000$fclZsEgvOuLD' --doc-type bug=sheet\n  \
                             tapdocs workspace set 20000001 --unset permission --unset template.story\n\
                             A template is a Tencent Docs file of the workspace's account (its ID, from the file's \
-                            metadata); a template that cannot be copied gives a blank doc, logged."
+                            metadata); a template that cannot be copied gives a blank doc, logged. When the docs are \
+                            the app account's (TDOC_OWNER=app), a template must be in the workspace's folder: it is \
+                            checked with Tencent Docs (TDOC_CLIENT_ID, TDOC_CLIENT_SECRET, TDOC_BASE)."
     )]
     Set {
         /// The TAPD workspace id

@@ -25,3 +25,4 @@ mod steer;
 mod sweep;
 mod template;
 mod tenants;
+mod variants;
