@@ -11,6 +11,7 @@ pub struct Clients {
     pub store: Store,
     pub tapd: TapdClient,
     pub tdoc: TdocClient,
+    pub notifier: crate::notify::Notifier,
 }
 
 impl Clients {
@@ -20,7 +21,8 @@ impl Clients {
         Self {
             store: Store::new(Store::client_from_env().await, common.table_name.clone(), common.keys.clone()),
             tapd: TapdClient::new(http.clone(), common.tapd.clone()),
-            tdoc: TdocClient::new(http, common.tdoc.clone()),
+            tdoc: TdocClient::new(http.clone(), common.tdoc.clone()),
+            notifier: crate::notify::Notifier::new(http, common.notify.clone()),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::client_secret::{self, ClientSecret};
 use crate::crypto::Keyring;
 use crate::ids::ItemKind;
 use crate::secret::Secret;
@@ -75,6 +76,20 @@ impl<'a> Env<'a> {
 
     pub fn secret(&mut self, name: &str) -> Secret {
         Secret::new(self.required(name))
+    }
+
+    /// An app's client secret: read again while warm when it came by ARN (`<NAME>_ARN`,
+    /// through the extension; every `SECRETS_TTL`, default 5 minutes, and when refused).
+    pub fn client_secret(&mut self, name: &str) -> ClientSecret {
+        let value = self.secret(name);
+        let ttl = self.parsed("SECRETS_TTL", Span(client_secret::DEFAULT_TTL), "a duration (90s, 5m)").0;
+        let source = self.get(&format!("{name}_ARN")).map(|arn| client_secret::Source {
+            arn,
+            port: self.get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"),
+            session_token: self.get("AWS_SESSION_TOKEN"),
+            ttl,
+        });
+        ClientSecret::new(value, source)
     }
 
     /// A base URL: http(s), no query, stored without a trailing slash.
@@ -198,7 +213,7 @@ pub mod secrets_extension {
 #[derive(Debug, Clone)]
 pub struct TapdConfig {
     pub client_id: String,
-    pub client_secret: Secret,
+    pub client_secret: ClientSecret,
     pub api_base: String,
     pub authorize_url: String,
     pub scopes: String,
@@ -209,7 +224,7 @@ pub struct TapdConfig {
 #[derive(Debug, Clone)]
 pub struct TdocConfig {
     pub client_id: String,
-    pub client_secret: Secret,
+    pub client_secret: ClientSecret,
     pub base: String,
     pub scopes: String,
 }
@@ -244,6 +259,21 @@ pub struct CommonConfig {
     pub keys: Keyring,
     pub http_timeout: Duration,
     pub tdoc_owner: DocOwner,
+    pub notify: NotifyConfig,
+}
+
+/// Where workspaces' group robots may live, and how many given-up items a day are told one by
+/// one before the rest wait for the day's digest (`crate::notify`).
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// `NOTIFY_WECOM_BASE`: WeCom's robot API.
+    pub wecom_base: String,
+    /// `NOTIFY_DINGTALK_BASE`: DingTalk's robot API.
+    pub dingtalk_base: String,
+    /// `NOTIFY_DIGEST_AFTER`: given-up items told one by one per workspace and day.
+    pub digest_after: u32,
+    /// `PUBLIC_BASE_URL`, for the console links in messages (none: messages carry no link).
+    pub console_base: String,
 }
 
 impl CommonConfig {
@@ -252,7 +282,7 @@ impl CommonConfig {
         let table_name = env.required("TABLE_NAME");
         let tapd = TapdConfig {
             client_id: env.required("TAPD_CLIENT_ID"),
-            client_secret: env.secret("TAPD_CLIENT_SECRET"),
+            client_secret: env.client_secret("TAPD_CLIENT_SECRET"),
             api_base: env.url("TAPD_API_BASE", Some("https://api.tapd.cn")),
             authorize_url: env.url("TAPD_AUTHORIZE_URL", Some("https://www.tapd.cn/oauth/")),
             scopes: env.optional("TAPD_SCOPES").unwrap_or_else(|| "story bug task comment".into()),
@@ -260,14 +290,31 @@ impl CommonConfig {
         };
         let tdoc = TdocConfig {
             client_id: env.required("TDOC_CLIENT_ID"),
-            client_secret: env.secret("TDOC_CLIENT_SECRET"),
+            client_secret: env.client_secret("TDOC_CLIENT_SECRET"),
             base: env.url("TDOC_BASE", Some("https://docs.qq.com")),
             scopes: env.optional("TDOC_SCOPES").unwrap_or_else(|| "all".into()),
         };
         let keys = env.keyring("TOKEN_ENCRYPTION_KEY");
         let timeout_ms: u64 = env.parsed("HTTP_TIMEOUT_MS", 5000, "a number of milliseconds");
         let tdoc_owner = env.parsed("TDOC_OWNER", DocOwner::User, "`user` or `app`");
-        Some(Self { table_name, tapd, tdoc, keys: keys?, http_timeout: Duration::from_millis(timeout_ms), tdoc_owner })
+        let notify = NotifyConfig {
+            wecom_base: env.url("NOTIFY_WECOM_BASE", Some("https://qyapi.weixin.qq.com")),
+            dingtalk_base: env.url("NOTIFY_DINGTALK_BASE", Some("https://oapi.dingtalk.com")),
+            digest_after: env.parsed("NOTIFY_DIGEST_AFTER", 5, "a number of items"),
+            console_base: env
+                .optional("PUBLIC_BASE_URL")
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
+        };
+        Some(Self {
+            table_name,
+            tapd,
+            tdoc,
+            keys: keys?,
+            http_timeout: Duration::from_millis(timeout_ms),
+            tdoc_owner,
+            notify,
+        })
     }
 }
 
@@ -338,7 +385,8 @@ impl OauthConfig {
 #[derive(Debug)]
 pub struct WebhookConfig {
     pub common: CommonConfig,
-    pub webhook_secret: Secret,
+    /// The app-level secret of TAPD's event subscription; read again while warm when given by ARN.
+    pub webhook_secret: ClientSecret,
     pub link: LinkConfig,
     /// Language of what is written into TAPD and Tencent Docs (`LANGUAGE`).
     pub language: Lang,
@@ -581,7 +629,7 @@ pub const DEFAULT_COMMENT_AUTHOR: &str = "TAPD Docs";
 impl WebhookConfig {
     pub fn from_env(mut env: Env<'_>) -> Result<Self, ConfigError> {
         let common = CommonConfig::read(&mut env);
-        let webhook_secret = env.secret("TAPD_WEBHOOK_SECRET");
+        let webhook_secret = env.client_secret("TAPD_WEBHOOK_SECRET");
         let doc_type = |env: &mut Env<'_>, name: &str| {
             let t = env.optional(name).unwrap_or_else(|| "doc".into());
             if !DOC_TYPES.contains(&t.as_str()) {

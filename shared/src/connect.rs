@@ -230,7 +230,13 @@ impl Connector {
             return Err(ConnectError::BadState);
         }
         let code = Self::code(cb, Service::Tapd)?;
-        let token = self.clients.tapd.exchange_code(&code, &self.cfg.tapd_redirect_uri()).await?;
+        // A refused exchange may be a rotated client secret: TAPD burns no code refused for its
+        // client credentials, so the exchange is made once more with the secret read again.
+        let redirect_uri = self.cfg.tapd_redirect_uri();
+        let token = crate::client_secret::with_client_secret(&self.clients.tapd.config().client_secret, || {
+            self.clients.tapd.exchange_code(&code, &redirect_uri)
+        })
+        .await?;
         // The workspace is the one TAPD issued the token for, never the query's `resource`,
         // whatever the resource's `type` (`user` in TAPD's documented reply).
         let workspace = token.workspace().cloned().ok_or(ConnectError::NotAWorkspace)?;

@@ -90,6 +90,9 @@ impl HttpRequest {
     }
 }
 
+/// Two years, sub-domains too (the `Strict-Transport-Security` every answer carries).
+pub const HSTS: &str = "max-age=63072000; includeSubDomains";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u16,
@@ -129,6 +132,8 @@ impl HttpResponse {
 
     pub fn into_event(self) -> ApiGatewayV2httpResponse {
         let mut headers = HeaderMap::new();
+        // Every answer, pages first: browsers that once reached us over HTTPS never try plain HTTP.
+        headers.insert(HeaderName::from_static("strict-transport-security"), HeaderValue::from_static(HSTS));
         for (name, value) in self.headers {
             // Values we build are ASCII; one that is not is dropped rather than panicking.
             if let Ok(v) = HeaderValue::from_str(&value) {
@@ -185,6 +190,7 @@ mod tests {
         let out = HttpResponse::new(200, "text/plain", "").with_cookie("a=1; Secure").into_event();
         assert_eq!(out.cookies, ["a=1; Secure"]);
         assert!(out.headers.get("set-cookie").is_none());
+        assert_eq!(out.headers["strict-transport-security"], "max-age=63072000; includeSubDomains");
 
         let mut b64 = event(json!({}), "POST");
         b64["isBase64Encoded"] = json!(true);

@@ -2,6 +2,8 @@
 //! the upstream clients, the DynamoDB store, and the domain flows the functions adapt.
 
 pub mod app;
+pub mod bounded;
+pub mod client_secret;
 pub mod config;
 pub mod connect;
 pub mod crypto;
@@ -10,6 +12,7 @@ pub mod error;
 pub mod gateway;
 pub mod ids;
 pub mod link;
+pub mod notify;
 pub mod ops;
 pub mod random;
 pub mod reason;

@@ -250,6 +250,22 @@ pub async fn find(
     }
 }
 
+/// Names (or, with `None`, forgets) the group robot the workspace is told through. Audited,
+/// without the robot's URL (it carries the robot's key).
+pub async fn set_notify(
+    store: &Store,
+    ws: &WorkspaceId,
+    robot: Option<&crate::notify::Robot>,
+    who: &str,
+) -> Result<(), StoreError> {
+    store.put_notify_robot(ws, robot).await?;
+    let what = match robot {
+        Some(r) => format!("notifications: to a {} group robot", r.kind()),
+        None => "notifications: off".to_owned(),
+    };
+    store.audit(ws, who, &what).await
+}
+
 /// What retrying one item did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Retried {

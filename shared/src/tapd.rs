@@ -300,17 +300,17 @@ impl TapdClient {
         Ok(None)
     }
 
-    /// One page (1-based) of a workspace's items of `kind` created at or after `since`
-    /// (`Y-m-d H:i:s`, Asia/Shanghai), oldest first, [`MAX_PAGE`] at a time.
+    /// One page (1-based) of a workspace's items of `kind` created at or after `since_ms`
+    /// (Unix milliseconds; TAPD's times have whole seconds), oldest first, [`MAX_PAGE`] at a time.
     pub async fn list_created_since(
         &self,
         token: &Secret,
         workspace: &WorkspaceId,
         kind: ItemKind,
-        since: &str,
+        since_ms: u64,
         page: u32,
     ) -> Result<Vec<TapdItem>, UpstreamError> {
-        let (limit, page, created) = (MAX_PAGE.to_string(), page.to_string(), format!(">={since}"));
+        let (limit, page, created) = (MAX_PAGE.to_string(), page.to_string(), crate::time::tapd_at_or_after(since_ms));
         let req =
             self.http.get(format!("{}/{}", self.cfg.api_base, kind.api_path())).bearer_auth(token.expose()).query(&[
                 ("workspace_id", workspace.as_str()),

@@ -4,6 +4,9 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::client_secret::with_client_secret;
 use crate::config::TdocConfig;
 use crate::ids::OpenId;
 use crate::secret::Secret;
@@ -58,11 +61,78 @@ pub struct UserInfo {
 pub struct TdocClient {
     http: reqwest::Client,
     cfg: TdocConfig,
+    /// The `batchUpdate` route that last worked ([`BatchRoute`]), for this process.
+    batch_route: AtomicU8,
+    /// The root folder's listing route that last worked ([`RootRoute`]), for this process.
+    root_route: AtomicU8,
 }
+
+/// Where `batchUpdate` lives: public sources disagree, only a live call settles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchRoute {
+    /// `POST /openapi/doc/v3/{fileID}:batchUpdate` (the docs page; tried first).
+    Colon,
+    /// `POST /openapi/doc/v3/{fileID}/batchUpdate`, the body also carrying `fileID` (the SDK spec).
+    Slash,
+}
+
+impl BatchRoute {
+    const ALL: [BatchRoute; 2] = [BatchRoute::Colon, BatchRoute::Slash];
+}
+
+/// How the root folder is listed: `/folders/%2F` may answer a redirect loop; clients use
+/// `/folders/%2F/` or `/folders`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootRoute {
+    /// `/openapi/drive/v2/folders/%2F` (the docs page; tried first).
+    Plain,
+    /// `/openapi/drive/v2/folders/%2F/`.
+    TrailingSlash,
+    /// `/openapi/drive/v2/folders`.
+    NoId,
+}
+
+impl RootRoute {
+    const ALL: [RootRoute; 3] = [RootRoute::Plain, RootRoute::TrailingSlash, RootRoute::NoId];
+
+    fn path(self) -> &'static str {
+        match self {
+            RootRoute::Plain => "drive/v2/folders/%2F",
+            RootRoute::TrailingSlash => "drive/v2/folders/%2F/",
+            RootRoute::NoId => "drive/v2/folders",
+        }
+    }
+}
+
+/// The remembered route first, then the others in their order.
+fn routes_from<T: Copy + PartialEq>(all: &[T], remembered: u8) -> Vec<T> {
+    let first = all.get(usize::from(remembered)).copied().unwrap_or(all[0]);
+    std::iter::once(first).chain(all.iter().copied().filter(|r| *r != first)).collect()
+}
+
+/// A reply saying the route itself is unknown (not that the file is): a `3xx` (a redirect
+/// loop, or one to another origin, is not followed), `404` or `405` without Tencent Docs'
+/// "does not exist" code.
+fn unknown_route(status: u16, body: &[u8]) -> bool {
+    (300..400).contains(&status) || (matches!(status, 404 | 405) && reply_code(body) != Some(MISSING_CODE))
+}
+
+/// Tencent Docs' "file or folder does not exist".
+const MISSING_CODE: i64 = 10102;
 
 impl TdocClient {
     pub fn new(http: reqwest::Client, cfg: TdocConfig) -> Self {
-        Self { http, cfg }
+        Self { http, cfg, batch_route: AtomicU8::new(0), root_route: AtomicU8::new(0) }
+    }
+
+    /// The `batchUpdate` route this process uses now (the one that last worked).
+    pub fn batch_route(&self) -> BatchRoute {
+        routes_from(&BatchRoute::ALL, self.batch_route.load(Ordering::Relaxed))[0]
+    }
+
+    /// The root listing route this process uses now (the one that last worked).
+    pub fn root_route(&self) -> RootRoute {
+        routes_from(&RootRoute::ALL, self.root_route.load(Ordering::Relaxed))[0]
     }
 
     pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
@@ -82,7 +152,6 @@ impl TdocClient {
                 "oauth/v2/token",
                 &[
                     ("client_id", self.cfg.client_id.as_str()),
-                    ("client_secret", self.cfg.client_secret.expose()),
                     ("redirect_uri", redirect_uri),
                     ("grant_type", "authorization_code"),
                     ("code", code.expose()),
@@ -101,7 +170,6 @@ impl TdocClient {
                 "oauth/v2/token",
                 &[
                     ("client_id", self.cfg.client_id.as_str()),
-                    ("client_secret", self.cfg.client_secret.expose()),
                     ("grant_type", "refresh_token"),
                     ("refresh_token", refresh.expose()),
                 ],
@@ -113,20 +181,25 @@ impl TdocClient {
 
     /// The app's own account (`scope.auth.account`): no user involved.
     pub async fn app_account_token(&self) -> Result<TdocToken, UpstreamError> {
-        let reply = self
-            .token_get(
-                "oauth/v2/app-account-token",
-                &[("client_id", self.cfg.client_id.as_str()), ("client_secret", self.cfg.client_secret.expose())],
-            )
-            .await?;
+        let reply = self.token_get("oauth/v2/app-account-token", &[("client_id", self.cfg.client_id.as_str())]).await?;
         let open_id = reply.user_id.clone().ok_or_else(|| malformed("token reply without user_id"))?;
         Ok(into_token(reply, open_id, None))
     }
 
+    /// A token endpoint's GET, with the client secret in force (read again and retried
+    /// once when refused: a rotation, [`with_client_secret`]).
     async fn token_get(&self, path: &str, query: &[(&str, &str)]) -> Result<TokenReply, UpstreamError> {
-        let req = self.http.get(format!("{}/{path}", self.cfg.base)).query(query);
-        let (status, body) = upstream::send(S, req).await?;
-        token_reply(status, &body)
+        with_client_secret(&self.cfg.client_secret, || async {
+            let secret = self.cfg.client_secret.expose();
+            let req = self
+                .http
+                .get(format!("{}/{path}", self.cfg.base))
+                .query(query)
+                .query(&[("client_secret", secret.as_str())]);
+            let (status, body) = upstream::send(S, req).await?;
+            token_reply(status, &body)
+        })
+        .await
     }
 
     pub async fn user_info(&self, token: &Secret) -> Result<UserInfo, UpstreamError> {
@@ -216,19 +289,37 @@ impl TdocClient {
     }
 
     /// One page of a folder's entries (`GET /drive/v2/folders/{folderID}`, the root is
-    /// `/`), newest first, from `start`.
+    /// `/`), newest first, from `start`. The root is listed by the route that last worked
+    /// ([`RootRoute`]); a route answered as unknown (a redirect loop, `404`) gives way to the
+    /// next, and the one that answers is remembered.
     pub async fn list_folder(
         &self,
         token: &TdocToken,
         folder: Option<&str>,
         start: u64,
     ) -> Result<FolderPage, UpstreamError> {
-        let path = format!("drive/v2/folders/{}", percent_encode_segment(folder.unwrap_or("/")));
         let start = start.to_string();
         let query = [("sortType", "create"), ("asc", "0"), ("start", start.as_str()), ("limit", "20")];
-        let req = self.openapi(reqwest::Method::GET, &path, token).query(&query);
-        let (status, body) = upstream::send(S, req).await?;
-        folder_page_reply(status, &body)
+        if let Some(folder) = folder.filter(|f| *f != "/") {
+            let path = format!("drive/v2/folders/{}", percent_encode_segment(folder));
+            let req = self.openapi(reqwest::Method::GET, &path, token).query(&query);
+            let (status, body) = upstream::send(S, req).await?;
+            return folder_page_reply(status, &body);
+        }
+        let mut last = None;
+        for route in routes_from(&RootRoute::ALL, self.root_route.load(Ordering::Relaxed)) {
+            let req = self.openapi(reqwest::Method::GET, route.path(), token).query(&query);
+            let (status, body) = upstream::send(S, req).await?;
+            if unknown_route(status, &body) {
+                tracing::debug!(?route, status, "the root folder's listing route is unknown here; trying another");
+                last = Some((status, body));
+                continue;
+            }
+            self.root_route.store(route as u8, Ordering::Relaxed);
+            return folder_page_reply(status, &body);
+        }
+        let (status, body) = last.unwrap_or_default();
+        Err(no_route(status, &body, "no root folder listing route answered"))
     }
 
     /// A doc's text (`GET /doc/v3/{fileID}`): the `text` of its nodes in document order,
@@ -240,15 +331,32 @@ impl TdocClient {
         doc_text_reply(status, &body)
     }
 
-    /// Inserts text at the start of a doc (`batchUpdate`, v3).
+    /// Inserts text at the start of a doc (`batchUpdate`, v3), by the route that last worked
+    /// ([`BatchRoute`]); a route answered as unknown gives way to the other (it was not
+    /// acted on), and the one that answers is remembered.
     pub async fn insert_text(&self, token: &TdocToken, file_id: &str, text: &str) -> Result<(), UpstreamError> {
-        let path = format!("doc/v3/{}:batchUpdate", percent_encode_segment(file_id));
-        let body = serde_json::json!({
-            "requests": [{ "insertText": { "text": text, "location": { "index": 1 } } }]
-        });
-        let req = self.openapi(reqwest::Method::POST, &path, token).json(&body);
-        let (status, body) = upstream::send(S, req).await?;
-        insert_reply(status, &body)
+        let requests = serde_json::json!([{ "insertText": { "text": text, "location": { "index": 1 } } }]);
+        let mut last = None;
+        for route in routes_from(&BatchRoute::ALL, self.batch_route.load(Ordering::Relaxed)) {
+            let id = percent_encode_segment(file_id);
+            let (path, body) = match route {
+                BatchRoute::Colon => (format!("doc/v3/{id}:batchUpdate"), serde_json::json!({ "requests": requests })),
+                BatchRoute::Slash => {
+                    (format!("doc/v3/{id}/batchUpdate"), serde_json::json!({ "fileID": file_id, "requests": requests }))
+                }
+            };
+            let req = self.openapi(reqwest::Method::POST, &path, token).json(&body);
+            let (status, body) = upstream::send(S, req).await?;
+            if unknown_route(status, &body) {
+                tracing::debug!(?route, status, "this batchUpdate route is unknown here; trying the other");
+                last = Some((status, body));
+                continue;
+            }
+            self.batch_route.store(route as u8, Ordering::Relaxed);
+            return insert_reply(status, &body);
+        }
+        let (status, body) = last.unwrap_or_default();
+        Err(no_route(status, &body, "no batchUpdate route answered"))
     }
 }
 
@@ -263,8 +371,15 @@ fn token_reply(status: u16, body: &[u8]) -> Result<TokenReply, UpstreamError> {
     if let Some(err) = by_status(S, status) {
         return Err(err);
     }
-    // Some errors come as 200 with `{ret, msg}` or `{error, error_description}`.
-    let value: serde_json::Value = decode(S, body)?;
+    // Flat (every client) or wrapped in `{ret, msg, data}` (the SDK spec). Some errors come
+    // as 200 with `{ret, msg}` or `{error, error_description}`.
+    let mut value: serde_json::Value = decode(S, body)?;
+    if value.get("access_token").is_none()
+        && value.get("ret").and_then(serde_json::Value::as_i64) == Some(0)
+        && let Some(data) = value.get_mut("data").map(serde_json::Value::take)
+    {
+        value = data;
+    }
     if value.get("access_token").is_none() {
         return Err(refused(status, body));
     }
@@ -283,34 +398,45 @@ fn user_info_reply(status: u16, body: &[u8]) -> Result<UserInfo, UpstreamError> 
     Ok(UserInfo { open_id: data.open_id, nick: data.nick })
 }
 
+/// A file's or folder's id: `ID` (every client) or `id` (the SDK spec); `ID` wins if both.
+#[derive(Deserialize)]
+struct AnyId {
+    #[serde(rename = "ID", default)]
+    upper: Option<String>,
+    #[serde(rename = "id", default)]
+    lower: Option<String>,
+}
+
+impl AnyId {
+    fn get(self) -> String {
+        self.upper.filter(|i| !i.is_empty()).or(self.lower).unwrap_or_default()
+    }
+}
+
 fn file_reply(status: u16, body: &[u8]) -> Result<DocFile, UpstreamError> {
     #[derive(Deserialize)]
     struct Data {
-        #[serde(rename = "ID")]
-        id: String,
+        #[serde(flatten)]
+        id: AnyId,
         url: String,
         #[serde(default)]
         title: String,
     }
     let data: Data = v2(status, body)?;
-    if data.id.is_empty() || !(data.url.starts_with("https://") || data.url.starts_with("http://")) {
+    let id = data.id.get();
+    if id.is_empty() || !(data.url.starts_with("https://") || data.url.starts_with("http://")) {
         return Err(malformed("file without an id or URL"));
     }
-    Ok(DocFile { id: data.id, url: data.url, title: data.title })
+    Ok(DocFile { id, url: data.url, title: data.title })
 }
 
-/// A created folder's id (`data.ID`; the reply has no URL).
+/// A created folder's id (`data.ID` or `data.id`; the reply has no URL).
 fn folder_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
-    #[derive(Deserialize)]
-    struct Data {
-        #[serde(rename = "ID")]
-        id: String,
-    }
-    let data: Data = v2(status, body)?;
-    if data.id.is_empty() {
+    let id = v2::<AnyId>(status, body)?.get();
+    if id.is_empty() {
         return Err(malformed("folder without an id"));
     }
-    Ok(data.id)
+    Ok(id)
 }
 
 /// An entry of a folder listing: a file or a sub-folder.
@@ -335,8 +461,8 @@ pub struct FolderPage {
 fn folder_page_reply(status: u16, body: &[u8]) -> Result<FolderPage, UpstreamError> {
     #[derive(Deserialize)]
     struct Entry {
-        #[serde(rename = "ID")]
-        id: String,
+        #[serde(flatten)]
+        id: AnyId,
         #[serde(default)]
         title: String,
         #[serde(rename = "type", default)]
@@ -358,14 +484,14 @@ fn folder_page_reply(status: u16, body: &[u8]) -> Result<FolderPage, UpstreamErr
         .list
         .unwrap_or_default()
         .into_iter()
-        .filter(|e| !e.id.is_empty())
         .map(|e| DriveEntry {
-            id: e.id,
+            id: e.id.get(),
             title: e.title,
             kind: e.kind,
             url: e.url,
             created: e.created.as_ref().and_then(number).unwrap_or(0),
         })
+        .filter(|e| !e.id.is_empty())
         .collect();
     let next = match data.next {
         None | Some(serde_json::Value::Null) => 0,
@@ -392,7 +518,9 @@ fn doc_text_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
     if v.get("code").or_else(|| v.get("ret")).and_then(|c| c.as_i64()).is_some_and(|c| c != 0) {
         return Err(refused(status, body));
     }
-    let Some(root) = v.get("document").filter(|d| d.is_object()) else {
+    // Top-level `{document, version}` (the docs page) or wrapped in `{ret, msg, data}` (the SDK spec).
+    let document = v.get("document").or_else(|| v.get("data").and_then(|d| d.get("document")));
+    let Some(root) = document.filter(|d| d.is_object()) else {
         return Err(malformed("content reply without a document"));
     };
     let mut lines = Vec::new();
@@ -410,10 +538,11 @@ fn doc_text_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
     Ok(lines.join("\n"))
 }
 
-/// A refusal saying the file or folder named does not exist (`ret` 10102, or a 404).
+/// A refusal saying the file or folder named does not exist (`ret` 10102, or a 404 that
+/// is not an unknown route).
 pub fn is_missing(e: &UpstreamError) -> bool {
     match e {
-        UpstreamError::Refused { status: 404, .. } => true,
+        UpstreamError::Refused { status: 404, detail, .. } => !detail.starts_with(NO_ROUTE),
         UpstreamError::Refused { detail, .. } => detail.ends_with("(code 10102)"),
         _ => false,
     }
@@ -544,6 +673,19 @@ fn refused(status: u16, body: &[u8]) -> UpstreamError {
     UpstreamError::Refused { service: S, status, detail }
 }
 
+/// Every route was answered as unknown: a refusal (retrying will not find a route), never
+/// read as "the file does not exist".
+fn no_route(status: u16, body: &[u8], what: &str) -> UpstreamError {
+    let detail = match refused(status, body) {
+        UpstreamError::Refused { detail, .. } => format!("{what} ({detail})"),
+        _ => what.to_owned(),
+    };
+    UpstreamError::Refused { service: S, status, detail: format!("{NO_ROUTE}{detail}") }
+}
+
+/// How [`no_route`]'s refusals begin (a `404` that is not about the file: see [`is_missing`]).
+const NO_ROUTE: &str = "route unknown: ";
+
 fn malformed(detail: &str) -> UpstreamError {
     UpstreamError::Malformed { service: S, detail: detail.into() }
 }
@@ -661,5 +803,103 @@ mod tests {
         );
         assert_eq!(v2_ok(200, br#"{"ret":0,"msg":"Succeed","data":{}}"#), Ok(()));
         assert_eq!(v2_ok(200, br#"{"ret":0,"msg":"Succeed"}"#), Ok(()));
+    }
+
+    /// Wraps a fixture's object in `{ret, msg, data}`, as the SDK spec shows replies.
+    fn wrapped(flat: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(flat).unwrap();
+        serde_json::json!({ "ret": 0, "msg": "Succeed", "data": v }).to_string()
+    }
+
+    /// Renames every `ID` key of a fixture to `id`, as the SDK spec names it.
+    fn lower_ids(body: &str) -> String {
+        body.replace("\"ID\"", "\"id\"")
+    }
+
+    #[test]
+    fn token_replies_read_flat_or_wrapped() {
+        for body in [TOKEN, APP_TOKEN] {
+            let flat = token_reply(200, body.as_bytes()).unwrap();
+            let wrapped = token_reply(200, wrapped(body).as_bytes()).unwrap();
+            assert_eq!(flat.access_token.expose(), wrapped.access_token.expose());
+            assert_eq!(flat.expires_in, wrapped.expires_in);
+            assert_eq!(flat.user_id, wrapped.user_id);
+            assert!(wrapped.refresh_token.is_some());
+        }
+        // A wrapped error stays an error; a wrapper without a token too.
+        assert!(matches!(
+            token_reply(200, br#"{"ret":40002,"msg":"invalid code","data":{}}"#),
+            Err(UpstreamError::Refused { .. })
+        ));
+        assert!(matches!(
+            token_reply(200, br#"{"ret":0,"msg":"Succeed","data":{}}"#),
+            Err(UpstreamError::Refused { .. })
+        ));
+    }
+
+    #[test]
+    fn ids_read_as_id_or_lowercase_id() {
+        for body in [CREATE, CREATE_SEED, METADATA] {
+            let upper = file_reply(200, body.as_bytes()).unwrap();
+            let lower = file_reply(200, lower_ids(body).as_bytes()).unwrap();
+            assert_eq!(upper, lower);
+            assert!(lower.id.starts_with("300000000$"));
+        }
+        let folder = br#"{"ret":0,"msg":"Succeed","data":{"id":"300000000$Fabc","title":"t","type":"folder"}}"#;
+        assert_eq!(folder_reply(200, folder), Ok("300000000$Fabc".into()));
+        let page = folder_page_reply(200, lower_ids(FOLDER_LIST).as_bytes()).unwrap();
+        assert_eq!(page, folder_page_reply(200, FOLDER_LIST.as_bytes()).unwrap());
+        // Neither: no id.
+        assert!(matches!(
+            file_reply(200, br#"{"ret":0,"msg":"Succeed","data":{"url":"https://docs.qq.com/doc/DX"}}"#),
+            Err(UpstreamError::Malformed { .. })
+        ));
+    }
+
+    const CONTENT_OFFSETS: &str = include_str!("../../tests/fixtures/tdoc/doc_content_offsets_reply.json");
+
+    #[test]
+    fn a_doc_read_reads_flat_or_wrapped() {
+        for body in [CONTENT, CONTENT_OFFSETS] {
+            let flat = doc_text_reply(200, body.as_bytes()).unwrap();
+            assert!(!flat.is_empty());
+            assert_eq!(doc_text_reply(200, wrapped(body).as_bytes()).unwrap(), flat);
+        }
+        assert!(matches!(
+            doc_text_reply(200, br#"{"ret":0,"msg":"Succeed","data":{}}"#),
+            Err(UpstreamError::Malformed { .. })
+        ));
+        assert!(matches!(
+            doc_text_reply(200, br#"{"ret":10102,"msg":"no such file","data":{}}"#),
+            Err(UpstreamError::Refused { .. })
+        ));
+    }
+
+    #[test]
+    fn an_unknown_route_is_told_from_a_missing_file() {
+        // A redirect (loop or elsewhere), a bare 404 or 405: the route.
+        assert!(unknown_route(301, b""));
+        assert!(unknown_route(307, b""));
+        assert!(unknown_route(404, br#"{"code":404,"message":"not found"}"#));
+        assert!(unknown_route(404, b"<html>not found</html>"));
+        assert!(unknown_route(405, b""));
+        // The file: not the route.
+        assert!(!unknown_route(404, br#"{"code":10102,"message":"file does not exist"}"#));
+        assert!(!unknown_route(404, br#"{"ret":10102,"msg":"folder does not exist"}"#));
+        assert!(!unknown_route(200, b"{}"));
+        assert!(!unknown_route(403, br#"{"code":10103}"#));
+        // When no route answers, the refusal is not read as a missing file.
+        let e = no_route(404, br#"{"code":404,"message":"not found"}"#, "no batchUpdate route answered");
+        assert!(matches!(e, UpstreamError::Refused { status: 404, .. }));
+        assert!(!is_missing(&e));
+        assert!(is_missing(&UpstreamError::Refused { service: S, status: 404, detail: "HTTP 404".into() }));
+    }
+
+    #[test]
+    fn routes_are_tried_remembered_first() {
+        assert_eq!(routes_from(&BatchRoute::ALL, 0), [BatchRoute::Colon, BatchRoute::Slash]);
+        assert_eq!(routes_from(&BatchRoute::ALL, 1), [BatchRoute::Slash, BatchRoute::Colon]);
+        assert_eq!(routes_from(&RootRoute::ALL, 2), [RootRoute::NoId, RootRoute::Plain, RootRoute::TrailingSlash]);
+        assert_eq!(routes_from(&RootRoute::ALL, 9)[0], RootRoute::Plain);
     }
 }

@@ -179,7 +179,7 @@ pub fn problem(lang: Lang, p: Problem) -> Message {
             "TAPD 显示你不是此项目的管理员（角色「管理员」），也不在部署者为此项目指定的管理者名单中，未做任何更改。\
              请让此项目的管理员来连接或登录控制台；如确需由你管理，请联系部署者（运维）\
              把你的 TAPD 账号加入此项目的管理者名单（命令：tapdocs workspace admins add）。",
-            "TAPD says you are not an admin of this workspace (role 管理员), and the deployer has not named you \
+            "TAPD says you are not an admin of this workspace (its admin role), and the deployer has not named you \
              for it, so nothing was changed. Ask one of the workspace's admins to connect it or sign in to the \
              console; if you should manage it, ask the deployer (operator) to add your TAPD account \
              (command: tapdocs workspace admins add).",
@@ -343,6 +343,38 @@ pub const WEBHOOK_EVENTS: [&str; 6] =
 // ---- What the webhook writes into TAPD and Tencent Docs (`LANGUAGE`) ----
 
 /// An item kind as TAPD names it in the interface.
+/// Why a template file id is refused in app-account mode (the console's settings form).
+pub fn foreign_template(
+    lang: Lang,
+    kind: crate::ids::ItemKind,
+    why: crate::link::placement::ForeignTemplate,
+) -> String {
+    use crate::link::placement::ForeignTemplate as F;
+    let what = kind_name(lang, kind);
+    match (lang, why) {
+        (Lang::ZhCn, F::NoWorkspaceFolder) => {
+            format!("{what}模板：本项目还没有自己的文件夹，无法使用模板；请先关联一个条目，再把模板放进本项目的文件夹")
+        }
+        (Lang::ZhCn, F::NotInWorkspaceFolder) => {
+            format!("{what}模板：该文件不在本项目的文件夹中（只能使用本项目自己的文件）；请先把它放进本项目的文件夹")
+        }
+        (Lang::En, F::NoWorkspaceFolder) => format!(
+            "{what} template: this workspace has no folder of its own yet, so no file is its own; link an item first, then put the template in the workspace's folder"
+        ),
+        (Lang::En, F::NotInWorkspaceFolder) => format!(
+            "{what} template: the file is not in this workspace's folder (only the workspace's own files can be templates); put it there first"
+        ),
+    }
+}
+
+/// The template could not be checked now (Tencent Docs unreachable): nothing is saved.
+pub fn template_unchecked(lang: Lang) -> &'static str {
+    lang.pick(
+        "暂时无法向腾讯文档确认模板属于本项目，设置未保存，请稍后重试",
+        "Tencent Docs could not confirm now that the template is this workspace's own; nothing was saved, try again later",
+    )
+}
+
 pub fn kind_name(lang: Lang, kind: crate::ids::ItemKind) -> &'static str {
     use crate::ids::ItemKind;
     match kind {
@@ -471,5 +503,28 @@ mod tests {
         assert_eq!(account_name(Lang::En, Some("Lin"), Some("x")), "Lin");
         assert_eq!(account_name(Lang::En, None, Some("x")), "Open-Id x");
         assert_eq!(account_name(Lang::En, Some(""), None), "this app's Tencent Docs app account");
+    }
+
+    #[test]
+    fn a_refused_template_says_why_in_both_languages() {
+        use crate::ids::ItemKind;
+        use crate::link::placement::ForeignTemplate;
+        for why in [ForeignTemplate::NoWorkspaceFolder, ForeignTemplate::NotInWorkspaceFolder] {
+            let (zh, en) =
+                (foreign_template(Lang::ZhCn, ItemKind::Bug, why), foreign_template(Lang::En, ItemKind::Bug, why));
+            assert!(zh.starts_with(kind_name(Lang::ZhCn, ItemKind::Bug)) && zh.contains("文件夹"), "{zh}");
+            assert!(
+                en.starts_with(kind_name(Lang::En, ItemKind::Bug)) && en.contains("folder") && en.is_ascii(),
+                "{en}"
+            );
+        }
+        assert_ne!(
+            foreign_template(Lang::En, ItemKind::Story, ForeignTemplate::NoWorkspaceFolder),
+            foreign_template(Lang::En, ItemKind::Story, ForeignTemplate::NotInWorkspaceFolder)
+        );
+        assert!(
+            template_unchecked(Lang::ZhCn).contains("未保存")
+                && template_unchecked(Lang::En).contains("nothing was saved")
+        );
     }
 }

@@ -17,6 +17,13 @@ pub fn tapd_time(ms: u64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// TAPD's list filter for "at or after `ms`": `>` the second before. TAPD documents `<`,
+/// `>` and `A~B` for time fields, not `>=`; its times have whole seconds, so "after the
+/// second before" is "at or after".
+pub fn tapd_at_or_after(ms: u64) -> String {
+    format!(">{}", tapd_time((ms / 1000).saturating_sub(1) * 1000))
+}
+
 /// Unix milliseconds of a date (`YYYY-MM-DD`, midnight in Asia/Shanghai).
 pub fn parse_tapd_date(s: &str) -> Option<u64> {
     let mut parts = s.trim().splitn(3, '-');
@@ -54,6 +61,11 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The day (`yyyy-mm-dd`, Asia/Shanghai) of `ms`: the day people in TAPD count in.
+pub fn shanghai_day(ms: u64) -> String {
+    tapd_time(ms)[..10].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +79,8 @@ mod tests {
         assert_eq!(tapd_time(parse_tapd_date("2024-02-29").unwrap()), "2024-02-29 00:00:00");
         assert_eq!(parse_tapd_date("2026-13-01"), None);
         assert_eq!(parse_tapd_date("yesterday"), None);
+        // At or after 19:08:06.5 is after 19:08:05: the item made at 19:08:06 is in.
+        assert_eq!(tapd_at_or_after(1_795_864_086_500), ">2026-11-28 19:08:05");
+        assert_eq!(tapd_at_or_after(1_795_864_086_000), ">2026-11-28 19:08:05");
     }
 }

@@ -68,7 +68,7 @@ impl Tokens {
         }
         let found = store.binding(ws).await?.map(|b| b.account);
         if let Some(account) = &found {
-            self.bindings.lock().await.insert(ws.clone(), (account.clone(), Instant::now()));
+            crate::bounded::insert(&mut *self.bindings.lock().await, ws.clone(), (account.clone(), Instant::now()));
         }
         Ok(found)
     }
@@ -174,7 +174,11 @@ impl Tokens {
                 return Ok(t.access_token.clone());
             }
             if store.lease_tapd_app_renewal(version, now_millis() + RENEWAL_LEASE_MS).await? {
-                let fresh = match clients.tapd.app_token().await {
+                let fresh = match crate::client_secret::with_client_secret(&clients.tapd.config().client_secret, || {
+                    clients.tapd.app_token()
+                })
+                .await
+                {
                     Ok(t) => t,
                     Err(e) => {
                         // Let go at once: the next try (ours or another instance's) renews.
@@ -202,7 +206,9 @@ impl Tokens {
             tokio::time::sleep(Duration::from_millis(RENEWAL_WAIT_MS)).await;
         }
         // The renewing instance is slow or gone: a token of our own, not shared.
-        let fresh = clients.tapd.app_token().await?;
+        let fresh =
+            crate::client_secret::with_client_secret(&clients.tapd.config().client_secret, || clients.tapd.app_token())
+                .await?;
         let token = fresh.access_token.clone();
         *cached = Some(fresh);
         Ok(token)
@@ -225,8 +231,10 @@ impl Tokens {
                         // person can mend this, by connecting the workspace again.
                         let why = format!("the Tencent Docs refresh was refused ({e}): reconnect the workspace");
                         tracing::warn!(workspace = %ws, open_id = %open_id, error = %e, "workspace needs reconnection");
-                        if let Err(store_err) = clients.store.mark_needs_reconnect(ws, &why).await {
-                            tracing::error!(error = %store_err, "could not mark the workspace");
+                        match clients.store.mark_needs_reconnect(ws, &why).await {
+                            Ok(true) => crate::notify::authorization_died(&clients.store, &clients.notifier, ws).await,
+                            Ok(false) => {}
+                            Err(store_err) => tracing::error!(error = %store_err, "could not mark the workspace"),
                         }
                         Err(LinkError::NeedsReconnect)
                     }
@@ -264,7 +272,7 @@ impl Tokens {
             _ => store.tdoc_token(open_id).await?.ok_or(LinkError::NeedsReconnect)?,
         };
         if freshness == Freshness::Usable && !token.expires_within(AHEAD_SECS) {
-            tokens.insert(open_id.clone(), (token.clone(), version));
+            crate::bounded::insert(&mut tokens, open_id.clone(), (token.clone(), version));
             return Ok(token);
         }
         let fresh = clients.tdoc.refresh(&token).await?;
@@ -274,7 +282,7 @@ impl Tokens {
             // Lost the race: another instance stored its refresh; use that.
             store.tdoc_token(open_id).await?.ok_or(LinkError::NeedsReconnect)?
         };
-        tokens.insert(open_id.clone(), current.clone());
+        crate::bounded::insert(&mut tokens, open_id.clone(), current.clone());
         Ok(current.0)
     }
 }

@@ -74,13 +74,37 @@ impl UpstreamError {
 
 /// One HTTP client for the life of the process: its connection pool is what makes warm
 /// invocations cheap. TLS is [`tls_config`]: nothing is read or parsed to build it.
+/// Redirects are followed only within the origin the request was sent to ([`same_origin`]),
+/// and no `Referer` is sent (token requests carry the client secret in their query).
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(3)))
         .user_agent(concat!("tapd-tdoc-link/", env!("CARGO_PKG_VERSION")))
+        .redirect(same_origin())
+        .referer(false)
         .build()
         .expect("static reqwest configuration is valid")
+}
+
+/// The most same-origin redirects one request follows.
+const MAX_REDIRECTS: usize = 5;
+
+/// A redirect policy for API calls. reqwest drops `Authorization` on a cross-host redirect
+/// but not Tencent Docs' `Access-Token`, `Client-Id` and `Open-Id`: a redirect to another
+/// origin (scheme, host or port) is not followed; the caller gets the `3xx` itself, as it
+/// does for a loop (a URL already visited) or a long chain. Same-origin hops (a trailing
+/// slash added) are followed.
+pub fn same_origin() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let previous = attempt.previous();
+        let origin_ok = previous.first().is_some_and(|first| first.origin() == attempt.url().origin());
+        if origin_ok && previous.len() <= MAX_REDIRECTS && !previous.contains(attempt.url()) {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 /// The DynamoDB client's transport: the SDK's default connect timeout (3.1 s) and no overall

@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::{Client, StatusCode, redirect::Policy};
 use sandbox::{Fault, FaultKind, ItemKind as SbKind, Sandbox, SandboxConfig};
 use shared::Secret;
+use shared::client_secret::ClientSecret;
 use shared::config::{TapdConfig, TdocConfig};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
 use shared::tapd::{TapdClient, TapdComment, TapdToken};
@@ -48,7 +49,7 @@ async fn start() -> Sandbox {
 fn tapd_config(sb: &Sandbox) -> TapdConfig {
     TapdConfig {
         client_id: sb.config().tapd_client_id.clone(),
-        client_secret: Secret::new(sb.config().tapd_client_secret.clone()),
+        client_secret: ClientSecret::fixed(Secret::new(sb.config().tapd_client_secret.clone())),
         api_base: sb.tapd_api_base(),
         authorize_url: sb.tapd_authorize_url().trim_end_matches('/').to_owned(),
         scopes: "story bug task comment".into(),
@@ -59,7 +60,7 @@ fn tapd_config(sb: &Sandbox) -> TapdConfig {
 fn tdoc_config(sb: &Sandbox) -> TdocConfig {
     TdocConfig {
         client_id: sb.config().tdoc_client_id.clone(),
-        client_secret: Secret::new(sb.config().tdoc_client_secret.clone()),
+        client_secret: ClientSecret::fixed(Secret::new(sb.config().tdoc_client_secret.clone())),
         base: sb.tdoc_base(),
         scopes: "all".into(),
     }
@@ -253,7 +254,7 @@ async fn tapd_code_reuse_wrong_secret_and_wrong_redirect_are_refused() {
 
     // Wrong client secret: refused with the 401 of the token endpoint, not "Unauthorized token".
     let mut cfg = tapd_config(&sb);
-    cfg.client_secret = Secret::new("not-the-secret-at-all");
+    cfg.client_secret = ClientSecret::fixed(Secret::new("not-the-secret-at-all"));
     let wrong = TapdClient::new(http_client(Duration::from_secs(2)), cfg);
     let code = tapd_code(&sb, WS).await;
     let e = assert_refused(wrong.exchange_code(&code, TAPD_CB).await, Service::Tapd);
@@ -567,7 +568,7 @@ async fn tdoc_reused_expired_and_mismatched_codes_are_refused() {
 
     // Wrong client secret: refused, and the secret presented is not echoed.
     let mut cfg = tdoc_config(&sb);
-    cfg.client_secret = Secret::new("wrong-tdoc-secret-42");
+    cfg.client_secret = ClientSecret::fixed(Secret::new("wrong-tdoc-secret-42"));
     let wrong = TdocClient::new(http_client(Duration::from_secs(2)), cfg);
     let code = tdoc_code(&sb, ALICE).await;
     let e = assert_refused(wrong.exchange_code(&code, TDOC_CB).await, Service::Tdoc);
@@ -852,4 +853,103 @@ async fn no_error_display_carries_a_secret_or_token() {
     assert!(
         errors.iter().any(|e| e == &UpstreamError::Unavailable { service: Service::Tdoc, detail: "timed out".into() })
     );
+}
+
+// ---------------------------------------------------------------- Tencent Docs: variants, redirects
+
+/// A listener on another port that records the head of every request it gets (and answers 200 `{}`).
+async fn recording_listener() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            log.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn credentials_never_follow_a_redirect_to_another_origin() {
+    let sb = start().await;
+    let client = tdoc(&sb);
+    let alice = tdoc_user_token(&sb, &client, ALICE).await;
+    let (port, seen) = recording_listener().await;
+    for path in ["/tdoc/openapi/drive/v2/files", "/tdoc/openapi/doc/v3/", "/tdoc/oauth/v2/token"] {
+        sb.inject(Fault::once(path, FaultKind::Redirect(format!("http://127.0.0.1:{port}/steal"))));
+    }
+    let e = client.create_file(&alice, "Redirected", "doc", None).await.unwrap_err();
+    assert!(matches!(e, UpstreamError::Refused { status: 307, .. }), "{e:?}");
+    let file = client.create_file(&alice, "Here", "doc", None).await.unwrap();
+    assert!(client.insert_text(&alice, &file.id, "x").await.is_err());
+    assert!(client.refresh(&alice).await.is_err());
+    // The listener is reachable (the redirects were not followed, not unfollowable).
+    let probe = browser().get(format!("http://127.0.0.1:{port}/probe")).send().await.unwrap();
+    assert_eq!(probe.status(), StatusCode::OK);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "only the probe arrived: {seen:?}");
+    for head in &seen {
+        for header in ["access-token", "client-id", "open-id", "authorization", "client_secret"] {
+            assert!(!head.to_ascii_lowercase().contains(header), "{header} went elsewhere: {head}");
+        }
+    }
+}
+
+/// Requests the sandbox answered with `status` on paths ending with `suffix`.
+fn answered(sb: &Sandbox, status: u16, suffix: &str) -> usize {
+    sb.requests().iter().filter(|r| r.status == status && r.path.ends_with(suffix)).count()
+}
+
+#[tokio::test]
+async fn tdoc_routes_are_found_once_and_remembered() {
+    use sandbox::{TdocBatchUpdateRoute, TdocRootFolder, Variants};
+    // batchUpdate: the slash route after one miss, then only it.
+    let sb = start().await;
+    sb.set_variants(Variants { tdoc_batch_update_route: TdocBatchUpdateRoute::Slash, ..Variants::default() });
+    let client = tdoc(&sb);
+    let alice = tdoc_user_token(&sb, &client, ALICE).await;
+    let file = client.create_file(&alice, "Routes", "doc", None).await.unwrap();
+    assert_eq!(client.batch_route(), shared::tdoc::BatchRoute::Colon);
+    for text in ["one ", "two"] {
+        client.insert_text(&alice, &file.id, text).await.unwrap();
+    }
+    assert_eq!(client.batch_route(), shared::tdoc::BatchRoute::Slash);
+    assert_eq!((answered(&sb, 404, ":batchUpdate"), answered(&sb, 200, "/batchUpdate")), (1, 2));
+    assert_eq!(sb.docs()[0].content, "one two");
+    // A missing doc is a missing doc on the remembered route, not a route to change.
+    let e = client.insert_text(&alice, "300000000$NoSuchFile00", "x").await.unwrap_err();
+    assert!(shared::tdoc::is_missing(&e), "{e:?}");
+    assert_eq!(client.batch_route(), shared::tdoc::BatchRoute::Slash);
+
+    // The root: each variant's route found, remembered, and a folder listed as ever.
+    for (variant, route) in [
+        (TdocRootFolder::Plain, shared::tdoc::RootRoute::Plain),
+        (TdocRootFolder::TrailingSlash, shared::tdoc::RootRoute::TrailingSlash),
+        (TdocRootFolder::NoId, shared::tdoc::RootRoute::NoId),
+    ] {
+        let sb = start().await;
+        sb.set_variants(Variants { tdoc_root_folder: variant, ..Variants::default() });
+        let client = tdoc(&sb);
+        let alice = tdoc_user_token(&sb, &client, ALICE).await;
+        client.create_file(&alice, "In the root", "doc", None).await.unwrap();
+        let before = sb.requests().len();
+        for _ in 0..2 {
+            let page = client.list_folder(&alice, None, 0).await.unwrap();
+            assert_eq!(page.entries.len(), 1, "{variant:?}");
+        }
+        assert_eq!(client.root_route(), route);
+        let misses = sb.requests()[before..].iter().filter(|r| r.status != 200).count();
+        let expected = match variant {
+            TdocRootFolder::Plain => 0,
+            TdocRootFolder::TrailingSlash => 1,
+            TdocRootFolder::NoId => 2,
+        };
+        assert_eq!(misses, expected, "{variant:?}: one miss per route tried, once");
+    }
 }

@@ -13,12 +13,12 @@
 //! The session cookie holds a random token (256 bits); the table holds its SHA-256 and an
 //! expiry (`CONSOLE_SESSION_TTL`); the CSRF token is derived from it. Signing out deletes it.
 
-use shared::config::IntroField;
+use shared::config::{DocOwner, IntroField};
 use shared::connect::{self, Connector};
 use shared::delivery::secret_matches;
 use shared::gateway::{HttpRequest, HttpResponse};
 use shared::ids::{ItemId, ItemKind, WorkspaceId};
-use shared::link::render_title;
+use shared::link::{placement, render_title};
 use shared::ops::{self, ItemState, Overview};
 use shared::steer::Steerer;
 use shared::store::sessions::Session;
@@ -191,6 +191,37 @@ fn checked(form: &[(String, String)], prefix: &str, names: &[&str]) -> String {
     if on.is_empty() { "none".into() } else { on.join(",") }
 }
 
+/// In app-account mode (one Tencent Docs account for every workspace) a template must be the
+/// workspace's own (`docs/security.md`): why the first one the change sets is not, or that it
+/// could not be checked now (nothing is saved then either). `None`: nothing to refuse.
+async fn foreign_template(
+    connector: &Connector,
+    ws: &WorkspaceId,
+    change: &ops::SettingsChange,
+    lang: Lang,
+) -> Option<String> {
+    if connector.cfg.common.tdoc_owner != DocOwner::App {
+        return None;
+    }
+    let tokens = shared::tokens::Tokens::default();
+    let deadline_ms = shared::time::now_millis() + TEMPLATE_CHECK_MS;
+    for (kind, id) in change.templates.iter().filter(|(_, id)| !id.trim().is_empty()) {
+        let own = placement::template_is_own(&connector.clients, &tokens, ws, &Account::App, id.trim(), deadline_ms);
+        match own.await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return Some(shared::text::foreign_template(lang, *kind, why)),
+            Err(e) => {
+                tracing::warn!(workspace = %ws, error = %e, "a template could not be checked; the settings are not saved");
+                return Some(shared::text::template_unchecked(lang).to_owned());
+            }
+        }
+    }
+    None
+}
+
+/// How long the console waits for Tencent Docs to list the workspace's folder.
+const TEMPLATE_CHECK_MS: u64 = 10_000;
+
 /// What every console page and action works with: the deployment, the request, the reader's
 /// language, the session (its token, for the CSRF token) and the workspace it is about.
 struct PageCtx<'a> {
@@ -234,6 +265,9 @@ async fn act(ctx: &PageCtx<'_>, who: &str, action: &str, form: &[(String, String
                     .map(|_| checked(form, "intro", &IntroField::ALL.map(IntroField::as_str))),
                 events: field(form, "events_shown").map(|_| checked(form, "event", &Events::NAMES)),
             };
+            if let Some(why) = foreign_template(connector, ws, &change, lang).await {
+                return refused(why).await;
+            }
             match ops::save_settings(store, ws, &change, &who).await {
                 Ok(Ok(())) => Ok(back("saved")),
                 Ok(Err(e)) => return refused(e.to_string()).await,
@@ -250,6 +284,22 @@ async fn act(ctx: &PageCtx<'_>, who: &str, action: &str, form: &[(String, String
                 return refused(why.to_owned()).await;
             }
         },
+        "notify" => {
+            let robot = match field(form, "notify").map(str::trim).filter(|u| !u.is_empty()) {
+                Some(raw) => match shared::notify::Robot::parse(raw, &connector.cfg.common.notify) {
+                    Ok(robot) => Some(robot),
+                    Err(e) => {
+                        let why = format!(
+                            "{}（{e}）",
+                            lang.pick("不是企业微信或钉钉群机器人的 Webhook 地址", "not a group robot's webhook URL")
+                        );
+                        return refused(why).await;
+                    }
+                },
+                None => None,
+            };
+            ops::set_notify(store, ws, robot.as_ref(), &who).await.map(|()| back("saved"))
+        }
         "disconnect" => {
             if field(form, "confirm") != Some("yes") {
                 let why = lang.pick("请勾选确认后再断开连接", "Tick the confirmation to disconnect");
@@ -537,6 +587,9 @@ struct WorkspaceView<'a> {
     overview: &'a Overview,
     page: &'a ItemsPage,
     audit: &'a [AuditEntry],
+    /// The kind of group robot the workspace is told through (`wecom`, `dingtalk`), if any: its
+    /// URL is a secret, never shown back.
+    robot: Option<&'a str>,
     notice: Option<Notice>,
     /// The search box's words, as typed, and the state filter.
     searched: &'a str,
@@ -560,7 +613,12 @@ async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpRespon
             None => ops::items(store, ws, state, q("after"), PAGE_SIZE).await,
         }
     };
-    let (overview, page, audit) = match tokio::try_join!(Overview::read(store, ws), listed, store.audit_trail(ws, 10)) {
+    let (overview, page, audit, robot) = match tokio::try_join!(
+        Overview::read(store, ws),
+        listed,
+        store.audit_trail(ws, 10),
+        store.notify_robot_kind(ws)
+    ) {
         Ok(x) => x,
         Err(e) => {
             tracing::error!(error = %e, workspace = %ws, "console page failed");
@@ -577,6 +635,7 @@ async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpRespon
         overview: &overview,
         page: &page,
         audit: &audit,
+        robot: robot.as_deref(),
         notice: notice.or_else(|| q("done").map(|d| Notice::Done(Done::parse(d)))),
         searched: q("q").unwrap_or_default(),
         state,
@@ -641,6 +700,45 @@ fn options(lang: Lang, current: Option<&str>, values: &[(&str, &str)]) -> Markup
             option value=(value) selected[current == Some(*value)] { (label) }
         }
     }
+}
+
+/// Where the workspace is told of given-up items: the robot's URL is a secret, never shown
+/// back (the field is always empty; saved empty, notifications are off).
+fn notify_form(lang: Lang, ws: &WorkspaceId, csrf: &str, robot: Option<&str>) -> Markup {
+    let state = match robot {
+        Some("wecom") => format!(
+            "{}{}",
+            lang.pick("已设置：", "Set: "),
+            lang.pick("企业微信群机器人。留空保存即关闭通知。", "a WeCom group robot. Save empty to turn notifications off.")
+        ),
+        Some(_) => format!(
+            "{}{}",
+            lang.pick("已设置：", "Set: "),
+            lang.pick("钉钉群机器人。留空保存即关闭通知。", "a DingTalk group robot. Save empty to turn notifications off.")
+        ),
+        None => lang
+            .pick(
+                "未设置。设置后，条目被放弃或腾讯文档授权失效时会通知该群（每个条目最多一次，每天超过一定数量后改为次日汇总）。",
+                "Not set. Once set, the group is told when an item is given up or the Tencent Docs authorization dies (once per item; beyond a daily number, a digest the next day).",
+            )
+            .to_owned(),
+    };
+    html::csrf_form_as(
+        FormAs::Id("notify-form"),
+        &format!("/console/ws/{ws}/notify"),
+        csrf,
+        html! {
+            label for="notify" {
+                (lang.pick("通知（企业微信或钉钉群机器人 Webhook 地址）", "Notify (a WeCom or DingTalk group robot's webhook URL)"))
+            }
+            br;
+            input type="text" id="notify" name="notify" value="" placeholder="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…";
+            br;
+            small id="notify-state" { (state) }
+            br;
+            button type="submit" { (lang.pick("保存通知设置", "Save notifications")) }
+        },
+    )
 }
 
 /// Checkboxes named `<prefix>_<name>`, each with its label, ticked where on.
@@ -872,6 +970,7 @@ fn workspace_body(v: &WorkspaceView<'_>) -> Markup {
         }))
 
         h2 { (lang.pick("更多操作", "More")) }
+        (notify_form(lang, ws, csrf, v.robot))
         @if settings.paused_since_ms.is_none() {
             (html::csrf_form(&to("pause"), csrf, html! {
                 small { (lang.pick(
@@ -1073,6 +1172,7 @@ mod tests {
                     overview: &overview,
                     page: &page,
                     audit: &audit,
+                    robot: Some(HOSTILE),
                     notice,
                     searched: HOSTILE,
                     state: Some(ItemState::GivenUp),

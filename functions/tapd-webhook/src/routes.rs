@@ -73,7 +73,15 @@ pub async fn handle(linker: &Linker, event: Value, deadline_ms: u64) -> HttpResp
     // the named workspace's own (a read only: nothing is written for a refused delivery).
     let named = fields.get("workspace_id").and_then(|w| WorkspaceId::parse(w.trim()).ok());
     let delivered = fields.get("secret").map(String::as_str);
-    match linker.gate.admit(&linker.clients.store, &linker.cfg.webhook_secret, named.as_ref(), delivered).await {
+    let app_secret = &linker.cfg.webhook_secret;
+    app_secret.refresh_if_stale().await;
+    let store = &linker.clients.store;
+    let mut admitted = linker.gate.admit(store, &app_secret.current(), named.as_ref(), delivered).await;
+    if matches!(admitted, Ok(None)) && delivered.is_some_and(|d| !d.is_empty()) && app_secret.reread().await {
+        // The app's secret was rotated (given by ARN): the delivery may carry the new one.
+        admitted = linker.gate.admit(store, &app_secret.current(), named.as_ref(), delivered).await;
+    }
+    match admitted {
         Ok(Some(_)) => {}
         Ok(None) => {
             tracing::warn!(workspace = ?named.as_ref().map(|w| w.as_str()), "webhook delivery with a wrong or missing secret");

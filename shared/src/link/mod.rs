@@ -23,8 +23,9 @@ mod schedule;
 mod title;
 
 use crate::app::Clients;
-use crate::config::{OnItemDelete, WebhookConfig};
+use crate::config::{DocOwner, OnItemDelete, WebhookConfig};
 use crate::delivery::NameChange;
+use crate::notify;
 use crate::random;
 use crate::reason::Reason;
 use crate::retry::{BACKOFF_MS, RESERVE_MS};
@@ -322,7 +323,11 @@ impl Linker {
                 {
                     let reason = format!("given up after {} h of retries: {e}", age_ms / 3_600_000);
                     tracing::warn!(workspace = %record.key.workspace, item = %record.key.id, reason = %reason, "giving up on item");
-                    store.give_up(&mut claim, Reason::from(&e), &reason).await
+                    let given_up = store.give_up(&mut claim, Reason::from(&e), &reason).await;
+                    if given_up.is_ok() {
+                        notify::item_given_up(store, &self.clients.notifier, &claim.record.key, Reason::from(&e)).await;
+                    }
+                    given_up
                 } else {
                     let next = match e {
                         LinkError::CreateUnsettled { settles_at_ms } => settles_at_ms,
@@ -377,7 +382,9 @@ impl Linker {
                 Stage::DocWritten { doc } => self.after_written(claim, doc, resumed, deadline_ms).await?,
                 Stage::FieldSet { doc } => self.comment(claim, doc, resumed, deadline_ms).await?,
                 Stage::Done { doc, .. } => {
-                    tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, doc_url = %doc.url, "item linked");
+                    // The doc's URL opens a tenant's doc: debug only (docs/security.md).
+                    tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, "item linked");
+                    tracing::debug!(item = %key.id, doc_url = %doc.url, "the linked doc");
                     return Ok(doc.url);
                 }
                 Stage::GivenUp { reason, .. } => {
@@ -502,7 +509,8 @@ impl Linker {
     ) -> Doc {
         let extra = files.split_off(1);
         let file = files.remove(0);
-        tracing::info!(workspace = %key.workspace, item = %key.id, doc_url = %file.url, "found the doc an earlier create made; adopting it");
+        tracing::info!(workspace = %key.workspace, item = %key.id, "found the doc an earlier create made; adopting it");
+        tracing::debug!(item = %key.id, doc_url = %file.url, "the adopted doc");
         for dup in extra {
             let id = &dup.id;
             let trashed = self
@@ -549,6 +557,25 @@ impl Linker {
         if !time_left() {
             return Err(LinkError::NoTimeToCreate);
         }
+        let template = match template {
+            Some(source) if self.cfg.common.tdoc_owner == DocOwner::App => {
+                match self.template_is_own(&key.workspace, account, source, deadline_ms).await? {
+                    Ok(()) => Some(source),
+                    Err(why) => {
+                        // A blank doc, not a refused item: the item still gets its doc, and
+                        // the workspace's trail says why it is not the template (docs/security.md).
+                        tracing::warn!(workspace = %key.workspace, item = %key.id, reason = %why, "the template is not the workspace's own; creating a blank doc");
+                        let what =
+                            format!("template {source} not used for item {}: {why}; a blank doc was made", key.id);
+                        if let Err(e) = self.clients.store.audit(&key.workspace, "tapd-webhook", &what).await {
+                            tracing::warn!(workspace = %key.workspace, error = %e, "the refused template could not be recorded");
+                        }
+                        None
+                    }
+                }
+            }
+            other => other,
+        };
         if let Some(source) = template {
             let copied = self
                 .tokens
@@ -602,7 +629,9 @@ impl Linker {
                     tries += 1;
                 }
                 Err(e) => {
-                    tracing::error!(doc_url = %doc.url, error = %e, "a created doc could not be recorded; the next attempt looks for it");
+                    let key = &claim.record.key;
+                    tracing::error!(workspace = %key.workspace, item = %key.id, error = %e, "a created doc could not be recorded; the next attempt looks for it");
+                    tracing::debug!(item = %key.id, doc_url = %doc.url, "the unrecorded doc");
                     // The doc may exist under the marker: the next attempt must look.
                     claim.record.stage = Stage::CreateUnknown { since_ms: now_millis(), sent_to };
                     return Err(e.into());

@@ -13,18 +13,20 @@ use tokio::sync::Mutex;
 
 use super::Linker;
 use super::made::{self, Found};
+use crate::app::Clients;
 use crate::config::{DocPermission, FolderLayout, IntroField, WebhookConfig};
 use crate::error::LinkError;
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::store::{Account, Events, ItemKey, PermissionSetting, WorkspaceSettings};
 use crate::tapd::TapdItem;
+use crate::tdoc::DriveEntry;
 use crate::text::Lang;
-use crate::tokens::Repeat;
+use crate::tokens::{Repeat, Tokens};
 
 /// How long a workspace's settings are trusted from memory (as bindings are).
 const SETTINGS_TTL: Duration = Duration::from_secs(300);
 
-/// What [`Linker`] keeps in memory across warm invocations.
+/// What [`Linker`] keeps in memory across warm invocations, each map capped ([`crate::bounded`]).
 #[derive(Default)]
 pub struct Cache {
     settings: Mutex<HashMap<WorkspaceId, (WorkspaceSettings, Instant)>>,
@@ -87,6 +89,23 @@ impl Placement {
     }
 }
 
+/// Why a workspace may not copy a template file when one Tencent Docs app account serves
+/// every workspace (`TDOC_OWNER=app`): the account can read every workspace's docs, so a file
+/// id alone would let one workspace copy another's. Its own is a file in its folder (or a
+/// sub-folder of it), where the product puts what it makes for the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ForeignTemplate {
+    /// The workspace has no folder yet (nothing made for it, or the `none` layout): no file is its own.
+    #[error("the workspace has no folder of its own yet, so no file is its own")]
+    NoWorkspaceFolder,
+    /// The file is not in the workspace's folder nor in a sub-folder of it.
+    #[error("the file is not in the workspace's folder")]
+    NotInWorkspaceFolder,
+}
+
+/// The most sub-folders of the workspace's folder a template is looked for in.
+const MAX_TEMPLATE_SUBFOLDERS: usize = 20;
+
 /// A folder a doc is created in: its id, and the key it is remembered under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folder {
@@ -118,7 +137,7 @@ impl Linker {
     /// The workspace's placement read from the table now (and remembered).
     pub(super) async fn fresh_placement(&self, ws: &WorkspaceId) -> Result<Placement, LinkError> {
         let own = self.clients.store.workspace_settings(ws).await?;
-        self.places.settings.lock().await.insert(ws.clone(), (own.clone(), Instant::now()));
+        crate::bounded::insert(&mut *self.places.settings.lock().await, ws.clone(), (own.clone(), Instant::now()));
         Ok(Placement::resolve(&self.cfg, own))
     }
 
@@ -134,7 +153,7 @@ impl Linker {
         }
         match self.clients.store.workspace_settings(ws).await {
             Ok(own) => {
-                self.places.settings.lock().await.insert(ws.clone(), (own, Instant::now()));
+                crate::bounded::insert(&mut *self.places.settings.lock().await, ws.clone(), (own, Instant::now()));
             }
             Err(e) => tracing::debug!(error = %e, "settings not reloaded; the remembered ones serve"),
         }
@@ -149,7 +168,7 @@ impl Linker {
                 return;
             }
             if let Ok(Some(id)) = self.clients.store.folder(ws, "ws").await {
-                self.places.folders.lock().await.insert(cache_key.clone(), id);
+                crate::bounded::insert(&mut *self.places.folders.lock().await, cache_key.clone(), id);
             }
         };
         let (_, ()) = tokio::join!(self.placement(ws), folder);
@@ -216,7 +235,7 @@ impl Linker {
                 kept
             }
         };
-        self.places.folders.lock().await.insert(cache_key, id.clone());
+        crate::bounded::insert(&mut *self.places.folders.lock().await, cache_key, id.clone());
         Ok(Folder { key: folder_key.into(), id })
     }
 
@@ -283,11 +302,164 @@ impl Linker {
         }
     }
 
+    /// Whether `file_id` is the workspace's own ([`template_is_own`]).
+    pub(super) async fn template_is_own(
+        &self,
+        ws: &WorkspaceId,
+        account: &Account,
+        file_id: &str,
+        deadline_ms: u64,
+    ) -> Result<Result<(), ForeignTemplate>, LinkError> {
+        template_is_own(&self.clients, &self.tokens, ws, account, file_id, deadline_ms).await
+    }
+
     /// Forgets a folder a create was refused into (a person deleted it).
     pub(super) async fn forget_folder(&self, ws: &WorkspaceId, folder: &Folder) -> Result<(), LinkError> {
         tracing::warn!(workspace = %ws, folder = %folder.key, folder_id = %folder.id, "the docs' folder is gone; making another");
         self.places.folders.lock().await.remove(&(ws.clone(), folder.key.clone()));
         self.clients.store.forget_folder(ws, &folder.key, &folder.id).await?;
         Ok(())
+    }
+}
+
+/// Whether `file_id` is `ws`'s own: listed in its folder or one level below (the documented
+/// folder listing, as `account`). A failed listing is an error (the caller fails or retries),
+/// never a pass. The webhook checks it before copying a template; the console before saving one.
+pub async fn template_is_own(
+    clients: &Clients,
+    tokens: &Tokens,
+    ws: &WorkspaceId,
+    account: &Account,
+    file_id: &str,
+    deadline_ms: u64,
+) -> Result<Result<(), ForeignTemplate>, LinkError> {
+    let folder = clients.store.folder(ws, "ws").await?;
+    template_in(folder, file_id, |folder, start| async move {
+        tokens
+            .call_tdoc(clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| {
+                let folder = folder.clone();
+                async move { clients.tdoc.list_folder(&tok, Some(&folder), start).await }
+            })
+            .await
+    })
+    .await
+}
+
+/// Whether `file_id` is in the workspace's folder (`folder`, none yet: foreign) or one level
+/// below, listed page by page by `list(folder, start)` (`tapdocs` lists with a token of its own).
+pub async fn template_in<L, Fut>(
+    folder: Option<String>,
+    file_id: &str,
+    list: L,
+) -> Result<Result<(), ForeignTemplate>, LinkError>
+where
+    L: Fn(String, u64) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::tdoc::FolderPage, LinkError>>,
+{
+    let Some(folder) = folder else {
+        return Ok(Err(ForeignTemplate::NoWorkspaceFolder));
+    };
+    let here = |e: &DriveEntry| e.kind != "folder" && e.id == file_id;
+    let entries = list_all(&list, &folder).await?;
+    if entries.iter().any(here) {
+        return Ok(Ok(()));
+    }
+    for sub in entries.iter().filter(|e| e.kind == "folder").take(MAX_TEMPLATE_SUBFOLDERS) {
+        if list_all(&list, &sub.id).await?.iter().any(here) {
+            return Ok(Ok(()));
+        }
+    }
+    Ok(Err(ForeignTemplate::NotInWorkspaceFolder))
+}
+
+/// Every entry of `folder`, page by page (at most [`made::MAX_LOOK_PAGES`]); a folder that is
+/// gone has none.
+async fn list_all<L, Fut>(list: &L, folder: &str) -> Result<Vec<DriveEntry>, LinkError>
+where
+    L: Fn(String, u64) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::tdoc::FolderPage, LinkError>>,
+{
+    let (mut start, mut all) = (0, Vec::new());
+    for _ in 0..made::MAX_LOOK_PAGES {
+        let page = match list(folder.to_owned(), start).await {
+            Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) => return Ok(all),
+            other => other?,
+        };
+        all.extend(page.entries);
+        if page.next == 0 {
+            return Ok(all);
+        }
+        if page.next <= start {
+            return Err(LinkError::LookFailed(format!("the folder listing went back to {} after {start}", page.next)));
+        }
+        start = page.next;
+    }
+    Err(LinkError::LookFailed(format!("the folder listing did not end within {} pages", made::MAX_LOOK_PAGES)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tdoc::FolderPage;
+    use crate::upstream::{Service, UpstreamError};
+
+    fn entry(id: &str, kind: &str) -> DriveEntry {
+        DriveEntry { id: id.into(), title: id.into(), kind: kind.into(), url: String::new(), created: 1 }
+    }
+
+    /// A drive of folders (id → entries), listed two entries a page.
+    fn drive(
+        folders: &[(&str, Vec<DriveEntry>)],
+    ) -> impl Fn(String, u64) -> std::future::Ready<Result<FolderPage, LinkError>> {
+        let folders: HashMap<String, Vec<DriveEntry>> =
+            folders.iter().map(|(id, e)| ((*id).to_owned(), e.clone())).collect();
+        move |folder, start| {
+            let page = match folders.get(&folder) {
+                None => Err(LinkError::Upstream(UpstreamError::Refused {
+                    service: Service::Tdoc,
+                    status: 404,
+                    detail: "folder does not exist (code 10102)".into(),
+                })),
+                Some(all) => {
+                    let entries: Vec<_> = all.iter().skip(start as usize).take(2).cloned().collect();
+                    let next =
+                        if start as usize + entries.len() < all.len() { start + entries.len() as u64 } else { 0 };
+                    Ok(FolderPage { entries, next })
+                }
+            };
+            std::future::ready(page)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_template_is_its_workspace_s_own_only_in_its_folder_or_one_below() {
+        let folders = [
+            ("ws", vec![entry("a", "doc"), entry("b", "doc"), entry("iter", "folder"), entry("c", "sheet")]),
+            ("iter", vec![entry("d", "doc"), entry("deep", "folder")]),
+            ("deep", vec![entry("e", "doc")]),
+        ];
+        let d = drive(&folders);
+        let ws = || Some("ws".to_owned());
+        // On the second page, and one level below.
+        assert_eq!(template_in(ws(), "c", &d).await.unwrap(), Ok(()));
+        assert_eq!(template_in(ws(), "d", &d).await.unwrap(), Ok(()));
+        // Two levels below, elsewhere, a folder's own id: not its own.
+        for foreign in ["e", "elsewhere", "iter"] {
+            assert_eq!(template_in(ws(), foreign, &d).await.unwrap(), Err(ForeignTemplate::NotInWorkspaceFolder));
+        }
+        // No folder yet; a folder gone: nothing is its own.
+        assert_eq!(template_in(None, "a", &d).await.unwrap(), Err(ForeignTemplate::NoWorkspaceFolder));
+        assert_eq!(
+            template_in(Some("gone".into()), "a", &d).await.unwrap(),
+            Err(ForeignTemplate::NotInWorkspaceFolder)
+        );
+        // A listing that fails is an error, never a pass.
+        let down = |_: String, _: u64| {
+            std::future::ready(Err::<FolderPage, _>(LinkError::Upstream(UpstreamError::Unavailable {
+                service: Service::Tdoc,
+                detail: "HTTP 503".into(),
+            })))
+        };
+        assert!(template_in(ws(), "a", down).await.is_err());
     }
 }

@@ -13,7 +13,7 @@ use crate::retry::RESERVE_MS;
 use crate::store::swept_kinds;
 use crate::store::{BoundWorkspace, ItemKey, StoreError, SweepCursor};
 use crate::tapd::{MAX_PAGE, TapdItem};
-use crate::time::{now_millis, tapd_time};
+use crate::time::now_millis;
 
 /// TAPD requests one link costs, about (the item, the comment, a token now and then).
 const ITEM_COST: u32 = 3;
@@ -56,6 +56,10 @@ impl Linker {
         self.retry_due(retry_deadline, deadline_ms, &purse, &mut summary).await?;
         if !summary.out_of_budget {
             self.sweep(deadline_ms, &purse, &mut summary).await?;
+        }
+        // Yesterday's digests for workspaces told of more given-up items than one by one.
+        if let Err(e) = crate::notify::send_digests(&self.clients.store, &self.clients.notifier).await {
+            tracing::warn!(error = %e, "could not send the given-up digests");
         }
         Ok(summary)
     }
@@ -175,7 +179,7 @@ impl Linker {
         }
         summary.swept += 1;
         let kinds = swept_kinds(self.cfg.link.link_tasks);
-        let since = tapd_time(cursor.since_ms);
+        let since = cursor.since_ms;
         let place = self.fresh_placement(ws).await?;
         // Paused: its cursor stays, so resuming sweeps what came meanwhile.
         if place.paused {
@@ -197,7 +201,7 @@ impl Linker {
                 return Ok(());
             }
             let page = cursor.page;
-            let (s, w) = (&since, ws);
+            let (s, w) = (since, ws);
             let items: Vec<TapdItem> = self
                 .tokens
                 .call_tapd(&self.clients, deadline_ms, |tok| async move {

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::items::LISTS_INDEX;
-use super::{Item, Store, StoreError, get_n, get_s, n, open_token, s, seal_token};
+use super::{Item, Store, StoreError, applied, get_n, get_s, n, open_token, s, seal_token};
 use crate::ids::{OpenId, WorkspaceId};
 use crate::tapd::TapdToken;
 use crate::tdoc::TdocToken;
@@ -288,23 +288,21 @@ impl Store {
         Ok(self.get(&format!("WS#{ws}"), "BINDING").await?.is_some_and(|b| b.contains_key("needs_reconnect")))
     }
 
-    pub async fn mark_needs_reconnect(&self, ws: &WorkspaceId, why: &str) -> Result<(), StoreError> {
+    /// Marks the workspace as needing a reconnection; true when this call marked it (the
+    /// moment its authorization is known dead: the workspace's robot is told then, once).
+    pub async fn mark_needs_reconnect(&self, ws: &WorkspaceId, why: &str) -> Result<bool, StoreError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(&format!("WS#{ws}"), "BINDING")))
             .update_expression("SET needs_reconnect = :why, needs_reconnect_at = :now")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(needs_reconnect)")
             .expression_attribute_values(":why", s(why.chars().take(300).collect::<String>()))
             .expression_attribute_values(":now", n(now_secs()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        applied(out)
     }
 
     /// Every connected workspace.

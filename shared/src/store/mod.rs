@@ -11,6 +11,7 @@
 //! | `items`         | one record per TAPD item: its doc's lifecycle (`ITEM#…/LINK`)            |
 //! | `lists`         | items read as lists through the indexes (no records of its own)          |
 //! | `sweeps`        | each workspace's sweep, and the TAPD budget (`SWEEP#…`, `BUDGET#tapd`)   |
+//! | `notices`       | a workspace's robot and what it was told (`WS#…/NOTIFY`, `NOTICES#…`)   |
 //! | `sessions`      | console sessions (`SESSION#…`, TTL)                                      |
 //! | `steering`      | who steers a workspace beyond TAPD's admins, when its sessions end (`WS#…/STEERING`) |
 //! | `audit`         | a workspace's audit trail (`WS#…/AUDIT#…`)                               |
@@ -26,6 +27,7 @@ mod audit;
 pub mod bindings;
 pub mod items;
 pub mod lists;
+mod notices;
 pub mod sessions;
 pub mod settings;
 mod states;

@@ -139,48 +139,37 @@ pub fn webhook_secret_on(page: &str) -> String {
     page[start..end].to_owned()
 }
 
-/// A fake of the AWS Parameters and Secrets Lambda Extension's local endpoint: answers each
-/// `secretsmanager/get` and `systemsmanager/parameters/get` from `secrets` (by ARN) and
-/// records what it was asked, with the session token header.
-pub async fn fake_secrets_extension(
-    secrets: Vec<(String, String)>,
-) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 1024];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                match sock.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let head = String::from_utf8_lossy(&buf).into_owned();
-            log.lock().unwrap().push(head.clone());
-            let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let url = url::Url::parse(&format!("http://x{target}")).unwrap();
-            let arg = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
-            let token_ok = head.contains("X-Aws-Parameters-Secrets-Token: session-token\r\n");
-            let reply = match (url.path(), arg("secretId").or(arg("name"))) {
-                (_, _) if !token_ok => (401, String::new()),
-                ("/secretsmanager/get", Some(id)) => match secrets.iter().find(|(a, _)| *a == id) {
-                    Some((_, v)) => (200, serde_json::json!({"ARN": id, "SecretString": v}).to_string()),
-                    None => (400, "secret not found".into()),
-                },
-                ("/systemsmanager/parameters/get", Some(id)) => match secrets.iter().find(|(a, _)| *a == id) {
-                    Some((_, v)) => (200, serde_json::json!({"Parameter": {"ARN": id, "Value": v}}).to_string()),
-                    None => (400, "parameter not found".into()),
-                },
-                _ => (404, String::new()),
-            };
-            let out = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\n\r\n{}", reply.0, reply.1.len(), reply.1);
-            let _ = sock.write_all(out.as_bytes()).await;
-        }
-    });
-    (port, seen)
+/// Makes a file or folder as the app account through Tencent Docs' API (`POST /openapi/{path}`,
+/// form-encoded `form`): its id.
+pub async fn app_create(stack: &Stack, path: &str, form: &[(&str, &str)]) -> String {
+    let c = sandbox::http_client().build().unwrap();
+    let cfg = stack.sandbox.config();
+    let token: serde_json::Value = c
+        .get(format!("{}/oauth/v2/app-account-token", stack.sandbox.tdoc_base()))
+        .query(&[("client_id", cfg.tdoc_client_id.as_str()), ("client_secret", &cfg.tdoc_client_secret)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let made: serde_json::Value = c
+        .post(format!("{}/openapi/{path}", stack.sandbox.tdoc_base()))
+        .header("Access-Token", token["access_token"].as_str().unwrap())
+        .header("Client-Id", &cfg.tdoc_client_id)
+        .header("Open-Id", stack.sandbox.tdoc_app_open_id())
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    made["data"]["ID"].as_str().unwrap_or_else(|| panic!("made nothing: {made}")).to_owned()
+}
+
+/// A file the app account makes in its root, outside any workspace's folder (as another
+/// workspace's doc or anyone's would be): the account can read and copy it all the same.
+pub async fn app_file_outside(stack: &Stack, title: &str) -> String {
+    app_create(stack, "drive/v2/files", &[("title", title), ("type", "doc")]).await
 }

@@ -19,6 +19,7 @@ pub mod dynamo;
 pub mod flows;
 pub mod iam;
 pub mod lambda;
+pub mod secrets_extension;
 pub mod stack;
 
 pub use lambda::{Function, Invocation};

@@ -55,6 +55,8 @@ impl Stack {
             ("TAPD_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
             ("TOKEN_ENCRYPTION_KEY", self.encryption_key.clone()),
             ("HTTP_TIMEOUT_MS", "2000".to_owned()),
+            ("NOTIFY_WECOM_BASE", format!("{}/wecom", self.sandbox.base_url())),
+            ("NOTIFY_DINGTALK_BASE", format!("{}/dingtalk", self.sandbox.base_url())),
             // A lost create's retry may look and create at once: the sandbox never acts on
             // a request after answering it. The suites that test the wait set their own.
             ("CREATE_SETTLE", "0s".to_owned()),

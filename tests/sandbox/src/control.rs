@@ -20,8 +20,8 @@
 //! | POST | `/_sandbox/expire-tokens` | every issued access token expires |
 //! | POST | `/_sandbox/expire-refresh-tokens` | every issued refresh token expires |
 //! | POST | `/_sandbox/expire-codes` | every unused authorization code expires |
-//! | GET | `/_sandbox/variants` | [`crate::Variants`]: `{"tapd_token_resource":"user","tdoc_token_error":"http401"}` |
-//! | POST | `/_sandbox/variants` | either or both of `tapd_token_resource` (`user`\|`workspace`\|`user_only`), `tdoc_token_error` (`http401`\|`http200`); unknown keys or values → `400`/`422` |
+//! | GET | `/_sandbox/variants` | [`crate::Variants`]: `{"tapd_token_resource":"user","tdoc_token_error":"http401","tdoc_batch_update_route":"colon",...}` |
+//! | POST | `/_sandbox/variants` | any of `tapd_token_resource` (`user`\|`workspace`\|`user_only`), `tdoc_token_error` (`http401`\|`http200`), `tdoc_batch_update_route` (`colon`\|`slash`), `tdoc_doc_read` (`flat`\|`wrapped`), `tdoc_token_reply` (`flat`\|`wrapped`), `tdoc_file_id_key` (`ID`\|`id`), `tdoc_root_folder` (`plain`\|`trailing_slash`\|`no_id`) (see the crate docs); unknown keys or values → `400`/`422` |
 //! | GET | `/_sandbox/tapd-rate-limit` | `{"limit":1800,"window_ms":600000}` or `null` (unlimited) |
 //! | POST | `/_sandbox/tapd-rate-limit` | the same JSON (`null`: unlimited); starts a fresh window |
 //!
@@ -39,8 +39,8 @@ use std::time::Duration;
 
 use crate::Sandbox;
 use crate::model::{
-    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdTokenResource, TdocTokenError,
-    Variants,
+    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, ReplyWrapping, RequestRecord, TapdTokenResource,
+    TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder, TdocTokenError, Variants,
 };
 
 pub(crate) fn routes() -> Router<Sandbox> {
@@ -147,15 +147,28 @@ struct VariantsUpdate {
     tapd_token_resource: Option<TapdTokenResource>,
     #[serde(default)]
     tdoc_token_error: Option<TdocTokenError>,
+    #[serde(default)]
+    tdoc_batch_update_route: Option<TdocBatchUpdateRoute>,
+    #[serde(default)]
+    tdoc_doc_read: Option<ReplyWrapping>,
+    #[serde(default)]
+    tdoc_token_reply: Option<ReplyWrapping>,
+    #[serde(default)]
+    tdoc_file_id_key: Option<TdocFileIdKey>,
+    #[serde(default)]
+    tdoc_root_folder: Option<TdocRootFolder>,
 }
 
 async fn set_variants(State(sb): State<Sandbox>, Json(u): Json<VariantsUpdate>) -> StatusCode {
-    if let Some(r) = u.tapd_token_resource {
-        sb.set_tapd_token_resource(r);
-    }
-    if let Some(e) = u.tdoc_token_error {
-        sb.set_tdoc_token_error(e);
-    }
+    let mut v = sb.variants();
+    v.tapd_token_resource = u.tapd_token_resource.unwrap_or(v.tapd_token_resource);
+    v.tdoc_token_error = u.tdoc_token_error.unwrap_or(v.tdoc_token_error);
+    v.tdoc_batch_update_route = u.tdoc_batch_update_route.unwrap_or(v.tdoc_batch_update_route);
+    v.tdoc_doc_read = u.tdoc_doc_read.unwrap_or(v.tdoc_doc_read);
+    v.tdoc_token_reply = u.tdoc_token_reply.unwrap_or(v.tdoc_token_reply);
+    v.tdoc_file_id_key = u.tdoc_file_id_key.unwrap_or(v.tdoc_file_id_key);
+    v.tdoc_root_folder = u.tdoc_root_folder.unwrap_or(v.tdoc_root_folder);
+    sb.set_variants(v);
     StatusCode::NO_CONTENT
 }
 

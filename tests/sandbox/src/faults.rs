@@ -141,6 +141,9 @@ pub(crate) async fn middleware(State(sb): State<Sandbox>, req: Request, next: Ne
             status_reply(&path, status, &format!("{reason} (sandbox fault)"))
         }
         Some(FaultKind::Malformed) => malformed(&path),
+        Some(FaultKind::Redirect(to)) => {
+            (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, to)], "redirected (sandbox fault)").into_response()
+        }
         Some(FaultKind::WrongShape) => wrong_shape(&path),
         Some(FaultKind::Reset) => {
             sb.record(RequestRecord { method, path, status: 0 });

@@ -48,8 +48,9 @@
 //! - `client_credentials`: the same with `resource` `{"type":"open_app_auth","app_id":<client id>}`,
 //!   no refresh token; the token reads every seeded workspace.
 //! - `GET /stories|/bugs|/tasks`: `workspace_id` required; `id` (comma separated); `created`
-//!   and `modified` filters in TAPD's style (`>T`, `>=T`, `<T`, `<=T`, `A~B`, `T`; `T` is
-//!   `Y-m-d H:i:s` or `Y-m-d`, a bare date as an upper bound meaning the whole day); equality
+//!   and `modified` filters in the forms TAPD documents (`>T`, `<T`, `A~B`, `T`; `T` is
+//!   `Y-m-d H:i:s` or `Y-m-d`, a bare date as the upper bound of `~` meaning the whole day;
+//!   the undocumented `>=` and `<=` answer `400` in TAPD's envelope); equality
 //!   filters `name`, `title`, `status`, `owner`, `current_owner`, `creator`, `reporter`,
 //!   `priority`, `iteration_id`, `story_id`, `custom_field_*`; `order=<field> asc|desc`
 //!   (default: oldest `created` first, then id); `limit` (default 30; above 200 clamped to 200,
@@ -80,6 +81,8 @@
 //! - People: `GET /users/info`, `GET /workspaces/users`, `GET /roles`, and who consents: see the
 //!   [`members`] module (seeded users, default membership, `/_sandbox/tapd-users`, `/_sandbox/members`).
 //!   The TAPD consent page lets the person pick who they are (`user_id`, as TAPD's own login would).
+//!
+//! - Group robots (WeCom, DingTalk) that workspaces are told through: see the [`robots`] module.
 //!
 //! # Tencent Docs replies
 //! - `GET /oauth/v2/token` (code or refresh) and `GET /oauth/v2/app-account-token`: flat
@@ -115,7 +118,8 @@
 //! bad `limit`/`page` (zero, not a number), bad `order`, bad time filter → `400`; unknown path → `404`.
 //!
 //! Tencent Docs:
-//! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001,"msg"}`;
+//! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001,"msg"}`
+//!   (the secret in force: [`Sandbox::rotate_tdoc_client_secret`] replaces it, the old one dies at once);
 //!   bad, used, expired or mismatched code, bad refresh token → `401 {"ret":40002,"msg"}`;
 //!   missing/unsupported grant_type → `400 {"ret":40003,"msg"}`.
 //! - `/oauth/v2/userinfo` and the OpenAPI: missing `Access-Token`/`Client-Id`/`Open-Id` →
@@ -128,10 +132,26 @@
 //!   not owner → `403 {"code":10103}`; bad body → `400 {"code":400001}`.
 //!
 //! # Variants (unconfirmed facts, switchable)
-//! [`Variants`]: `tapd_token_resource` (`user` default | `workspace` | `user_only`) and
-//! `tdoc_token_error` (`http401` default | `http200`). Set them in [`SandboxConfig`], or at run
-//! time with [`Sandbox::set_variants`], [`Sandbox::set_tapd_token_resource`],
-//! [`Sandbox::set_tdoc_token_error`], or `POST /_sandbox/variants`.
+//! [`Variants`] (`upstream-apis.md`, "Where public sources disagree"); the first value is the default:
+//! - `tapd_token_resource` (`user` | `workspace` | `user_only`), [`TapdTokenResource`];
+//! - `tdoc_token_error` (`http401` | `http200`), [`TdocTokenError`];
+//! - `tdoc_batch_update_route` (`colon` | `slash`), [`TdocBatchUpdateRoute`]: `colon` serves
+//!   `POST /openapi/doc/v3/{fileID}:batchUpdate`, `slash` serves `POST /openapi/doc/v3/{fileID}/batchUpdate`
+//!   whose body must also carry `fileID` (the path's id; else `400 {"code":400001}`); the other
+//!   route answers `404 {"code":404,"message":"not found"}`;
+//! - `tdoc_doc_read` (`flat` | `wrapped`), [`ReplyWrapping`]: the doc read is `{document, version}`
+//!   or `{"ret":0,"msg":"Succeed","data":{document, version}}`;
+//! - `tdoc_token_reply` (`flat` | `wrapped`): the `/oauth/v2/token` and `app-account-token`
+//!   replies likewise (errors keep their `{ret, msg}` shape);
+//! - `tdoc_file_id_key` (`ID` | `id`), [`TdocFileIdKey`]: the key of every file's and folder's id
+//!   in drive v2 replies (create, copy, folder create, metadata, listings, search);
+//! - `tdoc_root_folder` (`plain` | `trailing_slash` | `no_id`), [`TdocRootFolder`]: which of
+//!   `GET /openapi/drive/v2/folders/%2F`, `.../folders/%2F/`, `.../folders` lists the root; of the
+//!   others, `/folders/%2F` answers `301` to itself (a redirect loop) and the rest
+//!   `404 {"ret":404,"msg":"not found"}`.
+//!
+//! Set the first two in [`SandboxConfig`], any at run time with [`Sandbox::set_variants`] (and
+//! the setters), or `POST /_sandbox/variants` with any of the keys above.
 //!
 //! # Control over HTTP (`/_sandbox/`, JSON, never faulted, recorded or rate limited)
 //! `GET info|docs|comments|items|item-updates|requests|tokens|faults|variants|tapd-rate-limit`;
@@ -139,9 +159,10 @@
 //! `POST comments {workspace_id, kind|entry_type, entry_id, description, author? (default
 //! "v_sandbox", stored as given), created? ("Y-m-d H:i:s"), count? (default 1)}` → `200 [Comment]`,
 //! `POST workspaces {workspace_id, name}`, `POST tdoc-users {open_id, nick}`,
-//! `POST variants {tapd_token_resource?, tdoc_token_error?}` (unknown key or value → 4xx),
+//! `POST variants {tapd_token_resource?, tdoc_token_error?, tdoc_batch_update_route?, tdoc_doc_read?,
+//! tdoc_token_reply?, tdoc_file_id_key?, tdoc_root_folder?}` (unknown key or value → 4xx),
 //! `POST tapd-rate-limit {"limit":N,"window_ms":M}` or `null` (unlimited; starts a fresh window),
-//! `POST faults <Fault>`, `DELETE faults` (or `POST clear-faults`),
+//! `POST faults <Fault>` (kinds include `{"redirect":URL}`: a `307` to URL), `DELETE faults` (or `POST clear-faults`),
 //! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`. Other mutations answer `204`.
 
 #![allow(
@@ -158,6 +179,7 @@ pub mod members;
 mod model;
 mod pages;
 mod persist;
+pub mod robots;
 mod state;
 mod tapd;
 mod tdoc;
@@ -174,8 +196,8 @@ use tokio::sync::watch;
 
 pub use members::{ADMIN_ROLE_ID, MEMBER_USER_ID};
 pub use model::{
-    Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdTokenResource,
-    TdocTokenError, Variants,
+    Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, ReplyWrapping, RequestRecord,
+    TapdTokenResource, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder, TdocTokenError, Variants,
 };
 pub use state::Folder;
 pub use tapd::{TAPD_USER_ID, tapd_author};
@@ -283,7 +305,11 @@ impl Sandbox {
         };
         let (shutdown, mut rx) = watch::channel(false);
         let state = State {
-            variants: Variants { tapd_token_resource: cfg.tapd_token_resource, tdoc_token_error: cfg.tdoc_token_error },
+            variants: Variants {
+                tapd_token_resource: cfg.tapd_token_resource,
+                tdoc_token_error: cfg.tdoc_token_error,
+                ..Variants::default()
+            },
             tapd_rate_limit: cfg.tapd_rate_limit,
             tapd_users: members::seed_users(),
             ..State::default()
@@ -316,6 +342,7 @@ impl Sandbox {
             .merge(web::routes())
             .merge(tdoc::routes())
             .merge(control::routes())
+            .merge(robots::routes())
             .fallback(faults::not_found)
             .layer(from_fn_with_state(self.clone(), faults::middleware))
             .with_state(self.clone())
@@ -355,6 +382,17 @@ impl Sandbox {
     /// `{base}/tdoc`: `/oauth/v2/authorize`, `/oauth/v2/token`, `/openapi/...` live under it.
     pub fn tdoc_base(&self) -> String {
         format!("{}/tdoc", self.inner.base_url)
+    }
+
+    /// The Tencent Docs client secret in force: the config's until rotated.
+    pub fn tdoc_client_secret(&self) -> String {
+        self.lock().tdoc_client_secret.clone().unwrap_or_else(|| self.inner.cfg.tdoc_client_secret.clone())
+    }
+
+    /// Resets the Tencent Docs app's client secret, as its developer console does: from now
+    /// on only `secret` is accepted (the old one answers `401 {"ret":40001}`).
+    pub fn rotate_tdoc_client_secret(&self, secret: &str) {
+        self.lock().tdoc_client_secret = Some(secret.to_owned());
     }
 
     /// The open id `app-account-token` tokens act as (random per sandbox).

@@ -147,11 +147,71 @@ pub enum TdocTokenError {
     Http200,
 }
 
+/// Where Tencent Docs' `batchUpdate` lives (`upstream-apis.md`, "Where public sources
+/// disagree"). The other route answers `404 {"code":404,"message":"not found"}` (an unknown route).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TdocBatchUpdateRoute {
+    /// `POST /openapi/doc/v3/{fileID}:batchUpdate` (the docs page; default).
+    #[default]
+    Colon,
+    /// `POST /openapi/doc/v3/{fileID}/batchUpdate`, whose JSON body also carries `fileID` (the SDK spec).
+    Slash,
+}
+
+/// The shape of a doc read (`GET /openapi/doc/v3/{fileID}`) and of token replies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyWrapping {
+    /// The object itself (`{document, version}`; `{access_token, ...}`): the docs page, every client. Default.
+    #[default]
+    Flat,
+    /// Wrapped in `{"ret":0,"msg":"Succeed","data":{...}}` (the SDK spec).
+    Wrapped,
+}
+
+/// The key of a file's or folder's id in drive v2 replies (create, copy, folder create,
+/// metadata, listings, search).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TdocFileIdKey {
+    /// `ID` (every client; default).
+    #[default]
+    #[serde(rename = "ID")]
+    Upper,
+    /// `id` (the SDK spec).
+    #[serde(rename = "id")]
+    Lower,
+}
+
+/// Which route lists the root folder. The others answer as follows: `/folders/%2F` a redirect
+/// to itself (`301`, a loop), `/folders/%2F/` and `GET /folders` `404 {"ret":404}` (unknown route).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TdocRootFolder {
+    /// `GET /openapi/drive/v2/folders/%2F` (the docs page; default).
+    #[default]
+    Plain,
+    /// `GET /openapi/drive/v2/folders/%2F/`.
+    TrailingSlash,
+    /// `GET /openapi/drive/v2/folders`.
+    NoId,
+}
+
 /// The switchable unconfirmed facts, as `GET /_sandbox/variants` shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Variants {
     pub tapd_token_resource: TapdTokenResource,
     pub tdoc_token_error: TdocTokenError,
+    #[serde(default)]
+    pub tdoc_batch_update_route: TdocBatchUpdateRoute,
+    #[serde(default)]
+    pub tdoc_doc_read: ReplyWrapping,
+    #[serde(default)]
+    pub tdoc_token_reply: ReplyWrapping,
+    #[serde(default)]
+    pub tdoc_file_id_key: TdocFileIdKey,
+    #[serde(default)]
+    pub tdoc_root_folder: TdocRootFolder,
 }
 
 /// One `POST /stories|/bugs|/tasks` update (or creation when no `id` was sent).
@@ -201,7 +261,8 @@ pub struct IssuedTokens {
 /// Over HTTP (`POST /_sandbox/faults`) the JSON is
 /// `{"method":"POST","path_prefix":"/tdoc/openapi","times":1,"kind":K}` with
 /// `K` one of `{"status":503}`, `"malformed"`, `"wrong_shape"`,
-/// `{"delay_ms":1500}`, `"reset"`, `"drop_reply"`.
+/// `{"delay_ms":1500}`, `"reset"`, `"drop_reply"`, `{"act_then_delay_ms":N}`, `{"late_act_ms":N}`,
+/// `{"redirect":"http://127.0.0.1:9/x"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     #[serde(default)]
@@ -256,6 +317,9 @@ pub enum FaultKind {
     /// timeout. The other faults, like a server that notices a closed connection, drop the
     /// work of a caller that went away.
     LateAct(Duration),
+    /// Answer `307 Temporary Redirect` to this URL (e.g. a listener on another port that
+    /// records the headers it is sent), without handling the request.
+    Redirect(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -269,6 +333,7 @@ enum FaultKindWire {
     DropReply,
     ActThenDelayMs(u64),
     LateActMs(u64),
+    Redirect(String),
 }
 
 impl From<FaultKindWire> for FaultKind {
@@ -282,6 +347,7 @@ impl From<FaultKindWire> for FaultKind {
             FaultKindWire::DropReply => FaultKind::DropReply,
             FaultKindWire::ActThenDelayMs(ms) => FaultKind::ActThenDelay(Duration::from_millis(ms)),
             FaultKindWire::LateActMs(ms) => FaultKind::LateAct(Duration::from_millis(ms)),
+            FaultKindWire::Redirect(to) => FaultKind::Redirect(to),
         }
     }
 }
@@ -297,6 +363,7 @@ impl From<FaultKind> for FaultKindWire {
             FaultKind::DropReply => FaultKindWire::DropReply,
             FaultKind::ActThenDelay(d) => FaultKindWire::ActThenDelayMs(d.as_millis() as u64),
             FaultKind::LateAct(d) => FaultKindWire::LateActMs(d.as_millis() as u64),
+            FaultKind::Redirect(to) => FaultKindWire::Redirect(to),
         }
     }
 }

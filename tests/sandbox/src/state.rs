@@ -145,11 +145,16 @@ pub(crate) struct ActiveFault {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
+    /// The Tencent Docs app's client secret after a rotation ([`crate::Sandbox::rotate_tdoc_client_secret`]).
+    pub tdoc_client_secret: Option<String>,
     /// workspace id -> name
     pub workspaces: BTreeMap<String, String>,
     pub items: BTreeMap<(String, ItemKind, String), Item>,
     /// open id -> nick
     pub tdoc_users: BTreeMap<String, String>,
+    /// Group robots by (kind, key), with a DingTalk robot's signing secret (`robots` module).
+    pub robots: BTreeMap<(String, String), Option<String>>,
+    pub robot_messages: Vec<crate::robots::RobotMessage>,
     /// TAPD users, by id (see the `members` module).
     pub tapd_users: BTreeMap<String, crate::members::TapdUser>,
     /// Members of workspaces whose membership was set (nick -> role ids); a workspace not here

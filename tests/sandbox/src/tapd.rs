@@ -458,9 +458,10 @@ fn page_of<T>(rows: Vec<T>, limit: usize, page: usize) -> Vec<T> {
     rows.into_iter().skip(limit.saturating_mul(page - 1)).take(limit).collect()
 }
 
-/// A TAPD time filter on a `Y-m-d H:i:s` field: `>T`, `>=T`, `<T`, `<=T`, `A~B` (both ends
-/// included), or `T` (equal; a bare date: that day). `T` is `Y-m-d H:i:s` or `Y-m-d`; a bare
-/// date means its midnight, except as an upper bound of `<=` or `~`, where it means the whole day.
+/// A TAPD time filter on a `Y-m-d H:i:s` field, in the forms TAPD documents: `>T`, `<T`,
+/// `A~B` (both ends included), or `T` (equal; a bare date: that day). `T` is `Y-m-d H:i:s` or
+/// `Y-m-d`; a bare date means its midnight, except as the upper bound of `~`, where it means
+/// the whole day. `>=` and `<=` are not documented: they are refused (`400`, TAPD's envelope).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TimeFilter {
     min: Option<(String, bool)>,
@@ -480,11 +481,10 @@ impl TimeFilter {
                 None
             }
         };
-        let f = if let Some(v) = raw.strip_prefix(">=") {
-            TimeFilter { min: Some((at(v, false)?, true)), max: None }
-        } else if let Some(v) = raw.strip_prefix("<=") {
-            TimeFilter { min: None, max: Some((at(v, true)?, true)) }
-        } else if let Some(v) = raw.strip_prefix('>') {
+        if raw.starts_with(">=") || raw.starts_with("<=") {
+            return None;
+        }
+        let f = if let Some(v) = raw.strip_prefix('>') {
             TimeFilter { min: Some((at(v, false)?, false)), max: None }
         } else if let Some(v) = raw.strip_prefix('<') {
             TimeFilter { min: None, max: Some((at(v, false)?, false)) }
@@ -861,18 +861,17 @@ mod tests {
     fn time_filters() {
         let f = TimeFilter::parse(">2026-11-01 00:00:00").unwrap();
         assert!(f.matches("2026-11-01 00:00:01") && !f.matches("2026-11-01 00:00:00"));
-        let f = TimeFilter::parse(">=2026-11-01").unwrap();
-        assert!(f.matches("2026-11-01 00:00:00") && !f.matches("2026-10-31 23:59:59"));
+        let f = TimeFilter::parse(">2026-11-01").unwrap();
+        assert!(f.matches("2026-11-01 00:00:01") && !f.matches("2026-11-01 00:00:00"));
         let f = TimeFilter::parse("<2026-11-01 12:00:00").unwrap();
         assert!(f.matches("2026-11-01 11:59:59") && !f.matches("2026-11-01 12:00:00"));
-        let f = TimeFilter::parse("<=2026-11-01").unwrap();
-        assert!(f.matches("2026-11-01 23:59:59") && !f.matches("2026-11-02 00:00:00"));
         let f = TimeFilter::parse("2026-11-01~2026-11-02").unwrap();
         assert!(f.matches("2026-11-01 00:00:00") && f.matches("2026-11-02 23:59:59"));
         assert!(!f.matches("2026-10-31 23:59:59") && !f.matches("2026-11-03 00:00:00"));
         let f = TimeFilter::parse("2026-11-01").unwrap();
         assert!(f.matches("2026-11-01 08:00:00") && !f.matches("2026-11-02 08:00:00"));
-        for bad in ["yesterday", ">2026-11-1", "2026-11-01 9:00:00", "~"] {
+        // Not documented by TAPD: refused, not guessed at.
+        for bad in ["yesterday", ">2026-11-1", "2026-11-01 9:00:00", "~", ">=2026-11-01", "<=2026-11-01 12:00:00"] {
             assert!(TimeFilter::parse(bad).is_none(), "{bad}");
         }
     }

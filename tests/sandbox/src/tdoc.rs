@@ -38,7 +38,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Sandbox;
-use crate::model::{Doc, TdocTokenError};
+use crate::model::{Doc, ReplyWrapping, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder, TdocTokenError};
 use crate::pages::{self, ConsentRequest};
 use crate::state::{Expiry, Folder, TdocCode, TdocRefresh, TdocToken};
 use crate::tapd::redirect_with;
@@ -68,7 +68,8 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/tdoc/oauth/v2/app-account-token", get(app_account_token))
         .route("/tdoc/oauth/v2/userinfo", get(userinfo))
         .route("/tdoc/openapi/drive/v2/files", post(create_file))
-        .route("/tdoc/openapi/drive/v2/folders", post(create_folder))
+        .route("/tdoc/openapi/drive/v2/folders", post(create_folder).get(list_root_no_id))
+        .route("/tdoc/openapi/drive/v2/folders/{folder_id}/", get(list_folder_trailing_slash))
         .route("/tdoc/openapi/drive/v2/search", get(search))
         .route("/tdoc/openapi/drive/v2/folders/{folder_id}", get(list_folder).delete(delete_folder))
         .route("/tdoc/openapi/drive/v2/files/{file_id}", patch(rename_file).delete(delete_file))
@@ -77,6 +78,7 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/tdoc/openapi/drive/v2/files/{file_id}/metadata", get(metadata))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/permission", patch(permission))
         .route("/tdoc/openapi/doc/v3/{target}", post(doc_v3).get(doc_content))
+        .route("/tdoc/openapi/doc/v3/{file_id}/batchUpdate", post(doc_v3_slash))
         .route("/tdoc/doc/{key}", get(doc_page))
 }
 
@@ -92,6 +94,33 @@ pub(crate) fn v3_error(status: StatusCode, code: i64, message: &str) -> Response
 
 fn succeed(data: Value) -> Response {
     axum::Json(json!({"ret": 0, "msg": "Succeed", "data": data})).into_response()
+}
+
+/// A drive v2 reply's `data` with its ids under the key the variant plays (`ID` or `id`),
+/// in the object itself and in each entry of its `list`.
+fn drive_data(sb: &Sandbox, mut data: Value) -> Response {
+    if sb.variants().tdoc_file_id_key == TdocFileIdKey::Lower {
+        let rename = |v: &mut Value| {
+            if let Some(o) = v.as_object_mut()
+                && let Some(id) = o.remove("ID")
+            {
+                o.insert("id".into(), id);
+            }
+        };
+        rename(&mut data);
+        for entry in data.get_mut("list").and_then(Value::as_array_mut).into_iter().flatten() {
+            rename(entry);
+        }
+    }
+    succeed(data)
+}
+
+/// `body` as the variant plays it: itself, or wrapped in `{"ret":0,"msg":"Succeed","data":..}`.
+fn wrapped_as(how: ReplyWrapping, body: Value) -> Response {
+    match how {
+        ReplyWrapping::Flat => axum::Json(body).into_response(),
+        ReplyWrapping::Wrapped => succeed(body),
+    }
 }
 
 fn param<'a>(p: &'a BTreeMap<String, String>, key: &str) -> &'a str {
@@ -184,7 +213,7 @@ async fn approve(State(sb): State<Sandbox>, axum::Form(f): axum::Form<ApproveFor
 
 fn check_secret(sb: &Sandbox, q: &BTreeMap<String, String>) -> Result<(), Response> {
     let cfg = sb.config();
-    if param(q, "client_id") == cfg.tdoc_client_id && param(q, "client_secret") == cfg.tdoc_client_secret {
+    if param(q, "client_id") == cfg.tdoc_client_id && param(q, "client_secret") == sb.tdoc_client_secret() {
         Ok(())
     } else {
         Err(ret_error(StatusCode::UNAUTHORIZED, 40001, "invalid client_id or client_secret"))
@@ -230,7 +259,7 @@ fn flat_reply(sb: &Sandbox, access: &str, refresh: Option<&str>, scope: &str, op
     if let Some(r) = refresh {
         body["refresh_token"] = json!(r);
     }
-    axum::Json(body).into_response()
+    wrapped_as(sb.variants().tdoc_token_reply, body)
 }
 
 async fn token(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<String, String>>) -> Response {
@@ -421,7 +450,7 @@ async fn create_file(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
         Err(r) => return r,
     };
     let doc = new_doc(&sb, title, doc_type, &open_id, folder_id, String::new());
-    succeed(file_json(&doc, &nick_of(&sb, &open_id)))
+    drive_data(&sb, file_json(&doc, &nick_of(&sb, &open_id)))
 }
 
 /// A `folderID` parameter: empty or `/` is the root; anything else must be a live folder of the caller.
@@ -489,13 +518,16 @@ async fn create_folder(State(sb): State<Sandbox>, headers: HeaderMap, body: Byte
         parent_id: (!matches!(parent, "" | "/")).then(|| parent.to_string()),
     };
     sb.lock().folders.push(folder.clone());
-    succeed(json!({
-        "ID": folder.id,
-        "title": folder.title,
-        "type": "folder",
-        "createTime": folder.created_at,
-        "isCreator": true,
-    }))
+    drive_data(
+        &sb,
+        json!({
+            "ID": folder.id,
+            "title": folder.title,
+            "type": "folder",
+            "createTime": folder.created_at,
+            "isCreator": true,
+        }),
+    )
 }
 
 /// Finds a doc the caller owns: `Err(404 | 403)` in the given error style.
@@ -523,7 +555,7 @@ async fn metadata(State(sb): State<Sandbox>, Path(file_id): Path<String>, header
         Err(r) => return r,
     };
     match owned_doc(&sb, &file_id, &open_id, ret_error) {
-        Ok(doc) => succeed(file_json(&doc, &nick_of(&sb, &open_id))),
+        Ok(doc) => drive_data(&sb, file_json(&doc, &nick_of(&sb, &open_id))),
         Err(r) => r,
     }
 }
@@ -584,20 +616,50 @@ fn insert_texts(body: &[u8]) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// `POST /openapi/doc/v3/{fileID}:batchUpdate` (the id arrives percent-decoded).
+/// `POST /openapi/doc/v3/{fileID}:batchUpdate` (the id arrives percent-decoded), in the
+/// `colon` variant.
 async fn doc_v3(State(sb): State<Sandbox>, Path(target): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(file_id) = target.strip_suffix(":batchUpdate") else {
         return v3_error(StatusCode::NOT_FOUND, 404, "not found");
     };
-    let open_id = match authenticate(&sb, &headers) {
+    if sb.variants().tdoc_batch_update_route != TdocBatchUpdateRoute::Colon {
+        return v3_error(StatusCode::NOT_FOUND, 404, "not found");
+    }
+    batch_update(&sb, file_id, &headers, &body)
+}
+
+/// `POST /openapi/doc/v3/{fileID}/batchUpdate` in the `slash` variant: the SDK's form, whose
+/// body names the file again (`fileID`).
+async fn doc_v3_slash(
+    State(sb): State<Sandbox>,
+    Path(file_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if sb.variants().tdoc_batch_update_route != TdocBatchUpdateRoute::Slash {
+        return v3_error(StatusCode::NOT_FOUND, 404, "not found");
+    }
+    if let Err(r) = authenticate(&sb, &headers) {
+        return r;
+    }
+    let named = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("fileID")?.as_str().map(str::to_owned));
+    if named.as_deref() != Some(file_id.as_str()) {
+        return v3_error(StatusCode::BAD_REQUEST, 400001, "fileID in the body must name the file of the path");
+    }
+    batch_update(&sb, &file_id, &headers, &body)
+}
+
+/// The batchUpdate itself, whichever route brought it.
+fn batch_update(sb: &Sandbox, file_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let open_id = match authenticate(sb, headers) {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let texts = match insert_texts(&body) {
+    let texts = match insert_texts(body) {
         Ok(t) => t,
         Err(e) => return v3_error(StatusCode::BAD_REQUEST, 400001, &e),
     };
-    let doc = match owned_doc(&sb, file_id, &open_id, v3_error) {
+    let doc = match owned_doc(sb, file_id, &open_id, v3_error) {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -625,12 +687,46 @@ async fn list_folder(
     Path(folder_id): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
 ) -> Response {
-    let open_id = match authenticate(&sb, &headers) {
+    if matches!(folder_id.as_str(), "/" | "") && sb.variants().tdoc_root_folder != TdocRootFolder::Plain {
+        // The redirect loop one client reports for the root without a trailing slash.
+        return (StatusCode::MOVED_PERMANENTLY, [(axum::http::header::LOCATION, uri.to_string())]).into_response();
+    }
+    list(sb, &folder_id, &q, &headers)
+}
+
+/// `GET /openapi/drive/v2/folders/%2F/`: the root in the `trailing_slash` variant.
+async fn list_folder_trailing_slash(
+    State(sb): State<Sandbox>,
+    Path(folder_id): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if folder_id != "/" || sb.variants().tdoc_root_folder != TdocRootFolder::TrailingSlash {
+        return ret_error(StatusCode::NOT_FOUND, 404, "not found");
+    }
+    list(sb, "/", &q, &headers)
+}
+
+/// `GET /openapi/drive/v2/folders`: the root in the `no_id` variant.
+async fn list_root_no_id(
+    State(sb): State<Sandbox>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if sb.variants().tdoc_root_folder != TdocRootFolder::NoId {
+        return ret_error(StatusCode::NOT_FOUND, 404, "not found");
+    }
+    list(sb, "/", &q, &headers)
+}
+
+fn list(sb: Sandbox, folder_id: &str, q: &BTreeMap<String, String>, headers: &HeaderMap) -> Response {
+    let open_id = match authenticate(&sb, headers) {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let parent = match folder_id.as_str() {
+    let parent = match folder_id {
         "/" | "" => None,
         f => {
             let owner = sb.lock().folders.iter().find(|x| x.id == f).map(|x| x.owner_open_id.clone());
@@ -677,7 +773,7 @@ async fn list_folder(
     let total = entries.len();
     let page: Vec<Value> = entries.into_iter().skip(start).take(limit).map(|(_, _, v)| v).collect();
     let next = if start + page.len() < total { start + page.len() } else { 0 };
-    succeed(json!({ "list": page, "next": next }))
+    drive_data(&sb, json!({ "list": page, "next": next }))
 }
 
 fn folder_json(sb: &Sandbox, f: &Folder, nick: &str) -> Value {
@@ -722,7 +818,7 @@ async fn search(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<String, Stri
         .collect();
     let page: Vec<Value> = found.iter().skip(offset).take(size).cloned().collect();
     let next = if offset + page.len() < found.len() { offset + page.len() } else { 0 };
-    succeed(json!({ "list": page, "next": next }))
+    drive_data(&sb, json!({ "list": page, "next": next }))
 }
 
 /// `GET /openapi/doc/v3/{fileID}`: the doc's text as a tree, one paragraph per line, in the
@@ -748,7 +844,7 @@ async fn doc_content(State(sb): State<Sandbox>, Path(file_id): Path<String>, hea
         "document": { "type": "Document", "children": [ { "type": "Body", "children": paragraphs } ] },
         "version": 1 + doc.content.len(),
     });
-    (StatusCode::OK, axum::Json(body)).into_response()
+    wrapped_as(sb.variants().tdoc_doc_read, body)
 }
 
 /// The file key a doc page path names: `D` + base64 of the key (what `url` gives), or the raw
@@ -890,7 +986,7 @@ async fn copy_file(
         Err(r) => return r,
     };
     let doc = new_doc(&sb, title, &source.doc_type, &open_id, folder_id, source.content.clone());
-    succeed(file_json(&doc, &nick_of(&sb, &open_id)))
+    drive_data(&sb, file_json(&doc, &nick_of(&sb, &open_id)))
 }
 
 /// `PATCH /openapi/drive/v2/files/{fileID}/move` (form `folderID`; empty or `/`: the root).

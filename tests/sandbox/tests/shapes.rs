@@ -263,7 +263,12 @@ async fn tapd_token_resource_variants() {
     let (status, _) = tapd_get(&sb, &c, token, &format!("/bugs?workspace_id={WS}")).await;
     assert_eq!(status, StatusCode::OK);
     let got: Value = c.get(format!("{}/_sandbox/variants", sb.base_url())).send().await.unwrap().json().await.unwrap();
-    assert_eq!(got, json!({"tapd_token_resource": "user", "tdoc_token_error": "http401"}));
+    assert_eq!(
+        got,
+        json!({"tapd_token_resource": "user", "tdoc_token_error": "http401", "tdoc_batch_update_route": "colon",
+               "tdoc_doc_read": "flat", "tdoc_token_reply": "flat", "tdoc_file_id_key": "ID",
+               "tdoc_root_folder": "plain"})
+    );
     // A value the sandbox does not play is refused, and changes nothing.
     let resp = c
         .post(format!("{}/_sandbox/variants", sb.base_url()))

@@ -107,6 +107,26 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, Keys::Unused).await?;
             workspace_admins(&c, &ws, &add, &remove, json).await
         }
+        Command::Workspace(WorkspaceCommand::Notify { workspace, url, off }) => {
+            let ws = parse_ws(&workspace)?;
+            let robot = match (url, off) {
+                (Some(url), _) => Some(
+                    shared::notify::Robot::parse(&url, &notify_config())
+                        .map_err(|e| Failure::usage(format!("--url: {e}")))?,
+                ),
+                (None, true) => None,
+                (None, false) => return Err(Failure::usage("give --url URL or --off")),
+            };
+            let c = connect(&cli.target, Keys::Needed).await?;
+            ops::set_notify(&c.store, &ws, robot.as_ref(), &operator()).await?;
+            let said = robot.map_or("off".to_owned(), |r| format!("to a {} group robot", r.kind()));
+            if json {
+                print_json(&json!({ "workspace": ws.as_str(), "notify": said }));
+            } else {
+                println!("workspace {ws}: notifications {said}");
+            }
+            Ok(())
+        }
         Command::Workspace(WorkspaceCommand::RotateSecret { workspace, grace }) => {
             let ws = parse_ws(&workspace)?;
             let grace = secret_grace(grace)?;
@@ -981,6 +1001,16 @@ async fn rotate_secret(c: &Connected, ws: &WorkspaceId, grace: std::time::Durati
 async fn workspace_set(c: &Connected, ws: &WorkspaceId, change: SettingsChange, json: bool) -> Result<(), Failure> {
     let before = c.store.workspace_settings(ws).await?;
     let after = change.apply(before.clone())?;
+    let new_templates: Vec<(ItemKind, &str)> = after
+        .templates
+        .iter()
+        .filter(|(k, id)| before.template(**k) != Some(id.as_str()))
+        .map(|(k, id)| (*k, id.as_str()))
+        .collect();
+    let app_account = c.store.binding(ws).await?.is_some_and(|b| b.account == Account::App);
+    if app_account && !new_templates.is_empty() {
+        check_templates(c, ws, &new_templates).await?;
+    }
     ops::put_settings(&c.store, ws, &before, &after, &operator()).await?;
     let folder = c.store.folder(ws, "ws").await?;
     if json {
@@ -1005,6 +1035,17 @@ fn operator() -> String {
         .find_map(|v| std::env::var(v).ok().filter(|n| !n.trim().is_empty()))
         .unwrap_or_else(|| "unknown".into());
     format!("tapdocs: {}", name.trim())
+}
+
+/// The robots' hosts as the functions accept them (`NOTIFY_WECOM_BASE`, `NOTIFY_DINGTALK_BASE`).
+fn notify_config() -> shared::config::NotifyConfig {
+    let var = |name: &str, default: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or(default.into());
+    shared::config::NotifyConfig {
+        wecom_base: var("NOTIFY_WECOM_BASE", "https://qyapi.weixin.qq.com"),
+        dingtalk_base: var("NOTIFY_DINGTALK_BASE", "https://oapi.dingtalk.com"),
+        digest_after: 0,
+        console_base: String::new(),
+    }
 }
 
 /// A TAPD nick or user id as the operator may name it: what TAPD's names are made of.
@@ -1049,6 +1090,54 @@ async fn workspace_admins(
         println!("workspace {ws}: its TAPD admins (role 管理员), and named by the operator:");
         for a in &admins {
             println!("  {a}");
+        }
+    }
+    Ok(())
+}
+
+/// A workspace whose docs are the app account's may take a template only from its own folder
+/// (docs/security.md): each one is looked for there as the app account, with the Tencent Docs
+/// app the functions use (`TDOC_CLIENT_ID`, `TDOC_CLIENT_SECRET`, `TDOC_BASE`).
+async fn check_templates(c: &Connected, ws: &WorkspaceId, templates: &[(ItemKind, &str)]) -> Result<(), Failure> {
+    use shared::client_secret::ClientSecret;
+    use shared::config::TdocConfig;
+    use shared::link::placement::template_in;
+    let var = |n: &str| std::env::var(n).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let (Some(client_id), Some(secret)) = (var("TDOC_CLIENT_ID"), var("TDOC_CLIENT_SECRET")) else {
+        return Err(Failure::config(format!(
+            "{ws}'s docs are the app account's: a template must be a file in the workspace's folder, \
+             and Tencent Docs is asked whether it is"
+        ))
+        .hint("set TDOC_CLIENT_ID and TDOC_CLIENT_SECRET (and TDOC_BASE) as the functions have them"));
+    };
+    let base = var("TDOC_BASE").unwrap_or_else(|| "https://docs.qq.com".into()).trim_end_matches('/').to_owned();
+    let cfg = TdocConfig {
+        client_id,
+        client_secret: ClientSecret::fixed(shared::Secret::new(secret)),
+        base,
+        scopes: "all".into(),
+    };
+    let tdoc = shared::tdoc::TdocClient::new(shared::upstream::http_client(std::time::Duration::from_secs(10)), cfg);
+    let unchecked = |e: &dyn std::fmt::Display| {
+        Failure::config(format!("the template could not be checked with Tencent Docs ({e}); nothing was saved"))
+    };
+    let token = tdoc.app_account_token().await.map_err(|e| unchecked(&e))?;
+    let folder = c.store.folder(ws, "ws").await?;
+    for (kind, id) in templates {
+        let (tdoc, token) = (&tdoc, &token);
+        let own = template_in(folder.clone(), id, |f, start| async move {
+            tdoc.list_folder(token, Some(&f), start).await.map_err(shared::error::LinkError::from)
+        });
+        match own.await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => {
+                return Err(Failure::usage(format!(
+                    "--template: {}",
+                    shared::text::foreign_template(shared::text::Lang::En, *kind, why)
+                ))
+                .hint("in Tencent Docs, move or copy the file into the workspace's folder, then set it again"));
+            }
+            Err(e) => return Err(unchecked(&e)),
         }
     }
     Ok(())

@@ -215,6 +215,26 @@ pub enum WorkspaceCommand {
         remove: Vec<String>,
     },
 
+    /// Where the workspace is told when an item is given up or its Tencent Docs authorization
+    /// dies: a WeCom or DingTalk group robot's webhook URL (stored encrypted, never printed)
+    #[command(
+        after_help = "Examples:\n  tapdocs workspace notify 20000001 --url 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…'\n  \
+                            tapdocs workspace notify 20000001 --off\n\
+                            A DingTalk robot with signing (加签): add &secret=SEC… to its URL."
+    )]
+    Notify {
+        /// The TAPD workspace id
+        workspace: String,
+
+        /// The robot's webhook URL
+        #[arg(long, conflicts_with = "off")]
+        url: Option<String>,
+
+        /// Turn notifications off
+        #[arg(long)]
+        off: bool,
+    },
+
     /// Make a new webhook secret for the workspace and print it once; the old one keeps
     /// working for the grace period, so deliveries TAPD has queued still land, then stops
     #[command(after_help = "Then give the new secret to the workspace's admin, who replaces the old one in the \
@@ -236,7 +256,9 @@ pub enum WorkspaceCommand {
                             tapdocs workspace set 20000001 --template story='300000000$fclZsEgvOuLD' --doc-type bug=sheet\n  \
                             tapdocs workspace set 20000001 --unset permission --unset template.story\n\
                             A template is a Tencent Docs file of the workspace's account (its ID, from the file's \
-                            metadata); a template that cannot be copied gives a blank doc, logged."
+                            metadata); a template that cannot be copied gives a blank doc, logged. When the docs are \
+                            the app account's (TDOC_OWNER=app), a template must be in the workspace's folder: it is \
+                            checked with Tencent Docs (TDOC_CLIENT_ID, TDOC_CLIENT_SECRET, TDOC_BASE)."
     )]
     Set {
         /// The TAPD workspace id

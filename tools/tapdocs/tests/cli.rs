@@ -563,3 +563,48 @@ async fn every_command_keeps_to_the_operator_policy_the_runbook_documents() {
     assert_eq!(denied.len(), 2, "{denied:#?}");
     assert!(denied[0].contains("GetItem on other key WS#1") && denied[1].contains("DeleteTable on"), "{denied:#?}");
 }
+
+/// When a workspace's docs are the app account's, `workspace set --template` takes only a file
+/// in the workspace's folder, checked with Tencent Docs (the sandbox), and says why otherwise.
+/// (Multi-threaded: the sandbox answers while the test waits for the CLI.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_app_account_mode_a_template_must_be_in_the_workspace_s_folder() {
+    use shared::store::{Account, Binding, ConnectedBy};
+    harness::needs_local_dynamodb!();
+    let stack = harness::stack::Stack::new().await;
+    let store = stack.store().await;
+    let w = ws("20000051");
+    assert!(store.bind(&w, &Binding::new(Account::App, ConnectedBy::default(), None), None, None).await.unwrap());
+    let folder = harness::flows::app_create(&stack, "drive/v2/folders", &[("title", "TAPD 20000051")]).await;
+    store.remember_folder(&w, "ws", &folder).await.unwrap();
+    let form = [("title", "Own"), ("type", "doc"), ("folderID", folder.as_str())];
+    let own = harness::flows::app_create(&stack, "drive/v2/files", &form).await;
+    let foreign = harness::flows::app_file_outside(&stack, "Another team's").await;
+    let cfg = stack.sandbox.config();
+    let base = stack.sandbox.tdoc_base();
+    let env = [
+        ("TDOC_CLIENT_ID", cfg.tdoc_client_id.as_str()),
+        ("TDOC_CLIENT_SECRET", cfg.tdoc_client_secret.as_str()),
+        ("TDOC_BASE", base.as_str()),
+    ];
+    let set = |id: &str| {
+        ["workspace".to_owned(), "set".into(), "20000051".into(), "--template".into(), format!("story={id}")]
+    };
+
+    let args = set(&foreign);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let refused = tapdocs_env(&stack.table, &args, &env);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("not in this workspace's folder"), "{}", stderr(&refused));
+    // Without the Tencent Docs app, nothing is taken on trust.
+    let args = set(&own);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let unchecked = tapdocs(&stack.table, &args);
+    assert_eq!(unchecked.status.code(), Some(3), "{}", stderr(&unchecked));
+    assert!(stderr(&unchecked).contains("TDOC_CLIENT_ID"), "{}", stderr(&unchecked));
+    assert_eq!(store.workspace_settings(&w).await.unwrap().template(ItemKind::Story), None, "nothing saved");
+
+    let saved = tapdocs_env(&stack.table, &args, &env);
+    assert!(saved.status.success(), "{}", stderr(&saved));
+    assert_eq!(store.workspace_settings(&w).await.unwrap().template(ItemKind::Story), Some(own.as_str()));
+}

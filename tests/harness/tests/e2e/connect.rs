@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use harness::apigw::Request;
-use harness::flows::{self, confirm_post, connect_cookie, up_to_tdoc_callback};
+use harness::flows::{confirm_post, connect_cookie, up_to_tdoc_callback};
 use harness::stack::{PUBLIC_BASE_URL, Stack, callback};
 use sandbox::{Fault, FaultKind};
 use shared::connect::{COOKIE, browser_hash};
@@ -489,13 +489,13 @@ async fn secrets_given_by_arn_come_from_the_secrets_extension() {
     let tapd_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tapd-client-AbCdEf";
     let tdoc_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tdoc-client-AbCdEf";
     let key_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/tapd-docs/token-key";
-    let (port, seen) = flows::fake_secrets_extension(vec![
+    let extension = harness::secrets_extension::FakeExtension::start(vec![
         (tapd_arn.into(), c.tapd_client_secret.clone()),
         (tdoc_arn.into(), c.tdoc_client_secret.clone()),
         (key_arn.into(), stack.encryption_key.clone()),
     ])
     .await;
-    let port = port.to_string();
+    let port = extension.port.to_string();
     let by_arn = [
         ("TAPD_CLIENT_SECRET", ""),
         ("TDOC_CLIENT_SECRET", ""),
@@ -504,7 +504,7 @@ async fn secrets_given_by_arn_come_from_the_secrets_extension() {
         ("TDOC_CLIENT_SECRET_ARN", tdoc_arn),
         ("TOKEN_ENCRYPTION_KEY_ARN", key_arn),
         ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.as_str()),
-        ("AWS_SESSION_TOKEN", "session-token"),
+        ("AWS_SESSION_TOKEN", harness::secrets_extension::SESSION_TOKEN),
     ];
     let oauth = stack.spawn("oauth", &by_arn).await;
     let page = stack.connect(&oauth, "20003281", "0f0f06").await;
@@ -512,7 +512,7 @@ async fn secrets_given_by_arn_come_from_the_secrets_extension() {
     // The token was sealed with the key read from Parameter Store: the harness's own store
     // (the same key, given plainly) reads it.
     assert!(stack.store().await.tdoc_token(&shared::ids::OpenId::parse("0f0f06").unwrap()).await.unwrap().is_some());
-    let asked = seen.lock().unwrap().clone();
+    let asked = extension.seen();
     assert_eq!(asked.len(), 3, "each secret read once, at init: {asked:?}");
     assert!(
         asked

@@ -412,3 +412,36 @@ async fn an_item_s_history_tells_its_attempts_and_who_retried_and_search_finds_i
     assert_eq!(get(&oauth, &format!("/console/ws/{A}/item/story/1120003296000000001"), &cookie).await.status, 404);
     assert_eq!(get(&oauth, &format!("/console/ws/{W}/item/epic/1"), &cookie).await.status, 404);
 }
+
+/// In app-account mode (one Tencent Docs account for every workspace) the settings form refuses a
+/// template that is not the workspace's own, saying why in the page's language, and saves one
+/// from the workspace's folder.
+#[tokio::test]
+async fn in_app_account_mode_the_form_refuses_a_template_not_of_the_workspace() {
+    use harness::flows::{self, WORKSPACE};
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected_as_app(&[]).await;
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, "1120003271001000151", "模板");
+    assert_eq!(webhook.http(&flows::story_delivery("1120003271001000151", "1")).await.status, 200);
+    let own = stack.sandbox.docs()[0].id.clone();
+    let foreign = flows::app_file_outside(&stack, "别的项目的文档").await;
+    let oauth = stack.spawn("oauth", &[("TDOC_OWNER", "app")]).await;
+    let cookie = sign_in(&stack, &oauth, WORKSPACE, None).await;
+    let token = csrf(&get(&oauth, &format!("/console/ws/{WORKSPACE}"), &cookie).await.body);
+    let path = format!("/console/ws/{WORKSPACE}/settings");
+    let ws = shared::ids::WorkspaceId::parse(WORKSPACE).unwrap();
+
+    let refused = post(&oauth, &path, &cookie, &[("csrf", &token), ("template_story", &foreign)]).await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"refused\"") && refused.body.contains("不在本项目的文件夹中"),
+        "{}",
+        refused.body
+    );
+    assert!(stack.store().await.workspace_settings(&ws).await.unwrap().templates.is_empty(), "nothing saved");
+
+    let saved = post(&oauth, &path, &cookie, &[("csrf", &token), ("template_story", &own)]).await;
+    assert_eq!(saved.status, 302, "{}", saved.body);
+    let settings = stack.store().await.workspace_settings(&ws).await.unwrap();
+    assert_eq!(settings.template(shared::ids::ItemKind::Story), Some(own.as_str()));
+}

@@ -576,7 +576,8 @@ async fn oauth_cell(leg: Leg, kind: Option<Kind>) {
     // The person starts over: connected, once.
     let page = stack.connect(&oauth, WORKSPACE, flows::OPEN_ID).await;
     assert_eq!(page.status, 200, "{cell}: {}", page.body);
-    assert_eq!(stored(&stack).await, ["BINDING", "TAPD_TOKEN", "TOKEN", "WEBHOOK_SECRETS"], "{cell}");
+    // STEERING: a first binding ends whatever console sessions the workspace had (its takeover mark).
+    assert_eq!(stored(&stack).await, ["BINDING", "STEERING", "TAPD_TOKEN", "TOKEN", "WEBHOOK_SECRETS"], "{cell}");
     assert_no_panic(&oauth);
     SURVIVED.fetch_add(1, Ordering::SeqCst);
 }

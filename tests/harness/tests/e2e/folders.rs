@@ -149,6 +149,36 @@ async fn a_workspace_template_is_copied_and_an_unreadable_one_gives_a_blank_doc(
     assert!(webhook.logs().iter().any(|l| l.contains("template cannot be copied")), "{:?}", webhook.logs());
 }
 
+/// With one app account for every workspace (`TDOC_OWNER=app`), a template is copied only when
+/// it is the workspace's own (in its folder); any other file gives a blank doc, and the
+/// workspace's trail says why.
+#[tokio::test]
+async fn in_app_account_mode_only_the_workspace_s_own_template_is_copied() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected_as_app(&[]).await;
+    let own = link(&stack, &webhook, "1120003271001000141", "Own template").await;
+    let foreign = flows::app_file_outside(&stack, "Another team's doc").await;
+    let with_template = |id: &str| WorkspaceSettings {
+        templates: [(shared::ids::ItemKind::Story, id.to_owned())].into(),
+        ..Default::default()
+    };
+
+    set_settings(&stack, &with_template(&foreign)).await;
+    let webhook = stack.spawn("tapd-webhook", &[("TDOC_OWNER", "app")]).await;
+    let blank = link(&stack, &webhook, "1120003271001000142", "Not from a foreign file").await;
+    assert_eq!(count(&stack, "POST", "/copy"), 0, "the foreign file is never copied");
+    assert_eq!(blank.folder_id, own.folder_id);
+    let trail = stack.store().await.audit_trail(&ws(), 20).await.unwrap();
+    let why = trail.iter().find(|e| e.what.contains(&foreign)).expect("the refusal is recorded");
+    assert!(why.what.contains("not in the workspace's folder") && why.what.contains("1120003271001000142"), "{why:?}");
+
+    set_settings(&stack, &with_template(&own.id)).await;
+    let webhook = stack.spawn("tapd-webhook", &[("TDOC_OWNER", "app")]).await;
+    let copy = link(&stack, &webhook, "1120003271001000143", "From its own").await;
+    assert_eq!(count(&stack, "POST", "/copy"), 1);
+    assert!(copy.content.starts_with(&own.content), "{copy:?}");
+}
+
 #[tokio::test]
 async fn the_workspace_permission_is_set_once_under_a_failed_attempt_and_redelivery() {
     harness::needs_local_stack!();

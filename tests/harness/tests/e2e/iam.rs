@@ -111,8 +111,9 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     let secrets: Vec<(String, String)> = ARNS.iter().zip(values).map(|((_, arn), v)| (arn.to_string(), v)).collect();
     // One proxy and one extension per function: every call is attributed to its caller.
     let (oauth_ddb, hook_ddb) = (DdbProxy::start().await, DdbProxy::start().await);
-    let (oauth_ext, oauth_asked) = flows::fake_secrets_extension(secrets.clone()).await;
-    let (hook_ext, hook_asked) = flows::fake_secrets_extension(secrets).await;
+    let oauth_asked = harness::secrets_extension::FakeExtension::start(secrets.clone()).await;
+    let hook_asked = harness::secrets_extension::FakeExtension::start(secrets).await;
+    let (oauth_ext, hook_ext) = (oauth_asked.port, hook_asked.port);
     let (oauth, oauth_arns) =
         spawn_as_deployed(&stack, &ds[0], "OAuthFunction", "oauth", &oauth_ddb, oauth_ext, &[]).await;
     let (webhook, hook_arns) = spawn_as_deployed(
@@ -281,7 +282,7 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     for (function, asked, by_arn) in
         [("OAuthFunction", &oauth_asked, oauth_arns), ("TapdWebhookFunction", &hook_asked, hook_arns)]
     {
-        let asked = asked.lock().unwrap().clone();
+        let asked = asked.seen();
         assert!(by_arn >= 3 && asked.len() == by_arn, "{function}: {by_arn} secrets by ARN, asked {asked:?}");
         let policy = t.resolve(&ds[0]).policy_of(function);
         for head in asked {

@@ -220,3 +220,161 @@ async fn a_rotated_key_reads_old_records_and_writes_new_ones() {
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(flows::docs_and_comments_of(&stack, "1120003271000000503"), (1, 1));
 }
+
+/// At `info` (what a deployment logs), no doc URL and no item name reaches a log line: a URL
+/// opens a tenant's doc, a name is the tenant's text. Linked, adopted after a lost create, and
+/// failing to record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doc_urls_and_item_names_stay_out_of_info_logs() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[("RUST_LOG", "info")]).await;
+    let names = ["机密需求甲 Confidential A", "机密需求乙 Confidential B"];
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, "1120003271000000601", names[0]);
+    assert_eq!(webhook.http(&story_delivery("1120003271000000601", "1")).await.status, 200);
+    // A create whose reply is lost: the doc is found again and adopted.
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, "1120003271000000602", names[1]);
+    stack.sandbox.inject(Fault {
+        method: Some("POST".into()),
+        path_prefix: "/tdoc/openapi/drive/v2/files$".into(),
+        kind: FaultKind::DropReply,
+        times: 1,
+    });
+    assert_eq!(webhook.http(&story_delivery("1120003271000000602", "2")).await.status, 200);
+    assert_eq!(flows::docs_and_comments_of(&stack, "1120003271000000602"), (1, 1));
+    let docs = stack.sandbox.docs();
+    assert_eq!(docs.len(), 2);
+    let logs = all_logs(&[&webhook]).await;
+    assert!(logs.iter().any(|l| l.contains("item linked")), "info lines are captured: {logs:?}");
+    for doc in &docs {
+        let key = doc.url.rsplit('/').next().unwrap();
+        for l in &logs {
+            assert!(!l.contains(&doc.url) && !l.contains(key), "a doc URL at info: {l}");
+        }
+    }
+    for name in names {
+        assert!(!logs.iter().any(|l| l.contains(name)), "an item name at info: {name}");
+    }
+}
+
+/// Every answer of both functions carries HSTS, pages first.
+#[tokio::test]
+async fn answers_send_hsts() {
+    harness::needs_local_stack!();
+    let stack = Stack::new().await;
+    let oauth = stack.oauth().await;
+    let webhook = stack.webhook().await;
+    let answers = [
+        oauth.http(&Request::get("/oauth/tapd/start")).await,
+        oauth.http(&Request::get("/oauth/tdoc/callback?code=x&state=forged")).await,
+        oauth.http(&Request::get("/console")).await,
+        oauth.http(&Request::get("/nowhere")).await,
+        webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &json!({"secret": "wrong"}))).await,
+    ];
+    for resp in answers {
+        assert_eq!(
+            resp.header("strict-transport-security"),
+            Some("max-age=63072000; includeSubDomains"),
+            "{}: {resp:?}",
+            resp.status
+        );
+    }
+}
+
+/// A Tencent Docs client secret rotated in Secrets Manager reaches a warm instance with no
+/// failed request: at once when Tencent Docs refuses the old one (read again, the request made
+/// again with the new), and within `SECRETS_TTL` before any refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_client_secret_reaches_a_warm_instance_with_no_failed_request() {
+    use harness::secrets_extension::{FakeExtension, SESSION_TOKEN};
+    harness::needs_local_stack!();
+    let (stack, _) = flows::connected(&[]).await;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tdoc-client-AbCdEf";
+    let extension = FakeExtension::start(vec![(arn.into(), stack.sandbox.tdoc_client_secret())]).await;
+    let port = extension.port.to_string();
+    let webhook = stack
+        .spawn(
+            "tapd-webhook",
+            &[
+                ("TDOC_CLIENT_SECRET", ""),
+                ("TDOC_CLIENT_SECRET_ARN", arn),
+                ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", &port),
+                ("AWS_SESSION_TOKEN", SESSION_TOKEN),
+                ("SECRETS_TTL", "3s"),
+            ],
+        )
+        .await;
+    let link = |id: &'static str| {
+        let (stack, webhook) = (&stack, &webhook);
+        async move {
+            stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Rotation");
+            let resp = webhook.http(&story_delivery(id, id)).await;
+            assert_eq!(resp.status, 200, "{id}: {}", resp.body);
+            assert_eq!(flows::docs_and_comments_of(stack, id), (1, 1), "{id}");
+        }
+    };
+    let refused =
+        || stack.sandbox.requests().iter().filter(|r| r.path == "/tdoc/oauth/v2/token" && r.status == 401).count();
+    link("1120003271000000701").await;
+
+    // Reset at Tencent Docs and stored in Secrets Manager; the instance still holds the old one.
+    stack.sandbox.rotate_tdoc_client_secret("tdoc-secret-rotated-2");
+    extension.set(arn, "tdoc-secret-rotated-2");
+    stack.sandbox.expire_access_tokens();
+    link("1120003271000000702").await;
+    assert_eq!(refused(), 1, "the old secret was refused once, then the new one served");
+
+    // Rotated again: after the TTL the secret is read before it is used, and nothing is refused.
+    stack.sandbox.rotate_tdoc_client_secret("tdoc-secret-rotated-3");
+    extension.set(arn, "tdoc-secret-rotated-3");
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    stack.sandbox.expire_access_tokens();
+    link("1120003271000000703").await;
+    assert_eq!(refused(), 1, "read within its TTL: no refusal");
+    let reads = extension.seen().len();
+    assert!((3..=5).contains(&reads), "init, one forced read, one TTL read (and no more): {reads}");
+    let logs = webhook.logs().join("\n");
+    for secret in ["tdoc-secret-rotated-2", "tdoc-secret-rotated-3"] {
+        assert!(!logs.contains(secret), "a client secret in the logs");
+    }
+}
+
+/// TAPD's app webhook secret given by ARN, reset in TAPD and stored in Secrets Manager: the next
+/// delivery carrying the new one is admitted by a warm instance (the secret read again at once,
+/// at most every 10 s), and the old one is refused from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_app_webhook_secret_admits_the_next_delivery() {
+    use harness::secrets_extension::{FakeExtension, SESSION_TOKEN};
+    use harness::stack::WEBHOOK_SECRET;
+    harness::needs_local_stack!();
+    let (stack, _) = flows::connected(&[]).await;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tapd-webhook-AbCdEf";
+    let extension = FakeExtension::start(vec![(arn.into(), WEBHOOK_SECRET.into())]).await;
+    let port = extension.port.to_string();
+    let env = [
+        ("TAPD_WEBHOOK_SECRET", ""),
+        ("TAPD_WEBHOOK_SECRET_ARN", arn),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.as_str()),
+        ("AWS_SESSION_TOKEN", SESSION_TOKEN),
+        ("SECRETS_TTL", "1h"),
+    ];
+    let webhook = stack.spawn("tapd-webhook", &env).await;
+    let deliver = |id: &'static str, secret: &'static str| {
+        let webhook = &webhook;
+        stack.sandbox.add_item(WORKSPACE, ItemKind::Story, id, "Webhook rotation");
+        async move {
+            let mut event = flows::create_event(WORKSPACE, "story", id, id);
+            event["secret"] = json!(secret);
+            webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &event)).await.status
+        }
+    };
+    assert_eq!(deliver("1120003271000000801", WEBHOOK_SECRET).await, 200);
+    let rotated = "whsec-rotated-7d1e0c55";
+    extension.set(arn, rotated);
+    assert_eq!(deliver("1120003271000000802", rotated).await, 200, "the new secret, read again at once");
+    assert_eq!(deliver("1120003271000000803", WEBHOOK_SECRET).await, 401, "the old one is refused");
+    let reads = extension.seen().len();
+    assert_eq!(deliver("1120003271000000804", "whsec-guess-0000").await, 401);
+    assert_eq!(extension.seen().len(), reads, "refusals do not read it again within 10 s");
+    assert_eq!(flows::docs_and_comments_of(&stack, "1120003271000000802"), (1, 1));
+    assert!(!webhook.logs().join("\n").contains(rotated), "the secret is not logged");
+}

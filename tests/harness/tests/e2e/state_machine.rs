@@ -140,7 +140,8 @@ impl World {
         let clients = Clients {
             store: self.stack.store().await,
             tapd: TapdClient::new(http.clone(), cfg.common.tapd.clone()),
-            tdoc: TdocClient::new(http, cfg.common.tdoc.clone()),
+            tdoc: TdocClient::new(http.clone(), cfg.common.tdoc.clone()),
+            notifier: shared::notify::Notifier::new(http, cfg.common.notify.clone()),
         };
         Linker::new(cfg, clients)
     }
