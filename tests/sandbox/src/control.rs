@@ -20,8 +20,8 @@
 //! | POST | `/_sandbox/expire-tokens` | every issued access token expires |
 //! | POST | `/_sandbox/expire-refresh-tokens` | every issued refresh token expires |
 //! | POST | `/_sandbox/expire-codes` | every unused authorization code expires |
-//! | GET | `/_sandbox/variants` | [`crate::Variants`]: `{"tapd_token_resource":"user","tdoc_token_error":"http401"}` |
-//! | POST | `/_sandbox/variants` | either or both of `tapd_token_resource` (`user`\|`workspace`\|`user_only`), `tdoc_token_error` (`http401`\|`http200`); unknown keys or values → `400`/`422` |
+//! | GET | `/_sandbox/variants` | [`crate::Variants`]: `{"tapd_token_resource":"user","tdoc_token_error":"http401","tapd_dead_token":"http401","tapd_unknown_path":"http404"}` |
+//! | POST | `/_sandbox/variants` | any of `tapd_token_resource` (`user`\|`workspace`\|`user_only`), `tdoc_token_error` (`http401`\|`http200`), `tapd_dead_token` (`http401`\|`http422`), `tapd_unknown_path` (`http404`\|`hello_world`); unknown keys or values → `400`/`422` |
 //! | GET | `/_sandbox/tapd-rate-limit` | `{"limit":1800,"window_ms":600000}` or `null` (unlimited) |
 //! | POST | `/_sandbox/tapd-rate-limit` | the same JSON (`null`: unlimited); starts a fresh window |
 //!
@@ -39,8 +39,8 @@ use std::time::Duration;
 
 use crate::Sandbox;
 use crate::model::{
-    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdTokenResource, TdocTokenError,
-    Variants,
+    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdDeadToken, TapdTokenResource,
+    TapdUnknownPath, TdocTokenError, Variants,
 };
 
 pub(crate) fn routes() -> Router<Sandbox> {
@@ -147,6 +147,10 @@ struct VariantsUpdate {
     tapd_token_resource: Option<TapdTokenResource>,
     #[serde(default)]
     tdoc_token_error: Option<TdocTokenError>,
+    #[serde(default)]
+    tapd_dead_token: Option<TapdDeadToken>,
+    #[serde(default)]
+    tapd_unknown_path: Option<TapdUnknownPath>,
 }
 
 async fn set_variants(State(sb): State<Sandbox>, Json(u): Json<VariantsUpdate>) -> StatusCode {
@@ -155,6 +159,12 @@ async fn set_variants(State(sb): State<Sandbox>, Json(u): Json<VariantsUpdate>) 
     }
     if let Some(e) = u.tdoc_token_error {
         sb.set_tdoc_token_error(e);
+    }
+    if let Some(d) = u.tapd_dead_token {
+        sb.set_tapd_dead_token(d);
+    }
+    if let Some(p) = u.tapd_unknown_path {
+        sb.set_tapd_unknown_path(p);
     }
     StatusCode::NO_CONTENT
 }

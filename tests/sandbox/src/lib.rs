@@ -106,9 +106,11 @@
 //! TAPD, always the envelope `{"status":0,"data":"","info":".."}`:
 //! bad/missing Basic auth on `/tokens/*` → `401`; bad, used, expired or mismatched code or
 //! refresh token, bad grant_type → `400`; API call with a missing, unknown or expired Bearer
-//! token → `401`; live token for another workspace (or the app token on an unseeded one) → `403`;
+//! token → `401` (`422` for an unknown or expired one in the `http422` variant, see Variants);
+//! live token for another workspace (or the app token on an unseeded one) → `403`;
 //! missing parameter (`workspace_id`, comment fields), bad `entry_type`, unknown item or comment,
-//! bad `limit`/`page` (zero, not a number), bad `order`, bad time filter → `400`; unknown path → `404`.
+//! bad `limit`/`page` (zero, not a number), bad `order`, bad time filter → `400`; unknown path → `404` (the
+//! `Hello world` reply in the `hello_world` variant, see Variants).
 //!
 //! Tencent Docs:
 //! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001,"msg"}`;
@@ -124,10 +126,17 @@
 //!   not owner → `403 {"code":10103}`; bad body → `400 {"code":400001}`.
 //!
 //! # Variants (unconfirmed facts, switchable)
-//! [`Variants`]: `tapd_token_resource` (`user` default | `workspace` | `user_only`) and
-//! `tdoc_token_error` (`http401` default | `http200`). Set them in [`SandboxConfig`], or at run
-//! time with [`Sandbox::set_variants`], [`Sandbox::set_tapd_token_resource`],
-//! [`Sandbox::set_tdoc_token_error`], or `POST /_sandbox/variants`.
+//! [`Variants`]: `tapd_token_resource` (`user` default | `workspace` | `user_only`),
+//! `tdoc_token_error` (`http401` default | `http200`), `tapd_dead_token` ([`TapdDeadToken`]: a
+//! TAPD API call with an unknown or expired Bearer token answers `http401` default, or `http422`
+//! `{"status":0,"data":"","info":"The access token provided is invalid"}`, both reported), and
+//! `tapd_unknown_path` ([`TapdUnknownPath`]: a TAPD API path the sandbox does not have answers
+//! `http404` default, or `hello_world`: `200 {"status":1,"data":"Hello world from TAPD API ..",
+//! "info":"success"}`, as a misspelt path is reported to). Set them in [`SandboxConfig`], or at
+//! run time with [`Sandbox::set_variants`], [`Sandbox::set_tapd_token_resource`],
+//! [`Sandbox::set_tdoc_token_error`], [`Sandbox::set_tapd_dead_token`],
+//! [`Sandbox::set_tapd_unknown_path`], or `POST /_sandbox/variants`. The fault kind
+//! [`FaultKind::HelloWorld`] answers TAPD's greeting on any path (one that exists too).
 //!
 //! # Control over HTTP (`/_sandbox/`, JSON, never faulted, recorded or rate limited)
 //! `GET info|docs|comments|items|item-updates|requests|tokens|faults|variants|tapd-rate-limit`;
@@ -168,8 +177,8 @@ use axum::middleware::from_fn_with_state;
 use tokio::sync::watch;
 
 pub use model::{
-    Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdTokenResource,
-    TdocTokenError, Variants,
+    Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, TapdDeadToken,
+    TapdTokenResource, TapdUnknownPath, TdocTokenError, Variants,
 };
 pub use state::Folder;
 pub use tapd::{TAPD_USER_ID, tapd_author};
@@ -210,6 +219,10 @@ pub struct SandboxConfig {
     /// The HTTP status of Tencent Docs' `ret` 37019 (dead token) replies (unconfirmed
     /// upstream; default `401`). Switchable at run time ([`Sandbox::set_variants`]).
     pub tdoc_token_error: TdocTokenError,
+    /// The HTTP status of TAPD's dead-token replies (`401` default, or `422`).
+    pub tapd_dead_token: TapdDeadToken,
+    /// TAPD's answer on a path it does not have (`404` default, or the `Hello world` reply).
+    pub tapd_unknown_path: TapdUnknownPath,
     /// TAPD's rate limit per app: at most `n` API requests in any sliding window, then
     /// `429` in the shape of `rate_limited_reply.json`. Default [`TAPD_RATE_LIMIT`];
     /// `None`: unlimited. Changeable at run time ([`Sandbox::set_tapd_rate_limit`]).
@@ -237,6 +250,8 @@ impl SandboxConfig {
             public_base_url: None,
             tapd_token_resource: TapdTokenResource::default(),
             tdoc_token_error: TdocTokenError::default(),
+            tapd_dead_token: TapdDeadToken::default(),
+            tapd_unknown_path: TapdUnknownPath::default(),
             tapd_rate_limit: Some(TAPD_RATE_LIMIT),
             webhook_url: None,
             webhook_secret: String::new(),
@@ -277,7 +292,12 @@ impl Sandbox {
         };
         let (shutdown, mut rx) = watch::channel(false);
         let state = State {
-            variants: Variants { tapd_token_resource: cfg.tapd_token_resource, tdoc_token_error: cfg.tdoc_token_error },
+            variants: Variants {
+                tapd_token_resource: cfg.tapd_token_resource,
+                tdoc_token_error: cfg.tdoc_token_error,
+                tapd_dead_token: cfg.tapd_dead_token,
+                tapd_unknown_path: cfg.tapd_unknown_path,
+            },
             tapd_rate_limit: cfg.tapd_rate_limit,
             ..State::default()
         };
@@ -521,6 +541,14 @@ impl Sandbox {
 
     pub fn set_tdoc_token_error(&self, error: TdocTokenError) {
         self.lock().variants.tdoc_token_error = error;
+    }
+
+    pub fn set_tapd_dead_token(&self, answer: TapdDeadToken) {
+        self.lock().variants.tapd_dead_token = answer;
+    }
+
+    pub fn set_tapd_unknown_path(&self, answer: TapdUnknownPath) {
+        self.lock().variants.tapd_unknown_path = answer;
     }
 
     /// The TAPD rate limit in force (`None`: unlimited).
