@@ -8,13 +8,15 @@
 //!   DynamoDB-compatible endpoint that `make test` starts.
 //! - [`ddb_proxy`]: a fault-injecting proxy in front of that endpoint.
 //! - [`stack`] and [`flows`]: a sandbox, a table and the functions wired together, and
-//!   the deliveries, checks and waits the black-box suites share.
+//!   the deliveries, checks and waits the black-box suites share; [`hostile`]: the costliest
+//!   bodies a stranger can send the webhook (the e2e suite and the bench share them).
 //! - [`bin_path`]: where `make test` put the release binaries.
 
 pub mod apigw;
 pub mod ddb_proxy;
 pub mod dynamo;
 pub mod flows;
+pub mod hostile;
 pub mod lambda;
 pub mod stack;
 
