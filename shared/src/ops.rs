@@ -114,6 +114,16 @@ pub fn reason(lang: Lang, record: &ItemRecord) -> Option<String> {
             "腾讯文档的授权已失效：请在控制台重新连接腾讯文档（文档都会保留）。",
             "The Tencent Docs authorization is gone: reconnect Tencent Docs from the console (the docs stay).",
         )
+    } else if says("no such item") && says("looked twice") {
+        lang.pick(
+            "TAPD 两次查询都没有这个条目（可能已被删除，或投递是伪造的）：已放弃，可以手动重试。",
+            "TAPD had no such item at two looks (deleted, or a forged delivery): given up; you can retry it.",
+        )
+    } else if says("no such item") && record.stage.is_pending() {
+        lang.pick(
+            "TAPD 中找不到这个条目（可能已被删除）：稍后再查一次，仍然没有就放弃。",
+            "TAPD has no such item (it may have been deleted): looked at once more shortly, then given up.",
+        )
     } else if says("no such item") {
         lang.pick("TAPD 中找不到这个条目（可能已被删除）。", "TAPD has no such item (it may have been deleted).")
     } else if says("could not tell") {
@@ -601,6 +611,33 @@ mod tests {
         ] {
             assert_eq!(apply_settings(s.clone(), &bad).unwrap_err().field, field);
         }
+    }
+
+    #[test]
+    fn a_vanished_item_says_so_while_it_waits_and_once_given_up() {
+        let key: ItemKey = "20000001/story/1000123".parse().unwrap();
+        let record = |stage: Stage, last_error: &str| ItemRecord {
+            key: key.clone(),
+            stage,
+            attempts: 1,
+            first_seen_ms: 0,
+            pending_since_ms: 0,
+            last_error: Some(last_error.into()),
+            deleted: false,
+            delete_refused: None,
+            marker: "m".into(),
+            absent_since_ms: None,
+        };
+        let gone = crate::link::ITEM_GONE;
+        assert!(reason(Lang::ZhCn, &record(Stage::New, gone)).unwrap().contains("稍后再查一次"));
+        let given = format!("{gone} (looked twice, 300 s apart): given up");
+        let r = record(Stage::GivenUp { reason: given.clone(), doc: None }, &given);
+        assert!(reason(Lang::ZhCn, &r).unwrap().contains("两次查询都没有"));
+        assert!(reason(Lang::En, &r).unwrap().contains("two looks"));
+        // Records given up after days of retries (before the second look) read as before.
+        let old = format!("given up after 72 h of retries: {gone}");
+        let r = record(Stage::GivenUp { reason: old.clone(), doc: None }, &old);
+        assert_eq!(reason(Lang::En, &r).unwrap(), "TAPD has no such item (it may have been deleted).");
     }
 
     #[test]

@@ -215,6 +215,10 @@ pub struct ItemRecord {
     /// item carries it in the provisional title, so a look in the folder finds the doc this
     /// item's create made and no other (empty only on rows never claimed).
     pub marker: String,
+    /// Since when TAPD has had no such item, from the first read that found none (records
+    /// written before 2026-12-07 have none): a second read after a short wait that still finds
+    /// none gives the item up.
+    pub absent_since_ms: Option<u64>,
 }
 
 /// Proof of holding an item until `until_ms`: every write is conditional on it.
@@ -296,6 +300,7 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         deleted: item.contains_key("deleted_at"),
         marker: get_s(item, "create_marker").unwrap_or_default().to_owned(),
         delete_refused: get_s(item, "delete_refused").map(str::to_owned),
+        absent_since_ms: get_n(item, "item_absent_since"),
     })
 }
 
@@ -485,7 +490,7 @@ impl Store {
             .set_key(Some(Self::key(&pk, SK)))
             .update_expression(
                 "SET #st = :pending, pending_since = :now, gsi1pk = :gpk, gsi1sk = :gsk, claim_until = :zero, \
-                 updated_at = :now REMOVE claim_owner",
+                 updated_at = :now REMOVE claim_owner, item_absent_since",
             )
             .condition_expression("#st IN (:given_up, :legacy)")
             .expression_attribute_names("#st", "status")
@@ -510,7 +515,7 @@ impl Store {
         self.claimed_update(
             claim,
             "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now \
-             REMOVE create_unknown_since, create_sent_to",
+             REMOVE create_unknown_since, create_sent_to, item_absent_since",
             vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))],
         )
         .await?;
@@ -539,7 +544,7 @@ impl Store {
             .claimed_update(
                 claim,
                 "SET #st = :done, comment_id = :cid, updated_at = :now, gsi1pk = :list, gsi1sk = :lk \
-                 REMOVE claim_owner, claim_until, last_error",
+                 REMOVE claim_owner, claim_until, last_error, item_absent_since",
                 vec![
                     (":done", s("done")),
                     (":cid", s(comment_id)),
@@ -566,6 +571,30 @@ impl Store {
     /// Lets go of a pending item after a failure, recording why; it is due again at
     /// `next_ms` (a delivery may take it earlier).
     pub async fn release_for_retry(&self, claim: &Claim, error: &str, next_ms: u64) -> Result<(), StoreError> {
+        self.release_failed(claim, error, next_ms, None).await
+    }
+
+    /// [`Store::release_for_retry`] after a read that found no such item in TAPD, the first
+    /// since `since_ms`: the next attempt's read is the second look.
+    pub async fn release_absent(
+        &self,
+        claim: &mut Claim,
+        error: &str,
+        since_ms: u64,
+        next_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.release_failed(claim, error, next_ms, Some(since_ms)).await?;
+        claim.record.absent_since_ms = Some(since_ms);
+        Ok(())
+    }
+
+    async fn release_failed(
+        &self,
+        claim: &Claim,
+        error: &str,
+        next_ms: u64,
+        absent_since: Option<u64>,
+    ) -> Result<(), StoreError> {
         let error: String = error.chars().take(500).collect();
         let mut values = vec![
             (":err", s(error)),
@@ -573,33 +602,32 @@ impl Store {
             (":gsk", s(due_key(next_ms, &claim.record.key.pk()))),
             (":now", n(now_millis())),
         ];
-        // A create in doubt stays in doubt until a look settles it.
-        let expr = match &claim.record.stage {
+        let mut set = "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now".to_owned();
+        match &claim.record.stage {
+            // A create in doubt stays in doubt until a look settles it.
             Stage::CreateUnknown { since_ms, sent_to } => {
                 values.push((":since", n(*since_ms)));
-                match sent_to.to_attr() {
-                    Some(to) => {
-                        values.push((":to", s(to)));
-                        "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
-                         create_unknown_since = :since, create_sent_to = :to REMOVE claim_owner"
-                    }
-                    // Kept as it was: an earlier doubt's folder is still worth a look.
-                    None => {
-                        "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
-                         create_unknown_since = :since REMOVE claim_owner"
-                    }
+                set.push_str(", create_unknown_since = :since");
+                // Not on record: an earlier doubt's folder, kept as it was, is still worth a look.
+                if let Some(to) = sent_to.to_attr() {
+                    values.push((":to", s(to)));
+                    set.push_str(", create_sent_to = :to");
                 }
             }
             // Written by this attempt and not yet on record (the happy path records it
             // with the comment): the next attempt does not write it again.
             Stage::DocWritten { .. } => {
                 values.push((":t", AttributeValue::Bool(true)));
-                "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
-                 doc_written = :t REMOVE claim_owner"
+                set.push_str(", doc_written = :t");
             }
-            _ => "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner",
-        };
-        self.claimed_update(claim, expr, values).await
+            _ => {}
+        }
+        if let Some(since) = absent_since {
+            values.push((":absent", n(since)));
+            set.push_str(", item_absent_since = :absent");
+        }
+        set.push_str(" REMOVE claim_owner");
+        self.claimed_update(claim, &set, values).await
     }
 
     /// Ends an item's retries with the reason; the doc, if any, stays on record.
