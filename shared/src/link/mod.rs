@@ -12,6 +12,7 @@
 //!  (the create's reply was lost, or the attempt died around it)
 //! any pending stage ──failure──▶ same stage, due again after a backoff
 //!                   ──older than GIVE_UP_AFTER──▶ GivenUp
+//!                   ──TAPD has no such item, at a second look──▶ GivenUp
 //! GivenUp ──a new delivery / redrive──▶ pending again
 //! ```
 
