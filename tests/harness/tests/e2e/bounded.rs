@@ -44,3 +44,37 @@ async fn six_megabyte_bodies_with_a_wrong_or_missing_secret_are_refused_unread_i
         }
     }
 }
+
+#[tokio::test]
+async fn bodies_over_each_routes_cap_are_answered_413_in_the_functions_own_shape() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[]).await;
+    let oauth = stack.oauth().await;
+    let before = stack.sandbox.requests().len();
+    let over = shared::delivery::MAX_BODY + 1;
+    // The webhook: 6 MB, measured on the body as sent and, base64-encoded, before it is decoded.
+    for (name, request) in [
+        ("plain", Request::post(WEBHOOK_PATH, "application/json", vec![b' '; over])),
+        ("base64", Request::post(WEBHOOK_PATH, "application/json", vec![b' '; over]).base64(true)),
+    ] {
+        let resp = webhook.http(&request).await;
+        assert_eq!((resp.status, resp.json().unwrap()["status"].as_str()), (413, Some("too_large")), "{name}");
+    }
+    // oauth: its bodies are small forms (16 KiB at most).
+    let cap = shared::gateway::FORM_MAX_BODY;
+    for path in ["/oauth/tdoc/confirm", &format!("/console/ws/{}/retry", flows::WORKSPACE)] {
+        let token = "t".repeat(cap);
+        let resp = oauth.http(&Request::post_form(path, &[("token", &token)])).await;
+        assert_eq!(resp.status, 413, "{path}: {}", resp.body);
+        assert!(resp.header("content-type").is_some_and(|t| t.starts_with("text/html")), "{path}: a page");
+        // Refused before its headers are read: in the pages' default language, Chinese.
+        assert!(resp.body.contains("请求过大"), "{path}: {}", resp.body);
+        // Just under the cap it is read (and refused for what it says, not for its size).
+        let token = "t".repeat(cap - 10);
+        let resp = oauth.http(&Request::post_form(path, &[("token", &token)])).await;
+        assert!(resp.status != 413 && resp.status < 500, "{path}: {} {}", resp.status, resp.body);
+    }
+    assert_eq!(stack.sandbox.requests().len(), before, "nothing reached TAPD or Tencent Docs");
+    flows::assert_no_panic(&webhook);
+    flows::assert_no_panic(&oauth);
+}
