@@ -59,7 +59,7 @@ pub fn credentials<'a>(content_type: &str, body: &'a [u8]) -> Result<Credentials
             _ => continue,
         };
         if slot.replace(v).is_some() {
-            return Err(BodyError::Duplicate(k.into_owned()));
+            return Err(duplicate(&k));
         }
     }
     Ok(found)
