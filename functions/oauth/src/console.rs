@@ -972,6 +972,7 @@ mod tests {
                     deleted: false,
                     delete_refused: None,
                     marker: "m".into(),
+                    absent_since_ms: None,
                 };
                 let given_up = ItemRecord { stage: Stage::GivenUp { reason, doc: None }, ..waiting.clone() };
                 let words = escape_html(&reason.words(lang));

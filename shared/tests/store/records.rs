@@ -263,6 +263,56 @@ async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
 }
 
 #[tokio::test]
+async fn an_item_tapd_did_not_have_keeps_since_when_until_it_is_found_or_started_again() {
+    harness::needs_local_dynamodb!();
+    let (store, _) = store().await;
+    let claim = |k: ItemKey, owner: &'static str| {
+        let store = &store;
+        async move {
+            match store.claim_item(&k, None, owner, now_millis() + 30_000).await.unwrap() {
+                ClaimOutcome::Claimed(c) => c,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let k = key("3501");
+    let mut first = claim(k.clone(), "a").await;
+    assert_eq!(first.record.absent_since_ms, None, "a new record has not been missed");
+    store.release_absent(&mut first, "TAPD has no such item in the workspace", 1234, now_millis()).await.unwrap();
+    let second = claim(k.clone(), "b").await;
+    assert_eq!((second.record.absent_since_ms, &second.record.stage), (Some(1234), &Stage::New));
+    // Another failure between the looks keeps when the item was first missed.
+    store
+        .release_for_retry(
+            &second,
+            shared::reason::Reason::Unavailable(shared::upstream::Service::Tapd),
+            "TAPD unavailable",
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    let mut third = claim(k.clone(), "c").await;
+    assert_eq!(third.record.absent_since_ms, Some(1234));
+    // Given up, then started again by a new delivery: two looks again.
+    store
+        .give_up(
+            &mut third,
+            shared::reason::Reason::ItemVanished,
+            "TAPD has no such item in the workspace (looked twice, 300 s apart): given up",
+        )
+        .await
+        .unwrap();
+    assert_eq!(claim(k.clone(), "d").await.record.absent_since_ms, None);
+    // Found after all: the doc's record ends it.
+    let k = key("3502");
+    let mut first = claim(k.clone(), "a").await;
+    store.release_absent(&mut first, "TAPD has no such item in the workspace", 1234, now_millis()).await.unwrap();
+    let mut second = claim(k.clone(), "b").await;
+    store.record_doc(&mut second, doc()).await.unwrap();
+    assert_eq!(store.item(&k).await.unwrap().unwrap().absent_since_ms, None);
+}
+
+#[tokio::test]
 async fn items_from_before_the_console_index_are_put_into_it_once() {
     harness::needs_local_dynamodb!();
     let (store, table) = store().await;
