@@ -271,6 +271,79 @@ async fn rotate_keys_reencrypts_every_token_under_the_first_key() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
+/// `tapdocs check-key` (what `make verify-backup` runs): the backup's key opens the stored
+/// tokens, a wrong key is refused, and neither the key nor a token is ever printed.
+#[tokio::test]
+async fn check_key_proves_a_backup_opens_the_stored_tokens_without_printing_them() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    let dir = std::env::temp_dir().join(format!("tapdocs-check-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.key");
+    std::fs::write(&good, format!("{KEY}\n")).unwrap();
+    let wrong = dir.join("wrong.key");
+    std::fs::write(&wrong, NEW_KEY).unwrap();
+    let good_path = good.to_str().unwrap();
+
+    // Nothing stored yet: nothing to prove the key against.
+    let out = tapdocs(&table, &["check-key", "--key-file", good_path]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+
+    connected(&store, "20000041", "0123456789abcdef0123456789abcdef").await;
+    let printed = |out: &Output| format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(out));
+
+    let ok = tapdocs(&table, &["check-key", "--key-file", good_path]);
+    assert!(ok.status.success(), "{}", printed(&ok));
+    let text = printed(&ok);
+    assert!(text.contains("opens 2 of 2"), "{text}");
+    for secret in [KEY, "tapd-access", "tdoc-access", "tdoc-refresh"] {
+        assert!(!text.contains(secret), "check-key printed a secret: {text}");
+    }
+    // The fingerprint is the one `make backup-key` prints: sha256 of the key's text, 16 hex digits.
+    let r = json_of(&tapdocs(&table, &["check-key", "--key-file", good_path, "--json"]));
+    assert_eq!((r["tokens"].as_u64(), r["opened"].as_u64()), (Some(2), Some(2)));
+    let fp = r["fingerprint"].as_str().unwrap();
+    assert_eq!(fp.len(), 16);
+    assert!(text.contains(fp), "{text}");
+
+    // From stdin, as `gpg -d BACKUP | tapdocs check-key --key-file -`.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tapdocs"));
+    let mut child = cmd
+        .args(["--table", &table, "check-key", "--key-file", "-"])
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo::endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .env_remove("TOKEN_ENCRYPTION_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), format!("{KEY}\n").as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let piped = child.wait_with_output().unwrap();
+    assert!(piped.status.success(), "{}", printed(&piped));
+
+    // Another key opens nothing: exit 1, said plainly, nothing printed of either key.
+    let bad = tapdocs(&table, &["check-key", "--key-file", wrong.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1), "{}", printed(&bad));
+    let text = printed(&bad);
+    assert!(text.contains("opens none"), "{text}");
+    assert!(!text.contains(KEY) && !text.contains(NEW_KEY), "{text}");
+
+    // Not a key at all: a usage error naming the file.
+    let junk = dir.join("junk.key");
+    std::fs::write(&junk, "not a key").unwrap();
+    let out = tapdocs(&table, &["check-key", "--key-file", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+    assert!(stderr(&out).contains("junk.key"), "{}", stderr(&out));
+    // Nothing was written: the tokens still open under the original key.
+    assert!(store.tapd_token(&ws("20000041")).await.unwrap().is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_wrong_table_or_endpoint_is_a_clear_error() {
     harness::needs_local_dynamodb!();
