@@ -344,6 +344,84 @@ async fn check_key_proves_a_backup_opens_the_stored_tokens_without_printing_them
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `make backup-key` and `make verify-backup` (scripts/deployment.py) end to end against the
+/// local AWS (moto serves Secrets Manager and CloudFormation beside DynamoDB): the key is read back
+/// from the secret the stack names, written (plain here: gpg's passphrase needs a person or a
+/// file), and the backup is proven by `tapdocs check-key` on the stack's table; a wrong backup fails.
+#[tokio::test]
+async fn backup_key_reads_the_stored_key_back_and_verify_backup_proves_it() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    connected(&store, "20000051", "fedcba9876543210fedcba9876543210").await;
+    let root = harness::workspace_root();
+    let python = root.join(".venv/bin/python");
+    assert!(python.is_file(), "{} is missing: run `make venv`", python.display());
+    let stack = format!("tapd-docs-backup-{}", std::process::id());
+    let dir = std::env::temp_dir().join(&stack);
+    std::fs::create_dir_all(&dir).unwrap();
+    let aws = |cmd: &mut Command| {
+        cmd.current_dir(&dir)
+            .env("AWS_ENDPOINT_URL", dynamo::endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_PROFILE")
+            .env_remove("TOKEN_ENCRYPTION_KEY")
+            .env_remove("BACKUP_PASSPHRASE_FILE")
+            .stdin(Stdio::null());
+    };
+    // The deployment as `make secrets` and `make deploy` leave it: the key in Secrets Manager,
+    // the stack naming it (TokenEncryptionKeyArn) and its table (TableName).
+    let seed = format!(
+        r#"
+import boto3, json
+arn = boto3.client("secretsmanager").create_secret(Name="{stack}/token-encryption-key", SecretString="{KEY}")["ARN"]
+t = {{"Parameters": {{"TokenEncryptionKeyArn": {{"Type": "String"}}}},
+     "Resources": {{"T": {{"Type": "AWS::SNS::Topic"}}}},
+     "Outputs": {{"TableName": {{"Value": "{table}"}}}}}}
+boto3.client("cloudformation").create_stack(StackName="{stack}", TemplateBody=json.dumps(t),
+    Parameters=[{{"ParameterKey": "TokenEncryptionKeyArn", "ParameterValue": arn}}])
+"#
+    );
+    let mut cmd = Command::new(&python);
+    aws(cmd.args(["-c", &seed]));
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let samconfig = dir.join("samconfig.toml");
+    std::fs::write(&samconfig, format!("version = 0.1\n[qa.deploy.parameters]\nstack_name = \"{stack}\"\n")).unwrap();
+    let script = root.join("scripts/deployment.py");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(&python);
+        cmd.arg(&script).args(args).args(["--env", "qa", "--samconfig", samconfig.to_str().unwrap()]);
+        aws(&mut cmd);
+        cmd.output().unwrap()
+    };
+
+    let backup = dir.join("token-key-qa.key");
+    let out = run(&["backup-key", "--plain", "--out", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&backup).unwrap().trim(), KEY, "the key as stored");
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!printed.contains(KEY), "backup-key printed the key: {printed}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600);
+    // Never overwritten.
+    assert!(!run(&["backup-key", "--plain", "--out", backup.to_str().unwrap()]).status.success());
+
+    let tapdocs_bin = env!("CARGO_BIN_EXE_tapdocs");
+    let out = run(&["verify-backup", "--file", backup.to_str().unwrap(), "--tapdocs", tapdocs_bin]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("opens 2 of 2") && !text.contains(KEY), "{text}");
+
+    let wrong = dir.join("wrong.key");
+    std::fs::write(&wrong, NEW_KEY).unwrap();
+    let out = run(&["verify-backup", "--file", wrong.to_str().unwrap(), "--tapdocs", tapdocs_bin]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_wrong_table_or_endpoint_is_a_clear_error() {
     harness::needs_local_dynamodb!();

@@ -8,6 +8,7 @@ mod bad_input;
 mod cold_path;
 mod connect;
 mod console;
+mod deploy;
 mod docs;
 mod emulator;
 mod exactly_once;
