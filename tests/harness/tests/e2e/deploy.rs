@@ -762,3 +762,39 @@ fn every_arn_the_template_builds_is_of_the_aws_cn_partition_in_china() {
     // the docs say they must be of the region's partition.
     assert!(read("docs/deploy.md").contains("arn:aws-cn:"));
 }
+
+// ------------------------------------------------------------------------------------------------
+// The runbook, tried against the sandboxes
+
+/// docs/operations.md: pausing a workspace raises no alarm. The real `tapd-webhook` binary's
+/// scheduled run prints the EMF line `PendingEventsAgeAlarm` reads; a paused workspace's waiting
+/// item is not in it, though the table holds it pending.
+#[tokio::test]
+async fn a_paused_workspace_raises_no_pending_alarm() {
+    harness::needs_local_stack!();
+    use harness::apigw::scheduled_event;
+    use harness::flows::{self, WORKSPACE};
+    use shared::link::metrics;
+
+    let (stack, webhook) = flows::connected(&[]).await;
+    let store = stack.store().await;
+    let ws = shared::ids::WorkspaceId::parse(WORKSPACE).unwrap();
+    shared::ops::pause(&store, &ws, "runbook test").await.unwrap();
+    stack.sandbox.add_item(WORKSPACE, sandbox::ItemKind::Story, "1120003271003700001", "Paused story");
+    let delivered = webhook.http(&flows::story_delivery("1120003271003700001", "pause-1")).await;
+    assert_eq!(delivered.status, 200, "{}", delivered.body);
+    assert_eq!(store.pending_stats().await.unwrap().0, 1, "the item waits, recorded");
+
+    webhook.take_logs();
+    let run = webhook.invoke(scheduled_event()).await;
+    assert!(run.response().is_some(), "{run:?}");
+    let logs = webhook.take_logs();
+    let line = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+        .find(|v| v.get(metrics::OLDEST_PENDING_AGE).is_some())
+        .unwrap_or_else(|| panic!("no metrics line in {logs:#?}"));
+    assert_eq!(line[metrics::PENDING_EVENTS], 0, "{line}");
+    assert_eq!(line[metrics::OLDEST_PENDING_AGE], 0, "{line}");
+    assert!(stack.sandbox.docs().is_empty(), "nothing is made while paused");
+}
