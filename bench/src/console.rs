@@ -91,10 +91,22 @@ async fn templates(store: &Store, table: &str, ws: &WorkspaceId) -> Vec<(&'stati
                 store.record_done(&mut claim, doc, "1000000001").await.unwrap();
             }
             "waiting" => store
-                .release_for_retry(&claim, "Tencent Docs is rate limiting", now_millis() + 3_600_000)
+                .release_for_retry(
+                    &claim,
+                    shared::reason::Reason::legacy("Tencent Docs is rate limiting"),
+                    "Tencent Docs is rate limiting",
+                    now_millis() + 3_600_000,
+                )
                 .await
                 .unwrap(),
-            _ => store.give_up(&mut claim, "given up after 72 h of retries: TAPD refused").await.unwrap(),
+            _ => store
+                .give_up(
+                    &mut claim,
+                    shared::reason::Reason::legacy("given up after 72 h of retries: TAPD refused"),
+                    "given up after 72 h of retries: TAPD refused",
+                )
+                .await
+                .unwrap(),
         }
         let raw = harness::dynamo::client()
             .await

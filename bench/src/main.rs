@@ -684,7 +684,12 @@ async fn drain(args: &Args, variant: &Variant, latency: Latency) -> Drain {
                 let key = harness::flows::story_key(id);
                 match store.claim_item(&key, Some(&format!("outage-{id}")), "bench-outage", now() + 60_000).await {
                     Ok(ClaimOutcome::Claimed(claim)) => store
-                        .release_for_retry(&claim, "TAPD unavailable (bench outage)", now().saturating_sub(1000))
+                        .release_for_retry(
+                            &claim,
+                            shared::reason::Reason::legacy("TAPD unavailable (bench outage)"),
+                            "TAPD unavailable (bench outage)",
+                            now().saturating_sub(1000),
+                        )
                         .await
                         .expect("release the seeded claim"),
                     other => panic!("seeding {id}: {other:?}"),

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod link;
 pub mod ops;
 pub mod random;
+pub mod reason;
 pub mod retry;
 pub mod runtime;
 pub mod secret;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::ids::{ItemId, ItemKind, WorkspaceId};
+use crate::reason::Reason;
 use crate::secret::Secret;
 use crate::store::ItemFilter;
 use crate::store::{Binding, ItemKey, ItemRecord, Stage, Store, StoreError, WorkspaceSettings};
@@ -74,63 +75,18 @@ impl ItemState {
     }
 }
 
-/// Why an item waits or was given up, in plain words (not the error as logged).
+/// Why an item waits or was given up, in words from its typed [`Reason`]: a given-up item
+/// always says so (and that it can be retried), a waiting one when its next try is; a deleted
+/// item says why a delete was not believed, if one was not. `None` for a linked item.
 pub fn reason(lang: Lang, record: &ItemRecord) -> Option<String> {
-    let raw = match &record.stage {
-        Stage::GivenUp { reason, .. } => reason.as_str(),
-        Stage::CreateUnknown { .. } => {
-            return Some(
-                lang.pick(
-                    "上次创建文档时没有收到腾讯文档的答复：正在核实文档是否已经创建，确认前不会再创建一个。",
-                    "Tencent Docs did not answer the last create: checking whether the doc was made; no second one is made meanwhile.",
-                )
-                .to_owned(),
-            );
-        }
-        _ if record.deleted => return record.delete_refused.clone(),
-        Stage::Done { .. } => return None,
-        _ => record.last_error.as_deref()?,
-    };
-    let says = |needle: &str| raw.contains(needle);
-    let words = if says("settings leave") {
-        lang.pick(
-            "本项目的设置不为这类条目创建文档：如需要，请在「处理的事件」中勾选后重试。",
-            "The workspace's settings do not link this kind: tick it under the events acted on, then retry.",
-        )
-    } else if says("paused") {
-        lang.pick(
-            "本项目已暂停创建文档：恢复后立即处理。",
-            "Linking is paused in this workspace: taken as soon as it resumes.",
-        )
-    } else if says("reconnect") {
-        lang.pick(
-            "腾讯文档的授权已失效：请在控制台重新连接腾讯文档（文档都会保留）。",
-            "The Tencent Docs authorization is gone: reconnect Tencent Docs from the console (the docs stay).",
-        )
-    } else if says("no such item") {
-        lang.pick("TAPD 中找不到这个条目（可能已被删除）。", "TAPD has no such item (it may have been deleted).")
-    } else if says("could not tell") {
-        lang.pick(
-            "无法读取目标文件夹，暂时不能确认文档是否已创建：稍后自动重试。",
-            "The target folder could not be read, so it is not yet known whether the doc was made: retried automatically.",
-        )
-    } else if says("rate limiting") {
-        lang.pick(
-            "请求过于频繁，服务方暂时限流：稍后自动重试。",
-            "The service is rate limiting us: retried automatically.",
-        )
-    } else if says("TAPD") {
-        lang.pick("TAPD 暂时无法访问：稍后自动重试。", "TAPD could not be reached: retried automatically.")
-    } else if says("Tencent Docs") {
-        lang.pick("腾讯文档暂时无法访问：稍后自动重试。", "Tencent Docs could not be reached: retried automatically.")
-    } else if says("DynamoDB") {
-        lang.pick("服务内部存储暂时不可用：稍后自动重试。", "Our storage was unavailable: retried automatically.")
-    } else if says("given up") || says("gave up") {
-        lang.pick("多次重试仍未成功，已放弃：可以手动重试。", "Retried for too long and given up: you can retry it.")
-    } else {
-        lang.pick("暂时失败：稍后自动重试。", "A temporary failure: retried automatically.")
-    };
-    Some(words.to_owned())
+    let next = record.next_try_ms.filter(|&at| at > now_millis()).map(crate::time::tapd_time);
+    match (&record.stage, ItemState::of(record)) {
+        (_, ItemState::Deleted) => record.delete_refused.clone(),
+        (_, ItemState::Linked) => None,
+        (Stage::GivenUp { reason, .. }, _) => Some(reason.given_up(lang)),
+        (Stage::CreateUnknown { .. }, _) => Some(Reason::CreateUnsettled.waiting(lang, next.as_deref())),
+        _ => record.reason.map(|r| r.waiting(lang, next.as_deref())),
+    }
 }
 
 /// A setting that was refused, and why, for the form (or the CLI) to say.
@@ -242,6 +198,58 @@ pub async fn items(
     store.workspace_items(ws, limit, cursor, state.map(ItemState::filter)).await
 }
 
+/// What a person searches the console for: an item by its TAPD id, or words of its doc's title.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Find {
+    Id(ItemId),
+    Words(Vec<String>),
+}
+
+impl Find {
+    /// The search box's text; `None` when there is nothing to search for.
+    pub fn parse(raw: &str) -> Option<Find> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        if raw.len() >= 4 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            return ItemId::parse(raw).ok().map(Find::Id);
+        }
+        // At most five words of at most 50 characters: a search, not a payload.
+        let words: Vec<String> =
+            raw.split_whitespace().take(5).map(|w| w.chars().take(50).collect::<String>()).collect();
+        Some(Find::Words(words))
+    }
+}
+
+/// A page of the workspace's items matching `find` (of `state`, if given), newest first: an
+/// id is read directly (as a story, a bug and a task, side by side), words through the
+/// workspace's index.
+pub async fn find(
+    store: &Store,
+    ws: &WorkspaceId,
+    find: &Find,
+    state: Option<ItemState>,
+    cursor: Option<&str>,
+    limit: i32,
+) -> Result<crate::store::ItemsPage, StoreError> {
+    match find {
+        Find::Id(id) => {
+            let key = |kind| ItemKey { workspace: ws.clone(), kind, id: id.clone() };
+            let (story, bug, task) = (key(ItemKind::Story), key(ItemKind::Bug), key(ItemKind::Task));
+            let (a, b, c) = tokio::try_join!(store.item(&story), store.item(&bug), store.item(&task))?;
+            let items = [a, b, c]
+                .into_iter()
+                .flatten()
+                .filter(|r| state.is_none_or(|st| ItemState::of(r) == st))
+                .map(Ok)
+                .collect();
+            Ok(crate::store::ItemsPage { items, next: None })
+        }
+        Find::Words(words) => store.search_titles(ws, words, state.map(ItemState::filter), limit, cursor).await,
+    }
+}
+
 /// What retrying one item did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Retried {
@@ -266,15 +274,15 @@ impl Retried {
 }
 
 /// Retries one item now: a given-up one starts again, a waiting one is due at once.
-pub async fn retry_item(store: &Store, key: &ItemKey) -> Result<Retried, StoreError> {
-    if store.rearm(key).await? {
+pub async fn retry_item(store: &Store, key: &ItemKey, who: &str) -> Result<Retried, StoreError> {
+    if store.rearm(key, Some(who)).await? {
         return Ok(Retried::Rearmed);
     }
     let Some(view) = store.item_view(key).await? else { return Ok(Retried::NotFound) };
     Ok(match &view.record.stage {
         Stage::Done { .. } => Retried::Done,
         stage if stage.is_pending() => {
-            if store.make_due_now(key).await? {
+            if store.make_due_now(key, Some(who)).await? {
                 Retried::DueNow
             } else {
                 match store.item_view(key).await?.and_then(|v| v.claim_until_ms) {
@@ -296,7 +304,7 @@ pub async fn retry(
     who: &str,
 ) -> Result<Retried, StoreError> {
     let key = ItemKey { workspace: ws.clone(), kind, id: id.clone() };
-    let done = retry_item(store, &key).await?;
+    let done = retry_item(store, &key, who).await?;
     if done.scheduled() {
         store.audit(ws, who, &format!("retry {} {}", kind.as_str(), id)).await?;
     }
@@ -310,7 +318,7 @@ pub async fn retry_given_up(store: &Store, ws: &WorkspaceId, who: &str) -> Resul
     loop {
         let page = items(store, ws, Some(ItemState::GivenUp), cursor.as_deref(), 100).await?;
         for r in page.items.iter().flatten() {
-            n += usize::from(store.rearm(&r.key).await?);
+            n += usize::from(store.rearm(&r.key, Some(who)).await?);
         }
         match page.next {
             Some(c) => cursor = Some(c),
@@ -452,7 +460,7 @@ pub async fn resume(store: &Store, ws: &WorkspaceId, who: &str) -> Result<usize,
     store.put_workspace_settings(ws, &settings).await?;
     let mut due = 0;
     for record in store.waiting_of(ws).await? {
-        due += usize::from(store.make_due_now(&record.key).await?);
+        due += usize::from(store.make_due_now(&record.key, None).await?);
     }
     store.audit(ws, who, &format!("resumed linking ({due} waiting item(s) due now)")).await?;
     Ok(due)

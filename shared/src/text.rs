@@ -177,12 +177,12 @@ pub fn problem(lang: Lang, p: Problem) -> Message {
             "只有项目管理员可以连接或管理此项目",
             "Only this workspace's admins may connect or manage it",
             "TAPD 显示你不是此项目的管理员（角色「管理员」），也不在部署者为此项目指定的管理者名单中，未做任何更改。\
-             请让此项目的管理员来连接或登录控制台；如确需由你管理，请联系部署者（运维）用 \
-             `tapdocs workspace admins add` 把你的 TAPD 账号加入此项目的管理者名单。",
+             请让此项目的管理员来连接或登录控制台；如确需由你管理，请联系部署者（运维）\
+             把你的 TAPD 账号加入此项目的管理者名单（命令：tapdocs workspace admins add）。",
             "TAPD says you are not an admin of this workspace (role 管理员), and the deployer has not named you \
              for it, so nothing was changed. Ask one of the workspace's admins to connect it or sign in to the \
-             console; if you should manage it, ask the deployer (operator) to add your TAPD account with \
-             `tapdocs workspace admins add`.",
+             console; if you should manage it, ask the deployer (operator) to add your TAPD account \
+             (command: tapdocs workspace admins add).",
         ),
         Problem::RolesUnreadable => fixed(
             "无法确认你是项目管理员",

@@ -4,7 +4,9 @@
 //!
 //! - `GET /console`: the signed-in workspaces, or TAPD's consent (as `/oauth/tapd/start`).
 //! - `GET /console/signin`: TAPD's consent again, to add a workspace to this browser's session.
-//! - `GET /console/ws/{ws}[?state=&after=]`: one workspace (404 unless this session may see it).
+//! - `GET /console/ws/{ws}[?q=&state=&after=]`: one workspace (404 unless this session may see it),
+//!   its items found by id or title words and filtered by state, the query in the URL.
+//! - `GET /console/ws/{ws}/item/{kind}/{id}`: one item, and its history attempt by attempt.
 //! - `POST /console/ws/{ws}/{retry|retry-given-up|settings|rotate-secret}`, `POST /console/signout`:
 //!   each with the session's CSRF token.
 //!
@@ -130,6 +132,7 @@ pub async fn handle(connector: &Connector, req: &HttpRequest, lang: Lang) -> Htt
             };
             match (method, rest) {
                 ("GET", []) => workspace_page(connector, req, lang, &token, &s, &ws, None).await,
+                ("GET", ["item", kind, id]) => item_page(connector, lang, &token, &ws, kind, id).await,
                 ("POST", [action]) => match form_ok(req, &token, &connector.cfg.public_base_url) {
                     Some(form) => act(connector, req, lang, &token, &who, &s, &ws, action, &form).await,
                     None => pages::error(lang, 403, Problem::OtherBrowser),
@@ -361,14 +364,106 @@ fn item_row(lang: Lang, r: &ItemRecord, tapd_web: &str, csrf: &str, ws: &Workspa
         _ => tapd_time(r.pending_since_ms),
     };
     format!(
-        "<tr data-item=\"{}\" data-state=\"{}\"><td><a href=\"{}\">{}</a>{why}</td><td>{kind}</td><td>{}</td><td>{doc}</td><td>{}</td><td>{at}</td><td>{retry}</td></tr>",
+        "<tr data-item=\"{}\" data-state=\"{}\"><td><a href=\"{}\">{}</a> <a class=\"history\" href=\"/console/ws/{ws}/item/{}/{}\">{}</a>{why}</td><td>{kind}</td><td>{}</td><td>{doc}</td><td>{}</td><td>{at}</td><td>{retry}</td></tr>",
         key.id,
         state.as_str(),
         escape_html(&item_url),
         escape_html(&title),
+        key.kind.as_str(),
+        key.id,
+        lang.pick("历史", "history"),
         state.label(lang),
         r.attempts,
     )
+}
+
+/// One item's page: where it stands and why, and its history, attempt by attempt, with who
+/// retried it (`GET /console/ws/{ws}/item/{kind}/{id}`).
+async fn item_page(
+    connector: &Connector,
+    lang: Lang,
+    token: &str,
+    ws: &WorkspaceId,
+    kind: &str,
+    id: &str,
+) -> HttpResponse {
+    let (Some(kind), Ok(id)) = (ItemKind::parse(kind), ItemId::parse(id)) else {
+        return pages::error(lang, 404, Problem::NotFound);
+    };
+    let key = shared::store::ItemKey { workspace: ws.clone(), kind, id };
+    let record = match connector.clients.store.item(&key).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return pages::error(lang, 404, Problem::NotFound),
+        Err(e) => {
+            tracing::error!(error = %e, workspace = %ws, "console item page failed");
+            return pages::error(lang, 503, Problem::Unavailable);
+        }
+    };
+    let tapd_web = &connector.cfg.common.tapd.web_base;
+    let row = item_row(lang, &record, tapd_web, &csrf_of(token), ws);
+    let events: String = record
+        .history
+        .iter()
+        .rev()
+        .take(shared::store::HISTORY_SHOWN)
+        .map(|e| {
+            let (what, why, by) = event_words(lang, &e.what);
+            format!(
+                "<tr data-event=\"{}\"><td>{}</td><td>{what}</td><td>{}</td><td>{}</td></tr>",
+                event_code(&e.what),
+                tapd_time(e.at_ms),
+                escape_html(&why),
+                escape_html(&by)
+            )
+        })
+        .collect();
+    let events = if events.is_empty() {
+        format!("<p>{}</p>", lang.pick("还没有记录的尝试。", "No attempts recorded yet."))
+    } else {
+        format!(
+            "<table id=\"history\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{events}</tbody></table>",
+            lang.pick("时间", "When"),
+            lang.pick("结果", "Outcome"),
+            lang.pick("原因", "Why"),
+            lang.pick("操作人", "By"),
+        )
+    };
+    let title = format!("{} {}", shared::text::kind_name(lang, kind), key.id);
+    let body = format!(
+        "<nav><a href=\"/console/ws/{ws}\">{}</a></nav><h1 id=\"item\">{}</h1>\
+         <table id=\"items\"><tbody>{row}</tbody></table><h2>{}</h2>{events}",
+        lang.pick("返回项目", "Back to the workspace"),
+        escape_html(&title),
+        lang.pick("历史（最新在前）", "History (newest first)"),
+    );
+    shell(lang, &title, &body)
+}
+
+fn event_code(e: &shared::store::EventKind) -> &'static str {
+    use shared::store::EventKind as E;
+    match e {
+        E::Linked => "linked",
+        E::Waiting(_) => "waiting",
+        E::GivenUp(_) => "given_up",
+        E::Deleted => "deleted",
+        E::Retried { .. } => "retried",
+    }
+}
+
+/// An event as the history shows it: what happened, why, by whom.
+fn event_words(lang: Lang, e: &shared::store::EventKind) -> (&'static str, String, String) {
+    use shared::store::EventKind as E;
+    match e {
+        E::Linked => (
+            lang.pick("已关联：文档已创建，评论已添加", "linked: doc made, comment added"),
+            String::new(),
+            String::new(),
+        ),
+        E::Waiting(r) => (lang.pick("失败，等待重试", "failed, waiting to retry"), r.words(lang), String::new()),
+        E::GivenUp(r) => (lang.pick("失败，已放弃", "failed, given up"), r.words(lang), String::new()),
+        E::Deleted => (lang.pick("条目已在 TAPD 删除", "deleted in TAPD"), String::new(), String::new()),
+        E::Retried { by } => (lang.pick("手动重试", "retried by hand"), String::new(), by.clone()),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -386,11 +481,14 @@ async fn workspace_page(
         url::form_urlencoded::parse(req.raw_query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let q = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let state = q("state").and_then(ItemState::parse);
-    let (overview, page, audit) = match tokio::try_join!(
-        Overview::read(store, ws),
-        ops::items(store, ws, state, q("after"), PAGE_SIZE),
-        store.audit_trail(ws, 10),
-    ) {
+    let find = q("q").and_then(ops::Find::parse);
+    let listed = async {
+        match &find {
+            Some(f) => ops::find(store, ws, f, state, q("after"), PAGE_SIZE).await,
+            None => ops::items(store, ws, state, q("after"), PAGE_SIZE).await,
+        }
+    };
+    let (overview, page, audit) = match tokio::try_join!(Overview::read(store, ws), listed, store.audit_trail(ws, 10)) {
         Ok(x) => x,
         Err(e) => {
             tracing::error!(error = %e, workspace = %ws, "console page failed");
@@ -544,6 +642,26 @@ async fn workspace_page(
             None => format!("<a href=\"/console/ws/{ws}\">{label}</a>"),
         })
         .collect();
+    // The search: a GET form, so the URL carries the query and can be shared.
+    let searched = q("q").unwrap_or_default();
+    let state_options: String = std::iter::once(("", lang.pick("全部状态", "any state")))
+        .chain(
+            [ItemState::Linked, ItemState::Waiting, ItemState::GivenUp, ItemState::Deleted]
+                .map(|st| (st.as_str(), st.label(lang))),
+        )
+        .map(|(v, label)| {
+            let selected = if state.map(ItemState::as_str).unwrap_or("") == v { " selected" } else { "" };
+            format!("<option value=\"{v}\"{selected}>{label}</option>")
+        })
+        .collect();
+    let search = format!(
+        "<form method=\"get\" action=\"/console/ws/{ws}\" id=\"search\" role=\"search\">\
+         <input type=\"search\" name=\"q\" id=\"q\" value=\"{}\" placeholder=\"{}\"> \
+         <select name=\"state\" id=\"search-state\">{state_options}</select> <button type=\"submit\">{}</button></form>",
+        escape_html(searched),
+        lang.pick("条目 ID 或文档标题中的词", "item id or words of its doc's title"),
+        lang.pick("查找", "Find"),
+    );
     let rows: String = page
         .items
         .iter()
@@ -561,7 +679,13 @@ async fn workspace_page(
         .next
         .as_ref()
         .map(|n| {
-            let st = state.map(|s| format!("state={}&", s.as_str())).unwrap_or_default();
+            let mut st = state.map(|s| format!("state={}&", s.as_str())).unwrap_or_default();
+            if let Some(words) = q("q").filter(|w| !w.trim().is_empty()) {
+                st.push_str(&format!(
+                    "q={}&",
+                    url::form_urlencoded::byte_serialize(words.as_bytes()).collect::<String>()
+                ));
+            }
             format!(
                 "<p><a id=\"next-page\" href=\"/console/ws/{ws}?{st}after={}\">{}</a></p>",
                 escape_html(n),
@@ -603,7 +727,7 @@ async fn workspace_page(
          <p id=\"account\">{account_label}{account_html} · {since_label}{since} · {folder_label}<code>{folder}</code></p>\
          <p class=\"counts\" id=\"today\">{today_label} {today}</p><p class=\"counts\" id=\"week\">{week_label} {week}</p>\
          <p id=\"last-delivery\">{last_label}{last} · {webhook_seen}</p>\
-         <h2>{items_h}</h2><nav id=\"filters\">{filters}</nav>\
+         <h2>{items_h}</h2><nav id=\"filters\">{filters}</nav>{search}\
          <form method=\"post\" action=\"/console/ws/{ws}/retry-given-up\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">{retry_all}</button></form>\
          <table id=\"items\"><thead><tr><th>{th_title}</th><th>{th_kind}</th><th>{th_state}</th><th>{th_doc}</th><th>{th_attempts}</th><th>{th_when}</th><th></th></tr></thead><tbody>{rows}</tbody></table>{next}\
          <h2>{settings_h}</h2><form method=\"post\" action=\"/console/ws/{ws}/settings\" id=\"settings\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -742,6 +866,47 @@ fn options(lang: Lang, current: Option<&str>, values: &[(&str, &str)]) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every typed reason, in both languages, waiting and given up, as the items page shows
+    /// it: the words come from the type; a given-up row always says so and offers a retry.
+    #[test]
+    fn every_reason_reads_right_on_the_items_page_in_both_languages() {
+        use shared::reason::Reason;
+        use shared::store::ItemKey;
+        let ws = WorkspaceId::parse("20000001").unwrap();
+        let key =
+            ItemKey { workspace: ws.clone(), kind: ItemKind::Story, id: ItemId::parse("1120000001000000001").unwrap() };
+        let soon = shared::time::now_millis() + 3_600_000;
+        for reason in Reason::all() {
+            for lang in [Lang::ZhCn, Lang::En] {
+                let waiting = ItemRecord {
+                    key: key.clone(),
+                    stage: Stage::New,
+                    attempts: 3,
+                    first_seen_ms: 1,
+                    pending_since_ms: 1,
+                    last_error: Some("TAPD is unavailable: given up soon".into()),
+                    reason: Some(reason),
+                    next_try_ms: Some(soon),
+                    history: Vec::new(),
+                    deleted: false,
+                    delete_refused: None,
+                    marker: "m".into(),
+                };
+                let given_up = ItemRecord { stage: Stage::GivenUp { reason, doc: None }, ..waiting.clone() };
+                let words = escape_html(&reason.words(lang));
+                let row = item_row(lang, &waiting, "https://www.tapd.cn", "c", &ws);
+                assert!(row.contains(&words), "{reason:?} {lang:?}: {row}");
+                assert!(row.contains(&tapd_time(soon)), "the next try's time: {row}");
+                assert!(row.contains("data-state=\"waiting\"") && row.contains("name=\"item\""), "{row}");
+                let row = item_row(lang, &given_up, "https://www.tapd.cn", "c", &ws);
+                assert!(row.contains(&words) && row.contains("data-state=\"given_up\""), "{row}");
+                assert!(row.contains(lang.pick("已放弃，不再自动重试", "Given up, no longer retried")), "{row}");
+                assert!(row.contains(lang.pick("重试", "Retry")) && row.contains("/retry"), "offers a retry: {row}");
+                assert!(!row.contains(lang.pick("将于", "Next try")), "a given-up item is not retried: {row}");
+            }
+        }
+    }
 
     #[test]
     fn csrf_tokens_differ_by_session_and_reveal_nothing() {

@@ -26,6 +26,7 @@ use crate::app::Clients;
 use crate::config::{OnItemDelete, WebhookConfig};
 use crate::delivery::NameChange;
 use crate::random;
+use crate::reason::Reason;
 use crate::retry::{BACKOFF_MS, RESERVE_MS};
 use crate::store::{Account, Claim, ClaimOutcome, Doc, ItemKey, SentTo, Stage, StoreError};
 use crate::tapd::TapdItem;
@@ -289,13 +290,14 @@ impl Linker {
         let place = self.placement(ws).await?;
         if claim.record.stage.doc().is_none() && !place.events.links(kind) {
             let why = format!("not linked: the workspace's settings leave {}s alone", kind.as_str());
-            self.clients.store.give_up(&mut claim, &why).await?;
+            self.clients.store.give_up(&mut claim, Reason::KindNotLinked(kind), &why).await?;
             return Ok(Outcome::NotActedOn);
         }
         // Paused as remembered is checked afresh (a resume a moment ago counts).
         if place.paused && self.fresh_placement(ws).await?.paused {
             let next = now_millis() + PAUSED_RECHECK_MS;
-            self.clients.store.release_for_retry(&claim, "linking is paused in this workspace", next).await?;
+            let why = "linking is paused in this workspace";
+            self.clients.store.release_for_retry(&claim, Reason::Paused, why, next).await?;
             return Ok(Outcome::Paused);
         }
         match self.advance(&mut claim, account, prefetched, deadline_ms).await {
@@ -311,14 +313,14 @@ impl Linker {
                 {
                     let reason = format!("given up after {} h of retries: {e}", age_ms / 3_600_000);
                     tracing::warn!(workspace = %record.key.workspace, item = %record.key.id, reason = %reason, "giving up on item");
-                    store.give_up(&mut claim, &reason).await
+                    store.give_up(&mut claim, Reason::from(&e), &reason).await
                 } else {
                     let next = match e {
                         LinkError::CreateUnsettled { settles_at_ms } => settles_at_ms,
                         _ => now_millis() + self.cfg.backoff_ms(record.attempts),
                     };
                     tracing::warn!(workspace = %record.key.workspace, item = %record.key.id, attempt = record.attempts, error = %e, "link attempt failed; kept pending");
-                    store.release_for_retry(&claim, &e.to_string(), next).await
+                    store.release_for_retry(&claim, Reason::from(&e), &e.to_string(), next).await
                 };
                 // If even that fails, the claim lapses on its own and the item stays pending.
                 if let Err(store_err) = kept {
@@ -372,7 +374,8 @@ impl Linker {
                 Stage::GivenUp { reason, .. } => {
                     // Claims re-arm given-up items first; reaching this means another
                     // instance gave up meanwhile.
-                    return Err(LinkError::Store(StoreError::Corrupt(format!("given up while claimed: {reason}"))));
+                    let why = format!("given up while claimed: {}", reason.code());
+                    return Err(LinkError::Store(StoreError::Corrupt(why)));
                 }
             }
         }

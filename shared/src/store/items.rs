@@ -5,10 +5,13 @@
 //! scheduled run finds the items that are due, soonest first, through the sparse `pending`
 //! index, and an item backing off after a failure costs no read until it is due.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{Item, Store, StoreError, applied, get_n, get_s, n, s};
 use crate::ids::{ItemId, ItemKind, WorkspaceId};
+use crate::reason::Reason;
 use crate::time::now_millis;
 
 pub(crate) const SK: &str = "LINK";
@@ -109,7 +112,7 @@ pub enum Stage {
     Done { doc: Doc, comment_id: String },
     /// Retried until `GIVE_UP_AFTER`, or failed in a way retrying cannot mend; a new
     /// delivery (or `tapdocs redrive`) starts it again.
-    GivenUp { reason: String, doc: Option<Doc> },
+    GivenUp { reason: Reason, doc: Option<Doc> },
 }
 
 /// Where a create in doubt was sent: the folder a look must read even if the item's
@@ -192,6 +195,71 @@ impl Stage {
     }
 }
 
+/// One line of an item's history: what an attempt ended in, or what a person did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// ms.
+    pub at_ms: u64,
+    pub what: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// An attempt linked the item.
+    Linked,
+    /// An attempt failed; the item waits.
+    Waiting(Reason),
+    /// An attempt failed and the item was given up.
+    GivenUp(Reason),
+    /// TAPD deleted the item (and the delivery was believed).
+    Deleted,
+    /// A person retried it (their name as the audit gives it).
+    Retried { by: String },
+}
+
+impl EventKind {
+    fn write(&self, at_ms: u64) -> AttributeValue {
+        let mut m = HashMap::from([("at".to_owned(), n(at_ms))]);
+        let (ev, why, by) = match self {
+            EventKind::Linked => ("linked", None, None),
+            EventKind::Waiting(r) => ("waiting", Some(r.code()), None),
+            EventKind::GivenUp(r) => ("given_up", Some(r.code()), None),
+            EventKind::Deleted => ("deleted", None, None),
+            EventKind::Retried { by } => ("retried", None, Some(by.chars().take(200).collect::<String>())),
+        };
+        m.insert("ev".into(), s(ev));
+        if let Some(why) = why {
+            m.insert("why".into(), s(why));
+        }
+        if let Some(by) = by {
+            m.insert("by".into(), s(by));
+        }
+        AttributeValue::L(vec![AttributeValue::M(m)])
+    }
+
+    fn read(m: &Item) -> Option<Event> {
+        let why = || get_s(m, "why").and_then(Reason::parse).unwrap_or(Reason::Other);
+        let what = match get_s(m, "ev")? {
+            "linked" => EventKind::Linked,
+            "waiting" => EventKind::Waiting(why()),
+            "given_up" => EventKind::GivenUp(why()),
+            "deleted" => EventKind::Deleted,
+            "retried" => EventKind::Retried { by: get_s(m, "by").unwrap_or_default().to_owned() },
+            _ => return None,
+        };
+        Some(Event { at_ms: get_n(m, "at")?, what })
+    }
+}
+
+/// The history an item keeps on its own record (appended in the same write as the change it
+/// tells of, so the two never disagree), newest last; pages show the latest [`HISTORY_SHOWN`].
+pub(super) const HISTORY: &str = "hist = list_append(if_not_exists(hist, :nil), :ev)";
+pub const HISTORY_SHOWN: usize = 50;
+
+pub(super) fn history_values(kind: &EventKind, at_ms: u64) -> [(&'static str, AttributeValue); 2] {
+    [(":nil", AttributeValue::L(Vec::new())), (":ev", kind.write(at_ms))]
+}
+
 /// What the table knows about one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemRecord {
@@ -204,8 +272,15 @@ pub struct ItemRecord {
     /// Since when it has been pending without a break (reset when a given-up item is
     /// started again), ms: `GIVE_UP_AFTER` counts from here.
     pub pending_since_ms: u64,
-    /// Why the last attempt failed, if it did.
+    /// Why the last attempt failed, if it did: the error as logged (for logs and the CLI).
     pub last_error: Option<String>,
+    /// Why the item waits or was given up, typed (stored as its code; records written before
+    /// reasons were typed are read from their `last_error` once, [`Reason::legacy`]).
+    pub reason: Option<Reason>,
+    /// When a waiting item is due next (ms), as the due queue holds it.
+    pub next_try_ms: Option<u64>,
+    /// Its attempts' outcomes and what people did, oldest first (none on older records).
+    pub history: Vec<Event>,
     /// The item was deleted in TAPD (`*::delete`).
     pub deleted: bool,
     /// A delete delivery TAPD did not confirm (the item was still there), and why: nothing
@@ -260,6 +335,11 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         _ => return Err(corrupt("a doc id without its URL")),
     };
     let last_error = get_s(item, "last_error").map(str::to_owned);
+    let reason =
+        get_s(item, "reason_code").and_then(Reason::parse).or_else(|| last_error.as_deref().map(Reason::legacy));
+    let next_try_ms = (get_s(item, "gsi1pk") == Some(PENDING))
+        .then(|| get_s(item, "gsi1sk").and_then(|k| k.split('#').next()).and_then(|ms| ms.parse().ok()))
+        .flatten();
     // An attempt that ended without letting go (killed, or its last write failed) may
     // have sent a create: its claim's deadline is kept by the next claim.
     let interrupted = get_n(item, "prev_claim_until").filter(|&t| t > 0);
@@ -271,9 +351,7 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
             Stage::Done { doc, comment_id }
         }
         (Some("done"), None) => return Err(corrupt("done without a doc")),
-        (Some(GIVEN_UP | LEGACY_GIVEN_UP), doc) => {
-            Stage::GivenUp { reason: last_error.clone().unwrap_or_else(|| "unknown".into()), doc }
-        }
+        (Some(GIVEN_UP | LEGACY_GIVEN_UP), doc) => Stage::GivenUp { reason: reason.unwrap_or(Reason::Other), doc },
         (Some("pending"), None) => match unknown_since {
             Some(since_ms) => {
                 Stage::CreateUnknown { since_ms, sent_to: SentTo::from_attr(get_s(item, "create_sent_to")) }
@@ -293,6 +371,12 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         first_seen_ms,
         pending_since_ms: get_n(item, "pending_since").unwrap_or(first_seen_ms),
         last_error,
+        reason,
+        next_try_ms,
+        history: match item.get("hist") {
+            Some(AttributeValue::L(list)) => list.iter().filter_map(|e| EventKind::read(e.as_m().ok()?)).collect(),
+            _ => Vec::new(),
+        },
         deleted: item.contains_key("deleted_at"),
         marker: get_s(item, "create_marker").unwrap_or_default().to_owned(),
         delete_refused: get_s(item, "delete_refused").map(str::to_owned),
@@ -333,7 +417,7 @@ impl Store {
     ) -> Result<ClaimOutcome, StoreError> {
         match self.try_claim(key, event_id, owner, until_ms).await? {
             ClaimOutcome::Settled(record) if matches!(record.stage, Stage::GivenUp { .. }) => {
-                self.rearm(key).await?;
+                self.rearm(key, None).await?;
                 match self.try_claim(key, event_id, owner, until_ms).await? {
                     // Someone else finished it meanwhile, or re-armed and holds it.
                     ClaimOutcome::Settled(r) if !matches!(r.stage, Stage::Done { .. }) => Ok(ClaimOutcome::Busy),
@@ -474,19 +558,24 @@ impl Store {
         }
     }
 
-    /// Starts a given-up item again: pending, due now, its age counted from now.
-    pub async fn rearm(&self, key: &ItemKey) -> Result<bool, StoreError> {
+    /// Starts a given-up item again: pending, due now, its age counted from now; `by` is the
+    /// person who asked (in the item's history), `None` for a new delivery.
+    pub async fn rearm(&self, key: &ItemKey, by: Option<&str>) -> Result<bool, StoreError> {
         let now = now_millis();
         let pk = key.pk();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk, SK)))
-            .update_expression(
-                "SET #st = :pending, pending_since = :now, gsi1pk = :gpk, gsi1sk = :gsk, claim_until = :zero, \
-                 updated_at = :now REMOVE claim_owner",
-            )
+        let mut req = self.client.update_item().table_name(&self.table).set_key(Some(Self::key(&pk, SK)));
+        let set = "SET #st = :pending, pending_since = :now, gsi1pk = :gpk, gsi1sk = :gsk, claim_until = :zero, \
+                   updated_at = :now";
+        req = match by {
+            Some(by) => {
+                let [(nil, nv), (ev, evv)] = history_values(&EventKind::Retried { by: by.to_owned() }, now);
+                req.update_expression(format!("{set}, {HISTORY} REMOVE claim_owner"))
+                    .expression_attribute_values(nil, nv)
+                    .expression_attribute_values(ev, evv)
+            }
+            None => req.update_expression(format!("{set} REMOVE claim_owner")),
+        };
+        let out = req
             .condition_expression("#st IN (:given_up, :legacy)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":pending", s("pending"))
@@ -538,9 +627,13 @@ impl Store {
         let finished = self
             .claimed_update(
                 claim,
-                "SET #st = :done, comment_id = :cid, updated_at = :now, gsi1pk = :list, gsi1sk = :lk \
-                 REMOVE claim_owner, claim_until, last_error",
+                &format!(
+                    "SET #st = :done, comment_id = :cid, updated_at = :now, gsi1pk = :list, gsi1sk = :lk, {HISTORY} \
+                     REMOVE claim_owner, claim_until, last_error, reason_code"
+                ),
                 vec![
+                    history_values(&EventKind::Linked, now)[0].clone(),
+                    history_values(&EventKind::Linked, now)[1].clone(),
                     (":done", s("done")),
                     (":cid", s(comment_id)),
                     (":now", n(now)),
@@ -565,10 +658,19 @@ impl Store {
 
     /// Lets go of a pending item after a failure, recording why; it is due again at
     /// `next_ms` (a delivery may take it earlier).
-    pub async fn release_for_retry(&self, claim: &Claim, error: &str, next_ms: u64) -> Result<(), StoreError> {
+    pub async fn release_for_retry(
+        &self,
+        claim: &Claim,
+        reason: Reason,
+        error: &str,
+        next_ms: u64,
+    ) -> Result<(), StoreError> {
         let error: String = error.chars().take(500).collect();
         let mut values = vec![
             (":err", s(error)),
+            (":why", s(reason.code())),
+            (":nil", AttributeValue::L(Vec::new())),
+            (":ev", EventKind::Waiting(reason).write(now_millis())),
             (":zero", n(0)),
             (":gsk", s(due_key(next_ms, &claim.record.key.pk()))),
             (":now", n(now_millis())),
@@ -580,12 +682,12 @@ impl Store {
                 match sent_to.to_attr() {
                     Some(to) => {
                         values.push((":to", s(to)));
-                        "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                        "SET last_error = :err, reason_code = :why, hist = list_append(if_not_exists(hist, :nil), :ev), claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
                          create_unknown_since = :since, create_sent_to = :to REMOVE claim_owner"
                     }
                     // Kept as it was: an earlier doubt's folder is still worth a look.
                     None => {
-                        "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                        "SET last_error = :err, reason_code = :why, hist = list_append(if_not_exists(hist, :nil), :ev), claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
                          create_unknown_since = :since REMOVE claim_owner"
                     }
                 }
@@ -594,23 +696,28 @@ impl Store {
             // with the comment): the next attempt does not write it again.
             Stage::DocWritten { .. } => {
                 values.push((":t", AttributeValue::Bool(true)));
-                "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
+                "SET last_error = :err, reason_code = :why, hist = list_append(if_not_exists(hist, :nil), :ev), claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
                  doc_written = :t REMOVE claim_owner"
             }
-            _ => "SET last_error = :err, claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner",
+            _ => {
+                "SET last_error = :err, reason_code = :why, hist = list_append(if_not_exists(hist, :nil), :ev), claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner"
+            }
         };
         self.claimed_update(claim, expr, values).await
     }
 
     /// Ends an item's retries with the reason; the doc, if any, stays on record.
-    pub async fn give_up(&self, claim: &mut Claim, reason: &str) -> Result<(), StoreError> {
-        let reason: String = reason.chars().take(500).collect();
+    pub async fn give_up(&self, claim: &mut Claim, reason: Reason, detail: &str) -> Result<(), StoreError> {
+        let detail: String = detail.chars().take(500).collect();
         self.claimed_update(
             claim,
-            "SET last_error = :err, #st = :given_up, claim_until = :zero, updated_at = :now, \
+            "SET last_error = :err, reason_code = :why, hist = list_append(if_not_exists(hist, :nil), :ev), #st = :given_up, claim_until = :zero, updated_at = :now, \
              gsi1pk = :list, gsi1sk = :lk REMOVE claim_owner",
             vec![
-                (":err", s(&reason)),
+                (":err", s(&detail)),
+                (":why", s(reason.code())),
+                (":nil", AttributeValue::L(Vec::new())),
+                (":ev", EventKind::GivenUp(reason).write(now_millis())),
                 (":given_up", s(GIVEN_UP)),
                 (":zero", n(0)),
                 (":now", n(now_millis())),
@@ -660,10 +767,15 @@ impl Store {
     /// Records that the item was deleted in TAPD (and whether its doc went to the trash),
     /// ends its retries, and lets go.
     pub async fn record_deleted(&self, claim: &mut Claim, doc_trashed: bool) -> Result<(), StoreError> {
-        let mut expr =
-            "SET deleted_at = :now, claim_until = :zero, updated_at = :now, gsi1pk = :list, gsi1sk = :lk".to_owned();
+        let now = now_millis();
+        let mut expr = format!(
+            "SET deleted_at = :now, claim_until = :zero, updated_at = :now, gsi1pk = :list, gsi1sk = :lk, {HISTORY}"
+        );
+        let [nil, ev] = history_values(&EventKind::Deleted, now);
         let mut values = vec![
-            (":now", n(now_millis())),
+            nil,
+            ev,
+            (":now", n(now)),
             (":zero", n(0)),
             (":list", s(DELETED_LIST)),
             (":lk", s(claim.record.list_key())),
@@ -673,9 +785,10 @@ impl Store {
             values.push((":t", AttributeValue::Bool(true)));
         }
         if claim.record.stage.is_pending() {
-            expr.push_str(", #st = :given_up, last_error = :why");
+            expr.push_str(", #st = :given_up, last_error = :err, reason_code = :why");
             values.push((":given_up", s(GIVEN_UP)));
-            values.push((":why", s("the item was deleted in TAPD")));
+            values.push((":err", s("the item was deleted in TAPD")));
+            values.push((":why", s(Reason::Deleted.code())));
         }
         expr.push_str(" REMOVE claim_owner");
         self.claimed_update(claim, &expr, values).await?;

@@ -167,6 +167,53 @@ impl Store {
         }
     }
 
+    /// A page of the workspace's items whose doc title holds every one of `words` (as
+    /// written: DynamoDB's `contains` is case-sensitive), newest first, of one state or all,
+    /// from `cursor`: through the workspace's own index with a filter, never a scan. A page
+    /// may hold fewer than `limit` (the filter runs after the read); `next` goes on.
+    pub async fn search_titles(
+        &self,
+        ws: &WorkspaceId,
+        words: &[String],
+        state: Option<ItemFilter>,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<ItemsPage, StoreError> {
+        let pk = workspace_items_pk(ws);
+        let mut filter: Vec<String> = (0..words.len()).map(|i| format!("contains(doc_title, :w{i})")).collect();
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(WORKSPACE_ITEMS_INDEX)
+            .key_condition_expression("gsi2pk = :p")
+            .expression_attribute_values(":p", s(&pk))
+            .scan_index_forward(false)
+            .limit(limit.saturating_mul(4).min(400))
+            .set_exclusive_start_key(cursor.and_then(|c| decode_cursor(c, "gsi2pk", &pk, None)));
+        for (i, w) in words.iter().enumerate() {
+            req = req.expression_attribute_values(format!(":w{i}"), s(w));
+        }
+        let live = "#st = :st AND attribute_not_exists(deleted_at)";
+        let (by_state, st) = match state {
+            None => (None, None),
+            Some(ItemFilter::Linked) => (Some(live), Some("done")),
+            Some(ItemFilter::Waiting) => (Some(live), Some("pending")),
+            Some(ItemFilter::GivenUp) => (Some(live), Some(GIVEN_UP)),
+            Some(ItemFilter::Deleted) => (Some("attribute_exists(deleted_at)"), None),
+        };
+        filter.extend(by_state.map(str::to_owned));
+        if let Some(st) = st {
+            req = req.expression_attribute_names("#st", "status").expression_attribute_values(":st", s(st));
+        }
+        if !filter.is_empty() {
+            req = req.filter_expression(filter.join(" AND "));
+        }
+        let out = req.send().await.map_err(StoreError::sdk)?;
+        let next = out.last_evaluated_key.as_ref().filter(|k| !k.is_empty()).map(encode_cursor);
+        Ok(ItemsPage { items: read_page(out.items()), next })
+    }
+
     /// A page of one of the workspace-keyed lists (given up, deleted), newest first.
     async fn list_page(
         &self,
@@ -339,15 +386,22 @@ impl Store {
 
     /// Makes a waiting item due now (the next scheduled run or delivery takes it first), unless
     /// an instance holds it. False when it is not waiting or is held.
-    pub async fn make_due_now(&self, key: &ItemKey) -> Result<bool, StoreError> {
+    /// `by`: the person who asked, in the item's history (`None`: a resume, told by the audit).
+    pub async fn make_due_now(&self, key: &ItemKey, by: Option<&str>) -> Result<bool, StoreError> {
         let pk = key.pk();
         let now = now_millis();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk, SK)))
-            .update_expression("SET gsi1sk = :gsk, updated_at = :now")
+        let mut req = self.client.update_item().table_name(&self.table).set_key(Some(Self::key(&pk, SK)));
+        req = match by {
+            Some(by) => {
+                let [(nil, nv), (ev, evv)] =
+                    super::items::history_values(&super::items::EventKind::Retried { by: by.to_owned() }, now);
+                req.update_expression(format!("SET gsi1sk = :gsk, updated_at = :now, {}", super::items::HISTORY))
+                    .expression_attribute_values(nil, nv)
+                    .expression_attribute_values(ev, evv)
+            }
+            None => req.update_expression("SET gsi1sk = :gsk, updated_at = :now"),
+        };
+        let out = req
             .condition_expression(
                 "#st = :pending AND gsi1pk = :p AND (attribute_not_exists(claim_until) OR claim_until < :now)",
             )

@@ -169,9 +169,12 @@ async fn item_claims_exclude_each_other_until_they_lapse() {
     assert_eq!(live.record.marker.len(), 12);
 
     // Giving up records why and leaves the index; a new delivery starts it again at once.
-    store.give_up(&mut live, "TAPD refused").await.unwrap();
+    store.give_up(&mut live, shared::reason::Reason::legacy("TAPD refused"), "TAPD refused").await.unwrap();
     let record = store.item(&k2).await.unwrap().unwrap();
-    assert_eq!(record.stage, Stage::GivenUp { reason: "TAPD refused".into(), doc: None });
+    assert_eq!(
+        record.stage,
+        Stage::GivenUp { reason: shared::reason::Reason::Unavailable(shared::upstream::Service::Tapd), doc: None }
+    );
     assert!(store.due_items(now_millis(), 10, None).await.unwrap().0.is_empty());
     let ClaimOutcome::Claimed(again) = store.claim_item(&k2, Some("e9"), "owner-d", until).await.unwrap() else {
         panic!("a given-up item is claimed again by a new delivery")
@@ -190,7 +193,7 @@ async fn failed_items_are_due_again_after_their_backoff_soonest_first() {
         else {
             panic!()
         };
-        store.release_for_retry(&c, "boom", now + backoff).await.unwrap();
+        store.release_for_retry(&c, shared::reason::Reason::legacy("boom"), "boom", now + backoff).await.unwrap();
     }
     let (first, cursor) = store.due_items(now + 10, 2, None).await.unwrap();
     let (rest, _) = store.due_items(now + 10, 2, cursor).await.unwrap();
@@ -213,14 +216,14 @@ async fn a_paused_workspaces_items_are_not_counted_for_the_pending_alarm() {
     let ClaimOutcome::Claimed(c) = store.claim_item(&old, None, "o", now_millis() + 30_000).await.unwrap() else {
         panic!()
     };
-    store.release_for_retry(&c, "linking is paused in this workspace", now_millis() + 60_000).await.unwrap();
+    store.release_for_retry(&c, shared::reason::Reason::Paused, "paused", now_millis() + 60_000).await.unwrap();
     // The other workspace's item, pending since later.
     std::thread::sleep(std::time::Duration::from_millis(20));
     let ClaimOutcome::Claimed(c) = store.claim_item(&key("3002"), None, "o", now_millis() + 30_000).await.unwrap()
     else {
         panic!()
     };
-    store.release_for_retry(&c, "boom", now_millis() + 60_000).await.unwrap();
+    store.release_for_retry(&c, shared::reason::Reason::legacy("boom"), "boom", now_millis() + 60_000).await.unwrap();
     let (all, oldest_all) = store.pending_stats().await.unwrap();
     assert_eq!(all, 2);
 
@@ -246,7 +249,15 @@ async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
     assert_eq!(first.record.stage, Stage::New, "a first claim has nothing in doubt");
     let in_doubt = Stage::CreateUnknown { since_ms: 1234, sent_to: SentTo::Folder("folder-a".into()) };
     first.record.stage = in_doubt.clone();
-    store.release_for_retry(&first, "the reply to creating the doc was lost", now_millis()).await.unwrap();
+    store
+        .release_for_retry(
+            &first,
+            shared::reason::Reason::legacy("the reply to creating the doc was lost"),
+            "the reply to creating the doc was lost",
+            now_millis(),
+        )
+        .await
+        .unwrap();
     let ClaimOutcome::Claimed(mut second) = store.claim_item(&k, Some("e2"), "b", now_millis() + 30_000).await.unwrap()
     else {
         panic!()
@@ -254,7 +265,15 @@ async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
     assert_eq!(second.record.stage, in_doubt, "an orderly release keeps the doubt, and where the create went");
     // A doubt about a create into the root reads back as the root, not as "unknown".
     second.record.stage = Stage::CreateUnknown { since_ms: 1234, sent_to: SentTo::Root };
-    store.release_for_retry(&second, "the reply to creating the doc was lost", now_millis()).await.unwrap();
+    store
+        .release_for_retry(
+            &second,
+            shared::reason::Reason::legacy("the reply to creating the doc was lost"),
+            "the reply to creating the doc was lost",
+            now_millis(),
+        )
+        .await
+        .unwrap();
     let ClaimOutcome::Claimed(mut second) = store.claim_item(&k, Some("e3"), "c", now_millis() + 30_000).await.unwrap()
     else {
         panic!()
@@ -262,7 +281,15 @@ async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
     assert_eq!(second.record.stage, Stage::CreateUnknown { since_ms: 1234, sent_to: SentTo::Root });
     assert_eq!(second.record.marker, first.record.marker, "one marker for the item's life");
     store.record_doc(&mut second, doc()).await.unwrap();
-    store.release_for_retry(&second, "TAPD unavailable", now_millis()).await.unwrap();
+    store
+        .release_for_retry(
+            &second,
+            shared::reason::Reason::legacy("TAPD unavailable"),
+            "TAPD unavailable",
+            now_millis(),
+        )
+        .await
+        .unwrap();
     let record = store.item(&k).await.unwrap().unwrap();
     assert_eq!(record.stage, Stage::DocCreated { doc: doc() }, "a recorded doc ends the doubt");
 }
@@ -275,7 +302,7 @@ async fn items_from_before_the_console_index_are_put_into_it_once() {
     let ClaimOutcome::Claimed(c) = store.claim_item(&k, Some("e1"), "o", now_millis() + 30_000).await.unwrap() else {
         panic!()
     };
-    store.release_for_retry(&c, "boom", now_millis()).await.unwrap();
+    store.release_for_retry(&c, shared::reason::Reason::legacy("boom"), "boom", now_millis()).await.unwrap();
     async fn listed(store: &Store, ws: &WorkspaceId) -> usize {
         store.workspace_items(ws, 10, None, None).await.unwrap().items.len()
     }
@@ -306,7 +333,7 @@ async fn given_up_items_written_by_earlier_versions_read_and_restart_the_same() 
     else {
         panic!()
     };
-    store.give_up(&mut c, "TAPD refused").await.unwrap();
+    store.give_up(&mut c, shared::reason::Reason::legacy("TAPD refused"), "TAPD refused").await.unwrap();
     // As versions before 2026-12-04 wrote it: `failed`.
     dynamo::client()
         .await
@@ -321,7 +348,10 @@ async fn given_up_items_written_by_earlier_versions_read_and_restart_the_same() 
         .await
         .unwrap();
     let record = store.item(&k).await.unwrap().unwrap();
-    assert_eq!(record.stage, Stage::GivenUp { reason: "TAPD refused".into(), doc: None });
+    assert_eq!(
+        record.stage,
+        Stage::GivenUp { reason: shared::reason::Reason::Unavailable(shared::upstream::Service::Tapd), doc: None }
+    );
     assert_eq!(record.stage.status(), "given_up", "one name from now on");
     let ClaimOutcome::Claimed(again) = store.claim_item(&k, Some("e2"), "p", now_millis() + 30_000).await.unwrap()
     else {

@@ -1,7 +1,9 @@
 //! A fault-injecting proxy in front of the local DynamoDB: point a function's
 //! `AWS_ENDPOINT_URL_DYNAMODB` at [`DdbProxy::url`] and arm faults on chosen operations
 //! (by `X-Amz-Target` and a substring of the request body, e.g. one `UpdateItem` of the
-//! webhook's state machine), the way the sandbox does for TAPD and Tencent Docs.
+//! webhook's state machine), the way the sandbox does for TAPD and Tencent Docs. It also
+//! records every call as IAM authorizes it ([`DdbCall`]: the operation, the table or index,
+//! the partition key values it touches), for the least-privilege check (`crate::iam`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -62,6 +64,8 @@ struct Inner {
     faults: Mutex<Vec<Armed>>,
     /// Operation names of every request seen, and whether a fault took it.
     seen: Mutex<Vec<(String, bool)>>,
+    /// Every call, as IAM sees it.
+    calls: Mutex<Vec<DdbCall>>,
 }
 
 pub struct DdbProxy {
@@ -86,6 +90,7 @@ impl DdbProxy {
             http: sandbox::http_client().no_proxy().build().expect("reqwest client"),
             faults: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
+            calls: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(forward).with_state(inner.clone());
         let server = tokio::spawn(async move {
@@ -116,6 +121,194 @@ impl DdbProxy {
     /// The operations seen so far, in order.
     pub fn operations(&self) -> Vec<String> {
         self.inner.seen.lock().unwrap().iter().map(|(op, _)| op.clone()).collect()
+    }
+
+    /// Every call seen so far, in order, as IAM authorizes it (a transaction's or a batch's
+    /// items one by one).
+    pub fn calls(&self) -> Vec<DdbCall> {
+        self.inner.calls.lock().unwrap().clone()
+    }
+}
+
+/// One DynamoDB call as IAM authorizes it: the action `dynamodb:<operation>` on the table's
+/// ARN (or `<table>/index/<index>`), with `dynamodb:LeadingKeys` the partition key values of
+/// `keys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DdbCall {
+    /// The IAM action's name: the request's operation, or for each item of a transaction
+    /// the operation it is authorized as (`PutItem`, `UpdateItem`, `DeleteItem`,
+    /// `ConditionCheckItem`, `GetItem`).
+    pub operation: String,
+    /// The request an item came in (`TransactWriteItems`, `TransactGetItems`), if not its own.
+    pub via: Option<String>,
+    pub table: String,
+    pub index: Option<String>,
+    /// The partition key values: the item's (or each item's, for a batch), or the value a
+    /// `Query`'s key condition fixes for the table's or the index's partition key. Empty for
+    /// calls without keys (`Scan`, `DescribeTable`).
+    pub keys: Vec<String>,
+}
+
+impl std::fmt::Display for DdbCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.operation)?;
+        if let Some(via) = &self.via {
+            write!(f, " (in {via})")?;
+        }
+        write!(f, " on {}", self.table)?;
+        if let Some(index) = &self.index {
+            write!(f, "/index/{index}")?;
+        }
+        if !self.keys.is_empty() {
+            write!(f, " key {}", self.keys.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The partition key attribute of the table (`None`) or of an index, from `template.yaml`.
+fn partition_key(index: Option<&str>) -> String {
+    static SCHEMA: std::sync::OnceLock<Vec<(Option<String>, String)>> = std::sync::OnceLock::new();
+    let schema = SCHEMA.get_or_init(|| {
+        let text = std::fs::read_to_string(crate::workspace_root().join("template.yaml")).expect("template.yaml");
+        let props = crate::dynamo::table_properties(&text).expect("the table's properties");
+        let hash = |ks: &serde_yaml::Value| {
+            ks.as_sequence()
+                .into_iter()
+                .flatten()
+                .find(|k| k["KeyType"].as_str() == Some("HASH"))
+                .and_then(|k| k["AttributeName"].as_str())
+                .expect("a HASH key")
+                .to_owned()
+        };
+        let mut out = vec![(None, hash(&props["KeySchema"]))];
+        for kind in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
+            for i in props[kind].as_sequence().into_iter().flatten() {
+                out.push((i["IndexName"].as_str().map(str::to_owned), hash(&i["KeySchema"])));
+            }
+        }
+        out
+    });
+    schema
+        .iter()
+        .find(|(i, _)| i.as_deref() == index)
+        .map(|(_, k)| k.clone())
+        // An index the template does not declare: named, so the check shows it.
+        .unwrap_or_else(|| format!("<partition key of unknown index {index:?}>"))
+}
+
+/// The string form of a DynamoDB JSON attribute value (`{"S": "WS#1"}`).
+fn scalar(v: &serde_json::Value) -> Option<String> {
+    let m = v.as_object()?;
+    ["S", "N", "B"].iter().find_map(|t| m.get(*t)).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+fn key_of(item: &serde_json::Value, attr: &str) -> String {
+    scalar(&item[attr]).unwrap_or_else(|| format!("<no {attr}>"))
+}
+
+/// The value a `Query`'s key condition fixes for `attr` (`attr = :v`, through
+/// `#names` and `:values`); a marker naming the expression when there is none to read.
+fn query_partition(body: &serde_json::Value, attr: &str) -> String {
+    let names = &body["ExpressionAttributeNames"];
+    let values = &body["ExpressionAttributeValues"];
+    if let Some(expr) = body["KeyConditionExpression"].as_str() {
+        // `BETWEEN :a AND :b` splits too: its pieces are no equality on the partition key.
+        let upper = expr.to_ascii_uppercase();
+        let mut clauses = Vec::new();
+        let mut start = 0;
+        for (at, _) in upper.match_indices(" AND ") {
+            clauses.push(&expr[start..at]);
+            start = at + 5;
+        }
+        clauses.push(&expr[start..]);
+        for clause in clauses {
+            let clause = clause.trim().trim_start_matches('(').trim_end_matches(')').trim();
+            let Some((lhs, rhs)) = clause.split_once('=') else { continue };
+            let (lhs, rhs) = (lhs.trim(), rhs.trim());
+            if lhs.ends_with(['<', '>', '!']) {
+                continue;
+            }
+            let name = if lhs.starts_with('#') { names[lhs].as_str().unwrap_or(lhs) } else { lhs };
+            if name == attr
+                && let Some(v) = scalar(&values[rhs])
+            {
+                return v;
+            }
+        }
+        return format!("<no {attr} = :value in {expr:?}>");
+    }
+    // The legacy form: `KeyConditions: {attr: {ComparisonOperator: EQ, AttributeValueList: [v]}}`.
+    let legacy = &body["KeyConditions"][attr];
+    match (legacy["ComparisonOperator"].as_str(), scalar(&legacy["AttributeValueList"][0])) {
+        (Some("EQ"), Some(v)) => v,
+        _ => format!("<no {attr} in the query>"),
+    }
+}
+
+/// The calls a request is authorized as.
+pub fn calls_of(operation: &str, body: &[u8]) -> Vec<DdbCall> {
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let table = |v: &serde_json::Value| v["TableName"].as_str().unwrap_or("<no table>").to_owned();
+    let pk = partition_key(None);
+    let call = |operation: &str, via: Option<&str>, table: String, index: Option<String>, keys: Vec<String>| DdbCall {
+        operation: operation.to_owned(),
+        via: via.map(str::to_owned),
+        table,
+        index,
+        keys,
+    };
+    match operation {
+        "GetItem" | "DeleteItem" | "UpdateItem" => {
+            vec![call(operation, None, table(&body), None, vec![key_of(&body["Key"], &pk)])]
+        }
+        "PutItem" => vec![call(operation, None, table(&body), None, vec![key_of(&body["Item"], &pk)])],
+        "Query" => {
+            let index = body["IndexName"].as_str().map(str::to_owned);
+            let key = query_partition(&body, &partition_key(index.as_deref()));
+            vec![call(operation, None, table(&body), index, vec![key])]
+        }
+        "Scan" => vec![call(operation, None, table(&body), body["IndexName"].as_str().map(str::to_owned), vec![])],
+        "TransactWriteItems" | "TransactGetItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let (kind, item) = entry.as_object()?.iter().next()?;
+                let (as_op, key) = match kind.as_str() {
+                    "Put" => ("PutItem", key_of(&item["Item"], &pk)),
+                    "Update" => ("UpdateItem", key_of(&item["Key"], &pk)),
+                    "Delete" => ("DeleteItem", key_of(&item["Key"], &pk)),
+                    "ConditionCheck" => ("ConditionCheckItem", key_of(&item["Key"], &pk)),
+                    "Get" => ("GetItem", key_of(&item["Key"], &pk)),
+                    other => (other, String::new()),
+                };
+                Some(call(as_op, Some(operation), table(item), None, vec![key]))
+            })
+            .collect(),
+        // One call per table, its items' partition keys together (one multivalued LeadingKeys).
+        "BatchGetItem" | "BatchWriteItem" => body["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(t, v)| {
+                let keys = match operation {
+                    "BatchGetItem" => v["Keys"].as_array().into_iter().flatten().map(|k| key_of(k, &pk)).collect(),
+                    _ => v
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|w| match (w.get("PutRequest"), w.get("DeleteRequest")) {
+                            (Some(p), _) => key_of(&p["Item"], &pk),
+                            (_, Some(d)) => key_of(&d["Key"], &pk),
+                            _ => "<unknown write request>".to_owned(),
+                        })
+                        .collect(),
+                };
+                call(operation, None, t.clone(), None, keys)
+            })
+            .collect(),
+        _ => vec![call(operation, None, body["TableName"].as_str().unwrap_or("").to_owned(), None, vec![])],
     }
 }
 
@@ -174,6 +367,7 @@ async fn forward(State(inner): State<Arc<Inner>>, ConnectInfo(conn): ConnectInfo
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let operation = target.rsplit('.').next().unwrap_or("").to_owned();
     let fault = inner.take(&operation, &body);
+    inner.calls.lock().unwrap().extend(calls_of(&operation, &body));
     inner.seen.lock().unwrap().push((operation, fault.is_some()));
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
     match fault {
@@ -195,5 +389,55 @@ async fn forward(State(inner): State<Arc<Inner>>, ConnectInfo(conn): ConnectInfo
             conn.kill.kill();
             StatusCode::OK.into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn calls(op: &str, body: serde_json::Value) -> Vec<String> {
+        calls_of(op, body.to_string().as_bytes()).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn each_item_and_each_partition_value_is_recorded() {
+        let s = |v: &str| json!({"S": v});
+        assert_eq!(
+            calls("UpdateItem", json!({"TableName": "t", "Key": {"pk": s("ITEM#1"), "sk": s("LINK")}})),
+            ["UpdateItem on t key ITEM#1"]
+        );
+        // The index's partition key, through #names, beside a BETWEEN ... AND ....
+        let q = json!({"TableName": "t", "IndexName": "pending",
+            "KeyConditionExpression": "#p = :l AND gsi1sk BETWEEN :a AND :b",
+            "ExpressionAttributeNames": {"#p": "gsi1pk"},
+            "ExpressionAttributeValues": {":l": s("GIVEN_UP"), ":a": s("1"), ":b": s("2")}});
+        assert_eq!(calls("Query", q), ["Query on t/index/pending key GIVEN_UP"]);
+        // A condition on the sort key alone fixes no partition: named, so no condition matches it.
+        let q =
+            json!({"TableName": "t", "KeyConditionExpression": "sk = :s", "ExpressionAttributeValues": {":s": s("x")}});
+        assert!(calls("Query", q)[0].contains("<no pk = :value"));
+        let tx = json!({"TransactItems": [
+            {"Put": {"TableName": "t", "Item": {"pk": s("TDOC#a"), "sk": s("TOKEN")}}},
+            {"Delete": {"TableName": "t", "Key": {"pk": s("SWEEP#1"), "sk": s("SWEEP")}}},
+            {"ConditionCheck": {"TableName": "t", "Key": {"pk": s("WS#1"), "sk": s("BINDING")}}}]});
+        assert_eq!(
+            calls("TransactWriteItems", tx),
+            [
+                "PutItem (in TransactWriteItems) on t key TDOC#a",
+                "DeleteItem (in TransactWriteItems) on t key SWEEP#1",
+                "ConditionCheckItem (in TransactWriteItems) on t key WS#1"
+            ]
+        );
+        let get = json!({"TransactItems": [{"Get": {"TableName": "t", "Key": {"pk": s("WS#2"), "sk": s("X")}}}]});
+        assert_eq!(calls("TransactGetItems", get), ["GetItem (in TransactGetItems) on t key WS#2"]);
+        let batch = json!({"RequestItems": {"t": {"Keys": [{"pk": s("WS#1"), "sk": s("A")}, {"pk": s("ITEM#2"), "sk": s("B")}]}}});
+        assert_eq!(calls("BatchGetItem", batch), ["BatchGetItem on t key WS#1, ITEM#2"]);
+        let batch = json!({"RequestItems": {"t": [
+            {"PutRequest": {"Item": {"pk": s("WS#1"), "sk": s("A")}}},
+            {"DeleteRequest": {"Key": {"pk": s("STATE#x"), "sk": s("B")}}}]}});
+        assert_eq!(calls("BatchWriteItem", batch), ["BatchWriteItem on t key WS#1, STATE#x"]);
+        assert_eq!(calls("Scan", json!({"TableName": "t"})), ["Scan on t"]);
     }
 }

@@ -138,3 +138,49 @@ pub fn webhook_secret_on(page: &str) -> String {
     let end = start + page[start..].find('<').unwrap();
     page[start..end].to_owned()
 }
+
+/// A fake of the AWS Parameters and Secrets Lambda Extension's local endpoint: answers each
+/// `secretsmanager/get` and `systemsmanager/parameters/get` from `secrets` (by ARN) and
+/// records what it was asked, with the session token header.
+pub async fn fake_secrets_extension(
+    secrets: Vec<(String, String)>,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&buf).into_owned();
+            log.lock().unwrap().push(head.clone());
+            let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let url = url::Url::parse(&format!("http://x{target}")).unwrap();
+            let arg = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+            let token_ok = head.contains("X-Aws-Parameters-Secrets-Token: session-token\r\n");
+            let reply = match (url.path(), arg("secretId").or(arg("name"))) {
+                (_, _) if !token_ok => (401, String::new()),
+                ("/secretsmanager/get", Some(id)) => match secrets.iter().find(|(a, _)| *a == id) {
+                    Some((_, v)) => (200, serde_json::json!({"ARN": id, "SecretString": v}).to_string()),
+                    None => (400, "secret not found".into()),
+                },
+                ("/systemsmanager/parameters/get", Some(id)) => match secrets.iter().find(|(a, _)| *a == id) {
+                    Some((_, v)) => (200, serde_json::json!({"Parameter": {"ARN": id, "Value": v}}).to_string()),
+                    None => (400, "parameter not found".into()),
+                },
+                _ => (404, String::new()),
+            };
+            let out = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\n\r\n{}", reply.0, reply.1.len(), reply.1);
+            let _ = sock.write_all(out.as_bytes()).await;
+        }
+    });
+    (port, seen)
+}

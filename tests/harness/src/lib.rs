@@ -6,7 +6,9 @@
 //!   EventBridge scheduled event.
 //! - [`dynamo`]: the DynamoDB table of `template.yaml`, created on the local
 //!   DynamoDB-compatible endpoint that `make test` starts.
-//! - [`ddb_proxy`]: a fault-injecting proxy in front of that endpoint.
+//! - [`ddb_proxy`]: a fault-injecting proxy in front of that endpoint, recording each call.
+//! - [`iam`]: `template.yaml` resolved for a deployment, its roles' policies, and an
+//!   evaluator of requests against them, as AWS would.
 //! - [`stack`] and [`flows`]: a sandbox, a table and the functions wired together, and
 //!   the deliveries, checks and waits the black-box suites share.
 //! - [`bin_path`]: where `make test` put the release binaries.
@@ -15,6 +17,7 @@ pub mod apigw;
 pub mod ddb_proxy;
 pub mod dynamo;
 pub mod flows;
+pub mod iam;
 pub mod lambda;
 pub mod stack;
 

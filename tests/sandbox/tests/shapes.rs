@@ -721,7 +721,7 @@ async fn tapd_people_replies_are_the_references() {
     assert_eq!(tapd_get(&sb, &c, "nope", "/users/info").await.0, StatusCode::UNAUTHORIZED);
     // Membership set through the control: a member removed is gone, a new one listed.
     sb.set_member(WS, "anyechen", &[]);
-    sb.set_member(WS, "newbie", &[admin_role.clone()]);
+    sb.set_member(WS, "newbie", std::slice::from_ref(&admin_role));
     let (_, members) = tapd_get(&sb, &c, &user, &format!("/workspaces/users?workspace_id={WS}")).await;
     let nicks: Vec<&str> =
         members["data"].as_array().unwrap().iter().map(|r| r["UserWorkspace"]["user"].as_str().unwrap()).collect();

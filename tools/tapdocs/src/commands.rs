@@ -381,14 +381,24 @@ async fn items(
                     age(now.saturating_sub(r.pending_since_ms)),
                     r.attempts.to_string(),
                     next,
-                    r.last_error.as_deref().map(|e| short(e, 120)).unwrap_or_else(|| "-".into()),
+                    r.reason.map(|why| short(&why.words(shared::text::Lang::En), 120)).unwrap_or_else(|| "-".into()),
                     doc,
                 ]);
             }
             ItemStatus::GivenUp => {
                 t.add_row(vec![
                     item_name(&r.key),
-                    short(r.last_error.as_deref().unwrap_or("unknown"), 160),
+                    match &r.stage {
+                        shared::store::Stage::GivenUp { reason, .. } => short(
+                            &format!(
+                                "{} ({})",
+                                reason.words(shared::text::Lang::En),
+                                r.last_error.as_deref().unwrap_or("no detail")
+                            ),
+                            160,
+                        ),
+                        _ => short(r.last_error.as_deref().unwrap_or("unknown"), 160),
+                    },
                     r.attempts.to_string(),
                     when(Some(r.first_seen_ms)),
                     doc,
@@ -500,6 +510,7 @@ fn item_json(i: &ItemView) -> Value {
         "due_ms": i.due_ms,
         "claim_until_ms": i.claim_until_ms,
         "reason": r.last_error,
+        "reason_code": r.reason.map(|why| why.code()),
         "doc_url": doc.map(|d| d.url.as_str()),
         "doc_title": doc.map(|d| d.title.as_str()),
         "deleted": r.deleted,
@@ -542,7 +553,8 @@ impl Said for Retried {
 async fn redrive(c: &Connected, keys: &[ItemKey], json: bool) -> Result<(), Failure> {
     let mut results = Vec::new();
     for key in keys {
-        results.push((key, ops::retry_item(&c.store, key).await?));
+        // Through the operations layer: the item's history and the workspace's audit name the operator.
+        results.push((key, ops::retry(&c.store, &key.workspace, key.kind, &key.id, &operator()).await?));
     }
     report_redrive(c, &results, json)
 }
@@ -557,11 +569,11 @@ async fn redrive_given_up(
     let bar = progress(show_progress, Some(failed.len() as u64), "redriving");
     let mut results = Vec::new();
     for item in &failed {
-        let r = if c.store.rearm(item.key()).await? {
-            Retried::Rearmed
-        } else {
-            let now = c.store.item_view(item.key()).await?;
-            Retried::Changed(now.map_or("gone".into(), |v| v.record.stage.status().to_owned()))
+        let key = item.key();
+        let r = match ops::retry(&c.store, &key.workspace, key.kind, &key.id, &operator()).await? {
+            // Listed as given up a moment ago, now waiting: someone else retried it.
+            Retried::DueNow | Retried::Busy(_) => Retried::Changed("pending".into()),
+            other => other,
         };
         results.push((item.key(), r));
         bar.inc(1);

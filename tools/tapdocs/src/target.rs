@@ -120,8 +120,8 @@ pub async fn connect(target: &Target, keys: Keys) -> Result<Connected, Failure> 
         Err(TableProblem::Denied(why)) => {
             return Err(Failure::config(format!("AWS refused the credentials: {why}")).hint(
                 "check AWS_PROFILE / --profile and that the keys are current (`aws sts get-caller-identity`); \
-                 the principal needs dynamodb:DescribeTable, Query, Scan, GetItem, UpdateItem, PutItem, \
-                 DeleteItem and TransactWriteItems on the table and its `pending` index",
+                 the principal needs the operator policy of docs/operations.md (\"The operator's IAM policy\": \
+                 DescribeTable, Scan, and item actions and queries limited by key, on the table and its indexes)",
             ));
         }
         Err(TableProblem::Unreachable(why)) => {

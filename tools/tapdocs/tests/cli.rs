@@ -1,10 +1,16 @@
 //! The CLI end to end: the built `tapdocs` binary against the local DynamoDB (`make test`
 //! starts it and exports `AWS_ENDPOINT_URL_DYNAMODB`), on a fresh table from template.yaml,
-//! seeded through the store the functions use.
+//! seeded through the store the functions use. Every call `tapdocs` makes goes through a
+//! recording proxy and is checked against the operator policy docs/operations.md documents,
+//! evaluated as AWS would (`harness::iam`): a call it would deny fails the test that made it.
 
 use std::process::{Command, Output, Stdio};
 
+use std::sync::OnceLock;
+
+use harness::ddb_proxy::{DdbCall, DdbProxy};
 use harness::dynamo;
+use harness::iam::{Deployment, Policy, denied_ddb_calls, policy_in_markdown};
 use serde_json::Value;
 use shared::config::{DocType, FolderLayout};
 use shared::crypto::Keyring;
@@ -28,13 +34,47 @@ fn tapdocs(table: &str, args: &[&str]) -> Output {
     tapdocs_env(table, args, &[])
 }
 
+/// The recording proxy every `tapdocs` run goes through: on its own thread and runtime, as
+/// the tests block on the CLI.
+fn proxy() -> &'static DdbProxy {
+    static PROXY: OnceLock<DdbProxy> = OnceLock::new();
+    PROXY.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            rt.block_on(async move {
+                tx.send(DdbProxy::start().await).expect("the test waits");
+                std::future::pending::<()>().await
+            })
+        });
+        rx.recv().expect("the proxy starts")
+    })
+}
+
+/// The operator policy docs/operations.md gives, for `table` in the tests' account and region.
+fn operator_policy(table: &str) -> Policy {
+    let doc = std::fs::read_to_string(harness::workspace_root().join("docs/operations.md")).expect("the runbook");
+    let json = policy_in_markdown(&doc, "dynamodb:").expect("docs/operations.md gives tapdocs' policy as JSON");
+    let d = Deployment::new(table);
+    let text = json.to_string().replace("REGION", &d.region).replace("ACCOUNT", &d.account).replace("TABLE", table);
+    Policy::from_document("docs/operations.md", &serde_json::from_str(&text).unwrap())
+}
+
+/// `tapdocs`' calls on `table` so far; panics naming each one the documented policy denies.
+fn checked_calls(table: &str) -> Vec<DdbCall> {
+    let calls: Vec<DdbCall> = proxy().calls().into_iter().filter(|c| c.table == table).collect();
+    let denied = denied_ddb_calls(&Deployment::new(table), &operator_policy(table), "tapdocs", &calls);
+    assert!(denied.is_empty(), "calls the policy in docs/operations.md does not allow:\n{}", denied.join("\n"));
+    calls
+}
+
 fn tapdocs_env(table: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tapdocs"));
     if !table.is_empty() {
         cmd.args(["--table", table]);
     }
     cmd.args(args)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo::endpoint())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", proxy().url())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -46,7 +86,9 @@ fn tapdocs_env(table: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("the tapdocs binary runs")
+    let out = cmd.output().expect("the tapdocs binary runs");
+    checked_calls(table);
+    out
 }
 
 fn json_of(out: &Output) -> Value {
@@ -74,7 +116,7 @@ async fn failed_item(store: &Store, key: &ItemKey, reason: &str) {
     else {
         panic!("a new item is claimed")
     };
-    store.give_up(&mut claim, reason).await.unwrap();
+    store.give_up(&mut claim, shared::reason::Reason::legacy(reason), reason).await.unwrap();
     assert!(matches!(store.item(key).await.unwrap().unwrap().stage, Stage::GivenUp { .. }));
 }
 
@@ -214,7 +256,10 @@ async fn status_reports_workspaces_and_counts() {
     else {
         panic!()
     };
-    store.release_for_retry(&claim, "TAPD 502", now_millis() + 300_000).await.unwrap();
+    store
+        .release_for_retry(&claim, shared::reason::Reason::legacy("TAPD 502"), "TAPD 502", now_millis() + 300_000)
+        .await
+        .unwrap();
     store.mark_needs_reconnect(&ws("20000021"), "refresh refused").await.unwrap();
 
     let s = json_of(&tapdocs(&table, &["status", "--json"]));
@@ -579,4 +624,93 @@ async fn workspace_admins_names_and_un_names_people_and_audits_who_did() {
     assert!(String::from_utf8_lossy(&plain.stdout).contains("管理员"));
     let bad = tapdocs(&table, &["workspace", "admins", "20000041", "--add", "a b;c"]);
     assert!(!bad.status.success() && stderr(&bad).contains("not a TAPD nick"), "{}", stderr(&bad));
+}
+
+/// Every command against one table, each call checked against the documented operator policy
+/// (as every test's are): and the check can fail, naming a call the policy does not allow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_keeps_to_the_operator_policy_the_runbook_documents() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    let open_id = "fedcba9876543210fedcba9876543210";
+    connected(&store, "20000061", open_id).await;
+    connected(&store, "20000062", open_id).await;
+    failed_item(&store, &item("20000061", ItemKind::Story, "1000061"), "TAPD refused: 403").await;
+    failed_item(&store, &item("20000061", ItemKind::Bug, "1000062"), "quota").await;
+    // TAPD's app token, which `rotate-keys` re-encrypts too.
+    assert!(store.put_tapd_app_token(&tapd_token(), 0).await.unwrap());
+    let key = [("TOKEN_ENCRYPTION_KEY", KEY)];
+    let both = format!("{NEW_KEY},{KEY}");
+    type Run<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let runs: Vec<Run> = vec![
+        (vec!["status"], vec![]),
+        (vec!["items", "--pending"], vec![]),
+        (vec!["items", "--given-up", "--workspace", "20000061"], vec![]),
+        (vec!["items", "--linked", "--workspace", "20000061"], vec![]),
+        (vec!["items", "--deleted", "--workspace", "20000061"], vec![]),
+        (vec!["items", "--all", "--workspace", "20000061"], vec![]),
+        (vec!["redrive", "20000061/story/1000061"], vec![]),
+        (vec!["redrive", "--given-up", "--workspace", "20000061"], vec![]),
+        (vec!["backfill", "20000061", "--since", "2026-11-01"], vec![]),
+        (vec!["workspace", "set", "20000061", "--folder-layout", "iteration", "--language", "en"], vec![]),
+        (vec!["workspace", "set", "20000061", "--unset", "folder-layout"], vec![]),
+        (vec!["workspace", "pause", "20000061"], vec![]),
+        (vec!["workspace", "resume", "20000061"], vec![]),
+        (vec!["workspace", "rotate-secret", "20000061"], key.to_vec()),
+        (vec!["workspace", "show", "20000061", "--reveal"], key.to_vec()),
+        (vec!["migrate"], vec![]),
+        (vec!["rotate-keys", "--dry-run"], vec![("TOKEN_ENCRYPTION_KEY", both.as_str())]),
+        (vec!["rotate-keys"], vec![("TOKEN_ENCRYPTION_KEY", both.as_str())]),
+        (vec!["disconnect", "20000062", "--yes"], vec![]),
+        (vec!["disconnect", "20000061", "--yes"], vec![]),
+    ];
+    for (args, env) in &runs {
+        let out = tapdocs_env(&table, args, env);
+        assert!(out.status.success(), "tapdocs {args:?}: {}", stderr(&out));
+    }
+    // An item the table does not have: looked up, and named as missing.
+    assert_eq!(tapdocs(&table, &["redrive", "20000061/story/9999999"]).status.code(), Some(4));
+    let calls = checked_calls(&table);
+    let mut seen: Vec<String> = calls
+        .iter()
+        .flat_map(|c| {
+            let on = c.index.as_deref().map_or("table".to_owned(), |i| format!("index/{i}"));
+            let keys = if c.keys.is_empty() { vec![String::new()] } else { c.keys.clone() };
+            keys.into_iter().map(move |k| {
+                let prefix = k.find('#').map_or(k.as_str(), |at| &k[..=at]).to_owned();
+                format!("{} {on} {prefix}", c.operation).trim_end().to_owned()
+            })
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    println!("tapdocs: {} calls\n  {}", calls.len(), seen.join("\n  "));
+    for what in [
+        "DescribeTable table",
+        "Scan table",
+        "Query table WS#",
+        "Query index/pending",
+        "Query index/workspace_items ITEMS#",
+        "DeleteItem table TDOC#",
+        "PutItem table SWEEP#",
+        "UpdateItem table APP#",
+        "UpdateItem table ITEM#",
+    ] {
+        assert!(seen.iter().any(|s| s.starts_with(what)), "tapdocs never made {what}: {seen:#?}");
+    }
+
+    // A call outside the policy is named: another table, and an action it does not list.
+    let stray = [
+        DdbCall {
+            operation: "GetItem".into(),
+            via: None,
+            table: "other".into(),
+            index: None,
+            keys: vec!["WS#1".into()],
+        },
+        DdbCall { operation: "DeleteTable".into(), via: None, table: table.clone(), index: None, keys: vec![] },
+    ];
+    let denied = denied_ddb_calls(&Deployment::new(&table), &operator_policy(&table), "tapdocs", &stray);
+    assert_eq!(denied.len(), 2, "{denied:#?}");
+    assert!(denied[0].contains("GetItem on other key WS#1") && denied[1].contains("DeleteTable on"), "{denied:#?}");
 }

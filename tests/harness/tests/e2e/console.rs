@@ -15,7 +15,7 @@ const A: &str = "20003291";
 const B: &str = "20003292";
 
 /// Signs in to `ws` through TAPD's consent; the console cookie (`name=value`).
-async fn sign_in(stack: &Stack, oauth: &Function, ws: &str, cookie: Option<&str>) -> String {
+pub(crate) async fn sign_in(stack: &Stack, oauth: &Function, ws: &str, cookie: Option<&str>) -> String {
     let mut start = Request::get("/console");
     if let Some(c) = cookie {
         start = Request::get("/console/signin").header("cookie", c);
@@ -42,22 +42,22 @@ async fn sign_in(stack: &Stack, oauth: &Function, ws: &str, cookie: Option<&str>
     }
 }
 
-fn csrf(page: &str) -> String {
+pub(crate) fn csrf(page: &str) -> String {
     let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
     page[at..at + page[at..].find('"').unwrap()].to_owned()
 }
 
 /// As a browser set to Chinese (the console's first language).
-async fn get(oauth: &Function, path: &str, cookie: &str) -> Response {
+pub(crate) async fn get(oauth: &Function, path: &str, cookie: &str) -> Response {
     oauth.http(&Request::get(path).header("cookie", cookie).header("accept-language", "zh-CN,zh;q=0.9")).await
 }
 
-async fn post(oauth: &Function, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Response {
+pub(crate) async fn post(oauth: &Function, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Response {
     let req = Request::post_form(path, fields).header("cookie", cookie).header("accept-language", "zh-CN");
     oauth.http(&req).await
 }
 
-fn delivery(ws: &str, id: &str) -> Request {
+pub(crate) fn delivery(ws: &str, id: &str) -> Request {
     Request::post_json(WEBHOOK_PATH, &create_event(ws, "story", id, id))
 }
 
@@ -286,7 +286,7 @@ async fn an_admin_pauses_linking_and_chooses_the_events_and_the_language() {
     assert_eq!(ignored.json().unwrap()["status"], "ignored", "{}", ignored.body);
     assert_eq!(docs_of("1120003293000000002"), 0, "a kind the workspace does not link");
     let page = get(&oauth, &format!("/console/ws/{C}?state=given_up"), &cookie).await;
-    assert!(page.body.contains("不为这类条目创建文档"), "why, in words: {}", page.body);
+    assert!(page.body.contains("不为缺陷创建文档") && page.body.contains("已放弃"), "why, in words: {}", page.body);
     stack.sandbox.add_item(C, ItemKind::Story, "1120003293000000003", "English story");
     assert_eq!(webhook.http(&delivery(C, "1120003293000000003")).await.status, 200);
     let comment = stack.sandbox.comments().into_iter().find(|c| c.entry_id == "1120003293000000003").unwrap();
@@ -315,4 +315,72 @@ async fn a_session_expires() {
     )
     .await;
     assert_eq!(forged.status, 302);
+}
+
+/// One item's history, attempt by attempt and who retried it; finding items by id and by
+/// words of their doc's title, with the query in the URL.
+#[tokio::test]
+async fn an_item_s_history_tells_its_attempts_and_who_retried_and_search_finds_it() {
+    harness::needs_local_stack!();
+    const W: &str = "20003296";
+    let stack = Stack::new().await;
+    let oauth = stack.oauth().await;
+    let webhook = stack.spawn("tapd-webhook", &[("RETRY_PERIOD", "0s")]).await;
+    assert_eq!(stack.connect(&oauth, W, "c6c6c6c6").await.status, 200);
+    stack.sandbox.add_item(W, ItemKind::Story, "1120003296000000001", "登录页改版");
+    assert_eq!(webhook.http(&delivery(W, "1120003296000000001")).await.status, 200);
+    stack.sandbox.inject(Fault {
+        method: Some("POST".into()),
+        path_prefix: "/tdoc/openapi/drive/v2/files$".into(),
+        kind: FaultKind::Status(429),
+        times: 0,
+    });
+    stack.sandbox.add_item(W, ItemKind::Story, "1120003296000000002", "支付回调超时");
+    assert!(webhook.http(&delivery(W, "1120003296000000002")).await.status >= 500);
+
+    let cookie = sign_in(&stack, &oauth, W, None).await;
+    let path = format!("/console/ws/{W}/item/story/1120003296000000002");
+    let page = get(&oauth, &format!("/console/ws/{W}"), &cookie).await;
+    assert!(page.body.contains(&format!("href=\"{path}\"")), "the row links its history: {}", page.body);
+    let item = get(&oauth, &path, &cookie).await;
+    assert_eq!(item.status, 200, "{}", item.body);
+    assert!(item.body.contains("data-event=\"waiting\"") && item.body.contains("请求过于频繁"), "{}", item.body);
+
+    // Retried by the admin, then linked by the schedule once Tencent Docs is back.
+    stack.sandbox.clear_faults();
+    let token = csrf(&page.body);
+    let retried = post(
+        &oauth,
+        &format!("/console/ws/{W}/retry"),
+        &cookie,
+        &[("csrf", &token), ("item", "story/1120003296000000002")],
+    )
+    .await;
+    assert_eq!(retried.status, 302, "{}", retried.body);
+    assert_eq!(webhook.invoke(scheduled_event()).await.response().map(|_| ()), Some(()));
+    let item = get(&oauth, &path, &cookie).await;
+    let (linked, by, waiting) = (
+        item.body.find("data-event=\"linked\"").expect("linked in the history"),
+        item.body.find("data-event=\"retried\"").expect("the retry in the history"),
+        item.body.find("data-event=\"waiting\"").expect("the failed attempt stays"),
+    );
+    assert!(linked < by && by < waiting, "newest first: {}", item.body);
+    assert!(item.body.contains("robertyang"), "who retried: {}", item.body);
+    assert!(item.body.contains("data-state=\"linked\""), "{}", item.body);
+
+    // Found by words of the title and by id; the URL carries the query.
+    let found = get(&oauth, &format!("/console/ws/{W}?q=%E7%99%BB%E5%BD%95"), &cookie).await;
+    assert!(found.body.contains("data-item=\"1120003296000000001\""), "{}", found.body);
+    assert!(!found.body.contains("data-item=\"1120003296000000002\""), "{}", found.body);
+    assert!(found.body.contains("value=\"登录\""), "the box keeps the query: {}", found.body);
+    let by_id = get(&oauth, &format!("/console/ws/{W}?q=1120003296000000002"), &cookie).await;
+    assert!(by_id.body.contains("data-item=\"1120003296000000002\""), "{}", by_id.body);
+    assert!(!by_id.body.contains("data-item=\"1120003296000000001\""), "{}", by_id.body);
+    let none = get(&oauth, &format!("/console/ws/{W}?q=%E6%B2%A1%E6%9C%89&state=given_up"), &cookie).await;
+    assert_eq!(none.status, 200);
+    assert!(!none.body.contains("data-item="), "{}", none.body);
+    // Another workspace's item, or one that does not exist: no page.
+    assert_eq!(get(&oauth, &format!("/console/ws/{W}/item/story/1120003296000000099"), &cookie).await.status, 404);
+    assert_eq!(get(&oauth, &format!("/console/ws/{A}/item/story/1120003296000000001"), &cookie).await.status, 404);
+    assert_eq!(get(&oauth, &format!("/console/ws/{W}/item/epic/1"), &cookie).await.status, 404);
 }

@@ -15,6 +15,7 @@ mod exactly_once;
 mod faults;
 mod fidelity;
 mod folders;
+mod iam;
 mod link;
 mod load;
 mod restore;

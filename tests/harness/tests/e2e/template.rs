@@ -246,58 +246,67 @@ fn assert_existing_table_branch(resource: &Value) {
     assert!(other.contains(":table/${ExistingTableName}"), "{resource:?}");
 }
 
+/// The static half of least privilege (the calls themselves are checked in `e2e/iam.rs`): each
+/// function's DynamoDB statements are exactly these actions, on the table or one index, each
+/// limited to its key prefixes (the table's partition key, or the queried index's).
 #[test]
 fn each_function_calls_only_its_dynamodb_actions_on_its_own_keys() {
     let t = template();
-    let actions = |ss: &[&Value]| -> BTreeSet<String> {
-        ss.iter().flat_map(|s| list(&s["Action"])).map(|a| a.as_str().unwrap().to_owned()).collect()
+    let statements = |function: &str| -> BTreeSet<(String, String, String)> {
+        dynamodb_statements(&t, function)
+            .into_iter()
+            .map(|s| {
+                let res = list(&s["Resource"]);
+                assert_eq!(res.len(), 1, "{function}: {s:?}");
+                assert_existing_table_branch(res[0]);
+                let on = match tagged(branches(res[0])[0]) {
+                    Some((tag, sub)) if tag == "!Sub" => {
+                        sub.as_str().unwrap().strip_prefix("${Table.Arn}/").expect("an index of the table").to_owned()
+                    }
+                    Some((tag, att)) if tag == "!GetAtt" && att.as_str() == Some("Table.Arn") => "table".to_owned(),
+                    other => panic!("{function}: resource {other:?}"),
+                };
+                let mut actions: Vec<String> =
+                    list(&s["Action"]).iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+                actions.sort();
+                let keys = leading_keys(s);
+                assert!(!keys.is_empty(), "{function}: a statement not limited by key: {s:?}");
+                (actions.join(" "), on, keys.into_iter().collect::<Vec<_>>().join(" "))
+            })
+            .collect()
     };
-    let set = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<BTreeSet<_>>();
-
-    let oauth = dynamodb_statements(&t, "OAuthFunction");
+    let expect = |rows: &[(&str, &str, &str)]| -> BTreeSet<(String, String, String)> {
+        rows.iter().map(|(a, o, k)| (a.to_string(), o.to_string(), k.to_string())).collect()
+    };
     assert_eq!(
-        actions(&oauth),
-        set(&["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:Query"])
+        statements("OAuthFunction"),
+        expect(&[
+            (
+                "dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem",
+                "table",
+                "SESSION#* STATE#* TDOC#* WS#*"
+            ),
+            ("dynamodb:GetItem dynamodb:UpdateItem", "table", "ITEM#*"),
+            ("dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem", "table", "SWEEP#*"),
+            ("dynamodb:Query", "table", "WS#*"),
+            ("dynamodb:Query", "index/workspace_items", "ITEMS#*"),
+            ("dynamodb:Query", "index/pending", "DELETED GIVEN_UP LINKED#* PENDING WORKSPACE"),
+        ])
     );
-    for s in &oauth {
-        let queries = list(&s["Action"]).iter().any(|a| a.as_str() == Some("dynamodb:Query"));
-        let res = list(&s["Resource"]);
-        assert_existing_table_branch(res[0]);
-        match (queries, tagged(branches(res[0])[0])) {
-            // The console's items: the workspace_items index only.
-            (true, Some((tag, sub))) if tag == "!Sub" => {
-                assert_eq!(sub.as_str(), Some("${Table.Arn}/index/workspace_items"), "oauth: {s:?}");
-            }
-            // The console's audit trail: the workspace's own partition.
-            (true, _) => assert_eq!(leading_keys(s), set(&["WS#*"]), "oauth: {s:?}"),
-            (false, _) => {
-                assert_eq!(leading_keys(s), set(&["STATE#*", "WS#*", "TDOC#*", "SESSION#*", "ITEM#*"]), "oauth: {s:?}")
-            }
-        }
-    }
-
-    let webhook = dynamodb_statements(&t, "TapdWebhookFunction");
     assert_eq!(
-        actions(&webhook),
-        set(&["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"])
+        statements("TapdWebhookFunction"),
+        expect(&[
+            (
+                "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem",
+                "table",
+                "APP#* BUDGET#* ITEM#* SWEEP#* TDOC#* WS#*"
+            ),
+            ("dynamodb:Query", "index/pending", "PENDING WORKSPACE"),
+        ])
     );
-    for s in &webhook {
-        let res = list(&s["Resource"]);
-        if list(&s["Action"]).iter().any(|a| a.as_str() == Some("dynamodb:Query")) {
-            // The query is on the pending index only, never on the table.
-            assert_eq!(list(&s["Action"]).len(), 1, "{s:?}");
-            assert_eq!(res.len(), 1);
-            assert_existing_table_branch(res[0]);
-            let (tag, sub) = tagged(branches(res[0])[0]).unwrap();
-            assert_eq!((tag.as_str(), sub.as_str()), ("!Sub", Some("${Table.Arn}/index/pending")));
-        } else {
-            assert_eq!(
-                leading_keys(s),
-                set(&["ITEM#*", "WS#*", "TDOC#*", "SWEEP#*", "BUDGET#*", "APP#*"]),
-                "tapd-webhook: {s:?}"
-            );
-        }
-    }
+    // The index names the roles grant are the ones the code queries.
+    assert_eq!(shared::store::items::LISTS_INDEX, "pending");
+    assert_eq!(shared::store::items::WORKSPACE_ITEMS_INDEX, "workspace_items");
 }
 
 #[test]
@@ -526,4 +535,49 @@ fn routes_and_the_schedule_call_the_alias_that_deployments_shift() {
         assert!(target.ends_with("Function.Alias"), "{name} allows {target:?}, not the alias");
     }
     assert_eq!(t["Parameters"]["DeploymentType"]["Default"].as_str(), Some("AllAtOnce"));
+}
+
+/// Where a deployment is reached, resolved every way (`DomainName` empty or set, `PublicBaseUrl`
+/// empty or set): every function's `PUBLIC_BASE_URL` and every output naming a URL use the same
+/// base (`PublicBaseUrl`, else `https://DomainName`, else the API's execute-api URL), so the
+/// redirect URIs the functions send and the ones the outputs print to register agree.
+#[test]
+fn every_function_and_output_uses_the_custom_domain_when_there_is_one() {
+    use harness::iam::{Deployment, Template};
+    let t = Template::load();
+    let proxy = "https://docs-proxy.example.com/tapd";
+    for (domain, public) in [("", ""), ("tapd-docs.example.com", ""), ("", proxy), ("tapd-docs.example.com", proxy)] {
+        let mut d = Deployment::new("t").with("DomainName", domain).with("PublicBaseUrl", public);
+        if !domain.is_empty() {
+            d = d.with("CertificateArn", "arn:aws:acm:us-east-1:123456789012:certificate/abc");
+        }
+        let r = t.resolve(&d);
+        let base = match (domain, public) {
+            (_, p) if !p.is_empty() => p.to_owned(),
+            ("", _) => format!("https://{}.execute-api.us-east-1.amazonaws.com", d.api_id),
+            (host, _) => format!("https://{host}"),
+        };
+        let at = format!("DomainName={domain:?} PublicBaseUrl={public:?}");
+        let functions = r.resources_of("AWS::Serverless::Function");
+        assert_eq!(functions.len(), 2, "{at}");
+        for f in &functions {
+            assert_eq!(r.function_env(f).get("PUBLIC_BASE_URL"), Some(&base), "{at}: {f}");
+        }
+        let outputs = r.outputs();
+        for (name, path) in [
+            ("ApiUrl", ""),
+            ("TapdCallbackUrl", "/oauth/tapd/callback"),
+            ("TdocCallbackUrl", "/oauth/tdoc/callback"),
+            ("WebhookUrl", "/webhooks/tapd"),
+        ] {
+            assert_eq!(outputs.get(name), Some(&format!("{base}{path}")), "{at}: {name}");
+        }
+        for (name, value) in &outputs {
+            if value.contains("://") {
+                assert!(value.starts_with(&base), "{at}: output {name} = {value} is not under {base}");
+            }
+        }
+        assert_eq!(outputs.contains_key("ApiDomainTarget"), !domain.is_empty(), "{at}");
+        assert_eq!(r.exists("ApiDomain") && r.exists("ApiDomainMapping"), !domain.is_empty(), "{at}");
+    }
 }
