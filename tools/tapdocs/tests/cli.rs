@@ -641,6 +641,10 @@ async fn every_command_keeps_to_the_operator_policy_the_runbook_documents() {
     assert!(store.put_tapd_app_token(&tapd_token(), 0).await.unwrap());
     let key = [("TOKEN_ENCRYPTION_KEY", KEY)];
     let both = format!("{NEW_KEY},{KEY}");
+    // After rotate-keys every token is under NEW_KEY: the backup check-key proves.
+    let key_file = std::env::temp_dir().join(format!("tapdocs-policy-{}.key", std::process::id()));
+    std::fs::write(&key_file, NEW_KEY).unwrap();
+    let key_file = key_file.to_str().unwrap().to_owned();
     type Run<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
     let runs: Vec<Run> = vec![
         (vec!["status"], vec![]),
@@ -661,6 +665,7 @@ async fn every_command_keeps_to_the_operator_policy_the_runbook_documents() {
         (vec!["migrate"], vec![]),
         (vec!["rotate-keys", "--dry-run"], vec![("TOKEN_ENCRYPTION_KEY", both.as_str())]),
         (vec!["rotate-keys"], vec![("TOKEN_ENCRYPTION_KEY", both.as_str())]),
+        (vec!["check-key", "--key-file", key_file.as_str()], vec![]),
         (vec!["disconnect", "20000062", "--yes"], vec![]),
         (vec!["disconnect", "20000061", "--yes"], vec![]),
     ];
