@@ -27,9 +27,10 @@ pub async fn dispatch(linker: &Linker, payload: Value, deadline_ms: u64) -> Resu
     Ok(serde_json::to_value(resp.into_event())?)
 }
 
-/// What is still pending after the run, as an EMF line (see `shared::link::metrics`).
+/// What is still pending after the run, as an EMF line (see `shared::link::metrics`): the
+/// items of paused workspaces left out (they wait on purpose; the pending-age alarm is not for them).
 async fn emit_metrics(linker: &Linker, summary: &RunSummary) {
-    match linker.clients.store.pending_stats().await {
+    match linker.clients.store.pending_stats_unpaused().await {
         Ok((pending, oldest)) => {
             let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "tapd-webhook".into());
             let line = metrics::scheduled_run(&function, now_millis(), pending, oldest, summary);

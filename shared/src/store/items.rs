@@ -855,10 +855,37 @@ impl Store {
     /// How many items are pending, and since when the oldest of them has been (for the
     /// scheduled run's metrics and `tapdocs status`).
     pub async fn pending_stats(&self) -> Result<(u32, Option<u64>), StoreError> {
+        self.pending_stats_of(false).await
+    }
+
+    /// As [`Store::pending_stats`], without the items of workspaces whose linking is paused:
+    /// they wait on purpose, and the alarm on the oldest pending age (`template.yaml`,
+    /// `PendingEventsAgeAlarm`) is for items that should be moving. One settings read per
+    /// workspace with pending items.
+    pub async fn pending_stats_unpaused(&self) -> Result<(u32, Option<u64>), StoreError> {
+        self.pending_stats_of(true).await
+    }
+
+    async fn pending_stats_of(&self, skip_paused: bool) -> Result<(u32, Option<u64>), StoreError> {
         let (mut count, mut oldest, mut cursor) = (0u32, None::<u64>, None);
+        let mut paused: std::collections::HashMap<WorkspaceId, bool> = std::collections::HashMap::new();
         loop {
             let (page, next) = self.pending_page(None, 1000, cursor).await?;
             for p in page {
+                if skip_paused {
+                    let ws = &p.key.workspace;
+                    let is_paused = match paused.get(ws) {
+                        Some(known) => *known,
+                        None => {
+                            let now = self.workspace_settings(ws).await?.paused_since_ms.is_some();
+                            paused.insert(ws.clone(), now);
+                            now
+                        }
+                    };
+                    if is_paused {
+                        continue;
+                    }
+                }
                 count += 1;
                 oldest = Some(oldest.map_or(p.pending_since_ms, |o| o.min(p.pending_since_ms)));
             }

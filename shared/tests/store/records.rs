@@ -205,6 +205,38 @@ async fn failed_items_are_due_again_after_their_backoff_soonest_first() {
     assert_eq!(record.last_error.as_deref(), Some("boom"));
 }
 
+/// The pending-age alarm reads `pending_stats_unpaused` (the scheduled run's metrics): a
+/// workspace that is only paused holds items on purpose and must not raise it.
+#[tokio::test]
+async fn a_paused_workspaces_items_are_not_counted_for_the_pending_alarm() {
+    harness::needs_local_dynamodb!();
+    let (store, _) = store().await;
+    let paused_ws = ws("20000777");
+    let old = ItemKey { workspace: paused_ws.clone(), kind: ItemKind::Story, id: ItemId::parse("3001").unwrap() };
+    let ClaimOutcome::Claimed(c) = store.claim_item(&old, None, "o", now_millis() + 30_000).await.unwrap() else {
+        panic!()
+    };
+    store.release_for_retry(&c, shared::reason::Reason::Paused, "paused", now_millis() + 60_000).await.unwrap();
+    // The other workspace's item, pending since later.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let ClaimOutcome::Claimed(c) = store.claim_item(&key("3002"), None, "o", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!()
+    };
+    store.release_for_retry(&c, shared::reason::Reason::legacy("boom"), "boom", now_millis() + 60_000).await.unwrap();
+    let (all, oldest_all) = store.pending_stats().await.unwrap();
+    assert_eq!(all, 2);
+
+    shared::ops::pause(&store, &paused_ws, "test").await.unwrap();
+    let (count, oldest) = store.pending_stats_unpaused().await.unwrap();
+    assert_eq!(count, 1, "the paused workspace's item is left out");
+    assert!(oldest > oldest_all, "the oldest is the other workspace's: {oldest:?} vs {oldest_all:?}");
+    assert_eq!(store.pending_stats().await.unwrap().0, 2, "tapdocs still sees both");
+
+    shared::ops::resume(&store, &paused_ws, "test").await.unwrap();
+    assert_eq!(store.pending_stats_unpaused().await.unwrap(), (2, oldest_all), "resumed: counted again");
+}
+
 #[tokio::test]
 async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
     harness::needs_local_dynamodb!();

@@ -9,6 +9,7 @@ mod bounded;
 mod cold_path;
 mod connect;
 mod console;
+mod deploy;
 mod docs;
 mod emulator;
 mod exactly_once;
