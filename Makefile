@@ -4,7 +4,8 @@ ROOT := $(CURDIR)
 VENV_BIN := $(ROOT)/.venv/bin
 
 export SAM_CLI_TELEMETRY := 0
-export AWS_DEFAULT_REGION ?= us-east-1
+# No region here: a deploy takes the deployer's (AWS_REGION, the profile's, or samconfig.toml's);
+# the tests and the local stack set their own (scripts/test.sh, the harness, devstack).
 export XDG_CACHE_HOME := $(ROOT)/.local/cache
 export ZIG_GLOBAL_CACHE_DIR := $(ROOT)/.local/cache/zig
 export PIP_CACHE_DIR := $(ROOT)/.local/pip-cache
@@ -23,7 +24,11 @@ WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 # The SAM CLI without telemetry, its state under .local/ rather than ~/.aws-sam.
 SAM := SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR=$(CURDIR)/.local/sam $(WITH_VENV) sam
 
-.PHONY: venv build test lint deploy clean
+.PHONY: doctor venv build test lint deploy clean
+
+## doctor: is every tool the scripts use installed? names what is missing and how to install it
+doctor:
+	@bash scripts/doctor.sh
 
 ## venv: the project venv (moto, cfn-lint, the SAM CLI, cargo-lambda, zig)
 venv:
@@ -38,8 +43,10 @@ test:
 	bash scripts/test.sh
 
 ## run: the whole product on http://127.0.0.1:$(PORT) (default 3000): local gateway, the functions, moto, sandboxes; RESET=1 forgets .local/run
-.PHONY: run demo
-run: venv
+.PHONY: run demo doctor-run
+doctor-run:
+	@bash scripts/doctor.sh --for run
+run: doctor-run venv
 	cargo build --profile $(if $(filter debug,$(PROFILE)),dev,$(PROFILE)) -p oauth -p tapd-webhook
 	cargo run --quiet -p devstack --bin devstack -- run --port $(or $(PORT),3000) $(if $(filter 1 yes true,$(RESET)),--reset)
 
@@ -65,11 +72,36 @@ lint: venv
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV_BIN)/cfn-lint template.yaml
 
-## deploy: build with SAM and deploy, asking for the parameters
+# The deployment: ENV names a section of samconfig.toml ([ENV.deploy.parameters], its own stack);
+# without it, [default]. samconfig.example.toml is the commented starting point.
+ENV ?= default
+SAMCONFIG ?= samconfig.toml
+SAM_ENV := --config-file $(abspath $(SAMCONFIG)) --config-env $(ENV)
+
+## deploy: build with SAM and deploy ENV (default, staging, prod...) from samconfig.toml, asking nothing; GUIDED=1 asks (and writes samconfig.toml)
 deploy: venv
-	$(SAM) validate --lint
-	$(SAM) build --beta-features
-	$(SAM) deploy --guided --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
+	@if [ ! -f "$(SAMCONFIG)" ] && [ -z "$(GUIDED)" ]; then \
+	  echo "deploy: no $(SAMCONFIG): cp samconfig.example.toml $(SAMCONFIG), fill it in (docs/deploy.md), or run make deploy GUIDED=1" >&2; exit 2; fi
+	@if [ -f "$(SAMCONFIG)" ] && ! grep -q '^\[$(ENV)\.deploy\.parameters\]' "$(SAMCONFIG)" && [ -z "$(GUIDED)" ]; then \
+	  echo "deploy: $(SAMCONFIG) has no [$(ENV).deploy.parameters]: add the environment (see samconfig.example.toml)" >&2; exit 2; fi
+	$(SAM) validate --lint --template template.yaml $(if $(wildcard $(SAMCONFIG)),$(SAM_ENV))
+	$(SAM) build --beta-features $(if $(wildcard $(SAMCONFIG)),$(SAM_ENV))
+	$(SAM) deploy $(if $(GUIDED),--guided --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND,--no-fail-on-empty-changeset) $(if $(wildcard $(SAMCONFIG)),$(SAM_ENV))
+
+## secrets: ENV's secrets in Secrets Manager, made once (the token key and the webhook secret generated; the client secrets asked for); prints their ARNs for samconfig.toml
+.PHONY: secrets backup-key verify-backup
+secrets: venv
+	$(VENV_BIN)/python scripts/deployment.py init --env $(ENV) --samconfig $(SAMCONFIG)
+
+## backup-key: reads ENV's TOKEN_ENCRYPTION_KEY back from where the stack takes it and writes it, gpg-encrypted (BACKUP_PLAIN=1: plain, mode 600), to OUT (default token-key-ENV-DATE.asc)
+backup-key: venv
+	$(VENV_BIN)/python scripts/deployment.py backup-key --env $(ENV) --samconfig $(SAMCONFIG) $(if $(OUT),--out $(OUT)) $(if $(filter 1 yes true,$(BACKUP_PLAIN)),--plain)
+
+## verify-backup: proves the backup FILE decrypts a token of ENV's table (tapdocs check-key), printing no secret
+verify-backup: venv
+	@test -n "$(FILE)" || { echo "verify-backup: FILE=the backup backup-key wrote" >&2; exit 2; }
+	cargo build --quiet -p tapdocs
+	$(VENV_BIN)/python scripts/deployment.py verify-backup --env $(ENV) --samconfig $(SAMCONFIG) --file $(FILE) --tapdocs $(ROOT)/target/debug/tapdocs
 
 ## clean: build outputs, the venv and local state
 clean:

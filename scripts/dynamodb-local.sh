@@ -26,6 +26,11 @@ running() {
   [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
 }
 
+# Milliseconds since the epoch, portably (GNU `date +%N` is not on macOS).
+now_ms() {
+  "$PY" -c 'import time; print(int(time.time() * 1000))'
+}
+
 free_port() {
   "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
@@ -60,16 +65,21 @@ start() {
   fi
   local port="${PORT:-$(free_port)}"
   local endpoint="http://127.0.0.1:$port"
-  local start_ns
-  start_ns=$(date +%s%N)
-  # setsid: its own process group, so a Ctrl-C in the caller's terminal doesn't hit it
-  # and stop can end the whole group.
-  setsid "$PY" "$SERIAL" -H 127.0.0.1 -p "$port" >"$LOGFILE" 2>&1 </dev/null &
+  local start_ms
+  start_ms=$(now_ms)
+  # A session of its own (python's os.setsid: no util-linux `setsid` needed, on macOS neither),
+  # so a Ctrl-C in the caller's terminal doesn't hit it and stop can end the whole group.
+  "$PY" -c 'import os, sys
+try:
+    os.setsid()
+except OSError:
+    pass  # already a group leader: stop ends its group all the same
+os.execv(sys.argv[1], sys.argv[1:])' "$PY" "$SERIAL" -H 127.0.0.1 -p "$port" >"$LOGFILE" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 150); do
     if answers "$endpoint"; then
       echo "$endpoint" >"$ENDPOINTFILE"
-      echo "dynamodb-local: moto ready at $endpoint in $(( ($(date +%s%N) - start_ns) / 1000000 )) ms (pid $(cat "$PIDFILE"), log $LOGFILE)" >&2
+      echo "dynamodb-local: moto ready at $endpoint in $(( $(now_ms) - start_ms )) ms (pid $(cat "$PIDFILE"), log $LOGFILE)" >&2
       echo "$endpoint"
       return 0
     fi

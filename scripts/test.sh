@@ -7,6 +7,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# First: is every tool here? (names what is missing and the command that installs it)
+bash scripts/doctor.sh --for test
+
 bash scripts/venv.sh
 
 # The functions' binaries the black-box tests run, with exactly the features they ship with:

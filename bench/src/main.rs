@@ -21,11 +21,15 @@
 //!   not what limits it. `--drain 0` skips it.
 //! - `--arm64 DIR`: where `cargo lambda build --release --arm64` put `<name>/bootstrap`
 //!   (default `<target>/lambda`); sizes are reported when present.
+//! - `--refusals`: only the peak RSS of `tapd-webhook` refusing the costliest 5.9 MB bodies
+//!   with a wrong or missing secret (`refusals.rs`), printed as a table (BENCHMARKS.md's
+//!   hand-run table); needs only `oauth` and `tapd-webhook` in each `--bins` directory.
 //!
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` (moto); `bench/run.sh` starts one.
 
 mod console;
 mod proxy;
+mod refusals;
 mod report;
 
 use std::collections::BTreeMap;
@@ -70,6 +74,8 @@ pub struct Args {
     pub out: Option<PathBuf>,
     /// `--console-only`: only the console's pages (printed, not written).
     pub console_only: bool,
+    /// `--refusals`: only the hostile bodies' peak RSS (printed, not written).
+    pub refusals: bool,
 }
 
 fn parse_args() -> Args {
@@ -85,9 +91,10 @@ fn parse_args() -> Args {
         drain: 2000,
         out: Some(harness::workspace_root().join("BENCHMARKS.md")),
         console_only: false,
+        refusals: false,
     };
     let mut it = std::env::args().skip(1);
-    let usage = "usage: bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N] [--arm64 DIR] [--latency TAPD_MS,TDOC_MS,DDB_MS] [--drain N] [--out FILE | --no-write] [--console-only]";
+    let usage = "usage: bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N] [--arm64 DIR] [--latency TAPD_MS,TDOC_MS,DDB_MS] [--drain N] [--out FILE | --no-write] [--console-only] [--refusals]";
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value\n{usage}"));
         let number = |v: String| v.parse::<usize>().unwrap_or_else(|_| panic!("{v}: not a number\n{usage}"));
@@ -113,6 +120,10 @@ fn parse_args() -> Args {
                 args.console_only = true;
                 args.out = None;
             }
+            "--refusals" => {
+                args.refusals = true;
+                args.out = None;
+            }
             "-h" | "--help" => {
                 println!("{usage}");
                 std::process::exit(0);
@@ -123,8 +134,10 @@ fn parse_args() -> Args {
     if args.variants.is_empty() {
         args.variants.push(Variant { label: "current".into(), dir: target.join("release") });
     }
+    // The refusals need only the functions (the webhook, and oauth to connect its workspace).
+    let needed: &[&str] = if args.refusals { &BINARIES[1..] } else { &BINARIES };
     for v in &args.variants {
-        for name in BINARIES {
+        for &name in needed {
             assert!(v.bin(name).is_file(), "{} is missing: build the release binaries first", v.bin(name).display());
         }
     }
@@ -777,6 +790,10 @@ async fn main() {
         args.warm
     );
     let mut results: Vec<VariantResult> = args.variants.iter().map(|_| VariantResult::default()).collect();
+    if args.refusals {
+        println!("{}", refusals::run(&args.variants).await);
+        return;
+    }
     if args.console_only {
         let c = console::run(&args.variants[0], args.latency.unwrap_or_default(), 20).await;
         let mut text = String::new();

@@ -13,7 +13,7 @@ use shared::gateway::{GatewayEvent, HttpRequest};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(event) = serde_json::from_slice::<GatewayEvent>(data) else { return };
-    let Ok(req) = HttpRequest::from_event(event) else { return };
+    let Ok(req) = HttpRequest::from_event(event, shared::delivery::MAX_BODY) else { return };
     let _ = req.header("content-type");
     let _ = req.cookie(COOKIE);
     let _ = parse_body(&req.content_type(), &req.body);

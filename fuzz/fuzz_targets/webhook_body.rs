@@ -1,11 +1,12 @@
-//! The webhook body parser (JSON and form) and the event reader behind it.
+//! The webhook body parser (JSON and form) and the event reader behind it, and the first pass
+//! that reads only the credentials (it must agree with the whole reading).
 //!
 //! Input: byte 0 picks the content type (`& 3`: JSON, form, none, text/plain) and whether
 //! tasks are linked (`& 0x80`); the rest is the body.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::delivery::{Action, MAX_BODY, TapdEvent, parse_body, secret_matches};
+use shared::delivery::{Action, MAX_BODY, TapdEvent, credentials, parse_body, secret_matches};
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -13,7 +14,13 @@ const TYPES: [&str; 4] = [JSON, FORM, "", "text/plain"];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, body)) = data.split_first() else { return };
-    let Ok(fields) = parse_body(TYPES[usize::from(sel & 3)], body) else { return };
+    let ct = TYPES[usize::from(sel & 3)];
+    let creds = credentials(ct, body);
+    let Ok(fields) = parse_body(ct, body) else { return };
+    // What authentication read is what the delivery says, whenever the delivery reads at all.
+    let creds = creds.expect("a body the whole reading takes, the first pass takes too");
+    assert_eq!(creds.secret.as_deref(), fields.get("secret").map(String::as_str));
+    assert_eq!(creds.workspace_id.as_deref(), fields.get("workspace_id").map(String::as_str));
     assert!(body.len() <= MAX_BODY);
     let _ = secret_matches(fields.get("secret").map(String::as_str), "whsec-fuzz");
 

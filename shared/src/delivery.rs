@@ -1,10 +1,16 @@
 //! A TAPD webhook delivery, as TAPD sends it: JSON or form-encoded, flat key/value pairs,
 //! every value a string (or a number), the whole item along with a create event.
+//!
+//! Read in two passes: [`credentials`] borrows the two fields authentication needs from the
+//! body and skips everything else unread (nothing is allocated per member, so a refused body
+//! costs no more memory than its own bytes, whatever its shape); only an admitted delivery is
+//! read whole by [`parse_body`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -27,9 +33,60 @@ pub enum BodyError {
     Duplicate(String),
 }
 
+/// What authentication reads of a delivery, borrowed from its body where it can be (a JSON
+/// string with escapes, or a percent-encoded form value, is unescaped into its own copy).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Credentials<'a> {
+    pub secret: Option<Cow<'a, str>>,
+    pub workspace_id: Option<Cow<'a, str>>,
+}
+
+/// Reads `secret` and `workspace_id` of a delivery, and nothing else: every other member is
+/// skipped as it is scanned (nested values too, however deep: serde_json skips them without
+/// recursing). A body that is not a delivery at all is refused here as [`parse_body`] would
+/// refuse it; so is a second `secret` or `workspace_id`.
+pub fn credentials<'a>(content_type: &str, body: &'a [u8]) -> Result<Credentials<'a>, BodyError> {
+    let (json, text) = readable(content_type, body)?;
+    if json {
+        let Scan(found) = serde_json::from_str(text).map_err(json_error)?;
+        return found;
+    }
+    let mut found = Credentials::default();
+    for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+        let slot = match k.as_ref() {
+            "secret" => &mut found.secret,
+            "workspace_id" => &mut found.workspace_id,
+            _ => continue,
+        };
+        if slot.replace(v).is_some() {
+            return Err(duplicate(&k));
+        }
+    }
+    Ok(found)
+}
+
 /// The flat fields of a delivery. Values that are not strings or numbers are dropped:
 /// nothing the product acts on is nested.
 pub fn parse_body(content_type: &str, body: &[u8]) -> Result<BTreeMap<String, String>, BodyError> {
+    let (json, text) = readable(content_type, body)?;
+    if json {
+        // Read member by member: a JSON map keeps the last of two equal keys, which would
+        // let a second `secret` or `id` override the first unnoticed (forms refuse that).
+        let Members(fields) = serde_json::from_str(text).map_err(json_error)?;
+        return fields;
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+        if out.insert(k.clone().into_owned(), v.into_owned()).is_some() {
+            return Err(duplicate(&k));
+        }
+    }
+    Ok(out)
+}
+
+/// The checks both readings share: the size, the format, UTF-8, a form that is not empty.
+/// `(is JSON, the body as text)`.
+fn readable<'a>(content_type: &str, body: &'a [u8]) -> Result<(bool, &'a str), BodyError> {
     if body.len() > MAX_BODY {
         return Err(BodyError::TooLarge);
     }
@@ -39,38 +96,21 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Result<BTreeMap<String, St
         None => return Err(BodyError::UnsupportedType),
     };
     let text = std::str::from_utf8(body).map_err(|_| BodyError::Malformed("not UTF-8"))?;
-    let mut out = BTreeMap::new();
-    let mut put = |k: String, v: String| match out.insert(k.clone(), v) {
-        Some(_) => Err(BodyError::Duplicate(k.chars().take(40).collect())),
-        None => Ok(()),
-    };
-    if json {
-        // Read member by member: a JSON map keeps the last of two equal keys, which would
-        // let a second `secret` or `id` override the first unnoticed (forms refuse that).
-        let Members(members) = serde_json::from_str(text).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => BodyError::Malformed("not a JSON object"),
-            _ => BodyError::Malformed("invalid JSON"),
-        })?;
-        let mut seen = BTreeSet::new();
-        for (k, v) in members {
-            if !seen.insert(k.clone()) {
-                return Err(BodyError::Duplicate(k.chars().take(40).collect()));
-            }
-            match v {
-                serde_json::Value::String(s) => put(k, s)?,
-                serde_json::Value::Number(n) => put(k, n.to_string())?,
-                _ => {}
-            }
-        }
-    } else {
-        if text.trim().is_empty() {
-            return Err(BodyError::Malformed("empty body"));
-        }
-        for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
-            put(k.into_owned(), v.into_owned())?;
-        }
+    if !json && text.trim().is_empty() {
+        return Err(BodyError::Malformed("empty body"));
     }
-    Ok(out)
+    Ok((json, text))
+}
+
+fn json_error(e: serde_json::Error) -> BodyError {
+    match e.classify() {
+        serde_json::error::Category::Data => BodyError::Malformed("not a JSON object"),
+        _ => BodyError::Malformed("invalid JSON"),
+    }
+}
+
+fn duplicate(key: &str) -> BodyError {
+    BodyError::Duplicate(key.chars().take(40).collect())
 }
 
 enum Format {
@@ -100,8 +140,156 @@ fn body_format(content_type: &str, body: &[u8]) -> Option<Format> {
     }
 }
 
-/// The members of a JSON object in order, repeated keys kept.
-struct Members(Vec<(String, serde_json::Value)>);
+/// A member's value as a delivery has it: text (a string, or a number written as text), or
+/// anything else, skipped unread.
+enum Scalar<'de> {
+    Text(Cow<'de, str>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(Cow::Owned(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(Cow::Owned(
+                    serde_json::Number::from_f64(v).map_or_else(String::new, |n| n.to_string()),
+                )))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other)
+            }
+            // Nested values are skipped element by element, each without recursion.
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A member's name in the first pass: one of the two it reads, or any other (compared where
+/// it lies, never copied).
+enum Key {
+    Secret,
+    Workspace,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "secret" => Key::Secret,
+                    "workspace_id" => Key::Workspace,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The first pass over a JSON delivery: [`Credentials`] (or the repeated field that makes
+/// them ambiguous), every other value skipped.
+struct Scan<'de>(Result<Credentials<'de>, BodyError>);
+
+impl<'de> Deserialize<'de> for Scan<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scan<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scan<'de>, A::Error> {
+                let (mut secret, mut workspace) = ((None, false), (None, false));
+                let mut repeated = None;
+                while let Some(key) = map.next_key::<Key>()? {
+                    let ((slot, seen), name) = match key {
+                        Key::Secret => (&mut secret, "secret"),
+                        Key::Workspace => (&mut workspace, "workspace_id"),
+                        Key::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    // Taken only when it is text, as the second pass takes it.
+                    if let Scalar::Text(t) = map.next_value::<Scalar<'de>>()? {
+                        *slot = Some(t);
+                    }
+                    if std::mem::replace(seen, true) {
+                        repeated.get_or_insert(name);
+                    }
+                }
+                Ok(Scan(match repeated {
+                    Some(name) => Err(duplicate(name)),
+                    None => Ok(Credentials { secret: secret.0, workspace_id: workspace.0 }),
+                }))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A member's name, borrowed from the body unless it had escapes.
+struct Name<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The members of a JSON object, flat: text values kept, repeated keys refused (whatever
+/// their values), other values skipped.
+struct Members(Result<BTreeMap<String, String>, BodyError>);
 
 impl<'de> Deserialize<'de> for Members {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -112,11 +300,25 @@ impl<'de> Deserialize<'de> for Members {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
-                let mut out = Vec::new();
-                while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
-                    out.push(member);
+                let mut out = BTreeMap::new();
+                let mut keys: BTreeSet<Cow<'de, str>> = BTreeSet::new();
+                let mut repeated = None;
+                while let Some(Name(key)) = map.next_key::<Name<'de>>()? {
+                    // Read to the end even after a repeat: the body must still be one JSON object.
+                    let value = map.next_value::<Scalar<'de>>()?;
+                    if repeated.is_some() {
+                        continue;
+                    }
+                    if keys.contains(&key) {
+                        repeated = Some(duplicate(&key));
+                        continue;
+                    }
+                    if let Scalar::Text(v) = value {
+                        out.insert(key.clone().into_owned(), v.into_owned());
+                    }
+                    keys.insert(key);
                 }
-                Ok(Members(out))
+                Ok(Members(repeated.map_or(Ok(out), Err)))
             }
         }
         d.deserialize_map(V)
@@ -249,6 +451,50 @@ mod tests {
         assert!(parse_body("application/json", b"\xff\xfe").is_err());
         let f = parse_body("", b"event=story%3A%3Acreate&workspace_id=..%2F..&id=1").unwrap();
         assert!(TapdEvent::from_fields(&f, false).is_err());
+    }
+
+    #[test]
+    fn credentials_are_read_alone_and_agree_with_the_whole_reading() {
+        let c = credentials("application/json", SAMPLE.as_bytes()).unwrap();
+        assert_eq!(c.secret.as_deref(), Some("s3cret"));
+        assert!(matches!(c.workspace_id, Some(Cow::Borrowed("20003271"))), "borrowed from the body");
+        let c = credentials("", br#"{"workspace_id":20003271,"s\u0065cret":"a\"b","x":[{"secret":"no"}]}"#).unwrap();
+        assert_eq!((c.secret.as_deref(), c.workspace_id.as_deref()), (Some("a\"b"), Some("20003271")));
+        let c = credentials("application/form", b"a=1&secret=s%26t&workspace_id=7&a=2").unwrap();
+        assert_eq!((c.secret.as_deref(), c.workspace_id.as_deref()), (Some("s&t"), Some("7")));
+        // Not text: no secret, as the whole reading drops it.
+        let c = credentials("", br#"{"secret":{"a":1},"workspace_id":null}"#).unwrap();
+        assert_eq!(c, Credentials::default());
+        for body in [SAMPLE, FULL_STORY, LEGACY_BUG.trim()] {
+            let (c, all) = (credentials("", body.as_bytes()).unwrap(), parse_body("", body.as_bytes()).unwrap());
+            assert_eq!(c.secret.as_deref(), all.get("secret").map(String::as_str));
+            assert_eq!(c.workspace_id.as_deref(), all.get("workspace_id").map(String::as_str));
+        }
+    }
+
+    #[test]
+    fn credentials_refuse_what_the_whole_reading_refuses() {
+        for dup in [&br#"{"secret":"a","secret":"b"}"#[..], br#"{"secret":{},"secret":"b"}"#, b"secret=a&secret=b"] {
+            assert!(matches!(credentials("", dup), Err(BodyError::Duplicate(_))), "{dup:?}");
+            assert!(matches!(parse_body("", dup), Err(BodyError::Duplicate(_))), "{dup:?}");
+        }
+        assert_eq!(credentials("application/json", b"[1]"), Err(BodyError::Malformed("not a JSON object")));
+        assert_eq!(credentials("application/json", b"{\"secret\":\"a\""), Err(BodyError::Malformed("invalid JSON")));
+        assert_eq!(credentials("application/json", b"{} x"), Err(BodyError::Malformed("invalid JSON")));
+        assert_eq!(credentials("text/xml", b"<a/>"), Err(BodyError::UnsupportedType));
+        assert_eq!(credentials("", &vec![b'{'; MAX_BODY + 1]), Err(BodyError::TooLarge));
+        assert!(credentials("application/x-www-form-urlencoded", b" ").is_err());
+        assert!(credentials("application/json", b"{\"a\":\"\xff\"}").is_err());
+    }
+
+    #[test]
+    fn values_nested_deeper_than_any_recursion_limit_are_skipped_unread() {
+        let depth = 1_000_000;
+        let body = format!(r#"{{"a":{}{},"secret":"x"}}"#, "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(credentials("", body.as_bytes()).unwrap().secret.as_deref(), Some("x"));
+        // Under `secret` itself too: a value that is not text is no secret.
+        let body = format!(r#"{{"secret":{}{}}}"#, "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(credentials("", body.as_bytes()).unwrap(), Credentials::default());
     }
 
     #[test]

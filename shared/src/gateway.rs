@@ -37,25 +37,40 @@ pub enum BadRequest {
     Event,
     #[error(transparent)]
     Body(#[from] BadBody),
+    /// The body is over the route's cap (answered `413`): it is not decoded.
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
 }
 
+/// The cap of the `oauth` function's bodies: its only bodies are small forms (a
+/// confirmation token, the console's settings), so anything larger is refused unread.
+pub const FORM_MAX_BODY: usize = 16 * 1024;
+
 impl HttpRequest {
-    /// Reads an invocation payload as an HTTP API (2.0) request. Functions take the payload
-    /// as JSON and call this, so that a malformed event is answered `400` like any other bad
-    /// request rather than failing the invocation.
-    pub fn from_json(payload: serde_json::Value) -> Result<Self, BadRequest> {
+    /// Reads an invocation payload as an HTTP API (2.0) request whose body is at most
+    /// `max_body` bytes. Functions take the payload as JSON and call this, so that a malformed
+    /// event is answered `400` like any other bad request rather than failing the invocation.
+    pub fn from_json(payload: serde_json::Value, max_body: usize) -> Result<Self, BadRequest> {
         let event: ApiGatewayV2httpRequest = serde_json::from_value(payload).map_err(|_| BadRequest::Event)?;
-        Ok(Self::from_event(event)?)
+        Self::from_event(event, max_body)
     }
 
-    pub fn from_event(ev: ApiGatewayV2httpRequest) -> Result<Self, BadBody> {
+    pub fn from_event(ev: ApiGatewayV2httpRequest, max_body: usize) -> Result<Self, BadRequest> {
+        let too_large = BadRequest::TooLarge(max_body);
         let body = match ev.body {
             None => Vec::new(),
             Some(b) if ev.is_base64_encoded => {
+                // Measured before decoding: four characters are three bytes (less padding).
+                if b.len() / 4 * 3 > max_body + 2 {
+                    return Err(too_large);
+                }
                 base64::engine::general_purpose::STANDARD.decode(b.as_bytes()).map_err(|_| BadBody)?
             }
             Some(b) => b.into_bytes(),
         };
+        if body.len() > max_body {
+            return Err(too_large);
+        }
         Ok(Self {
             method: ev.request_context.http.method.as_str().to_owned(),
             path: ev.raw_path.unwrap_or_default(),
@@ -164,7 +179,7 @@ mod tests {
 
     #[test]
     fn events_typed_deserialization_refuses_are_bad_requests_not_errors() {
-        let ok = HttpRequest::from_json(event(json!({"content-type": "application/json"}), "POST")).unwrap();
+        let ok = HttpRequest::from_json(event(json!({"content-type": "application/json"}), "POST"), 10).unwrap();
         assert_eq!(
             (ok.method.as_str(), ok.content_type().as_str(), ok.raw_query.as_str()),
             ("POST", "application/json", "a=%%")
@@ -178,11 +193,11 @@ mod tests {
             json!(null),
             json!([1]),
         ] {
-            assert_eq!(HttpRequest::from_json(bad.clone()).unwrap_err(), BadRequest::Event, "{bad}");
+            assert_eq!(HttpRequest::from_json(bad.clone(), 10).unwrap_err(), BadRequest::Event, "{bad}");
         }
         let mut with_cookies = event(json!({"cookie": "c=3"}), "GET");
         with_cookies["cookies"] = json!(["a=1", "b=x=y", "a=2"]);
-        let req = HttpRequest::from_json(with_cookies).unwrap();
+        let req = HttpRequest::from_json(with_cookies, 10).unwrap();
         assert_eq!(req.cookie("a"), ["1", "2"]);
         assert_eq!(req.cookie("b"), ["x=y"]);
         assert_eq!(req.cookie("c"), ["3"]);
@@ -195,6 +210,25 @@ mod tests {
         let mut b64 = event(json!({}), "POST");
         b64["isBase64Encoded"] = json!(true);
         b64["body"] = json!("%%%");
-        assert_eq!(HttpRequest::from_json(b64).unwrap_err(), BadRequest::Body(BadBody));
+        assert_eq!(HttpRequest::from_json(b64, 10).unwrap_err(), BadRequest::Body(BadBody));
+    }
+
+    #[test]
+    fn bodies_over_the_cap_are_refused_before_they_are_decoded() {
+        let with = |body: &str, b64: bool| {
+            let mut e = event(json!({}), "POST");
+            e["body"] = json!(body);
+            e["isBase64Encoded"] = json!(b64);
+            e
+        };
+        assert_eq!(HttpRequest::from_json(with("12345", false), 5).unwrap().body, b"12345");
+        assert_eq!(HttpRequest::from_json(with("123456", false), 5).unwrap_err(), BadRequest::TooLarge(5));
+        let enc = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![b'x'; n]);
+        for n in [4, 5, 6] {
+            assert_eq!(HttpRequest::from_json(with(&enc(n), true), 6).unwrap().body.len(), n, "{n}");
+        }
+        assert_eq!(HttpRequest::from_json(with(&enc(7), true), 6).unwrap_err(), BadRequest::TooLarge(6));
+        // Far too long to be decoded at all, and not base64 either: the size answers first.
+        assert_eq!(HttpRequest::from_json(with(&"%".repeat(400), true), 6).unwrap_err(), BadRequest::TooLarge(6));
     }
 }

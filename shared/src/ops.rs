@@ -621,6 +621,35 @@ mod tests {
     }
 
     #[test]
+    fn a_vanished_item_says_so_while_it_waits_and_once_given_up() {
+        let key: ItemKey = "20000001/story/1000123".parse().unwrap();
+        let record = |stage: Stage, reason: Reason| ItemRecord {
+            key: key.clone(),
+            stage,
+            attempts: 1,
+            first_seen_ms: 0,
+            pending_since_ms: 0,
+            last_error: Some(crate::link::ITEM_GONE.into()),
+            reason: Some(reason),
+            next_try_ms: Some(now_millis() + 60_000),
+            history: Vec::new(),
+            deleted: false,
+            delete_refused: None,
+            marker: "m".into(),
+            absent_since_ms: None,
+        };
+        let waiting = reason(Lang::ZhCn, &record(Stage::New, Reason::ItemNotFound)).unwrap();
+        assert!(waiting.contains("TAPD 中找不到这个条目") && waiting.contains("自动重试"), "{waiting}");
+        let r = record(Stage::GivenUp { reason: Reason::ItemVanished, doc: None }, Reason::ItemVanished);
+        assert!(reason(Lang::ZhCn, &r).unwrap().contains("两次确认没有这个条目"));
+        assert!(reason(Lang::En, &r).unwrap().starts_with("Given up"));
+        // Records given up after days of retries read from their text as what they meant.
+        let old = format!("given up after 72 h of retries: {}", crate::link::ITEM_GONE);
+        let r = record(Stage::GivenUp { reason: Reason::legacy(&old), doc: None }, Reason::legacy(&old));
+        assert!(reason(Lang::En, &r).unwrap().contains("TAPD has no such item"), "{:?}", reason(Lang::En, &r));
+    }
+
+    #[test]
     fn today_starts_at_midnight_in_shanghai() {
         // 2026-12-04 01:00 UTC is 09:00 in Shanghai: the day began at 2026-12-03 16:00 UTC.
         let now = 1_796_346_000_000;

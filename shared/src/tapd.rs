@@ -340,7 +340,7 @@ impl TapdClient {
             .bearer_auth(token.expose())
             .form(&[("workspace_id", workspace.as_str()), ("id", id.as_str()), (field, value)]);
         let (status, body) = upstream::send(S, req).await?;
-        envelope::<serde_json::Value>(status, &body).map(|_| ())
+        update_reply(status, &body)
     }
 }
 
@@ -361,13 +361,27 @@ fn token_reply(status: u16, body: &[u8]) -> Result<TapdToken, UpstreamError> {
     })
 }
 
+/// A read by id. TAPD answers `data: []` when it has no such item; a reply that is not a
+/// list (`""`, `{}`, a greeting) says nothing about the item, so it is an error (retried,
+/// then looked at again), never "the item is gone".
 fn item_reply(status: u16, body: &[u8], kind: ItemKind, id: &ItemId) -> Result<Option<TapdItem>, UpstreamError> {
-    Ok(item_list_reply(status, body, kind)?.into_iter().find(|item| &item.id == id))
+    let data: serde_json::Value = api(status, body)?;
+    if !data.is_array() {
+        return Err(UpstreamError::Malformed { service: S, detail: "a read by id answered without a list".into() });
+    }
+    Ok(items_of(list_rows(data)?, kind)?.into_iter().find(|item| &item.id == id))
 }
 
 fn item_list_reply(status: u16, body: &[u8], kind: ItemKind) -> Result<Vec<TapdItem>, UpstreamError> {
+    items_of(list_rows(api(status, body)?)?, kind)
+}
+
+fn items_of(
+    rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    kind: ItemKind,
+) -> Result<Vec<TapdItem>, UpstreamError> {
     let mut items = Vec::new();
-    for row in list_rows(envelope(status, body)?)? {
+    for row in rows {
         let Some(raw) = row.get(kind.wrapper()) else { continue };
         let raw: RawItem = serde_json::from_value(raw.clone())
             .map_err(|_| UpstreamError::Malformed { service: S, detail: "item without a valid id".into() })?;
@@ -376,13 +390,19 @@ fn item_list_reply(status: u16, body: &[u8], kind: ItemKind) -> Result<Vec<TapdI
     Ok(items)
 }
 
+/// An update answers the item (`data: {"Story":{...}}`): anything but an object (TAPD's
+/// greeting of a misspelt path is a string) is not a done update.
+fn update_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
+    api::<serde_json::Map<String, serde_json::Value>>(status, body).map(|_| ())
+}
+
 fn comment_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
-    let data: CommentData = envelope(status, body)?;
+    let data: CommentData = api(status, body)?;
     Ok(id_string(&data.comment.id))
 }
 
 fn comment_list_reply(status: u16, body: &[u8]) -> Result<Vec<TapdComment>, UpstreamError> {
-    Ok(list_rows(envelope(status, body)?)?
+    Ok(list_rows(api(status, body)?)?
         .into_iter()
         .filter_map(|row| serde_json::from_value::<CommentData>(serde_json::Value::Object(row)).ok())
         .map(|c| TapdComment { id: id_string(&c.comment.id), description: c.comment.description.unwrap_or_default() })
@@ -420,13 +440,14 @@ pub mod fuzzing {
     }
 
     pub fn update_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
-        envelope::<serde_json::Value>(status, body).map(|_| ())
+        super::update_reply(status, body)
     }
 }
 
 /// The rows of a list reply: an array of wrapped objects (`[{"Story":{...}}]`), or one of the
-/// empty forms TAPD answers in places (`""`, `{}`). Anything else is malformed: reading it as
-/// "no rows" would make an existing item look deleted.
+/// empty forms TAPD answers in places (`""`, `{}`). Anything else (TAPD's `"Hello world from
+/// TAPD API..."` of a misspelt path among them) is malformed: reading it as "no rows" would
+/// make an existing item look deleted. A read by id is stricter ([`item_reply`]).
 pub(crate) fn list_rows(
     data: serde_json::Value,
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, UpstreamError> {
@@ -462,6 +483,35 @@ fn id_string(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// [`envelope`] for API calls (not the token endpoints): a dead token is also TAPD's `422`
+/// "The access token provided is invalid" (field reports), renewed like a `401`.
+fn api<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, UpstreamError> {
+    if dead_token(status, body) {
+        return Err(UpstreamError::Unauthorized { service: S });
+    }
+    envelope(status, body)
+}
+
+/// A `422` that names the access token: in TAPD's envelope (`info`), in OAuth2's own error
+/// shape (`error: invalid_token`, `error_description`), or as bare text. Any other `422` is
+/// a refusal like any other.
+fn dead_token(status: u16, body: &[u8]) -> bool {
+    const SAYS: &str = "access token provided is invalid";
+    if status != 422 {
+        return false;
+    }
+    let says = |t: &str| t.to_ascii_lowercase().contains(SAYS);
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => {
+            ["info", "error_description", "message", "msg"]
+                .iter()
+                .any(|k| v.get(k).and_then(|t| t.as_str()).is_some_and(says))
+                || v.get("error").and_then(|e| e.as_str()) == Some("invalid_token")
+        }
+        Err(_) => says(&String::from_utf8_lossy(&body[..body.len().min(1024)])),
     }
 }
 
@@ -502,6 +552,64 @@ mod tests {
         for bad in [json!({"unexpected": true}), json!(5), json!("x"), json!([1]), json!(true)] {
             assert!(matches!(list_rows(bad.clone()), Err(UpstreamError::Malformed { .. })), "{bad}");
         }
+    }
+
+    const HELLO: &str =
+        r#"{"status":1,"data":"Hello world from TAPD API, you may have mistyped the path","info":"success"}"#;
+
+    fn story_id() -> ItemId {
+        ItemId::parse("1120003271001000028").unwrap()
+    }
+
+    #[test]
+    fn a_read_by_id_is_absent_only_on_a_list_without_the_item() {
+        let one = r#"{"status":1,"data":[{"Story":{"id":"1120003271001000028","name":"n"}}],"info":"success"}"#;
+        assert_eq!(item_reply(200, one.as_bytes(), ItemKind::Story, &story_id()).unwrap().unwrap().name, "n");
+        for absent in [r#"{"status":1,"data":[],"info":"success"}"#, &one.replace("1120003271001000028", "1")] {
+            assert_eq!(item_reply(200, absent.as_bytes(), ItemKind::Story, &story_id()), Ok(None), "{absent}");
+        }
+        // Empty or unreadable replies say nothing about the item: an error, never "gone".
+        for unknown in [
+            r#"{"status":1,"data":"","info":"success"}"#,
+            r#"{"status":1,"data":{},"info":"success"}"#,
+            r#"{"status":1,"info":"success"}"#,
+            HELLO,
+        ] {
+            let got = item_reply(200, unknown.as_bytes(), ItemKind::Story, &story_id());
+            assert!(matches!(got, Err(UpstreamError::Malformed { .. })), "{unknown}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn the_hello_world_of_a_misspelt_path_is_never_data() {
+        assert!(matches!(item_list_reply(200, HELLO.as_bytes(), ItemKind::Bug), Err(UpstreamError::Malformed { .. })));
+        assert!(matches!(comment_list_reply(200, HELLO.as_bytes()), Err(UpstreamError::Malformed { .. })));
+        assert!(matches!(comment_reply(200, HELLO.as_bytes()), Err(UpstreamError::Malformed { .. })));
+        assert!(matches!(update_reply(200, HELLO.as_bytes()), Err(UpstreamError::Malformed { .. })));
+        assert_eq!(update_reply(200, br#"{"status":1,"data":{"Story":{"id":"1"}},"info":"success"}"#), Ok(()));
+        assert!(token_reply(200, HELLO.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_422_naming_the_access_token_is_a_dead_token_on_api_calls_only() {
+        let dead = [
+            r#"{"status":0,"data":"","info":"The access token provided is invalid"}"#,
+            r#"{"error":"invalid_token","error_description":"The access token provided is invalid"}"#,
+            "The access token provided is invalid",
+        ];
+        for body in dead {
+            let unauthorized = UpstreamError::Unauthorized { service: S };
+            assert_eq!(comment_reply(422, body.as_bytes()), Err(unauthorized.clone()), "{body}");
+            assert_eq!(item_reply(422, body.as_bytes(), ItemKind::Story, &story_id()), Err(unauthorized.clone()));
+            assert_eq!(update_reply(422, body.as_bytes()), Err(unauthorized));
+            // A token endpoint's 422 is about the request, not a token to renew.
+            let token = token_reply(422, body.as_bytes());
+            assert!(token.is_err() && !matches!(token, Err(UpstreamError::Unauthorized { .. })), "{body}");
+        }
+        let other = r#"{"status":0,"data":"","info":"description is too long"}"#;
+        assert!(matches!(comment_reply(422, other.as_bytes()), Err(UpstreamError::Refused { status: 422, .. })));
+        // The same words in a 200 or a 400 are not a 422.
+        assert!(matches!(comment_reply(400, dead[0].as_bytes()), Err(UpstreamError::Refused { status: 400, .. })));
     }
 
     /// TAPD's documented replies (tests/fixtures, sources in its README) read as the

@@ -92,6 +92,7 @@ pub enum Problem {
     NotFound,
     MethodNotAllowed,
     BadRequest,
+    TooLarge,
 }
 
 pub fn problem(lang: Lang, p: Problem) -> Message {
@@ -214,6 +215,12 @@ pub fn problem(lang: Lang, p: Problem) -> Message {
             "This address does not take this request.",
         ),
         Problem::BadRequest => fixed("请求无效", "Bad request", "请求无法读取。", "The request could not be read."),
+        Problem::TooLarge => fixed(
+            "请求过大",
+            "Request too large",
+            "提交的内容太多，未被读取。",
+            "The request carried too much to be read.",
+        ),
     }
 }
 
@@ -476,6 +483,7 @@ mod tests {
             Problem::NotFound,
             Problem::MethodNotAllowed,
             Problem::BadRequest,
+            Problem::TooLarge,
         ];
         for p in all {
             let (zh, en) = (problem(Lang::ZhCn, p), problem(Lang::En, p));

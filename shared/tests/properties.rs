@@ -6,7 +6,7 @@ use base64::Engine;
 use proptest::prelude::*;
 use shared::connect::Callback;
 use shared::crypto::{CryptoError, Keyring};
-use shared::delivery::{BodyError, parse_body};
+use shared::delivery::{BodyError, credentials, parse_body};
 use shared::ids::{ItemId, ItemKind, OpenId, WorkspaceId};
 use shared::link::{cut_chars, render_title};
 use shared::secret::Secret;
@@ -210,6 +210,26 @@ proptest! {
         let member = format!("{}:\"again\",", serde_json::to_string(k).unwrap());
         let json_dup = json.replacen('{', &format!("{{{member}"), 1);
         prop_assert!(matches!(parse_body(JSON, json_dup.as_bytes()), Err(BodyError::Duplicate(_))));
+    }
+
+    #[test]
+    fn the_credentials_read_first_are_the_ones_the_whole_body_says(
+        fields in proptest::collection::btree_map("secret|workspace_id|event|id|[a-z_]{1,8}", any::<String>(), 0..8),
+        nested in any::<bool>(),
+    ) {
+        let form = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+        let mut json: serde_json::Value = serde_json::to_value(&fields).unwrap();
+        if nested {
+            json["nested"] = serde_json::json!([{"secret": "inner"}, [[["x"]]]]);
+        }
+        let json = json.to_string();
+        for (ct, body) in [(FORM, form.as_str()), (JSON, json.as_str())] {
+            let (creds, all) = (credentials(ct, body.as_bytes()), parse_body(ct, body.as_bytes()));
+            let Ok(all) = all else { continue };
+            let creds = creds.unwrap();
+            prop_assert_eq!(creds.secret.as_deref(), all.get("secret").map(String::as_str));
+            prop_assert_eq!(creds.workspace_id.as_deref(), all.get("workspace_id").map(String::as_str));
+        }
     }
 
     #[test]

@@ -4,18 +4,23 @@
 # produces a doc; then walks it as a person, in Chinese, through the TAPD sandbox's pages
 # (screenshots in .local/browser/). See connect.test.mjs.
 #
-# Installs what it needs: Debian's chromium and fonts-noto-cjk (apt-get, when root and missing),
-# playwright-core (npm ci, into tests/browser/node_modules), the release binaries and devstack.
-# Where Chromium or Node cannot be had, it prints "BROWSER TEST SKIPPED: <why>" and exits 0,
-# unless BROWSER_TEST=required (CI), which turns a skip into a failure. SKIP_BROWSER_TEST=1 skips it
-# on purpose (still saying so).
+# Finds an installed Chromium or Google Chrome (CHROMIUM, else Debian's /usr/bin/chromium, Fedora's
+# /usr/bin/chromium-browser, the snap, Homebrew's, /Applications/{Google Chrome,Chromium}.app, or
+# on PATH: scripts/find-chromium.sh). Installs what it needs where it can: Debian's chromium and
+# fonts-noto-cjk (apt-get, when root and none is found), playwright-core (npm ci, into
+# tests/browser/node_modules), the release binaries and devstack.
+# Where Chromium or Node cannot be had, it prints "BROWSER TEST SKIPPED: <why>" and the command that
+# installs what is missing (`make doctor` says the same) and exits 0, unless BROWSER_TEST=required
+# (CI: .ci/run), which turns a skip into a failure. SKIP_BROWSER_TEST=1 skips it on purpose (still
+# saying so).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 mkdir -p .local
 
-CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+# shellcheck source=../../scripts/find-chromium.sh
+. scripts/find-chromium.sh
 
 skip() {
   echo "" >&2
@@ -30,16 +35,20 @@ skip() {
 
 [ "${SKIP_BROWSER_TEST:-}" = 1 ] && skip "SKIP_BROWSER_TEST=1"
 
-if [ ! -x "$CHROMIUM" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "browser test: $CHROMIUM is missing; installing Debian's chromium (log .local/apt-chromium.log)" >&2
-    if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; } \
-      >.local/apt-chromium.log 2>&1; then
-      skip "apt-get could not install chromium (see .local/apt-chromium.log)"
-    fi
-  else
-    skip "$CHROMIUM is missing and cannot be installed here (needs root and apt-get)"
+if found="$(find_chromium)"; then
+  CHROMIUM="$found"
+elif [ -n "${CHROMIUM:-}" ]; then
+  skip "CHROMIUM=$CHROMIUM is not executable"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  CHROMIUM=/usr/bin/chromium
+  echo "browser test: no Chromium or Chrome found; installing Debian's chromium (log .local/apt-chromium.log)" >&2
+  if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; } \
+    >.local/apt-chromium.log 2>&1; then
+    skip "apt-get could not install chromium (see .local/apt-chromium.log)"
   fi
+else
+  skip "no Chromium or Google Chrome is installed; install one with: $(bash scripts/doctor.sh --hint chromium)" \
+    "(or set CHROMIUM=/path/to/chromium)"
 fi
 "$CHROMIUM" --version >/dev/null 2>&1 || skip "$CHROMIUM is installed but does not start ($CHROMIUM --version fails)"
 
@@ -57,9 +66,13 @@ if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
   export CJK_FONTS=missing
 fi
 
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || skip "node and npm are not installed"
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+  || skip "node and npm are not installed; install them with: $(bash scripts/doctor.sh --hint node)"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 [ "$node_major" -ge 20 ] || skip "node $(node --version) is too old (playwright-core needs 20 or later)"
+# GNU timeout bounds the run (Homebrew's coreutils names it gtimeout).
+TIMEOUT="$(command -v timeout || command -v gtimeout || true)"
+[ -n "$TIMEOUT" ] || skip "timeout (GNU coreutils) is not installed; install it with: $(bash scripts/doctor.sh --hint timeout)"
 
 # npm's cache stays in the project, like the other tools'.
 export npm_config_cache="$ROOT/.local/npm-cache"
@@ -83,7 +96,7 @@ echo "browser test: $("$CHROMIUM" --version 2>/dev/null)" >&2
 start=$(date +%s)
 status=0
 DEVSTACK_BIN="$TARGET/debug/devstack" CHROMIUM="$CHROMIUM" \
-  timeout --kill-after=10 270 node tests/browser/connect.test.mjs || status=$?
+  "$TIMEOUT" --kill-after=10 270 node tests/browser/connect.test.mjs || status=$?
 if [ "$status" = 0 ]; then
   echo "browser test: PASSED in $(( $(date +%s) - start ))s" >&2
 else

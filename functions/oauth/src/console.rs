@@ -1051,6 +1051,7 @@ mod tests {
             deleted: false,
             delete_refused: None,
             marker: "m".into(),
+            absent_since_ms: None,
         }
     }
 

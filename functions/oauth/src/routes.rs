@@ -1,7 +1,7 @@
 //! Routes of the contract, each a thin call into `shared::connect`.
 
 use shared::connect::{self, Callback, ConnectError, Connector, Next, Outcome};
-use shared::gateway::{HttpRequest, HttpResponse};
+use shared::gateway::{BadRequest, FORM_MAX_BODY, HttpRequest, HttpResponse};
 use shared::text::{Lang, Problem};
 
 use crate::pages;
@@ -17,8 +17,10 @@ const ROUTES: [(&str, &str); 4] = [
 ];
 
 pub async fn handle(connector: &Connector, event: serde_json::Value) -> HttpResponse {
-    let req = match HttpRequest::from_json(event) {
+    // Every body this function takes is a small form: a larger one is refused unread.
+    let req = match HttpRequest::from_json(event, FORM_MAX_BODY) {
         Ok(req) => req,
+        Err(BadRequest::TooLarge(_)) => return pages::error(Lang::default(), 413, Problem::TooLarge),
         Err(_) => return pages::error(Lang::default(), 400, Problem::BadRequest),
     };
     let lang = Lang::from_accept_language(req.header("accept-language"));

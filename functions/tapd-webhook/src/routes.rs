@@ -3,8 +3,8 @@
 //! it; the log keeps the details.
 
 use serde_json::{Value, json};
-use shared::delivery::{Action, BodyError, TapdEvent, parse_body};
-use shared::gateway::{HttpRequest, HttpResponse};
+use shared::delivery::{Action, BodyError, MAX_BODY, TapdEvent, credentials, parse_body};
+use shared::gateway::{BadRequest, HttpRequest, HttpResponse};
 use shared::ids::WorkspaceId;
 use shared::link::{LinkError, Linker, Outcome, RunSummary, metrics};
 use shared::store::ItemKey;
@@ -27,9 +27,10 @@ pub async fn dispatch(linker: &Linker, payload: Value, deadline_ms: u64) -> Resu
     Ok(serde_json::to_value(resp.into_event())?)
 }
 
-/// What is still pending after the run, as an EMF line (see `shared::link::metrics`).
+/// What is still pending after the run, as an EMF line (see `shared::link::metrics`): the
+/// items of paused workspaces left out (they wait on purpose; the pending-age alarm is not for them).
 async fn emit_metrics(linker: &Linker, summary: &RunSummary) {
-    match linker.clients.store.pending_stats().await {
+    match linker.clients.store.pending_stats_unpaused().await {
         Ok((pending, oldest)) => {
             let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "tapd-webhook".into());
             let line = metrics::scheduled_run(&function, now_millis(), pending, oldest, summary);
@@ -44,9 +45,22 @@ fn reply(status: u16, word: &str) -> HttpResponse {
     HttpResponse::json(status, &json!({ "status": word })).with_header("cache-control", "no-store")
 }
 
+fn unreadable(e: BodyError) -> HttpResponse {
+    tracing::warn!(error = %e, "delivery refused");
+    match e {
+        BodyError::TooLarge => reply(413, "too_large"),
+        BodyError::UnsupportedType => reply(415, "unsupported_body"),
+        _ => reply(400, "bad_request"),
+    }
+}
+
 pub async fn handle(linker: &Linker, event: Value, deadline_ms: u64) -> HttpResponse {
-    let req = match HttpRequest::from_json(event) {
+    let req = match HttpRequest::from_json(event, MAX_BODY) {
         Ok(req) => req,
+        Err(BadRequest::TooLarge(_)) => {
+            tracing::warn!("delivery refused: its body is over the cap");
+            return reply(413, "too_large");
+        }
         Err(e) => {
             tracing::warn!(error = %e, "not an HTTP request");
             return reply(400, "bad_request");
@@ -58,21 +72,17 @@ pub async fn handle(linker: &Linker, event: Value, deadline_ms: u64) -> HttpResp
     if req.method != "POST" {
         return reply(405, "method_not_allowed").with_header("allow", "POST");
     }
-    let fields = match parse_body(req.header("content-type").unwrap_or(""), &req.body) {
-        Ok(fields) => fields,
-        Err(e) => {
-            tracing::warn!(error = %e, "delivery refused");
-            return match e {
-                BodyError::TooLarge => reply(413, "too_large"),
-                BodyError::UnsupportedType => reply(415, "unsupported_body"),
-                _ => reply(400, "bad_request"),
-            };
-        }
+    let content_type = req.header("content-type").unwrap_or("");
+    // Authenticate before reading anything else: only the secret and the workspace are taken
+    // from the body (every other value is skipped unread, so a refused body costs no memory
+    // beyond its own bytes), then the app's secret or the named workspace's own is checked
+    // (a read only: nothing is written for a refused delivery).
+    let creds = match credentials(content_type, &req.body) {
+        Ok(c) => c,
+        Err(e) => return unreadable(e),
     };
-    // Authenticate before looking at anything else in the delivery: the app's secret, or
-    // the named workspace's own (a read only: nothing is written for a refused delivery).
-    let named = fields.get("workspace_id").and_then(|w| WorkspaceId::parse(w.trim()).ok());
-    let delivered = fields.get("secret").map(String::as_str);
+    let named = creds.workspace_id.as_deref().and_then(|w| WorkspaceId::parse(w.trim()).ok());
+    let delivered = creds.secret.as_deref();
     let app_secret = &linker.cfg.webhook_secret;
     app_secret.refresh_if_stale().await;
     let store = &linker.clients.store;
@@ -92,6 +102,10 @@ pub async fn handle(linker: &Linker, event: Value, deadline_ms: u64) -> HttpResp
             return reply(503, "unavailable");
         }
     }
+    let fields = match parse_body(content_type, &req.body) {
+        Ok(fields) => fields,
+        Err(e) => return unreadable(e),
+    };
     let event = match TapdEvent::from_fields(&fields, linker.cfg.link.link_tasks) {
         Ok(e) => e,
         Err(e) => {

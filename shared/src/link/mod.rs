@@ -12,6 +12,7 @@
 //!  (the create's reply was lost, or the attempt died around it)
 //! any pending stage ──failure──▶ same stage, due again after a backoff
 //!                   ──older than GIVE_UP_AFTER──▶ GivenUp
+//!                   ──TAPD has no such item, at a second look──▶ GivenUp
 //! GivenUp ──a new delivery / redrive──▶ pending again
 //! ```
 
@@ -38,6 +39,10 @@ use crate::upstream::UpstreamError;
 use made::Found;
 
 pub use crate::error::LinkError;
+
+/// Why an item waits, or was given up, when TAPD has no such item (the console's reason
+/// reads it: `ops::reason`).
+pub const ITEM_GONE: &str = "TAPD has no such item in the workspace";
 
 pub use intro::{comment_html, html_to_text, intro_text};
 pub use schedule::RunSummary;
@@ -313,6 +318,7 @@ impl Linker {
         match self.advance(&mut claim, account, prefetched, deadline_ms).await {
             Ok(doc_url) => Ok(Outcome::Linked { doc_url }),
             Err(LinkError::Store(StoreError::LostClaim)) => Err(LinkError::Store(StoreError::LostClaim)),
+            Err(LinkError::ItemNotFound) => self.absent(claim).await,
             Err(e) => {
                 let record = &claim.record;
                 let age_ms = now_millis().saturating_sub(record.pending_since_ms);
@@ -342,6 +348,39 @@ impl Linker {
                 }
                 if matches!(claim.record.stage, Stage::GivenUp { .. }) { Ok(Outcome::GivenUp) } else { Err(e) }
             }
+        }
+    }
+
+    /// TAPD has no such item (a read by id answered a list without it): a forged delivery, or
+    /// an item deleted since. Looked at once more after the first retry's wait (a new item
+    /// may take a moment to be readable), then given up with why, not retried for days.
+    async fn absent(&self, mut claim: Claim) -> Result<Outcome, LinkError> {
+        let (wait, now) = (self.cfg.backoff_ms(1), now_millis());
+        let store = &self.clients.store;
+        let (ws, item) = (claim.record.key.workspace.clone(), claim.record.key.id.clone());
+        let kept = match claim.record.absent_since_ms {
+            Some(since) if now >= since.saturating_add(wait) => {
+                let reason = format!("{ITEM_GONE} (looked twice, {} s apart): given up", (now - since) / 1000);
+                tracing::warn!(workspace = %ws, item = %item, reason = %reason, "giving up on item");
+                let given_up = store.give_up(&mut claim, Reason::ItemVanished, &reason).await;
+                if given_up.is_ok() {
+                    notify::item_given_up(store, &self.clients.notifier, &claim.record.key, Reason::ItemVanished).await;
+                }
+                given_up
+            }
+            since => {
+                let since = since.unwrap_or(now);
+                tracing::warn!(workspace = %ws, item = %item, "TAPD has no such item; looking once more before giving up");
+                store.release_absent(&mut claim, ITEM_GONE, since, since.saturating_add(wait)).await
+            }
+        };
+        if let Err(store_err) = kept {
+            tracing::error!(error = %store_err, "could not record the failure");
+        }
+        if matches!(claim.record.stage, Stage::GivenUp { .. }) {
+            Ok(Outcome::GivenUp)
+        } else {
+            Err(LinkError::ItemNotFound)
         }
     }
 

@@ -290,6 +290,10 @@ pub struct ItemRecord {
     /// item carries it in the provisional title, so a look in the folder finds the doc this
     /// item's create made and no other (empty only on rows never claimed).
     pub marker: String,
+    /// Since when TAPD has had no such item, from the first read that found none (records
+    /// written before 2026-12-07 have none): a second read after a short wait that still finds
+    /// none gives the item up.
+    pub absent_since_ms: Option<u64>,
 }
 
 /// Proof of holding an item until `until_ms`: every write is conditional on it.
@@ -380,6 +384,7 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         deleted: item.contains_key("deleted_at"),
         marker: get_s(item, "create_marker").unwrap_or_default().to_owned(),
         delete_refused: get_s(item, "delete_refused").map(str::to_owned),
+        absent_since_ms: get_n(item, "item_absent_since"),
     })
 }
 
@@ -569,11 +574,11 @@ impl Store {
         req = match by {
             Some(by) => {
                 let [(nil, nv), (ev, evv)] = history_values(&EventKind::Retried { by: by.to_owned() }, now);
-                req.update_expression(format!("{set}, {HISTORY} REMOVE claim_owner"))
+                req.update_expression(format!("{set}, {HISTORY} REMOVE claim_owner, item_absent_since"))
                     .expression_attribute_values(nil, nv)
                     .expression_attribute_values(ev, evv)
             }
-            None => req.update_expression(format!("{set} REMOVE claim_owner")),
+            None => req.update_expression(format!("{set} REMOVE claim_owner, item_absent_since")),
         };
         let out = req
             .condition_expression("#st IN (:given_up, :legacy)")
@@ -599,7 +604,7 @@ impl Store {
         self.claimed_update(
             claim,
             "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now \
-             REMOVE create_unknown_since, create_sent_to",
+             REMOVE create_unknown_since, create_sent_to, item_absent_since",
             vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))],
         )
         .await?;
@@ -629,7 +634,7 @@ impl Store {
                 claim,
                 &format!(
                     "SET #st = :done, comment_id = :cid, updated_at = :now, gsi1pk = :list, gsi1sk = :lk, {HISTORY} \
-                     REMOVE claim_owner, claim_until, last_error, reason_code"
+                     REMOVE claim_owner, claim_until, last_error, reason_code, item_absent_since"
                 ),
                 vec![
                     history_values(&EventKind::Linked, now)[0].clone(),
@@ -665,6 +670,31 @@ impl Store {
         error: &str,
         next_ms: u64,
     ) -> Result<(), StoreError> {
+        self.release_failed(claim, reason, error, next_ms, None).await
+    }
+
+    /// [`Store::release_for_retry`] after a read that found no such item in TAPD, the first
+    /// since `since_ms`: the next attempt's read is the second look.
+    pub async fn release_absent(
+        &self,
+        claim: &mut Claim,
+        error: &str,
+        since_ms: u64,
+        next_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.release_failed(claim, Reason::ItemNotFound, error, next_ms, Some(since_ms)).await?;
+        claim.record.absent_since_ms = Some(since_ms);
+        Ok(())
+    }
+
+    async fn release_failed(
+        &self,
+        claim: &Claim,
+        reason: Reason,
+        error: &str,
+        next_ms: u64,
+        absent_since: Option<u64>,
+    ) -> Result<(), StoreError> {
         let error: String = error.chars().take(500).collect();
         let mut values = vec![
             (":err", s(error)),
@@ -675,35 +705,34 @@ impl Store {
             (":gsk", s(due_key(next_ms, &claim.record.key.pk()))),
             (":now", n(now_millis())),
         ];
-        // A create in doubt stays in doubt until a look settles it.
-        let expr = match &claim.record.stage {
+        let mut set = format!(
+            "SET last_error = :err, reason_code = :why, {HISTORY}, claim_until = :zero, gsi1sk = :gsk, updated_at = :now"
+        );
+        match &claim.record.stage {
+            // A create in doubt stays in doubt until a look settles it.
             Stage::CreateUnknown { since_ms, sent_to } => {
                 values.push((":since", n(*since_ms)));
-                match sent_to.to_attr() {
-                    Some(to) => {
-                        values.push((":to", s(to)));
-                        "SET last_error = :err, reason_code = :why, hist = list_append(if_not_exists(hist, :nil), :ev), claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
-                         create_unknown_since = :since, create_sent_to = :to REMOVE claim_owner"
-                    }
-                    // Kept as it was: an earlier doubt's folder is still worth a look.
-                    None => {
-                        "SET last_error = :err, reason_code = :why, hist = list_append(if_not_exists(hist, :nil), :ev), claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
-                         create_unknown_since = :since REMOVE claim_owner"
-                    }
+                set.push_str(", create_unknown_since = :since");
+                // Not on record: an earlier doubt's folder, kept as it was, is still worth a look.
+                if let Some(to) = sent_to.to_attr() {
+                    values.push((":to", s(to)));
+                    set.push_str(", create_sent_to = :to");
                 }
             }
             // Written by this attempt and not yet on record (the happy path records it
             // with the comment): the next attempt does not write it again.
             Stage::DocWritten { .. } => {
                 values.push((":t", AttributeValue::Bool(true)));
-                "SET last_error = :err, reason_code = :why, hist = list_append(if_not_exists(hist, :nil), :ev), claim_until = :zero, gsi1sk = :gsk, updated_at = :now, \
-                 doc_written = :t REMOVE claim_owner"
+                set.push_str(", doc_written = :t");
             }
-            _ => {
-                "SET last_error = :err, reason_code = :why, hist = list_append(if_not_exists(hist, :nil), :ev), claim_until = :zero, gsi1sk = :gsk, updated_at = :now REMOVE claim_owner"
-            }
-        };
-        self.claimed_update(claim, expr, values).await
+            _ => {}
+        }
+        if let Some(since) = absent_since {
+            values.push((":absent", n(since)));
+            set.push_str(", item_absent_since = :absent");
+        }
+        set.push_str(" REMOVE claim_owner");
+        self.claimed_update(claim, &set, values).await
     }
 
     /// Ends an item's retries with the reason; the doc, if any, stays on record.
@@ -826,10 +855,37 @@ impl Store {
     /// How many items are pending, and since when the oldest of them has been (for the
     /// scheduled run's metrics and `tapdocs status`).
     pub async fn pending_stats(&self) -> Result<(u32, Option<u64>), StoreError> {
+        self.pending_stats_of(false).await
+    }
+
+    /// As [`Store::pending_stats`], without the items of workspaces whose linking is paused:
+    /// they wait on purpose, and the alarm on the oldest pending age (`template.yaml`,
+    /// `PendingEventsAgeAlarm`) is for items that should be moving. One settings read per
+    /// workspace with pending items.
+    pub async fn pending_stats_unpaused(&self) -> Result<(u32, Option<u64>), StoreError> {
+        self.pending_stats_of(true).await
+    }
+
+    async fn pending_stats_of(&self, skip_paused: bool) -> Result<(u32, Option<u64>), StoreError> {
         let (mut count, mut oldest, mut cursor) = (0u32, None::<u64>, None);
+        let mut paused: std::collections::HashMap<WorkspaceId, bool> = std::collections::HashMap::new();
         loop {
             let (page, next) = self.pending_page(None, 1000, cursor).await?;
             for p in page {
+                if skip_paused {
+                    let ws = &p.key.workspace;
+                    let is_paused = match paused.get(ws) {
+                        Some(known) => *known,
+                        None => {
+                            let now = self.workspace_settings(ws).await?.paused_since_ms.is_some();
+                            paused.insert(ws.clone(), now);
+                            now
+                        }
+                    };
+                    if is_paused {
+                        continue;
+                    }
+                }
                 count += 1;
                 oldest = Some(oldest.map_or(p.pending_since_ms, |o| o.min(p.pending_since_ms)));
             }

@@ -205,6 +205,38 @@ async fn failed_items_are_due_again_after_their_backoff_soonest_first() {
     assert_eq!(record.last_error.as_deref(), Some("boom"));
 }
 
+/// The pending-age alarm reads `pending_stats_unpaused` (the scheduled run's metrics): a
+/// workspace that is only paused holds items on purpose and must not raise it.
+#[tokio::test]
+async fn a_paused_workspaces_items_are_not_counted_for_the_pending_alarm() {
+    harness::needs_local_dynamodb!();
+    let (store, _) = store().await;
+    let paused_ws = ws("20000777");
+    let old = ItemKey { workspace: paused_ws.clone(), kind: ItemKind::Story, id: ItemId::parse("3001").unwrap() };
+    let ClaimOutcome::Claimed(c) = store.claim_item(&old, None, "o", now_millis() + 30_000).await.unwrap() else {
+        panic!()
+    };
+    store.release_for_retry(&c, shared::reason::Reason::Paused, "paused", now_millis() + 60_000).await.unwrap();
+    // The other workspace's item, pending since later.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let ClaimOutcome::Claimed(c) = store.claim_item(&key("3002"), None, "o", now_millis() + 30_000).await.unwrap()
+    else {
+        panic!()
+    };
+    store.release_for_retry(&c, shared::reason::Reason::legacy("boom"), "boom", now_millis() + 60_000).await.unwrap();
+    let (all, oldest_all) = store.pending_stats().await.unwrap();
+    assert_eq!(all, 2);
+
+    shared::ops::pause(&store, &paused_ws, "test").await.unwrap();
+    let (count, oldest) = store.pending_stats_unpaused().await.unwrap();
+    assert_eq!(count, 1, "the paused workspace's item is left out");
+    assert!(oldest > oldest_all, "the oldest is the other workspace's: {oldest:?} vs {oldest_all:?}");
+    assert_eq!(store.pending_stats().await.unwrap().0, 2, "tapdocs still sees both");
+
+    shared::ops::resume(&store, &paused_ws, "test").await.unwrap();
+    assert_eq!(store.pending_stats_unpaused().await.unwrap(), (2, oldest_all), "resumed: counted again");
+}
+
 #[tokio::test]
 async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
     harness::needs_local_dynamodb!();
@@ -260,6 +292,56 @@ async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
         .unwrap();
     let record = store.item(&k).await.unwrap().unwrap();
     assert_eq!(record.stage, Stage::DocCreated { doc: doc() }, "a recorded doc ends the doubt");
+}
+
+#[tokio::test]
+async fn an_item_tapd_did_not_have_keeps_since_when_until_it_is_found_or_started_again() {
+    harness::needs_local_dynamodb!();
+    let (store, _) = store().await;
+    let claim = |k: ItemKey, owner: &'static str| {
+        let store = &store;
+        async move {
+            match store.claim_item(&k, None, owner, now_millis() + 30_000).await.unwrap() {
+                ClaimOutcome::Claimed(c) => c,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let k = key("3501");
+    let mut first = claim(k.clone(), "a").await;
+    assert_eq!(first.record.absent_since_ms, None, "a new record has not been missed");
+    store.release_absent(&mut first, "TAPD has no such item in the workspace", 1234, now_millis()).await.unwrap();
+    let second = claim(k.clone(), "b").await;
+    assert_eq!((second.record.absent_since_ms, &second.record.stage), (Some(1234), &Stage::New));
+    // Another failure between the looks keeps when the item was first missed.
+    store
+        .release_for_retry(
+            &second,
+            shared::reason::Reason::Unavailable(shared::upstream::Service::Tapd),
+            "TAPD unavailable",
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    let mut third = claim(k.clone(), "c").await;
+    assert_eq!(third.record.absent_since_ms, Some(1234));
+    // Given up, then started again by a new delivery: two looks again.
+    store
+        .give_up(
+            &mut third,
+            shared::reason::Reason::ItemVanished,
+            "TAPD has no such item in the workspace (looked twice, 300 s apart): given up",
+        )
+        .await
+        .unwrap();
+    assert_eq!(claim(k.clone(), "d").await.record.absent_since_ms, None);
+    // Found after all: the doc's record ends it.
+    let k = key("3502");
+    let mut first = claim(k.clone(), "a").await;
+    store.release_absent(&mut first, "TAPD has no such item in the workspace", 1234, now_millis()).await.unwrap();
+    let mut second = claim(k.clone(), "b").await;
+    store.record_doc(&mut second, doc()).await.unwrap();
+    assert_eq!(store.item(&k).await.unwrap().unwrap().absent_since_ms, None);
 }
 
 #[tokio::test]

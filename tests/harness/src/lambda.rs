@@ -458,6 +458,13 @@ impl Function {
         self.pid
     }
 
+    /// The process's peak resident memory so far (`VmHWM` of `/proc/<pid>/status`), in KiB;
+    /// `None` where there is no `/proc` or once the process is gone.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()
+    }
+
     /// The function name the process was given (the binary's file name).
     pub fn name(&self) -> &str {
         &self.name

@@ -10,13 +10,15 @@
 //! - [`iam`]: `template.yaml` resolved for a deployment, its roles' policies, and an
 //!   evaluator of requests against them, as AWS would.
 //! - [`stack`] and [`flows`]: a sandbox, a table and the functions wired together, and
-//!   the deliveries, checks and waits the black-box suites share.
+//!   the deliveries, checks and waits the black-box suites share; [`hostile`]: the costliest
+//!   bodies a stranger can send the webhook (the e2e suite and the bench share them).
 //! - [`bin_path`]: where `make test` put the release binaries.
 
 pub mod apigw;
 pub mod ddb_proxy;
 pub mod dynamo;
 pub mod flows;
+pub mod hostile;
 pub mod iam;
 pub mod lambda;
 pub mod secrets_extension;

@@ -20,8 +20,8 @@
 //! | POST | `/_sandbox/expire-tokens` | every issued access token expires |
 //! | POST | `/_sandbox/expire-refresh-tokens` | every issued refresh token expires |
 //! | POST | `/_sandbox/expire-codes` | every unused authorization code expires |
-//! | GET | `/_sandbox/variants` | [`crate::Variants`]: `{"tapd_token_resource":"user","tdoc_token_error":"http401","tdoc_batch_update_route":"colon",...}` |
-//! | POST | `/_sandbox/variants` | any of `tapd_token_resource` (`user`\|`workspace`\|`user_only`), `tdoc_token_error` (`http401`\|`http200`), `tdoc_batch_update_route` (`colon`\|`slash`), `tdoc_doc_read` (`flat`\|`wrapped`), `tdoc_token_reply` (`flat`\|`wrapped`), `tdoc_file_id_key` (`ID`\|`id`), `tdoc_root_folder` (`plain`\|`trailing_slash`\|`no_id`) (see the crate docs); unknown keys or values → `400`/`422` |
+//! | GET | `/_sandbox/variants` | [`crate::Variants`]: `{"tapd_token_resource":"user","tdoc_token_error":"http401","tapd_dead_token":"http401","tapd_unknown_path":"http404","tdoc_batch_update_route":"colon",...}` |
+//! | POST | `/_sandbox/variants` | any of `tapd_token_resource` (`user`\|`workspace`\|`user_only`), `tdoc_token_error` (`http401`\|`http200`), `tapd_dead_token` (`http401`\|`http422`), `tapd_unknown_path` (`http404`\|`hello_world`), `tdoc_batch_update_route` (`colon`\|`slash`), `tdoc_doc_read` (`flat`\|`wrapped`), `tdoc_token_reply` (`flat`\|`wrapped`), `tdoc_file_id_key` (`ID`\|`id`), `tdoc_root_folder` (`plain`\|`trailing_slash`\|`no_id`) (see the crate docs); unknown keys or values → `400`/`422` |
 //! | GET | `/_sandbox/tapd-rate-limit` | `{"limit":1800,"window_ms":600000}` or `null` (unlimited) |
 //! | POST | `/_sandbox/tapd-rate-limit` | the same JSON (`null`: unlimited); starts a fresh window |
 //!
@@ -39,8 +39,8 @@ use std::time::Duration;
 
 use crate::Sandbox;
 use crate::model::{
-    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, ReplyWrapping, RequestRecord, TapdTokenResource,
-    TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder, TdocTokenError, Variants,
+    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, ReplyWrapping, RequestRecord, TapdDeadToken,
+    TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder, TdocTokenError, Variants,
 };
 
 pub(crate) fn routes() -> Router<Sandbox> {
@@ -148,6 +148,10 @@ struct VariantsUpdate {
     #[serde(default)]
     tdoc_token_error: Option<TdocTokenError>,
     #[serde(default)]
+    tapd_dead_token: Option<TapdDeadToken>,
+    #[serde(default)]
+    tapd_unknown_path: Option<TapdUnknownPath>,
+    #[serde(default)]
     tdoc_batch_update_route: Option<TdocBatchUpdateRoute>,
     #[serde(default)]
     tdoc_doc_read: Option<ReplyWrapping>,
@@ -168,6 +172,8 @@ async fn set_variants(State(sb): State<Sandbox>, Json(u): Json<VariantsUpdate>) 
     v.tdoc_token_reply = u.tdoc_token_reply.unwrap_or(v.tdoc_token_reply);
     v.tdoc_file_id_key = u.tdoc_file_id_key.unwrap_or(v.tdoc_file_id_key);
     v.tdoc_root_folder = u.tdoc_root_folder.unwrap_or(v.tdoc_root_folder);
+    v.tapd_dead_token = u.tapd_dead_token.unwrap_or(v.tapd_dead_token);
+    v.tapd_unknown_path = u.tapd_unknown_path.unwrap_or(v.tapd_unknown_path);
     sb.set_variants(v);
     StatusCode::NO_CONTENT
 }

@@ -57,8 +57,13 @@ fn status_reply(path: &str, status: StatusCode, message: &str) -> Response {
     }
 }
 
-/// 404 for every path no route matched, in the style of the service.
-pub(crate) async fn not_found(uri: Uri) -> Response {
+/// 404 for every path no route matched, in the style of the service; TAPD's greeting instead
+/// of TAPD's 404 in the `hello_world` variant.
+pub(crate) async fn not_found(State(sb): State<Sandbox>, uri: Uri) -> Response {
+    let hello = sb.variants().tapd_unknown_path == crate::TapdUnknownPath::HelloWorld;
+    if hello && style(uri.path()) == Style::Tapd {
+        return tapd::hello_world();
+    }
     status_reply(uri.path(), StatusCode::NOT_FOUND, "not found")
 }
 
@@ -145,6 +150,7 @@ pub(crate) async fn middleware(State(sb): State<Sandbox>, req: Request, next: Ne
             (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, to)], "redirected (sandbox fault)").into_response()
         }
         Some(FaultKind::WrongShape) => wrong_shape(&path),
+        Some(FaultKind::HelloWorld) => tapd::hello_world(),
         Some(FaultKind::Reset) => {
             sb.record(RequestRecord { method, path, status: 0 });
             return reset(&req);

@@ -113,9 +113,11 @@
 //! TAPD, always the envelope `{"status":0,"data":"","info":".."}`:
 //! bad/missing Basic auth on `/tokens/*` → `401`; bad, used, expired or mismatched code or
 //! refresh token, bad grant_type → `400`; API call with a missing, unknown or expired Bearer
-//! token → `401`; live token for another workspace (or the app token on an unseeded one) → `403`;
+//! token → `401` (`422` for an unknown or expired one in the `http422` variant, see Variants);
+//! live token for another workspace (or the app token on an unseeded one) → `403`;
 //! missing parameter (`workspace_id`, comment fields), bad `entry_type`, unknown item or comment,
-//! bad `limit`/`page` (zero, not a number), bad `order`, bad time filter → `400`; unknown path → `404`.
+//! bad `limit`/`page` (zero, not a number), bad `order`, bad time filter → `400`; unknown path → `404` (the
+//! `Hello world` reply in the `hello_world` variant, see Variants).
 //!
 //! Tencent Docs:
 //! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001,"msg"}`
@@ -135,6 +137,11 @@
 //! [`Variants`] (`upstream-apis.md`, "Where public sources disagree"); the first value is the default:
 //! - `tapd_token_resource` (`user` | `workspace` | `user_only`), [`TapdTokenResource`];
 //! - `tdoc_token_error` (`http401` | `http200`), [`TdocTokenError`];
+//! - `tapd_dead_token` (`http401` | `http422`), [`TapdDeadToken`]: a TAPD API call with an unknown or
+//!   expired Bearer token answers 401, or 422 `{"status":0,"data":"","info":"The access token provided is invalid"}`;
+//! - `tapd_unknown_path` (`http404` | `hello_world`), [`TapdUnknownPath`]: a TAPD API path the sandbox
+//!   does not have answers 404, or `200 {"status":1,"data":"Hello world from TAPD API ..","info":"success"}`
+//!   (the fault kind [`FaultKind::HelloWorld`] answers it on any path);
 //! - `tdoc_batch_update_route` (`colon` | `slash`), [`TdocBatchUpdateRoute`]: `colon` serves
 //!   `POST /openapi/doc/v3/{fileID}:batchUpdate`, `slash` serves `POST /openapi/doc/v3/{fileID}/batchUpdate`
 //!   whose body must also carry `fileID` (the path's id; else `400 {"code":400001}`); the other
@@ -150,7 +157,7 @@
 //!   others, `/folders/%2F` answers `301` to itself (a redirect loop) and the rest
 //!   `404 {"ret":404,"msg":"not found"}`.
 //!
-//! Set the first two in [`SandboxConfig`], any at run time with [`Sandbox::set_variants`] (and
+//! Set the first four in [`SandboxConfig`], any at run time with [`Sandbox::set_variants`] (and
 //! the setters), or `POST /_sandbox/variants` with any of the keys above.
 //!
 //! # Control over HTTP (`/_sandbox/`, JSON, never faulted, recorded or rate limited)
@@ -197,7 +204,8 @@ use tokio::sync::watch;
 pub use members::{ADMIN_ROLE_ID, MEMBER_USER_ID};
 pub use model::{
     Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, ReplyWrapping, RequestRecord,
-    TapdTokenResource, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder, TdocTokenError, Variants,
+    TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder,
+    TdocTokenError, Variants,
 };
 pub use state::Folder;
 pub use tapd::{TAPD_USER_ID, tapd_author};
@@ -238,6 +246,10 @@ pub struct SandboxConfig {
     /// The HTTP status of Tencent Docs' `ret` 37019 (dead token) replies (unconfirmed
     /// upstream; default `401`). Switchable at run time ([`Sandbox::set_variants`]).
     pub tdoc_token_error: TdocTokenError,
+    /// The HTTP status of TAPD's dead-token replies (`401` default, or `422`).
+    pub tapd_dead_token: TapdDeadToken,
+    /// TAPD's answer on a path it does not have (`404` default, or the `Hello world` reply).
+    pub tapd_unknown_path: TapdUnknownPath,
     /// TAPD's rate limit per app: at most `n` API requests in any sliding window, then
     /// `429` in the shape of `rate_limited_reply.json`. Default [`TAPD_RATE_LIMIT`];
     /// `None`: unlimited. Changeable at run time ([`Sandbox::set_tapd_rate_limit`]).
@@ -265,6 +277,8 @@ impl SandboxConfig {
             public_base_url: None,
             tapd_token_resource: TapdTokenResource::default(),
             tdoc_token_error: TdocTokenError::default(),
+            tapd_dead_token: TapdDeadToken::default(),
+            tapd_unknown_path: TapdUnknownPath::default(),
             tapd_rate_limit: Some(TAPD_RATE_LIMIT),
             webhook_url: None,
             webhook_secret: String::new(),
@@ -308,6 +322,8 @@ impl Sandbox {
             variants: Variants {
                 tapd_token_resource: cfg.tapd_token_resource,
                 tdoc_token_error: cfg.tdoc_token_error,
+                tapd_dead_token: cfg.tapd_dead_token,
+                tapd_unknown_path: cfg.tapd_unknown_path,
                 ..Variants::default()
             },
             tapd_rate_limit: cfg.tapd_rate_limit,
@@ -566,6 +582,14 @@ impl Sandbox {
 
     pub fn set_tdoc_token_error(&self, error: TdocTokenError) {
         self.lock().variants.tdoc_token_error = error;
+    }
+
+    pub fn set_tapd_dead_token(&self, answer: TapdDeadToken) {
+        self.lock().variants.tapd_dead_token = answer;
+    }
+
+    pub fn set_tapd_unknown_path(&self, answer: TapdUnknownPath) {
+        self.lock().variants.tapd_unknown_path = answer;
     }
 
     /// The TAPD rate limit in force (`None`: unlimited).

@@ -197,6 +197,30 @@ pub enum TdocRootFolder {
     NoId,
 }
 
+/// How TAPD answers an API call whose Bearer token is dead (unknown or expired). Both are
+/// reported ("More of TAPD's envelope"): treat either as a dead token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TapdDeadToken {
+    /// HTTP 401 `{"status":0,"data":"","info":"Unauthorized: .."}` (default).
+    #[default]
+    Http401,
+    /// HTTP 422 `{"status":0,"data":"","info":"The access token provided is invalid"}`.
+    Http422,
+}
+
+/// How TAPD answers an API path it does not have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TapdUnknownPath {
+    /// HTTP 404 in TAPD's error envelope (default: the sandbox's choice).
+    #[default]
+    Http404,
+    /// HTTP 200 `{"status":1,"data":"Hello world from TAPD API ..","info":"success"}`: what a
+    /// misspelt path is reported to answer, success in every field but the shape of `data`.
+    HelloWorld,
+}
+
 /// The switchable unconfirmed facts, as `GET /_sandbox/variants` shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Variants {
@@ -212,6 +236,10 @@ pub struct Variants {
     pub tdoc_file_id_key: TdocFileIdKey,
     #[serde(default)]
     pub tdoc_root_folder: TdocRootFolder,
+    #[serde(default)]
+    pub tapd_dead_token: TapdDeadToken,
+    #[serde(default)]
+    pub tapd_unknown_path: TapdUnknownPath,
 }
 
 /// One `POST /stories|/bugs|/tasks` update (or creation when no `id` was sent).
@@ -262,7 +290,7 @@ pub struct IssuedTokens {
 /// `{"method":"POST","path_prefix":"/tdoc/openapi","times":1,"kind":K}` with
 /// `K` one of `{"status":503}`, `"malformed"`, `"wrong_shape"`,
 /// `{"delay_ms":1500}`, `"reset"`, `"drop_reply"`, `{"act_then_delay_ms":N}`, `{"late_act_ms":N}`,
-/// `{"redirect":"http://127.0.0.1:9/x"}`.
+/// `{"redirect":"http://127.0.0.1:9/x"}`, `"hello_world"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     #[serde(default)]
@@ -299,6 +327,9 @@ pub enum FaultKind {
     Malformed,
     /// `200` with valid JSON in the wrong shape (`data` of the wrong type).
     WrongShape,
+    /// TAPD's answer to a misspelt path, whatever the path: `200`
+    /// `{"status":1,"data":"Hello world from TAPD API ..","info":"success"}`.
+    HelloWorld,
     /// Wait this long, then handle the request normally.
     Delay(Duration),
     /// Drop the connection (TCP RST) without answering. When the router is
@@ -328,6 +359,7 @@ enum FaultKindWire {
     Status(u16),
     Malformed,
     WrongShape,
+    HelloWorld,
     DelayMs(u64),
     Reset,
     DropReply,
@@ -342,6 +374,7 @@ impl From<FaultKindWire> for FaultKind {
             FaultKindWire::Status(s) => FaultKind::Status(s),
             FaultKindWire::Malformed => FaultKind::Malformed,
             FaultKindWire::WrongShape => FaultKind::WrongShape,
+            FaultKindWire::HelloWorld => FaultKind::HelloWorld,
             FaultKindWire::DelayMs(ms) => FaultKind::Delay(Duration::from_millis(ms)),
             FaultKindWire::Reset => FaultKind::Reset,
             FaultKindWire::DropReply => FaultKind::DropReply,
@@ -358,6 +391,7 @@ impl From<FaultKind> for FaultKindWire {
             FaultKind::Status(s) => FaultKindWire::Status(s),
             FaultKind::Malformed => FaultKindWire::Malformed,
             FaultKind::WrongShape => FaultKindWire::WrongShape,
+            FaultKind::HelloWorld => FaultKindWire::HelloWorld,
             FaultKind::Delay(d) => FaultKindWire::DelayMs(d.as_millis() as u64),
             FaultKind::Reset => FaultKindWire::Reset,
             FaultKind::DropReply => FaultKindWire::DropReply,

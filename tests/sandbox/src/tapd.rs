@@ -8,10 +8,12 @@
 //! `{"status":0,"data":"","info":"..."}`):
 //! - bad or missing Basic auth on the token endpoints: `401`;
 //! - unknown, used, expired or mismatched code / refresh token, bad grant_type: `400`;
-//! - API call without a live Bearer token (missing, unknown, expired): `401`;
+//! - API call without a Bearer token: `401`; with a dead one (unknown, expired): `401`, or in
+//!   the `http422` variant ([`crate::TapdDeadToken`]) `422` "The access token provided is invalid";
 //! - live token for another workspace (or the app token on an unseeded workspace): `403`;
 //! - missing parameters, bad `entry_type`, unknown item: `400`;
-//! - unknown API path: `404`;
+//! - unknown API path: `404`, or in the `hello_world` variant ([`crate::TapdUnknownPath`]) `200`
+//!   with TAPD's greeting as `data`;
 //! - bad `limit`, `page`, `order` or time filter: `400`.
 
 use std::collections::BTreeMap;
@@ -26,7 +28,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::model::{Comment, Item, ItemKind, ItemUpdate, TapdTokenResource};
+use crate::model::{Comment, Item, ItemKind, ItemUpdate, TapdDeadToken, TapdTokenResource};
 use crate::pages::{self, ConsentRequest};
 use crate::state::{Expiry, TapdCode, TapdGrant, TapdRefresh, TapdToken};
 use crate::util::{self, basic_auth, bearer, parse_params};
@@ -70,6 +72,23 @@ pub(crate) fn routes() -> Router<Sandbox> {
 /// `{"status":1,"data":data,"info":"success"}`
 pub(crate) fn ok(data: Value) -> Response {
     (StatusCode::OK, axum::Json(json!({"status": 1, "data": data, "info": "success"}))).into_response()
+}
+
+/// What TAPD answers on a path it does not have, as reported: a success in every field but
+/// the shape of `data`.
+pub(crate) const HELLO_WORLD: &str = "Hello world from TAPD API, the path you requested may be misspelt";
+
+/// `200 {"status":1,"data":"Hello world from TAPD API ..","info":"success"}`.
+pub(crate) fn hello_world() -> Response {
+    ok(json!(HELLO_WORLD))
+}
+
+/// A dead (unknown, expired) Bearer token, answered as the variant being played says.
+fn dead_token(sb: &Sandbox, why: &str) -> Response {
+    match sb.variants().tapd_dead_token {
+        TapdDeadToken::Http401 => error(StatusCode::UNAUTHORIZED, why),
+        TapdDeadToken::Http422 => error(StatusCode::UNPROCESSABLE_ENTITY, "The access token provided is invalid"),
+    }
 }
 
 /// `{"status":0,"data":"","info":info}` with the given HTTP status.
@@ -385,13 +404,18 @@ pub(crate) fn authorize_api(sb: &Sandbox, headers: &HeaderMap, workspace_id: &st
     };
     let grant = {
         let st = sb.lock();
-        let Some(t) = st.tapd_tokens.get(&token) else {
-            return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized: invalid access_token"));
+        let dead = match st.tapd_tokens.get(&token) {
+            None => Some("Unauthorized: invalid access_token"),
+            Some(t) if !t.expiry.live() => Some("Unauthorized: access_token expired"),
+            Some(_) => None,
         };
-        if !t.expiry.live() {
-            return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized: access_token expired"));
+        match (dead, st.tapd_tokens.get(&token)) {
+            (None, Some(t)) => t.grant.clone(),
+            (why, _) => {
+                drop(st);
+                return Err(dead_token(sb, why.unwrap_or_default()));
+            }
         }
-        t.grant.clone()
     };
     rate_check(sb)?;
     if workspace_id.is_empty() {

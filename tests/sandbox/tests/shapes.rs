@@ -8,7 +8,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use base64::Engine;
 use reqwest::{Client, StatusCode, redirect::Policy};
-use sandbox::{ItemKind, Sandbox, SandboxConfig, TapdTokenResource, TdocTokenError, Variants};
+use sandbox::{
+    Fault, FaultKind, ItemKind, Sandbox, SandboxConfig, TapdDeadToken, TapdTokenResource, TapdUnknownPath,
+    TdocTokenError, Variants,
+};
 use serde_json::{Value, json};
 
 const WS: &str = "20355782";
@@ -265,7 +268,8 @@ async fn tapd_token_resource_variants() {
     let got: Value = c.get(format!("{}/_sandbox/variants", sb.base_url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(
         got,
-        json!({"tapd_token_resource": "user", "tdoc_token_error": "http401", "tdoc_batch_update_route": "colon",
+        json!({"tapd_token_resource": "user", "tdoc_token_error": "http401", "tapd_dead_token": "http401",
+               "tapd_unknown_path": "http404", "tdoc_batch_update_route": "colon",
                "tdoc_doc_read": "flat", "tdoc_token_reply": "flat", "tdoc_file_id_key": "ID",
                "tdoc_root_folder": "plain"})
     );
@@ -278,6 +282,106 @@ async fn tapd_token_resource_variants() {
         .unwrap();
     assert!(resp.status().is_client_error(), "{}", resp.status());
     assert_eq!(sb.variants(), Variants::default());
+}
+
+/// TAPD's envelope of an error: `{"status":0,"data":"","info":..}`.
+fn tapd_error_shape() -> Value {
+    json!({"status": 0, "data": "", "info": "why"})
+}
+
+#[tokio::test]
+async fn tapd_dead_token_variants() {
+    for (variant, status) in
+        [(TapdDeadToken::Http401, StatusCode::UNAUTHORIZED), (TapdDeadToken::Http422, StatusCode::UNPROCESSABLE_ENTITY)]
+    {
+        let sb = start_with(|cfg| cfg.tapd_dead_token = variant).await;
+        let c = client();
+        sb.add_item(WS, ItemKind::Story, "1120003271001000028", "s");
+        for token in [
+            tapd_app_token(&sb, &c).await,
+            tapd_user_token(&sb, &c).await["data"]["access_token"].as_str().unwrap().to_owned(),
+        ] {
+            let (ok, _) = tapd_get(&sb, &c, &token, &format!("/stories?workspace_id={WS}")).await;
+            assert_eq!(ok, StatusCode::OK);
+        }
+        sb.expire_access_tokens();
+        let app = tapd_app_token(&sb, &c).await;
+        let dead = [("expired", sb.issued_token_values()[0].clone()), ("unknown", "not-a-token".to_owned())];
+        for (what, token) in dead.iter().cloned().chain([("a fresh one's neighbour", format!("{app}x"))]) {
+            let (got, body) = tapd_get(&sb, &c, &token, &format!("/stories?workspace_id={WS}")).await;
+            assert_eq!(got, status, "{what}, {variant:?}");
+            assert_shape(&body, &tapd_error_shape());
+            if variant == TapdDeadToken::Http422 {
+                assert_eq!(body["info"], "The access token provided is invalid");
+            }
+            let (got, _) = tapd_post(&sb, &c, &token, "/comments", &[("workspace_id", WS)]).await;
+            assert_eq!(got, status, "{what}: POST /comments, {variant:?}");
+        }
+        // A missing token is not a dead one; a live one still works; nothing was written.
+        let resp = c.get(format!("{}/stories?workspace_id={WS}", sb.tapd_api_base())).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(tapd_get(&sb, &c, &app, &format!("/stories?workspace_id={WS}")).await.0, StatusCode::OK);
+        assert!(sb.comments().is_empty());
+    }
+    let sb = start_with(|_| {}).await;
+    let resp = client()
+        .post(format!("{}/_sandbox/variants", sb.base_url()))
+        .json(&json!({"tapd_dead_token": "http422"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(sb.variants(), Variants { tapd_dead_token: TapdDeadToken::Http422, ..Variants::default() });
+}
+
+#[tokio::test]
+async fn tapd_hello_world_on_a_misspelt_path_and_as_a_fault() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    sb.add_item(WS, ItemKind::Story, "1120003271001000028", "s");
+    let token = tapd_app_token(&sb, &c).await;
+    let (status, body) = tapd_get(&sb, &c, &token, &format!("/storys?workspace_id={WS}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the default: {body}");
+    sb.set_tapd_unknown_path(TapdUnknownPath::HelloWorld);
+    let hello = |body: &Value| {
+        assert_shape(body, &json!({"status": 1, "data": "text", "info": "success"}));
+        assert_eq!(body["status"], 1);
+        assert!(body["data"].as_str().unwrap().starts_with("Hello world from TAPD API"), "{body}");
+    };
+    let (status, body) = tapd_get(&sb, &c, &token, &format!("/storys?workspace_id={WS}")).await;
+    assert_eq!(status, StatusCode::OK);
+    hello(&body);
+    // Paths TAPD has answer as before; other services' unknown paths are theirs.
+    let (status, body) = tapd_get(&sb, &c, &token, &format!("/stories?workspace_id={WS}")).await;
+    assert_eq!((status, body["data"][0]["Story"]["id"].as_str()), (StatusCode::OK, Some("1120003271001000028")));
+    let resp = c.get(format!("{}/openapi/nothing", sb.tdoc_base())).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = client()
+        .post(format!("{}/_sandbox/variants", sb.base_url()))
+        .json(&json!({"tapd_unknown_path": "http404"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(sb.variants().tapd_unknown_path, TapdUnknownPath::Http404);
+    // As a fault, on a path that exists, over HTTP like any other fault.
+    let resp = client()
+        .post(format!("{}/_sandbox/faults", sb.base_url()))
+        .json(&json!({"method": "GET", "path_prefix": "/tapd/api/stories", "kind": "hello_world", "times": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (status, body) = tapd_get(&sb, &c, &token, &format!("/stories?workspace_id={WS}&id=1120003271001000028")).await;
+    assert_eq!(status, StatusCode::OK);
+    hello(&body);
+    let (_, body) = tapd_get(&sb, &c, &token, &format!("/stories?workspace_id={WS}&id=1120003271001000028")).await;
+    assert!(body["data"].is_array(), "the fault was for one request: {body}");
+    sb.inject(Fault::once("/tapd/api/comments", FaultKind::HelloWorld));
+    let (status, body) = tapd_post(&sb, &c, &token, "/comments", &[("workspace_id", WS)]).await;
+    assert_eq!(status, StatusCode::OK);
+    hello(&body);
+    assert!(sb.comments().is_empty(), "a greeting writes nothing");
 }
 
 #[tokio::test]

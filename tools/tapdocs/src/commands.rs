@@ -176,6 +176,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, Keys::Needed).await?;
             rotate_keys(&c, dry_run, json, show_progress).await
         }
+        Command::CheckKey { key_file } => {
+            let (keys, fingerprint) = key_from_file(&key_file)?;
+            let c = connect(&cli.target, Keys::Given(keys)).await?;
+            check_key(&c, &fingerprint, json, show_progress).await
+        }
     }
 }
 
@@ -784,6 +789,77 @@ async fn rotate_keys(c: &Connected, dry_run: bool, json: bool, show_progress: bo
             format!("{} token record(s) could not be decrypted with TOKEN_ENCRYPTION_KEY", r.unreadable.len()),
         )
         .hint("add the key they were written with (after the first), or reconnect those workspaces"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// check-key
+
+/// The key in a file (`-`: stdin), and its fingerprint: the first 16 hex digits of the SHA-256
+/// of the text (as `make backup-key` prints it). The key itself is never printed.
+fn key_from_file(path: &std::path::Path) -> Result<(shared::crypto::Keyring, String), Failure> {
+    use sha2::{Digest, Sha256};
+    let name = path.display().to_string();
+    let raw = if name == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| Failure::usage(format!("cannot read the key from stdin: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("cannot read {name}: {e}")))?
+    };
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(Failure::usage(format!("{name} holds no key")));
+    }
+    let keys = shared::crypto::Keyring::parse(raw).map_err(|e| {
+        Failure::usage(format!("{name}: not a token encryption key ({e})")).hint(
+            "the file holds the base64 key (32 bytes), decrypted: gpg -d BACKUP.asc | tapdocs check-key --key-file -",
+        )
+    })?;
+    let digest = Sha256::digest(raw.as_bytes());
+    let fingerprint: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Ok((keys, fingerprint))
+}
+
+async fn check_key(c: &Connected, fingerprint: &str, json: bool, show_progress: bool) -> Result<(), Failure> {
+    let bar = progress(show_progress, c.approx_items.filter(|&n| n > 0), "decrypting tokens");
+    // A dry run of the rotation: every token record is decrypted, none is written.
+    let r = c.store.reseal_all_tokens(true, |read| bar.set_position(read)).await?;
+    bar.finish_and_clear();
+    let opened = r.seen.saturating_sub(r.unreadable.len() as u32);
+    if json {
+        print_json(&json!({
+            "target": target_json(c),
+            "fingerprint": fingerprint,
+            "tokens": r.seen,
+            "opened": opened,
+            "not_opened": r.unreadable,
+        }));
+    } else {
+        println!("{}: key {fingerprint}: opens {opened} of {} token record(s)", where_line(c), r.seen);
+        for u in &r.unreadable {
+            println!("  not opened: {u}");
+        }
+    }
+    if r.seen == 0 {
+        return Err(Failure::new(Failure::NOT_FOUND, "the table holds no token to check the key against")
+            .hint("connect a workspace first; the check needs one stored token"));
+    }
+    if opened == 0 {
+        return Err(Failure::new(Failure::PARTIAL, format!("key {fingerprint} opens none of the table's tokens"))
+            .hint("this is not the key the table's tokens were written with"));
+    }
+    if !r.unreadable.is_empty() {
+        return Err(Failure::new(
+            Failure::PARTIAL,
+            format!("key {fingerprint} opens {opened} of {} token record(s)", r.seen),
+        )
+        .hint("the others are under another key: a rotation in progress (tapdocs rotate-keys), or keep that key too"));
+    }
+    if !json {
+        println!("The key opens every stored token: the backup is good.");
     }
     Ok(())
 }

@@ -169,6 +169,20 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+
+    /// Prove a key (a backup of TOKEN_ENCRYPTION_KEY) opens the table's stored tokens: each
+    /// token record is decrypted with it and counted, nothing decrypted is printed, nothing is
+    /// written. Exit 0 when it opens every one
+    #[command(after_help = "Examples:\n  tapdocs --table T check-key --key-file token-key-prod.key\n  \
+                            gpg -d token-key-prod-20261207.asc | tapdocs --table T check-key --key-file -\n\
+                            (`make verify-backup ENV=prod FILE=...` does the second.) The key's fingerprint \
+                            (the first 16 hex digits of its SHA-256) is printed, as `make backup-key` printed it.")]
+    CheckKey {
+        /// The file holding the key (base64 of 32 bytes, as `make backup-key` writes it once
+        /// decrypted); `-` reads it from stdin
+        #[arg(long, value_name = "FILE")]
+        key_file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

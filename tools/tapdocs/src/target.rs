@@ -28,11 +28,12 @@ pub struct Connected {
     pub approx_items: Option<u64>,
 }
 
-/// Whether the command needs the token encryption keys (only `rotate-keys` does).
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Whether the command needs the token encryption keys (`rotate-keys` and `--reveal` do, from
+/// `TOKEN_ENCRYPTION_KEY`), or is given one (`check-key`).
 pub enum Keys {
     Needed,
     Unused,
+    Given(Keyring),
 }
 
 pub async fn connect(target: &Target, keys: Keys) -> Result<Connected, Failure> {
@@ -92,6 +93,7 @@ pub async fn connect(target: &Target, keys: Keys) -> Result<Connected, Failure> 
 
     let keyring = match keys {
         Keys::Needed => keyring(local.as_ref())?,
+        Keys::Given(k) => k,
         // Nothing is decrypted or encrypted: a throwaway key, never written with.
         Keys::Unused => Keyring::parse(&base64_key(&shared::random::bytes::<32>())).expect("32 bytes make a key"),
     };

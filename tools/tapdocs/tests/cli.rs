@@ -316,6 +316,157 @@ async fn rotate_keys_reencrypts_every_token_under_the_first_key() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
+/// `tapdocs check-key` (what `make verify-backup` runs): the backup's key opens the stored
+/// tokens, a wrong key is refused, and neither the key nor a token is ever printed.
+#[tokio::test]
+async fn check_key_proves_a_backup_opens_the_stored_tokens_without_printing_them() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    let dir = std::env::temp_dir().join(format!("tapdocs-check-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.key");
+    std::fs::write(&good, format!("{KEY}\n")).unwrap();
+    let wrong = dir.join("wrong.key");
+    std::fs::write(&wrong, NEW_KEY).unwrap();
+    let good_path = good.to_str().unwrap();
+
+    // Nothing stored yet: nothing to prove the key against.
+    let out = tapdocs(&table, &["check-key", "--key-file", good_path]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+
+    connected(&store, "20000041", "0123456789abcdef0123456789abcdef").await;
+    let printed = |out: &Output| format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(out));
+
+    let ok = tapdocs(&table, &["check-key", "--key-file", good_path]);
+    assert!(ok.status.success(), "{}", printed(&ok));
+    let text = printed(&ok);
+    assert!(text.contains("opens 2 of 2"), "{text}");
+    for secret in [KEY, "tapd-access", "tdoc-access", "tdoc-refresh"] {
+        assert!(!text.contains(secret), "check-key printed a secret: {text}");
+    }
+    // The fingerprint is the one `make backup-key` prints: sha256 of the key's text, 16 hex digits.
+    let r = json_of(&tapdocs(&table, &["check-key", "--key-file", good_path, "--json"]));
+    assert_eq!((r["tokens"].as_u64(), r["opened"].as_u64()), (Some(2), Some(2)));
+    let fp = r["fingerprint"].as_str().unwrap();
+    assert_eq!(fp.len(), 16);
+    assert!(text.contains(fp), "{text}");
+
+    // From stdin, as `gpg -d BACKUP | tapdocs check-key --key-file -`.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tapdocs"));
+    let mut child = cmd
+        .args(["--table", &table, "check-key", "--key-file", "-"])
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo::endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .env_remove("TOKEN_ENCRYPTION_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), format!("{KEY}\n").as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let piped = child.wait_with_output().unwrap();
+    assert!(piped.status.success(), "{}", printed(&piped));
+
+    // Another key opens nothing: exit 1, said plainly, nothing printed of either key.
+    let bad = tapdocs(&table, &["check-key", "--key-file", wrong.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1), "{}", printed(&bad));
+    let text = printed(&bad);
+    assert!(text.contains("opens none"), "{text}");
+    assert!(!text.contains(KEY) && !text.contains(NEW_KEY), "{text}");
+
+    // Not a key at all: a usage error naming the file.
+    let junk = dir.join("junk.key");
+    std::fs::write(&junk, "not a key").unwrap();
+    let out = tapdocs(&table, &["check-key", "--key-file", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+    assert!(stderr(&out).contains("junk.key"), "{}", stderr(&out));
+    // Nothing was written: the tokens still open under the original key.
+    assert!(store.tapd_token(&ws("20000041")).await.unwrap().is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `make backup-key` and `make verify-backup` (scripts/deployment.py) end to end against the
+/// local AWS (moto serves Secrets Manager and CloudFormation beside DynamoDB): the key is read back
+/// from the secret the stack names, written (plain here: gpg's passphrase needs a person or a
+/// file), and the backup is proven by `tapdocs check-key` on the stack's table; a wrong backup fails.
+#[tokio::test]
+async fn backup_key_reads_the_stored_key_back_and_verify_backup_proves_it() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    connected(&store, "20000051", "fedcba9876543210fedcba9876543210").await;
+    let root = harness::workspace_root();
+    let python = root.join(".venv/bin/python");
+    assert!(python.is_file(), "{} is missing: run `make venv`", python.display());
+    let stack = format!("tapd-docs-backup-{}", std::process::id());
+    let dir = std::env::temp_dir().join(&stack);
+    std::fs::create_dir_all(&dir).unwrap();
+    let aws = |cmd: &mut Command| {
+        cmd.current_dir(&dir)
+            .env("AWS_ENDPOINT_URL", dynamo::endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_PROFILE")
+            .env_remove("TOKEN_ENCRYPTION_KEY")
+            .env_remove("BACKUP_PASSPHRASE_FILE")
+            .stdin(Stdio::null());
+    };
+    // The deployment as `make secrets` and `make deploy` leave it: the key in Secrets Manager,
+    // the stack naming it (TokenEncryptionKeyArn) and its table (TableName).
+    let seed = format!(
+        r#"
+import boto3, json
+arn = boto3.client("secretsmanager").create_secret(Name="{stack}/token-encryption-key", SecretString="{KEY}")["ARN"]
+t = {{"Parameters": {{"TokenEncryptionKeyArn": {{"Type": "String"}}}},
+     "Resources": {{"T": {{"Type": "AWS::SNS::Topic"}}}},
+     "Outputs": {{"TableName": {{"Value": "{table}"}}}}}}
+boto3.client("cloudformation").create_stack(StackName="{stack}", TemplateBody=json.dumps(t),
+    Parameters=[{{"ParameterKey": "TokenEncryptionKeyArn", "ParameterValue": arn}}])
+"#
+    );
+    let mut cmd = Command::new(&python);
+    aws(cmd.args(["-c", &seed]));
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let samconfig = dir.join("samconfig.toml");
+    std::fs::write(&samconfig, format!("version = 0.1\n[qa.deploy.parameters]\nstack_name = \"{stack}\"\n")).unwrap();
+    let script = root.join("scripts/deployment.py");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(&python);
+        cmd.arg(&script).args(args).args(["--env", "qa", "--samconfig", samconfig.to_str().unwrap()]);
+        aws(&mut cmd);
+        cmd.output().unwrap()
+    };
+
+    let backup = dir.join("token-key-qa.key");
+    let out = run(&["backup-key", "--plain", "--out", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&backup).unwrap().trim(), KEY, "the key as stored");
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!printed.contains(KEY), "backup-key printed the key: {printed}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600);
+    // Never overwritten.
+    assert!(!run(&["backup-key", "--plain", "--out", backup.to_str().unwrap()]).status.success());
+
+    let tapdocs_bin = env!("CARGO_BIN_EXE_tapdocs");
+    let out = run(&["verify-backup", "--file", backup.to_str().unwrap(), "--tapdocs", tapdocs_bin]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("opens 2 of 2") && !text.contains(KEY), "{text}");
+
+    let wrong = dir.join("wrong.key");
+    std::fs::write(&wrong, NEW_KEY).unwrap();
+    let out = run(&["verify-backup", "--file", wrong.to_str().unwrap(), "--tapdocs", tapdocs_bin]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_wrong_table_or_endpoint_is_a_clear_error() {
     harness::needs_local_dynamodb!();
@@ -490,6 +641,10 @@ async fn every_command_keeps_to_the_operator_policy_the_runbook_documents() {
     assert!(store.put_tapd_app_token(&tapd_token(), 0).await.unwrap());
     let key = [("TOKEN_ENCRYPTION_KEY", KEY)];
     let both = format!("{NEW_KEY},{KEY}");
+    // After rotate-keys every token is under NEW_KEY: the backup check-key proves.
+    let key_file = std::env::temp_dir().join(format!("tapdocs-policy-{}.key", std::process::id()));
+    std::fs::write(&key_file, NEW_KEY).unwrap();
+    let key_file = key_file.to_str().unwrap().to_owned();
     type Run<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
     let runs: Vec<Run> = vec![
         (vec!["status"], vec![]),
@@ -510,6 +665,7 @@ async fn every_command_keeps_to_the_operator_policy_the_runbook_documents() {
         (vec!["migrate"], vec![]),
         (vec!["rotate-keys", "--dry-run"], vec![("TOKEN_ENCRYPTION_KEY", both.as_str())]),
         (vec!["rotate-keys"], vec![("TOKEN_ENCRYPTION_KEY", both.as_str())]),
+        (vec!["check-key", "--key-file", key_file.as_str()], vec![]),
         (vec!["disconnect", "20000062", "--yes"], vec![]),
         (vec!["disconnect", "20000061", "--yes"], vec![]),
     ];

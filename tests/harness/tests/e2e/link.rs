@@ -262,17 +262,24 @@ async fn an_item_older_than_give_up_after_is_given_up_with_why_and_a_new_deliver
     harness::needs_local_stack!();
     let (stack, webhook) = connected(&[("GIVE_UP_AFTER", "0s"), ("RETRY_PERIOD", "0s")]).await;
     let id = "1120003271001000034";
-    // The item does not exist at TAPD yet: the attempt fails, and the item is past its age.
+    stack.sandbox.add_item(WS, ItemKind::Story, id, "Late");
+    // Tencent Docs is down: the attempt fails, and the item is past its age.
+    stack.sandbox.inject(Fault {
+        method: None,
+        path_prefix: "/tdoc/openapi/drive".into(),
+        kind: FaultKind::Status(503),
+        times: 0,
+    });
     let resp = webhook.http(&Request::post_json(PATH, &event("story", id, "1"))).await;
     assert_eq!((resp.status, resp.json().unwrap()["status"].clone()), (200, json!("given_up")), "{}", resp.body);
     webhook.invoke(scheduled_event()).await;
     let link = stack.store().await.item(&link_key(shared::ids::ItemKind::Story, id)).await.unwrap().unwrap();
     assert_eq!(link.stage.status(), "given_up");
     let why = link.last_error.unwrap();
-    assert!(why.contains("given up") && why.contains("no such item"), "{why}");
+    assert!(why.contains("given up") && why.contains("unavailable"), "{why}");
     assert_eq!(docs_and_comments(&stack), (0, 0));
-    // The item appears; a new delivery starts it again at once.
-    stack.sandbox.add_item(WS, ItemKind::Story, id, "Late");
+    // Tencent Docs is back; a new delivery starts it again at once.
+    stack.sandbox.clear_faults();
     let resp = webhook.http(&Request::post_json(PATH, &event("story", id, "2"))).await;
     assert_eq!(resp.json().unwrap()["status"], "linked", "{}", resp.body);
     assert_eq!(docs_and_comments(&stack), (1, 1));

@@ -5,12 +5,15 @@
 //! `cargo test`; `make test` runs them all.
 
 mod bad_input;
+mod bounded;
 mod cold_path;
 mod connect;
 mod console;
+mod deploy;
 mod docs;
 mod emulator;
 mod exactly_once;
+mod fail_closed;
 mod faults;
 mod fidelity;
 mod folders;
