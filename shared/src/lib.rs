@@ -7,6 +7,7 @@ pub mod client_secret;
 pub mod config;
 pub mod connect;
 pub mod crypto;
+pub mod deadline;
 pub mod delivery;
 pub mod error;
 pub mod gateway;

@@ -1,14 +1,13 @@
 //! Retrying a call within an invocation: transient failures, with backoff, while the
 //! invocation's deadline leaves room to record the outcome and answer.
 
+use crate::deadline::Deadline;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::time::now_millis;
 use crate::upstream::UpstreamError;
 
-/// Time kept in reserve before the deadline to record a failure and answer.
-pub const RESERVE_MS: u64 = 2_000;
+pub use crate::deadline::RESERVE_MS;
 /// Backoff between in-invocation retries of a transient failure.
 pub const BACKOFF_MS: [u64; 3] = [200, 800, 2_000];
 
@@ -24,7 +23,7 @@ impl Transient for UpstreamError {
 }
 
 /// Retries transient failures with backoff while the deadline allows.
-pub async fn retrying<T, E, F, Fut>(deadline_ms: u64, mut op: F) -> Result<T, E>
+pub async fn retrying<T, E, F, Fut>(deadline: Deadline, mut op: F) -> Result<T, E>
 where
     E: Transient,
     F: FnMut() -> Fut,
@@ -35,7 +34,8 @@ where
         match op().await {
             Err(e) if e.is_transient() && tries < BACKOFF_MS.len() => {
                 let wait = BACKOFF_MS[tries];
-                if now_millis() + wait + RESERVE_MS * 2 >= deadline_ms {
+                // Time to wait, try once more, and still record the outcome.
+                if !deadline.has_time_for(Duration::from_millis(wait + RESERVE_MS)) {
                     return Err(e);
                 }
                 tries += 1;

@@ -14,6 +14,7 @@
 //!   the provider refuses marks the workspace as needing reconnection.
 //! - Tencent Docs, `TDOC_OWNER=app`: the app account's token, re-issued when it expires.
 
+use crate::deadline::Deadline;
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -76,16 +77,16 @@ impl Tokens {
     /// A TAPD call with the app token: transient failures retried while the deadline
     /// allows; a refused token replaced once (by the one another instance renewed, or by
     /// a renewal).
-    pub async fn call_tapd<T, F, Fut>(&self, clients: &Clients, deadline_ms: u64, call: F) -> Result<T, LinkError>
+    pub async fn call_tapd<T, F, Fut>(&self, clients: &Clients, deadline: Deadline, call: F) -> Result<T, LinkError>
     where
         F: Fn(Secret) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
-        let tok = retrying(deadline_ms, || self.tapd_token(clients, None, deadline_ms)).await?;
-        match retrying(deadline_ms, || call(tok.clone())).await {
+        let tok = retrying(deadline, || self.tapd_token(clients, None, deadline)).await?;
+        match retrying(deadline, || call(tok.clone())).await {
             Err(UpstreamError::Unauthorized { .. }) => {
-                let tok = retrying(deadline_ms, || self.tapd_token(clients, Some(&tok), deadline_ms)).await?;
-                Ok(retrying(deadline_ms, || call(tok.clone())).await?)
+                let tok = retrying(deadline, || self.tapd_token(clients, Some(&tok), deadline)).await?;
+                Ok(retrying(deadline, || call(tok.clone())).await?)
             }
             other => Ok(other?),
         }
@@ -93,16 +94,16 @@ impl Tokens {
 
     /// Reads the shared TAPD app token into memory ahead of its first use (a cold start
     /// reads it beside the workspace's records); a failure is left to that use.
-    pub async fn warm_tapd(&self, clients: &Clients, deadline_ms: u64) {
-        if let Err(e) = self.tapd_token(clients, None, deadline_ms).await {
+    pub async fn warm_tapd(&self, clients: &Clients, deadline: Deadline) {
+        if let Err(e) = self.tapd_token(clients, None, deadline).await {
             tracing::debug!(error = %e, "the TAPD app token is not ready yet");
         }
     }
 
     /// Reads (or renews) the account's Tencent Docs token into memory ahead of its first
     /// use; a failure is left to that use.
-    pub async fn warm_tdoc(&self, clients: &Clients, ws: &WorkspaceId, account: &Account, deadline_ms: u64) {
-        if let Err(e) = self.tdoc_token(clients, ws, account, Freshness::Usable, deadline_ms).await {
+    pub async fn warm_tdoc(&self, clients: &Clients, ws: &WorkspaceId, account: &Account, deadline: Deadline) {
+        if let Err(e) = self.tdoc_token(clients, ws, account, Freshness::Usable, deadline).await {
             tracing::debug!(error = %e, "the Tencent Docs token is not ready yet");
         }
     }
@@ -115,7 +116,7 @@ impl Tokens {
         clients: &Clients,
         ws: &WorkspaceId,
         account: &Account,
-        deadline_ms: u64,
+        deadline: Deadline,
         repeat: Repeat,
         call: F,
     ) -> Result<T, LinkError>
@@ -125,11 +126,11 @@ impl Tokens {
     {
         let mut freshness = Freshness::Usable;
         loop {
-            let tok = self.tdoc_token(clients, ws, account, freshness, deadline_ms).await?;
+            let tok = self.tdoc_token(clients, ws, account, freshness, deadline).await?;
             let result = match repeat {
-                Repeat::WhileTransient => retrying(deadline_ms, || call(tok.clone())).await,
+                Repeat::WhileTransient => retrying(deadline, || call(tok.clone())).await,
                 Repeat::UnlessMayHaveActed => {
-                    retrying(deadline_ms, || async {
+                    retrying(deadline, || async {
                         match call(tok.clone()).await {
                             // Ambiguous: surfaced as it is, never retried here.
                             Err(e) if e.may_have_acted() => Err(Ambiguous(e)),
@@ -155,7 +156,7 @@ impl Tokens {
         &self,
         clients: &Clients,
         dead: Option<&Secret>,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<Secret, LinkError> {
         let mut cached = self.tapd_app.lock().await;
         let usable = |t: &TapdToken, margin: u64| !t.expires_within(margin) && Some(&t.access_token) != dead;
@@ -200,7 +201,7 @@ impl Tokens {
                 return Ok(t.access_token);
             }
             // Never past the time this invocation has.
-            if now_millis() + RENEWAL_WAIT_MS + crate::retry::RESERVE_MS * 2 >= deadline_ms {
+            if !deadline.has_time_for(std::time::Duration::from_millis(RENEWAL_WAIT_MS + crate::retry::RESERVE_MS)) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(RENEWAL_WAIT_MS)).await;
@@ -220,12 +221,12 @@ impl Tokens {
         ws: &WorkspaceId,
         account: &Account,
         freshness: Freshness,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<TdocToken, LinkError> {
         match account {
-            Account::App => Ok(retrying(deadline_ms, || self.tdoc_app_token(clients, freshness)).await?),
+            Account::App => Ok(retrying(deadline, || self.tdoc_app_token(clients, freshness)).await?),
             Account::User(open_id) => {
-                match retrying(deadline_ms, || self.tdoc_user_token(clients, open_id, freshness)).await {
+                match retrying(deadline, || self.tdoc_user_token(clients, open_id, freshness)).await {
                     Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
                         // The refresh token is dead (revoked, expired after a year): only a
                         // person can mend this, by connecting the workspace again.

@@ -204,9 +204,9 @@ async fn foreign_template(
         return None;
     }
     let tokens = shared::tokens::Tokens::default();
-    let deadline_ms = shared::time::now_millis() + TEMPLATE_CHECK_MS;
+    let deadline = shared::deadline::Deadline::after(std::time::Duration::from_millis(TEMPLATE_CHECK_MS));
     for (kind, id) in change.templates.iter().filter(|(_, id)| !id.trim().is_empty()) {
-        let own = placement::template_is_own(&connector.clients, &tokens, ws, &Account::App, id.trim(), deadline_ms);
+        let own = placement::template_is_own(&connector.clients, &tokens, ws, &Account::App, id.trim(), deadline);
         match own.await {
             Ok(Ok(())) => {}
             Ok(Err(why)) => return Some(shared::text::foreign_template(lang, *kind, why)),

@@ -3,6 +3,7 @@
 //! it; the log keeps the details.
 
 use serde_json::{Value, json};
+use shared::deadline::Deadline;
 use shared::delivery::{Action, BodyError, MAX_BODY, TapdEvent, credentials, parse_body};
 use shared::gateway::{BadRequest, HttpRequest, HttpResponse};
 use shared::ids::WorkspaceId;
@@ -13,17 +14,18 @@ use shared::time::now_millis;
 pub const PATH: &str = "/webhooks/tapd";
 
 pub async fn dispatch(linker: &Linker, payload: Value, deadline_ms: u64) -> Result<Value, lambda_runtime::Error> {
+    let deadline = Deadline::at(deadline_ms);
     if payload.get("source").and_then(Value::as_str) == Some("aws.events") {
-        let summary = linker.scheduled(deadline_ms).await?;
+        let summary = linker.scheduled(deadline).await?;
         tracing::info!(?summary, "scheduled run finished");
         // Counting what is left reads the pending index: only with time to spare, so the
         // run answers before its deadline however long the backlog.
-        if now_millis() + 3 * shared::retry::RESERVE_MS < deadline_ms {
+        if deadline.has_reserves(3) {
             emit_metrics(linker, &summary).await;
         }
         return Ok(serde_json::to_value(summary)?);
     }
-    let resp = handle(linker, payload, deadline_ms).await;
+    let resp = handle(linker, payload, deadline).await;
     Ok(serde_json::to_value(resp.into_event())?)
 }
 
@@ -54,7 +56,7 @@ fn unreadable(e: BodyError) -> HttpResponse {
     }
 }
 
-pub async fn handle(linker: &Linker, event: Value, deadline_ms: u64) -> HttpResponse {
+pub async fn handle(linker: &Linker, event: Value, deadline: Deadline) -> HttpResponse {
     let req = match HttpRequest::from_json(event, MAX_BODY) {
         Ok(req) => req,
         Err(BadRequest::TooLarge(_)) => {
@@ -116,15 +118,15 @@ pub async fn handle(linker: &Linker, event: Value, deadline_ms: u64) -> HttpResp
     let result = match event.action {
         Action::Link { workspace, kind, id } => {
             let key = ItemKey { workspace, kind, id };
-            linker.link(&key, event.event_id.as_deref(), deadline_ms).await.map(|o| (key, o))
+            linker.link(&key, event.event_id.as_deref(), deadline).await.map(|o| (key, o))
         }
         Action::Update { workspace, kind, id, name_changed } => {
             let key = ItemKey { workspace, kind, id };
-            linker.update(&key, name_changed, deadline_ms).await.map(|o| (key, o))
+            linker.update(&key, name_changed, deadline).await.map(|o| (key, o))
         }
         Action::Delete { workspace, kind, id } => {
             let key = ItemKey { workspace, kind, id };
-            linker.delete(&key, deadline_ms).await.map(|o| (key, o))
+            linker.delete(&key, deadline).await.map(|o| (key, o))
         }
         Action::Ignore => {
             tracing::info!(event = %event.event, "event acknowledged, nothing to do");

@@ -12,6 +12,7 @@
 //! once it is past the time a create could have landed), with a bound on pages: a listing
 //! that fails, answers garbage or pages forever decides nothing, and nothing is made.
 
+use crate::deadline::Deadline;
 use sha2::{Digest, Sha256};
 
 use super::Linker;
@@ -65,7 +66,7 @@ impl Linker {
         account: &Account,
         folder: Option<&str>,
         not_before_secs: u64,
-        deadline_ms: u64,
+        deadline: Deadline,
         want: impl Fn(&DriveEntry) -> bool,
     ) -> Result<Found, LinkError> {
         let not_before = not_before_secs.saturating_sub(LOOK_BACK_SECS);
@@ -73,7 +74,7 @@ impl Linker {
         for _ in 0..MAX_LOOK_PAGES {
             let page = self
                 .tokens
-                .call_tdoc(&self.clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+                .call_tdoc(&self.clients, ws, account, deadline, Repeat::WhileTransient, |tok| async move {
                     self.clients.tdoc.list_folder(&tok, folder, start).await
                 })
                 .await;

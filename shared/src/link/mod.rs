@@ -25,11 +25,12 @@ mod title;
 
 use crate::app::Clients;
 use crate::config::{DocOwner, OnItemDelete, WebhookConfig};
+use crate::deadline::Deadline;
 use crate::delivery::NameChange;
 use crate::notify;
 use crate::random;
 use crate::reason::Reason;
-use crate::retry::{BACKOFF_MS, RESERVE_MS};
+use crate::retry::BACKOFF_MS;
 use crate::store::{Account, Claim, ClaimOutcome, Doc, ItemKey, SentTo, Stage, StoreError};
 use crate::tapd::TapdItem;
 use crate::tdoc::DocFile;
@@ -37,8 +38,18 @@ use crate::time::now_millis;
 use crate::tokens::{Repeat, Tokens};
 use crate::upstream::UpstreamError;
 use made::Found;
+use std::time::Duration;
 
 pub use crate::error::LinkError;
+
+/// The file one create makes: its title, type, the template it copies (if any), where it goes.
+#[derive(Clone, Copy)]
+struct NewFile<'a> {
+    title: &'a str,
+    doc_type: &'a str,
+    template: Option<&'a str>,
+    folder: Option<&'a str>,
+}
 
 /// Why an item waits, or was given up, when TAPD has no such item (the console's reason
 /// reads it: `ops::reason`).
@@ -109,15 +120,15 @@ impl Linker {
         }
     }
 
-    /// Links a new item (a create delivery, a sweep, a retry), before `deadline_ms`.
-    pub async fn link(&self, key: &ItemKey, event_id: Option<&str>, deadline_ms: u64) -> Result<Outcome, LinkError> {
+    /// Links a new item (a create delivery, a sweep, a retry), before `deadline`.
+    pub async fn link(&self, key: &ItemKey, event_id: Option<&str>, deadline: Deadline) -> Result<Outcome, LinkError> {
         // What the item will need that does not depend on it, side by side: on a cold
         // instance the binding, the settings, the folder and the shared TAPD token come in
         // one round trip rather than one after another (warm, all are in memory).
         let (account, (), ()) = tokio::join!(
             self.tokens.account(&self.clients.store, &key.workspace),
             self.warm_placement(&key.workspace),
-            self.tokens.warm_tapd(&self.clients, deadline_ms),
+            self.tokens.warm_tapd(&self.clients, deadline),
         );
         let Some(account) = account? else {
             return Ok(Outcome::NotConnected);
@@ -140,11 +151,11 @@ impl Linker {
         // Docs token and the workspace's settings read): a new item needs them all, and they
         // do not depend on each other.
         // Retries and sweeps claim first: most of what they look at needs no fetch.
-        let claim = self.clients.store.claim_item(key, event_id, &owner, deadline_ms);
+        let claim = self.clients.store.claim_item(key, event_id, &owner, deadline.at_ms());
         let (claimed, prefetched) = if event_id.is_some() {
-            let warm_tdoc = self.tokens.warm_tdoc(&self.clients, &key.workspace, &account, deadline_ms);
+            let warm_tdoc = self.tokens.warm_tdoc(&self.clients, &key.workspace, &account, deadline);
             let settings = self.reload_settings(&key.workspace, placement::Reload::Always);
-            let (c, item, (), ()) = tokio::join!(claim, self.fetch_item(key, deadline_ms), warm_tdoc, settings);
+            let (c, item, (), ()) = tokio::join!(claim, self.fetch_item(key, deadline), warm_tdoc, settings);
             (c?, item.ok())
         } else {
             // Settings as they are now (a pause, a resume), unless read a moment ago.
@@ -153,7 +164,7 @@ impl Linker {
         };
         match claimed {
             // Boxed: an item's whole life is a large future (kept off the caller's stack).
-            ClaimOutcome::Claimed(claim) => Box::pin(self.attempt(claim, &account, prefetched, deadline_ms)).await,
+            ClaimOutcome::Claimed(claim) => Box::pin(self.attempt(claim, &account, prefetched, deadline)).await,
             ClaimOutcome::Busy => Ok(Outcome::InProgress),
             ClaimOutcome::Settled(record) => Ok(match record.stage {
                 Stage::Done { doc, .. } => Outcome::Linked { doc_url: doc.url },
@@ -164,7 +175,7 @@ impl Linker {
 
     /// An update delivery: the doc follows the item's name, whatever order events come in
     /// (TAPD's current name is fetched, never taken from the event).
-    pub async fn update(&self, key: &ItemKey, change: NameChange, deadline_ms: u64) -> Result<Outcome, LinkError> {
+    pub async fn update(&self, key: &ItemKey, change: NameChange, deadline: Deadline) -> Result<Outcome, LinkError> {
         if change == NameChange::Unchanged {
             return Ok(Outcome::Unchanged);
         }
@@ -175,23 +186,23 @@ impl Linker {
             return Ok(Outcome::NotConnected);
         };
         let owner = random::id();
-        let mut claim = match self.clients.store.claim_existing(key, &owner, deadline_ms).await? {
+        let mut claim = match self.clients.store.claim_existing(key, &owner, deadline.at_ms()).await? {
             // An update before its create (or whose create never came): link it now, with
             // the name it has now.
-            None => return self.link(key, None, deadline_ms).await,
+            None => return self.link(key, None, deadline).await,
             Some(ClaimOutcome::Claimed(claim)) => claim,
             Some(_) => return Ok(Outcome::InProgress),
         };
         let doc = match &claim.record.stage {
             Stage::Done { doc, .. } if !claim.record.deleted => doc.clone(),
             // Still being linked: finishing it uses the current name.
-            stage if stage.is_pending() => return Box::pin(self.attempt(claim, &account, None, deadline_ms)).await,
+            stage if stage.is_pending() => return Box::pin(self.attempt(claim, &account, None, deadline)).await,
             _ => {
                 self.clients.store.release(&claim).await?;
                 return Ok(Outcome::Unchanged);
             }
         };
-        let result = self.rename(&mut claim, &account, &doc, deadline_ms).await;
+        let result = self.rename(&mut claim, &account, &doc, deadline).await;
         if result.is_err() {
             // Let go at once rather than at the deadline: a redelivery may try again.
             let _ = self.clients.store.release(&claim).await;
@@ -204,10 +215,10 @@ impl Linker {
         claim: &mut Claim,
         account: &Account,
         doc: &Doc,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<Outcome, LinkError> {
         let key = claim.record.key.clone();
-        let item = self.fetch_item(&key, deadline_ms).await?;
+        let item = self.fetch_item(&key, deadline).await?;
         let title = self.title(&key, &item).await?;
         if title == doc.title {
             self.clients.store.release(claim).await?;
@@ -215,7 +226,7 @@ impl Linker {
         }
         let (id, t) = (&doc.id, &title);
         self.tokens
-            .call_tdoc(&self.clients, &key.workspace, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+            .call_tdoc(&self.clients, &key.workspace, account, deadline, Repeat::WhileTransient, |tok| async move {
                 self.clients.tdoc.rename_file(&tok, id, t).await
             })
             .await?;
@@ -226,7 +237,7 @@ impl Linker {
 
     /// A delete delivery, once TAPD confirms the item is gone: recorded, and the doc trashed
     /// when `ON_ITEM_DELETE=trash`.
-    pub async fn delete(&self, key: &ItemKey, deadline_ms: u64) -> Result<Outcome, LinkError> {
+    pub async fn delete(&self, key: &ItemKey, deadline: Deadline) -> Result<Outcome, LinkError> {
         if !self.placement(&key.workspace).await?.events.delete {
             return Ok(Outcome::NotActedOn);
         }
@@ -234,7 +245,7 @@ impl Linker {
             return Ok(Outcome::NotConnected);
         };
         let owner = random::id();
-        let mut claim = match self.clients.store.claim_existing(key, &owner, deadline_ms).await? {
+        let mut claim = match self.clients.store.claim_existing(key, &owner, deadline.at_ms()).await? {
             None => return Ok(Outcome::Unchanged),
             Some(ClaimOutcome::Claimed(claim)) => claim,
             Some(_) => return Ok(Outcome::InProgress),
@@ -245,7 +256,7 @@ impl Linker {
         }
         // Believed only when TAPD confirms it: whoever can send a delivery cannot make the
         // product act on an item TAPD still shows.
-        match self.fetch_item(key, deadline_ms).await {
+        match self.fetch_item(key, deadline).await {
             Err(LinkError::ItemNotFound) => {}
             Ok(_) => {
                 let why = "TAPD still shows the item: the delete delivery was not acted on";
@@ -267,7 +278,7 @@ impl Linker {
                     &self.clients,
                     &key.workspace,
                     &account,
-                    deadline_ms,
+                    deadline,
                     Repeat::WhileTransient,
                     |tok| async move {
                         match self.clients.tdoc.delete_file(&tok, id).await {
@@ -295,7 +306,7 @@ impl Linker {
         mut claim: Claim,
         account: &Account,
         prefetched: Option<TapdItem>,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<Outcome, LinkError> {
         // Settings as read beside the claim: a kind the workspace stopped linking since the
         // remembered ones were read ends here, given up with why (a retry links it if the
@@ -315,7 +326,7 @@ impl Linker {
             self.clients.store.release_for_retry(&claim, Reason::Paused, why, next).await?;
             return Ok(Outcome::Paused);
         }
-        match self.advance(&mut claim, account, prefetched, deadline_ms).await {
+        match self.advance(&mut claim, account, prefetched, deadline).await {
             Ok(doc_url) => Ok(Outcome::Linked { doc_url }),
             Err(LinkError::Store(StoreError::LostClaim)) => Err(LinkError::Store(StoreError::LostClaim)),
             Err(LinkError::ItemNotFound) => self.absent(claim).await,
@@ -390,7 +401,7 @@ impl Linker {
         claim: &mut Claim,
         account: &Account,
         prefetched: Option<TapdItem>,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<String, LinkError> {
         let key = claim.record.key.clone();
         // Whenever an earlier attempt may have written, what it wrote is read before writing.
@@ -401,25 +412,25 @@ impl Linker {
                 Stage::New | Stage::CreateUnknown { .. } => {
                     let it = match item.take() {
                         Some(it) => it,
-                        None => self.fetch_item(&key, deadline_ms).await?,
+                        None => self.fetch_item(&key, deadline).await?,
                     };
-                    let (doc, sent_to) = Box::pin(self.create_doc(claim, account, &it, resumed, deadline_ms)).await?;
+                    let (doc, sent_to) = Box::pin(self.create_doc(claim, account, &it, resumed, deadline)).await?;
                     item = Some(it);
-                    self.record_doc(claim, doc, sent_to, deadline_ms).await?;
+                    self.record_doc(claim, doc, sent_to, deadline).await?;
                 }
                 Stage::DocCreated { doc } => {
                     let it = match item.take() {
                         Some(it) => it,
-                        None => self.fetch_item(&key, deadline_ms).await?,
+                        None => self.fetch_item(&key, deadline).await?,
                     };
-                    Box::pin(self.write_doc(&key, account, &doc, &it, resumed, deadline_ms)).await?;
+                    Box::pin(self.write_doc(&key, account, &doc, &it, resumed, deadline)).await?;
                     // Not recorded on its own (a resumed attempt reads the doc back instead),
                     // but an attempt that fails later says so as it lets go.
                     claim.record.stage = Stage::DocWritten { doc: doc.clone() };
-                    self.after_written(claim, doc, resumed, deadline_ms).await?;
+                    self.after_written(claim, doc, resumed, deadline).await?;
                 }
-                Stage::DocWritten { doc } => self.after_written(claim, doc, resumed, deadline_ms).await?,
-                Stage::FieldSet { doc } => self.comment(claim, doc, resumed, deadline_ms).await?,
+                Stage::DocWritten { doc } => self.after_written(claim, doc, resumed, deadline).await?,
+                Stage::FieldSet { doc } => self.comment(claim, doc, resumed, deadline).await?,
                 Stage::Done { doc, .. } => {
                     // The doc's URL opens a tenant's doc: debug only (docs/security.md).
                     tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, "item linked");
@@ -442,15 +453,15 @@ impl Linker {
         claim: &mut Claim,
         doc: Doc,
         resumed: bool,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<(), LinkError> {
         let Some(field) = &self.cfg.link.doc_url_field else {
-            return self.comment(claim, doc, resumed, deadline_ms).await;
+            return self.comment(claim, doc, resumed, deadline).await;
         };
         let key = claim.record.key.clone();
         let (url, f, k) = (&doc.url, field.as_str(), &key);
         self.tokens
-            .call_tapd(&self.clients, deadline_ms, |tok| async move {
+            .call_tapd(&self.clients, deadline, |tok| async move {
                 self.clients.tapd.update_field(&tok, &k.workspace, k.kind, &k.id, f, url).await
             })
             .await?;
@@ -480,7 +491,7 @@ impl Linker {
         account: &Account,
         item: &TapdItem,
         resumed: bool,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<(Doc, SentTo), LinkError> {
         let key = claim.record.key.clone();
         let marker = claim.record.marker.clone();
@@ -492,7 +503,7 @@ impl Linker {
         let provisional = made::provisional_title(&title, &marker);
         let doc_type = place.doc_type(&self.cfg, key.kind);
         let template = place.template(key.kind);
-        let mut folder = self.folder_for(&key, account, item, place.layout, resumed, deadline_ms).await?;
+        let mut folder = self.folder_for(&key, account, item, place.layout, resumed, deadline).await?;
         let (mut remade, mut sent_in_doubt) = (false, false);
         loop {
             let f = folder.as_ref().map(|f| f.id.as_str());
@@ -500,11 +511,11 @@ impl Linker {
                 // The folder the create went to first: the item's may have changed since.
                 let earlier = sent_to.folder().filter(|&sent| sent != f);
                 for place in earlier.into_iter().chain([f]) {
-                    let look = self.look(&key.workspace, account, place, since_ms / 1000, deadline_ms, |e| {
+                    let look = self.look(&key.workspace, account, place, since_ms / 1000, deadline, |e| {
                         e.kind != "folder" && made::carries(&e.title, &marker)
                     });
                     if let Found::Made(files) = look.await? {
-                        let doc = self.adopt(&key, account, files, title, deadline_ms).await;
+                        let doc = self.adopt(&key, account, files, title, deadline).await;
                         return Ok((doc, SentTo::at(place)));
                     }
                 }
@@ -515,12 +526,13 @@ impl Linker {
                 tracing::info!(workspace = %key.workspace, item = %key.id, "an earlier create made nothing; creating");
                 claim.record.stage = Stage::New;
             }
-            match self.make_file(&key, account, &provisional, doc_type, template, f, deadline_ms).await {
+            let file = NewFile { title: &provisional, doc_type, template, folder: f };
+            match self.make_file(&key, account, file, deadline).await {
                 Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) && !remade && folder.is_some() => {
                     if let Some(gone) = folder.take() {
                         self.forget_folder(&key.workspace, &gone).await?;
                     }
-                    folder = self.folder_for(&key, account, item, place.layout, resumed, deadline_ms).await?;
+                    folder = self.folder_for(&key, account, item, place.layout, resumed, deadline).await?;
                     remade = true;
                 }
                 Err(e) => return Err(e),
@@ -544,7 +556,7 @@ impl Linker {
         account: &Account,
         mut files: Vec<crate::tdoc::DriveEntry>,
         title: String,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Doc {
         let extra = files.split_off(1);
         let file = files.remove(0);
@@ -554,14 +566,9 @@ impl Linker {
             let id = &dup.id;
             let trashed = self
                 .tokens
-                .call_tdoc(
-                    &self.clients,
-                    &key.workspace,
-                    account,
-                    deadline_ms,
-                    Repeat::WhileTransient,
-                    |tok| async move { self.clients.tdoc.delete_file(&tok, id).await },
-                )
+                .call_tdoc(&self.clients, &key.workspace, account, deadline, Repeat::WhileTransient, |tok| async move {
+                    self.clients.tdoc.delete_file(&tok, id).await
+                })
                 .await;
             match trashed {
                 Ok(()) => {
@@ -579,26 +586,23 @@ impl Linker {
     /// after a failure that may have acted: that failure is `Ok(Err(_))`, told apart from
     /// the token's (a refresh that failed sent no create). A template that cannot be copied
     /// (gone, not the account's) gives a blank doc, logged.
-    #[allow(clippy::too_many_arguments)]
     async fn make_file(
         &self,
         key: &ItemKey,
         account: &Account,
-        title: &str,
-        doc_type: &str,
-        template: Option<&str>,
-        folder: Option<&str>,
-        deadline_ms: u64,
+        file: NewFile<'_>,
+        deadline: Deadline,
     ) -> Result<Result<DocFile, UpstreamError>, LinkError> {
+        let NewFile { title, doc_type, template, folder } = file;
         // Time for the reply and for recording it; without it, a doc would be made and
         // left for the next attempt to find.
-        let time_left = || now_millis() + self.cfg.common.http_timeout.as_millis() as u64 + RESERVE_MS <= deadline_ms;
+        let time_left = || deadline.has_time_for(self.cfg.common.http_timeout);
         if !time_left() {
             return Err(LinkError::NoTimeToCreate);
         }
         let template = match template {
             Some(source) if self.cfg.common.tdoc_owner == DocOwner::App => {
-                match self.template_is_own(&key.workspace, account, source, deadline_ms).await? {
+                match self.template_is_own(&key.workspace, account, source, deadline).await? {
                     Ok(()) => Some(source),
                     Err(why) => {
                         // A blank doc, not a refused item: the item still gets its doc, and
@@ -622,7 +626,7 @@ impl Linker {
                     &self.clients,
                     &key.workspace,
                     account,
-                    deadline_ms,
+                    deadline,
                     Repeat::UnlessMayHaveActed,
                     |tok| async move { in_doubt(self.clients.tdoc.copy_file(&tok, source, title, folder).await) },
                 )
@@ -638,14 +642,9 @@ impl Linker {
             }
         }
         self.tokens
-            .call_tdoc(
-                &self.clients,
-                &key.workspace,
-                account,
-                deadline_ms,
-                Repeat::UnlessMayHaveActed,
-                |tok| async move { in_doubt(self.clients.tdoc.create_file(&tok, title, doc_type, folder).await) },
-            )
+            .call_tdoc(&self.clients, &key.workspace, account, deadline, Repeat::UnlessMayHaveActed, |tok| async move {
+                in_doubt(self.clients.tdoc.create_file(&tok, title, doc_type, folder).await)
+            })
             .await
     }
 
@@ -656,13 +655,13 @@ impl Linker {
         claim: &mut Claim,
         doc: Doc,
         sent_to: SentTo,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<(), LinkError> {
         let mut tries = 0;
         loop {
             match self.clients.store.record_doc(claim, doc.clone()).await {
                 Err(StoreError::Unavailable(_))
-                    if tries < BACKOFF_MS.len() && now_millis() + BACKOFF_MS[tries] + RESERVE_MS < deadline_ms =>
+                    if tries < BACKOFF_MS.len() && deadline.has_time_for(Duration::from_millis(BACKOFF_MS[tries])) =>
                 {
                     tokio::time::sleep(std::time::Duration::from_millis(BACKOFF_MS[tries])).await;
                     tries += 1;
@@ -693,7 +692,7 @@ impl Linker {
         doc: &Doc,
         item: &TapdItem,
         resumed: bool,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<(), LinkError> {
         let item_url =
             format!("{}/{}/{}/view/{}", self.cfg.common.tapd.web_base, key.workspace, key.kind.web_segment(), key.id);
@@ -705,7 +704,7 @@ impl Linker {
             &self.clients,
             &key.workspace,
             account,
-            deadline_ms,
+            deadline,
             Repeat::WhileTransient,
             |tok| async move {
                 if look_first.swap(true, std::sync::atomic::Ordering::SeqCst)
@@ -719,14 +718,9 @@ impl Linker {
         let share = async {
             let Some(policy) = self.placement(&key.workspace).await?.permission else { return Ok(()) };
             self.tokens
-                .call_tdoc(
-                    &self.clients,
-                    &key.workspace,
-                    account,
-                    deadline_ms,
-                    Repeat::WhileTransient,
-                    |tok| async move { self.clients.tdoc.set_permission(&tok, id, policy.as_str()).await },
-                )
+                .call_tdoc(&self.clients, &key.workspace, account, deadline, Repeat::WhileTransient, |tok| async move {
+                    self.clients.tdoc.set_permission(&tok, id, policy.as_str()).await
+                })
                 .await
         };
         let title = &doc.title;
@@ -734,7 +728,7 @@ impl Linker {
             &self.clients,
             &key.workspace,
             account,
-            deadline_ms,
+            deadline,
             Repeat::WhileTransient,
             |tok| async move { self.clients.tdoc.rename_file(&tok, id, title).await },
         );
@@ -758,9 +752,9 @@ impl Linker {
     /// after posting), and before any retry within this one (a timeout, a reset or a `5xx`
     /// does not say whether TAPD acted on the post). A first try of a first attempt spends
     /// no extra call.
-    async fn comment(&self, claim: &mut Claim, doc: Doc, resumed: bool, deadline_ms: u64) -> Result<(), LinkError> {
+    async fn comment(&self, claim: &mut Claim, doc: Doc, resumed: bool, deadline: Deadline) -> Result<(), LinkError> {
         let key = claim.record.key.clone();
-        let comment_id = self.post_comment(&key, &doc, resumed, deadline_ms).await?;
+        let comment_id = self.post_comment(&key, &doc, resumed, deadline).await?;
         self.clients.store.record_done(claim, doc, &comment_id).await?;
         Ok(())
     }
@@ -771,14 +765,14 @@ impl Linker {
         key: &ItemKey,
         doc: &Doc,
         resumed: bool,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<String, LinkError> {
         let html = comment_html(self.placement(&key.workspace).await?.language, key.kind, &doc.url, &doc.title);
         let look_first = std::sync::atomic::AtomicBool::new(resumed);
         let (html, look_first, author, url) = (&html, &look_first, &self.cfg.link.comment_author, &doc.url);
         let k = key;
         self.tokens
-            .call_tapd(&self.clients, deadline_ms, |tok| async move {
+            .call_tapd(&self.clients, deadline, |tok| async move {
                 if look_first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     let escaped = crate::text::escape_html(url);
                     let found = self
@@ -797,9 +791,9 @@ impl Linker {
             .await
     }
 
-    async fn fetch_item(&self, key: &ItemKey, deadline_ms: u64) -> Result<TapdItem, LinkError> {
+    async fn fetch_item(&self, key: &ItemKey, deadline: Deadline) -> Result<TapdItem, LinkError> {
         self.tokens
-            .call_tapd(&self.clients, deadline_ms, |tok| async move {
+            .call_tapd(&self.clients, deadline, |tok| async move {
                 self.clients.tapd.get_item(&tok, &key.workspace, key.kind, &key.id).await
             })
             .await?

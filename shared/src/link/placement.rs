@@ -6,6 +6,7 @@
 //! `FOLDER#iter#<id>`); a folder a person deleted is noticed when a create into it is
 //! refused (`ret` 10102 / `404`), forgotten, and made again.
 
+use crate::deadline::Deadline;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -182,23 +183,23 @@ impl Linker {
         item: &TapdItem,
         layout: FolderLayout,
         resumed: bool,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<Option<Folder>, LinkError> {
         if layout == FolderLayout::None {
             return Ok(None);
         }
-        let ws_folder = self.ensure_folder(key, account, "ws", None, resumed, deadline_ms).await?;
+        let ws_folder = self.ensure_folder(key, account, "ws", None, resumed, deadline).await?;
         let iteration = item.iteration_id.trim();
         if layout == FolderLayout::Workspace || iteration.is_empty() || iteration == "0" {
             return Ok(Some(ws_folder));
         }
         let iter_key = format!("iter#{iteration}");
-        match self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), resumed, deadline_ms).await {
+        match self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), resumed, deadline).await {
             Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) => {
                 // The workspace's folder is gone (and the iteration's with it).
                 self.forget_folder(&key.workspace, &ws_folder).await?;
-                let ws_folder = self.ensure_folder(key, account, "ws", None, resumed, deadline_ms).await?;
-                let iter = self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), resumed, deadline_ms);
+                let ws_folder = self.ensure_folder(key, account, "ws", None, resumed, deadline).await?;
+                let iter = self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), resumed, deadline);
                 Ok(Some(iter.await?))
             }
             other => other.map(Some),
@@ -216,7 +217,7 @@ impl Linker {
         folder_key: &str,
         parent: Option<&str>,
         resumed: bool,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<Folder, LinkError> {
         let ws = &key.workspace;
         let cache_key = (ws.clone(), folder_key.to_string());
@@ -226,11 +227,11 @@ impl Linker {
         let id = match self.clients.store.folder(ws, folder_key).await? {
             Some(id) => id,
             None => {
-                let made = self.make_folder(ws, account, folder_key, parent, resumed, deadline_ms).await?;
+                let made = self.make_folder(ws, account, folder_key, parent, resumed, deadline).await?;
                 let kept = self.clients.store.remember_folder(ws, folder_key, &made).await?;
                 tracing::info!(workspace = %ws, folder = folder_key, folder_id = %kept, "folder made for the workspace's docs");
                 if kept == made {
-                    self.retitle_folder(ws, account, folder_key, &made, deadline_ms).await;
+                    self.retitle_folder(ws, account, folder_key, &made, deadline).await;
                 }
                 kept
             }
@@ -247,16 +248,14 @@ impl Linker {
         folder_key: &str,
         parent: Option<&str>,
         resumed: bool,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<String, LinkError> {
         let marker = made::folder_marker(ws, folder_key);
         let title = made::provisional_title(&folder_title(self.cfg.language, folder_key, ws), &marker);
         let look = || async {
             let since = crate::time::now_secs();
             let found = self
-                .look(ws, account, parent, since, deadline_ms, |e| {
-                    e.kind == "folder" && made::carries(&e.title, &marker)
-                })
+                .look(ws, account, parent, since, deadline, |e| e.kind == "folder" && made::carries(&e.title, &marker))
                 .await?;
             Ok::<_, LinkError>(match found {
                 Found::Made(folders) => folders.into_iter().next().map(|f| f.id),
@@ -269,7 +268,7 @@ impl Linker {
         let t = &title;
         let made = self
             .tokens
-            .call_tdoc(&self.clients, ws, account, deadline_ms, Repeat::UnlessMayHaveActed, |tok| async move {
+            .call_tdoc(&self.clients, ws, account, deadline, Repeat::UnlessMayHaveActed, |tok| async move {
                 super::in_doubt(self.clients.tdoc.create_folder(&tok, t, parent).await)
             })
             .await?;
@@ -288,12 +287,19 @@ impl Linker {
 
     /// Gives a folder its real title; a refusal leaves the provisional one (harmless: the
     /// folder is found by id), logged.
-    async fn retitle_folder(&self, ws: &WorkspaceId, account: &Account, folder_key: &str, id: &str, deadline_ms: u64) {
+    async fn retitle_folder(
+        &self,
+        ws: &WorkspaceId,
+        account: &Account,
+        folder_key: &str,
+        id: &str,
+        deadline: Deadline,
+    ) {
         let title = folder_title(self.cfg.language, folder_key, ws);
         let t = &title;
         let renamed = self
             .tokens
-            .call_tdoc(&self.clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| async move {
+            .call_tdoc(&self.clients, ws, account, deadline, Repeat::WhileTransient, |tok| async move {
                 self.clients.tdoc.rename_file(&tok, id, t).await
             })
             .await;
@@ -308,9 +314,9 @@ impl Linker {
         ws: &WorkspaceId,
         account: &Account,
         file_id: &str,
-        deadline_ms: u64,
+        deadline: Deadline,
     ) -> Result<Result<(), ForeignTemplate>, LinkError> {
-        template_is_own(&self.clients, &self.tokens, ws, account, file_id, deadline_ms).await
+        template_is_own(&self.clients, &self.tokens, ws, account, file_id, deadline).await
     }
 
     /// Forgets a folder a create was refused into (a person deleted it).
@@ -331,12 +337,12 @@ pub async fn template_is_own(
     ws: &WorkspaceId,
     account: &Account,
     file_id: &str,
-    deadline_ms: u64,
+    deadline: Deadline,
 ) -> Result<Result<(), ForeignTemplate>, LinkError> {
     let folder = clients.store.folder(ws, "ws").await?;
     template_in(folder, file_id, |folder, start| async move {
         tokens
-            .call_tdoc(clients, ws, account, deadline_ms, Repeat::WhileTransient, |tok| {
+            .call_tdoc(clients, ws, account, deadline, Repeat::WhileTransient, |tok| {
                 let folder = folder.clone();
                 async move { clients.tdoc.list_folder(&tok, Some(&folder), start).await }
             })

@@ -3,13 +3,13 @@
 //! spend one TAPD request budget kept in DynamoDB, so concurrent runs and instances stay
 //! under TAPD's limit (1,800 requests per 10 minutes per app) together.
 
+use crate::deadline::Deadline;
 use std::collections::HashSet;
 
 use futures_util::StreamExt;
 use tokio::sync::Mutex;
 
 use super::{LinkError, Linker, Outcome};
-use crate::retry::RESERVE_MS;
 use crate::store::swept_kinds;
 use crate::store::{BoundWorkspace, ItemKey, StoreError, SweepCursor};
 use crate::tapd::{MAX_PAGE, TapdItem};
@@ -46,16 +46,15 @@ struct Purse {
 }
 
 impl Linker {
-    /// One scheduled run, before `deadline_ms`.
-    pub async fn scheduled(&self, deadline_ms: u64) -> Result<RunSummary, StoreError> {
+    /// One scheduled run, before `deadline`.
+    pub async fn scheduled(&self, deadline: Deadline) -> Result<RunSummary, StoreError> {
         let purse = Purse { left: Mutex::new(0) };
         let mut summary = RunSummary::default();
         // Retries first, but not all the time: a long backlog must not starve the sweep.
-        let now = now_millis();
-        let retry_deadline = now + deadline_ms.saturating_sub(now) * 2 / 3;
-        self.retry_due(retry_deadline, deadline_ms, &purse, &mut summary).await?;
+        let retry_deadline = deadline.share(2, 3);
+        self.retry_due(retry_deadline, deadline, &purse, &mut summary).await?;
         if !summary.out_of_budget {
-            self.sweep(deadline_ms, &purse, &mut summary).await?;
+            self.sweep(deadline, &purse, &mut summary).await?;
         }
         // Yesterday's digests for workspaces told of more given-up items than one by one.
         if let Err(e) = crate::notify::send_digests(&self.clients.store, &self.clients.notifier).await {
@@ -80,8 +79,8 @@ impl Linker {
 
     async fn retry_due(
         &self,
-        stop_ms: u64,
-        deadline_ms: u64,
+        stop: Deadline,
+        deadline: Deadline,
         purse: &Purse,
         summary: &mut RunSummary,
     ) -> Result<(), StoreError> {
@@ -97,7 +96,7 @@ impl Linker {
             let shared = &shared;
             let stopped = futures_util::stream::iter(fresh)
                 .map(|due| async move {
-                    if now_millis() + RESERVE_MS * 3 >= stop_ms {
+                    if !stop.has_reserves(3) {
                         return Ok(true);
                     }
                     if due.claim_until_ms >= now_millis() {
@@ -108,7 +107,7 @@ impl Linker {
                         shared.lock().await.out_of_budget = true;
                         return Ok(true);
                     }
-                    let outcome = self.link(&due.key, None, deadline_ms).await;
+                    let outcome = self.link(&due.key, None, deadline).await;
                     let mut s = shared.lock().await;
                     s.seen += 1;
                     count(&mut s, &outcome);
@@ -135,12 +134,12 @@ impl Linker {
     /// Sweeps each connected workspace whose last pass is older than `SWEEP_EVERY`: lists
     /// the items created since its window start (with an overlap, for items committed late
     /// or clocks that disagree) and links every one without a record.
-    async fn sweep(&self, deadline_ms: u64, purse: &Purse, summary: &mut RunSummary) -> Result<(), StoreError> {
+    async fn sweep(&self, deadline: Deadline, purse: &Purse, summary: &mut RunSummary) -> Result<(), StoreError> {
         for ws in self.clients.store.bound_workspaces().await? {
-            if now_millis() + RESERVE_MS * 3 >= deadline_ms || summary.out_of_budget {
+            if !deadline.has_reserves(3) || summary.out_of_budget {
                 break;
             }
-            match self.sweep_one(&ws, deadline_ms, purse, summary).await {
+            match self.sweep_one(&ws, deadline, purse, summary).await {
                 Ok(()) => {}
                 Err(LinkError::Store(e)) => return Err(e),
                 Err(e) => tracing::warn!(workspace = %ws.workspace, error = %e, "sweep stopped; it resumes next run"),
@@ -152,7 +151,7 @@ impl Linker {
     async fn sweep_one(
         &self,
         bound: &BoundWorkspace,
-        deadline_ms: u64,
+        deadline: Deadline,
         purse: &Purse,
         summary: &mut RunSummary,
     ) -> Result<(), LinkError> {
@@ -186,7 +185,7 @@ impl Linker {
             return Ok(());
         }
         while let Some(&kind) = kinds.get(cursor.kind_index as usize) {
-            if now_millis() + RESERVE_MS * 3 >= deadline_ms {
+            if !deadline.has_reserves(3) {
                 return Ok(());
             }
             // A kind the workspace does not link is not listed (the cursor stays the same
@@ -204,7 +203,7 @@ impl Linker {
             let (s, w) = (since, ws);
             let items: Vec<TapdItem> = self
                 .tokens
-                .call_tapd(&self.clients, deadline_ms, |tok| async move {
+                .call_tapd(&self.clients, deadline, |tok| async move {
                     self.clients.tapd.list_created_since(&tok, w, kind, s, page).await
                 })
                 .await?;
@@ -214,7 +213,7 @@ impl Linker {
                 if store.item(&key).await?.is_some() {
                     continue;
                 }
-                if now_millis() + RESERVE_MS * 3 >= deadline_ms {
+                if !deadline.has_reserves(3) {
                     return Ok(());
                 }
                 if !self.spend(purse, ITEM_COST).await? {
@@ -223,7 +222,7 @@ impl Linker {
                 }
                 summary.found_by_sweep += 1;
                 tracing::info!(workspace = %ws, kind = kind.as_str(), item = %key.id, "sweep found an item without a delivery");
-                let outcome = self.link(&key, None, deadline_ms).await;
+                let outcome = self.link(&key, None, deadline).await;
                 count(summary, &outcome);
             }
             if full {

@@ -626,7 +626,7 @@ async fn every_connect_step_survives_every_fault() {
         } else {
             assert_eq!(page.status, 200, "{name}: {}", page.body);
         }
-        assert_eq!(stored(&stack).await, ["BINDING", "TAPD_TOKEN", "TOKEN", "WEBHOOK_SECRETS"], "{name}");
+        assert_eq!(stored(&stack).await, ["BINDING", "STEERING", "TAPD_TOKEN", "TOKEN", "WEBHOOK_SECRETS"], "{name}");
         assert_no_panic(&oauth);
         SURVIVED.fetch_add(1, Ordering::SeqCst);
     }

@@ -32,7 +32,6 @@ use shared::link::{Linker, Outcome};
 use shared::store::{Stage, Store};
 use shared::tapd::TapdClient;
 use shared::tdoc::TdocClient;
-use shared::time::now_millis;
 use shared::upstream::http_client;
 
 /// An upstream call of an attempt.
@@ -211,7 +210,7 @@ impl World {
         let id = format!("1120003271{n:09}");
         self.stack.sandbox.add_item(WORKSPACE, ItemKind::Story, &id, &format!("Model case {n}"));
         let key = story_key(&id);
-        let deadline = || now_millis() + 30_000;
+        let deadline = || shared::deadline::Deadline::after(Duration::from_secs(30));
         let mut event = 0;
         for step in steps {
             match step {
