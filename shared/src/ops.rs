@@ -535,9 +535,15 @@ pub async fn put_settings(
 
 /// The workspace's next sweeps list the items created since `since_ms` and link those
 /// without a doc.
-pub async fn backfill(store: &Store, ws: &WorkspaceId, since_ms: u64, who: &str) -> Result<(), StoreError> {
-    store.backfill_since(ws, since_ms).await?;
-    store.audit(ws, who, &format!("backfill since {}", crate::time::tapd_time(since_ms))).await
+pub async fn backfill(
+    store: &Store,
+    ws: &WorkspaceId,
+    since_ms: u64,
+    who: &str,
+) -> Result<crate::store::SweepCursor, StoreError> {
+    let cursor = store.backfill_since(ws, since_ms).await?;
+    store.audit(ws, who, &format!("backfill since {}", crate::time::tapd_time(since_ms))).await?;
+    Ok(cursor)
 }
 
 /// Disconnects the workspace: its binding (kept in its history), tokens and secrets go; its

@@ -276,7 +276,7 @@ async fn act(ctx: &PageCtx<'_>, who: &str, action: &str, form: &[(String, String
         }
         "backfill" => match field(form, "since").and_then(shared::time::parse_tapd_date) {
             Some(since) if since <= shared::time::now_millis() => {
-                ops::backfill(store, ws, since, &who).await.map(|()| back("backfill"))
+                ops::backfill(store, ws, since, &who).await.map(|_| back("backfill"))
             }
             _ => {
                 let why = lang

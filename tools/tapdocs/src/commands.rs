@@ -641,7 +641,8 @@ async fn backfill(c: &Connected, ws: &WorkspaceId, since_ms: u64, json: bool) ->
         return Err(Failure::new(Failure::NOT_FOUND, format!("workspace {ws} is not connected ({})", where_line(c)))
             .hint("only connected workspaces are swept; `tapdocs status` lists them"));
     }
-    let cursor = c.store.backfill_since(ws, since_ms).await?;
+    // Through the operations layer, as the console's: audited under the operator's name.
+    let cursor = ops::backfill(&c.store, ws, since_ms, &operator()).await?;
     if json {
         print_json(&json!({
             "target": target_json(c),
