@@ -42,6 +42,16 @@ use std::time::Duration;
 
 pub use crate::error::LinkError;
 
+/// One attempt at an item, as one value: whose account its docs are made as, whether an
+/// earlier attempt may have written (then what it wrote is read before writing again), and
+/// the invocation's deadline every call asks for time.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    account: &'a Account,
+    resumed: bool,
+    deadline: Deadline,
+}
+
 /// The file one create makes: its title, type, the template it copies (if any), where it goes.
 #[derive(Clone, Copy)]
 struct NewFile<'a> {
@@ -405,7 +415,7 @@ impl Linker {
     ) -> Result<String, LinkError> {
         let key = claim.record.key.clone();
         // Whenever an earlier attempt may have written, what it wrote is read before writing.
-        let resumed = claim.record.attempts > 1;
+        let at = Attempt { account, resumed: claim.record.attempts > 1, deadline };
         let mut item = prefetched;
         loop {
             match claim.record.stage.clone() {
@@ -414,7 +424,7 @@ impl Linker {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline).await?,
                     };
-                    let (doc, sent_to) = Box::pin(self.create_doc(claim, account, &it, resumed, deadline)).await?;
+                    let (doc, sent_to) = Box::pin(self.create_doc(claim, &it, at)).await?;
                     item = Some(it);
                     self.record_doc(claim, doc, sent_to, deadline).await?;
                 }
@@ -423,14 +433,14 @@ impl Linker {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline).await?,
                     };
-                    Box::pin(self.write_doc(&key, account, &doc, &it, resumed, deadline)).await?;
+                    Box::pin(self.write_doc(&key, &doc, &it, at)).await?;
                     // Not recorded on its own (a resumed attempt reads the doc back instead),
                     // but an attempt that fails later says so as it lets go.
                     claim.record.stage = Stage::DocWritten { doc: doc.clone() };
-                    self.after_written(claim, doc, resumed, deadline).await?;
+                    self.after_written(claim, doc, at).await?;
                 }
-                Stage::DocWritten { doc } => self.after_written(claim, doc, resumed, deadline).await?,
-                Stage::FieldSet { doc } => self.comment(claim, doc, resumed, deadline).await?,
+                Stage::DocWritten { doc } => self.after_written(claim, doc, at).await?,
+                Stage::FieldSet { doc } => self.comment(claim, doc, at).await?,
                 Stage::Done { doc, .. } => {
                     // The doc's URL opens a tenant's doc: debug only (docs/security.md).
                     tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, "item linked");
@@ -448,20 +458,14 @@ impl Linker {
     }
 
     /// After the intro: the custom field (recorded, with `TAPD_DOC_URL_FIELD`), then the comment.
-    async fn after_written(
-        &self,
-        claim: &mut Claim,
-        doc: Doc,
-        resumed: bool,
-        deadline: Deadline,
-    ) -> Result<(), LinkError> {
+    async fn after_written(&self, claim: &mut Claim, doc: Doc, at: Attempt<'_>) -> Result<(), LinkError> {
         let Some(field) = &self.cfg.link.doc_url_field else {
-            return self.comment(claim, doc, resumed, deadline).await;
+            return self.comment(claim, doc, at).await;
         };
         let key = claim.record.key.clone();
         let (url, f, k) = (&doc.url, field.as_str(), &key);
         self.tokens
-            .call_tapd(&self.clients, deadline, |tok| async move {
+            .call_tapd(&self.clients, at.deadline, |tok| async move {
                 self.clients.tapd.update_field(&tok, &k.workspace, k.kind, &k.id, f, url).await
             })
             .await?;
@@ -488,10 +492,8 @@ impl Linker {
     async fn create_doc(
         &self,
         claim: &mut Claim,
-        account: &Account,
         item: &TapdItem,
-        resumed: bool,
-        deadline: Deadline,
+        at: Attempt<'_>,
     ) -> Result<(Doc, SentTo), LinkError> {
         let key = claim.record.key.clone();
         let marker = claim.record.marker.clone();
@@ -503,7 +505,7 @@ impl Linker {
         let provisional = made::provisional_title(&title, &marker);
         let doc_type = place.doc_type(&self.cfg, key.kind);
         let template = place.template(key.kind);
-        let mut folder = self.folder_for(&key, account, item, place.layout, resumed, deadline).await?;
+        let mut folder = self.folder_for(&key, at.account, item, place.layout, at.resumed, at.deadline).await?;
         let (mut remade, mut sent_in_doubt) = (false, false);
         loop {
             let f = folder.as_ref().map(|f| f.id.as_str());
@@ -511,11 +513,11 @@ impl Linker {
                 // The folder the create went to first: the item's may have changed since.
                 let earlier = sent_to.folder().filter(|&sent| sent != f);
                 for place in earlier.into_iter().chain([f]) {
-                    let look = self.look(&key.workspace, account, place, since_ms / 1000, deadline, |e| {
+                    let look = self.look(&key.workspace, at.account, place, since_ms / 1000, at.deadline, |e| {
                         e.kind != "folder" && made::carries(&e.title, &marker)
                     });
                     if let Found::Made(files) = look.await? {
-                        let doc = self.adopt(&key, account, files, title, deadline).await;
+                        let doc = self.adopt(&key, at.account, files, title, at.deadline).await;
                         return Ok((doc, SentTo::at(place)));
                     }
                 }
@@ -527,12 +529,12 @@ impl Linker {
                 claim.record.stage = Stage::New;
             }
             let file = NewFile { title: &provisional, doc_type, template, folder: f };
-            match self.make_file(&key, account, file, deadline).await {
+            match self.make_file(&key, at.account, file, at.deadline).await {
                 Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) && !remade && folder.is_some() => {
                     if let Some(gone) = folder.take() {
                         self.forget_folder(&key.workspace, &gone).await?;
                     }
-                    folder = self.folder_for(&key, account, item, place.layout, resumed, deadline).await?;
+                    folder = self.folder_for(&key, at.account, item, place.layout, at.resumed, at.deadline).await?;
                     remade = true;
                 }
                 Err(e) => return Err(e),
@@ -685,26 +687,18 @@ impl Linker {
     /// is not there. A refusal that retrying will not fix (a doc type without text) is
     /// logged and treated as done; a dead token is not a refusal (it was refreshed, or the
     /// workspace needs reconnecting).
-    async fn write_doc(
-        &self,
-        key: &ItemKey,
-        account: &Account,
-        doc: &Doc,
-        item: &TapdItem,
-        resumed: bool,
-        deadline: Deadline,
-    ) -> Result<(), LinkError> {
+    async fn write_doc(&self, key: &ItemKey, doc: &Doc, item: &TapdItem, at: Attempt<'_>) -> Result<(), LinkError> {
         let item_url =
             format!("{}/{}/{}/view/{}", self.cfg.common.tapd.web_base, key.workspace, key.kind.web_segment(), key.id);
         let place = self.placement(&key.workspace).await?;
         let text = intro_text(place.language, key.kind, item, &item_url, &place.intro_fields);
-        let look_first = std::sync::atomic::AtomicBool::new(resumed);
+        let look_first = std::sync::atomic::AtomicBool::new(at.resumed);
         let (t, id, url, look_first) = (&text, &doc.id, &item_url, &look_first);
         let write = self.tokens.call_tdoc(
             &self.clients,
             &key.workspace,
-            account,
-            deadline,
+            at.account,
+            at.deadline,
             Repeat::WhileTransient,
             |tok| async move {
                 if look_first.swap(true, std::sync::atomic::Ordering::SeqCst)
@@ -718,17 +712,22 @@ impl Linker {
         let share = async {
             let Some(policy) = self.placement(&key.workspace).await?.permission else { return Ok(()) };
             self.tokens
-                .call_tdoc(&self.clients, &key.workspace, account, deadline, Repeat::WhileTransient, |tok| async move {
-                    self.clients.tdoc.set_permission(&tok, id, policy.as_str()).await
-                })
+                .call_tdoc(
+                    &self.clients,
+                    &key.workspace,
+                    at.account,
+                    at.deadline,
+                    Repeat::WhileTransient,
+                    |tok| async move { self.clients.tdoc.set_permission(&tok, id, policy.as_str()).await },
+                )
                 .await
         };
         let title = &doc.title;
         let retitle = self.tokens.call_tdoc(
             &self.clients,
             &key.workspace,
-            account,
-            deadline,
+            at.account,
+            at.deadline,
             Repeat::WhileTransient,
             |tok| async move { self.clients.tdoc.rename_file(&tok, id, title).await },
         );
@@ -752,27 +751,21 @@ impl Linker {
     /// after posting), and before any retry within this one (a timeout, a reset or a `5xx`
     /// does not say whether TAPD acted on the post). A first try of a first attempt spends
     /// no extra call.
-    async fn comment(&self, claim: &mut Claim, doc: Doc, resumed: bool, deadline: Deadline) -> Result<(), LinkError> {
+    async fn comment(&self, claim: &mut Claim, doc: Doc, at: Attempt<'_>) -> Result<(), LinkError> {
         let key = claim.record.key.clone();
-        let comment_id = self.post_comment(&key, &doc, resumed, deadline).await?;
+        let comment_id = self.post_comment(&key, &doc, at).await?;
         self.clients.store.record_done(claim, doc, &comment_id).await?;
         Ok(())
     }
 
     /// Posts the comment (or finds the one an earlier try posted); its id.
-    async fn post_comment(
-        &self,
-        key: &ItemKey,
-        doc: &Doc,
-        resumed: bool,
-        deadline: Deadline,
-    ) -> Result<String, LinkError> {
+    async fn post_comment(&self, key: &ItemKey, doc: &Doc, at: Attempt<'_>) -> Result<String, LinkError> {
         let html = comment_html(self.placement(&key.workspace).await?.language, key.kind, &doc.url, &doc.title);
-        let look_first = std::sync::atomic::AtomicBool::new(resumed);
+        let look_first = std::sync::atomic::AtomicBool::new(at.resumed);
         let (html, look_first, author, url) = (&html, &look_first, &self.cfg.link.comment_author, &doc.url);
         let k = key;
         self.tokens
-            .call_tapd(&self.clients, deadline, |tok| async move {
+            .call_tapd(&self.clients, at.deadline, |tok| async move {
                 if look_first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     let escaped = crate::text::escape_html(url);
                     let found = self
