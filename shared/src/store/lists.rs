@@ -140,17 +140,7 @@ impl Store {
     ) -> Result<ItemsPage, StoreError> {
         match filter {
             None | Some(ItemFilter::Linked) => {
-                let pk = workspace_items_pk(ws);
-                let mut req = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(WORKSPACE_ITEMS_INDEX)
-                    .key_condition_expression("gsi2pk = :p")
-                    .expression_attribute_values(":p", s(&pk))
-                    .scan_index_forward(false)
-                    .limit(limit)
-                    .set_exclusive_start_key(cursor.and_then(|c| decode_cursor(c, "gsi2pk", &pk, None)));
+                let mut req = self.workspace_index_page(ws, limit, cursor);
                 if filter.is_some() {
                     req = req
                         .filter_expression("#st = :done AND attribute_not_exists(deleted_at)")
@@ -167,6 +157,25 @@ impl Store {
         }
     }
 
+    /// A query of the workspace's own index, newest first, `limit` read, from `cursor`.
+    fn workspace_index_page(
+        &self,
+        ws: &WorkspaceId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let pk = workspace_items_pk(ws);
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(WORKSPACE_ITEMS_INDEX)
+            .key_condition_expression("gsi2pk = :p")
+            .expression_attribute_values(":p", s(&pk))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(cursor.and_then(|c| decode_cursor(c, "gsi2pk", &pk, None)))
+    }
+
     /// A page of the workspace's items whose doc title holds every one of `words` (as
     /// written: DynamoDB's `contains` is case-sensitive), newest first, of one state or all,
     /// from `cursor`: through the workspace's own index with a filter, never a scan. A page
@@ -179,18 +188,9 @@ impl Store {
         limit: i32,
         cursor: Option<&str>,
     ) -> Result<ItemsPage, StoreError> {
-        let pk = workspace_items_pk(ws);
         let mut filter: Vec<String> = (0..words.len()).map(|i| format!("contains(doc_title, :w{i})")).collect();
-        let mut req = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(WORKSPACE_ITEMS_INDEX)
-            .key_condition_expression("gsi2pk = :p")
-            .expression_attribute_values(":p", s(&pk))
-            .scan_index_forward(false)
-            .limit(limit.saturating_mul(4).min(400))
-            .set_exclusive_start_key(cursor.and_then(|c| decode_cursor(c, "gsi2pk", &pk, None)));
+        // The filter runs after the read: read more than a page's worth per request.
+        let mut req = self.workspace_index_page(ws, limit.saturating_mul(4).min(400), cursor);
         for (i, w) in words.iter().enumerate() {
             req = req.expression_attribute_values(format!(":w{i}"), s(w));
         }
