@@ -114,8 +114,11 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     let oauth_asked = harness::secrets_extension::FakeExtension::start(secrets.clone()).await;
     let hook_asked = harness::secrets_extension::FakeExtension::start(secrets).await;
     let (oauth_ext, hook_ext) = (oauth_asked.port, hook_asked.port);
+    // The group robots live in the sandbox (the template leaves their hosts at WeCom's and DingTalk's).
+    let wecom = format!("{}/wecom", stack.sandbox.base_url());
+    let robots = [("NOTIFY_WECOM_BASE", wecom.as_str())];
     let (oauth, oauth_arns) =
-        spawn_as_deployed(&stack, &ds[0], "OAuthFunction", "oauth", &oauth_ddb, oauth_ext, &[]).await;
+        spawn_as_deployed(&stack, &ds[0], "OAuthFunction", "oauth", &oauth_ddb, oauth_ext, &robots).await;
     let (webhook, hook_arns) = spawn_as_deployed(
         &stack,
         &ds[0],
@@ -123,7 +126,7 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
         "tapd-webhook",
         &hook_ddb,
         hook_ext,
-        &[("RETRY_PERIOD", "0s")],
+        &[("RETRY_PERIOD", "0s"), robots[0]],
     )
     .await;
 
@@ -200,6 +203,20 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     assert_eq!(form("resume", vec![]).await.status, 302);
     assert!(form("rotate-secret", vec![]).await.body.contains("new-webhook-secret"));
     assert_eq!(form("backfill", vec![("since", "2026-11-01")]).await.status, 302);
+    // A group robot named in the console; an item TAPD does not have, looked at twice, is given
+    // up and the robot told (its record, the item's notice, the day's count); its history, a search.
+    stack.sandbox.add_robot("wecom", "iam-robot", None);
+    let robot: &'static str =
+        Box::leak(format!("{}/wecom/cgi-bin/webhook/send?key=iam-robot", stack.sandbox.base_url()).into_boxed_str());
+    assert_eq!(form("notify", vec![("notify", robot)]).await.status, 302);
+    for event in ["gone-1", "gone-2"] {
+        let gone = Request::post_json(flows::WEBHOOK_PATH, &create_event(A, "story", &id(9), event));
+        webhook.http(&gone).await;
+    }
+    assert_eq!(stack.sandbox.robot_messages().len(), 1, "the robot was told of the given-up item");
+    assert_eq!(get(&oauth, &format!("/console/ws/{A}/item/story/{}", id(9)), &cookie).await.status, 200);
+    assert_eq!(get(&oauth, &format!("/console/ws/{A}?q=%E9%9C%80%E6%B1%82&state=linked"), &cookie).await.status, 200);
+    assert_eq!(get(&oauth, &format!("/console/ws/{A}?q={}", id(9)), &cookie).await.status, 200);
 
     // The scheduled run: retries what is due and sweeps (the backfill's) under the budget.
     let run = webhook.invoke(scheduled_event()).await;
