@@ -19,6 +19,7 @@
 mod intro;
 pub mod made;
 pub mod metrics;
+pub mod names;
 pub mod placement;
 mod schedule;
 mod title;
@@ -117,6 +118,8 @@ pub struct Linker {
     pub gate: crate::tenants::Gate,
     /// Workspaces' settings and folders, kept across warm invocations.
     places: placement::Cache,
+    /// Status names, end statuses and iteration names per workspace ([`names`]).
+    pub names: names::Names,
 }
 
 impl Linker {
@@ -127,6 +130,7 @@ impl Linker {
             tokens: Tokens::default(),
             gate: crate::tenants::Gate,
             places: placement::Cache::default(),
+            names: names::Names::default(),
         }
     }
 
