@@ -643,6 +643,7 @@ mod tests {
             delete_refused: None,
             marker: "m".into(),
             absent_since_ms: None,
+            card: Default::default(),
         };
         let waiting = reason(Lang::ZhCn, &record(Stage::New, Reason::ItemNotFound)).unwrap();
         assert!(waiting.contains("TAPD 中找不到这个条目") && waiting.contains("自动重试"), "{waiting}");
