@@ -24,11 +24,17 @@
 //! | POST | `/_sandbox/variants` | any of `tapd_token_resource` (`user`\|`workspace`\|`user_only`), `tdoc_token_error` (`http401`\|`http200`), `tapd_dead_token` (`http401`\|`http422`), `tapd_unknown_path` (`http404`\|`hello_world`), `tdoc_batch_update_route` (`colon`\|`slash`), `tdoc_doc_read` (`flat`\|`wrapped`), `tdoc_token_reply` (`flat`\|`wrapped`), `tdoc_file_id_key` (`ID`\|`id`), `tdoc_root_folder` (`plain`\|`trailing_slash`\|`no_id`) (see the crate docs); unknown keys or values → `400`/`422` |
 //! | GET | `/_sandbox/tapd-rate-limit` | `{"limit":1800,"window_ms":600000}` or `null` (unlimited) |
 //! | POST | `/_sandbox/tapd-rate-limit` | the same JSON (`null`: unlimited); starts a fresh window |
+//! | GET | `/_sandbox/workflows?workspace_id=W` | `{"story": Workflow, "bug": Workflow}`, each `{"statuses":[{"key","name"}],"end":[key]}` |
+//! | POST | `/_sandbox/workflows` | `{workspace_id, system: story\|bug, statuses: [{key, name}], end: [key]}` replaces that workflow (`400` if empty, a key repeats, or an end status is not one of them) |
+//! | GET | `/_sandbox/iterations` | `[Iteration]` |
+//! | POST | `/_sandbox/iterations` | `{workspace_id, name, id?}` creates an open iteration (two weeks from today); answers `200 Iteration` |
+//! | POST | `/_sandbox/iterations/update` | `{workspace_id, id, name}` renames it; `200 Iteration`, `404` if unknown |
 //!
 //! Mutations answer `204 No Content` (seeding comments answers what it seeded).
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -39,8 +45,9 @@ use std::time::Duration;
 
 use crate::Sandbox;
 use crate::model::{
-    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, ReplyWrapping, RequestRecord, TapdDeadToken,
-    TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder, TdocTokenError, Variants,
+    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, Iteration, ReplyWrapping, RequestRecord,
+    TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder,
+    TdocTokenError, Variants, Workflow, WorkflowStatus, WorkflowSystem,
 };
 
 pub(crate) fn routes() -> Router<Sandbox> {
@@ -61,6 +68,77 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/_sandbox/expire-tokens", post(expire_tokens))
         .route("/_sandbox/expire-refresh-tokens", post(expire_refresh))
         .route("/_sandbox/expire-codes", post(expire_codes))
+        .route("/_sandbox/workflows", get(workflows).post(set_workflow))
+        .route("/_sandbox/iterations", get(iterations).post(add_iteration))
+        .route("/_sandbox/iterations/update", post(update_iteration))
+}
+
+#[derive(Deserialize)]
+struct WorkspaceQuery {
+    workspace_id: String,
+}
+
+/// `{"story": Workflow, "bug": Workflow}` of one workspace.
+async fn workflows(State(sb): State<Sandbox>, Query(q): Query<WorkspaceQuery>) -> Json<Value> {
+    Json(json!({
+        "story": sb.workflow(&q.workspace_id, WorkflowSystem::Story),
+        "bug": sb.workflow(&q.workspace_id, WorkflowSystem::Bug),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetWorkflow {
+    workspace_id: String,
+    system: WorkflowSystem,
+    statuses: Vec<WorkflowStatus>,
+    #[serde(default)]
+    end: Vec<String>,
+}
+
+async fn set_workflow(State(sb): State<Sandbox>, Json(w): Json<SetWorkflow>) -> Response {
+    match sb.set_workflow(&w.workspace_id, w.system, Workflow { statuses: w.statuses, end: w.end }) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),
+    }
+}
+
+async fn iterations(State(sb): State<Sandbox>) -> Json<Vec<Iteration>> {
+    Json(sb.iterations())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewIteration {
+    workspace_id: String,
+    name: String,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+async fn add_iteration(State(sb): State<Sandbox>, Json(i): Json<NewIteration>) -> Response {
+    if i.name.trim().is_empty() {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "name is required"}))).into_response();
+    }
+    Json(sb.add_iteration(&i.workspace_id, i.id.as_deref(), &i.name)).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IterationUpdate {
+    workspace_id: String,
+    id: String,
+    name: String,
+}
+
+async fn update_iteration(State(sb): State<Sandbox>, Json(u): Json<IterationUpdate>) -> Response {
+    if u.name.trim().is_empty() {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "name is required"}))).into_response();
+    }
+    match sb.rename_iteration_quietly(&u.workspace_id, &u.id, &u.name) {
+        Some(it) => Json(it).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such iteration"}))).into_response(),
+    }
 }
 
 async fn info(State(sb): State<Sandbox>) -> Json<Value> {

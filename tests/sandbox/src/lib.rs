@@ -58,9 +58,27 @@
 //!   Reply `data: [{"Story":{..}}]` (`Bug`, `Task`), every value a string. Items carry `id`,
 //!   `workspace_id`, `description` (HTML), `status`, `priority`, `iteration_id`, `created`,
 //!   `modified`; stories and tasks `name`, `owner`, `creator`; bugs `title`, `current_owner`,
-//!   `reporter` (TAPD's bug reference: a bug has no `name`); tasks `story_id`.
+//!   `reporter` (TAPD's bug reference: a bug has no `name`); stories `workitem_type_id`
+//!   ([`workitem_type_id`]); tasks `story_id`. `owner`/`current_owner` are TAPD's `;`-terminated
+//!   lists (`alice;bob;`).
 //! - `GET /stories/count` (`/bugs/count`, `/tasks/count`): the same filters, `data: {"count": N}` (a number).
 //! - `POST /stories|/bugs|/tasks`: updates the item `id` with the other fields sent (or creates one).
+//!   As TAPD: a `status` must be a key of the workspace's workflow for that kind (tasks: `open`,
+//!   `progressing`, `done`, [`TASK_STATUSES`]), an `iteration_id` `0` or one of the workspace's
+//!   iterations; else `400` in the envelope and nothing changes. (Seeding through
+//!   [`Sandbox::add_item_with_fields`] or `POST /_sandbox/items` does not check.)
+//! - Workflows and iterations (the [`workflow`] module): `GET /workflows/status_map` and
+//!   `GET /workflows/last_steps` (`workspace_id`, `system=story|bug`, `workitem_type_id`) answer
+//!   `data: {key: name}` (`workflows_status_map_reply.json`, `workflows_last_steps_reply.json`);
+//!   `GET /iterations?workspace_id=&id=` answers `data: [{"Iteration":{id, name, workspace_id,
+//!   startdate, enddate, status (open|done), creator, created, modified, description}}]`
+//!   (`iterations_reply.json`). Every workspace starts with TAPD's default workflows: stories
+//!   `planning` 规划中, `status_3` 方案评审中, `developing` 开发中, `for_test` 待测试,
+//!   `resolved` 已实现, `rejected` 已拒绝 (ends: `resolved`, `rejected`); bugs `new` 新,
+//!   `in_progress` 处理中, `resolved` 已解决, `verified` 已验证, `reopened` 重新打开, `rejected` 已拒绝,
+//!   `closed` 已关闭 (ends: `closed`, `rejected`). Set one with [`Sandbox::set_workflow`] or
+//!   `POST /_sandbox/workflows`; iterations with [`Sandbox::add_iteration`],
+//!   [`Sandbox::rename_iteration_quietly`] or `POST /_sandbox/iterations[/update]`.
 //! - `POST /comments` (`workspace_id`, `entry_type` `stories|bug|tasks`, `entry_id`,
 //!   `description`, `author`, all required): the description is kept verbatim (HTML); the
 //!   author is stored as the TAPD user [`tapd_author`] maps it to (`xuanfang` → `v_xuanfang`:
@@ -170,7 +188,11 @@
 //! tdoc_token_reply?, tdoc_file_id_key?, tdoc_root_folder?}` (unknown key or value → 4xx),
 //! `POST tapd-rate-limit {"limit":N,"window_ms":M}` or `null` (unlimited; starts a fresh window),
 //! `POST faults <Fault>` (kinds include `{"redirect":URL}`: a `307` to URL), `DELETE faults` (or `POST clear-faults`),
-//! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`. Other mutations answer `204`.
+//! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`,
+//! `GET workflows?workspace_id=`, `POST workflows {workspace_id, system, statuses:[{key,name}], end:[key]}`,
+//! `GET iterations`, `POST iterations {workspace_id, name, id?}` → `200 Iteration`,
+//! `POST iterations/update {workspace_id, id, name}` → `200 Iteration`.
+//! Other mutations answer `204`. The full table is in the `control` module's source docs.
 
 #![allow(
     clippy::result_large_err,
@@ -192,6 +214,7 @@ mod tapd;
 mod tdoc;
 mod util;
 mod web;
+pub mod workflow;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -203,14 +226,15 @@ use tokio::sync::watch;
 
 pub use members::{ADMIN_ROLE_ID, MEMBER_USER_ID};
 pub use model::{
-    Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, ReplyWrapping, RequestRecord,
-    TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder,
-    TdocTokenError, Variants,
+    Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, Iteration, ReplyWrapping, RequestRecord,
+    TASK_STATUSES, TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey,
+    TdocRootFolder, TdocTokenError, Variants, Workflow, WorkflowStatus, WorkflowSystem,
 };
 pub use state::Folder;
 pub use tapd::{TAPD_USER_ID, tapd_author};
 pub use tdoc::MAX_TITLE_CHARS;
 pub use web::sanitize;
+pub use workflow::workitem_type_id;
 
 /// TAPD's documented rate limit: 1,800 requests per 10 minutes per app.
 pub const TAPD_RATE_LIMIT: (u32, Duration) = (1800, Duration::from_secs(600));
@@ -355,6 +379,7 @@ impl Sandbox {
     /// and fault injection, for mounting in another server.
     pub fn router(&self) -> Router {
         tapd::routes()
+            .merge(workflow::routes())
             .merge(web::routes())
             .merge(tdoc::routes())
             .merge(control::routes())
@@ -502,6 +527,45 @@ impl Sandbox {
         let comment = tapd::new_comment(workspace_id, kind, entry_id, description, author, created, status.as_deref());
         st.comments.push(comment.clone());
         comment
+    }
+
+    // ---- workflows and iterations ----
+
+    /// The workflow a workspace's stories or bugs follow (TAPD's default until set).
+    pub fn workflow(&self, workspace_id: &str, system: WorkflowSystem) -> Workflow {
+        self.lock().workflow(workspace_id, system)
+    }
+
+    /// Replaces a workspace's story or bug workflow (custom statuses such as `status_5`, end
+    /// statuses). Items keep their status even if it is no longer one of the workflow's
+    /// (as TAPD keeps them when an admin edits a workflow); writes must then pick a new one.
+    pub fn set_workflow(&self, workspace_id: &str, system: WorkflowSystem, workflow: Workflow) -> Result<(), String> {
+        workflow.check()?;
+        self.lock().workflows.insert((workspace_id.to_string(), system), workflow);
+        Ok(())
+    }
+
+    /// Creates an open iteration in a workspace (two weeks from today; a random 19-digit id unless
+    /// `id` is given). Delivers nothing.
+    pub fn add_iteration(&self, workspace_id: &str, id: Option<&str>, name: &str) -> Iteration {
+        let it = workflow::new_iteration(workspace_id, id, name);
+        let mut st = self.lock();
+        st.iterations.retain(|i| !(i.workspace_id == it.workspace_id && i.id == it.id));
+        st.iterations.push(it.clone());
+        it
+    }
+
+    /// Renames an iteration (its `modified` changes), delivering nothing; `None` if unknown.
+    pub fn rename_iteration_quietly(&self, workspace_id: &str, id: &str, name: &str) -> Option<Iteration> {
+        let mut st = self.lock();
+        let it = st.iterations.iter_mut().find(|i| i.workspace_id == workspace_id && i.id == id)?;
+        it.name = name.to_string();
+        it.modified = util::now_shanghai();
+        Some(it.clone())
+    }
+
+    pub fn iterations(&self) -> Vec<Iteration> {
+        self.lock().iterations.clone()
     }
 
     pub fn add_tdoc_user(&self, open_id: &str, nick: &str) {

@@ -74,6 +74,155 @@ pub struct Item {
     pub fields: BTreeMap<String, String>,
 }
 
+/// Which workflow a `/workflows/*` call asks about (`system=story|bug`): TAPD keeps one per
+/// workspace for stories (per work item type) and one for bugs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkflowSystem {
+    Story,
+    Bug,
+}
+
+impl WorkflowSystem {
+    pub fn parse(s: &str) -> Option<WorkflowSystem> {
+        match s {
+            "story" => Some(WorkflowSystem::Story),
+            "bug" => Some(WorkflowSystem::Bug),
+            _ => None,
+        }
+    }
+
+    /// The workflow an item kind follows (`None`: tasks, whose statuses are fixed).
+    pub fn of(kind: ItemKind) -> Option<WorkflowSystem> {
+        match kind {
+            ItemKind::Story => Some(WorkflowSystem::Story),
+            ItemKind::Bug => Some(WorkflowSystem::Bug),
+            ItemKind::Task => None,
+        }
+    }
+}
+
+/// A workspace's workflow for stories or bugs: its statuses in order (`key`, the name people
+/// see), and the keys of its end statuses (what `/workflows/last_steps` answers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workflow {
+    pub statuses: Vec<WorkflowStatus>,
+    pub end: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowStatus {
+    pub key: String,
+    pub name: String,
+}
+
+impl Workflow {
+    pub fn new(statuses: &[(&str, &str)], end: &[&str]) -> Workflow {
+        Workflow {
+            statuses: statuses
+                .iter()
+                .map(|(k, n)| WorkflowStatus { key: k.to_string(), name: n.to_string() })
+                .collect(),
+            end: end.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    /// TAPD's default story workflow as the sandbox seeds it in every workspace (names as in
+    /// `workflows_status_map_reply.json`, one custom `status_3`); ends: 已实现, 已拒绝.
+    pub fn default_story() -> Workflow {
+        Workflow::new(
+            &[
+                ("planning", "规划中"),
+                ("status_3", "方案评审中"),
+                ("developing", "开发中"),
+                ("for_test", "待测试"),
+                ("resolved", "已实现"),
+                ("rejected", "已拒绝"),
+            ],
+            &["resolved", "rejected"],
+        )
+    }
+
+    /// TAPD's default bug workflow; ends: 已关闭, 已拒绝.
+    pub fn default_bug() -> Workflow {
+        Workflow::new(
+            &[
+                ("new", "新"),
+                ("in_progress", "处理中"),
+                ("resolved", "已解决"),
+                ("verified", "已验证"),
+                ("reopened", "重新打开"),
+                ("rejected", "已拒绝"),
+                ("closed", "已关闭"),
+            ],
+            &["closed", "rejected"],
+        )
+    }
+
+    pub fn default_for(system: WorkflowSystem) -> Workflow {
+        match system {
+            WorkflowSystem::Story => Workflow::default_story(),
+            WorkflowSystem::Bug => Workflow::default_bug(),
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.statuses.iter().any(|s| s.key == key)
+    }
+
+    /// The name people see for `key`.
+    pub fn name_of(&self, key: &str) -> Option<&str> {
+        self.statuses.iter().find(|s| s.key == key).map(|s| s.name.as_str())
+    }
+
+    /// The key whose name (or key) is `name_or_key`: a person picks a status by its name.
+    pub fn key_of(&self, name_or_key: &str) -> Option<&str> {
+        self.statuses.iter().find(|s| s.name == name_or_key || s.key == name_or_key).map(|s| s.key.as_str())
+    }
+
+    /// Statuses non-empty, keys unique and non-empty, every end status one of them.
+    pub fn check(&self) -> Result<(), String> {
+        if self.statuses.is_empty() {
+            return Err("a workflow needs at least one status".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.statuses {
+            if s.key.trim().is_empty() || s.name.trim().is_empty() {
+                return Err("status keys and names must not be empty".into());
+            }
+            if !seen.insert(s.key.as_str()) {
+                return Err(format!("status {} appears twice", s.key));
+            }
+        }
+        match self.end.iter().find(|e| !self.has(e)) {
+            Some(e) => Err(format!("end status {e} is not one of the workflow's statuses")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The statuses of a TAPD task (fixed, no workflow): 未开始, 进行中, 已完成.
+pub const TASK_STATUSES: &[(&str, &str)] = &[("open", "未开始"), ("progressing", "进行中"), ("done", "已完成")];
+
+/// A TAPD iteration, as `GET /iterations` answers it (`iterations_reply.json`; all strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iteration {
+    pub id: String,
+    pub name: String,
+    pub workspace_id: String,
+    /// `Y-m-d`
+    pub startdate: String,
+    /// `Y-m-d`
+    pub enddate: String,
+    /// `open` or `done`.
+    pub status: String,
+    pub creator: String,
+    /// `Y-m-d H:i:s`, Asia/Shanghai.
+    pub created: String,
+    pub modified: String,
+    pub description: String,
+}
+
 /// A Tencent Docs file created through `POST /openapi/drive/v2/files`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Doc {

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, Variants};
+use crate::model::{
+    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, Iteration, RequestRecord, Variants, Workflow,
+    WorkflowSystem,
+};
 
 /// An expiry: live until `expires_at`, or until forcibly expired.
 #[derive(Debug, Clone)]
@@ -182,6 +185,11 @@ pub(crate) struct State {
     pub tapd_rate_limit: Option<(u32, Duration)>,
     /// When the app's counted TAPD requests arrived, oldest first, within the window.
     pub tapd_hits: VecDeque<Instant>,
+    /// Workflows set per workspace ([`crate::Sandbox::set_workflow`]); a workspace not here has
+    /// TAPD's default ([`Workflow::default_for`]).
+    pub workflows: BTreeMap<(String, WorkflowSystem), Workflow>,
+    /// Every iteration, in creation order.
+    pub iterations: Vec<Iteration>,
 }
 
 impl State {
@@ -233,6 +241,26 @@ impl State {
         }
         self.tapd_hits.push_back(now);
         Ok(())
+    }
+
+    /// The workflow a workspace's stories or bugs follow.
+    pub fn workflow(&self, workspace_id: &str, system: WorkflowSystem) -> Workflow {
+        self.workflows
+            .get(&(workspace_id.to_string(), system))
+            .cloned()
+            .unwrap_or_else(|| Workflow::default_for(system))
+    }
+
+    /// Whether `status` is one an item of `kind` may have in `workspace_id`.
+    pub fn status_allowed(&self, workspace_id: &str, kind: ItemKind, status: &str) -> bool {
+        match WorkflowSystem::of(kind) {
+            Some(system) => self.workflow(workspace_id, system).has(status),
+            None => crate::model::TASK_STATUSES.iter().any(|(k, _)| *k == status),
+        }
+    }
+
+    pub fn iteration(&self, workspace_id: &str, id: &str) -> Option<&Iteration> {
+        self.iterations.iter().find(|i| i.workspace_id == workspace_id && i.id == id)
     }
 
     pub fn item(&self, workspace_id: &str, kind: ItemKind, id: &str) -> Option<&Item> {

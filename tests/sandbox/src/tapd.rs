@@ -445,7 +445,7 @@ fn item_json(item: &Item, fields: Option<&str>) -> Value {
 
 /// `limit` and `page` of a list call: `(limit, page)`, 1-based; `limit` above 200 is clamped
 /// to 200, as TAPD documents ("最大取 200"); zero or non-numbers answer `400`.
-fn paging(q: &BTreeMap<String, String>) -> Result<(usize, usize), Response> {
+pub(crate) fn paging(q: &BTreeMap<String, String>) -> Result<(usize, usize), Response> {
     let num = |key: &str, default: usize| -> Result<usize, Response> {
         match q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
             None => Ok(default),
@@ -478,7 +478,7 @@ fn ordering(q: &BTreeMap<String, String>, allowed: impl Fn(&str) -> bool) -> Res
     Ok(Some((field, desc)))
 }
 
-fn page_of<T>(rows: Vec<T>, limit: usize, page: usize) -> Vec<T> {
+pub(crate) fn page_of<T>(rows: Vec<T>, limit: usize, page: usize) -> Vec<T> {
     rows.into_iter().skip(limit.saturating_mul(page - 1)).take(limit).collect()
 }
 
@@ -669,6 +669,9 @@ async fn post_item(sb: Sandbox, kind: ItemKind, headers: HeaderMap, body: Bytes)
     let id = param(&p, "id").to_string();
     let now = util::now_shanghai();
     let mut st = sb.lock();
+    if let Err(why) = check_fields(&st, &ws, kind, &changes) {
+        return error(StatusCode::BAD_REQUEST, &why);
+    }
     let item = if id.is_empty() {
         if param(&p, kind.name_field()).is_empty() {
             return error(StatusCode::BAD_REQUEST, &format!("{} is required", kind.name_field()));
@@ -688,6 +691,28 @@ async fn post_item(sb: Sandbox, kind: ItemKind, headers: HeaderMap, body: Bytes)
     };
     st.updates.push(ItemUpdate { workspace_id: ws, kind, id: item.id.clone(), fields: changes });
     ok(item_json(&item, None))
+}
+
+/// TAPD's rules for the fields of a write: a `status` must be one of the workspace's workflow
+/// (tasks: `open`, `progressing`, `done`), an `iteration_id` `0` (none) or one of its iterations.
+pub(crate) fn check_fields(
+    st: &crate::state::State,
+    ws: &str,
+    kind: ItemKind,
+    fields: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    if let Some(status) = fields.get("status")
+        && !st.status_allowed(ws, kind, status)
+    {
+        return Err(format!("status {status} is not a status of this workspace's {} workflow", kind.path()));
+    }
+    if let Some(iteration) = fields.get("iteration_id")
+        && !matches!(iteration.as_str(), "" | "0")
+        && st.iteration(ws, iteration).is_none()
+    {
+        return Err(format!("iteration {iteration} not found in workspace {ws}"));
+    }
+    Ok(())
 }
 
 async fn post_stories(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
@@ -727,8 +752,14 @@ pub(crate) fn new_item(workspace_id: &str, kind: ItemKind, id: &str, name: &str)
     ] {
         fields.insert(k.to_string(), v.to_string());
     }
-    if kind == ItemKind::Task {
-        fields.insert("story_id".into(), "0".into());
+    match kind {
+        ItemKind::Task => {
+            fields.insert("story_id".into(), "0".into());
+        }
+        ItemKind::Story => {
+            fields.insert("workitem_type_id".into(), crate::workflow::workitem_type_id(workspace_id));
+        }
+        ItemKind::Bug => {}
     }
     Item { workspace_id: workspace_id.to_string(), kind, id: id.to_string(), fields }
 }

@@ -64,6 +64,13 @@ pub(crate) fn now_shanghai() -> String {
     format_ymd_hms(epoch_secs() + 8 * 3600)
 }
 
+/// Today plus `days`, `Y-m-d` in Asia/Shanghai (iteration dates).
+pub(crate) fn date_shanghai_plus(days: i64) -> String {
+    let secs = (epoch_secs() + 8 * 3600) as i64 + days * 86_400;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 fn format_ymd_hms(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;

@@ -567,3 +567,76 @@ async fn reset_sends_no_bytes() {
     let _ = stream.read_to_end(&mut buf).await;
     assert!(buf.is_empty(), "got {:?}", String::from_utf8_lossy(&buf));
 }
+
+/// TAPD's workflow rules: an item's status is one of its workspace's workflow (custom ones
+/// included), an iteration is one of its workspace's; a refused write changes nothing.
+#[tokio::test]
+async fn item_writes_keep_to_the_workflow_and_iterations() {
+    let sb = start().await;
+    let c = client();
+    let token = app_token(&sb, &c).await;
+    let post = |form: Vec<(&'static str, String)>| {
+        let c = c.clone();
+        let url = format!("{}/stories", sb.tapd_api_base());
+        let token = token.clone();
+        async move {
+            let resp = c.post(url).bearer_auth(token).form(&form).send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let story = |sb: &Sandbox| sb.item(WS, ItemKind::Story, STORY).unwrap();
+    let (status, body) = post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("status", "done".into())]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["status"], 0);
+    assert_eq!(story(&sb).fields["status"], "planning", "a refused write changes nothing");
+    let (status, _) =
+        post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("status", "developing".into())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(story(&sb).fields["status"], "developing");
+
+    // A custom workflow: its own keys only, the default's are refused.
+    let custom = sandbox::Workflow::new(&[("status_5", "待排期"), ("status_6", "已发布")], &["status_6"]);
+    sb.set_workflow(WS, sandbox::WorkflowSystem::Story, custom).unwrap();
+    let (status, _) =
+        post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("status", "planning".into())]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) =
+        post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("status", "status_6".into())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(sb.set_workflow(WS, sandbox::WorkflowSystem::Bug, sandbox::Workflow::new(&[("a", "A")], &["b"])).is_err());
+
+    // Iterations: only the workspace's own (or 0, none).
+    let other = sb.add_iteration("20000002", None, "别的项目的迭代");
+    let (status, _) = post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("iteration_id", other.id)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let mine = sb.add_iteration(WS, None, "冲刺 1");
+    let (status, _) =
+        post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("iteration_id", mine.id.clone())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(story(&sb).fields["iteration_id"], mine.id);
+    let (status, _) = post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("iteration_id", "0".into())]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The workflow calls want a system, and a story type of the workspace.
+    for bad in [
+        format!("/workflows/status_map?workspace_id={WS}"),
+        format!("/workflows/status_map?workspace_id={WS}&system=task"),
+        format!("/workflows/last_steps?workspace_id={WS}&system=story&workitem_type_id=1"),
+    ] {
+        let (status, body) = tapd_get(&sb, &c, &token, &bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["status"], 0);
+    }
+}
+
+async fn app_token(sb: &Sandbox, c: &Client) -> String {
+    let resp = c
+        .post(format!("{}/tokens/request_token", sb.tapd_api_base()))
+        .basic_auth("tapd-app", Some(&sb.config().tapd_client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    body["data"]["access_token"].as_str().unwrap().to_string()
+}

@@ -31,6 +31,11 @@ fn fixture(path: &str) -> Value {
         "tapd/users_info_reply.json" => include_str!("../../fixtures/tapd/users_info_reply.json"),
         "tapd/workspace_users_reply.json" => include_str!("../../fixtures/tapd/workspace_users_reply.json"),
         "tapd/roles_reply.json" => include_str!("../../fixtures/tapd/roles_reply.json"),
+        "tapd/workflows_status_map_reply.json" => include_str!("../../fixtures/tapd/workflows_status_map_reply.json"),
+        "tapd/workflows_last_steps_reply.json" => include_str!("../../fixtures/tapd/workflows_last_steps_reply.json"),
+        "tapd/iterations_reply.json" => include_str!("../../fixtures/tapd/iterations_reply.json"),
+        "tapd/webhook_story_update.json" => include_str!("../../fixtures/tapd/webhook_story_update.json"),
+        "tdoc/doc_content_offsets_reply.json" => include_str!("../../fixtures/tdoc/doc_content_offsets_reply.json"),
         "tdoc/token_authorization_code.json" => include_str!("../../fixtures/tdoc/token_authorization_code.json"),
         "tdoc/app_account_token.json" => include_str!("../../fixtures/tdoc/app_account_token.json"),
         "tdoc/create_file_reply.json" => include_str!("../../fixtures/tdoc/create_file_reply.json"),
@@ -835,4 +840,84 @@ async fn tapd_people_replies_are_the_references() {
     let nicks: Vec<&str> =
         members["data"].as_array().unwrap().iter().map(|r| r["UserWorkspace"]["user"].as_str().unwrap()).collect();
     assert_eq!(nicks, ["newbie", "robertyang"]);
+}
+
+/// A workflow made of the samples' own statuses answers exactly the samples (keys, names, the
+/// envelope); the default workflow answers in the same shape (an object of names).
+#[tokio::test]
+async fn tapd_workflow_replies_are_the_references() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await;
+    let story_type = sandbox::workitem_type_id(WS);
+    let map_path = format!("/workflows/status_map?workspace_id={WS}&system=story&workitem_type_id={story_type}");
+    let end_path = format!("/workflows/last_steps?workspace_id={WS}&system=story&workitem_type_id={story_type}");
+    for path in [&map_path, &end_path] {
+        let (status, body) = tapd_get(&sb, &c, &token, path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], 1);
+        let data = body["data"].as_object().unwrap();
+        assert!(!data.is_empty() && data.values().all(Value::is_string), "{body}");
+    }
+    let (_, defaults) = tapd_get(&sb, &c, &token, &map_path).await;
+    assert_eq!(defaults["data"]["planning"], "规划中");
+    assert_eq!(defaults["data"]["status_3"], "方案评审中");
+
+    let map = fixture("tapd/workflows_status_map_reply.json");
+    let ends = fixture("tapd/workflows_last_steps_reply.json");
+    let statuses: Vec<Value> =
+        map["data"].as_object().unwrap().iter().map(|(k, v)| json!({"key": k, "name": v})).collect();
+    let end: Vec<&String> = ends["data"].as_object().unwrap().keys().collect();
+    let resp = c
+        .post(format!("{}/_sandbox/workflows", sb.base_url()))
+        .json(&json!({"workspace_id": WS, "system": "story", "statuses": statuses, "end": end}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (_, body) = tapd_get(&sb, &c, &token, &map_path).await;
+    assert_eq!(body, map);
+    let (_, body) = tapd_get(&sb, &c, &token, &end_path).await;
+    assert_eq!(body, ends);
+    // Without `workitem_type_id` too; bugs have their own workflow.
+    let (_, body) = tapd_get(&sb, &c, &token, &format!("/workflows/status_map?workspace_id={WS}&system=story")).await;
+    assert_eq!(body, map);
+    let (_, body) = tapd_get(&sb, &c, &token, &format!("/workflows/last_steps?workspace_id={WS}&system=bug")).await;
+    assert_eq!(body["data"], json!({"closed": "已关闭", "rejected": "已拒绝"}));
+}
+
+#[tokio::test]
+async fn tapd_iterations_reply_is_the_reference() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await;
+    let it = sb.add_iteration(WS, None, "2026 第四季度 · 冲刺 3");
+    sb.add_iteration(WS, None, "冲刺 4");
+    let (status, body) = tapd_get(&sb, &c, &token, &format!("/iterations?workspace_id={WS}&id={}", it.id)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_shape(&body, &fixture("tapd/iterations_reply.json"));
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(body["data"][0]["Iteration"]["name"], "2026 第四季度 · 冲刺 3");
+    assert_eq!(body["data"][0]["Iteration"]["status"], "open");
+    let (_, all) = tapd_get(&sb, &c, &token, &format!("/iterations?workspace_id={WS}")).await;
+    assert_shape(&all, &fixture("tapd/iterations_reply.json"));
+    assert_eq!(all["data"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn tapd_items_carry_workflow_fields() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await;
+    let (_, body) = tapd_get(&sb, &c, &token, &format!("/stories?workspace_id={WS}&id={STORY}")).await;
+    let story = &body["data"][0]["Story"];
+    for key in ["status", "owner", "priority", "iteration_id", "workitem_type_id"] {
+        assert!(story[key].is_string(), "story lacks {key}: {story}");
+    }
+    assert_eq!(story["workitem_type_id"], sandbox::workitem_type_id(WS));
+    let (_, body) = tapd_get(&sb, &c, &token, &format!("/bugs?workspace_id={WS}&id={BUG}")).await;
+    let bug = &body["data"][0]["Bug"];
+    for key in ["status", "current_owner", "priority", "iteration_id"] {
+        assert!(bug[key].is_string(), "bug lacks {key}: {bug}");
+    }
 }
