@@ -29,6 +29,10 @@
 //! | GET | `/_sandbox/iterations` | `[Iteration]` |
 //! | POST | `/_sandbox/iterations` | `{workspace_id, name, id?}` creates an open iteration (two weeks from today); answers `200 Iteration` |
 //! | POST | `/_sandbox/iterations/update` | `{workspace_id, id, name}` renames it; `200 Iteration`, `404` if unknown |
+//! | GET | `/_sandbox/tdoc-limits` | `{"file_ops_per_window":300,"content_ops_per_window":150,"window_ms":60000,"version_window":10}` (`null` counts: unlimited) |
+//! | POST | `/_sandbox/tdoc-limits` | the same JSON (all four keys); starts fresh windows |
+//! | POST | `/_sandbox/doc-edit` | a person edits a doc: `{file_id, edits: [E]}`, `E` one of `{"insert":{"index","text"}}`, `{"replace":{"start","length","text"}}`, `{"delete":{"start","length"}}` (doc indices as the read gives them), `{"replace_paragraph":{"paragraph","text"}}`, `{"insert_paragraph":{"paragraph","text"}}` (0-based; the paragraph count appends); all or none; answers `200 DocText`; `400` outside the doc, `404` unknown doc |
+//! | GET | `/_sandbox/doc-text?file_id=` | `DocText`: `{file_id, text, version, paragraphs: [{begin, end, text}]}` |
 //!
 //! Mutations answer `204 No Content` (seeding comments answers what it seeded).
 
@@ -46,9 +50,10 @@ use std::time::Duration;
 use crate::Sandbox;
 use crate::model::{
     Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, Iteration, ReplyWrapping, RequestRecord,
-    TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder,
-    TdocTokenError, Variants, Workflow, WorkflowStatus, WorkflowSystem,
+    TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocLimits, TdocOffsetUnit,
+    TdocRootFolder, TdocTokenError, Variants, Workflow, WorkflowStatus, WorkflowSystem,
 };
+use crate::tdoc_edit::DocEdit;
 
 pub(crate) fn routes() -> Router<Sandbox> {
     Router::new()
@@ -71,6 +76,73 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/_sandbox/workflows", get(workflows).post(set_workflow))
         .route("/_sandbox/iterations", get(iterations).post(add_iteration))
         .route("/_sandbox/iterations/update", post(update_iteration))
+        .route("/_sandbox/tdoc-limits", get(tdoc_limits).post(set_tdoc_limits))
+        .route("/_sandbox/doc-edit", post(doc_edit))
+        .route("/_sandbox/doc-text", get(doc_text))
+}
+
+/// Tencent Docs' limits on the wire: `null` counts mean unlimited.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TdocLimitsWire {
+    #[serde(default)]
+    file_ops_per_window: Option<u32>,
+    #[serde(default)]
+    content_ops_per_window: Option<u32>,
+    window_ms: u64,
+    version_window: u64,
+}
+
+async fn tdoc_limits(State(sb): State<Sandbox>) -> Json<TdocLimitsWire> {
+    let l = sb.tdoc_limits();
+    Json(TdocLimitsWire {
+        file_ops_per_window: l.file_ops_per_window,
+        content_ops_per_window: l.content_ops_per_window,
+        window_ms: l.window.as_millis() as u64,
+        version_window: l.version_window,
+    })
+}
+
+async fn set_tdoc_limits(State(sb): State<Sandbox>, Json(l): Json<TdocLimitsWire>) -> Response {
+    if l.window_ms == 0 {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "window_ms must be positive"}))).into_response();
+    }
+    sb.set_tdoc_limits(TdocLimits {
+        file_ops_per_window: l.file_ops_per_window,
+        content_ops_per_window: l.content_ops_per_window,
+        window: Duration::from_millis(l.window_ms),
+        version_window: l.version_window,
+    });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocEdits {
+    file_id: String,
+    edits: Vec<DocEdit>,
+}
+
+async fn doc_edit(State(sb): State<Sandbox>, Json(e): Json<DocEdits>) -> Response {
+    if sb.doc_text(&e.file_id).is_none() {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such doc"}))).into_response();
+    }
+    match sb.edit_doc(&e.file_id, &e.edits) {
+        Ok(t) => Json(t).into_response(),
+        Err(why) => (StatusCode::BAD_REQUEST, Json(json!({"error": why}))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    file_id: String,
+}
+
+async fn doc_text(State(sb): State<Sandbox>, Query(q): Query<FileQuery>) -> Response {
+    match sb.doc_text(&q.file_id) {
+        Some(t) => Json(t).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such doc"}))).into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -239,6 +311,8 @@ struct VariantsUpdate {
     tdoc_file_id_key: Option<TdocFileIdKey>,
     #[serde(default)]
     tdoc_root_folder: Option<TdocRootFolder>,
+    #[serde(default)]
+    tdoc_offset_unit: Option<TdocOffsetUnit>,
 }
 
 async fn set_variants(State(sb): State<Sandbox>, Json(u): Json<VariantsUpdate>) -> StatusCode {
@@ -252,6 +326,7 @@ async fn set_variants(State(sb): State<Sandbox>, Json(u): Json<VariantsUpdate>) 
     v.tdoc_root_folder = u.tdoc_root_folder.unwrap_or(v.tdoc_root_folder);
     v.tapd_dead_token = u.tapd_dead_token.unwrap_or(v.tapd_dead_token);
     v.tapd_unknown_path = u.tapd_unknown_path.unwrap_or(v.tapd_unknown_path);
+    v.tdoc_offset_unit = u.tdoc_offset_unit.unwrap_or(v.tdoc_offset_unit);
     sb.set_variants(v);
     StatusCode::NO_CONTENT
 }

@@ -123,9 +123,36 @@
 //!   `POST /folders` (`title`, optional `parentfolderID`); `DELETE /folders/{id}` (with
 //!   everything under it). Rename, delete, move and permission answer `{"ret":0,"msg":"Succeed","data":{}}`.
 //!   Ids contain `$`: send them percent-encoded.
-//! - Doc v3: `POST /openapi/doc/v3/{fileID}:batchUpdate` with `insertText` requests appends the text.
-//! - Doc pages `{base}/tdoc/doc/D<base64 of key>`: HTML (in Chinese) with the title and text, escaped,
-//!   the text's `http(s)` URLs as links.
+//! - Doc v3 (the `tdoc_edit` and `docmodel` modules): a doc is paragraphs of text. The read
+//!   `GET /openapi/doc/v3/{fileID}` answers `{document, version}` in the shape of
+//!   `doc_content_offsets_reply.json`: Document > Body > Paragraph > Text, every node with `begin`
+//!   and `end`. Numbering: the first paragraph begins at `1`, a paragraph's `end` is exclusive,
+//!   one index (the paragraph break) separates paragraphs, the document spans `0..` the last
+//!   paragraph's `end`; an empty doc is one paragraph `1..1`. Offsets count UTF-16 units
+//!   (variant `tdoc_offset_unit`: or characters). `version` is `1` for a new doc (a copy too) and
+//!   goes up by one with every write (a `batchUpdate`, a person's edit).
+//!   `POST /openapi/doc/v3/{fileID}:batchUpdate` (or the slash form, see Variants) takes
+//!   `{requests: [...], version?}` with `insertText{text, location{index}}` (`1 <= index <= end`; a
+//!   `\n` breaks paragraphs), `replaceText{text, range:[{startIndex, length}]}` (non-overlapping
+//!   ranges of the doc before that request), `deleteContent{range{startIndex, length}}`; ranges
+//!   need `length >= 1` and must lie in `1..end`. Requests apply in order, each to the doc as the
+//!   previous left it; all or nothing; at most [`MAX_REQUESTS`] (30). A `version` may be up to
+//!   [`TdocLimits::version_window`] (default 10) behind the doc's: the requests are then rebased
+//!   through the writes since (a range keeps covering the text it named); further behind is
+//!   refused. Reply `{"ret":0,"msg":"Succeed","data":{}}`. Other request kinds (`insertTable`,
+//!   `insertImage`, `insertWebBlock`, ...) answer `400`: the sandbox does not model them.
+//! - Frequency control ([`TdocLimits`], [`SandboxConfig::tdoc_limits`]; `upstream-apis.md`):
+//!   every OpenAPI call (drive v2 and doc v3, reads included) with valid credentials counts
+//!   against its Open-Id (default 300 a minute; the app account is one Open-Id), every doc read
+//!   and `batchUpdate` also against its file (default 150 a minute), in sliding windows; over
+//!   either → `429` (below). Refused calls do not count; people's edits never do.
+//! - People edit docs: [`Sandbox::edit_doc`] ([`DocEdit`]: insert, replace, delete at offsets,
+//!   replace or insert a paragraph) or `POST /_sandbox/doc-edit`; [`Sandbox::doc_text`] /
+//!   `GET /_sandbox/doc-text?file_id=` give the text, version and numbered paragraphs.
+//! - Doc pages `{base}/tdoc/doc/D<base64 of key>`: HTML (in Chinese) with the title, the version
+//!   (`#version`) and the paragraphs (`<p>` each in `#content`, escaped, `http(s)` URLs as links);
+//!   the first block (the leading paragraphs up to the first empty one, where the product keeps
+//!   its card) framed as `section#first-block`.
 //!
 //! # Errors (where upstream is silent, these are the sandbox's choices)
 //! TAPD, always the envelope `{"status":0,"data":"","info":".."}`:
@@ -149,7 +176,13 @@
 //!   form-encoded → `400 {"ret":400001}`; unknown or deleted file/folder → `404 {"ret":10102}`;
 //!   not owner → `403 {"ret":10103}`.
 //! - doc v3 `batchUpdate`: unknown file → `404 {"code":10102,"message":"file does not exist"}`;
-//!   not owner → `403 {"code":10103}`; bad body → `400 {"code":400001}`.
+//!   not owner → `403 {"code":10103}`; bad body, more than 30 requests, an unsupported request
+//!   kind, an index or range outside the doc (or inside a character), a `version` newer than
+//!   the doc's → `400 {"code":400001}`; a `version` older than the window allows →
+//!   `409 {"code":409001,"message":"version too old: .."}`. Nothing is applied on any error.
+//! - over a frequency limit → HTTP `429`, `{"code":429,"message":"too many requests: .."}` on doc v3
+//!   paths, `{"ret":429,"msg":"too many requests: .."}` on drive v2 paths (upstream documents no
+//!   shape; this is also what the `Status(429)` fault answers). The message says which limit.
 //!
 //! # Variants (unconfirmed facts, switchable)
 //! [`Variants`] (`upstream-apis.md`, "Where public sources disagree"); the first value is the default:
@@ -173,7 +206,9 @@
 //! - `tdoc_root_folder` (`plain` | `trailing_slash` | `no_id`), [`TdocRootFolder`]: which of
 //!   `GET /openapi/drive/v2/folders/%2F`, `.../folders/%2F/`, `.../folders` lists the root; of the
 //!   others, `/folders/%2F` answers `301` to itself (a redirect loop) and the rest
-//!   `404 {"ret":404,"msg":"not found"}`.
+//!   `404 {"ret":404,"msg":"not found"}`;
+//! - `tdoc_offset_unit` (`utf16` | `chars`), [`TdocOffsetUnit`]: what the doc read's `begin`/`end`
+//!   and `batchUpdate`'s indices count (UTF-16 code units, or characters).
 //!
 //! Set the first four in [`SandboxConfig`], any at run time with [`Sandbox::set_variants`] (and
 //! the setters), or `POST /_sandbox/variants` with any of the keys above.
@@ -185,13 +220,16 @@
 //! "v_sandbox", stored as given), created? ("Y-m-d H:i:s"), count? (default 1)}` → `200 [Comment]`,
 //! `POST workspaces {workspace_id, name}`, `POST tdoc-users {open_id, nick}`,
 //! `POST variants {tapd_token_resource?, tdoc_token_error?, tdoc_batch_update_route?, tdoc_doc_read?,
-//! tdoc_token_reply?, tdoc_file_id_key?, tdoc_root_folder?}` (unknown key or value → 4xx),
+//! tdoc_token_reply?, tdoc_file_id_key?, tdoc_root_folder?, tdoc_offset_unit?}` (unknown key or value → 4xx),
 //! `POST tapd-rate-limit {"limit":N,"window_ms":M}` or `null` (unlimited; starts a fresh window),
 //! `POST faults <Fault>` (kinds include `{"redirect":URL}`: a `307` to URL), `DELETE faults` (or `POST clear-faults`),
 //! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`,
 //! `GET workflows?workspace_id=`, `POST workflows {workspace_id, system, statuses:[{key,name}], end:[key]}`,
 //! `GET iterations`, `POST iterations {workspace_id, name, id?}` → `200 Iteration`,
-//! `POST iterations/update {workspace_id, id, name}` → `200 Iteration`.
+//! `POST iterations/update {workspace_id, id, name}` → `200 Iteration`,
+//! `GET|POST tdoc-limits {file_ops_per_window, content_ops_per_window, window_ms, version_window}`
+//! (`null` counts: unlimited; fresh windows), `POST doc-edit {file_id, edits: [DocEdit]}` →
+//! `200 DocText`, `GET doc-text?file_id=` → `DocText`.
 //! Other mutations answer `204`. The full table is in the `control` module's source docs.
 
 #![allow(
@@ -203,6 +241,7 @@
 /// harness's DynamoDB fault proxy).
 pub mod conn;
 mod control;
+mod docmodel;
 mod faults;
 pub mod members;
 mod model;
@@ -212,6 +251,7 @@ pub mod robots;
 mod state;
 mod tapd;
 mod tdoc;
+mod tdoc_edit;
 mod util;
 mod web;
 pub mod workflow;
@@ -224,15 +264,17 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use tokio::sync::watch;
 
+pub use docmodel::Paragraph;
 pub use members::{ADMIN_ROLE_ID, MEMBER_USER_ID};
 pub use model::{
     Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, Iteration, ReplyWrapping, RequestRecord,
-    TASK_STATUSES, TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey,
-    TdocRootFolder, TdocTokenError, Variants, Workflow, WorkflowStatus, WorkflowSystem,
+    TASK_STATUSES, TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocLimits,
+    TdocOffsetUnit, TdocRootFolder, TdocTokenError, Variants, Workflow, WorkflowStatus, WorkflowSystem,
 };
 pub use state::Folder;
 pub use tapd::{TAPD_USER_ID, tapd_author};
 pub use tdoc::MAX_TITLE_CHARS;
+pub use tdoc_edit::{DocEdit, DocText, MAX_REQUESTS};
 pub use web::sanitize;
 pub use workflow::workitem_type_id;
 
@@ -284,6 +326,10 @@ pub struct SandboxConfig {
     pub webhook_url: Option<String>,
     /// The `secret` those deliveries carry (TAPD's webhook secret). Default empty.
     pub webhook_secret: String,
+    /// Tencent Docs' frequency control and version window (default: the documented 300 file
+    /// operations a minute per Open-Id, 150 content operations a minute per file; 10 versions).
+    /// Changeable at run time ([`Sandbox::set_tdoc_limits`]).
+    pub tdoc_limits: TdocLimits,
 }
 
 impl SandboxConfig {
@@ -306,6 +352,7 @@ impl SandboxConfig {
             tapd_rate_limit: Some(TAPD_RATE_LIMIT),
             webhook_url: None,
             webhook_secret: String::new(),
+            tdoc_limits: TdocLimits::default(),
         }
     }
 }
@@ -351,6 +398,7 @@ impl Sandbox {
                 ..Variants::default()
             },
             tapd_rate_limit: cfg.tapd_rate_limit,
+            tdoc_limits: cfg.tdoc_limits,
             tapd_users: members::seed_users(),
             ..State::default()
         };
@@ -381,7 +429,7 @@ impl Sandbox {
         tapd::routes()
             .merge(workflow::routes())
             .merge(web::routes())
-            .merge(tdoc::routes())
+            .merge(tdoc::routes().layer(from_fn_with_state(self.clone(), tdoc_edit::limits)))
             .merge(control::routes())
             .merge(robots::routes())
             .fallback(faults::not_found)

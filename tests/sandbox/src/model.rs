@@ -233,8 +233,16 @@ pub struct Doc {
     /// `{base}/tdoc/doc/<12 alphanumerics>`, served as a small HTML page.
     pub url: String,
     pub owner_open_id: String,
-    /// Concatenation of every `insertText` written by `batchUpdate`.
+    /// The doc's text: its paragraphs joined by `\n`, as `batchUpdate` and people's edits
+    /// ([`crate::Sandbox::edit_doc`]) left it (offsets: the `docmodel` module).
     pub content: String,
+    /// Bumped by every write (a `batchUpdate`, a person's edit); `1` when made.
+    #[serde(default = "first_version")]
+    pub version: u64,
+    /// What each recent write changed, with the version it made, oldest first (for rebasing late
+    /// writes; the last [`TdocLimits::version_window`] kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) changes: Vec<(u64, Vec<crate::docmodel::Change>)>,
     /// Seconds since the epoch.
     pub created_at: u64,
     pub folder_id: Option<String>,
@@ -244,6 +252,38 @@ pub struct Doc {
     /// answers `404 {"ret":10102}` for it and its page is gone. Kept here for inspection.
     #[serde(default)]
     pub deleted: bool,
+}
+
+/// Tencent Docs' frequency control and version window as the sandbox plays them
+/// (`upstream-apis.md`, frequency control; "Editing what was made").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TdocLimits {
+    /// OpenAPI calls (drive v2 and doc v3, reads included) per Open-Id in any window; `None`: no limit.
+    pub file_ops_per_window: Option<u32>,
+    /// Content operations (doc reads and `batchUpdate`s) per file in any window; `None`: no limit.
+    pub content_ops_per_window: Option<u32>,
+    /// The sliding window both count in.
+    pub window: Duration,
+    /// How many versions behind the doc's a `batchUpdate`'s `version` may be (rebased through the
+    /// writes since); older is refused. `0`: only the current version.
+    pub version_window: u64,
+}
+
+impl Default for TdocLimits {
+    /// The documented 300 file operations a minute per Open-Id and 150 content operations a
+    /// minute per file; a version window of 10.
+    fn default() -> Self {
+        TdocLimits {
+            file_ops_per_window: Some(300),
+            content_ops_per_window: Some(150),
+            window: Duration::from_secs(60),
+            version_window: 10,
+        }
+    }
+}
+
+fn first_version() -> u64 {
+    1
 }
 
 /// A TAPD comment, created through `POST /comments` or seeded ([`crate::Sandbox::add_comment`]).
@@ -370,6 +410,17 @@ pub enum TapdUnknownPath {
     HelloWorld,
 }
 
+/// What the doc read's `begin`/`end` offsets count (`doc_content_offsets_reply.json`: unconfirmed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TdocOffsetUnit {
+    /// UTF-16 code units, as a JavaScript editor counts (default).
+    #[default]
+    Utf16,
+    /// Unicode characters (scalar values).
+    Chars,
+}
+
 /// The switchable unconfirmed facts, as `GET /_sandbox/variants` shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Variants {
@@ -389,6 +440,8 @@ pub struct Variants {
     pub tapd_dead_token: TapdDeadToken,
     #[serde(default)]
     pub tapd_unknown_path: TapdUnknownPath,
+    #[serde(default)]
+    pub tdoc_offset_unit: TdocOffsetUnit,
 }
 
 /// One `POST /stories|/bugs|/tasks` update (or creation when no `id` was sent).

@@ -190,6 +190,26 @@ pub(crate) struct State {
     pub workflows: BTreeMap<(String, WorkflowSystem), Workflow>,
     /// Every iteration, in creation order.
     pub iterations: Vec<Iteration>,
+    pub tdoc_limits: crate::model::TdocLimits,
+    /// When each Open-Id's counted OpenAPI calls arrived, within the window.
+    pub tdoc_file_hits: HashMap<String, VecDeque<Instant>>,
+    /// When each file's counted content operations arrived, within the window.
+    pub tdoc_content_hits: HashMap<String, VecDeque<Instant>>,
+}
+
+/// Counts one hit in a sliding window of `window` holding at most `limit`; `false` (and not
+/// counted) when full.
+pub(crate) fn window_hit(hits: &mut VecDeque<Instant>, limit: Option<u32>, window: Duration) -> bool {
+    let Some(limit) = limit else { return true };
+    let now = Instant::now();
+    while hits.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        hits.pop_front();
+    }
+    if hits.len() >= limit as usize {
+        return false;
+    }
+    hits.push_back(now);
+    true
 }
 
 impl State {

@@ -2,7 +2,7 @@
 //! userinfo), the drive v2 file API, doc v3 `batchUpdate` and a doc viewer, and the reads
 //! (`upstream-apis.md`, "Reads"): a folder's listing (`GET /drive/v2/folders/{id}`, the root
 //! `%2F`, newest first unless `asc=1`, pages of at most 20, `data.next` 0 at the end), a file's
-//! metadata, a doc's content (`GET /doc/v3/{id}`, one paragraph per line), and search, which
+//! metadata, a doc's content (`GET /doc/v3/{id}`, paragraphs with offsets: `tdoc_edit`), and search, which
 //! lags behind creation (30 s unless `Sandbox::set_search_lag`). A folder's id renames the
 //! folder through `PATCH /drive/v2/files/{id}` (unconfirmed upstream; the product tolerates a
 //! refusal).
@@ -92,7 +92,7 @@ pub(crate) fn v3_error(status: StatusCode, code: i64, message: &str) -> Response
     (status, axum::Json(json!({"code": code, "message": message}))).into_response()
 }
 
-fn succeed(data: Value) -> Response {
+pub(crate) fn succeed(data: Value) -> Response {
     axum::Json(json!({"ret": 0, "msg": "Succeed", "data": data})).into_response()
 }
 
@@ -479,6 +479,8 @@ fn new_doc(
         url: doc_url(sb, &key),
         owner_open_id: open_id.to_string(),
         content,
+        version: 1,
+        changes: Vec::new(),
         created_at: util::epoch_secs(),
         folder_id,
         policy: None,
@@ -593,29 +595,6 @@ async fn permission(
     succeed(json!({}))
 }
 
-/// Texts of a `batchUpdate` body, which must hold only `insertText` requests.
-fn insert_texts(body: &[u8]) -> Result<Vec<String>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-    let requests = v
-        .get("requests")
-        .and_then(Value::as_array)
-        .filter(|r| !r.is_empty())
-        .ok_or("requests must be a non-empty array")?;
-    requests
-        .iter()
-        .map(|r| {
-            let insert = r.get("insertText").ok_or("only insertText requests are supported")?;
-            let text = insert.get("text").and_then(Value::as_str).ok_or("insertText.text must be a string")?;
-            insert
-                .get("location")
-                .and_then(|l| l.get("index"))
-                .and_then(Value::as_u64)
-                .ok_or("insertText.location.index must be a non-negative integer")?;
-            Ok(text.to_string())
-        })
-        .collect()
-}
-
 /// `POST /openapi/doc/v3/{fileID}:batchUpdate` (the id arrives percent-decoded), in the
 /// `colon` variant.
 async fn doc_v3(State(sb): State<Sandbox>, Path(target): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
@@ -625,7 +604,11 @@ async fn doc_v3(State(sb): State<Sandbox>, Path(target): Path<String>, headers: 
     if sb.variants().tdoc_batch_update_route != TdocBatchUpdateRoute::Colon {
         return v3_error(StatusCode::NOT_FOUND, 404, "not found");
     }
-    batch_update(&sb, file_id, &headers, &body)
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    batch_update(&sb, file_id, &open_id, &body)
 }
 
 /// `POST /openapi/doc/v3/{fileID}/batchUpdate` in the `slash` variant: the SDK's form, whose
@@ -639,40 +622,27 @@ async fn doc_v3_slash(
     if sb.variants().tdoc_batch_update_route != TdocBatchUpdateRoute::Slash {
         return v3_error(StatusCode::NOT_FOUND, 404, "not found");
     }
-    if let Err(r) = authenticate(&sb, &headers) {
-        return r;
-    }
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let named = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("fileID")?.as_str().map(str::to_owned));
     if named.as_deref() != Some(file_id.as_str()) {
         return v3_error(StatusCode::BAD_REQUEST, 400001, "fileID in the body must name the file of the path");
     }
-    batch_update(&sb, &file_id, &headers, &body)
+    batch_update(&sb, &file_id, &open_id, &body)
 }
 
-/// The batchUpdate itself, whichever route brought it.
-fn batch_update(sb: &Sandbox, file_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
-    let open_id = match authenticate(sb, headers) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let texts = match insert_texts(body) {
-        Ok(t) => t,
-        Err(e) => return v3_error(StatusCode::BAD_REQUEST, 400001, &e),
-    };
-    let doc = match owned_doc(sb, file_id, &open_id, v3_error) {
+/// The batchUpdate itself, whichever route brought it (see the `tdoc_edit` module).
+fn batch_update(sb: &Sandbox, file_id: &str, open_id: &str, body: &[u8]) -> Response {
+    let doc = match owned_doc(sb, file_id, open_id, v3_error) {
         Ok(d) => d,
         Err(r) => return r,
     };
     if doc.doc_type != "doc" {
         return v3_error(StatusCode::BAD_REQUEST, 400001, "batchUpdate applies to doc files only");
     }
-    let mut st = sb.lock();
-    if let Some(doc) = st.docs.iter_mut().find(|d| d.id == file_id) {
-        for t in texts {
-            doc.content.push_str(&t);
-        }
-    }
-    succeed(json!({}))
+    crate::tdoc_edit::batch_update(sb, file_id, body)
 }
 
 /// The most entries a folder listing answers at once (the documented sample pages by 20).
@@ -821,8 +791,9 @@ async fn search(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<String, Stri
     drive_data(&sb, json!({ "list": page, "next": next }))
 }
 
-/// `GET /openapi/doc/v3/{fileID}`: the doc's text as a tree, one paragraph per line, in the
-/// shape of `doc_content_reply.json` (no `ret` envelope).
+/// `GET /openapi/doc/v3/{fileID}`: the doc's text as a tree of paragraphs with `begin`/`end`
+/// offsets and the doc's `version`, in the shape of `doc_content_offsets_reply.json` (no `ret`
+/// envelope; the `wrapped` variant wraps it).
 async fn doc_content(State(sb): State<Sandbox>, Path(file_id): Path<String>, headers: HeaderMap) -> Response {
     let open_id = match authenticate(&sb, &headers) {
         Ok(o) => o,
@@ -835,15 +806,7 @@ async fn doc_content(State(sb): State<Sandbox>, Path(file_id): Path<String>, hea
     if doc.doc_type != "doc" {
         return v3_error(StatusCode::BAD_REQUEST, 400001, "only doc files have document content");
     }
-    let paragraphs: Vec<Value> = doc
-        .content
-        .split('\n')
-        .map(|line| json!({ "type": "Paragraph", "children": [ { "type": "Text", "text": line } ] }))
-        .collect();
-    let body = json!({
-        "document": { "type": "Document", "children": [ { "type": "Body", "children": paragraphs } ] },
-        "version": 1 + doc.content.len(),
-    });
+    let body = crate::tdoc_edit::read_body(&doc, sb.variants().tdoc_offset_unit);
     wrapped_as(sb.variants().tdoc_doc_read, body)
 }
 

@@ -108,6 +108,8 @@ padding:.35em 1em;border-radius:4px;text-decoration:none;border:0;font-size:1em;
 .comment{border-top:1px solid #e5e8ec;padding:.6em 0}.meta{color:#7a8599;font-size:.9em}\
 .note{background:#eef5ff;border-left:3px solid #3582fb;padding:.4em .8em}\
 pre{white-space:pre-wrap;word-break:break-all;font-family:inherit;border:1px solid #e5e8ec;padding:1em}\
+.card{border:1px solid #3582fb;border-radius:6px;padding:.2em 1em;margin-bottom:1em;background:#f7faff}\
+.para{margin:.3em 0;white-space:pre-wrap;word-break:break-all}\
 input[type=text],textarea,select{width:100%;box-sizing:border-box;padding:.4em;font:inherit}label{display:block;margin-top:.8em}";
 
 /// An HTML page in Simplified Chinese (`lang="zh-CN"`), under a TAPD-blue header.
@@ -455,17 +457,25 @@ async fn deliver(url: &str, body: &Value) -> u16 {
     }
 }
 
-/// The Tencent Docs page of a doc: title and text, in Chinese, with the `http(s)` URLs in the
-/// text as links (escaped).
+/// The Tencent Docs page of a doc: title, then its paragraphs (`<p>` each, escaped, `http(s)`
+/// URLs as links) in `#content`. The first block (the leading paragraphs up to the first empty
+/// one: where the product keeps its card) is framed, `#first-block`, so a person sees it.
 pub(crate) fn doc_page(doc: &Doc) -> Response {
+    let paras: Vec<&str> = doc.content.split('\n').collect();
+    let first = paras.iter().position(|p| p.is_empty()).unwrap_or(paras.len());
+    let para = |p: &&str| format!("<p class=\"para\">{}</p>", if p.is_empty() { "<br>".into() } else { linkify(p) });
+    let block: String = paras[..first].iter().map(para).collect();
+    let rest: String = paras[first..].iter().map(para).collect();
+    let block =
+        if block.is_empty() { block } else { format!("<section id=\"first-block\" class=\"card\">{block}</section>") };
     let body = format!(
-        "<h1 id=\"title\">{}</h1>\n<p class=\"meta\">腾讯文档（沙箱） · {} · <code>{}</code> · 所有者 <code>{}</code></p>\n\
-         <pre id=\"content\">{}</pre>",
+        "<h1 id=\"title\">{}</h1>\n<p class=\"meta\">腾讯文档（沙箱） · {} · <code>{}</code> · 所有者 <code>{}</code> · 版本 \
+         <span id=\"version\">{}</span></p>\n<div id=\"content\">{block}{rest}</div>",
         esc(&doc.title),
         esc(&doc.doc_type),
         esc(&doc.id),
         esc(&doc.owner_open_id),
-        linkify(&doc.content)
+        doc.version,
     );
     page_zh(StatusCode::OK, &doc.title, "腾讯文档（沙箱）", &body)
 }

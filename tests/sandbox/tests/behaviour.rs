@@ -364,3 +364,203 @@ async fn doc_page_shows_the_text_escaped() {
     assert!(html.contains("&lt;script&gt;x&lt;/script&gt; TAPD"), "{html}");
     assert!(html.contains("&lt;b&gt;T&lt;/b&gt;") && !html.contains("<script>"), "{html}");
 }
+
+impl Docs {
+    /// A new empty doc's id.
+    async fn new_doc(&self) -> String {
+        let (status, file) = self.call(Method::POST, "/files", &[("title", "T"), ("type", "doc")]).await;
+        assert_eq!(status, StatusCode::OK, "{file}");
+        file["data"]["ID"].as_str().unwrap().to_string()
+    }
+
+    async fn batch(&self, id: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .c
+            .post(format!("{}/openapi/doc/v3/{}:batchUpdate", self.sb.tdoc_base(), enc(id)))
+            .header("Access-Token", &self.token)
+            .header("Client-Id", &self.sb.config().tdoc_client_id)
+            .header("Open-Id", &self.open_id)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.json().await.unwrap())
+    }
+
+    async fn read(&self, id: &str) -> Value {
+        let resp = self
+            .c
+            .get(format!("{}/openapi/doc/v3/{}", self.sb.tdoc_base(), enc(id)))
+            .header("Access-Token", &self.token)
+            .header("Client-Id", &self.sb.config().tdoc_client_id)
+            .header("Open-Id", &self.open_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json().await.unwrap()
+    }
+}
+
+fn insert(text: &str, index: usize) -> Value {
+    json!({"insertText": {"text": text, "location": {"index": index}}})
+}
+
+/// The paragraphs of a read: `(begin, end, text)`.
+fn paragraphs(read: &Value) -> Vec<(u64, u64, String)> {
+    read["document"]["children"][0]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let t = &p["children"][0];
+            (p["begin"].as_u64().unwrap(), p["end"].as_u64().unwrap(), t["text"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Writes land where the read's offsets say: insert anywhere, replace and delete ranges; every
+/// write bumps the version; a batch is all or nothing and at most 30 requests.
+#[tokio::test]
+async fn batch_update_edits_by_the_reads_offsets() {
+    let d = Docs::new().await;
+    let id = d.new_doc().await;
+    let read = d.read(&id).await;
+    assert_eq!(read["version"], 1);
+    assert_eq!(paragraphs(&read), vec![(1, 1, String::new())], "an empty doc is one empty paragraph");
+    let (status, body) = d.batch(&id, json!({"requests": [insert("卡片：规划中\n团队的笔记", 1)]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let read = d.read(&id).await;
+    assert_eq!(read["version"], 2);
+    assert_eq!(paragraphs(&read), vec![(1, 7, "卡片：规划中".into()), (8, 13, "团队的笔记".into())]);
+
+    // Replace the card by its offsets, then delete a word of the notes, in one batch (the second
+    // request's offsets are of the doc as the first left it).
+    let (status, _) = d
+        .batch(
+            &id,
+            json!({"version": 2, "requests": [
+                {"replaceText": {"text": "卡片：开发中（张三）", "range": [{"startIndex": 1, "length": 6}]}},
+                {"deleteContent": {"range": {"startIndex": 14, "length": 1}}},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(d.sb.doc_text(&id).unwrap().text, "卡片：开发中（张三）\n团队笔记");
+    assert_eq!(d.sb.doc_text(&id).unwrap().version, 3);
+    // Insert in the middle.
+    d.batch(&id, json!({"requests": [insert("的", 14)]})).await;
+    assert_eq!(d.sb.doc_text(&id).unwrap().text, "卡片：开发中（张三）\n团队的笔记");
+
+    // All or nothing: a good request then a range past the end changes nothing.
+    let before = d.sb.doc_text(&id).unwrap();
+    for bad in [
+        json!({"requests": [insert("x", 1), {"deleteContent": {"range": {"startIndex": 10, "length": 99}}}]}),
+        json!({"requests": [insert("x", 0)]}),
+        json!({"requests": [insert("x", 99)]}),
+        json!({"requests": [{"replaceText": {"text": "x", "range": [{"startIndex": 1, "length": 0}]}}]}),
+        json!({"requests": [{"insertTable": {"rows": 1}}]}),
+        json!({"requests": []}),
+        json!({"requests": (0..31).map(|_| insert("x", 1)).collect::<Vec<_>>()}),
+        json!({"version": 99, "requests": [insert("x", 1)]}),
+    ] {
+        let (status, body) = d.batch(&id, bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["code"], 400001, "{body}");
+        assert!(body["message"].is_string());
+        assert_eq!(d.sb.doc_text(&id).unwrap(), before, "{bad} changed the doc");
+    }
+    // Thirty is allowed.
+    let (status, _) = d.batch(&id, json!({"requests": (0..30).map(|_| insert("x", 1)).collect::<Vec<_>>()})).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// A person edits between the product's read and its write: within the version window the
+/// write is rebased (it lands on the text it was aimed at); beyond it, it is refused.
+#[tokio::test]
+async fn late_writes_are_rebased_or_refused() {
+    let d = Docs::new().await;
+    let id = d.new_doc().await;
+    d.batch(&id, json!({"requests": [insert("卡片\n正文", 1)]})).await;
+    let read = d.read(&id).await;
+    let v = read["version"].as_u64().unwrap();
+    let (begin, end, _) = paragraphs(&read)[0].clone();
+    // The person adds a line above the card and types in the body.
+    d.sb.edit_doc(&id, &[sandbox::DocEdit::Insert { index: 1, text: "前言\n".into() }]).unwrap();
+    let t =
+        d.sb.edit_doc(&id, &[sandbox::DocEdit::ReplaceParagraph { paragraph: 2, text: "正文，改过".into() }]).unwrap();
+    assert_eq!(t.version, v + 2);
+    let (status, body) = d
+        .batch(
+            &id,
+            json!({"version": v, "requests": [
+                {"replaceText": {"text": "新卡片", "range": [{"startIndex": begin, "length": end - begin}]}}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(d.sb.doc_text(&id).unwrap().text, "前言\n新卡片\n正文，改过");
+
+    // Eleven writes later, a write at the old version is refused (409), and changes nothing.
+    let old = d.sb.doc_text(&id).unwrap().version;
+    for _ in 0..11 {
+        d.sb.edit_doc(&id, &[sandbox::DocEdit::InsertParagraph { paragraph: 3, text: "x".into() }]).unwrap();
+    }
+    let before = d.sb.doc_text(&id).unwrap();
+    let (status, body) = d.batch(&id, json!({"version": old, "requests": [insert("y", 1)]})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], 409001);
+    assert_eq!(d.sb.doc_text(&id).unwrap(), before);
+    // The current version is always accepted; none sent means "as the doc is now".
+    let (status, _) = d.batch(&id, json!({"version": before.version, "requests": [insert("y", 1)]})).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// The person-edit and doc-text controls over HTTP, and the doc page showing the first block.
+#[tokio::test]
+async fn person_edits_over_http_and_the_page_shows_the_card() {
+    let d = Docs::new().await;
+    let id = d.new_doc().await;
+    d.batch(&id, json!({"requests": [insert("【卡片】需求 A · 规划中\n\n会议纪要", 1)]})).await;
+    let base = d.sb.base_url();
+    let edited: Value =
+        d.c.post(format!("{base}/_sandbox/doc-edit"))
+            .json(&json!({"file_id": id, "edits": [
+                {"replace_paragraph": {"paragraph": 2, "text": "会议纪要：周一评审"}},
+                {"insert_paragraph": {"paragraph": 3, "text": "第二段"}},
+            ]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(edited["text"], "【卡片】需求 A · 规划中\n\n会议纪要：周一评审\n第二段");
+    assert_eq!(edited["version"], 3);
+    assert_eq!(edited["paragraphs"][2], json!({"begin": 17, "end": 26, "text": "会议纪要：周一评审"}));
+    let got: Value =
+        d.c.get(format!("{base}/_sandbox/doc-text?file_id={}", enc(&id))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got, edited);
+    for bad in [
+        json!({"file_id": id, "edits": [{"delete": {"start": 1, "length": 999}}]}),
+        json!({"file_id": id, "edits": [{"replace_paragraph": {"paragraph": 9, "text": "x"}}]}),
+    ] {
+        let resp = d.c.post(format!("{base}/_sandbox/doc-edit")).json(&bad).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let resp =
+        d.c.post(format!("{base}/_sandbox/doc-edit"))
+            .json(&json!({"file_id": "300000000$nope", "edits": []}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(d.sb.doc_text(&id).unwrap().version, 3, "refused edits change nothing");
+
+    let url = d.sb.docs()[0].url.clone();
+    let html = d.c.get(url).send().await.unwrap().text().await.unwrap();
+    let card = html.split("<section id=\"first-block\" class=\"card\">").nth(1).expect("the first block is framed");
+    let card = card.split("</section>").next().unwrap();
+    assert!(card.contains("【卡片】需求 A · 规划中") && !card.contains("会议纪要"), "{card}");
+    assert!(html.contains("会议纪要：周一评审"), "{html}");
+}

@@ -640,3 +640,118 @@ async fn app_token(sb: &Sandbox, c: &Client) -> String {
     let body: Value = resp.json().await.unwrap();
     body["data"]["access_token"].as_str().unwrap().to_string()
 }
+
+/// Tencent Docs' frequency control: content operations per file and file operations per
+/// Open-Id, in sliding windows; over either, `429` in the path's error shape; refused calls
+/// do not count; a control call resets and changes the limits.
+#[tokio::test]
+async fn tdoc_frequency_control_per_file_and_per_open_id() {
+    let sb = start().await;
+    let c = client();
+    assert_eq!(sb.tdoc_limits(), sandbox::TdocLimits::default());
+    assert_eq!(sb.tdoc_limits().file_ops_per_window, Some(300));
+    assert_eq!(sb.tdoc_limits().content_ops_per_window, Some(150));
+    let resp = c
+        .post(format!("{}/_sandbox/tdoc-limits", sb.base_url()))
+        .json(&serde_json::json!({"file_ops_per_window": 8, "content_ops_per_window": 3, "window_ms": 60000, "version_window": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let tok = tdoc_token(&sb, &c).await;
+    let (token, open_id) =
+        (tok["access_token"].as_str().unwrap().to_string(), tok["user_id"].as_str().unwrap().to_string());
+    let call = |method: reqwest::Method, url: String| {
+        c.request(method, url)
+            .header("Access-Token", &token)
+            .header("Client-Id", "tdoc-app")
+            .header("Open-Id", &open_id)
+    };
+    let base = sb.tdoc_base();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r: Value = call(reqwest::Method::POST, format!("{base}/openapi/drive/v2/files"))
+            .form(&[("title", "T"), ("type", "doc")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(r["data"]["ID"].as_str().unwrap().replace('$', "%24"));
+    }
+    // File a: three content operations (reads and writes), then the fourth is refused.
+    for i in 0..3 {
+        let r = if i == 1 {
+            call(reqwest::Method::POST, format!("{base}/openapi/doc/v3/{}:batchUpdate", ids[0]))
+                .json(&serde_json::json!({"requests": [{"insertText": {"text": "x", "location": {"index": 1}}}]}))
+                .send()
+                .await
+                .unwrap()
+        } else {
+            call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap()
+        };
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], 429, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("content operations"), "{body}");
+    // File b is another file: fine. That is the Open-Id's 2 + 3 + 1 = 6th and 7th counted call.
+    let r = call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[1])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r =
+        call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/files/{}/metadata", ids[1])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The 8th, then the Open-Id is over: drive v2 answers in its `{ret, msg}` shape.
+    let r =
+        call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/files/{}/metadata", ids[1])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r =
+        call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/files/{}/metadata", ids[1])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["ret"], 429, "{body}");
+    assert!(body["msg"].as_str().unwrap().contains("file operations"), "{body}");
+    // Another Open-Id (a user's token) has its own budget; calls without valid credentials are
+    // not counted (they are refused as before).
+    let bad = c
+        .get(format!("{base}/openapi/doc/v3/{}", ids[1]))
+        .header("Access-Token", "nope")
+        .header("Client-Id", "tdoc-app")
+        .header("Open-Id", "x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    // A short window frees itself.
+    sb.set_tdoc_limits(sandbox::TdocLimits { window: Duration::from_millis(300), ..sb.tdoc_limits() });
+    for _ in 0..3 {
+        assert_eq!(
+            call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Unlimited.
+    sb.set_tdoc_limits(sandbox::TdocLimits {
+        file_ops_per_window: None,
+        content_ops_per_window: None,
+        ..sb.tdoc_limits()
+    });
+    for _ in 0..20 {
+        assert_eq!(
+            call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+}

@@ -276,7 +276,7 @@ async fn tapd_token_resource_variants() {
         json!({"tapd_token_resource": "user", "tdoc_token_error": "http401", "tapd_dead_token": "http401",
                "tapd_unknown_path": "http404", "tdoc_batch_update_route": "colon",
                "tdoc_doc_read": "flat", "tdoc_token_reply": "flat", "tdoc_file_id_key": "ID",
-               "tdoc_root_folder": "plain"})
+               "tdoc_root_folder": "plain", "tdoc_offset_unit": "utf16"})
     );
     // A value the sandbox does not play is refused, and changes nothing.
     let resp = c
@@ -754,7 +754,10 @@ async fn tdoc_reads_are_the_references() {
         .json::<Value>()
         .await
         .unwrap();
-    assert_shape(&content, &fixture("tdoc/doc_content_reply.json"));
+    // The read numbers its nodes (`doc_content_offsets_reply.json`), which the plain sample's
+    // shape is a part of.
+    assert_shape(&content, &fixture("tdoc/doc_content_offsets_reply.json"));
+    assert_shape_includes(&content, &fixture("tdoc/doc_content_reply.json"));
     assert!(content.to_string().contains("/prong/stories/view/2"));
     // Another account's folder is refused; a missing header is 401 like every OpenAPI call.
     let anonymous = c.get(format!("{base}/openapi/drive/v2/folders/%2F")).send().await.unwrap();
@@ -920,4 +923,41 @@ async fn tapd_items_carry_workflow_fields() {
     for key in ["status", "current_owner", "priority", "iteration_id"] {
         assert!(bug[key].is_string(), "bug lacks {key}: {bug}");
     }
+}
+
+/// The sample's two paragraphs written into a doc read back exactly as the sample numbers them.
+#[tokio::test]
+async fn tdoc_doc_read_has_the_samples_offsets() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tdoc_app_token(&sb, &c).await;
+    let base = sb.tdoc_base();
+    let call = |method: reqwest::Method, url: String| openapi(&c, method, url, &token, sb.config());
+    let made: Value = call(reqwest::Method::POST, format!("{base}/openapi/drive/v2/files"))
+        .form(&[("title", "按月导出所有项目的成本报表"), ("type", "doc")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = made["data"]["ID"].as_str().unwrap().replace('$', "%24");
+    let want = fixture("tdoc/doc_content_offsets_reply.json");
+    let texts: Vec<&str> = want["document"]["children"][0]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["children"][0]["text"].as_str().unwrap())
+        .collect();
+    let resp = call(reqwest::Method::POST, format!("{base}/openapi/doc/v3/{id}:batchUpdate"))
+        .json(&json!({"requests": [{"insertText": {"text": texts.join("\n"), "location": {"index": 1}}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let got: Value =
+        call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_shape(&got, &want);
+    assert_eq!(got["document"], want["document"], "the offsets are the sample's");
+    assert_eq!(got["version"], 2);
 }

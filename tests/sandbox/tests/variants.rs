@@ -246,3 +246,29 @@ async fn the_redirect_fault_sends_the_request_elsewhere() {
     let fault: Fault = serde_json::from_value(json!({"path_prefix": "/x", "kind": {"redirect": "http://h/"}})).unwrap();
     assert_eq!(fault.kind, FaultKind::Redirect("http://h/".into()));
 }
+
+/// The read's offsets count UTF-16 units (default) or characters: the same doc with an emoji
+/// numbers its second paragraph differently, and a write by the read's own offsets lands right
+/// in both.
+#[tokio::test]
+async fn offsets_count_utf16_units_or_characters() {
+    for (unit, second_begin) in [(sandbox::TdocOffsetUnit::Utf16, 6), (sandbox::TdocOffsetUnit::Chars, 5)] {
+        let d = Docs::new(Variants { tdoc_offset_unit: unit, ..Variants::default() }).await;
+        let id = d.create("Units").await["ID"].as_str().unwrap().to_owned();
+        let write = |body: Value| d.req(Method::POST, &format!("doc/v3/{}:batchUpdate", enc(&id))).json(&body);
+        let (status, _) = d
+            .send(write(json!({"requests": [{"insertText": {"text": "a😀b\n正文", "location": {"index": 1}}}]})))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, read) = d.send(d.req(Method::GET, &format!("doc/v3/{}", enc(&id)))).await;
+        let read = if read.get("data").is_some() { read["data"].clone() } else { read };
+        let second = &read["document"]["children"][0]["children"][1];
+        assert_eq!(second["begin"], second_begin, "{unit:?}: {read}");
+        let (begin, end) = (second["begin"].as_u64().unwrap(), second["end"].as_u64().unwrap());
+        let range = json!([{"startIndex": begin, "length": end - begin}]);
+        let (status, body) =
+            d.send(write(json!({"requests": [{"replaceText": {"text": "新正文", "range": range}}]}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(d.sb.docs()[0].content, "a😀b\n新正文", "{unit:?}");
+    }
+}
