@@ -27,8 +27,13 @@
 //! | GET | `/_sandbox/workflows?workspace_id=W` | `{"story": Workflow, "bug": Workflow}`, each `{"statuses":[{"key","name"}],"end":[key]}` |
 //! | POST | `/_sandbox/workflows` | `{workspace_id, system: story\|bug, statuses: [{key, name}], end: [key]}` replaces that workflow (`400` if empty, a key repeats, or an end status is not one of them) |
 //! | GET | `/_sandbox/iterations` | `[Iteration]` |
-//! | POST | `/_sandbox/iterations` | `{workspace_id, name, id?}` creates an open iteration (two weeks from today); answers `200 Iteration` |
-//! | POST | `/_sandbox/iterations/update` | `{workspace_id, id, name}` renames it; `200 Iteration`, `404` if unknown |
+//! | POST | `/_sandbox/iterations` | `{workspace_id, name, id?, deliver?}` creates an open iteration (two weeks from today) and, unless `deliver: false`, delivers `iteration::create`; answers `200 {iteration, deliveries}` |
+//! | POST | `/_sandbox/iterations/update` | `{workspace_id, id, name, deliver?}` renames it (delivers `iteration::update` with `old_name`); `200 {iteration, deliveries}`, `404` if unknown |
+//! | POST | `/_sandbox/iterations/delete` | `{workspace_id, id}` deletes it, delivers `iteration::delete`; `200 {iteration, deliveries}` |
+//! | POST | `/_sandbox/items/change` | `{workspace_id, kind, id, fields: {status (key or name), owner, priority, iteration_id, ...}, deliver? (default true), current_user?}`: a person's edit in TAPD; `200 ItemChange {item, changed, events, deliveries}`; `400` on TAPD's rules, `404` unknown item |
+//! | GET | `/_sandbox/deliveries` | `[Delivery]`: `{seq, event, url, body, status (0: no answer), redelivery_of}` |
+//! | POST | `/_sandbox/deliveries/redeliver` | `{seq, delay_ms?}`: the same body again (same `event_id`); `200 Delivery`, or `202` at once and later with `delay_ms` |
+//! | POST | `/_sandbox/webhook` | `{url: "..." or null, secret}`: where deliveries go from now on |
 //! | GET | `/_sandbox/tdoc-limits` | `{"file_ops_per_window":300,"content_ops_per_window":150,"window_ms":60000,"version_window":10}` (`null` counts: unlimited) |
 //! | POST | `/_sandbox/tdoc-limits` | the same JSON (all four keys); starts fresh windows |
 //! | POST | `/_sandbox/doc-edit` | a person edits a doc: `{file_id, edits: [E]}`, `E` one of `{"insert":{"index","text"}}`, `{"replace":{"start","length","text"}}`, `{"delete":{"start","length"}}` (doc indices as the read gives them), `{"replace_paragraph":{"paragraph","text"}}`, `{"insert_paragraph":{"paragraph","text"}}` (0-based; the paragraph count appends); all or none; answers `200 DocText`; `400` outside the doc, `404` unknown doc |
@@ -48,6 +53,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::Sandbox;
+use crate::deliveries::Delivery;
 use crate::model::{
     Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, Iteration, ReplyWrapping, RequestRecord,
     TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocLimits, TdocOffsetUnit,
@@ -76,6 +82,11 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/_sandbox/workflows", get(workflows).post(set_workflow))
         .route("/_sandbox/iterations", get(iterations).post(add_iteration))
         .route("/_sandbox/iterations/update", post(update_iteration))
+        .route("/_sandbox/iterations/delete", post(delete_iteration))
+        .route("/_sandbox/items/change", post(change_item))
+        .route("/_sandbox/deliveries", get(deliveries))
+        .route("/_sandbox/deliveries/redeliver", post(redeliver))
+        .route("/_sandbox/webhook", post(set_webhook))
         .route("/_sandbox/tdoc-limits", get(tdoc_limits).post(set_tdoc_limits))
         .route("/_sandbox/doc-edit", post(doc_edit))
         .route("/_sandbox/doc-text", get(doc_text))
@@ -186,13 +197,34 @@ struct NewIteration {
     name: String,
     #[serde(default)]
     id: Option<String>,
+    /// Deliver `iteration::create` (default true; nothing without a webhook URL).
+    #[serde(default = "yes")]
+    deliver: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn bad(msg: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": msg}))).into_response()
+}
+
+fn not_found(msg: &str) -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"error": msg}))).into_response()
 }
 
 async fn add_iteration(State(sb): State<Sandbox>, Json(i): Json<NewIteration>) -> Response {
     if i.name.trim().is_empty() {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "name is required"}))).into_response();
+        return bad("name is required");
     }
-    Json(sb.add_iteration(&i.workspace_id, i.id.as_deref(), &i.name)).into_response()
+    if i.deliver {
+        let (it, deliveries) = sb.create_iteration(&i.workspace_id, i.id.as_deref(), &i.name).await;
+        Json(json!({"iteration": it, "deliveries": deliveries})).into_response()
+    } else {
+        Json(json!({"iteration": sb.add_iteration(&i.workspace_id, i.id.as_deref(), &i.name), "deliveries": []}))
+            .into_response()
+    }
 }
 
 #[derive(Deserialize)]
@@ -201,16 +233,105 @@ struct IterationUpdate {
     workspace_id: String,
     id: String,
     name: String,
+    #[serde(default = "yes")]
+    deliver: bool,
 }
 
 async fn update_iteration(State(sb): State<Sandbox>, Json(u): Json<IterationUpdate>) -> Response {
     if u.name.trim().is_empty() {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "name is required"}))).into_response();
+        return bad("name is required");
     }
-    match sb.rename_iteration_quietly(&u.workspace_id, &u.id, &u.name) {
-        Some(it) => Json(it).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such iteration"}))).into_response(),
+    let done = if u.deliver {
+        sb.rename_iteration(&u.workspace_id, &u.id, &u.name).await
+    } else {
+        sb.rename_iteration_quietly(&u.workspace_id, &u.id, &u.name).map(|it| (it, Vec::new()))
+    };
+    match done {
+        Some((it, deliveries)) => Json(json!({"iteration": it, "deliveries": deliveries})).into_response(),
+        None => not_found("no such iteration"),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IterationDelete {
+    workspace_id: String,
+    id: String,
+}
+
+async fn delete_iteration(State(sb): State<Sandbox>, Json(d): Json<IterationDelete>) -> Response {
+    match sb.delete_iteration(&d.workspace_id, &d.id).await {
+        Some((it, deliveries)) => Json(json!({"iteration": it, "deliveries": deliveries})).into_response(),
+        None => not_found("no such iteration"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeItem {
+    workspace_id: String,
+    kind: ItemKind,
+    id: String,
+    fields: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    deliver: bool,
+    #[serde(default)]
+    current_user: Option<String>,
+}
+
+async fn change_item(State(sb): State<Sandbox>, Json(c): Json<ChangeItem>) -> Response {
+    if sb.item(&c.workspace_id, c.kind, &c.id).is_none() {
+        return not_found("no such item");
+    }
+    let fields: Vec<(&str, &str)> = c.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let user = c.current_user.as_deref().unwrap_or("sandbox");
+    match sb.change_item(&c.workspace_id, c.kind, &c.id, &fields, user, c.deliver).await {
+        Ok(change) => Json(change).into_response(),
+        Err(e) => bad(&e),
+    }
+}
+
+async fn deliveries(State(sb): State<Sandbox>) -> Json<Vec<Delivery>> {
+    Json(sb.deliveries())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Redeliver {
+    seq: u64,
+    /// Wait this long first (the call answers `202` at once and delivers later).
+    #[serde(default)]
+    delay_ms: u64,
+}
+
+async fn redeliver(State(sb): State<Sandbox>, Json(r): Json<Redeliver>) -> Response {
+    if !sb.deliveries().iter().any(|d| d.seq == r.seq) {
+        return not_found("no such delivery");
+    }
+    if r.delay_ms > 0 {
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(r.delay_ms)).await;
+            sb.redeliver(r.seq).await;
+        });
+        return StatusCode::ACCEPTED.into_response();
+    }
+    match sb.redeliver(r.seq).await {
+        Some(d) => Json(d).into_response(),
+        None => bad("no webhook URL is set"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Webhook {
+    url: Option<String>,
+    #[serde(default)]
+    secret: String,
+}
+
+async fn set_webhook(State(sb): State<Sandbox>, Json(w): Json<Webhook>) -> StatusCode {
+    sb.set_webhook(w.url.as_deref(), &w.secret);
+    StatusCode::NO_CONTENT
 }
 
 async fn info(State(sb): State<Sandbox>) -> Json<Value> {

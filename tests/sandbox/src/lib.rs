@@ -241,6 +241,7 @@
 /// harness's DynamoDB fault proxy).
 pub mod conn;
 mod control;
+mod deliveries;
 mod docmodel;
 mod faults;
 pub mod members;
@@ -264,6 +265,7 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use tokio::sync::watch;
 
+pub use deliveries::{Delivery, ItemChange};
 pub use docmodel::Paragraph;
 pub use members::{ADMIN_ROLE_ID, MEMBER_USER_ID};
 pub use model::{

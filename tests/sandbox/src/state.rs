@@ -195,6 +195,9 @@ pub(crate) struct State {
     pub tdoc_file_hits: HashMap<String, VecDeque<Instant>>,
     /// When each file's counted content operations arrived, within the window.
     pub tdoc_content_hits: HashMap<String, VecDeque<Instant>>,
+    /// The webhook URL and secret set at run time (`None`: the config's).
+    pub webhook: Option<(Option<String>, String)>,
+    pub deliveries: Vec<crate::deliveries::Delivery>,
 }
 
 /// Counts one hit in a sliding window of `window` holding at most `limit`; `false` (and not

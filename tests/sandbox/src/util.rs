@@ -78,6 +78,30 @@ fn format_ymd_hms(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
+/// `Y-m-d H:i:s` one second later (`None` if `t` is not that format).
+pub(crate) fn plus_one_second(t: &str) -> Option<String> {
+    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    if t.len() != 19 {
+        return None;
+    }
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    let days = days_from_civil(y, m, d);
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss + 1;
+    u64::try_from(secs).ok().map(format_ymd_hms)
+}
+
+/// Howard Hinnant's civil-to-days algorithm.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -206,6 +230,13 @@ pub(crate) fn percent_decode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn seconds_roll_over() {
+        assert_eq!(super::plus_one_second("2026-12-31 23:59:59").as_deref(), Some("2027-01-01 00:00:00"));
+        assert_eq!(super::plus_one_second("2024-02-28 23:59:59").as_deref(), Some("2024-02-29 00:00:00"));
+        assert_eq!(super::plus_one_second("nope"), None);
+    }
+
     use super::*;
 
     #[test]

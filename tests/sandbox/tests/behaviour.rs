@@ -564,3 +564,160 @@ async fn person_edits_over_http_and_the_page_shows_the_card() {
     assert!(card.contains("【卡片】需求 A · 规划中") && !card.contains("会议纪要"), "{card}");
     assert!(html.contains("会议纪要：周一评审"), "{html}");
 }
+
+/// Records every delivery it is sent.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// Changes deliver what TAPD would (nothing for no change, nothing with `deliver: false`), TAPD's
+/// rules refuse bad ones, and a recorded delivery can be sent again: twice, late, out of order.
+#[tokio::test]
+async fn item_changes_deliver_and_redeliver() {
+    let sb = start().await;
+    let (url, seen) = receiver().await;
+    sb.set_webhook(Some(&url), "s");
+    let c = sandbox::http_client().build().unwrap();
+    let base = sb.base_url();
+    let change = |body: Value| {
+        let c = c.clone();
+        let base = base.clone();
+        async move {
+            let r = c.post(format!("{base}/_sandbox/items/change")).json(&body).send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // No change: nothing delivered, `modified` kept.
+    let before = sb.item(WS, ItemKind::Story, STORY).unwrap();
+    let (status, body) =
+        change(json!({"workspace_id": WS, "kind": "story", "id": STORY, "fields": {"status": "planning"}})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["deliveries"], json!([]));
+    assert_eq!(sb.item(WS, ItemKind::Story, STORY).unwrap(), before);
+    // Refused by TAPD's rules: 400, nothing changes; unknown item 404.
+    let (status, _) =
+        change(json!({"workspace_id": WS, "kind": "story", "id": STORY, "fields": {"status": "已关闭"}})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) =
+        change(json!({"workspace_id": WS, "kind": "story", "id": "1", "fields": {"status": "规划中"}})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Quietly: changed, events computed, none sent.
+    let (_, body) = change(
+        json!({"workspace_id": WS, "kind": "story", "id": STORY, "fields": {"priority": "High"}, "deliver": false}),
+    )
+    .await;
+    assert_eq!(body["events"][0]["event"], "story::update");
+    assert_eq!(body["deliveries"], json!([]));
+    assert!(seen.lock().unwrap().is_empty());
+    assert_eq!(sb.item(WS, ItemKind::Story, STORY).unwrap().fields["priority"], "High");
+    // Delivered: by name, two events.
+    let (_, body) =
+        change(json!({"workspace_id": WS, "kind": "story", "id": STORY, "fields": {"status": "已实现"}})).await;
+    assert_eq!(body["deliveries"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(sb.item(WS, ItemKind::Story, STORY).unwrap().fields["status"], "resolved");
+    let deliveries: Value = c.get(format!("{base}/_sandbox/deliveries")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(deliveries.as_array().unwrap().len(), 2);
+    assert_eq!(deliveries[0]["status"], 200);
+    // Twice, and out of order (the update after the status change).
+    for seq in [2, 1, 1] {
+        let r =
+            c.post(format!("{base}/_sandbox/deliveries/redeliver")).json(&json!({"seq": seq})).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // Late.
+    let r = c
+        .post(format!("{base}/_sandbox/deliveries/redeliver"))
+        .json(&json!({"seq": 1, "delay_ms": 200}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(seen.lock().unwrap().len(), 5);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let got = seen.lock().unwrap().clone();
+    let events: Vec<&str> = got.iter().map(|b| b["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        [
+            "story::update",
+            "story::status_change",
+            "story::status_change",
+            "story::update",
+            "story::update",
+            "story::update"
+        ]
+    );
+    assert_eq!(got[0], got[3], "a redelivery is the same body, event_id included");
+    let all = sb.deliveries();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[5].redelivery_of, Some(1));
+    let r = c.post(format!("{base}/_sandbox/deliveries/redeliver")).json(&json!({"seq": 99})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// Iterations are made, renamed and deleted by control, each delivering its `iteration::*`;
+/// `/iterations` follows.
+#[tokio::test]
+async fn iterations_deliver_create_update_delete() {
+    let sb = start().await;
+    let (url, seen) = receiver().await;
+    let c = sandbox::http_client().build().unwrap();
+    let base = sb.base_url();
+    let r = c.post(format!("{base}/_sandbox/webhook")).json(&json!({"url": url, "secret": "s"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let made: Value = c
+        .post(format!("{base}/_sandbox/iterations"))
+        .json(&json!({"workspace_id": WS, "name": "冲刺 1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = made["iteration"]["id"].as_str().unwrap().to_string();
+    let r = c
+        .post(format!("{base}/_sandbox/iterations/update"))
+        .json(&json!({"workspace_id": WS, "id": id, "name": "冲刺 1（延期）"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = tapd_app_token(&sb, &c).await;
+    let (_, listed) = get(&sb, &c, &token, &format!("/iterations?workspace_id={WS}&id={id}")).await;
+    assert_eq!(listed["data"][0]["Iteration"]["name"], "冲刺 1（延期）");
+    let r = c
+        .post(format!("{base}/_sandbox/iterations/delete"))
+        .json(&json!({"workspace_id": WS, "id": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, listed) = get(&sb, &c, &token, &format!("/iterations?workspace_id={WS}")).await;
+    assert_eq!(listed["data"], json!([]));
+    let got = seen.lock().unwrap().clone();
+    let events: Vec<&str> = got.iter().map(|b| b["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["iteration::create", "iteration::update", "iteration::delete"]);
+    assert_eq!(got[0]["name"], "冲刺 1");
+    assert_eq!(
+        (got[1]["old_name"].as_str(), got[1]["change_fields"].as_str()),
+        (Some("冲刺 1"), Some("name,modified"))
+    );
+    assert!(got[1].get("name").is_none(), "an update carries old values, not new ones");
+    assert_eq!(got[2]["id"], id.as_str());
+    assert!(got.iter().all(|b| b["secret"] == "s" && b["workspace_id"] == WS));
+}

@@ -961,3 +961,70 @@ async fn tdoc_doc_read_has_the_samples_offsets() {
     assert_eq!(got["document"], want["document"], "the offsets are the sample's");
     assert_eq!(got["version"], 2);
 }
+
+/// Records every delivery it is sent.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/webhooks/tapd",
+        post(move |body: axum::body::Bytes| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/tapd", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// A status and owner change delivers `story::update` with exactly the sample's keys (every
+/// value a string, no new values), then `story::status_change`.
+#[tokio::test]
+async fn tapd_update_delivery_is_the_reference() {
+    let (url, seen) = webhook_receiver().await;
+    let sb = start_with(|cfg| {
+        cfg.webhook_url = Some(url);
+        cfg.webhook_secret = "s3cret".into();
+    })
+    .await;
+    sb.add_item_with_fields(
+        WS,
+        ItemKind::Story,
+        "1120375001001000101",
+        "成本报表",
+        &[("owner", "alice;"), ("priority", "Middle")],
+    );
+    let change = sb
+        .change_item(WS, ItemKind::Story, "1120375001001000101", &[("status", "开发中"), ("owner", "bob")], "bob", true)
+        .await
+        .unwrap();
+    assert_eq!(change.changed, vec!["owner".to_string(), "status".to_string()]);
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let want = fixture("tapd/webhook_story_update.json");
+    assert_shape(&got[0], &want);
+    assert!(got[0].as_object().unwrap().values().all(Value::is_string));
+    assert_eq!(got[0]["event"], "story::update");
+    assert_eq!(got[0]["change_fields"], "owner,status,modified");
+    assert_eq!((&got[0]["old_status"], &got[0]["old_owner"]), (&json!("planning"), &json!("alice;")));
+    assert_eq!(got[0]["secret"], "s3cret");
+    assert_eq!(got[1]["event"], "story::status_change");
+    assert_eq!(got[1]["old_status"], "planning");
+    // The item itself moved on, in TAPD's own forms.
+    let item = sb.item(WS, ItemKind::Story, "1120375001001000101").unwrap();
+    assert_eq!((item.fields["status"].as_str(), item.fields["owner"].as_str()), ("developing", "bob;"));
+    // The same keys as the sample, and the sample's keys only, in every `*::update`.
+    sb.change_item(WS, ItemKind::Bug, BUG, &[("priority", "high")], "bob", true).await.unwrap();
+    let bug = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(bug["event"], "bug::update");
+    let mut want_bug = want.as_object().unwrap().clone();
+    want_bug.remove("old_owner");
+    want_bug.insert("old_current_owner".into(), json!(""));
+    assert_shape(&bug, &Value::Object(want_bug));
+}
