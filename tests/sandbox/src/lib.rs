@@ -96,6 +96,16 @@
 //!   requests, max request rates is 1800req/10min"}` (`rate_limited_reply.json`; the numbers are
 //!   the limit in force). Refused requests do not count.
 //!
+//! - Deliveries beyond create (the [`deliveries`] module docs have the shapes): a person's change
+//!   to an item (the item page's form, [`Sandbox::change_item`], `POST /_sandbox/items/change`)
+//!   delivers `story|bug|task::update` (`webhook_story_update.json`: `change_fields`, `old_<field>`,
+//!   never the new values) and, for a status move, `story|bug::status_change`; iterations
+//!   ([`Sandbox::create_iteration`], [`Sandbox::rename_iteration`], [`Sandbox::delete_iteration`],
+//!   `POST /_sandbox/iterations[/update|/delete]`) deliver `iteration::create|update|delete`
+//!   (`old_name`). Every delivery is recorded ([`Sandbox::deliveries`], `GET /_sandbox/deliveries`)
+//!   and can be sent again, late, twice or out of order ([`Sandbox::redeliver`],
+//!   `POST /_sandbox/deliveries/redeliver {seq, delay_ms?}`). The URL and secret: the config's, or
+//!   [`Sandbox::set_webhook`] / `POST /_sandbox/webhook` at run time.
 //! - People: `GET /users/info`, `GET /workspaces/users`, `GET /roles`, and who consents: see the
 //!   [`members`] module (seeded users, default membership, `/_sandbox/tapd-users`, `/_sandbox/members`).
 //!   The TAPD consent page lets the person pick who they are (`user_id`, as TAPD's own login would).
@@ -225,11 +235,13 @@
 //! `POST faults <Fault>` (kinds include `{"redirect":URL}`: a `307` to URL), `DELETE faults` (or `POST clear-faults`),
 //! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`,
 //! `GET workflows?workspace_id=`, `POST workflows {workspace_id, system, statuses:[{key,name}], end:[key]}`,
-//! `GET iterations`, `POST iterations {workspace_id, name, id?}` → `200 Iteration`,
-//! `POST iterations/update {workspace_id, id, name}` → `200 Iteration`,
+//! `GET iterations`, `POST iterations {workspace_id, name, id?, deliver?}` → `200 {iteration, deliveries}`,
+//! `POST iterations/update {workspace_id, id, name, deliver?}` → `200 {iteration, deliveries}`,
 //! `GET|POST tdoc-limits {file_ops_per_window, content_ops_per_window, window_ms, version_window}`
 //! (`null` counts: unlimited; fresh windows), `POST doc-edit {file_id, edits: [DocEdit]}` →
-//! `200 DocText`, `GET doc-text?file_id=` → `DocText`.
+//! `200 DocText`, `GET doc-text?file_id=` → `DocText`, `POST items/change {workspace_id, kind, id,
+//! fields, deliver?, current_user?}` → `200 ItemChange`, `GET deliveries`, `POST deliveries/redeliver
+//! {seq, delay_ms?}`, `POST webhook {url, secret}`, `POST iterations/delete {workspace_id, id}`.
 //! Other mutations answer `204`. The full table is in the `control` module's source docs.
 
 #![allow(
@@ -241,7 +253,7 @@
 /// harness's DynamoDB fault proxy).
 pub mod conn;
 mod control;
-mod deliveries;
+pub mod deliveries;
 mod docmodel;
 mod faults;
 pub mod members;
