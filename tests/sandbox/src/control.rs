@@ -33,6 +33,8 @@
 //! | POST | `/_sandbox/items/change` | `{workspace_id, kind, id, fields: {status (key or name), owner, priority, iteration_id, ...}, deliver? (default true), current_user?}`: a person's edit in TAPD; `200 ItemChange {item, changed, events, deliveries}`; `400` on TAPD's rules, `404` unknown item |
 //! | GET | `/_sandbox/deliveries` | `[Delivery]`: `{seq, event, url, body, status (0: no answer), redelivery_of}` |
 //! | POST | `/_sandbox/deliveries/redeliver` | `{seq, delay_ms?}`: the same body again (same `event_id`); `200 Delivery`, or `202` at once and later with `delay_ms` |
+//! | GET | `/_sandbox/file-location?file_id=` | where a file (or folder) is now: `{file_id, folders: [Folder]}`, root first (`[]`: the root); `404` unknown |
+//! | GET | `/_sandbox/folder?folder_id=` | a folder's live content (empty or `/`: the root, every owner's): `{folders: [Folder], files: [Doc]}`; `404` unknown |
 //! | POST | `/_sandbox/webhook` | `{url: "..." or null, secret}`: where deliveries go from now on |
 //! | GET | `/_sandbox/tdoc-limits` | `{"file_ops_per_window":300,"content_ops_per_window":150,"window_ms":60000,"version_window":10}` (`null` counts: unlimited) |
 //! | POST | `/_sandbox/tdoc-limits` | the same JSON (all four keys); starts fresh windows |
@@ -56,8 +58,9 @@ use crate::Sandbox;
 use crate::deliveries::Delivery;
 use crate::model::{
     Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, Iteration, ReplyWrapping, RequestRecord,
-    TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocLimits, TdocOffsetUnit,
-    TdocRootFolder, TdocTokenError, Variants, Workflow, WorkflowStatus, WorkflowSystem,
+    TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocFolderRename,
+    TdocLimits, TdocMoveParams, TdocOffsetUnit, TdocRootFolder, TdocTokenError, Variants, Workflow, WorkflowStatus,
+    WorkflowSystem,
 };
 use crate::tdoc_edit::DocEdit;
 
@@ -87,6 +90,8 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/_sandbox/deliveries", get(deliveries))
         .route("/_sandbox/deliveries/redeliver", post(redeliver))
         .route("/_sandbox/webhook", post(set_webhook))
+        .route("/_sandbox/file-location", get(file_location))
+        .route("/_sandbox/folder", get(folder_listing))
         .route("/_sandbox/tdoc-limits", get(tdoc_limits).post(set_tdoc_limits))
         .route("/_sandbox/doc-edit", post(doc_edit))
         .route("/_sandbox/doc-text", get(doc_text))
@@ -321,6 +326,30 @@ async fn redeliver(State(sb): State<Sandbox>, Json(r): Json<Redeliver>) -> Respo
     }
 }
 
+async fn file_location(State(sb): State<Sandbox>, Query(q): Query<FileQuery>) -> Response {
+    match sb.file_location(&q.file_id) {
+        Some(chain) => Json(json!({"file_id": q.file_id, "folders": chain})).into_response(),
+        None => not_found("no such file"),
+    }
+}
+
+#[derive(Deserialize)]
+struct FolderQuery {
+    #[serde(default)]
+    folder_id: String,
+}
+
+async fn folder_listing(State(sb): State<Sandbox>, Query(q): Query<FolderQuery>) -> Response {
+    let folder = match q.folder_id.as_str() {
+        "" | "/" => None,
+        f => Some(f),
+    };
+    match sb.folder_children(folder) {
+        Some((folders, files)) => Json(json!({"folders": folders, "files": files})).into_response(),
+        None => not_found("no such folder"),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Webhook {
@@ -434,6 +463,10 @@ struct VariantsUpdate {
     tdoc_root_folder: Option<TdocRootFolder>,
     #[serde(default)]
     tdoc_offset_unit: Option<TdocOffsetUnit>,
+    #[serde(default)]
+    tdoc_move_params: Option<TdocMoveParams>,
+    #[serde(default)]
+    tdoc_folder_rename: Option<TdocFolderRename>,
 }
 
 async fn set_variants(State(sb): State<Sandbox>, Json(u): Json<VariantsUpdate>) -> StatusCode {
@@ -448,6 +481,8 @@ async fn set_variants(State(sb): State<Sandbox>, Json(u): Json<VariantsUpdate>) 
     v.tapd_dead_token = u.tapd_dead_token.unwrap_or(v.tapd_dead_token);
     v.tapd_unknown_path = u.tapd_unknown_path.unwrap_or(v.tapd_unknown_path);
     v.tdoc_offset_unit = u.tdoc_offset_unit.unwrap_or(v.tdoc_offset_unit);
+    v.tdoc_move_params = u.tdoc_move_params.unwrap_or(v.tdoc_move_params);
+    v.tdoc_folder_rename = u.tdoc_folder_rename.unwrap_or(v.tdoc_folder_rename);
     sb.set_variants(v);
     StatusCode::NO_CONTENT
 }

@@ -127,7 +127,10 @@
 //!   `{base}/tdoc/doc/D<base64 of key>`, `createTime` (a number), `title`, `type`, ...;
 //!   `PATCH /files/{id}` renames (`title` ≤ 36); `DELETE /files/{id}` deletes (a folder id
 //!   deletes the folder); `POST /files/{id}/copy` (`title` default the source's, `folderID`)
-//!   answers the new file like a create; `PATCH /files/{id}/move` (`folderID`);
+//!   answers the new file like a create; `PATCH /files/{id}/move` (`targetfolderID`, empty or `/`
+//!   the root; `parentfolderID`, when sent, must be where the file is now: else `400`; the
+//!   `folder_id` variant takes `folderID`); `PATCH /folders/{id}` (`title` ≤ 36) renames a folder
+//!   (variant `tdoc_folder_rename`); a folder listing shows sub-folders (`type: folder`) beside files;
 //!   `GET /files/{id}/metadata`; `PATCH /files/{id}/permission` (`policy` one of `private`,
 //!   `members`, `publicRead`, `publicWrite`; `copyEnabled`, `readerCommentEnabled` `true|false`);
 //!   `POST /folders` (`title`, optional `parentfolderID`); `DELETE /folders/{id}` (with
@@ -218,7 +221,12 @@
 //!   others, `/folders/%2F` answers `301` to itself (a redirect loop) and the rest
 //!   `404 {"ret":404,"msg":"not found"}`;
 //! - `tdoc_offset_unit` (`utf16` | `chars`), [`TdocOffsetUnit`]: what the doc read's `begin`/`end`
-//!   and `batchUpdate`'s indices count (UTF-16 code units, or characters).
+//!   and `batchUpdate`'s indices count (UTF-16 code units, or characters);
+//! - `tdoc_move_params` (`documented` | `folder_id`), [`TdocMoveParams`]: the move's body is
+//!   `targetfolderID` (+ `parentfolderID`, checked when sent) as documented, or `folderID`; the
+//!   other form answers `400 {"ret":400001}`;
+//! - `tdoc_folder_rename` (`renames` | `refused`), [`TdocFolderRename`]: `PATCH /drive/v2/folders/{id}`
+//!   (`title`) renames a folder, or (unconfirmed upstream) answers as an unknown route.
 //!
 //! Set the first four in [`SandboxConfig`], any at run time with [`Sandbox::set_variants`] (and
 //! the setters), or `POST /_sandbox/variants` with any of the keys above.
@@ -230,7 +238,9 @@
 //! "v_sandbox", stored as given), created? ("Y-m-d H:i:s"), count? (default 1)}` → `200 [Comment]`,
 //! `POST workspaces {workspace_id, name}`, `POST tdoc-users {open_id, nick}`,
 //! `POST variants {tapd_token_resource?, tdoc_token_error?, tdoc_batch_update_route?, tdoc_doc_read?,
-//! tdoc_token_reply?, tdoc_file_id_key?, tdoc_root_folder?, tdoc_offset_unit?}` (unknown key or value → 4xx),
+//! tdoc_token_reply?, tdoc_file_id_key?, tdoc_root_folder?, tdoc_offset_unit?, tdoc_move_params?,
+//! tdoc_folder_rename?}` (unknown key or value → 4xx), `GET file-location?file_id=` (the folder chain),
+//! `GET folder?folder_id=` (sub-folders and files),
 //! `POST tapd-rate-limit {"limit":N,"window_ms":M}` or `null` (unlimited; starts a fresh window),
 //! `POST faults <Fault>` (kinds include `{"redirect":URL}`: a `307` to URL), `DELETE faults` (or `POST clear-faults`),
 //! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`,
@@ -282,8 +292,9 @@ pub use docmodel::Paragraph;
 pub use members::{ADMIN_ROLE_ID, MEMBER_USER_ID};
 pub use model::{
     Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, Iteration, ReplyWrapping, RequestRecord,
-    TASK_STATUSES, TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocLimits,
-    TdocOffsetUnit, TdocRootFolder, TdocTokenError, Variants, Workflow, WorkflowStatus, WorkflowSystem,
+    TASK_STATUSES, TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey,
+    TdocFolderRename, TdocLimits, TdocMoveParams, TdocOffsetUnit, TdocRootFolder, TdocTokenError, Variants, Workflow,
+    WorkflowStatus, WorkflowSystem,
 };
 pub use state::Folder;
 pub use tapd::{TAPD_USER_ID, tapd_author};
@@ -643,6 +654,39 @@ impl Sandbox {
     /// Every folder made (deleted ones are gone from it).
     pub fn folders(&self) -> Vec<Folder> {
         self.lock().folders.clone()
+    }
+
+    /// The folders a file (or folder) is in, root first (`[]`: in the root); `None` if unknown.
+    pub fn file_location(&self, id: &str) -> Option<Vec<Folder>> {
+        let st = self.lock();
+        let mut at = match (st.docs.iter().find(|d| d.id == id), st.folders.iter().find(|f| f.id == id)) {
+            (Some(d), _) => d.folder_id.clone(),
+            (None, Some(f)) => f.parent_id.clone(),
+            (None, None) => return None,
+        };
+        let mut chain = Vec::new();
+        while let Some(f) = at.and_then(|a| st.folders.iter().find(|f| f.id == a)) {
+            chain.push(f.clone());
+            at = f.parent_id.clone();
+            if chain.len() > 64 {
+                break;
+            }
+        }
+        chain.reverse();
+        Some(chain)
+    }
+
+    /// A folder's sub-folders and live files (`None`: the root); `None` if the folder is unknown.
+    pub fn folder_children(&self, folder_id: Option<&str>) -> Option<(Vec<Folder>, Vec<Doc>)> {
+        let st = self.lock();
+        if let Some(f) = folder_id
+            && !st.folders.iter().any(|x| x.id == f)
+        {
+            return None;
+        }
+        let folders = st.folders.iter().filter(|f| f.parent_id.as_deref() == folder_id).cloned().collect();
+        let files = st.docs.iter().filter(|d| !d.deleted && d.folder_id.as_deref() == folder_id).cloned().collect();
+        Some((folders, files))
     }
 
     pub fn comments(&self) -> Vec<Comment> {

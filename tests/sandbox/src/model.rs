@@ -421,6 +421,30 @@ pub enum TdocOffsetUnit {
     Chars,
 }
 
+/// Which body `PATCH /openapi/drive/v2/files/{fileID}/move` takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TdocMoveParams {
+    /// `targetfolderID` (where to), `parentfolderID` (where from; checked when sent), as documented (default).
+    #[default]
+    Documented,
+    /// `folderID` (where to), what the sandbox took before the document was read.
+    FolderId,
+}
+
+/// Whether `PATCH /openapi/drive/v2/folders/{folderID}` (`title`) renames a folder: inferred from
+/// the files route, confirmed by no public client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TdocFolderRename {
+    /// It renames (default), and so does `PATCH /files/{folderID}`.
+    #[default]
+    Renames,
+    /// Neither route renames a folder: `/folders/{id}` answers as an unknown route
+    /// (`404 {"ret":404,"msg":"not found"}`), `/files/{folderID}` `404 {"ret":10102}` (not a file).
+    Refused,
+}
+
 /// The switchable unconfirmed facts, as `GET /_sandbox/variants` shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Variants {
@@ -442,6 +466,10 @@ pub struct Variants {
     pub tapd_unknown_path: TapdUnknownPath,
     #[serde(default)]
     pub tdoc_offset_unit: TdocOffsetUnit,
+    #[serde(default)]
+    pub tdoc_move_params: TdocMoveParams,
+    #[serde(default)]
+    pub tdoc_folder_rename: TdocFolderRename,
 }
 
 /// One `POST /stories|/bugs|/tasks` update (or creation when no `id` was sent).

@@ -3,9 +3,9 @@
 //! (`upstream-apis.md`, "Reads"): a folder's listing (`GET /drive/v2/folders/{id}`, the root
 //! `%2F`, newest first unless `asc=1`, pages of at most 20, `data.next` 0 at the end), a file's
 //! metadata, a doc's content (`GET /doc/v3/{id}`, paragraphs with offsets: `tdoc_edit`), and search, which
-//! lags behind creation (30 s unless `Sandbox::set_search_lag`). A folder's id renames the
-//! folder through `PATCH /drive/v2/files/{id}` (unconfirmed upstream; the product tolerates a
-//! refusal).
+//! lags behind creation (30 s unless `Sandbox::set_search_lag`). A folder is renamed through
+//! `PATCH /drive/v2/folders/{id}` or, with its id, `PATCH /drive/v2/files/{id}` (both unconfirmed
+//! upstream: the `tdoc_folder_rename` variant refuses them).
 //!
 //! Error statuses and codes chosen where upstream is silent:
 //! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001}`;
@@ -38,7 +38,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Sandbox;
-use crate::model::{Doc, ReplyWrapping, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder, TdocTokenError};
+use crate::model::{
+    Doc, ReplyWrapping, TdocBatchUpdateRoute, TdocFileIdKey, TdocFolderRename, TdocMoveParams, TdocRootFolder,
+    TdocTokenError,
+};
 use crate::pages::{self, ConsentRequest};
 use crate::state::{Expiry, Folder, TdocCode, TdocRefresh, TdocToken};
 use crate::tapd::redirect_with;
@@ -71,7 +74,10 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/tdoc/openapi/drive/v2/folders", post(create_folder).get(list_root_no_id))
         .route("/tdoc/openapi/drive/v2/folders/{folder_id}/", get(list_folder_trailing_slash))
         .route("/tdoc/openapi/drive/v2/search", get(search))
-        .route("/tdoc/openapi/drive/v2/folders/{folder_id}", get(list_folder).delete(delete_folder))
+        .route(
+            "/tdoc/openapi/drive/v2/folders/{folder_id}",
+            get(list_folder).delete(delete_folder).patch(rename_folder),
+        )
         .route("/tdoc/openapi/drive/v2/files/{file_id}", patch(rename_file).delete(delete_file))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/copy", post(copy_file))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/move", patch(move_file))
@@ -848,8 +854,12 @@ async fn rename_file(
     if let Err(r) = check_title(title) {
         return r;
     }
-    // A folder's id renames the folder (drive v2 files and folders share ids).
+    // A folder's id renames the folder (drive v2 files and folders share ids), unless folder
+    // renames are refused: then it is no file.
     if folder_exists(&sb, &file_id, &open_id) {
+        if sb.variants().tdoc_folder_rename == TdocFolderRename::Refused {
+            return ret_error(StatusCode::NOT_FOUND, 10102, "file does not exist");
+        }
         if let Some(f) = sb.lock().folders.iter_mut().find(|f| f.id == file_id) {
             f.title = title.to_string();
         }
@@ -952,7 +962,8 @@ async fn copy_file(
     drive_data(&sb, file_json(&doc, &nick_of(&sb, &open_id)))
 }
 
-/// `PATCH /openapi/drive/v2/files/{fileID}/move` (form `folderID`; empty or `/`: the root).
+/// `PATCH /openapi/drive/v2/files/{fileID}/move`: form `targetfolderID` (empty or `/`: the root)
+/// and `parentfolderID` (where it is now, checked when sent), or `folderID` in the `folder_id` variant.
 async fn move_file(
     State(sb): State<Sandbox>,
     Path(file_id): Path<String>,
@@ -967,10 +978,29 @@ async fn move_file(
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(r) = owned_doc(&sb, &file_id, &open_id, ret_error) {
-        return r;
-    }
-    let folder_id = match target_folder(&sb, param(&p, "folderID"), &open_id) {
+    let doc = match owned_doc(&sb, &file_id, &open_id, ret_error) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let target = match sb.variants().tdoc_move_params {
+        TdocMoveParams::Documented => {
+            let Some(target) = p.get("targetfolderID") else {
+                return bad_param("targetfolderID is required");
+            };
+            if let Some(parent) = p.get("parentfolderID") {
+                let now = doc.folder_id.as_deref().unwrap_or("/");
+                if parent.as_str() != now && !(parent.is_empty() && now == "/") {
+                    return bad_param("parentfolderID is not the folder the file is in");
+                }
+            }
+            target.clone()
+        }
+        TdocMoveParams::FolderId => match p.get("folderID") {
+            Some(f) => f.clone(),
+            None => return bad_param("folderID is required"),
+        },
+    };
+    let folder_id = match target_folder(&sb, &target, &open_id) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -978,6 +1008,42 @@ async fn move_file(
         doc.folder_id = folder_id;
     }
     succeed(json!({}))
+}
+
+/// `PATCH /openapi/drive/v2/folders/{folderID}` (form `title`, at most 36 characters): renames
+/// the folder, or in the `refused` variant answers as an unknown route.
+async fn rename_folder(
+    State(sb): State<Sandbox>,
+    Path(folder_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if sb.variants().tdoc_folder_rename == TdocFolderRename::Refused {
+        return ret_error(StatusCode::NOT_FOUND, 404, "not found");
+    }
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let p = match form_params(&headers, &body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let title = param(&p, "title");
+    if let Err(r) = check_title(title) {
+        return r;
+    }
+    let owner = sb.lock().folders.iter().find(|f| f.id == folder_id).map(|f| f.owner_open_id.clone());
+    match owner {
+        None => ret_error(StatusCode::NOT_FOUND, 10102, "folder does not exist"),
+        Some(o) if o != open_id => ret_error(StatusCode::FORBIDDEN, 10103, "no permission to access this folder"),
+        Some(_) => {
+            if let Some(f) = sb.lock().folders.iter_mut().find(|f| f.id == folder_id) {
+                f.title = title.to_string();
+            }
+            succeed(json!({}))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -312,8 +312,9 @@ async fn drive_folders_rename_copy_move_delete() {
     assert_eq!(status, StatusCode::OK, "{copy}");
     let copy = copy["data"]["ID"].as_str().unwrap().to_string();
     assert_ne!(copy, file);
-    let (status, _) = d.call(Method::PATCH, &format!("/files/{}/move", enc(&copy)), &[("folderID", &folder)]).await;
-    assert_eq!(status, StatusCode::OK);
+    let mv = format!("/files/{}/move", enc(&copy));
+    let (status, body) = d.call(Method::PATCH, &mv, &[("targetfolderID", &folder), ("parentfolderID", "/")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let copied = d.sb.docs().into_iter().find(|doc| doc.id == copy).unwrap();
     assert_eq!((copied.title.as_str(), copied.folder_id.as_deref()), ("Copy", Some(folder.as_str())));
 
@@ -720,4 +721,63 @@ async fn iterations_deliver_create_update_delete() {
     assert!(got[1].get("name").is_none(), "an update carries old values, not new ones");
     assert_eq!(got[2]["id"], id.as_str());
     assert!(got.iter().all(|b| b["secret"] == "s" && b["workspace_id"] == WS));
+}
+
+/// Moving as documented (`targetfolderID`, `parentfolderID` checked), sub-folders listed beside
+/// files, a folder renamed by `PATCH /folders/{id}`, and the controls that say where a file is.
+#[tokio::test]
+async fn moving_between_folders_and_renaming_one() {
+    let d = Docs::new().await;
+    let (_, team) = d.call(Method::POST, "/folders", &[("title", "团队")]).await;
+    let team = team["data"]["ID"].as_str().unwrap().to_string();
+    let (_, done) = d.call(Method::POST, "/folders", &[("title", "已完成"), ("parentfolderID", &team)]).await;
+    let done = done["data"]["ID"].as_str().unwrap().to_string();
+    let (_, file) = d.call(Method::POST, "/files", &[("title", "需求"), ("type", "doc"), ("folderID", &team)]).await;
+    let file = file["data"]["ID"].as_str().unwrap().to_string();
+    // The listing shows the sub-folder as `type: folder`.
+    let (_, listed) = d.call(Method::GET, &format!("/folders/{}", enc(&team)), &[]).await;
+    let types: Vec<(&str, &str)> = listed["data"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["title"].as_str().unwrap(), e["type"].as_str().unwrap()))
+        .collect();
+    assert!(types.contains(&("已完成", "folder")) && types.contains(&("需求", "doc")), "{types:?}");
+    let mv = format!("/files/{}/move", enc(&file));
+    // Named from the wrong folder, or without a target: refused, nothing moves.
+    for bad in [vec![("targetfolderID", done.as_str()), ("parentfolderID", "/")], vec![("folderID", done.as_str())]] {
+        let (status, body) = d.call(Method::PATCH, &mv, &bad).await;
+        assert_eq!((status, &body["ret"]), (StatusCode::BAD_REQUEST, &json!(400001)), "{bad:?}");
+    }
+    let (status, body) = d.call(Method::PATCH, &mv, &[("targetfolderID", "300000000$Fnope")]).await;
+    assert_eq!((status, &body["ret"]), (StatusCode::NOT_FOUND, &json!(10102)));
+    assert_eq!(d.sb.file_location(&file).unwrap().iter().map(|f| f.title.as_str()).collect::<Vec<_>>(), ["团队"]);
+    let (status, _) = d.call(Method::PATCH, &mv, &[("targetfolderID", &done), ("parentfolderID", &team)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let base = d.sb.base_url();
+    let at: Value =
+        d.c.get(format!("{base}/_sandbox/file-location?file_id={}", enc(&file)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let chain: Vec<&str> = at["folders"].as_array().unwrap().iter().map(|f| f["title"].as_str().unwrap()).collect();
+    assert_eq!(chain, ["团队", "已完成"]);
+    // And back out (the target alone is enough).
+    let (status, _) = d.call(Method::PATCH, &mv, &[("targetfolderID", &team)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let listing: Value =
+        d.c.get(format!("{base}/_sandbox/folder?folder_id={}", enc(&team))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listing["folders"][0]["title"], "已完成");
+    assert_eq!(listing["files"][0]["id"], file.as_str());
+    let r = d.c.get(format!("{base}/_sandbox/folder?folder_id=nope")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Renaming a folder (the default variant): its title changes, its content stays.
+    let (status, _) = d.call(Method::PATCH, &format!("/folders/{}", enc(&team)), &[("title", "团队（2026）")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = d.call(Method::PATCH, &format!("/folders/{}", enc(&team)), &[("title", "")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(d.sb.file_location(&file).unwrap()[0].title, "团队（2026）");
 }

@@ -276,7 +276,8 @@ async fn tapd_token_resource_variants() {
         json!({"tapd_token_resource": "user", "tdoc_token_error": "http401", "tapd_dead_token": "http401",
                "tapd_unknown_path": "http404", "tdoc_batch_update_route": "colon",
                "tdoc_doc_read": "flat", "tdoc_token_reply": "flat", "tdoc_file_id_key": "ID",
-               "tdoc_root_folder": "plain", "tdoc_offset_unit": "utf16"})
+               "tdoc_root_folder": "plain", "tdoc_offset_unit": "utf16",
+               "tdoc_move_params": "documented", "tdoc_folder_rename": "renames"})
     );
     // A value the sandbox does not play is refused, and changes nothing.
     let resp = c
