@@ -35,6 +35,8 @@
 //! | POST | `/_sandbox/deliveries/redeliver` | `{seq, delay_ms?}`: the same body again (same `event_id`); `200 Delivery`, or `202` at once and later with `delay_ms` |
 //! | GET | `/_sandbox/file-location?file_id=` | where a file (or folder) is now: `{file_id, folders: [Folder]}`, root first (`[]`: the root); `404` unknown |
 //! | GET | `/_sandbox/folder?folder_id=` | a folder's live content (empty or `/`: the root, every owner's): `{folders: [Folder], files: [Doc]}`; `404` unknown |
+//! | POST | `/_sandbox/tapd-storm` | a "429 storm": `{"seconds": N}` (every TAPD API call refused for N s) or `{"calls": N}` (the next N); `{}` ends it |
+//! | POST | `/_sandbox/tapd-max-reply` | `{"bytes": N}`: TAPD list replies larger than N answer `502`; `{"bytes": null}` (default) never |
 //! | POST | `/_sandbox/webhook` | `{url: "..." or null, secret}`: where deliveries go from now on |
 //! | GET | `/_sandbox/tdoc-limits` | `{"file_ops_per_window":300,"content_ops_per_window":150,"window_ms":60000,"version_window":10}` (`null` counts: unlimited) |
 //! | POST | `/_sandbox/tdoc-limits` | the same JSON (all four keys); starts fresh windows |
@@ -90,6 +92,8 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/_sandbox/deliveries", get(deliveries))
         .route("/_sandbox/deliveries/redeliver", post(redeliver))
         .route("/_sandbox/webhook", post(set_webhook))
+        .route("/_sandbox/tapd-storm", post(tapd_storm))
+        .route("/_sandbox/tapd-max-reply", post(tapd_max_reply))
         .route("/_sandbox/file-location", get(file_location))
         .route("/_sandbox/folder", get(folder_listing))
         .route("/_sandbox/tdoc-limits", get(tdoc_limits).post(set_tdoc_limits))
@@ -348,6 +352,36 @@ async fn folder_listing(State(sb): State<Sandbox>, Query(q): Query<FolderQuery>)
         Some((folders, files)) => Json(json!({"folders": folders, "files": files})).into_response(),
         None => not_found("no such folder"),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StormWire {
+    #[serde(default)]
+    seconds: Option<f64>,
+    #[serde(default)]
+    calls: Option<u32>,
+}
+
+async fn tapd_storm(State(sb): State<Sandbox>, Json(s): Json<StormWire>) -> Response {
+    let time = match s.seconds {
+        Some(x) if !(x.is_finite() && x > 0.0) => return bad("seconds must be positive"),
+        Some(x) => Some(Duration::from_secs_f64(x)),
+        None => None,
+    };
+    sb.tapd_storm(time, s.calls);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaxReply {
+    bytes: Option<usize>,
+}
+
+async fn tapd_max_reply(State(sb): State<Sandbox>, Json(m): Json<MaxReply>) -> StatusCode {
+    sb.set_tapd_max_reply_bytes(m.bytes);
+    StatusCode::NO_CONTENT
 }
 
 #[derive(Deserialize)]

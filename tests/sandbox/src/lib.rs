@@ -55,6 +55,10 @@
 //!   `priority`, `iteration_id`, `story_id`, `custom_field_*`; `order=<field> asc|desc`
 //!   (default: oldest `created` first, then id); `limit` (default 30; above 200 clamped to 200,
 //!   as TAPD documents "最大取 200"); `page` (1-based; past the end: `[]`); `fields`.
+//!   `page × limit` may not exceed 20,000 ([`tapd::MAX_DEPTH`], every list): deeper answers `400`
+//!   in the envelope (upstream says only that it may not). `cursor=<last id>` lists the items after
+//!   that id in id order (`limit` of them; with `order` other than `id asc`, or `page` > 1: `400`):
+//!   the way past the cap, beside `created=A~B` windows.
 //!   Reply `data: [{"Story":{..}}]` (`Bug`, `Task`), every value a string. Items carry `id`,
 //!   `workspace_id`, `description` (HTML), `status`, `priority`, `iteration_id`, `created`,
 //!   `modified`; stories and tasks `name`, `owner`, `creator`; bugs `title`, `current_owner`,
@@ -94,7 +98,12 @@
 //!   minutes): every `/tapd/api/` request with valid credentials (Basic or Bearer; all belong to
 //!   the one app) counts in a sliding window; over it, `429 {"status":429,"data":"","info":"To many
 //!   requests, max request rates is 1800req/10min"}` (`rate_limited_reply.json`; the numbers are
-//!   the limit in force). Refused requests do not count.
+//!   the limit in force). Refused requests do not count. Every `/tapd/api/` reply carries
+//!   `X-RateLimit-Limit` and `X-RateLimit-Remaining` (of the window in force, after this call;
+//!   none when unlimited). A "429 storm" ([`Sandbox::tapd_storm`], `POST /_sandbox/tapd-storm
+//!   {"seconds":N}` or `{"calls":N}`, `{}` ends it) refuses every call with the 429 reply and
+//!   `Remaining: 0`. Optional: `502` for a list reply over a size ([`Sandbox::set_tapd_max_reply_bytes`],
+//!   `POST /_sandbox/tapd-max-reply {"bytes":N|null}`).
 //!
 //! - Deliveries beyond create (the [`deliveries`] module docs have the shapes): a person's change
 //!   to an item (the item page's form, [`Sandbox::change_item`], `POST /_sandbox/items/change`)
@@ -272,7 +281,7 @@ mod pages;
 mod persist;
 pub mod robots;
 mod state;
-mod tapd;
+pub mod tapd;
 mod tdoc;
 mod tdoc_edit;
 mod util;
@@ -458,6 +467,7 @@ impl Sandbox {
             .merge(control::routes())
             .merge(robots::routes())
             .fallback(faults::not_found)
+            .layer(from_fn_with_state(self.clone(), tapd::rate_headers))
             .layer(from_fn_with_state(self.clone(), faults::middleware))
             .with_state(self.clone())
     }
@@ -765,6 +775,21 @@ impl Sandbox {
     /// The TAPD rate limit in force (`None`: unlimited).
     pub fn tapd_rate_limit(&self) -> Option<(u32, Duration)> {
         self.lock().tapd_rate_limit
+    }
+
+    /// A "429 storm": every TAPD API call is refused (the rate-limit reply, `X-RateLimit-Remaining: 0`)
+    /// for `for_time`, or for the next `calls` calls; `(None, None)` ends one.
+    pub fn tapd_storm(&self, for_time: Option<Duration>, calls: Option<u32>) {
+        self.lock().tapd_storm = match (for_time, calls) {
+            (Some(d), _) => Some(state::Storm::Until(std::time::Instant::now() + d)),
+            (None, Some(n)) => Some(state::Storm::Calls(n)),
+            (None, None) => None,
+        };
+    }
+
+    /// TAPD answers `502` to a list whose reply would exceed `bytes` (`None`: never, the default).
+    pub fn set_tapd_max_reply_bytes(&self, bytes: Option<usize>) {
+        self.lock().tapd_max_reply_bytes = bytes;
     }
 
     /// Replaces the TAPD rate limit and starts a fresh window.

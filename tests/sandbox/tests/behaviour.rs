@@ -781,3 +781,128 @@ async fn moving_between_folders_and_renaming_one() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(d.sb.file_location(&file).unwrap()[0].title, "团队（2026）");
 }
+
+/// Every TAPD API reply names the window in force; a 429 says none is left.
+#[tokio::test]
+async fn tapd_replies_carry_the_rate_limit_headers() {
+    let sb = start().await;
+    let c = sandbox::http_client().build().unwrap();
+    sb.set_tapd_rate_limit(Some((3, Duration::from_secs(60))));
+    let token = tapd_app_token(&sb, &c).await; // the token call counts: 2 left
+    let url = format!("{}/stories?workspace_id={WS}", sb.tapd_api_base());
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let r = c.get(&url).bearer_auth(&token).send().await.unwrap();
+        let h = |k: &str| r.headers().get(k).map(|v| v.to_str().unwrap().to_string());
+        seen.push((r.status().as_u16(), h("x-ratelimit-limit"), h("x-ratelimit-remaining")));
+    }
+    let s = |x: &str| Some(x.to_string());
+    assert_eq!(seen, [(200, s("3"), s("1")), (200, s("3"), s("0")), (429, s("3"), s("0"))]);
+    // The workflow and iteration routes carry them too; unlimited: none.
+    sb.set_tapd_rate_limit(Some((10, Duration::from_secs(60))));
+    let r =
+        c.get(format!("{}/iterations?workspace_id={WS}", sb.tapd_api_base())).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "9");
+    sb.set_tapd_rate_limit(None);
+    let r = c.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert!(r.headers().get("x-ratelimit-limit").is_none());
+}
+
+/// `page × limit` stops at 20,000; `cursor=<last id>` pages past it in id order.
+#[tokio::test]
+async fn paging_stops_at_twenty_thousand_and_cursors_go_past() {
+    let sb = start().await;
+    let c = sandbox::http_client().build().unwrap();
+    let token = tapd_app_token(&sb, &c).await;
+    for (query, want) in [
+        ("limit=200&page=100", StatusCode::OK),
+        ("limit=200&page=101", StatusCode::BAD_REQUEST),
+        ("limit=500&page=101", StatusCode::BAD_REQUEST),
+        ("limit=30&page=667", StatusCode::BAD_REQUEST),
+        ("limit=30&page=666", StatusCode::OK),
+    ] {
+        let (status, body) = get(&sb, &c, &token, &format!("/stories?workspace_id={WS}&{query}")).await;
+        assert_eq!(status, want, "{query}: {body}");
+        if want == StatusCode::BAD_REQUEST {
+            assert_eq!(body["status"], 0);
+            assert!(body["info"].as_str().unwrap().contains("20000"), "{body}");
+        }
+    }
+    let (status, _) = get(&sb, &c, &token, &format!("/comments?workspace_id={WS}&limit=200&page=101")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "comments too");
+    // Seven more stories, created in an order unlike their ids.
+    let ids: Vec<String> = (0..7).map(|i| format!("11200000010000001{:02}", 10 + (i * 3) % 7)).collect();
+    for (i, id) in ids.iter().enumerate() {
+        sb.add_item_with_fields(WS, ItemKind::Story, id, "s", &[("created", &at(i))]);
+    }
+    let mut all: Vec<String> = ids.clone();
+    all.push(STORY.to_string());
+    all.sort();
+    let mut got = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (status, body) = get(&sb, &c, &token, &format!("/stories?workspace_id={WS}&limit=3&cursor={cursor}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let page = super_ids(&body);
+        if page.is_empty() {
+            break;
+        }
+        cursor = page.last().unwrap().clone();
+        got.extend(page);
+    }
+    assert_eq!(got, all, "every item once, in id order");
+    for bad in ["cursor=x", "cursor=1&order=created%20asc", "cursor=1&order=id%20desc", "cursor=1&page=2"] {
+        let (status, _) = get(&sb, &c, &token, &format!("/stories?workspace_id={WS}&{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let (status, _) = get(&sb, &c, &token, &format!("/stories?workspace_id={WS}&cursor=1&order=id%20asc&page=1")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+fn super_ids(body: &Value) -> Vec<String> {
+    ids(body, "Story")
+}
+
+/// A "429 storm" refuses every call for a while or for a number of calls, then passes.
+#[tokio::test]
+async fn a_429_storm_passes() {
+    let sb = start().await;
+    let c = sandbox::http_client().build().unwrap();
+    let token = tapd_app_token(&sb, &c).await;
+    let path = format!("/stories?workspace_id={WS}");
+    let control = format!("{}/_sandbox/tapd-storm", sb.base_url());
+    assert_eq!(c.post(&control).json(&json!({"calls": 2})).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let (status, body) = get(&sb, &c, &token, &path).await;
+    assert_eq!((status, &body["status"]), (StatusCode::TOO_MANY_REQUESTS, &json!(429)));
+    assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::OK);
+    c.post(&control).json(&json!({"seconds": 0.3})).send().await.unwrap();
+    let r = c.get(format!("{}{path}", sb.tapd_api_base())).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(
+        (r.status(), r.headers()["x-ratelimit-remaining"].to_str().unwrap()),
+        (StatusCode::TOO_MANY_REQUESTS, "0")
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::OK);
+    c.post(&control).json(&json!({"seconds": 60})).send().await.unwrap();
+    assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::TOO_MANY_REQUESTS);
+    c.post(&control).json(&json!({})).send().await.unwrap();
+    assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::OK, "{{}} ends it");
+    assert_eq!(c.post(&control).json(&json!({"seconds": -1})).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+}
+
+/// Oversized list replies answer 502 when a maximum is set; asking for fewer fields fits.
+#[tokio::test]
+async fn oversized_replies_answer_502() {
+    let sb = start().await;
+    let c = sandbox::http_client().build().unwrap();
+    let token = tapd_app_token(&sb, &c).await;
+    let control = format!("{}/_sandbox/tapd-max-reply", sb.base_url());
+    c.post(&control).json(&json!({"bytes": 100})).send().await.unwrap();
+    let (status, body) = get(&sb, &c, &token, &format!("/stories?workspace_id={WS}")).await;
+    assert_eq!((status, &body["status"]), (StatusCode::BAD_GATEWAY, &json!(0)));
+    let (status, _) = get(&sb, &c, &token, &format!("/stories?workspace_id={WS}&fields=id")).await;
+    assert_eq!(status, StatusCode::OK);
+    c.post(&control).json(&json!({"bytes": null})).send().await.unwrap();
+    assert_eq!(get(&sb, &c, &token, &format!("/stories?workspace_id={WS}")).await.0, StatusCode::OK);
+}

@@ -1029,3 +1029,15 @@ async fn tapd_update_delivery_is_the_reference() {
     want_bug.insert("old_current_owner".into(), json!(""));
     assert_shape(&bug, &Value::Object(want_bug));
 }
+
+/// A "429 storm" answers TAPD's seen rate-limit reply, as the real limit does.
+#[tokio::test]
+async fn tapd_storm_reply_is_the_seen_reply() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await;
+    sb.tapd_storm(None, Some(1));
+    let (status, body) = tapd_get(&sb, &c, &token, &format!("/stories?workspace_id={WS}")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body, fixture("tapd/rate_limited_reply.json"));
+}
