@@ -658,7 +658,8 @@ async fn tdoc_create_file_and_insert_text() {
     client.insert_text(&alice, &file.id, "TAPD: https://www.tapd.cn/x?a=1&b=2\n").await.unwrap();
     client.insert_text(&alice, &file.id, "第二段 \"quoted\" 50% + more").await.unwrap();
     let doc = sb.docs().into_iter().find(|d| d.id == file.id).unwrap();
-    assert_eq!(doc.content, "TAPD: https://www.tapd.cn/x?a=1&b=2\n第二段 \"quoted\" 50% + more");
+    // Each insert goes to the doc's start (index 1), as documented.
+    assert_eq!(doc.content, "第二段 \"quoted\" 50% + moreTAPD: https://www.tapd.cn/x?a=1&b=2\n");
 
     // The `$` travelled percent-encoded, and only it.
     let req = last_request(&sb);
@@ -921,7 +922,8 @@ async fn tdoc_routes_are_found_once_and_remembered() {
     }
     assert_eq!(client.batch_route(), shared::tdoc::BatchRoute::Slash);
     assert_eq!((answered(&sb, 404, ":batchUpdate"), answered(&sb, 200, "/batchUpdate")), (1, 2));
-    assert_eq!(sb.docs()[0].content, "one two");
+    // Each insert goes to the doc's start (index 1), as documented.
+    assert_eq!(sb.docs()[0].content, "twoone ");
     // A missing doc is a missing doc on the remembered route, not a route to change.
     let e = client.insert_text(&alice, "300000000$NoSuchFile00", "x").await.unwrap_err();
     assert!(shared::tdoc::is_missing(&e), "{e:?}");
@@ -951,5 +953,36 @@ async fn tdoc_routes_are_found_once_and_remembered() {
             TdocRootFolder::NoId => 2,
         };
         assert_eq!(misses, expected, "{variant:?}: one miss per route tried, once");
+    }
+}
+
+/// The doc read as blocks with the offsets the sandbox numbers (as the documented read), and
+/// a `batchUpdate` by them: replace one paragraph, delete another, the rest untouched.
+#[tokio::test]
+async fn tdoc_doc_blocks_are_rewritten_by_their_offsets() {
+    use shared::tdoc::Edit;
+    for wrapped in [false, true] {
+        let sb = start().await;
+        if wrapped {
+            sb.set_variants(sandbox::Variants {
+                tdoc_doc_read: sandbox::ReplyWrapping::Wrapped,
+                ..sandbox::Variants::default()
+            });
+        }
+        let client = tdoc(&sb);
+        let alice = tdoc_user_token(&sb, &client, ALICE).await;
+        let file = client.create_file(&alice, "Blocks", "doc", None).await.unwrap();
+        client.insert_text(&alice, &file.id, "卡片 😀\n人写的\n要删的\n尾").await.unwrap();
+        let tree = client.read_doc(&alice, &file.id).await.unwrap();
+        let texts: Vec<&str> = tree.blocks.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(texts, ["卡片 😀", "人写的", "要删的", "尾"], "wrapped: {wrapped}");
+        let (card, gone, next) = (&tree.blocks[0], &tree.blocks[2], &tree.blocks[3]);
+        let edits = [
+            Edit::Delete { start: gone.begin, length: next.begin - gone.begin },
+            Edit::Replace { start: card.begin, length: card.end - card.begin, text: "新卡片".into() },
+        ];
+        client.batch_update(&alice, &file.id, &edits, tree.version).await.unwrap();
+        let doc = sb.docs().into_iter().find(|d| d.id == file.id).unwrap();
+        assert_eq!(doc.content, "新卡片\n人写的\n尾", "wrapped: {wrapped}");
     }
 }

@@ -368,7 +368,7 @@ proptest! {
             match s {
                 Step::Update { status, owner, priority, twice } => {
                     let names = CardNames { status: statuses[status].into(), iteration: None };
-                    let card = card_text(Lang::ZhCn, &key, &item(owners[owner], priorities[priority]), url, &names);
+                    let card = card_text(Lang::ZhCn, &key, &item(owners[owner], priorities[priority]), url, &names, [true; 3]);
                     for _ in 0..if twice { 2 } else { 1 } {
                         if let Plan::Write { edits, .. } = plan(&doc.read(), &key, &card, &legacy) {
                             doc.apply(&edits);

@@ -946,7 +946,7 @@ fn workspace_body(v: &WorkspaceView<'_>) -> Markup {
         (html::csrf_form_as(FormAs::Id("content-settings"), &to("settings"), csrf, html! {
             p {
                 input type="hidden" name="intro_shown" value="1";
-                (lang.pick("文档开头显示：", "The doc's intro shows:")) " "
+                (lang.pick("文档卡片显示：", "The doc's card shows:")) " "
                 (boxes("intro", &[
                     ("owner", lang.pick("处理人", "owner"), intro_on(IntroField::Owner)),
                     ("priority", lang.pick("优先级", "priority"), intro_on(IntroField::Priority)),

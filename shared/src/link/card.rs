@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 use super::names::StatusName;
 use super::{Linker, Outcome};
+use crate::config::IntroField;
 use crate::deadline::Deadline;
 use crate::error::LinkError;
 use crate::ids::ItemKind;
@@ -53,20 +54,34 @@ const SUM_OPEN: &str = " 〔";
 const SUM_CLOSE: char = '〕';
 const SUM_HEX: usize = 8;
 
-/// The card's text: one line (a paragraph), ending with its checksum.
-pub fn card_text(lang: Lang, key: &ItemKey, item: &TapdItem, item_url: &str, names: &CardNames) -> String {
+/// Which of the optional fields the card shows (the workspace's intro fields: owner, priority,
+/// iteration; the description is written once under the card, [`creation_text`]).
+pub fn card_fields(fields: &[IntroField]) -> [bool; 3] {
+    [IntroField::Owner, IntroField::Priority, IntroField::Iteration].map(|f| fields.contains(&f))
+}
+
+/// The card's text: one line (a paragraph), ending with its checksum. `shown`: owner,
+/// priority, iteration ([`card_fields`]).
+pub fn card_text(
+    lang: Lang,
+    key: &ItemKey,
+    item: &TapdItem,
+    item_url: &str,
+    names: &CardNames,
+    shown: [bool; 3],
+) -> String {
     let labels = text::intro_labels(lang);
     let (sep, bar) = if lang == Lang::ZhCn { ("：", "｜") } else { (": ", " | ") };
     let mut body = format!("TAPD {} #{}{sep}{}", text::kind_name(lang, key.kind), key.id, one_line(&item.name));
     let owners = item.owner.split(';').map(str::trim).filter(|o| !o.is_empty()).collect::<Vec<_>>().join(", ");
     let status_label = lang.pick("状态", "Status");
-    for (label, value) in [
-        (status_label, one_line(&names.status)),
-        (labels.owner, one_line(&owners)),
-        (labels.priority, one_line(&item.priority)),
-        (labels.iteration, names.iteration.as_deref().map(one_line).unwrap_or_default()),
+    for (on, label, value) in [
+        (true, status_label, one_line(&names.status)),
+        (shown[0], labels.owner, one_line(&owners)),
+        (shown[1], labels.priority, one_line(&item.priority)),
+        (shown[2], labels.iteration, names.iteration.as_deref().map(one_line).unwrap_or_default()),
     ] {
-        if !value.is_empty() {
+        if on && !value.is_empty() {
             body.push_str(&format!("{bar}{label}{sep}{value}"));
         }
     }
@@ -88,9 +103,9 @@ fn checksum(body: &str, key: &ItemKey) -> String {
 /// What a new doc starts with: the card, then (when the workspace's intro fields include the
 /// description) the item's description under its label, written once: it is the doc's own
 /// text from then on, never rewritten.
-pub fn creation_text(lang: Lang, card: &str, description: &str, fields: &[crate::config::IntroField]) -> String {
+pub fn creation_text(lang: Lang, card: &str, description: &str, fields: &[IntroField]) -> String {
     let sep = if lang == Lang::ZhCn { "：" } else { ": " };
-    if fields.contains(&crate::config::IntroField::Description) && !description.trim().is_empty() {
+    if fields.contains(&IntroField::Description) && !description.trim().is_empty() {
         format!("{card}\n{}{sep}\n{description}\n", text::intro_labels(lang).description)
     } else {
         format!("{card}\n")
@@ -277,8 +292,8 @@ impl Linker {
         item: &TapdItem,
         names: &CardNames,
     ) -> Result<String, LinkError> {
-        let lang = self.placement(&key.workspace).await?.language;
-        Ok(card_text(lang, key, item, &self.item_url(key), names))
+        let place = self.placement(&key.workspace).await?;
+        Ok(card_text(place.language, key, item, &self.item_url(key), names, card_fields(&place.intro_fields)))
     }
 
     /// Reads the doc and writes what [`plan`] says, in one `batchUpdate` carrying the read's
@@ -438,6 +453,7 @@ mod tests {
     }
 
     const URL: &str = "https://www.tapd.cn/20375001/prong/stories/view/1120375001001000101";
+    const ALL: [bool; 3] = [true; 3];
 
     fn names() -> CardNames {
         CardNames { status: "实现中".into(), iteration: Some("2026 第四季度 · 冲刺 3".into()) }
@@ -463,7 +479,7 @@ mod tests {
 
     #[test]
     fn the_card_shows_the_item_by_the_workspaces_names_in_both_languages() {
-        let zh = card_text(Lang::ZhCn, &key(), &item(), URL, &names());
+        let zh = card_text(Lang::ZhCn, &key(), &item(), URL, &names(), ALL);
         assert!(zh.starts_with("TAPD 需求 #1120375001001000101：按月导出所有项目的成本报表｜状态：实现中｜处理人：alice, bob｜优先级：High｜迭代：2026 第四季度 · 冲刺 3｜在 TAPD 中查看：https://"), "{zh}");
         assert!(is_card(&zh, &key()));
         let en = card_text(
@@ -472,14 +488,19 @@ mod tests {
             &TapdItem { name: "a\nb".into(), ..item() },
             URL,
             &CardNames { status: "Developing".into(), iteration: None },
+            ALL,
         );
         assert!(en.starts_with("TAPD story #1120375001001000101: a b | Status: Developing | Owner: alice, bob | Priority: High | Open in TAPD: "), "{en}");
         assert!(!en.contains('\n') && is_card(&en, &key()));
+        // The workspace's intro fields say which of owner, priority, iteration it shows.
+        let shown = card_fields(&[IntroField::Priority, IntroField::Description]);
+        let few = card_text(Lang::ZhCn, &key(), &item(), URL, &names(), shown);
+        assert!(few.contains("｜状态：实现中｜优先级：High｜在 TAPD 中查看：") && !few.contains("处理人"), "{few}");
     }
 
     #[test]
     fn only_an_unedited_card_of_this_item_is_recognised() {
-        let card = card_text(Lang::ZhCn, &key(), &item(), URL, &names());
+        let card = card_text(Lang::ZhCn, &key(), &item(), URL, &names(), ALL);
         assert!(!is_card(&card.replace("High", "Low"), &key()), "edited by a person");
         assert!(!is_card(&format!("{card}x"), &key()));
         assert!(!is_card(&format!("x{card}"), &key()));
@@ -490,7 +511,7 @@ mod tests {
 
     #[test]
     fn a_new_doc_gets_the_card_at_the_top_and_an_unchanged_one_is_kept() {
-        let card = card_text(Lang::ZhCn, &key(), &item(), URL, &names());
+        let card = card_text(Lang::ZhCn, &key(), &item(), URL, &names(), ALL);
         let k = key();
         let empty = doc(&[""]);
         assert_eq!(
@@ -503,8 +524,8 @@ mod tests {
     #[test]
     fn a_stale_card_is_replaced_by_its_offsets_and_a_second_one_removed() {
         let k = key();
-        let old = card_text(Lang::ZhCn, &k, &item(), URL, &CardNames { status: "规划中".into(), iteration: None });
-        let new = card_text(Lang::ZhCn, &k, &item(), URL, &names());
+        let old = card_text(Lang::ZhCn, &k, &item(), URL, &CardNames { status: "规划中".into(), iteration: None }, ALL);
+        let new = card_text(Lang::ZhCn, &k, &item(), URL, &names(), ALL);
         let d = doc(&["人写的", &old, "中间", &old, "尾"]);
         let Plan::Write { edits, how: How::Rewritten } = plan(&d, &k, &new, &legacy(&k, "")) else { panic!() };
         let (b1, b3) = (&d.blocks[1], &d.blocks[3]);
@@ -520,7 +541,7 @@ mod tests {
     #[test]
     fn a_person_edited_card_stays_theirs_and_a_fresh_one_goes_on_top() {
         let k = key();
-        let card = card_text(Lang::ZhCn, &k, &item(), URL, &names());
+        let card = card_text(Lang::ZhCn, &k, &item(), URL, &names(), ALL);
         let edited = card.replacen("High", "很高", 1);
         let d = doc(&[&edited, "笔记"]);
         assert_eq!(
@@ -532,7 +553,7 @@ mod tests {
     #[test]
     fn the_old_intro_is_replaced_only_where_it_is_still_the_products() {
         let k = key();
-        let card = card_text(Lang::ZhCn, &k, &item(), URL, &names());
+        let card = card_text(Lang::ZhCn, &k, &item(), URL, &names(), ALL);
         let intro = super::super::intro_text(
             Lang::ZhCn,
             ItemKind::Story,

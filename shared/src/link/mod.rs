@@ -741,7 +741,8 @@ impl Linker {
                     card::CardNames { status: item.status.clone(), iteration: None }
                 }
             };
-            let text = card::card_text(place.language, key, item, &self.item_url(key), &names);
+            let shown = card::card_fields(&place.intro_fields);
+            let text = card::card_text(place.language, key, item, &self.item_url(key), &names, shown);
             let description = html_to_text(&item.description, intro::DESCRIPTION_MAX_CHARS);
             let fresh = card::creation_text(place.language, &text, &description, &place.intro_fields);
             let write = card::CardWrite { card: &text, fresh: &fresh, description: &description };

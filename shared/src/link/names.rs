@@ -39,6 +39,17 @@ pub struct StatusName {
     pub is_end: bool,
 }
 
+/// Tasks have no workflow of their own in TAPD (`/workflows/*` take `system=story|bug` only):
+/// their three statuses are TAPD's, the same in every workspace, and `done` ends them.
+const TASK_STATUSES: [(&str, &str); 3] = [("open", "未开始"), ("progressing", "进行中"), ("done", "已完成")];
+
+fn task_workflow() -> Workflow {
+    Workflow {
+        names: TASK_STATUSES.iter().map(|(k, n)| ((*k).to_owned(), (*n).to_owned())).collect(),
+        ends: [("done".to_owned(), "已完成".to_owned())].into(),
+    }
+}
+
 type WorkflowKey = (WorkspaceId, ItemKind, String);
 /// An iteration's name as last read (`None`: TAPD has no such iteration), and when.
 type IterationEntry = (Option<String>, Instant);
@@ -86,6 +97,9 @@ impl Linker {
         status: &str,
         deadline: Deadline,
     ) -> Result<Workflow, LinkError> {
+        if kind == ItemKind::Task {
+            return Ok(task_workflow());
+        }
         let key = (ws.clone(), kind, type_id.to_owned());
         if let Some(wf) = self.names.cached_workflow(&key, status).await {
             return Ok(wf);
@@ -185,6 +199,13 @@ mod tests {
         assert_eq!(names.cached_workflow(&key, "planning").await, None);
         names.forget_workflows(&ws()).await;
         assert!(names.workflows.lock().await.is_empty());
+    }
+
+    #[test]
+    fn tasks_end_when_done() {
+        let wf = task_workflow();
+        assert_eq!(wf.names["progressing"], "进行中");
+        assert!(wf.ends.contains_key("done") && !wf.ends.contains_key("open"));
     }
 
     #[tokio::test]
