@@ -362,7 +362,19 @@ impl Linker {
             return Ok(Outcome::Paused);
         }
         match self.advance(&mut claim, account, prefetched, deadline).await {
-            Ok(doc_url) => Ok(Outcome::Linked { doc_url }),
+            Ok(doc_url) => {
+                // A change TAPD reported while the doc was being made found the item busy: the
+                // card was written from an earlier read, so it is shown again now.
+                if claim.record.card.stale_since_ms.is_some() && deadline.has_reserves(3) {
+                    let rename = self.placement(&claim.record.key.workspace).await.is_ok_and(|p| p.events.rename);
+                    let what = card::Follow { rename, card: true };
+                    if let Err(e) = Box::pin(self.follow_item(&claim.record.key, what, deadline)).await {
+                        let key = &claim.record.key;
+                        tracing::warn!(workspace = %key.workspace, item = %key.id, error = %e, "a change during linking is shown at the next one");
+                    }
+                }
+                Ok(Outcome::Linked { doc_url })
+            }
             Err(LinkError::Store(StoreError::LostClaim)) => Err(LinkError::Store(StoreError::LostClaim)),
             Err(LinkError::ItemNotFound) => self.absent(claim).await,
             Err(e) => {

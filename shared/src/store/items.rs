@@ -652,7 +652,7 @@ impl Store {
     pub async fn record_done(&self, claim: &mut Claim, doc: Doc, comment_id: &str) -> Result<(), StoreError> {
         let now = now_millis();
         let finished = self
-            .claimed_update(
+            .claimed_update_old(
                 claim,
                 &format!(
                     "SET #st = :done, comment_id = :cid, updated_at = :now, gsi1pk = :list, gsi1sk = :lk, {HISTORY} \
@@ -670,6 +670,9 @@ impl Store {
             )
             .await;
         match finished {
+            // A change was reported while the item was being linked (it was busy): its card
+            // may show the item as it was read before; the caller shows it again.
+            Ok(old) => claim.record.card.stale_since_ms = old.as_ref().and_then(|o| get_n(o, "card_stale")),
             // The SDK retried a write whose first try landed (its reply was lost): the claim
             // is gone because this very write released it.
             Err(StoreError::LostClaim)
@@ -677,7 +680,7 @@ impl Store {
                     .item(&claim.record.key)
                     .await?
                     .is_some_and(|r| matches!(&r.stage, Stage::Done { comment_id: c, .. } if c == comment_id)) => {}
-            other => other?,
+            Err(e) => return Err(e),
         }
         claim.record.stage = Stage::Done { doc, comment_id: comment_id.to_owned() };
         Ok(())
@@ -922,6 +925,35 @@ impl Store {
         self.claimed_update(claim, &expr, values).await?;
         claim.record.deleted = true;
         Ok(())
+    }
+
+    /// [`Self::claimed_update`], answering the record as it was before the write.
+    async fn claimed_update_old(
+        &self,
+        claim: &Claim,
+        expr: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<Item>, StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&claim.record.key.pk(), SK)))
+            .update_expression(expr)
+            .condition_expression("claim_owner = :me")
+            .expression_attribute_values(":me", s(&claim.owner))
+            .return_values(ReturnValue::AllOld);
+        if expr.contains("#st") {
+            req = req.expression_attribute_names("#st", "status");
+        }
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(out) => Ok(out.attributes),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Err(StoreError::LostClaim),
+            Err(e) => Err(StoreError::sdk(e)),
+        }
     }
 
     async fn claimed_update(

@@ -429,3 +429,44 @@ async fn the_card_waits_in_the_history_when_it_cannot_be_written() {
     deliver(&webhook, &events[0]).await;
     assert!(paras(&stack, &file)[0].contains("｜优先级：Low｜"));
 }
+
+/// A change TAPD reports while the item's doc is still being made finds the item busy: the
+/// instance making it shows the change before it is done (the card was written from a read
+/// taken before the change).
+#[tokio::test]
+async fn a_change_while_the_doc_is_being_made_is_shown_when_it_is_done() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[]).await;
+    let other = stack.spawn("tapd-webhook", &[]).await;
+    let id = "1120003271001000111";
+    stack.sandbox.add_item_with_fields(
+        WS,
+        ItemKind::Story,
+        id,
+        "慢慢创建",
+        &[("status", "planning"), ("priority", "High")],
+    );
+    stack.sandbox.inject(Fault {
+        method: Some("POST".into()),
+        path_prefix: "/tdoc/openapi/drive/v2/files$".into(),
+        kind: FaultKind::Delay(Duration::from_millis(1_500)),
+        times: 1,
+    });
+    let making = webhook.http(&story_delivery(id, "slow"));
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let events = change_quietly(&stack, id, &[("status", "developing")]).await;
+        let mut words = Vec::new();
+        for e in &events {
+            words.push(deliver(&other, e).await["status"].clone());
+        }
+        words
+    };
+    let (made, words) = tokio::join!(making, meanwhile);
+    assert_eq!(made.json().unwrap()["status"], "linked", "{}", made.body);
+    assert!(words.iter().all(|w| w == "in_progress"), "{words:?}");
+    let file = link_record(&stack, id).await.unwrap().stage.doc().unwrap().id.clone();
+    let p = paras(&stack, &file);
+    assert_eq!(cards(&p, id), 1, "{p:?}");
+    assert!(p[0].contains("｜状态：开发中｜"), "{}", p[0]);
+}
