@@ -207,7 +207,7 @@ impl Linker {
     }
 
     /// A status change delivery (`story|bug::status_change`): the card shows the status a fresh
-    /// read gives (and close-out follows it, [`status`]).
+    /// read gives (and close-out follows it, `link/status.rs`).
     pub async fn status_changed(&self, key: &ItemKey, deadline: Deadline) -> Result<Outcome, LinkError> {
         self.follow_item(key, card::Follow { rename: false, card: true }, deadline).await
     }

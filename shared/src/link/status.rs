@@ -1,8 +1,10 @@
-//! The one place where "a fresh read says the item's status is X" is handled. Every path that
-//! reads an item to show it (a card written at creation or rewritten on an update or a status
-//! change) calls [`Linker::status_seen`] with what TAPD shows now, under the item's claim,
-//! before the card is written; what follows a status (close-out: a doc moving into its
-//! folder's `已完成` when the status ends the workflow, and back) hooks in here.
+//! The one place where "a fresh read says the item's status is X" is handled. A card rewritten
+//! on an update or a status change ([`Linker::follow`], `card.rs`; also the one shown again after
+//! a change reported while the doc was being made) calls [`Linker::status_seen`] with what TAPD
+//! shows now, under the item's claim, before the card is written; what follows a status
+//! (close-out: a doc moving into its folder's `已完成` when the status ends the workflow, and
+//! back) hooks in here. A doc being made is not passed here (its item may be made in an end
+//! status: close-out decides where such a doc goes at creation).
 
 use super::Linker;
 use super::names::StatusName;
