@@ -33,12 +33,14 @@ use crate::config::IntroField;
 use crate::deadline::Deadline;
 use crate::error::LinkError;
 use crate::ids::ItemKind;
+use crate::reason::Reason;
 use crate::store::{Account, Claim, Doc, ItemKey};
 use crate::tapd::TapdItem;
 use crate::tdoc::{Block, DocTree, Edit};
 use crate::text::{self, Lang};
 use crate::time::now_millis;
 use crate::tokens::Repeat;
+use crate::upstream::UpstreamError;
 
 /// What the card shows besides the item itself: names read from the workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -402,10 +404,23 @@ impl Linker {
             let mut written = None;
             if let Some((text, status)) = card? {
                 self.status_seen(claim, account, &doc, &item, &status, deadline).await?;
-                let description = super::html_to_text(&item.description, super::intro::DESCRIPTION_MAX_CHARS);
-                let fresh = format!("{text}\n");
-                let write = CardWrite { card: &text, fresh: &fresh, description: &description };
-                written = self.write_card(&key, account, &doc, &write, false, deadline).await?;
+                // Only a text doc has a card (a sheet, a form take none): the workspace's doc
+                // type now says, and a refusal of the read or the write says it of this doc
+                // (recorded in its history, as at creation: retrying would not change it).
+                let place = self.placement(&key.workspace).await?;
+                if place.doc_type(&self.cfg, key.kind) == "doc" {
+                    let description = super::html_to_text(&item.description, super::intro::DESCRIPTION_MAX_CHARS);
+                    let fresh = format!("{text}\n");
+                    let write = CardWrite { card: &text, fresh: &fresh, description: &description };
+                    written = match self.write_card(&key, account, &doc, &write, false, deadline).await {
+                        Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
+                            tracing::warn!(workspace = %key.workspace, item = %key.id, error = %e, "the doc takes no card; leaving it");
+                            self.clients.store.record_card_failed(claim, Reason::from(&e)).await?;
+                            None
+                        }
+                        other => other?,
+                    };
+                }
             }
             let released = self.clients.store.record_card(claim, written.is_some(), title.as_deref(), read_at).await?;
             if let Some(how) = written {

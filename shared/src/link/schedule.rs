@@ -15,8 +15,9 @@ use crate::store::{BoundWorkspace, ItemKey, StoreError, SweepCursor};
 use crate::tapd::{MAX_PAGE, TapdItem};
 use crate::time::now_millis;
 
-/// TAPD requests one link costs, about (the item, the comment, a token now and then).
-const ITEM_COST: u32 = 3;
+/// TAPD requests one link costs, about (the item, the comment, a token now and then, and
+/// the card's names: the workflow and the iteration, once per workspace and instance).
+const ITEM_COST: u32 = 4;
 /// Budget is taken from the table this many requests at a time, not one write per call.
 const BUDGET_CHUNK: u32 = 30;
 /// Items linked at once within a run: enough to drain a backlog at TAPD's rate, few

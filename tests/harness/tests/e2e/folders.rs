@@ -130,8 +130,9 @@ async fn a_workspace_template_is_copied_and_an_unreadable_one_gives_a_blank_doc(
     let copy = link(&stack, &webhook, "1120003271001000132", "From template").await;
     assert_eq!(count(&stack, "POST", "/copy"), 1);
     assert_eq!(copy.title, "From template");
-    assert!(copy.content.starts_with(&template.content), "{copy:?}");
-    assert!(copy.content.contains("/view/1120003271001000132"), "{copy:?}");
+    // The card goes first (the doc's start, as documented), the template's text after it.
+    assert!(copy.content.ends_with(&template.content), "{copy:?}");
+    assert!(copy.content.starts_with("TAPD 需求 #1120003271001000132："), "{copy:?}");
     assert_eq!(copy.folder_id, template.folder_id);
 
     set_settings(
@@ -176,7 +177,8 @@ async fn in_app_account_mode_only_the_workspace_s_own_template_is_copied() {
     let webhook = stack.spawn("tapd-webhook", &[("TDOC_OWNER", "app")]).await;
     let copy = link(&stack, &webhook, "1120003271001000143", "From its own").await;
     assert_eq!(count(&stack, "POST", "/copy"), 1);
-    assert!(copy.content.starts_with(&own.content), "{copy:?}");
+    // The card first (the doc's start), the template's text after it.
+    assert!(copy.content.ends_with(&own.content), "{copy:?}");
 }
 
 #[tokio::test]
