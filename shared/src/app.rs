@@ -22,7 +22,13 @@ impl Clients {
             store: Store::new(Store::client_from_env().await, common.table_name.clone(), common.keys.clone()),
             tapd: TapdClient::new(http.clone(), common.tapd.clone()),
             tdoc: TdocClient::new(http.clone(), common.tdoc.clone()),
-            notifier: crate::notify::Notifier::new(http, common.notify.clone()),
+            notifier: match common.notify.email_from {
+                // Built only where e-mail is on: without a sender no SES client is made.
+                Some(_) => {
+                    crate::notify::Notifier::new(http, common.notify.clone()).with_ses(Store::ses_client_from_env())
+                }
+                None => crate::notify::Notifier::new(http, common.notify.clone()),
+            },
         }
     }
 }
