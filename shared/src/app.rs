@@ -22,13 +22,17 @@ impl Clients {
             store: Store::new(Store::client_from_env().await, common.table_name.clone(), common.keys.clone()),
             tapd: TapdClient::new(http.clone(), common.tapd.clone()),
             tdoc: TdocClient::new(http.clone(), common.tdoc.clone()),
-            notifier: match common.notify.email_from {
-                // Built only where e-mail is on: without a sender no SES client is made.
-                Some(_) => {
-                    crate::notify::Notifier::new(http, common.notify.clone()).with_ses(Store::ses_client_from_env())
-                }
-                None => crate::notify::Notifier::new(http, common.notify.clone()),
-            },
+            notifier: crate::notify::Notifier::new(http, common.notify.clone()),
         }
+    }
+
+    /// E-mail on (for the function that sends it, tapd-webhook): the SES client, built once,
+    /// where the configuration names a sender. The console's function never calls this, so
+    /// neither the client nor the SES SDK's code is in its binary or its init.
+    pub fn with_email(mut self) -> Self {
+        if self.notifier.cfg.email_from.is_some() {
+            self.notifier = self.notifier.with_ses(Store::ses_client_from_env());
+        }
+        self
     }
 }
