@@ -234,16 +234,31 @@ pub struct Message {
     pub text: String,
 }
 
-/// The e-mail side: SES, and the deployer's verified sender.
-struct Mailer {
-    ses: aws_sdk_sesv2::Client,
+/// How e-mail leaves. A trait object, so that only the binary that attaches SES
+/// ([`Notifier::with_ses`], tapd-webhook's) carries the SES SDK's code: the console's reaches
+/// [`Notifier::send`] (a token renewal may find the authorization dead) but never sends mail.
+trait Mailer: Send + Sync {
+    fn mail<'a>(&'a self, to: &'a EmailAddress, message: &'a Message) -> MailFuture<'a>;
+}
+
+type MailFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), NotifyError>> + Send + 'a>>;
+
+/// SES, and the deployer's verified sender.
+struct Ses {
+    client: aws_sdk_sesv2::Client,
     from: EmailAddress,
+}
+
+impl Mailer for Ses {
+    fn mail<'a>(&'a self, to: &'a EmailAddress, message: &'a Message) -> MailFuture<'a> {
+        Box::pin(self.send_email(to, message))
+    }
 }
 
 /// The robots' and SES's clients, built once.
 pub struct Notifier {
     http: reqwest::Client,
-    mail: Option<Mailer>,
+    mail: Option<Box<dyn Mailer>>,
     pub cfg: NotifyConfig,
 }
 
@@ -255,7 +270,7 @@ impl Notifier {
 
     /// E-mail through `ses`, when the configuration names a sender (else still off).
     pub fn with_ses(mut self, ses: aws_sdk_sesv2::Client) -> Self {
-        self.mail = self.cfg.email_from.clone().map(|from| Mailer { ses, from });
+        self.mail = self.cfg.email_from.clone().map(|from| Box::new(Ses { client: ses, from }) as Box<dyn Mailer>);
         self
     }
 
@@ -263,7 +278,10 @@ impl Notifier {
     pub async fn send(&self, to: &Destination, message: &Message) -> Result<(), NotifyError> {
         match to {
             Destination::Robot(robot) => self.post_to_robot(robot, &message.text).await,
-            Destination::Email(address) => self.mail(address, message).await,
+            Destination::Email(address) => match &self.mail {
+                Some(mailer) => mailer.mail(address, message).await,
+                None => Err(NotifyError::EmailOff),
+            },
         }
     }
 
@@ -298,19 +316,21 @@ impl Notifier {
             None => Err(NotifyError::Unreachable(format!("HTTP {status} without an errcode"))),
         }
     }
+}
 
+impl Ses {
     /// SES v2 `SendEmail`, plain text in UTF-8.
-    async fn mail(&self, to: &EmailAddress, message: &Message) -> Result<(), NotifyError> {
+    async fn send_email(&self, to: &EmailAddress, message: &Message) -> Result<(), NotifyError> {
         use aws_sdk_sesv2::error::ProvideErrorMetadata;
         use aws_sdk_sesv2::types::{Body, Content, EmailContent, Message as SesMessage};
-        let Some(mail) = &self.mail else { return Err(NotifyError::EmailOff) };
+        let mail = self;
         let utf8 = |data: &str| Content::builder().data(data).charset("UTF-8").build();
         let (Ok(subject), Ok(text)) = (utf8(&message.subject), utf8(&message.text)) else {
             return Err(NotifyError::MailRefused("the message could not be built".into()));
         };
         let content = SesMessage::builder().subject(subject).body(Body::builder().text(text).build()).build();
         let sent = mail
-            .ses
+            .client
             .send_email()
             .from_email_address(mail.from.expose())
             .destination(aws_sdk_sesv2::types::Destination::builder().to_addresses(to.expose()).build())
