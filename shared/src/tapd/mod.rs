@@ -1,4 +1,5 @@
-//! TAPD client: OAuth token endpoints and the few API calls the product makes.
+//! TAPD client: OAuth token endpoints and the envelope every reply shares; the calls live by
+//! concept in `items` and `comments`.
 //! Every reply is the envelope `{status, data, info}`; `status != 1` is an error.
 
 use serde::Deserialize;
@@ -9,6 +10,12 @@ use crate::ids::{ItemId, ItemKind, WorkspaceId};
 use crate::secret::Secret;
 use crate::time::now_secs;
 use crate::upstream::{self, Service, UpstreamError, by_status, decode, short};
+
+mod comments;
+mod items;
+
+pub use comments::TapdComment;
+pub use items::TapdItem;
 
 const S: Service = Service::Tapd;
 
@@ -81,77 +88,8 @@ struct TokenData {
     resource: Option<TapdResource>,
 }
 
-/// What the product reads of an item. TAPD sends every value as a string; the ones the
-/// product shows (owner, priority, iteration) are kept as TAPD wrote them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TapdItem {
-    pub id: ItemId,
-    /// `name` (stories, tasks) or `title` (legacy bugs).
-    pub name: String,
-    /// HTML, as people wrote it in TAPD.
-    pub description: String,
-    pub owner: String,
-    pub priority: String,
-    pub iteration_id: String,
-    /// `Y-m-d H:i:s`, Asia/Shanghai.
-    pub created: String,
-}
-
-#[derive(Deserialize)]
-struct RawItem {
-    id: ItemId,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default, deserialize_with = "loose_string")]
-    description: String,
-    #[serde(default, deserialize_with = "loose_string")]
-    owner: String,
-    /// Bugs name their owner `current_owner`.
-    #[serde(default, deserialize_with = "loose_string")]
-    current_owner: String,
-    #[serde(default, deserialize_with = "loose_string")]
-    priority: String,
-    #[serde(default, deserialize_with = "loose_string")]
-    iteration_id: String,
-    #[serde(default, deserialize_with = "loose_string")]
-    created: String,
-}
-
-impl From<RawItem> for TapdItem {
-    fn from(raw: RawItem) -> Self {
-        let name = raw.name.filter(|n| !n.is_empty()).or(raw.title).unwrap_or_default();
-        TapdItem {
-            id: raw.id,
-            name,
-            description: raw.description,
-            owner: if raw.owner.is_empty() { raw.current_owner } else { raw.owner },
-            priority: raw.priority,
-            iteration_id: raw.iteration_id,
-            created: raw.created,
-        }
-    }
-}
-
-/// A field TAPD may send as a string, a number or `null`: read as text, never an error.
-fn loose_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) => s,
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    })
-}
-
 /// TAPD's page size limit for list calls (`limit` ≤ 200; the default is 30).
 pub const MAX_PAGE: usize = 200;
-
-/// One comment, as the product reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TapdComment {
-    pub id: String,
-    pub description: String,
-}
 
 pub struct TapdClient {
     pub(crate) http: reqwest::Client,
@@ -216,132 +154,6 @@ impl TapdClient {
         let (status, body) = upstream::send(S, req).await?;
         token_reply(status, &body)
     }
-
-    /// Fetches one item; `Ok(None)` when TAPD has no such item in the workspace.
-    pub async fn get_item(
-        &self,
-        token: &Secret,
-        workspace: &WorkspaceId,
-        kind: ItemKind,
-        id: &ItemId,
-    ) -> Result<Option<TapdItem>, UpstreamError> {
-        let req = self
-            .http
-            .get(format!("{}/{}", self.cfg.api_base, kind.api_path()))
-            .bearer_auth(token.expose())
-            .query(&[("workspace_id", workspace.as_str()), ("id", id.as_str())]);
-        let (status, body) = upstream::send(S, req).await?;
-        item_reply(status, &body, kind, id)
-    }
-
-    /// Adds a comment on an item; returns the comment id.
-    pub async fn add_comment(
-        &self,
-        token: &Secret,
-        workspace: &WorkspaceId,
-        kind: ItemKind,
-        id: &ItemId,
-        description: &str,
-        author: &str,
-    ) -> Result<String, UpstreamError> {
-        let req = self.http.post(format!("{}/comments", self.cfg.api_base)).bearer_auth(token.expose()).form(&[
-            ("workspace_id", workspace.as_str()),
-            ("entry_type", kind.comment_entry_type()),
-            ("entry_id", id.as_str()),
-            ("description", description),
-            ("author", author),
-        ]);
-        let (status, body) = upstream::send(S, req).await?;
-        comment_reply(status, &body)
-    }
-
-    /// One page (1-based) of an item's comments, newest first, [`MAX_PAGE`] at a time.
-    pub async fn comments_page(
-        &self,
-        token: &Secret,
-        workspace: &WorkspaceId,
-        kind: ItemKind,
-        id: &ItemId,
-        page: u32,
-    ) -> Result<Vec<TapdComment>, UpstreamError> {
-        let (limit, page) = (MAX_PAGE.to_string(), page.to_string());
-        let req = self.http.get(format!("{}/comments", self.cfg.api_base)).bearer_auth(token.expose()).query(&[
-            ("workspace_id", workspace.as_str()),
-            ("entry_type", kind.comment_entry_type()),
-            ("entry_id", id.as_str()),
-            ("order", "created desc"),
-            ("limit", limit.as_str()),
-            ("page", page.as_str()),
-        ]);
-        let (status, body) = upstream::send(S, req).await?;
-        comment_list_reply(status, &body)
-    }
-
-    /// The first of an item's comments that `matches`, looking through every page: TAPD
-    /// answers 30 a page unless asked for more, and a busy item has more than that.
-    pub async fn find_comment(
-        &self,
-        token: &Secret,
-        workspace: &WorkspaceId,
-        kind: ItemKind,
-        id: &ItemId,
-        matches: impl Fn(&TapdComment) -> bool,
-    ) -> Result<Option<TapdComment>, UpstreamError> {
-        for page in 1.. {
-            let rows = self.comments_page(token, workspace, kind, id, page).await?;
-            let full = rows.len() >= MAX_PAGE;
-            if let Some(found) = rows.into_iter().find(|c| matches(c)) {
-                return Ok(Some(found));
-            }
-            if !full {
-                break;
-            }
-        }
-        Ok(None)
-    }
-
-    /// One page (1-based) of a workspace's items of `kind` created at or after `since_ms`
-    /// (Unix milliseconds; TAPD's times have whole seconds), oldest first, [`MAX_PAGE`] at a time.
-    pub async fn list_created_since(
-        &self,
-        token: &Secret,
-        workspace: &WorkspaceId,
-        kind: ItemKind,
-        since_ms: u64,
-        page: u32,
-    ) -> Result<Vec<TapdItem>, UpstreamError> {
-        let (limit, page, created) = (MAX_PAGE.to_string(), page.to_string(), crate::time::tapd_at_or_after(since_ms));
-        let req =
-            self.http.get(format!("{}/{}", self.cfg.api_base, kind.api_path())).bearer_auth(token.expose()).query(&[
-                ("workspace_id", workspace.as_str()),
-                ("created", created.as_str()),
-                ("order", "created asc"),
-                ("fields", "id,name,title,created"),
-                ("limit", limit.as_str()),
-                ("page", page.as_str()),
-            ]);
-        let (status, body) = upstream::send(S, req).await?;
-        item_list_reply(status, &body, kind)
-    }
-
-    /// Sets one field (a custom field) of an item.
-    pub async fn update_field(
-        &self,
-        token: &Secret,
-        workspace: &WorkspaceId,
-        kind: ItemKind,
-        id: &ItemId,
-        field: &str,
-        value: &str,
-    ) -> Result<(), UpstreamError> {
-        let req = self
-            .http
-            .post(format!("{}/{}", self.cfg.api_base, kind.api_path()))
-            .bearer_auth(token.expose())
-            .form(&[("workspace_id", workspace.as_str()), ("id", id.as_str()), (field, value)]);
-        let (status, body) = upstream::send(S, req).await?;
-        update_reply(status, &body)
-    }
 }
 
 // Replies are read by pure functions of (HTTP status, body), so they can be fuzzed
@@ -361,54 +173,6 @@ fn token_reply(status: u16, body: &[u8]) -> Result<TapdToken, UpstreamError> {
     })
 }
 
-/// A read by id. TAPD answers `data: []` when it has no such item; a reply that is not a
-/// list (`""`, `{}`, a greeting) says nothing about the item, so it is an error (retried,
-/// then looked at again), never "the item is gone".
-fn item_reply(status: u16, body: &[u8], kind: ItemKind, id: &ItemId) -> Result<Option<TapdItem>, UpstreamError> {
-    let data: serde_json::Value = api(status, body)?;
-    if !data.is_array() {
-        return Err(UpstreamError::Malformed { service: S, detail: "a read by id answered without a list".into() });
-    }
-    Ok(items_of(list_rows(data)?, kind)?.into_iter().find(|item| &item.id == id))
-}
-
-fn item_list_reply(status: u16, body: &[u8], kind: ItemKind) -> Result<Vec<TapdItem>, UpstreamError> {
-    items_of(list_rows(api(status, body)?)?, kind)
-}
-
-fn items_of(
-    rows: Vec<serde_json::Map<String, serde_json::Value>>,
-    kind: ItemKind,
-) -> Result<Vec<TapdItem>, UpstreamError> {
-    let mut items = Vec::new();
-    for row in rows {
-        let Some(raw) = row.get(kind.wrapper()) else { continue };
-        let raw: RawItem = serde_json::from_value(raw.clone())
-            .map_err(|_| UpstreamError::Malformed { service: S, detail: "item without a valid id".into() })?;
-        items.push(raw.into());
-    }
-    Ok(items)
-}
-
-/// An update answers the item (`data: {"Story":{...}}`): anything but an object (TAPD's
-/// greeting of a misspelt path is a string) is not a done update.
-fn update_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
-    api::<serde_json::Map<String, serde_json::Value>>(status, body).map(|_| ())
-}
-
-fn comment_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
-    let data: CommentData = api(status, body)?;
-    Ok(id_string(&data.comment.id))
-}
-
-fn comment_list_reply(status: u16, body: &[u8]) -> Result<Vec<TapdComment>, UpstreamError> {
-    Ok(list_rows(api(status, body)?)?
-        .into_iter()
-        .filter_map(|row| serde_json::from_value::<CommentData>(serde_json::Value::Object(row)).ok())
-        .map(|c| TapdComment { id: id_string(&c.comment.id), description: c.comment.description.unwrap_or_default() })
-        .collect())
-}
-
 /// The reply parsers, for the fuzz targets in `fuzz/`: not an API.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
@@ -424,23 +188,23 @@ pub mod fuzzing {
         kind: ItemKind,
         id: &ItemId,
     ) -> Result<Option<TapdItem>, UpstreamError> {
-        super::item_reply(status, body, kind, id)
+        super::items::item_reply(status, body, kind, id)
     }
 
     pub fn comment_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
-        super::comment_reply(status, body)
+        super::comments::comment_reply(status, body)
     }
 
     pub fn comment_list_reply(status: u16, body: &[u8]) -> Result<Vec<TapdComment>, UpstreamError> {
-        super::comment_list_reply(status, body)
+        super::comments::comment_list_reply(status, body)
     }
 
     pub fn item_list_reply(status: u16, body: &[u8], kind: ItemKind) -> Result<Vec<TapdItem>, UpstreamError> {
-        super::item_list_reply(status, body, kind)
+        super::items::item_list_reply(status, body, kind)
     }
 
     pub fn update_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
-        super::update_reply(status, body)
+        super::items::update_reply(status, body)
     }
 }
 
@@ -463,26 +227,6 @@ pub(crate) fn list_rows(
         serde_json::Value::String(s) if s.is_empty() => Ok(Vec::new()),
         serde_json::Value::Object(map) if map.is_empty() => Ok(Vec::new()),
         _ => Err(malformed()),
-    }
-}
-
-#[derive(Deserialize)]
-struct CommentData {
-    #[serde(rename = "Comment")]
-    comment: RawComment,
-}
-
-#[derive(Deserialize)]
-struct RawComment {
-    id: serde_json::Value,
-    #[serde(default)]
-    description: Option<String>,
-}
-
-fn id_string(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -540,6 +284,8 @@ fn refused(status: u16, body: &[u8]) -> UpstreamError {
 
 #[cfg(test)]
 mod tests {
+    use super::comments::{comment_list_reply, comment_reply};
+    use super::items::{item_list_reply, item_reply, update_reply};
     use super::*;
     use serde_json::json;
 
@@ -617,11 +363,11 @@ mod tests {
     mod fixtures {
         use super::*;
 
-        const TOKEN_USER: &str = include_str!("../../tests/fixtures/tapd/token_authorization_code.json");
-        const TOKEN_APP: &str = include_str!("../../tests/fixtures/tapd/token_client_credentials.json");
-        const COMMENT_ADD: &str = include_str!("../../tests/fixtures/tapd/comment_add_reply.json");
-        const COMMENTS: &str = include_str!("../../tests/fixtures/tapd/comments_get_reply.json");
-        const RATE_LIMITED: &str = include_str!("../../tests/fixtures/tapd/rate_limited_reply.json");
+        const TOKEN_USER: &str = include_str!("../../../tests/fixtures/tapd/token_authorization_code.json");
+        const TOKEN_APP: &str = include_str!("../../../tests/fixtures/tapd/token_client_credentials.json");
+        const COMMENT_ADD: &str = include_str!("../../../tests/fixtures/tapd/comment_add_reply.json");
+        const COMMENTS: &str = include_str!("../../../tests/fixtures/tapd/comments_get_reply.json");
+        const RATE_LIMITED: &str = include_str!("../../../tests/fixtures/tapd/rate_limited_reply.json");
 
         #[test]
         fn the_seeds_user_token_names_its_workspace_although_its_type_is_user() {

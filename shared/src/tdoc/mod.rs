@@ -1,4 +1,5 @@
-//! Tencent Docs client: OAuth v2 token endpoints and the OpenAPI calls the product makes.
+//! Tencent Docs client: OAuth v2 token endpoints and what every OpenAPI reply shares; the calls
+//! live by concept in `files`, `folders` and `content`.
 //! OpenAPI calls carry three headers (`Access-Token`, `Client-Id`, `Open-Id`), not a Bearer.
 
 use serde::Deserialize;
@@ -12,6 +13,13 @@ use crate::ids::OpenId;
 use crate::secret::Secret;
 use crate::time::now_secs;
 use crate::upstream::{self, Service, UpstreamError, by_status, decode, short};
+
+mod content;
+mod files;
+mod folders;
+
+pub use files::DocFile;
+pub use folders::{DriveEntry, FolderPage};
 
 const S: Service = Service::Tdoc;
 
@@ -43,13 +51,6 @@ struct TokenReply {
     refresh_token: Option<Secret>,
     #[serde(default)]
     user_id: Option<OpenId>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocFile {
-    pub id: String,
-    pub url: String,
-    pub title: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,148 +217,6 @@ impl TdocClient {
             .header("Client-Id", &self.cfg.client_id)
             .header("Open-Id", token.open_id.as_str())
     }
-
-    /// Creates a file (`doc`, `sheet`, ...) in `folder`, or the account's root folder.
-    pub async fn create_file(
-        &self,
-        token: &TdocToken,
-        title: &str,
-        doc_type: &str,
-        folder: Option<&str>,
-    ) -> Result<DocFile, UpstreamError> {
-        let mut form = vec![("title", title), ("type", doc_type)];
-        form.extend(folder.map(|f| ("folderID", f)));
-        let req = self.openapi(reqwest::Method::POST, "drive/v2/files", token).form(&form);
-        let (status, body) = upstream::send(S, req).await?;
-        file_reply(status, &body)
-    }
-
-    /// Creates a folder (`POST /drive/v2/folders`) in `parent`, or the account's root
-    /// folder; its id.
-    pub async fn create_folder(
-        &self,
-        token: &TdocToken,
-        title: &str,
-        parent: Option<&str>,
-    ) -> Result<String, UpstreamError> {
-        let mut form = vec![("title", title)];
-        form.extend(parent.map(|f| ("parentfolderID", f)));
-        let req = self.openapi(reqwest::Method::POST, "drive/v2/folders", token).form(&form);
-        let (status, body) = upstream::send(S, req).await?;
-        folder_reply(status, &body)
-    }
-
-    /// Copies a file (`POST /drive/v2/files/{fileID}/copy`) under `title` into `folder`
-    /// (or the root); the copy, answered like a create.
-    pub async fn copy_file(
-        &self,
-        token: &TdocToken,
-        file_id: &str,
-        title: &str,
-        folder: Option<&str>,
-    ) -> Result<DocFile, UpstreamError> {
-        let path = format!("drive/v2/files/{}/copy", percent_encode_segment(file_id));
-        let mut form = vec![("title", title)];
-        form.extend(folder.map(|f| ("folderID", f)));
-        let req = self.openapi(reqwest::Method::POST, &path, token).form(&form);
-        let (status, body) = upstream::send(S, req).await?;
-        file_reply(status, &body)
-    }
-
-    /// Renames a file (`PATCH /drive/v2/files/{fileID}`).
-    pub async fn rename_file(&self, token: &TdocToken, file_id: &str, title: &str) -> Result<(), UpstreamError> {
-        let path = format!("drive/v2/files/{}", percent_encode_segment(file_id));
-        let req = self.openapi(reqwest::Method::PATCH, &path, token).form(&[("title", title)]);
-        let (status, body) = upstream::send(S, req).await?;
-        v2_ok(status, &body)
-    }
-
-    /// Deletes a file (it goes to the account's trash).
-    pub async fn delete_file(&self, token: &TdocToken, file_id: &str) -> Result<(), UpstreamError> {
-        let path = format!("drive/v2/files/{}", percent_encode_segment(file_id));
-        let req = self.openapi(reqwest::Method::DELETE, &path, token);
-        let (status, body) = upstream::send(S, req).await?;
-        v2_ok(status, &body)
-    }
-
-    /// Sets who can open a file: `private`, `members`, `publicRead` or `publicWrite`.
-    pub async fn set_permission(&self, token: &TdocToken, file_id: &str, policy: &str) -> Result<(), UpstreamError> {
-        let path = format!("drive/v2/files/{}/permission", percent_encode_segment(file_id));
-        let req = self.openapi(reqwest::Method::PATCH, &path, token).form(&[("policy", policy)]);
-        let (status, body) = upstream::send(S, req).await?;
-        v2_ok(status, &body)
-    }
-
-    /// One page of a folder's entries (`GET /drive/v2/folders/{folderID}`, the root is
-    /// `/`), newest first, from `start`. The root is listed by the route that last worked
-    /// ([`RootRoute`]); a route answered as unknown (a redirect loop, `404`) gives way to the
-    /// next, and the one that answers is remembered.
-    pub async fn list_folder(
-        &self,
-        token: &TdocToken,
-        folder: Option<&str>,
-        start: u64,
-    ) -> Result<FolderPage, UpstreamError> {
-        let start = start.to_string();
-        let query = [("sortType", "create"), ("asc", "0"), ("start", start.as_str()), ("limit", "20")];
-        if let Some(folder) = folder.filter(|f| *f != "/") {
-            let path = format!("drive/v2/folders/{}", percent_encode_segment(folder));
-            let req = self.openapi(reqwest::Method::GET, &path, token).query(&query);
-            let (status, body) = upstream::send(S, req).await?;
-            return folder_page_reply(status, &body);
-        }
-        let mut last = None;
-        for route in routes_from(&RootRoute::ALL, self.root_route.load(Ordering::Relaxed)) {
-            let req = self.openapi(reqwest::Method::GET, route.path(), token).query(&query);
-            let (status, body) = upstream::send(S, req).await?;
-            if unknown_route(status, &body) {
-                tracing::debug!(?route, status, "the root folder's listing route is unknown here; trying another");
-                last = Some((status, body));
-                continue;
-            }
-            self.root_route.store(route as u8, Ordering::Relaxed);
-            return folder_page_reply(status, &body);
-        }
-        let (status, body) = last.unwrap_or_default();
-        Err(no_route(status, &body, "no root folder listing route answered"))
-    }
-
-    /// A doc's text (`GET /doc/v3/{fileID}`): the `text` of its nodes in document order,
-    /// one line per node that has text.
-    pub async fn doc_text(&self, token: &TdocToken, file_id: &str) -> Result<String, UpstreamError> {
-        let path = format!("doc/v3/{}", percent_encode_segment(file_id));
-        let req = self.openapi(reqwest::Method::GET, &path, token);
-        let (status, body) = upstream::send(S, req).await?;
-        doc_text_reply(status, &body)
-    }
-
-    /// Inserts text at the start of a doc (`batchUpdate`, v3), by the route that last worked
-    /// ([`BatchRoute`]); a route answered as unknown gives way to the other (it was not
-    /// acted on), and the one that answers is remembered.
-    pub async fn insert_text(&self, token: &TdocToken, file_id: &str, text: &str) -> Result<(), UpstreamError> {
-        let requests = serde_json::json!([{ "insertText": { "text": text, "location": { "index": 1 } } }]);
-        let mut last = None;
-        for route in routes_from(&BatchRoute::ALL, self.batch_route.load(Ordering::Relaxed)) {
-            let id = percent_encode_segment(file_id);
-            let (path, body) = match route {
-                BatchRoute::Colon => (format!("doc/v3/{id}:batchUpdate"), serde_json::json!({ "requests": requests })),
-                BatchRoute::Slash => {
-                    (format!("doc/v3/{id}/batchUpdate"), serde_json::json!({ "fileID": file_id, "requests": requests }))
-                }
-            };
-            let req = self.openapi(reqwest::Method::POST, &path, token).json(&body);
-            let (status, body) = upstream::send(S, req).await?;
-            if unknown_route(status, &body) {
-                tracing::debug!(?route, status, "this batchUpdate route is unknown here; trying the other");
-                last = Some((status, body));
-                continue;
-            }
-            self.batch_route.store(route as u8, Ordering::Relaxed);
-            return insert_reply(status, &body);
-        }
-        let (status, body) = last.unwrap_or_default();
-        Err(no_route(status, &body, "no batchUpdate route answered"))
-    }
 }
 
 // Replies are read by pure functions of (HTTP status, body), so they can be fuzzed
@@ -413,131 +272,6 @@ impl AnyId {
     }
 }
 
-fn file_reply(status: u16, body: &[u8]) -> Result<DocFile, UpstreamError> {
-    #[derive(Deserialize)]
-    struct Data {
-        #[serde(flatten)]
-        id: AnyId,
-        url: String,
-        #[serde(default)]
-        title: String,
-    }
-    let data: Data = v2(status, body)?;
-    let id = data.id.get();
-    if id.is_empty() || !(data.url.starts_with("https://") || data.url.starts_with("http://")) {
-        return Err(malformed("file without an id or URL"));
-    }
-    Ok(DocFile { id, url: data.url, title: data.title })
-}
-
-/// A created folder's id (`data.ID` or `data.id`; the reply has no URL).
-fn folder_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
-    let id = v2::<AnyId>(status, body)?.get();
-    if id.is_empty() {
-        return Err(malformed("folder without an id"));
-    }
-    Ok(id)
-}
-
-/// An entry of a folder listing: a file or a sub-folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DriveEntry {
-    pub id: String,
-    pub title: String,
-    /// `doc`, `sheet`, ..., or `folder`.
-    pub kind: String,
-    pub url: String,
-    /// Unix seconds (0 when the reply has none).
-    pub created: u64,
-}
-
-/// One page of a folder listing; `next` is the following page's `start`, 0 at the end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FolderPage {
-    pub entries: Vec<DriveEntry>,
-    pub next: u64,
-}
-
-fn folder_page_reply(status: u16, body: &[u8]) -> Result<FolderPage, UpstreamError> {
-    #[derive(Deserialize)]
-    struct Entry {
-        #[serde(flatten)]
-        id: AnyId,
-        #[serde(default)]
-        title: String,
-        #[serde(rename = "type", default)]
-        kind: String,
-        #[serde(default)]
-        url: String,
-        #[serde(rename = "createTime", default)]
-        created: Option<serde_json::Value>,
-    }
-    #[derive(Deserialize)]
-    struct Data {
-        list: Option<Vec<Entry>>,
-        #[serde(default)]
-        next: Option<serde_json::Value>,
-    }
-    let data: Data = v2(status, body)?;
-    // An empty folder may come without a list; a list of the wrong shape fails above.
-    let entries = data
-        .list
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| DriveEntry {
-            id: e.id.get(),
-            title: e.title,
-            kind: e.kind,
-            url: e.url,
-            created: e.created.as_ref().and_then(number).unwrap_or(0),
-        })
-        .filter(|e| !e.id.is_empty())
-        .collect();
-    let next = match data.next {
-        None | Some(serde_json::Value::Null) => 0,
-        Some(v) => number(&v).ok_or_else(|| malformed("listing whose next is not a number"))?,
-    };
-    Ok(FolderPage { entries, next })
-}
-
-/// A number sent as a number or as a string of digits.
-fn number(v: &serde_json::Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
-/// The `text` of every node of a v3 document, in order (node type names beyond the
-/// documented ones are not confirmed: text is read wherever it is).
-fn doc_text_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
-    if let Some(err) = openapi_status(status, body) {
-        return Err(err);
-    }
-    if !(200..300).contains(&status) {
-        return Err(refused(status, body));
-    }
-    let v: serde_json::Value = decode(S, body)?;
-    if v.get("code").or_else(|| v.get("ret")).and_then(|c| c.as_i64()).is_some_and(|c| c != 0) {
-        return Err(refused(status, body));
-    }
-    // Top-level `{document, version}` (the docs page) or wrapped in `{ret, msg, data}` (the SDK spec).
-    let document = v.get("document").or_else(|| v.get("data").and_then(|d| d.get("document")));
-    let Some(root) = document.filter(|d| d.is_object()) else {
-        return Err(malformed("content reply without a document"));
-    };
-    let mut lines = Vec::new();
-    let mut stack = vec![root];
-    while let Some(node) = stack.pop() {
-        if let Some(t) = node.get("text").and_then(|t| t.as_str())
-            && !t.is_empty()
-        {
-            lines.push(t.to_owned());
-        }
-        if let Some(children) = node.get("children").and_then(|c| c.as_array()) {
-            stack.extend(children.iter().rev());
-        }
-    }
-    Ok(lines.join("\n"))
-}
-
 /// A refusal saying the file or folder named does not exist (`ret` 10102, or a 404 that
 /// is not an unknown route).
 pub fn is_missing(e: &UpstreamError) -> bool {
@@ -554,22 +288,6 @@ fn v2_ok(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
         UpstreamError::Malformed { detail, .. } if detail == "reply without data" => Ok(()),
         e => Err(e),
     })
-}
-
-fn insert_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
-    if let Some(err) = openapi_status(status, body) {
-        return Err(err);
-    }
-    if !(200..300).contains(&status) {
-        return Err(refused(status, body));
-    }
-    // v3 success is `{}` or `{ret:0,...}`; an error is `{code, message}` with a non-zero code.
-    let v: serde_json::Value = decode(S, body)?;
-    let code = v.get("code").or_else(|| v.get("ret")).and_then(|c| c.as_i64()).unwrap_or(0);
-    if code != 0 {
-        return Err(refused(status, body));
-    }
-    Ok(())
 }
 
 /// The reply parsers, for the fuzz targets in `fuzz/`: not an API.
@@ -589,19 +307,19 @@ pub mod fuzzing {
     }
 
     pub fn file_reply(status: u16, body: &[u8]) -> Result<DocFile, UpstreamError> {
-        super::file_reply(status, body)
+        super::files::file_reply(status, body)
     }
 
     pub fn insert_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
-        super::insert_reply(status, body)
+        super::content::insert_reply(status, body)
     }
 
     pub fn folder_page_reply(status: u16, body: &[u8]) -> Result<FolderPage, UpstreamError> {
-        super::folder_page_reply(status, body)
+        super::folders::folder_page_reply(status, body)
     }
 
     pub fn doc_text_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
-        super::doc_text_reply(status, body)
+        super::content::doc_text_reply(status, body)
     }
 }
 
@@ -697,13 +415,16 @@ fn percent_encode_segment(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::content::{doc_text_reply, insert_reply};
+    use super::files::file_reply;
+    use super::folders::{folder_page_reply, folder_reply};
     use super::*;
 
     /// Tencent Docs' documented replies (tests/fixtures, sources in its README).
-    const TOKEN: &str = include_str!("../../tests/fixtures/tdoc/token_authorization_code.json");
-    const APP_TOKEN: &str = include_str!("../../tests/fixtures/tdoc/app_account_token.json");
-    const CREATE: &str = include_str!("../../tests/fixtures/tdoc/create_file_reply.json");
-    const CREATE_SEED: &str = include_str!("../../tests/fixtures/tdoc/create_file_reply_seed000.json");
+    const TOKEN: &str = include_str!("../../../tests/fixtures/tdoc/token_authorization_code.json");
+    const APP_TOKEN: &str = include_str!("../../../tests/fixtures/tdoc/app_account_token.json");
+    const CREATE: &str = include_str!("../../../tests/fixtures/tdoc/create_file_reply.json");
+    const CREATE_SEED: &str = include_str!("../../../tests/fixtures/tdoc/create_file_reply_seed000.json");
 
     #[test]
     fn token_replies_are_flat_and_name_the_account() {
@@ -719,9 +440,9 @@ mod tests {
         assert_eq!(reply.user_id.unwrap().as_str(), "74dc0e3512a24df198474b6d89776649");
     }
 
-    const FOLDER_LIST: &str = include_str!("../../tests/fixtures/tdoc/folder_list_reply.json");
-    const METADATA: &str = include_str!("../../tests/fixtures/tdoc/file_metadata_reply.json");
-    const CONTENT: &str = include_str!("../../tests/fixtures/tdoc/doc_content_reply.json");
+    const FOLDER_LIST: &str = include_str!("../../../tests/fixtures/tdoc/folder_list_reply.json");
+    const METADATA: &str = include_str!("../../../tests/fixtures/tdoc/file_metadata_reply.json");
+    const CONTENT: &str = include_str!("../../../tests/fixtures/tdoc/doc_content_reply.json");
 
     #[test]
     fn a_folder_listing_gives_files_and_folders_and_the_next_page() {
@@ -856,7 +577,7 @@ mod tests {
         ));
     }
 
-    const CONTENT_OFFSETS: &str = include_str!("../../tests/fixtures/tdoc/doc_content_offsets_reply.json");
+    const CONTENT_OFFSETS: &str = include_str!("../../../tests/fixtures/tdoc/doc_content_offsets_reply.json");
 
     #[test]
     fn a_doc_read_reads_flat_or_wrapped() {
