@@ -250,17 +250,20 @@ pub async fn find(
     }
 }
 
-/// Names (or, with `None`, forgets) the group robot the workspace is told through. Audited,
-/// without the robot's URL (it carries the robot's key).
+/// Names (or, with `None`, forgets) where the workspace is told: a group robot or an e-mail
+/// address. Audited by kind, without the robot's URL (it carries the robot's key) and with the
+/// address masked.
 pub async fn set_notify(
     store: &Store,
     ws: &WorkspaceId,
-    robot: Option<&crate::notify::Robot>,
+    to: Option<&crate::notify::Destination>,
     who: &str,
 ) -> Result<(), StoreError> {
-    store.put_notify_robot(ws, robot).await?;
-    let what = match robot {
-        Some(r) => format!("notifications: to a {} group robot", r.kind()),
+    use crate::notify::Destination;
+    store.put_notify(ws, to).await?;
+    let what = match to {
+        Some(Destination::Robot(r)) => format!("notifications: to a {} group robot", r.kind()),
+        Some(Destination::Email(a)) => format!("notifications: by e-mail to {}", a.masked()),
         None => "notifications: off".to_owned(),
     };
     store.audit(ws, who, &what).await

@@ -107,19 +107,30 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, Keys::Unused).await?;
             workspace_admins(&c, &ws, &add, &remove, json).await
         }
-        Command::Workspace(WorkspaceCommand::Notify { workspace, url, off }) => {
+        Command::Workspace(WorkspaceCommand::Notify { workspace, url, email, off }) => {
+            use shared::notify::{Destination, EmailAddress, Robot};
             let ws = parse_ws(&workspace)?;
-            let robot = match (url, off) {
-                (Some(url), _) => Some(
-                    shared::notify::Robot::parse(&url, &notify_config())
-                        .map_err(|e| Failure::usage(format!("--url: {e}")))?,
-                ),
-                (None, true) => None,
-                (None, false) => return Err(Failure::usage("give --url URL or --off")),
+            let to = match (url, email, off) {
+                (Some(url), _, _) => Some(Destination::Robot(
+                    Robot::parse(&url, &notify_config()).map_err(|e| Failure::usage(format!("--url: {e}")))?,
+                )),
+                // The deployment's sender is not known here: the address is taken, and mailed
+                // to only where the stack sets NotifyEmailFrom.
+                (None, Some(email), _) => Some(Destination::Email(
+                    EmailAddress::parse(&email).map_err(|e| Failure::usage(format!("--email: {e}")))?,
+                )),
+                (None, None, true) => None,
+                (None, None, false) => return Err(Failure::usage("give --url URL, --email ADDRESS or --off")),
             };
             let c = connect(&cli.target, Keys::Needed).await?;
-            ops::set_notify(&c.store, &ws, robot.as_ref(), &operator()).await?;
-            let said = robot.map_or("off".to_owned(), |r| format!("to a {} group robot", r.kind()));
+            ops::set_notify(&c.store, &ws, to.as_ref(), &operator()).await?;
+            let said = match &to {
+                Some(Destination::Robot(r)) => format!("to a {} group robot", r.kind()),
+                Some(Destination::Email(a)) => {
+                    format!("by e-mail to {} (sent where the stack sets NotifyEmailFrom)", a.masked())
+                }
+                None => "off".to_owned(),
+            };
             if json {
                 print_json(&json!({ "workspace": ws.as_str(), "notify": said }));
             } else {
@@ -1122,6 +1133,7 @@ fn notify_config() -> shared::config::NotifyConfig {
         dingtalk_base: var("NOTIFY_DINGTALK_BASE", "https://oapi.dingtalk.com"),
         digest_after: 0,
         console_base: String::new(),
+        email_from: None,
     }
 }
 
