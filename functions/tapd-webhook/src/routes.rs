@@ -149,6 +149,7 @@ pub async fn handle(linker: &Linker, event: Value, deadline: Deadline) -> HttpRe
                 Outcome::DeleteRefused => "delete_refused",
                 Outcome::NotActedOn => "ignored",
                 Outcome::Paused => "paused",
+                Outcome::Moved => "moved",
             };
             reply(200, word)
         }

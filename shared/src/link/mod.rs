@@ -16,6 +16,7 @@
 //! GivenUp ──a new delivery / redrive──▶ pending again
 //! ```
 
+pub mod close_out;
 mod intro;
 pub mod made;
 pub mod metrics;
@@ -102,6 +103,8 @@ pub enum Outcome {
     NotActedOn,
     /// Linking is paused in the workspace: the item waits, recorded, until it is resumed.
     Paused,
+    /// The doc moved into its folder's `已完成` sub-folder, or back (close-out).
+    Moved,
 }
 
 /// How often a paused workspace's waiting items are looked at again (resuming makes them
@@ -505,7 +508,7 @@ impl Linker {
         let provisional = made::provisional_title(&title, &marker);
         let doc_type = place.doc_type(&self.cfg, key.kind);
         let template = place.template(key.kind);
-        let mut folder = self.folder_for(&key, at.account, item, place.layout, at.resumed, at.deadline).await?;
+        let mut folder = self.folder_for(&key, at.account, item, place.layout, at.deadline).await?;
         let (mut remade, mut sent_in_doubt) = (false, false);
         loop {
             let f = folder.as_ref().map(|f| f.id.as_str());
@@ -534,7 +537,7 @@ impl Linker {
                     if let Some(gone) = folder.take() {
                         self.forget_folder(&key.workspace, &gone).await?;
                     }
-                    folder = self.folder_for(&key, at.account, item, place.layout, at.resumed, at.deadline).await?;
+                    folder = self.folder_for(&key, at.account, item, place.layout, at.deadline).await?;
                     remade = true;
                 }
                 Err(e) => return Err(e),
@@ -661,7 +664,7 @@ impl Linker {
     ) -> Result<(), LinkError> {
         let mut tries = 0;
         loop {
-            match self.clients.store.record_doc(claim, doc.clone()).await {
+            match self.clients.store.record_doc(claim, doc.clone(), &sent_to).await {
                 Err(StoreError::Unavailable(_))
                     if tries < BACKOFF_MS.len() && deadline.has_time_for(Duration::from_millis(BACKOFF_MS[tries])) =>
                 {

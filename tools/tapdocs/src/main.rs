@@ -315,8 +315,13 @@ pub enum WorkspaceCommand {
         #[arg(long, value_name = "LIST")]
         events: Option<String>,
 
+        /// Close-out: while an item is in an end status of its workflow, its doc is in the
+        /// `已完成` sub-folder of its folder (on by default)
+        #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+        close_out: Option<String>,
+
         /// Back to the deployment's: folder-layout, permission, title-template, language,
-        /// intro-fields, events, doc-type.KIND, template.KIND; repeatable
+        /// intro-fields, events, close-out, doc-type.KIND, template.KIND; repeatable
         #[arg(long, value_name = "SETTING")]
         unset: Vec<String>,
     },
