@@ -676,6 +676,7 @@ mod tests {
             marker: "m".into(),
             absent_since_ms: None,
             place: Default::default(),
+            card: Default::default(),
         };
         let waiting = reason(Lang::ZhCn, &record(Stage::New, Reason::ItemNotFound)).unwrap();
         assert!(waiting.contains("TAPD 中找不到这个条目") && waiting.contains("自动重试"), "{waiting}");

@@ -560,6 +560,8 @@ fn event_code(e: &shared::store::EventKind) -> &'static str {
         E::GivenUp(_) => "given_up",
         E::Deleted => "deleted",
         E::Retried { .. } => "retried",
+        E::CardWritten => "card",
+        E::CardFailed(_) => "card_failed",
     }
 }
 
@@ -576,6 +578,14 @@ fn event_words(lang: Lang, e: &shared::store::EventKind) -> (&'static str, Strin
         E::GivenUp(r) => (lang.pick("失败，已放弃", "failed, given up"), r.words(lang), String::new()),
         E::Deleted => (lang.pick("条目已在 TAPD 删除", "deleted in TAPD"), String::new(), String::new()),
         E::Retried { by } => (lang.pick("手动重试", "retried by hand"), String::new(), by.clone()),
+        E::CardWritten => (
+            lang.pick("文档卡片已更新为 TAPD 中的最新状态", "the doc's card now shows the item as TAPD does"),
+            String::new(),
+            String::new(),
+        ),
+        E::CardFailed(r) => {
+            (lang.pick("文档卡片未能更新", "the doc's card could not be updated"), r.words(lang), String::new())
+        }
     }
 }
 
@@ -1076,6 +1086,7 @@ mod tests {
             marker: "m".into(),
             absent_since_ms: None,
             place: Default::default(),
+            card: Default::default(),
         }
     }
 
@@ -1145,6 +1156,8 @@ mod tests {
         linked.history = vec![
             Event { at_ms: 1, what: EventKind::Retried { by: format!("console: {HOSTILE}") } },
             Event { at_ms: 2, what: EventKind::Linked },
+            Event { at_ms: 3, what: EventKind::CardWritten },
+            Event { at_ms: 4, what: EventKind::CardFailed(Reason::Unavailable(shared::upstream::Service::Tdoc)) },
         ];
         let mut deleted = record(&ws, "1120000001000000002", Stage::Done { doc, comment_id: "c".into() }, None);
         deleted.deleted = true;

@@ -52,7 +52,7 @@ pub use audit::AuditEntry;
 pub use bindings::{Account, Binding, BoundWorkspace, ConnectedBy};
 pub use doc_place::{DocPlace, Spot};
 pub use items::{
-    Claim, ClaimOutcome, Doc, DueItem, Event, EventKind, HISTORY_SHOWN, ItemKey, ItemRecord, SentTo, Stage,
+    CardState, Claim, ClaimOutcome, Doc, DueItem, Event, EventKind, HISTORY_SHOWN, ItemKey, ItemRecord, SentTo, Stage,
 };
 pub use lists::{ItemCounts, ItemFilter, ItemStatus, ItemView, ItemsPage, Listing};
 pub use settings::{Events, PermissionSetting, WorkspaceSettings};
