@@ -164,7 +164,6 @@ pub async fn handle(linker: &Linker, event: Value, deadline: Deadline) -> HttpRe
                 Outcome::DeleteRefused => "delete_refused",
                 Outcome::NotActedOn => "ignored",
                 Outcome::Paused => "paused",
-                Outcome::Moved => "moved",
             };
             reply(200, word)
         }

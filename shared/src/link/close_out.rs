@@ -15,7 +15,7 @@
 //! converges on the oldest), and remembered (`FOLDER#done#<home>`).
 
 use super::placement::Folder;
-use super::{Linker, Outcome, in_doubt};
+use super::{Linker, in_doubt};
 use crate::deadline::Deadline;
 use crate::error::LinkError;
 use crate::store::{Account, Claim, SentTo, Spot, Stage};
@@ -36,9 +36,9 @@ fn done_key(home: Option<&str>) -> String {
 impl Linker {
     /// Puts the claimed item's doc where its status says: in its home folder's `已完成`
     /// sub-folder while `closed` (the fresh `item`'s status ends its workflow), in its home
-    /// folder otherwise. Nothing moves when the workspace turned close-out off, or the item
-    /// has no linked doc. Lets go of the item when done; on an error the caller does (and
-    /// the record keeps what a next attempt needs: where a move in doubt went).
+    /// folder otherwise; whether it moved. Nothing moves when the workspace turned close-out
+    /// off, or the item has no linked doc. The claim stays the caller's; on an error the
+    /// record keeps what the next attempt needs (where a move in doubt went).
     pub async fn follow_status(
         &self,
         claim: &mut Claim,
@@ -46,16 +46,14 @@ impl Linker {
         item: &TapdItem,
         closed: bool,
         deadline: Deadline,
-    ) -> Result<Outcome, LinkError> {
+    ) -> Result<bool, LinkError> {
         let key = claim.record.key.clone();
         let ws = &key.workspace;
         let place = self.placement(ws).await?;
         let doc = match &claim.record.stage {
             Stage::Done { doc, .. } if !claim.record.deleted && place.close_out => doc.clone(),
-            _ => {
-                self.clients.store.release(claim).await?;
-                return Ok(Outcome::Unchanged);
-            }
+            // Still being linked: the attempt that links it records where it put the doc.
+            _ => return Ok(false),
         };
         // The folder the doc was made in; for docs made before close-out, where the item's
         // docs go now.
@@ -83,10 +81,8 @@ impl Linker {
         if at == want {
             if recorded.moving_to.is_some() || recorded.at != at || recorded.home != home {
                 self.clients.store.record_moved(claim, &home, &at).await?;
-            } else {
-                self.clients.store.release(claim).await?;
             }
-            return Ok(Outcome::Unchanged);
+            return Ok(false);
         }
         // Written ahead: a move whose reply is lost is looked for where it went.
         self.clients.store.record_moving(claim, &home, &want).await?;
@@ -108,7 +104,7 @@ impl Linker {
         self.clients.store.record_moved(claim, &home, &want).await?;
         let where_ = if closed { "into its folder's done sub-folder" } else { "back into its folder" };
         tracing::info!(workspace = %ws, item = %key.id, "doc moved {where_}");
-        Ok(Outcome::Moved)
+        Ok(true)
     }
 
     /// Whether `folder` lists the file `file_id` (read to the end).

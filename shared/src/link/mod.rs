@@ -16,8 +16,8 @@
 //! GivenUp ──a new delivery / redrive──▶ pending again
 //! ```
 
-pub mod close_out;
 pub mod card;
+pub mod close_out;
 mod intro;
 pub mod made;
 pub mod metrics;
@@ -108,8 +108,6 @@ pub enum Outcome {
     NotActedOn,
     /// Linking is paused in the workspace: the item waits, recorded, until it is resumed.
     Paused,
-    /// The doc moved into its folder's `已完成` sub-folder, or back (close-out).
-    Moved,
 }
 
 /// How often a paused workspace's waiting items are looked at again (resuming makes them
@@ -224,10 +222,20 @@ impl Linker {
         change: IterationChange,
         deadline: Deadline,
     ) -> Result<Outcome, LinkError> {
-        let _ = deadline;
         self.names.forget_iteration(ws, id).await;
         tracing::info!(workspace = %ws, iteration = %id, change = ?change, "iteration changed; its name is read again when needed");
-        Ok(Outcome::Unchanged)
+        // Its folder (where the iteration layout made one) follows its name.
+        if !matches!(change, IterationChange::Updated { renamed: Change::Changed | Change::Unknown }) {
+            return Ok(Outcome::Unchanged);
+        }
+        let Some(account) = self.tokens.account(&self.clients.store, ws).await? else {
+            return Ok(Outcome::NotConnected);
+        };
+        let title = self.iteration_folder_title(ws, id.as_str(), deadline).await?;
+        Ok(match self.follow_iteration_title(ws, &account, id.as_str(), &title, deadline).await? {
+            placement::Retitle::Renamed => Outcome::Renamed,
+            _ => Outcome::Unchanged,
+        })
     }
 
     /// Claims a linked item and has its doc follow it ([`card::Follow`]). An item being linked

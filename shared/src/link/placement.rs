@@ -245,14 +245,22 @@ impl Linker {
     }
 
     /// The title an iteration's folder is made with (and renamed to).
-    async fn iteration_folder_title(
+    /// The iteration's name (`/iterations`, cached per workspace: [`super::names`]); its id
+    /// where TAPD has no such iteration or it has no name. A failed read is an error: no
+    /// folder is made under a title it would have to be renamed from.
+    pub(super) async fn iteration_folder_title(
         &self,
         ws: &WorkspaceId,
         iteration: &str,
-        _deadline: Deadline,
+        deadline: Deadline,
     ) -> Result<String, LinkError> {
         let lang = self.placement(ws).await?.language;
-        Ok(iteration_id_title(lang, iteration))
+        let Ok(id) = crate::ids::IterationId::parse(iteration) else { return Ok(iteration_id_title(lang, iteration)) };
+        let name = self.iteration_name(ws, &id, deadline).await?;
+        Ok(match name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => super::cut_chars(name, crate::tdoc::TITLE_MAX_CHARS).trim_end().to_owned(),
+            None => iteration_id_title(lang, iteration),
+        })
     }
 
     /// An iteration's folder, if one is remembered, follows `title` (the iteration's name):

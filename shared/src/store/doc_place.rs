@@ -92,14 +92,13 @@ impl Store {
         Ok(())
     }
 
-    /// The doc is at `at` (a move landed, or was found to have), and the item is let go.
+    /// The doc is at `at` (a move landed, or was found to have), under the claim.
     pub async fn record_moved(&self, claim: &mut Claim, home: &SentTo, at: &Spot) -> Result<(), StoreError> {
         let home_attr = home.to_attr().unwrap_or_else(|| "root".into());
         self.claimed_update(
             claim,
-            "SET doc_home = :h, doc_at = :at, updated_at = :now, claim_until = :zero \
-             REMOVE doc_moving_to, claim_owner",
-            vec![(":h", s(home_attr)), (":at", s(at.to_attr())), (":now", n(now_millis())), (":zero", n(0))],
+            "SET doc_home = :h, doc_at = :at, updated_at = :now REMOVE doc_moving_to",
+            vec![(":h", s(home_attr)), (":at", s(at.to_attr())), (":now", n(now_millis()))],
         )
         .await?;
         claim.record.place = DocPlace { home: home.clone(), at: at.clone(), moving_to: None };
