@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod bounded;
+mod close_out;
 mod cold_path;
 mod connect;
 mod console;
