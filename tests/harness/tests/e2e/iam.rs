@@ -203,6 +203,38 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     assert_eq!(form("resume", vec![]).await.status, 302);
     assert!(form("rotate-secret", vec![]).await.body.contains("new-webhook-secret"));
     assert_eq!(form("backfill", vec![("since", "2026-11-01")]).await.status, 302);
+    // Living docs: an item closed and reopened (its doc into 已完成 and back: the sub-folder's
+    // lease and record, the doc's place on the item), an iteration's folder made by its name and
+    // a rename of it refused (kept, and said on the console's page).
+    assert_eq!(form("settings", vec![("folder_layout", "iteration")]).await.status, 302);
+    let iteration = format!("11{A}000000077");
+    stack.sandbox.add_iteration(A, Some(&iteration), "迭代甲");
+    stack.sandbox.add_item_with_fields(A, ItemKind::Story, &id(5), "将关闭的需求", &[("iteration_id", &iteration)]);
+    assert_eq!(webhook.http(&delivery(A, &id(5))).await.status, 200);
+    for status in ["resolved", "developing"] {
+        let item = id(5);
+        let change = stack.sandbox.change_item(A, ItemKind::Story, &item, &[("status", status)], "lin", false).await;
+        for mut e in change.unwrap().events {
+            e["secret"] = harness::stack::WEBHOOK_SECRET.into();
+            assert_eq!(webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &e)).await.status, 200);
+        }
+    }
+    assert_eq!(
+        stack.sandbox.requests().iter().filter(|r| r.method == "PATCH" && r.path.ends_with("/move")).count(),
+        2,
+        "into 已完成 and back"
+    );
+    let mut variants = stack.sandbox.variants();
+    variants.tdoc_folder_rename = sandbox::TdocFolderRename::Refused;
+    stack.sandbox.set_variants(variants);
+    stack.sandbox.rename_iteration_quietly(A, &iteration, "迭代乙");
+    let mut renamed = create_event(A, "story", &iteration, "it-1");
+    renamed["event"] = "iteration::update".into();
+    renamed["change_fields"] = "name,modified".into();
+    renamed["old_name"] = "迭代甲".into();
+    assert_eq!(webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &renamed)).await.status, 200);
+    let page = get(&oauth, &format!("/console/ws/{A}"), &cookie).await;
+    assert!(page.body.contains("未能改名为“迭代乙”"), "{}", page.body);
     // A group robot named in the console; an item TAPD does not have, looked at twice, is given
     // up and the robot told (its record, the item's notice, the day's count); its history, a search.
     stack.sandbox.add_robot("wecom", "iam-robot", None);
@@ -284,6 +316,7 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     }
     for what in [
         "UpdateItem table ITEM#",
+        "UpdateItem table WS#",
         "GetItem table WS#",
         "PutItem table TDOC#",
         "PutItem table SWEEP#",
