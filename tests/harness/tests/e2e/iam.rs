@@ -152,6 +152,38 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     };
     stack.sandbox.add_item(A, ItemKind::Story, &id(1), "需求一（改名）");
     assert_eq!(webhook.http(&event("update")).await.status, 200);
+    // The card (#34): a status change rewrites it (recorded, the history told); a change while
+    // the item is busy says the card is stale; a card that cannot be written is in the history.
+    let first = id(1);
+    let moved = stack.sandbox.change_item(A, ItemKind::Story, &first, &[("status", "developing")], "bob", false);
+    for mut e in moved.await.unwrap().events {
+        e["secret"] = harness::stack::WEBHOOK_SECRET.into();
+        assert_eq!(webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &e)).await.status, 200);
+    }
+    let store = stack.store().await;
+    let key: shared::store::ItemKey = format!("{A}/story/{}", id(1)).parse().unwrap();
+    let far = shared::time::now_millis() + 60_000;
+    let held = store.claim_existing(&key, "someone-else", far).await.unwrap();
+    assert!(matches!(held, Some(shared::store::ClaimOutcome::Claimed(_))));
+    let mut busy = create_event(A, "story", &id(1), "busy");
+    busy["event"] = "story::update".into();
+    busy["change_fields"] = "priority".into();
+    let busy = Request::post_json(flows::WEBHOOK_PATH, &busy);
+    assert_eq!(webhook.http(&busy).await.json().unwrap()["status"], "in_progress");
+    if let Some(shared::store::ClaimOutcome::Claimed(claim)) = held {
+        store.release(&claim).await.unwrap();
+    }
+    stack.sandbox.inject(Fault {
+        method: Some("GET".into()),
+        path_prefix: "/tdoc/openapi/doc/v3/".into(),
+        kind: FaultKind::Status(503),
+        times: 0,
+    });
+    let failed = webhook.invoke_with_deadline(busy.to_event(), std::time::Duration::from_millis(4_600)).await;
+    assert!(failed.response().is_some(), "{failed:?}");
+    stack.sandbox.clear_faults();
+    let history = store.item(&key).await.unwrap().unwrap().history;
+    assert!(history.iter().any(|e| matches!(e.what, shared::store::EventKind::CardFailed(_))), "{history:?}");
     assert_eq!(webhook.http(&event("delete")).await.status, 200);
     stack.sandbox.remove_item(A, ItemKind::Story, &id(1));
     assert_eq!(webhook.http(&event("delete")).await.status, 200);
