@@ -881,7 +881,7 @@ pub struct SettingsChange {
     language: Option<String>,
     intro_fields: Option<String>,
     events: Option<String>,
-    close_out: Option<String>,
+    close_out: Option<bool>,
     unset: Vec<String>,
 }
 
@@ -939,7 +939,7 @@ impl SettingsChange {
         change.language = self.language.clone().or(change.language);
         change.intro_fields = self.intro_fields.clone().or(change.intro_fields);
         change.events = self.events.clone().or(change.events);
-        change.close_out = self.close_out.clone().or(change.close_out);
+        change.close_out = self.close_out.map(|on| shared::store::settings::on_off(on).to_owned()).or(change.close_out);
         for raw in &self.doc_type {
             change.doc_types.push(kind_pair(raw, "doc-type")?);
         }
