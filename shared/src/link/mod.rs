@@ -453,6 +453,8 @@ impl Linker {
         // Whenever an earlier attempt may have written, what it wrote is read before writing.
         let at = Attempt { account, resumed: claim.record.attempts > 1, deadline };
         let mut item = prefetched;
+        // The card's names, read beside the create (cold, they are TAPD calls of their own).
+        let mut names: Option<card::CardNames> = None;
         loop {
             match claim.record.stage.clone() {
                 Stage::New | Stage::CreateUnknown { .. } => {
@@ -460,7 +462,10 @@ impl Linker {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline).await?,
                     };
-                    let (doc, sent_to) = Box::pin(self.create_doc(claim, &it, at)).await?;
+                    let (made, read) =
+                        tokio::join!(Box::pin(self.create_doc(claim, &it, at)), self.card_names(&key, &it, deadline));
+                    let (doc, sent_to) = made?;
+                    names = read.ok().map(|(n, _)| n);
                     item = Some(it);
                     self.record_doc(claim, doc, sent_to, deadline).await?;
                 }
@@ -469,7 +474,7 @@ impl Linker {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline).await?,
                     };
-                    Box::pin(self.write_doc(&key, &doc, &it, at)).await?;
+                    Box::pin(self.write_doc(&key, &doc, &it, names.take(), at)).await?;
                     // Not recorded on its own (a resumed attempt reads the doc back instead),
                     // but an attempt that fails later says so as it lets go.
                     claim.record.stage = Stage::DocWritten { doc: doc.clone() };
@@ -723,14 +728,25 @@ impl Linker {
     /// the read says ([`card::plan`]). A refusal that retrying will not fix (a doc type without text) is
     /// logged and treated as done; a dead token is not a refusal (it was refreshed, or the
     /// workspace needs reconnecting).
-    async fn write_doc(&self, key: &ItemKey, doc: &Doc, item: &TapdItem, at: Attempt<'_>) -> Result<(), LinkError> {
+    async fn write_doc(
+        &self,
+        key: &ItemKey,
+        doc: &Doc,
+        item: &TapdItem,
+        names: Option<card::CardNames>,
+        at: Attempt<'_>,
+    ) -> Result<(), LinkError> {
         let place = self.placement(&key.workspace).await?;
         let id = &doc.id;
         let write = async {
             // The names a card shows; should TAPD not answer them now, the card shows the
             // status key and no iteration, and the next change shows the names.
-            let names = match self.card_names(key, item, at.deadline).await {
-                Ok((names, _)) => names,
+            let read = match names {
+                Some(names) => Ok(names),
+                None => self.card_names(key, item, at.deadline).await.map(|(n, _)| n),
+            };
+            let names = match read {
+                Ok(names) => names,
                 Err(e) => {
                     tracing::warn!(workspace = %key.workspace, item = %key.id, error = %e, "the card's names could not be read; showing the keys");
                     card::CardNames { status: item.status.clone(), iteration: None }

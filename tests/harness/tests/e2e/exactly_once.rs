@@ -237,7 +237,10 @@ impl Group {
             }
             let resp = self.webhook.http(&event(&format!("r{round}"))).await;
             let w = word(&resp);
-            if w == "linked" || (write == Write::Rename && (w == "renamed" || w == "unchanged")) {
+            // A new name is on the card too: a rename rewrites it (`card_written`).
+            if w == "linked"
+                || (write == Write::Rename && matches!(w.as_str(), "renamed" | "unchanged" | "card_written"))
+            {
                 return;
             }
             assert!(resp.status >= 500 || w == "in_progress", "{cell}: {} {}", resp.status, resp.body);
