@@ -144,10 +144,11 @@ pub enum Retitle {
     Kept,
 }
 
-/// How long an instance making a folder holds the workspace's lease on it.
-const FOLDER_LEASE: Duration = Duration::from_secs(30);
+/// How long an instance making a folder holds the workspace's lease on it (a listing, a
+/// create and a listing take well under it; a holder that dies holds others up this long).
+const FOLDER_LEASE: Duration = Duration::from_secs(15);
 /// How long an instance waits for a folder another is making before trying again later.
-const FOLDER_WAIT: Duration = Duration::from_secs(40);
+const FOLDER_WAIT: Duration = Duration::from_secs(20);
 
 impl Linker {
     /// The workspace's placement (its settings cached for [`SETTINGS_TTL`]).
@@ -344,7 +345,15 @@ impl Linker {
             }
             let lease_until = crate::time::now_millis() + FOLDER_LEASE.as_millis() as u64;
             if self.clients.store.take_folder_lease(ws, folder_key, &owner, lease_until).await? {
-                let made = self.find_or_make_folder(ws, account, parent, title, deadline).await?;
+                let made = match self.find_or_make_folder(ws, account, parent, title, deadline).await {
+                    Ok(made) => made,
+                    Err(e) => {
+                        if let Err(le) = self.clients.store.release_folder_lease(ws, folder_key, &owner).await {
+                            tracing::warn!(workspace = %ws, error = %le, "the folder's lease is left to lapse");
+                        }
+                        return Err(e);
+                    }
+                };
                 let kept = self.clients.store.remember_folder(ws, folder_key, &made).await?;
                 if kept == made {
                     self.clients.store.record_folder_title(ws, folder_key, &kept, title).await?;

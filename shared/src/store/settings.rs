@@ -401,6 +401,22 @@ impl Store {
         applied(out)
     }
 
+    /// Lets go of `owner`'s lease on the folder under `key` (its making failed): the next
+    /// instance need not wait for it to lapse.
+    pub async fn release_folder_lease(&self, ws: &WorkspaceId, key: &str, owner: &str) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
+            .update_expression("REMOVE making_owner, making_until")
+            .condition_expression("making_owner = :o")
+            .expression_attribute_values(":o", s(owner))
+            .send()
+            .await;
+        applied(out).map(|_| ())
+    }
+
     /// Records the title a remembered folder now has (it was renamed, or made with it).
     pub async fn record_folder_title(
         &self,

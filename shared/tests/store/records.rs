@@ -448,6 +448,12 @@ async fn one_instance_at_a_time_makes_a_folder_and_its_titles_are_remembered() {
     // Another folder is another lease; a lapsed lease is taken over.
     assert!(store.take_folder_lease(&w, "done#f2", "b", now_millis() - 1).await.unwrap());
     assert!(store.take_folder_lease(&w, "done#f2", "c", until).await.unwrap());
+    // Let go by its holder (its making failed): the next takes it at once; a stranger's
+    // release changes nothing.
+    store.release_folder_lease(&w, "done#f2", "b").await.unwrap();
+    assert!(!store.take_folder_lease(&w, "done#f2", "d", until).await.unwrap(), "still c's");
+    store.release_folder_lease(&w, "done#f2", "c").await.unwrap();
+    assert!(store.take_folder_lease(&w, "done#f2", "d", until).await.unwrap());
     // Once remembered, nobody makes it again.
     assert_eq!(store.remember_folder(&w, "done#f1", "folder$D").await.unwrap(), "folder$D");
     assert!(!store.take_folder_lease(&w, "done#f1", "b", until).await.unwrap());
