@@ -443,6 +443,16 @@ fn create_event(id: &str, event_id: &str) -> Value {
     Request::post_json(WEBHOOK_PATH, &body).to_event()
 }
 
+/// TAPD's `story::update` of `id` naming its priority (`webhook_story_update.json`'s shape).
+fn update_event(id: &str, event_id: &str) -> Value {
+    let body = json!({
+        "event": "story::update", "event_from": "web", "workspace_id": WS, "current_user": "bench", "id": id,
+        "change_fields": "priority,modified", "old_priority": "High", "secret": WEBHOOK_SECRET, "app_id": "3906",
+        "event_id": event_id, "created": "2026-12-01 10:20:05"
+    });
+    Request::post_json(WEBHOOK_PATH, &body).to_event()
+}
+
 async fn expect_status(f: &Function, req: &Request, status: u16) -> Response {
     let resp = f.http(req).await;
     assert_eq!(resp.status, status, "{} {}: {}\nlogs: {:?}", req.method, req.path, resp.body, tail(f));
@@ -602,7 +612,23 @@ async fn scenario(args: &Args, variant: &Variant, result: &mut VariantResult) {
         assert_eq!(resp.json().unwrap_or_default()["status"], "linked", "{}", resp.body);
         redelivery.push(took, trips);
     }
-    result.warm = vec![floor_warm, start, tapd_cb, tdoc_cb, flow, linked, redelivery];
+    // A change TAPD reports (`story::update`, `change_fields` naming a field the card shows):
+    // the card rewritten from a fresh read of the item and of the doc (#34).
+    let mut card = PathStats::new("tapd-webhook: card update of a linked story");
+    for (i, id) in done.iter().skip(args.warm / 4 + 1).take(args.warm / 4 + 1).enumerate() {
+        let priority = if i % 2 == 0 { "Low" } else { "Middle" };
+        let fields = [("priority", priority)];
+        ctx.stack
+            .sandbox
+            .change_item(WS, ItemKind::Story, id, &fields, "bench", false)
+            .await
+            .expect("change the story");
+        let (inv, took, trips) = ctx.measure(&webhook, update_event(id, &format!("up-{i}"))).await;
+        let resp = answered(&inv, &webhook, 200, "card update");
+        assert_eq!(resp.json().unwrap_or_default()["status"], "card_written", "{}", resp.body);
+        card.push(took, trips);
+    }
+    result.warm = vec![floor_warm, start, tapd_cb, tdoc_cb, flow, linked, redelivery, card];
     result.peak_kib = vec![
         ("floor".into(), memory_kib(floor.pid()).1),
         ("oauth".into(), memory_kib(oauth.pid()).1),

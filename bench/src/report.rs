@@ -15,6 +15,8 @@ const PEAK_RSS_MAX_MB: f64 = 24.0;
 const ARM64_MAX_MB: f64 = 4.0;
 /// Issue 13: a warm linked story waits for at most this many round trips one after the other.
 const WARM_WEBHOOK_SEQUENTIAL_MAX: usize = 6;
+/// A warm card update (#34): the item read, the doc read, the write.
+const CARD_UPDATE_UPSTREAM_MAX: usize = 3;
 /// Issue "The cold path": a fresh instance's linked story.
 const COLD_WEBHOOK_SEQUENTIAL_MAX: usize = 8;
 /// Claim, item fetch, doc create, comment, final record.
@@ -613,6 +615,21 @@ pub fn render(
                 t.sequential,
                 t.total(),
                 yes(t.sequential <= WARM_WEBHOOK_SEQUENTIAL_MAX)
+            );
+        }
+    }
+    for (v, r) in args.variants.iter().zip(results) {
+        if let Some(p) = find(&r.warm, "tapd-webhook: card update of a linked story")
+            && let Some((t, same)) = usual(&p.trips)
+        {
+            let _ = writeln!(
+                w,
+                "| {} | warm card update: ≤ {CARD_UPDATE_UPSTREAM_MAX} upstream round trips (item read, doc read, write) | {} upstream, {} sequential in all{} | {} |",
+                v.label,
+                t.upstream,
+                t.sequential,
+                if same { "" } else { " (varied)" },
+                yes(t.upstream <= CARD_UPDATE_UPSTREAM_MAX)
             );
         }
     }

@@ -1,7 +1,7 @@
-//! Tencent Docs reply parsers: token, user info, file creation, batchUpdate.
+//! Tencent Docs reply parsers: token, user info, file creation, batchUpdate, the doc read as blocks.
 //!
 //! Input: byte 0 < 128 means HTTP 200, else bytes 0-1 are the status (mod 600); byte 2 picks
-//! the parser (`% 4`); the rest is the body.
+//! the parser (`% 5`); the rest is the body.
 #![no_main]
 
 #[path = "../oracle/redaction.rs"]
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let status = if data[0] < 128 { 200 } else { u16::from_be_bytes([data[0], data[1]]) % 600 };
     let (sel, body) = (data[2], &data[3..]);
-    match sel % 4 {
+    match sel % 5 {
         0 => fuzzing::token_reply(status, body).map(|t| {
             assert!(!t.open_id.as_str().is_empty());
             redacted(redaction::tdoc_token(&t));
@@ -38,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(!f.id.is_empty());
             assert!(f.url.starts_with("https://") || f.url.starts_with("http://"));
         }),
-        _ => fuzzing::insert_reply(status, body),
+        3 => fuzzing::insert_reply(status, body),
+        _ => fuzzing::doc_tree_reply(status, body).map(|tree| {
+            assert!(tree.blocks.iter().all(|b| b.begin <= b.end), "a block never ends before it begins");
+        }),
     }
     .map_err(|e| bounded(&e))
     .ok();

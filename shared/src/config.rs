@@ -406,6 +406,10 @@ pub struct WebhookConfig {
     /// How long after a create whose reply was lost Tencent Docs may still make the file
     /// (`CREATE_SETTLE`): a look in the folder proves a doc absent only after this.
     pub create_settle: Duration,
+    /// The least time between two writes of one doc's card (`CARD_WINDOW`): changes reported
+    /// within it are shown by one write at its end (Tencent Docs allows 150 content operations
+    /// a minute per file).
+    pub card_window: Duration,
     /// Who may open a new doc (`DOC_PERMISSION`); `None` leaves Tencent Docs' default.
     pub doc_permission: Option<DocPermission>,
     pub on_item_delete: OnItemDelete,
@@ -689,6 +693,7 @@ impl WebhookConfig {
         let retry_period = span(&mut env, "RETRY_PERIOD", 300);
         let retry_cap = span(&mut env, "RETRY_CAP", 4 * 3600);
         let create_settle = span(&mut env, "CREATE_SETTLE", 60);
+        let card_window = span(&mut env, "CARD_WINDOW", 5);
         let sweep_every = span(&mut env, "SWEEP_EVERY", 600);
         let sweep_overlap = span(&mut env, "SWEEP_OVERLAP", 600);
         let language = env.parsed("LANGUAGE", Lang::ZhCn, "`zh-CN` or `en`");
@@ -722,6 +727,7 @@ impl WebhookConfig {
             retry_period,
             retry_cap,
             create_settle,
+            card_window,
             doc_permission,
             on_item_delete,
             folder_layout,
@@ -769,6 +775,7 @@ mod tests {
         assert!(!w.link.handles(ItemKind::Task));
         assert_eq!(w.give_up_after, Duration::from_secs(3 * 86_400));
         assert_eq!(w.create_settle, Duration::from_secs(60));
+        assert_eq!(w.card_window, Duration::from_secs(5));
         assert_eq!(w.language, Lang::ZhCn);
         assert_eq!(w.doc_permission, None);
         assert_eq!(w.folder_layout, FolderLayout::Workspace);

@@ -14,7 +14,7 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Vis
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ids::{ItemId, ItemKind, WorkspaceId};
+use crate::ids::{ItemId, ItemKind, IterationId, WorkspaceId};
 
 /// Bodies above this are refused unread (`413`). A create delivery carries the whole item
 /// (HTML descriptions with tables and images run to hundreds of KiB), so the limit is what
@@ -348,24 +348,78 @@ pub struct TapdEvent {
 pub enum Action {
     /// A new item to link.
     Link { workspace: WorkspaceId, kind: ItemKind, id: ItemId },
-    /// An item changed: its doc follows a new name. The new values are not in the delivery
-    /// (only `old_*` and `change_fields`), so the item is fetched again.
-    Update { workspace: WorkspaceId, kind: ItemKind, id: ItemId, name_changed: NameChange },
+    /// An item changed (`*::update`): its doc follows a new name, its card the fields it
+    /// shows. The new values are not in the delivery (only `old_*` and `change_fields`), so
+    /// the item is fetched again.
+    Update { workspace: WorkspaceId, kind: ItemKind, id: ItemId, changes: ItemChanges },
+    /// An item moved in its workflow (`story|bug::status_change`): its card shows the status
+    /// a fresh read gives (and close-out follows it), never the delivery's.
+    StatusChange { workspace: WorkspaceId, kind: ItemKind, id: ItemId, old_status: Option<String> },
     /// An item was deleted.
     Delete { workspace: WorkspaceId, kind: ItemKind, id: ItemId },
+    /// An iteration was made, changed (renamed) or deleted: the names the product keeps of it
+    /// are read again, and its folder follows.
+    Iteration { workspace: WorkspaceId, id: IterationId, change: IterationChange },
     /// Anything else: acknowledged, nothing done.
     Ignore,
 }
 
-/// What an update delivery says about the item's name.
+/// What a delivery says about some of an item's fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameChange {
-    /// `change_fields` names `name` (or `title`).
+pub enum Change {
+    /// `change_fields` names one of them.
     Changed,
-    /// `change_fields` lists other fields only: nothing to do for the doc.
+    /// `change_fields` lists other fields only: nothing to do for them.
     Unchanged,
-    /// No `change_fields`: compare with TAPD's current name.
+    /// No `change_fields`: compare with what TAPD shows now.
     Unknown,
+}
+
+/// What an update delivery says about the item's name (its doc's title follows it).
+pub type NameChange = Change;
+
+/// The fields the card shows (`name`/`title`, status, owner(s), priority, iteration), as TAPD
+/// names them in `change_fields`.
+pub const CARD_FIELDS: [&str; 7] = ["name", "title", "status", "owner", "current_owner", "priority", "iteration_id"];
+
+/// What an update delivery says changed: its `change_fields` read against what the product
+/// shows, and the one old value acted on (`old_status`), kept only as a hint for logs:
+/// the product renders from a fresh read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemChanges {
+    pub name: Change,
+    pub card: Change,
+    pub status: Change,
+    pub old_status: Option<String>,
+}
+
+impl ItemChanges {
+    /// Everything may have changed (no `change_fields`): the doc and card are compared with
+    /// what TAPD shows now.
+    pub const UNKNOWN: ItemChanges =
+        ItemChanges { name: Change::Unknown, card: Change::Unknown, status: Change::Unknown, old_status: None };
+
+    fn read(fields: &BTreeMap<String, String>) -> Self {
+        let old_status = fields.get("old_status").filter(|s| !s.is_empty()).map(|s| s.chars().take(64).collect());
+        let Some(list) = fields.get("change_fields").map(|f| f.trim()).filter(|f| !f.is_empty()) else {
+            return ItemChanges { old_status, ..Self::UNKNOWN };
+        };
+        let listed: BTreeSet<&str> = list.split(',').map(str::trim).collect();
+        let any =
+            |names: &[&str]| if names.iter().any(|n| listed.contains(n)) { Change::Changed } else { Change::Unchanged };
+        ItemChanges { name: any(&["name", "title"]), card: any(&CARD_FIELDS), status: any(&["status"]), old_status }
+    }
+}
+
+/// What an `iteration::*` delivery says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IterationChange {
+    Created,
+    /// `renamed`: whether `change_fields` (or an `old_name` that differs from nothing) names it.
+    Updated {
+        renamed: Change,
+    },
+    Deleted,
 }
 
 impl TapdEvent {
@@ -375,38 +429,62 @@ impl TapdEvent {
         let event = fields.get("event").cloned().ok_or(BodyError::Malformed("no `event` field"))?;
         let event_id = fields.get("event_id").filter(|e| !e.is_empty()).map(|e| e.chars().take(64).collect());
         let (subject, verb) = event.split_once("::").unwrap_or((event.as_str(), ""));
+        if subject == "iteration" && matches!(verb, "create" | "update" | "delete") {
+            let workspace = workspace_of(fields)?;
+            let id = fields
+                .get("id")
+                .and_then(|i| IterationId::parse(i).ok())
+                .ok_or(BodyError::Malformed("missing or invalid `id`"))?;
+            let change = match verb {
+                "create" => IterationChange::Created,
+                "update" => IterationChange::Updated { renamed: iteration_renamed(fields) },
+                _ => IterationChange::Deleted,
+            };
+            return Ok(Self { event, event_id, action: Action::Iteration { workspace, id, change } });
+        }
         let kind = match subject {
             "story" => Some(ItemKind::Story),
             "bug" => Some(ItemKind::Bug),
             "task" if link_tasks => Some(ItemKind::Task),
             _ => None,
         };
-        let Some(kind) = kind.filter(|_| matches!(verb, "create" | "update" | "delete")) else {
+        let status_change = verb == "status_change" && kind != Some(ItemKind::Task);
+        let Some(kind) = kind.filter(|_| matches!(verb, "create" | "update" | "delete") || status_change) else {
             return Ok(Self { event, event_id, action: Action::Ignore });
         };
-        let workspace = fields
-            .get("workspace_id")
-            .and_then(|w| WorkspaceId::parse(w).ok())
-            .ok_or(BodyError::Malformed("missing or invalid `workspace_id`"))?;
+        let workspace = workspace_of(fields)?;
         let id = fields
             .get("id")
             .and_then(|i| ItemId::parse(i).ok())
             .ok_or(BodyError::Malformed("missing or invalid `id`"))?;
         let action = match verb {
             "create" => Action::Link { workspace, kind, id },
-            "update" => Action::Update { workspace, kind, id, name_changed: name_change(fields) },
+            "update" => Action::Update { workspace, kind, id, changes: ItemChanges::read(fields) },
+            "status_change" => {
+                let old_status = ItemChanges::read(fields).old_status;
+                Action::StatusChange { workspace, kind, id, old_status }
+            }
             _ => Action::Delete { workspace, kind, id },
         };
         Ok(Self { event, event_id, action })
     }
 }
 
-/// Reads `change_fields` (comma separated) of an update delivery.
-fn name_change(fields: &BTreeMap<String, String>) -> NameChange {
+fn workspace_of(fields: &BTreeMap<String, String>) -> Result<WorkspaceId, BodyError> {
+    fields
+        .get("workspace_id")
+        .and_then(|w| WorkspaceId::parse(w).ok())
+        .ok_or(BodyError::Malformed("missing or invalid `workspace_id`"))
+}
+
+/// An `iteration::update` renames when `change_fields` names `name`, or (without
+/// `change_fields`) when it carries an `old_name`.
+fn iteration_renamed(fields: &BTreeMap<String, String>) -> Change {
     match fields.get("change_fields").map(|f| f.trim()).filter(|f| !f.is_empty()) {
-        None => NameChange::Unknown,
-        Some(list) if list.split(',').any(|f| matches!(f.trim(), "name" | "title")) => NameChange::Changed,
-        Some(_) => NameChange::Unchanged,
+        Some(list) if list.split(',').any(|f| f.trim() == "name") => Change::Changed,
+        Some(_) => Change::Unchanged,
+        None if fields.contains_key("old_name") => Change::Changed,
+        None => Change::Unknown,
     }
 }
 
@@ -502,9 +580,11 @@ mod tests {
         let f = parse_body("", b"event=task%3A%3Acreate&workspace_id=1&id=2").unwrap();
         assert_eq!(TapdEvent::from_fields(&f, false).unwrap().action, Action::Ignore);
         assert!(matches!(TapdEvent::from_fields(&f, true).unwrap().action, Action::Link { .. }));
-        let f = parse_body("", b"event=story%3A%3Astatus_change&workspace_id=1&id=2").unwrap();
+        let f = parse_body("", b"event=task%3A%3Astatus_change&workspace_id=1&id=2").unwrap();
         assert_eq!(TapdEvent::from_fields(&f, true).unwrap().action, Action::Ignore);
-        let f = parse_body("", b"event=iteration%3A%3Acreate").unwrap();
+        let f = parse_body("", b"event=iteration%3A%3Aclose&workspace_id=1&id=2").unwrap();
+        assert_eq!(TapdEvent::from_fields(&f, true).unwrap().action, Action::Ignore);
+        let f = parse_body("", b"event=launchform%3A%3Acreate").unwrap();
         assert_eq!(TapdEvent::from_fields(&f, true).unwrap().action, Action::Ignore);
     }
 
@@ -564,24 +644,75 @@ mod tests {
         }
     }
 
+    fn changes_of(body: &[u8]) -> ItemChanges {
+        let f = parse_body("", body).unwrap();
+        match TapdEvent::from_fields(&f, false).unwrap().action {
+            Action::Update { changes, .. } => changes,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn updates_and_deletes_name_their_item_and_whether_the_name_changed() {
-        let f = parse_body("", b"event=story%3A%3Aupdate&workspace_id=1&id=2&change_fields=name%2Cowner").unwrap();
-        assert!(matches!(
-            TapdEvent::from_fields(&f, false).unwrap().action,
-            Action::Update { name_changed: NameChange::Changed, .. }
-        ));
-        let f = parse_body("", b"event=bug%3A%3Aupdate&workspace_id=1&id=2&change_fields=status").unwrap();
-        assert!(matches!(
-            TapdEvent::from_fields(&f, false).unwrap().action,
-            Action::Update { name_changed: NameChange::Unchanged, .. }
-        ));
-        let f = parse_body("", b"event=bug%3A%3Aupdate&workspace_id=1&id=2").unwrap();
-        assert!(matches!(
-            TapdEvent::from_fields(&f, false).unwrap().action,
-            Action::Update { name_changed: NameChange::Unknown, .. }
-        ));
+    fn updates_and_deletes_name_their_item_and_what_changed() {
+        let c = changes_of(b"event=story%3A%3Aupdate&workspace_id=1&id=2&change_fields=name%2Cowner");
+        assert_eq!((c.name, c.card, c.status), (Change::Changed, Change::Changed, Change::Unchanged));
+        let c = changes_of(b"event=bug%3A%3Aupdate&workspace_id=1&id=2&change_fields=status&old_status=new");
+        assert_eq!((c.name, c.card, c.status), (Change::Unchanged, Change::Changed, Change::Changed));
+        assert_eq!(c.old_status.as_deref(), Some("new"));
+        let c = changes_of(b"event=bug%3A%3Aupdate&workspace_id=1&id=2&change_fields=description%2Cmodified");
+        assert_eq!((c.name, c.card, c.status), (Change::Unchanged, Change::Unchanged, Change::Unchanged));
+        for field in ["current_owner", "priority", "iteration_id", "title"] {
+            let body = format!("event=bug%3A%3Aupdate&workspace_id=1&id=2&change_fields=modified%2C{field}");
+            assert_eq!(changes_of(body.as_bytes()).card, Change::Changed, "{field}");
+        }
+        assert_eq!(changes_of(b"event=bug%3A%3Aupdate&workspace_id=1&id=2"), ItemChanges::UNKNOWN);
         let f = parse_body("", b"event=story%3A%3Adelete&workspace_id=1&id=2").unwrap();
         assert!(matches!(TapdEvent::from_fields(&f, false).unwrap().action, Action::Delete { .. }));
+    }
+
+    const STORY_UPDATE: &str = include_str!("../../tests/fixtures/tapd/webhook_story_update.json");
+
+    #[test]
+    fn the_documented_update_delivery_touches_the_card_and_the_status() {
+        let f = parse_body("application/json", STORY_UPDATE.as_bytes()).unwrap();
+        let e = TapdEvent::from_fields(&f, false).unwrap();
+        let Action::Update { workspace, kind, id, changes } = e.action else { panic!("{e:?}") };
+        assert_eq!((workspace.as_str(), kind, id.as_str()), ("20375001", ItemKind::Story, "1120375001001000101"));
+        assert_eq!((changes.name, changes.card, changes.status), (Change::Unchanged, Change::Changed, Change::Changed));
+        assert_eq!(changes.old_status.as_deref(), Some("planning"));
+    }
+
+    #[test]
+    fn status_changes_and_iterations_are_typed() {
+        let f = parse_body("", b"event=bug%3A%3Astatus_change&workspace_id=1&id=2&old_status=new").unwrap();
+        let a = TapdEvent::from_fields(&f, false).unwrap().action;
+        assert!(
+            matches!(&a, Action::StatusChange { kind: ItemKind::Bug, old_status: Some(s), .. } if s == "new"),
+            "{a:?}"
+        );
+        let f = parse_body("", b"event=story%3A%3Astatus_change&workspace_id=1").unwrap();
+        assert!(TapdEvent::from_fields(&f, false).is_err(), "an item event names its item");
+        for (body, change) in [
+            (&b"event=iteration%3A%3Acreate&workspace_id=1&id=3"[..], IterationChange::Created),
+            (
+                b"event=iteration%3A%3Aupdate&workspace_id=1&id=3&old_name=S1",
+                IterationChange::Updated { renamed: Change::Changed },
+            ),
+            (
+                b"event=iteration%3A%3Aupdate&workspace_id=1&id=3&change_fields=enddate",
+                IterationChange::Updated { renamed: Change::Unchanged },
+            ),
+            (b"event=iteration%3A%3Aupdate&workspace_id=1&id=3", IterationChange::Updated { renamed: Change::Unknown }),
+            (b"event=iteration%3A%3Adelete&workspace_id=1&id=3", IterationChange::Deleted),
+        ] {
+            let f = parse_body("", body).unwrap();
+            let a = TapdEvent::from_fields(&f, false).unwrap().action;
+            assert!(
+                matches!(&a, Action::Iteration { id, change: c, .. } if id.as_str() == "3" && *c == change),
+                "{a:?}"
+            );
+        }
+        let f = parse_body("", b"event=iteration%3A%3Aupdate&workspace_id=1&id=..").unwrap();
+        assert!(TapdEvent::from_fields(&f, false).is_err());
     }
 }

@@ -73,6 +73,7 @@ macro_rules! digit_id {
 
 digit_id!(WorkspaceId, "workspace id");
 digit_id!(ItemId, "item id");
+digit_id!(IterationId, "iteration id");
 
 /// A Tencent Docs Open-Id: opaque, but bounded and free of separators we use in keys.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

@@ -242,3 +242,174 @@ proptest! {
         }
     }
 }
+
+/// A doc as Tencent Docs keeps it, in process: paragraphs joined by `\n`, numbered as the
+/// documented read numbers them (the first paragraph begins at 1, one index per paragraph
+/// break, UTF-16 units), edited as `batchUpdate` and people edit it.
+mod doc_model {
+    use shared::tdoc::{Block, DocTree, Edit};
+
+    pub struct Doc(pub String);
+
+    impl Doc {
+        pub fn paragraphs(&self) -> Vec<String> {
+            self.0.split('\n').map(str::to_owned).collect()
+        }
+
+        pub fn read(&self) -> DocTree {
+            let mut at = 1u64;
+            let blocks = self
+                .0
+                .split('\n')
+                .map(|t| {
+                    let len = t.encode_utf16().count() as u64;
+                    let b = Block { begin: at, end: at + len, text: t.to_owned() };
+                    at += len + 1;
+                    b
+                })
+                .collect();
+            DocTree { blocks, version: Some(1) }
+        }
+
+        /// The byte offset of doc index `i` (UTF-16 units from 1).
+        fn byte(&self, i: u64) -> usize {
+            let mut units = 1u64;
+            for (b, c) in self.0.char_indices() {
+                if units >= i {
+                    return b;
+                }
+                units += c.len_utf16() as u64;
+            }
+            assert!(units >= i, "index {i} beyond the doc");
+            self.0.len()
+        }
+
+        pub fn apply(&mut self, edits: &[Edit]) {
+            for e in edits {
+                match e {
+                    Edit::Insert { index, text } => {
+                        let at = self.byte(*index);
+                        self.0.insert_str(at, text);
+                    }
+                    Edit::Replace { start, length, text } => {
+                        let (a, b) = (self.byte(*start), self.byte(start + length));
+                        self.0.replace_range(a..b, text);
+                    }
+                    Edit::Delete { start, length } => {
+                        let (a, b) = (self.byte(*start), self.byte(start + length));
+                        self.0.replace_range(a..b, "");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// TAPD's item changes; the delivery may be delivered twice (a lost reply's retry reads again).
+    Update { status: usize, owner: usize, priority: usize, twice: bool },
+    /// A person writes a paragraph before paragraph `at` (modulo the count).
+    Write { at: usize, text: String },
+    /// A person types into the card: it is theirs from then on.
+    EditCard { text: String },
+    /// A person deletes the card (its paragraph with it).
+    DeleteCard,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let person = "[a-z需求会议😀 ，。]{1,10}";
+    prop_oneof![
+        (0usize..4, 0usize..3, 0usize..3, any::<bool>()).prop_map(|(status, owner, priority, twice)| Step::Update {
+            status,
+            owner,
+            priority,
+            twice
+        }),
+        (0usize..8, person).prop_map(|(at, text)| Step::Write { at, text }),
+        person.prop_map(|text| Step::EditCard { text }),
+        Just(Step::DeleteCard),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any interleaving of updates and people's edits leaves exactly one card, equal to what
+    /// TAPD shows, and every paragraph people wrote (an edited card among them) byte for byte,
+    /// in their order.
+    #[test]
+    fn the_card_is_one_equal_to_tapd_and_peoples_text_is_intact(steps in proptest::collection::vec(step(), 1..24)) {
+        use shared::link::card::{CardNames, Legacy, Plan, card_text, is_card, plan};
+        use shared::store::ItemKey;
+        use shared::tapd::TapdItem;
+        use shared::text::Lang;
+        let key: ItemKey = "20375001/story/1120375001001000101".parse().unwrap();
+        let url = "https://www.tapd.cn/20375001/prong/stories/view/1120375001001000101";
+        let legacy = Legacy { kind: key.kind, key: &key, item_url: url, description: "" };
+        let item = |owner: &str, priority: &str| TapdItem {
+            id: key.id.clone(),
+            name: "按月导出成本报表".into(),
+            description: String::new(),
+            owner: owner.into(),
+            priority: priority.into(),
+            iteration_id: "0".into(),
+            created: String::new(),
+            status: String::new(),
+            workitem_type_id: String::new(),
+        };
+        let statuses = ["规划中", "实现中", "已实现", "已拒绝"];
+        let (owners, priorities) = (["alice;", "bob;carol;", ""], ["High", "Low", ""]);
+        let mut doc = doc_model::Doc(String::new());
+        // What people wrote, in order (the blank doc's empty paragraph is theirs too).
+        let mut theirs = vec![String::new()];
+        let mut shown: Option<String> = None;
+        for s in steps {
+            match s {
+                Step::Update { status, owner, priority, twice } => {
+                    let names = CardNames { status: statuses[status].into(), iteration: None };
+                    let card = card_text(Lang::ZhCn, &key, &item(owners[owner], priorities[priority]), url, &names);
+                    for _ in 0..if twice { 2 } else { 1 } {
+                        if let Plan::Write { edits, .. } = plan(&doc.read(), &key, &card, &legacy) {
+                            doc.apply(&edits);
+                        }
+                    }
+                    prop_assert_eq!(plan(&doc.read(), &key, &card, &legacy), Plan::Keep);
+                    let paras = doc.paragraphs();
+                    let cards: Vec<&String> = paras.iter().filter(|p| is_card(p, &key)).collect();
+                    prop_assert_eq!(cards, vec![&card]);
+                    let rest: Vec<String> = paras.into_iter().filter(|p| !is_card(p, &key)).collect();
+                    prop_assert_eq!(&rest, &theirs);
+                    shown = Some(card);
+                }
+                Step::Write { at, text } => {
+                    let paras = doc.paragraphs();
+                    let at = at % (paras.len() + 1);
+                    let mut new = paras.clone();
+                    new.insert(at, text.clone());
+                    // Theirs in the doc's order: count the cards before `at`.
+                    let before = paras[..at].iter().filter(|p| !is_card(p, &key)).count();
+                    theirs.insert(before, text);
+                    doc = doc_model::Doc(new.join("\n"));
+                }
+                Step::EditCard { text } => {
+                    let mut paras = doc.paragraphs();
+                    if let Some(i) = paras.iter().position(|p| is_card(p, &key)) {
+                        let before = paras[..i].iter().filter(|p| !is_card(p, &key)).count();
+                        paras[i].push_str(&text);
+                        theirs.insert(before, paras[i].clone());
+                        doc = doc_model::Doc(paras.join("\n"));
+                    }
+                }
+                Step::DeleteCard => {
+                    let mut paras = doc.paragraphs();
+                    if let Some(i) = paras.iter().position(|p| is_card(p, &key)) && paras.len() > 1 {
+                        paras.remove(i);
+                        doc = doc_model::Doc(paras.join("\n"));
+                    }
+                }
+            }
+        }
+        let _ = shown;
+    }
+}

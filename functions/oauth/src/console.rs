@@ -264,6 +264,8 @@ async fn act(ctx: &PageCtx<'_>, who: &str, action: &str, form: &[(String, String
                 intro_fields: field(form, "intro_shown")
                     .map(|_| checked(form, "intro", &IntroField::ALL.map(IntroField::as_str))),
                 events: field(form, "events_shown").map(|_| checked(form, "event", &Events::NAMES)),
+                close_out: field(form, "close_out_shown")
+                    .map(|_| if field(form, "close_out").is_some() { "on" } else { "off" }.to_owned()),
             };
             if let Some(why) = foreign_template(connector, ws, &change, lang).await {
                 return refused(why).await;
@@ -553,6 +555,8 @@ fn event_code(e: &shared::store::EventKind) -> &'static str {
         E::GivenUp(_) => "given_up",
         E::Deleted => "deleted",
         E::Retried { .. } => "retried",
+        E::CardWritten => "card",
+        E::CardFailed(_) => "card_failed",
     }
 }
 
@@ -569,6 +573,14 @@ fn event_words(lang: Lang, e: &shared::store::EventKind) -> (&'static str, Strin
         E::GivenUp(r) => (lang.pick("失败，已放弃", "failed, given up"), r.words(lang), String::new()),
         E::Deleted => (lang.pick("条目已在 TAPD 删除", "deleted in TAPD"), String::new(), String::new()),
         E::Retried { by } => (lang.pick("手动重试", "retried by hand"), String::new(), by.clone()),
+        E::CardWritten => (
+            lang.pick("文档卡片已更新为 TAPD 中的最新状态", "the doc's card now shows the item as TAPD does"),
+            String::new(),
+            String::new(),
+        ),
+        E::CardFailed(r) => {
+            (lang.pick("文档卡片未能更新", "the doc's card could not be updated"), r.words(lang), String::new())
+        }
     }
 }
 
@@ -856,6 +868,16 @@ fn workspace_body(v: &WorkspaceView<'_>) -> Markup {
                 a href="/oauth/tapd/start" { (lang.pick("重新连接（文档都会保留）", "Reconnect (the docs stay)")) }
             }
         }
+        @for (iteration, wanted) in &overview.folders_kept {
+            p class="refused" id={ "folder-kept-" (iteration) } {
+                (lang.pick("迭代 ", "Iteration ")) (iteration)
+                (lang.pick(" 的文件夹未能改名为“", "'s folder could not be renamed to “")) (wanted)
+                (lang.pick(
+                    "”：腾讯文档拒绝了改名，文件夹保留原名，文档仍在其中。",
+                    "”: Tencent Docs refused the rename; the folder keeps its title and the docs stay in it."
+                ))
+            }
+        }
         p id="account" {
             (lang.pick("腾讯文档账号：", "Tencent Docs account: ")) (account)
             " · " (lang.pick("连接于 ", "since ")) (since)
@@ -1010,6 +1032,17 @@ fn workspace_body(v: &WorkspaceView<'_>) -> Markup {
                     "Unticked kinds get no doc; tasks only where the deployment links tasks (LINK_TASKS)."
                 )) }
             }
+            p id="close-out" {
+                input type="hidden" name="close_out_shown" value="1";
+                label {
+                    input type="checkbox" name="close_out" value="1" checked[settings.close_out.unwrap_or(true)];
+                    " "
+                    (lang.pick(
+                        "条目进入结束状态时，把文档移入所在文件夹的“已完成”子文件夹（离开结束状态时移回）",
+                        "When an item reaches an end status, move its doc into its folder's “Done” sub-folder (and back when it leaves it)"
+                    ))
+                }
+            }
             button type="submit" id="save-events" { (lang.pick("保存", "Save")) }
         }))
 
@@ -1096,6 +1129,8 @@ mod tests {
             delete_refused: None,
             marker: "m".into(),
             absent_since_ms: None,
+            place: Default::default(),
+            card: Default::default(),
         }
     }
 
@@ -1165,6 +1200,8 @@ mod tests {
         linked.history = vec![
             Event { at_ms: 1, what: EventKind::Retried { by: format!("console: {HOSTILE}") } },
             Event { at_ms: 2, what: EventKind::Linked },
+            Event { at_ms: 3, what: EventKind::CardWritten },
+            Event { at_ms: 4, what: EventKind::CardFailed(Reason::Unavailable(shared::upstream::Service::Tdoc)) },
         ];
         let mut deleted = record(&ws, "1120000001000000002", Stage::Done { doc, comment_id: "c".into() }, None);
         deleted.deleted = true;
@@ -1191,6 +1228,7 @@ mod tests {
             week: [4, 5, 6],
             last_item_ms: Some(1),
             secrets: vec![(1, None), (1, Some(2))],
+            folders_kept: [("1".to_owned(), HOSTILE.to_owned())].into(),
         };
         let page = ItemsPage {
             items: vec![

@@ -120,9 +120,23 @@ pub async fn handle(linker: &Linker, event: Value, deadline: Deadline) -> HttpRe
             let key = ItemKey { workspace, kind, id };
             linker.link(&key, event.event_id.as_deref(), deadline).await.map(|o| (key, o))
         }
-        Action::Update { workspace, kind, id, name_changed } => {
+        Action::Update { workspace, kind, id, changes } => {
             let key = ItemKey { workspace, kind, id };
-            linker.update(&key, name_changed, deadline).await.map(|o| (key, o))
+            linker.update(&key, &changes, deadline).await.map(|o| (key, o))
+        }
+        Action::StatusChange { workspace, kind, id, old_status } => {
+            let key = ItemKey { workspace, kind, id };
+            tracing::debug!(item = %key, old_status = ?old_status, "status change delivered; reading the item");
+            linker.status_changed(&key, deadline).await.map(|o| (key, o))
+        }
+        Action::Iteration { workspace, id, change } => {
+            return match linker.iteration_changed(&workspace, &id, change, deadline).await {
+                Ok(_) => reply(200, "noted"),
+                Err(e) => {
+                    tracing::error!(error = %e, "the iteration's change could not be followed");
+                    reply(502, "pending")
+                }
+            };
         }
         Action::Delete { workspace, kind, id } => {
             let key = ItemKey { workspace, kind, id };
@@ -144,6 +158,7 @@ pub async fn handle(linker: &Linker, event: Value, deadline: Deadline) -> HttpRe
                 Outcome::InProgress => "in_progress",
                 Outcome::GivenUp => "given_up",
                 Outcome::Renamed => "renamed",
+                Outcome::CardWritten => "card_written",
                 Outcome::Unchanged => "unchanged",
                 Outcome::Deleted => "deleted",
                 Outcome::DeleteRefused => "delete_refused",

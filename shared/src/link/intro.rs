@@ -150,6 +150,8 @@ mod tests {
             priority: "High".into(),
             iteration_id: "0".into(),
             created: "2026-11-28 19:08:06".into(),
+            status: "planning".into(),
+            workitem_type_id: String::new(),
         }
     }
 

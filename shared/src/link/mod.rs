@@ -16,17 +16,21 @@
 //! GivenUp ──a new delivery / redrive──▶ pending again
 //! ```
 
+pub mod card;
+pub mod close_out;
 mod intro;
 pub mod made;
 pub mod metrics;
+pub mod names;
 pub mod placement;
 mod schedule;
+mod status;
 mod title;
 
 use crate::app::Clients;
 use crate::config::{DocOwner, OnItemDelete, WebhookConfig};
 use crate::deadline::Deadline;
-use crate::delivery::NameChange;
+use crate::delivery::{Change, ItemChanges, IterationChange};
 use crate::notify;
 use crate::random;
 use crate::reason::Reason;
@@ -91,6 +95,8 @@ pub enum Outcome {
     GivenUp,
     /// The doc now carries the item's new name.
     Renamed,
+    /// The doc's card now shows the item as TAPD does (and its title follows its name).
+    CardWritten,
     /// Nothing to change.
     Unchanged,
     /// The deletion is recorded (and the doc trashed, with `ON_ITEM_DELETE=trash`).
@@ -117,6 +123,8 @@ pub struct Linker {
     pub gate: crate::tenants::Gate,
     /// Workspaces' settings and folders, kept across warm invocations.
     places: placement::Cache,
+    /// Status names, end statuses and iteration names per workspace ([`names`]).
+    pub names: names::Names,
 }
 
 impl Linker {
@@ -127,6 +135,7 @@ impl Linker {
             tokens: Tokens::default(),
             gate: crate::tenants::Gate,
             places: placement::Cache::default(),
+            names: names::Names::default(),
         }
     }
 
@@ -183,66 +192,93 @@ impl Linker {
         }
     }
 
-    /// An update delivery: the doc follows the item's name, whatever order events come in
-    /// (TAPD's current name is fetched, never taken from the event).
-    pub async fn update(&self, key: &ItemKey, change: NameChange, deadline: Deadline) -> Result<Outcome, LinkError> {
-        if change == NameChange::Unchanged {
+    /// An update delivery: the doc's title follows the item's name and its card the fields it
+    /// shows, whatever order events come in (TAPD's item is read afresh, never taken from the
+    /// event). Only what `change_fields` names is looked at (everything, without it).
+    pub async fn update(&self, key: &ItemKey, changes: &ItemChanges, deadline: Deadline) -> Result<Outcome, LinkError> {
+        let rename_on = self.placement(&key.workspace).await?.events.rename;
+        let what = card::Follow {
+            rename: changes.name != Change::Unchanged && rename_on,
+            card: changes.card != Change::Unchanged,
+        };
+        if !what.rename && !what.card {
+            return Ok(if changes.name == Change::Unchanged { Outcome::Unchanged } else { Outcome::NotActedOn });
+        }
+        self.follow_item(key, what, deadline).await
+    }
+
+    /// A status change delivery (`story|bug::status_change`): the card shows the status a fresh
+    /// read gives (and close-out follows it, [`status`]).
+    pub async fn status_changed(&self, key: &ItemKey, deadline: Deadline) -> Result<Outcome, LinkError> {
+        self.follow_item(key, card::Follow { rename: false, card: true }, deadline).await
+    }
+
+    /// An iteration was made, changed or deleted: the name the instance keeps of it is read
+    /// again when next needed (cards show it).
+    pub async fn iteration_changed(
+        &self,
+        ws: &crate::ids::WorkspaceId,
+        id: &crate::ids::IterationId,
+        change: IterationChange,
+        deadline: Deadline,
+    ) -> Result<Outcome, LinkError> {
+        self.names.forget_iteration(ws, id).await;
+        tracing::info!(workspace = %ws, iteration = %id, change = ?change, "iteration changed; its name is read again when needed");
+        // Its folder (where the iteration layout made one) follows its name.
+        if !matches!(change, IterationChange::Updated { renamed: Change::Changed | Change::Unknown }) {
             return Ok(Outcome::Unchanged);
         }
-        if !self.placement(&key.workspace).await?.events.rename {
-            return Ok(Outcome::NotActedOn);
-        }
+        let Some(account) = self.tokens.account(&self.clients.store, ws).await? else {
+            return Ok(Outcome::NotConnected);
+        };
+        let title = self.iteration_folder_title(ws, id.as_str(), deadline).await?;
+        Ok(match self.follow_iteration_title(ws, &account, id.as_str(), &title, deadline).await? {
+            placement::Retitle::Renamed => Outcome::Renamed,
+            _ => Outcome::Unchanged,
+        })
+    }
+
+    /// Claims a linked item and has its doc follow it ([`card::Follow`]). An item being linked
+    /// is finished with what TAPD shows now; one that is busy is told its card is stale (its
+    /// holder writes it again before letting go); one never seen is linked.
+    async fn follow_item(&self, key: &ItemKey, what: card::Follow, deadline: Deadline) -> Result<Outcome, LinkError> {
         let Some(account) = self.tokens.account(&self.clients.store, &key.workspace).await? else {
             return Ok(Outcome::NotConnected);
         };
         let owner = random::id();
         let mut claim = match self.clients.store.claim_existing(key, &owner, deadline.at_ms()).await? {
             // An update before its create (or whose create never came): link it now, with
-            // the name it has now.
+            // what it is now.
             None => return self.link(key, None, deadline).await,
             Some(ClaimOutcome::Claimed(claim)) => claim,
-            Some(_) => return Ok(Outcome::InProgress),
+            Some(_) => {
+                if what.card {
+                    self.clients.store.mark_card_stale(key).await?;
+                }
+                return Ok(Outcome::InProgress);
+            }
         };
-        let doc = match &claim.record.stage {
-            Stage::Done { doc, .. } if !claim.record.deleted => doc.clone(),
-            // Still being linked: finishing it uses the current name.
+        match &claim.record.stage {
+            Stage::Done { .. } if !claim.record.deleted => {}
+            // Still being linked: finishing it uses what the item is now.
             stage if stage.is_pending() => return Box::pin(self.attempt(claim, &account, None, deadline)).await,
             _ => {
                 self.clients.store.release(&claim).await?;
                 return Ok(Outcome::Unchanged);
             }
-        };
-        let result = self.rename(&mut claim, &account, &doc, deadline).await;
-        if result.is_err() {
+        }
+        let result = self.follow(&mut claim, &account, what, deadline).await;
+        if let Err(e) = &result {
+            // The card waits for the next change; the history says why it was not written.
+            if what.card
+                && let Err(store_err) = self.clients.store.record_card_failed(&claim, Reason::from(e)).await
+            {
+                tracing::warn!(error = %store_err, "could not record the card's failure");
+            }
             // Let go at once rather than at the deadline: a redelivery may try again.
             let _ = self.clients.store.release(&claim).await;
         }
         result
-    }
-
-    async fn rename(
-        &self,
-        claim: &mut Claim,
-        account: &Account,
-        doc: &Doc,
-        deadline: Deadline,
-    ) -> Result<Outcome, LinkError> {
-        let key = claim.record.key.clone();
-        let item = self.fetch_item(&key, deadline).await?;
-        let title = self.title(&key, &item).await?;
-        if title == doc.title {
-            self.clients.store.release(claim).await?;
-            return Ok(Outcome::Unchanged);
-        }
-        let (id, t) = (&doc.id, &title);
-        self.tokens
-            .call_tdoc(&self.clients, &key.workspace, account, deadline, Repeat::WhileTransient, |tok| async move {
-                self.clients.tdoc.rename_file(&tok, id, t).await
-            })
-            .await?;
-        self.clients.store.record_title(claim, &title).await?;
-        tracing::info!(workspace = %key.workspace, item = %key.id, "doc renamed after the item");
-        Ok(Outcome::Renamed)
     }
 
     /// A delete delivery, once TAPD confirms the item is gone: recorded, and the doc trashed
@@ -417,6 +453,8 @@ impl Linker {
         // Whenever an earlier attempt may have written, what it wrote is read before writing.
         let at = Attempt { account, resumed: claim.record.attempts > 1, deadline };
         let mut item = prefetched;
+        // The card's names, read beside the create (cold, they are TAPD calls of their own).
+        let mut names: Option<card::CardNames> = None;
         loop {
             match claim.record.stage.clone() {
                 Stage::New | Stage::CreateUnknown { .. } => {
@@ -424,7 +462,10 @@ impl Linker {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline).await?,
                     };
-                    let (doc, sent_to) = Box::pin(self.create_doc(claim, &it, at)).await?;
+                    let (made, read) =
+                        tokio::join!(Box::pin(self.create_doc(claim, &it, at)), self.card_names(&key, &it, deadline));
+                    let (doc, sent_to) = made?;
+                    names = read.ok().map(|(n, _)| n);
                     item = Some(it);
                     self.record_doc(claim, doc, sent_to, deadline).await?;
                 }
@@ -433,7 +474,7 @@ impl Linker {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline).await?,
                     };
-                    Box::pin(self.write_doc(&key, &doc, &it, at)).await?;
+                    Box::pin(self.write_doc(&key, &doc, &it, names.take(), at)).await?;
                     // Not recorded on its own (a resumed attempt reads the doc back instead),
                     // but an attempt that fails later says so as it lets go.
                     claim.record.stage = Stage::DocWritten { doc: doc.clone() };
@@ -505,7 +546,7 @@ impl Linker {
         let provisional = made::provisional_title(&title, &marker);
         let doc_type = place.doc_type(&self.cfg, key.kind);
         let template = place.template(key.kind);
-        let mut folder = self.folder_for(&key, at.account, item, place.layout, at.resumed, at.deadline).await?;
+        let mut folder = self.folder_for(&key, at.account, item, place.layout, at.deadline).await?;
         let (mut remade, mut sent_in_doubt) = (false, false);
         loop {
             let f = folder.as_ref().map(|f| f.id.as_str());
@@ -534,7 +575,7 @@ impl Linker {
                     if let Some(gone) = folder.take() {
                         self.forget_folder(&key.workspace, &gone).await?;
                     }
-                    folder = self.folder_for(&key, at.account, item, place.layout, at.resumed, at.deadline).await?;
+                    folder = self.folder_for(&key, at.account, item, place.layout, at.deadline).await?;
                     remade = true;
                 }
                 Err(e) => return Err(e),
@@ -661,7 +702,7 @@ impl Linker {
     ) -> Result<(), LinkError> {
         let mut tries = 0;
         loop {
-            match self.clients.store.record_doc(claim, doc.clone()).await {
+            match self.clients.store.record_doc(claim, doc.clone(), &sent_to).await {
                 Err(StoreError::Unavailable(_))
                     if tries < BACKOFF_MS.len() && deadline.has_time_for(Duration::from_millis(BACKOFF_MS[tries])) =>
                 {
@@ -681,34 +722,42 @@ impl Linker {
         }
     }
 
-    /// The doc's first paragraph (linking back to the item), its permission and its real
-    /// title (it was made under the provisional one), side by side. After a lost reply or
-    /// in a resumed attempt, the doc's text is read first and the intro written only if it
-    /// is not there. A refusal that retrying will not fix (a doc type without text) is
+    /// The doc's card (its first block, linking back to the item: [`card`]), its permission
+    /// and its real title (it was made under the provisional one), side by side. After a lost
+    /// reply or in a resumed attempt, the doc is read first and the card written only where
+    /// the read says ([`card::plan`]). A refusal that retrying will not fix (a doc type without text) is
     /// logged and treated as done; a dead token is not a refusal (it was refreshed, or the
     /// workspace needs reconnecting).
-    async fn write_doc(&self, key: &ItemKey, doc: &Doc, item: &TapdItem, at: Attempt<'_>) -> Result<(), LinkError> {
-        let item_url =
-            format!("{}/{}/{}/view/{}", self.cfg.common.tapd.web_base, key.workspace, key.kind.web_segment(), key.id);
+    async fn write_doc(
+        &self,
+        key: &ItemKey,
+        doc: &Doc,
+        item: &TapdItem,
+        names: Option<card::CardNames>,
+        at: Attempt<'_>,
+    ) -> Result<(), LinkError> {
         let place = self.placement(&key.workspace).await?;
-        let text = intro_text(place.language, key.kind, item, &item_url, &place.intro_fields);
-        let look_first = std::sync::atomic::AtomicBool::new(at.resumed);
-        let (t, id, url, look_first) = (&text, &doc.id, &item_url, &look_first);
-        let write = self.tokens.call_tdoc(
-            &self.clients,
-            &key.workspace,
-            at.account,
-            at.deadline,
-            Repeat::WhileTransient,
-            |tok| async move {
-                if look_first.swap(true, std::sync::atomic::Ordering::SeqCst)
-                    && self.clients.tdoc.doc_text(&tok, id).await?.contains(url.as_str())
-                {
-                    return Ok(());
+        let id = &doc.id;
+        let write = async {
+            // The names a card shows; should TAPD not answer them now, the card shows the
+            // status key and no iteration, and the next change shows the names.
+            let read = match names {
+                Some(names) => Ok(names),
+                None => self.card_names(key, item, at.deadline).await.map(|(n, _)| n),
+            };
+            let names = match read {
+                Ok(names) => names,
+                Err(e) => {
+                    tracing::warn!(workspace = %key.workspace, item = %key.id, error = %e, "the card's names could not be read; showing the keys");
+                    card::CardNames { status: item.status.clone(), iteration: None }
                 }
-                self.clients.tdoc.insert_text(&tok, id, t).await
-            },
-        );
+            };
+            let text = card::card_text(place.language, key, item, &self.item_url(key), &names);
+            let description = html_to_text(&item.description, intro::DESCRIPTION_MAX_CHARS);
+            let fresh = card::creation_text(place.language, &text, &description, &place.intro_fields);
+            let write = card::CardWrite { card: &text, fresh: &fresh, description: &description };
+            self.write_card(key, at.account, doc, &write, !at.resumed, at.deadline).await.map(|_| ())
+        };
         let share = async {
             let Some(policy) = self.placement(&key.workspace).await?.permission else { return Ok(()) };
             self.tokens
@@ -733,7 +782,7 @@ impl Linker {
         );
         let (written, shared, retitled) = tokio::join!(write, share, retitle);
         for (what, result) in
-            [("the link into the doc", written), ("the doc's permission", shared), ("the doc's title", retitled)]
+            [("the doc's card", written), ("the doc's permission", shared), ("the doc's title", retitled)]
         {
             match result {
                 Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {

@@ -142,7 +142,7 @@ impl SentTo {
         }
     }
 
-    fn to_attr(&self) -> Option<String> {
+    pub(super) fn to_attr(&self) -> Option<String> {
         match self {
             SentTo::Unrecorded => None,
             SentTo::Root => Some(SENT_TO_ROOT.to_owned()),
@@ -150,7 +150,7 @@ impl SentTo {
         }
     }
 
-    fn from_attr(attr: Option<&str>) -> Self {
+    pub(super) fn from_attr(attr: Option<&str>) -> Self {
         match attr {
             Some(SENT_TO_ROOT) => SentTo::Root,
             Some(a) => a.strip_prefix(SENT_TO_FOLDER).map_or(SentTo::Unrecorded, |f| SentTo::Folder(f.to_owned())),
@@ -215,6 +215,10 @@ pub enum EventKind {
     Deleted,
     /// A person retried it (their name as the audit gives it).
     Retried { by: String },
+    /// The doc's card was written to show the item as TAPD showed it (`link::card`).
+    CardWritten,
+    /// A change was reported but the card could not be written (the next change tries again).
+    CardFailed(Reason),
 }
 
 impl EventKind {
@@ -226,6 +230,8 @@ impl EventKind {
             EventKind::GivenUp(r) => ("given_up", Some(r.code()), None),
             EventKind::Deleted => ("deleted", None, None),
             EventKind::Retried { by } => ("retried", None, Some(by.chars().take(200).collect::<String>())),
+            EventKind::CardWritten => ("card", None, None),
+            EventKind::CardFailed(r) => ("card_failed", Some(r.code()), None),
         };
         m.insert("ev".into(), s(ev));
         if let Some(why) = why {
@@ -245,6 +251,8 @@ impl EventKind {
             "given_up" => EventKind::GivenUp(why()),
             "deleted" => EventKind::Deleted,
             "retried" => EventKind::Retried { by: get_s(m, "by").unwrap_or_default().to_owned() },
+            "card" => EventKind::CardWritten,
+            "card_failed" => EventKind::CardFailed(why()),
             _ => return None,
         };
         Some(Event { at_ms: get_n(m, "at")?, what })
@@ -294,6 +302,21 @@ pub struct ItemRecord {
     /// written before 2026-12-07 have none): a second read after a short wait that still finds
     /// none gives the item up.
     pub absent_since_ms: Option<u64>,
+    /// Where its doc is (close-out).
+    pub place: super::doc_place::DocPlace,
+    /// The doc's card: when it was last written, and whether a change waits for it.
+    pub card: CardState,
+}
+
+/// What the record keeps of an item's card (`link::card`). The card itself is recognised in
+/// the doc, never from here: this only paces rewrites (one per window) and says that one is owed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CardState {
+    /// When the card was last written (ms); `None` before the first (docs made before the card).
+    pub written_at_ms: Option<u64>,
+    /// When a change was reported that no write has shown yet (ms): a delivery that found the
+    /// item busy sets it, and the claim's holder writes again before letting go.
+    pub stale_since_ms: Option<u64>,
 }
 
 /// Proof of holding an item until `until_ms`: every write is conditional on it.
@@ -385,6 +408,8 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         marker: get_s(item, "create_marker").unwrap_or_default().to_owned(),
         delete_refused: get_s(item, "delete_refused").map(str::to_owned),
         absent_since_ms: get_n(item, "item_absent_since"),
+        place: super::doc_place::parse_place(item),
+        card: CardState { written_at_ms: get_n(item, "card_at"), stale_since_ms: get_n(item, "card_stale") },
     })
 }
 
@@ -599,16 +624,28 @@ impl Store {
         self.get_latest(&key.pk(), SK).await?.map(|i| parse_item(&i)).transpose()
     }
 
-    /// Records a just-created doc: `New` → `DocCreated`.
-    pub async fn record_doc(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
+    /// Records a just-created doc, and the folder it was made in: `New` → `DocCreated`.
+    pub async fn record_doc(&self, claim: &mut Claim, doc: Doc, home: &SentTo) -> Result<(), StoreError> {
+        let mut values =
+            vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))];
+        let home_set = match super::doc_place::home_attr(home) {
+            Some(h) => {
+                values.push((":home", s(h)));
+                ", doc_home = :home"
+            }
+            None => "",
+        };
         self.claimed_update(
             claim,
-            "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now \
-             REMOVE create_unknown_since, create_sent_to, item_absent_since",
-            vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))],
+            &format!(
+                "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now{home_set} \
+                 REMOVE create_unknown_since, create_sent_to, item_absent_since, doc_at, doc_moving_to"
+            ),
+            values,
         )
         .await?;
         claim.record.stage = Stage::DocCreated { doc };
+        claim.record.place = super::doc_place::DocPlace { home: home.clone(), ..super::doc_place::DocPlace::default() };
         Ok(())
     }
 
@@ -779,6 +816,83 @@ impl Store {
         Ok(())
     }
 
+    /// Says a change waits for the item's card (a delivery found the item busy): whoever holds
+    /// it writes the card again before letting go ([`Store::record_card`]). Only an existing record.
+    pub async fn mark_card_stale(&self, key: &ItemKey) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&key.pk(), SK)))
+            .update_expression("SET card_stale = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now_millis()))
+            .send()
+            .await;
+        applied(out).map(|_| ())
+    }
+
+    /// Tells the item's history that its card could not be written, and why (under the claim).
+    pub async fn record_card_failed(&self, claim: &Claim, reason: Reason) -> Result<(), StoreError> {
+        let mut values = history_values(&EventKind::CardFailed(reason), now_millis()).to_vec();
+        values.push((":now", n(now_millis())));
+        self.claimed_update(claim, &format!("SET {HISTORY}, updated_at = :now"), values).await
+    }
+
+    /// After a card rewrite read the item at `read_at_ms`: records what was written (the card,
+    /// when `written`; the doc's new title) and lets go, unless a change was reported since
+    /// that read (`card_stale` newer): then what was written is recorded, the claim kept, and
+    /// `Ok(false)` says to read and write again.
+    pub async fn record_card(
+        &self,
+        claim: &mut Claim,
+        written: bool,
+        title: Option<&str>,
+        read_at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let mut set = vec!["updated_at = :now"];
+        let mut values = vec![(":now", n(now))];
+        if written {
+            set.push("card_at = :now");
+            set.push(HISTORY);
+            values.extend(history_values(&EventKind::CardWritten, now));
+        }
+        if let Some(t) = title {
+            set.push("doc_title = :t");
+            values.push((":t", s(t)));
+        }
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&claim.record.key.pk(), SK)))
+            .update_expression(format!("SET {}, claim_until = :zero REMOVE claim_owner, card_stale", set.join(", ")))
+            .condition_expression("claim_owner = :me AND (attribute_not_exists(card_stale) OR card_stale < :read)")
+            .expression_attribute_values(":me", s(&claim.owner))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":read", n(read_at_ms));
+        for (k, v) in &values {
+            req = req.expression_attribute_values(*k, v.clone());
+        }
+        let released = match req.send().await {
+            Ok(_) => true,
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
+                // Still ours (else the claim was lost): a change came after the read.
+                self.claimed_update(claim, &format!("SET {}", set.join(", ")), values).await?;
+                false
+            }
+            Err(e) => return Err(StoreError::sdk(e)),
+        };
+        if written {
+            claim.record.card.written_at_ms = Some(now);
+        }
+        if let (Some(t), Stage::Done { doc, .. }) = (title, &mut claim.record.stage) {
+            doc.title = t.to_owned();
+        }
+        Ok(released)
+    }
+
     /// Records a delete delivery that TAPD did not confirm, with why, and lets go: nothing
     /// else changes.
     pub async fn record_delete_refused(&self, claim: &mut Claim, why: &str) -> Result<(), StoreError> {
@@ -825,7 +939,7 @@ impl Store {
         Ok(())
     }
 
-    async fn claimed_update(
+    pub(super) async fn claimed_update(
         &self,
         claim: &Claim,
         expr: &str,

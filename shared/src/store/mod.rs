@@ -25,6 +25,7 @@
 mod app_token;
 mod audit;
 pub mod bindings;
+pub mod doc_place;
 pub mod items;
 pub mod lists;
 mod notices;
@@ -49,8 +50,9 @@ use crate::crypto::Keyring;
 pub use app_token::SharedAppToken;
 pub use audit::AuditEntry;
 pub use bindings::{Account, Binding, BoundWorkspace, ConnectedBy};
+pub use doc_place::{DocPlace, Spot};
 pub use items::{
-    Claim, ClaimOutcome, Doc, DueItem, Event, EventKind, HISTORY_SHOWN, ItemKey, ItemRecord, SentTo, Stage,
+    CardState, Claim, ClaimOutcome, Doc, DueItem, Event, EventKind, HISTORY_SHOWN, ItemKey, ItemRecord, SentTo, Stage,
 };
 pub use lists::{ItemCounts, ItemFilter, ItemStatus, ItemView, ItemsPage, Listing};
 pub use notices::{DueDigest, LastNotice, NotifyShown, NotifyTarget};

@@ -21,6 +21,18 @@ pub struct TapdItem {
     pub iteration_id: String,
     /// `Y-m-d H:i:s`, Asia/Shanghai.
     pub created: String,
+    /// The workflow status key (`planning`, a custom `status_3`): its name is the
+    /// workspace's own (`/workflows/status_map`), never hard-coded.
+    pub status: String,
+    /// A story's type (its workflow follows it); empty for bugs and tasks.
+    pub workitem_type_id: String,
+}
+
+impl TapdItem {
+    /// The item's iteration, if it is in one (TAPD writes `0` or nothing for none).
+    pub fn iteration(&self) -> Option<crate::ids::IterationId> {
+        crate::ids::IterationId::parse(&self.iteration_id).ok().filter(|i| i.as_str().bytes().any(|b| b != b'0'))
+    }
 }
 
 #[derive(Deserialize)]
@@ -43,6 +55,10 @@ struct RawItem {
     iteration_id: String,
     #[serde(default, deserialize_with = "loose_string")]
     created: String,
+    #[serde(default, deserialize_with = "loose_string")]
+    status: String,
+    #[serde(default, deserialize_with = "loose_string")]
+    workitem_type_id: String,
 }
 
 impl From<RawItem> for TapdItem {
@@ -56,12 +72,14 @@ impl From<RawItem> for TapdItem {
             priority: raw.priority,
             iteration_id: raw.iteration_id,
             created: raw.created,
+            status: raw.status,
+            workitem_type_id: raw.workitem_type_id,
         }
     }
 }
 
 /// A field TAPD may send as a string, a number or `null`: read as text, never an error.
-fn loose_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(super) fn loose_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) => s,
         serde_json::Value::Null => String::new(),

@@ -1,5 +1,5 @@
 //! TAPD client: OAuth token endpoints and the envelope every reply shares; the calls live by
-//! concept in `items` and `comments`.
+//! concept in `items`, `comments`, `workflows` and `iterations`.
 //! Every reply is the envelope `{status, data, info}`; `status != 1` is an error.
 
 use serde::Deserialize;
@@ -13,9 +13,13 @@ use crate::upstream::{self, Service, UpstreamError, by_status, decode, short};
 
 mod comments;
 mod items;
+mod iterations;
+mod workflows;
 
 pub use comments::TapdComment;
 pub use items::TapdItem;
+pub use iterations::TapdIteration;
+pub use workflows::{StatusNames, WorkflowCall};
 
 const S: Service = Service::Tapd;
 
@@ -205,6 +209,18 @@ pub mod fuzzing {
 
     pub fn update_reply(status: u16, body: &[u8]) -> Result<(), UpstreamError> {
         super::items::update_reply(status, body)
+    }
+
+    pub fn status_names_reply(status: u16, body: &[u8]) -> Result<super::StatusNames, UpstreamError> {
+        super::workflows::status_names_reply(status, body)
+    }
+
+    pub fn iteration_reply(
+        status: u16,
+        body: &[u8],
+        id: &crate::ids::IterationId,
+    ) -> Result<Option<super::TapdIteration>, UpstreamError> {
+        super::iterations::iteration_reply(status, body, id)
     }
 }
 

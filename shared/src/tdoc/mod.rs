@@ -18,6 +18,7 @@ mod content;
 mod files;
 mod folders;
 
+pub use content::{Block, DocTree, Edit};
 pub use files::DocFile;
 pub use folders::{DriveEntry, FolderPage};
 
@@ -320,6 +321,10 @@ pub mod fuzzing {
 
     pub fn doc_text_reply(status: u16, body: &[u8]) -> Result<String, UpstreamError> {
         super::content::doc_text_reply(status, body)
+    }
+
+    pub fn doc_tree_reply(status: u16, body: &[u8]) -> Result<super::DocTree, UpstreamError> {
+        super::content::doc_tree_reply(status, body)
     }
 }
 

@@ -321,8 +321,13 @@ pub enum WorkspaceCommand {
         #[arg(long, value_name = "LIST")]
         events: Option<String>,
 
+        /// Close-out: while an item is in an end status of its workflow, its doc is in the
+        /// `已完成` sub-folder of its folder (on by default)
+        #[arg(long, value_name = "on|off", value_parser = switch)]
+        close_out: Option<bool>,
+
         /// Back to the deployment's: folder-layout, permission, title-template, language,
-        /// intro-fields, events, doc-type.KIND, template.KIND; repeatable
+        /// intro-fields, events, close-out, doc-type.KIND, template.KIND; repeatable
         #[arg(long, value_name = "SETTING")]
         unset: Vec<String>,
     },
@@ -403,4 +408,9 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `on` or `off`, as a switch setting is typed.
+fn switch(raw: &str) -> Result<bool, String> {
+    shared::store::settings::parse_on_off(raw).ok_or_else(|| "on or off".to_owned())
 }

@@ -61,7 +61,7 @@ async fn a_legacy_form_bug_is_linked_with_its_title_and_a_clickable_comment() {
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].title, "导出报表时金额小数位错误");
     assert!(
-        docs[0].content.starts_with(&format!("TAPD 缺陷 #{id}：导出报表时金额小数位错误\n")),
+        docs[0].content.starts_with(&format!("TAPD 缺陷 #{id}：导出报表时金额小数位错误｜")),
         "{}",
         docs[0].content
     );

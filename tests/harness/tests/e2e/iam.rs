@@ -167,6 +167,38 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     };
     stack.sandbox.add_item(A, ItemKind::Story, &id(1), "需求一（改名）");
     assert_eq!(webhook.http(&event("update")).await.status, 200);
+    // The card (#34): a status change rewrites it (recorded, the history told); a change while
+    // the item is busy says the card is stale; a card that cannot be written is in the history.
+    let first = id(1);
+    let moved = stack.sandbox.change_item(A, ItemKind::Story, &first, &[("status", "developing")], "bob", false);
+    for mut e in moved.await.unwrap().events {
+        e["secret"] = harness::stack::WEBHOOK_SECRET.into();
+        assert_eq!(webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &e)).await.status, 200);
+    }
+    let store = stack.store().await;
+    let key: shared::store::ItemKey = format!("{A}/story/{}", id(1)).parse().unwrap();
+    let far = shared::time::now_millis() + 60_000;
+    let held = store.claim_existing(&key, "someone-else", far).await.unwrap();
+    assert!(matches!(held, Some(shared::store::ClaimOutcome::Claimed(_))));
+    let mut busy = create_event(A, "story", &id(1), "busy");
+    busy["event"] = "story::update".into();
+    busy["change_fields"] = "priority".into();
+    let busy = Request::post_json(flows::WEBHOOK_PATH, &busy);
+    assert_eq!(webhook.http(&busy).await.json().unwrap()["status"], "in_progress");
+    if let Some(shared::store::ClaimOutcome::Claimed(claim)) = held {
+        store.release(&claim).await.unwrap();
+    }
+    stack.sandbox.inject(Fault {
+        method: Some("GET".into()),
+        path_prefix: "/tdoc/openapi/doc/v3/".into(),
+        kind: FaultKind::Status(503),
+        times: 0,
+    });
+    let failed = webhook.invoke_with_deadline(busy.to_event(), std::time::Duration::from_millis(4_600)).await;
+    assert!(failed.response().is_some(), "{failed:?}");
+    stack.sandbox.clear_faults();
+    let history = store.item(&key).await.unwrap().unwrap().history;
+    assert!(history.iter().any(|e| matches!(e.what, shared::store::EventKind::CardFailed(_))), "{history:?}");
     assert_eq!(webhook.http(&event("delete")).await.status, 200);
     stack.sandbox.remove_item(A, ItemKind::Story, &id(1));
     assert_eq!(webhook.http(&event("delete")).await.status, 200);
@@ -218,6 +250,38 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     assert_eq!(form("resume", vec![]).await.status, 302);
     assert!(form("rotate-secret", vec![]).await.body.contains("new-webhook-secret"));
     assert_eq!(form("backfill", vec![("since", "2026-11-01")]).await.status, 302);
+    // Living docs: an item closed and reopened (its doc into 已完成 and back: the sub-folder's
+    // lease and record, the doc's place on the item), an iteration's folder made by its name and
+    // a rename of it refused (kept, and said on the console's page).
+    assert_eq!(form("settings", vec![("folder_layout", "iteration")]).await.status, 302);
+    let iteration = format!("11{A}000000077");
+    stack.sandbox.add_iteration(A, Some(&iteration), "迭代甲");
+    stack.sandbox.add_item_with_fields(A, ItemKind::Story, &id(5), "将关闭的需求", &[("iteration_id", &iteration)]);
+    assert_eq!(webhook.http(&delivery(A, &id(5))).await.status, 200);
+    for status in ["resolved", "developing"] {
+        let item = id(5);
+        let change = stack.sandbox.change_item(A, ItemKind::Story, &item, &[("status", status)], "lin", false).await;
+        for mut e in change.unwrap().events {
+            e["secret"] = harness::stack::WEBHOOK_SECRET.into();
+            assert_eq!(webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &e)).await.status, 200);
+        }
+    }
+    assert_eq!(
+        stack.sandbox.requests().iter().filter(|r| r.method == "PATCH" && r.path.ends_with("/move")).count(),
+        2,
+        "into 已完成 and back"
+    );
+    let mut variants = stack.sandbox.variants();
+    variants.tdoc_folder_rename = sandbox::TdocFolderRename::Refused;
+    stack.sandbox.set_variants(variants);
+    stack.sandbox.rename_iteration_quietly(A, &iteration, "迭代乙");
+    let mut renamed = create_event(A, "story", &iteration, "it-1");
+    renamed["event"] = "iteration::update".into();
+    renamed["change_fields"] = "name,modified".into();
+    renamed["old_name"] = "迭代甲".into();
+    assert_eq!(webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &renamed)).await.status, 200);
+    let page = get(&oauth, &format!("/console/ws/{A}"), &cookie).await;
+    assert!(page.body.contains("未能改名为“迭代乙”"), "{}", page.body);
     // A group robot named in the console; an item TAPD does not have, looked at twice, is given
     // up and the robot told (its record, the item's notice, the day's count); its history, a search.
     stack.sandbox.add_robot("wecom", "iam-robot", None);
@@ -309,6 +373,7 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     }
     for what in [
         "UpdateItem table ITEM#",
+        "UpdateItem table WS#",
         "GetItem table WS#",
         "PutItem table TDOC#",
         "PutItem table SWEEP#",

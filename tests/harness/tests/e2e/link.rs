@@ -110,7 +110,7 @@ async fn malformed_ignored_and_unconnected_deliveries() {
     no_id["id"] = json!("../../etc/passwd");
     assert_eq!(webhook.http(&Request::post_json(PATH, &no_id)).await.status, 400);
     let mut update = event("story", "1", "1");
-    update["event"] = json!("story::status_change");
+    update["event"] = json!("launchform::create");
     let ignored = webhook.http(&Request::post_json(PATH, &update)).await;
     assert_eq!(ignored.status, 200);
     assert_eq!(ignored.json().unwrap()["status"], "ignored");
