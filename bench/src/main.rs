@@ -24,6 +24,9 @@
 //! - `--refusals`: only the peak RSS of `tapd-webhook` refusing the costliest 5.9 MB bodies
 //!   with a wrong or missing secret (`refusals.rs`), printed as a table (BENCHMARKS.md's
 //!   hand-run table); needs only `oauth` and `tapd-webhook` in each `--bins` directory.
+//! - `--cold-only`: only the cold starts of `oauth` and `tapd-webhook`, printed as a table;
+//!   `--variant-env LABEL=NAME=VALUE` adds a variable to one variant's environment (e.g. the same
+//!   binaries with `NOTIFY_EMAIL_FROM` set, which builds the SES client at init).
 //!
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` (moto); `bench/run.sh` starts one.
 
@@ -55,6 +58,8 @@ const OPEN_ID: &str = "benchowner01";
 pub struct Variant {
     pub label: String,
     pub dir: PathBuf,
+    /// Variables added to its functions' environment (`--variant-env`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Variant {
@@ -76,6 +81,8 @@ pub struct Args {
     pub console_only: bool,
     /// `--refusals`: only the hostile bodies' peak RSS (printed, not written).
     pub refusals: bool,
+    /// `--cold-only`: only the functions' cold starts (printed, not written).
+    pub cold_only: bool,
 }
 
 fn parse_args() -> Args {
@@ -92,9 +99,10 @@ fn parse_args() -> Args {
         out: Some(harness::workspace_root().join("BENCHMARKS.md")),
         console_only: false,
         refusals: false,
+        cold_only: false,
     };
     let mut it = std::env::args().skip(1);
-    let usage = "usage: bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N] [--arm64 DIR] [--latency TAPD_MS,TDOC_MS,DDB_MS] [--drain N] [--out FILE | --no-write] [--console-only] [--refusals]";
+    let usage = "usage: bench-runner [--bins LABEL=DIR]... [--cold N] [--first N] [--warm N] [--arm64 DIR] [--latency TAPD_MS,TDOC_MS,DDB_MS] [--drain N] [--out FILE | --no-write] [--console-only] [--refusals] [--cold-only] [--variant-env LABEL=NAME=VALUE]...";
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value\n{usage}"));
         let number = |v: String| v.parse::<usize>().unwrap_or_else(|_| panic!("{v}: not a number\n{usage}"));
@@ -102,7 +110,7 @@ fn parse_args() -> Args {
             "--bins" => {
                 let v = value();
                 let (label, dir) = v.split_once('=').unwrap_or_else(|| panic!("--bins LABEL=DIR, got {v}"));
-                args.variants.push(Variant { label: label.to_owned(), dir: PathBuf::from(dir) });
+                args.variants.push(Variant { label: label.to_owned(), dir: PathBuf::from(dir), env: Vec::new() });
             }
             "--cold" => args.cold = number(value()).max(1),
             "--first" => args.first = number(value()).max(1),
@@ -124,6 +132,21 @@ fn parse_args() -> Args {
                 args.refusals = true;
                 args.out = None;
             }
+            "--cold-only" => {
+                args.cold_only = true;
+                args.out = None;
+            }
+            "--variant-env" => {
+                let v = value();
+                let (label, pair) =
+                    v.split_once('=').unwrap_or_else(|| panic!("--variant-env LABEL=NAME=VALUE\n{usage}"));
+                let (name, val) =
+                    pair.split_once('=').unwrap_or_else(|| panic!("--variant-env LABEL=NAME=VALUE\n{usage}"));
+                let variant = args.variants.iter_mut().find(|x| x.label == label);
+                let variant =
+                    variant.unwrap_or_else(|| panic!("--variant-env {label}: no such --bins (give it first)"));
+                variant.env.push((name.to_owned(), val.to_owned()));
+            }
             "-h" | "--help" => {
                 println!("{usage}");
                 std::process::exit(0);
@@ -132,10 +155,10 @@ fn parse_args() -> Args {
         }
     }
     if args.variants.is_empty() {
-        args.variants.push(Variant { label: "current".into(), dir: target.join("release") });
+        args.variants.push(Variant { label: "current".into(), dir: target.join("release"), env: Vec::new() });
     }
     // The refusals need only the functions (the webhook, and oauth to connect its workspace).
-    let needed: &[&str] = if args.refusals { &BINARIES[1..] } else { &BINARIES };
+    let needed: &[&str] = if args.refusals || args.cold_only { &BINARIES[1..] } else { &BINARIES };
     for v in &args.variants {
         for &name in needed {
             assert!(v.bin(name).is_file(), "{} is missing: build the release binaries first", v.bin(name).display());
@@ -456,12 +479,15 @@ async fn cold_starts(args: &Args, results: &mut [VariantResult]) {
         drop_table(&stack.table).await;
         stack.env()
     };
+    let binaries: &'static [&'static str] = if args.cold_only { &BINARIES[1..] } else { &BINARIES };
     let mut order: Vec<(usize, &str)> =
-        (0..args.variants.len()).flat_map(|v| BINARIES.iter().map(move |b| (v, *b))).collect();
+        (0..args.variants.len()).flat_map(|v| binaries.iter().map(move |b| (v, *b))).collect();
     for round in 0..args.cold {
         order.rotate_left(1);
         for &(v, name) in &order {
-            let mut f = Function::spawn(&args.variants[v].bin(name), &env).await;
+            let mut with = env.clone();
+            with.extend(args.variants[v].env.iter().cloned());
+            let mut f = Function::spawn(&args.variants[v].bin(name), &with).await;
             assert!(f.wait_ready(READY_TIMEOUT).await, "{name} did not start: {:?}", f.logs());
             let init = f.init_duration().expect("polled");
             let (cpu, wait) = schedstat(f.pid());
@@ -828,6 +854,24 @@ async fn main() {
         return;
     }
     cold_starts(&args, &mut results).await;
+    if args.cold_only {
+        println!("| variant | binary | init p50 | init p90 | on-CPU p50 | RSS p50 |");
+        println!("|---|---|---:|---:|---:|---:|");
+        for (variant, result) in args.variants.iter().zip(&results) {
+            for (name, c) in &result.cold {
+                let ms = |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
+                println!(
+                    "| {} | {name} | {} | {} | {} | {} KiB |",
+                    variant.label,
+                    ms(report::percentile(&c.init, 50.0)),
+                    ms(report::percentile(&c.init, 90.0)),
+                    ms(report::percentile(&c.cpu, 50.0)),
+                    report::percentile(&c.rss_kib, 50.0).unwrap_or(0)
+                );
+            }
+        }
+        return;
+    }
     for (variant, result) in args.variants.iter().zip(results.iter_mut()) {
         scenario(&args, variant, result).await;
         if let Some(latency) = args.latency {

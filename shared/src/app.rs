@@ -25,4 +25,14 @@ impl Clients {
             notifier: crate::notify::Notifier::new(http, common.notify.clone()),
         }
     }
+
+    /// E-mail on (for the function that sends it, tapd-webhook): the SES client, built once,
+    /// where the configuration names a sender. The console's function never calls this, so
+    /// neither the client nor the SES SDK's code is in its binary or its init.
+    pub fn with_email(mut self) -> Self {
+        if self.notifier.cfg.email_from.is_some() {
+            self.notifier = self.notifier.with_ses(Store::ses_client_from_env());
+        }
+        self
+    }
 }

@@ -274,6 +274,8 @@ pub struct NotifyConfig {
     pub digest_after: u32,
     /// `PUBLIC_BASE_URL`, for the console links in messages (none: messages carry no link).
     pub console_base: String,
+    /// `NOTIFY_EMAIL_FROM`: the SES-verified sender e-mail goes from; none, e-mail is off.
+    pub email_from: Option<crate::notify::EmailAddress>,
 }
 
 impl CommonConfig {
@@ -305,6 +307,11 @@ impl CommonConfig {
                 .optional("PUBLIC_BASE_URL")
                 .map(|u| u.trim_end_matches('/').to_owned())
                 .unwrap_or_default(),
+            email_from: env.optional("NOTIFY_EMAIL_FROM").filter(|v| !v.trim().is_empty()).and_then(|v| {
+                crate::notify::EmailAddress::parse(&v)
+                    .map_err(|_| env.problems.push("NOTIFY_EMAIL_FROM is not an e-mail address".into()))
+                    .ok()
+            }),
         };
         Some(Self {
             table_name,

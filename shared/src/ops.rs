@@ -140,6 +140,9 @@ pub struct Overview {
     pub last_item_ms: Option<u64>,
     /// When each live webhook secret was made and retires.
     pub secrets: Vec<(u64, Option<u64>)>,
+    /// Iterations whose folder keeps its old title (Tencent Docs refused the rename), with
+    /// the title asked for.
+    pub folders_kept: std::collections::BTreeMap<String, String>,
 }
 
 /// Midnight in Asia/Shanghai (TAPD's zone), ms.
@@ -160,19 +163,31 @@ impl Overview {
         let week_start = today - 6 * 86_400_000;
         // Each day's linked list counted side by side (a key each).
         let days = futures_util::future::try_join_all((0..7).map(|d| store.linked_on(ws, today - d * 86_400_000)));
-        let (binding, settings, folder_id, secrets, reconnect, linked, given_up_today, given_up_week, waiting, last) =
-            tokio::try_join!(
-                store.binding(ws),
-                store.workspace_settings(ws),
-                store.folder(ws, "ws"),
-                store.webhook_secret_times(ws),
-                store.needs_reconnect(ws),
-                days,
-                store.given_up_since(ws, today),
-                store.given_up_since(ws, week_start),
-                store.waiting_of(ws),
-                store.workspace_items(ws, 1, None, None),
-            )?;
+        let (
+            binding,
+            settings,
+            folder_id,
+            secrets,
+            reconnect,
+            linked,
+            given_up_today,
+            given_up_week,
+            waiting,
+            last,
+            kept,
+        ) = tokio::try_join!(
+            store.binding(ws),
+            store.workspace_settings(ws),
+            store.folder(ws, "ws"),
+            store.webhook_secret_times(ws),
+            store.needs_reconnect(ws),
+            days,
+            store.given_up_since(ws, today),
+            store.given_up_since(ws, week_start),
+            store.waiting_of(ws),
+            store.workspace_items(ws, 1, None, None),
+            store.folders_kept(ws),
+        )?;
         let waiting_since = |since: u64| waiting.iter().filter(|r| r.first_seen_ms >= since).count() as u64;
         Ok(Overview {
             binding,
@@ -183,6 +198,7 @@ impl Overview {
             week: [linked.iter().sum(), waiting_since(week_start), given_up_week],
             last_item_ms: last.items.first().and_then(|r| r.as_ref().ok()).map(|r| r.first_seen_ms),
             secrets: secrets.into_iter().filter(|(_, r)| r.is_none_or(|r| r > now)).collect(),
+            folders_kept: kept,
         })
     }
 }
@@ -250,17 +266,20 @@ pub async fn find(
     }
 }
 
-/// Names (or, with `None`, forgets) the group robot the workspace is told through. Audited,
-/// without the robot's URL (it carries the robot's key).
+/// Names (or, with `None`, forgets) where the workspace is told: a group robot or an e-mail
+/// address. Audited by kind, without the robot's URL (it carries the robot's key) and with the
+/// address masked.
 pub async fn set_notify(
     store: &Store,
     ws: &WorkspaceId,
-    robot: Option<&crate::notify::Robot>,
+    to: Option<&crate::notify::Destination>,
     who: &str,
 ) -> Result<(), StoreError> {
-    store.put_notify_robot(ws, robot).await?;
-    let what = match robot {
-        Some(r) => format!("notifications: to a {} group robot", r.kind()),
+    use crate::notify::Destination;
+    store.put_notify(ws, to).await?;
+    let what = match to {
+        Some(Destination::Robot(r)) => format!("notifications: to a {} group robot", r.kind()),
+        Some(Destination::Email(a)) => format!("notifications: by e-mail to {}", a.masked()),
         None => "notifications: off".to_owned(),
     };
     store.audit(ws, who, &what).await
@@ -361,6 +380,8 @@ pub struct SettingsChange {
     pub intro_fields: Option<String>,
     /// `story,bug,rename,...` or `none`.
     pub events: Option<String>,
+    /// `on` or `off`: docs of items in an end status move into `已完成`.
+    pub close_out: Option<String>,
 }
 
 /// A Tencent Docs file id as typed: letters, digits, `_`, `-` and `$`, at most 128.
@@ -452,6 +473,16 @@ pub fn apply_settings(
             })?)
         };
     }
+    if let Some(c) = &change.close_out {
+        current.close_out = if blank(c) {
+            None
+        } else {
+            Some(
+                crate::store::settings::parse_on_off(c)
+                    .ok_or_else(|| refuse("close_out", "not one of on, off".into()))?,
+            )
+        };
+    }
     Ok(current)
 }
 
@@ -517,7 +548,7 @@ pub async fn put_settings(
                 who,
                 &format!(
                     "settings: title template {}, folder layout {}, permission {}, doc types {:?}, templates {:?}, \
-                     language {}, intro fields {}, events {}",
+                     language {}, intro fields {}, events {}, close-out {}",
                     show(after.title_template.as_deref()),
                     show(after.folder_layout.map(crate::config::FolderLayout::as_str)),
                     show(after.doc_permission.map(crate::store::PermissionSetting::as_str)),
@@ -526,6 +557,7 @@ pub async fn put_settings(
                     show(after.language.map(Lang::tag)),
                     show(after.intro_fields.as_deref().map(crate::store::settings::intro_list).as_deref()),
                     show(after.events.map(crate::store::Events::to_list).as_deref()),
+                    after.close_out.map_or("on (the default)", crate::store::settings::on_off),
                 ),
             )
             .await?;
@@ -597,8 +629,10 @@ mod tests {
             language: Some("en".into()),
             intro_fields: Some("owner, iteration".into()),
             events: Some("story,rename".into()),
+            close_out: Some("off".into()),
         };
         let s = apply_settings(WorkspaceSettings::default(), &change).unwrap();
+        assert_eq!(s.close_out, Some(false));
         assert_eq!(s.template(ItemKind::Story), Some("DTemplate_1"));
         assert_eq!(s.language, Some(Lang::En));
         assert_eq!(
@@ -621,6 +655,7 @@ mod tests {
             (SettingsChange { language: Some("fr".into()), ..Default::default() }, "language"),
             (SettingsChange { intro_fields: Some("owner,status".into()), ..Default::default() }, "intro_fields"),
             (SettingsChange { events: Some("story,comment".into()), ..Default::default() }, "events"),
+            (SettingsChange { close_out: Some("later".into()), ..Default::default() }, "close_out"),
         ] {
             assert_eq!(apply_settings(s.clone(), &bad).unwrap_err().field, field);
         }
@@ -643,6 +678,7 @@ mod tests {
             delete_refused: None,
             marker: "m".into(),
             absent_since_ms: None,
+            place: Default::default(),
             card: Default::default(),
         };
         let waiting = reason(Lang::ZhCn, &record(Stage::New, Reason::ItemNotFound)).unwrap();

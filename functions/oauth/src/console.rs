@@ -22,7 +22,7 @@ use shared::link::{placement, render_title};
 use shared::ops::{self, ItemState, Overview};
 use shared::steer::Steerer;
 use shared::store::sessions::Session;
-use shared::store::{Account, AuditEntry, Events, ItemRecord, ItemsPage, Stage};
+use shared::store::{Account, AuditEntry, Events, ItemRecord, ItemsPage, LastNotice, NotifyShown, Stage};
 use shared::text::{Lang, Problem};
 use shared::time::tapd_time;
 
@@ -264,6 +264,8 @@ async fn act(ctx: &PageCtx<'_>, who: &str, action: &str, form: &[(String, String
                 intro_fields: field(form, "intro_shown")
                     .map(|_| checked(form, "intro", &IntroField::ALL.map(IntroField::as_str))),
                 events: field(form, "events_shown").map(|_| checked(form, "event", &Events::NAMES)),
+                close_out: field(form, "close_out_shown")
+                    .map(|_| if field(form, "close_out").is_some() { "on" } else { "off" }.to_owned()),
             };
             if let Some(why) = foreign_template(connector, ws, &change, lang).await {
                 return refused(why).await;
@@ -285,20 +287,15 @@ async fn act(ctx: &PageCtx<'_>, who: &str, action: &str, form: &[(String, String
             }
         },
         "notify" => {
-            let robot = match field(form, "notify").map(str::trim).filter(|u| !u.is_empty()) {
-                Some(raw) => match shared::notify::Robot::parse(raw, &connector.cfg.common.notify) {
-                    Ok(robot) => Some(robot),
-                    Err(e) => {
-                        let why = format!(
-                            "{}（{e}）",
-                            lang.pick("不是企业微信或钉钉群机器人的 Webhook 地址", "not a group robot's webhook URL")
-                        );
-                        return refused(why).await;
-                    }
+            let to = match field(form, "notify").map(str::trim).filter(|u| !u.is_empty()) {
+                Some(raw) => match shared::notify::Destination::parse(raw, &connector.cfg.common.notify) {
+                    Ok(to) => Some(to),
+                    // Bad input: the page again with why, as a 422.
+                    Err(e) => return HttpResponse { status: 422, ..refused(e.words(lang)).await },
                 },
                 None => None,
             };
-            ops::set_notify(store, ws, robot.as_ref(), &who).await.map(|()| back("saved"))
+            ops::set_notify(store, ws, to.as_ref(), &who).await.map(|()| back("saved"))
         }
         "disconnect" => {
             if field(form, "confirm") != Some("yes") {
@@ -597,9 +594,11 @@ struct WorkspaceView<'a> {
     overview: &'a Overview,
     page: &'a ItemsPage,
     audit: &'a [AuditEntry],
-    /// The kind of group robot the workspace is told through (`wecom`, `dingtalk`), if any: its
-    /// URL is a secret, never shown back.
-    robot: Option<&'a str>,
+    /// Where the workspace is told (a robot's kind, an address masked: a robot's URL is a
+    /// secret, never shown back), and how the last message went.
+    notify: Option<&'a NotifyShown>,
+    /// This deployment sends e-mail (`NOTIFY_EMAIL_FROM` is set).
+    email_on: bool,
     notice: Option<Notice>,
     /// The search box's words, as typed, and the state filter.
     searched: &'a str,
@@ -623,18 +622,14 @@ async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpRespon
             None => ops::items(store, ws, state, q("after"), PAGE_SIZE).await,
         }
     };
-    let (overview, page, audit, robot) = match tokio::try_join!(
-        Overview::read(store, ws),
-        listed,
-        store.audit_trail(ws, 10),
-        store.notify_robot_kind(ws)
-    ) {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!(error = %e, workspace = %ws, "console page failed");
-            return pages::error(lang, 503, Problem::Unavailable);
-        }
-    };
+    let (overview, page, audit, notify) =
+        match tokio::try_join!(Overview::read(store, ws), listed, store.audit_trail(ws, 10), store.notify_shown(ws)) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(error = %e, workspace = %ws, "console page failed");
+                return pages::error(lang, 503, Problem::Unavailable);
+            }
+        };
     let csrf = csrf_of(ctx.token);
     let webhook_url = connector.cfg.webhook_url();
     let view = WorkspaceView {
@@ -645,7 +640,8 @@ async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpRespon
         overview: &overview,
         page: &page,
         audit: &audit,
-        robot: robot.as_deref(),
+        notify: notify.as_ref(),
+        email_on: connector.cfg.common.notify.email_from.is_some(),
         notice: notice.or_else(|| q("done").map(|d| Notice::Done(Done::parse(d)))),
         searched: q("q").unwrap_or_default(),
         state,
@@ -713,38 +709,88 @@ fn options(lang: Lang, current: Option<&str>, values: &[(&str, &str)]) -> Markup
 }
 
 /// Where the workspace is told of given-up items: the robot's URL is a secret, never shown
-/// back (the field is always empty; saved empty, notifications are off).
-fn notify_form(lang: Lang, ws: &WorkspaceId, csrf: &str, robot: Option<&str>) -> Markup {
-    let state = match robot {
-        Some("wecom") => format!(
-            "{}{}",
+/// back, an address only masked (the field is always empty; saved empty, notifications are
+/// off). A refused message is said here, with what happens to it.
+fn notify_form(lang: Lang, ws: &WorkspaceId, csrf: &str, notify: Option<&NotifyShown>, email_on: bool) -> Markup {
+    let off = lang.pick("留空保存即关闭通知。", "Save empty to turn notifications off.");
+    let state = match notify.map(|n| (n.kind.as_str(), n.shown.as_deref())) {
+        Some(("wecom", _)) => format!(
+            "{}{}{off}",
             lang.pick("已设置：", "Set: "),
-            lang.pick("企业微信群机器人。留空保存即关闭通知。", "a WeCom group robot. Save empty to turn notifications off.")
+            lang.pick("企业微信群机器人。", "a WeCom group robot. ")
+        ),
+        Some(("email", shown)) => format!(
+            "{}{} {}{}{off}",
+            lang.pick("已设置：", "Set: "),
+            lang.pick("电子邮件", "e-mail to"),
+            shown.unwrap_or("***"),
+            if email_on {
+                lang.pick("。", ". ")
+            } else {
+                lang.pick("（本部署已关闭邮件通知，不会发送）。", " (e-mail is off in this deployment: nothing is sent). ")
+            },
         ),
         Some(_) => format!(
-            "{}{}",
+            "{}{}{off}",
             lang.pick("已设置：", "Set: "),
-            lang.pick("钉钉群机器人。留空保存即关闭通知。", "a DingTalk group robot. Save empty to turn notifications off.")
+            lang.pick("钉钉群机器人。", "a DingTalk group robot. ")
         ),
         None => lang
             .pick(
-                "未设置。设置后，条目被放弃或腾讯文档授权失效时会通知该群（每个条目最多一次，每天超过一定数量后改为次日汇总）。",
-                "Not set. Once set, the group is told when an item is given up or the Tencent Docs authorization dies (once per item; beyond a daily number, a digest the next day).",
+                "未设置。设置后，条目被放弃或腾讯文档授权失效时会通知（每个条目最多一次，每天超过一定数量后改为次日汇总）。",
+                "Not set. Once set, it is told when an item is given up or the Tencent Docs authorization dies (once per item; beyond a daily number, a digest the next day).",
             )
             .to_owned(),
+    };
+    let last = match notify.map(|n| &n.last) {
+        Some(LastNotice::Refused { at, why }) => Some(format!(
+            "{}{}：{}{}",
+            lang.pick("最近一次通知未能送达（", "The last message could not be delivered ("),
+            shared::time::tapd_time(*at),
+            why.words(lang),
+            lang.pick(
+                "。未送达的放弃通知会计入次日的汇总，汇总在送达前每次定时任务都会重试。",
+                ". Given-up notices not delivered are counted into the next day's digest, retried at every scheduled run until delivered.",
+            ),
+        )),
+        Some(LastNotice::Delivered { at }) => Some(format!(
+            "{}{}",
+            lang.pick("最近一次通知已送达：", "The last message was delivered: "),
+            shared::time::tapd_time(*at)
+        )),
+        _ => None,
+    };
+    let (label, placeholder) = if email_on {
+        (
+            lang.pick(
+                "通知（企业微信或钉钉群机器人 Webhook 地址，或电子邮件地址）",
+                "Notify (a WeCom or DingTalk group robot's webhook URL, or an e-mail address)",
+            ),
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=… / name@example.com",
+        )
+    } else {
+        (
+            lang.pick(
+                "通知（企业微信或钉钉群机器人 Webhook 地址；本部署未开启邮件通知）",
+                "Notify (a WeCom or DingTalk group robot's webhook URL; e-mail is off in this deployment)",
+            ),
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…",
+        )
     };
     html::csrf_form_as(
         FormAs::Id("notify-form"),
         &format!("/console/ws/{ws}/notify"),
         csrf,
         html! {
-            label for="notify" {
-                (lang.pick("通知（企业微信或钉钉群机器人 Webhook 地址）", "Notify (a WeCom or DingTalk group robot's webhook URL)"))
-            }
+            label for="notify" { (label) }
             br;
-            input type="text" id="notify" name="notify" value="" placeholder="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…";
+            input type="text" id="notify" name="notify" value="" placeholder=(placeholder);
             br;
             small id="notify-state" { (state) }
+            @if let Some(last) = last {
+                br;
+                small id="notify-last" class=[notify.is_some_and(|n| matches!(n.last, LastNotice::Refused { .. })).then_some("refused")] { (last) }
+            }
             br;
             button type="submit" { (lang.pick("保存通知设置", "Save notifications")) }
         },
@@ -820,6 +866,16 @@ fn workspace_body(v: &WorkspaceView<'_>) -> Markup {
             p class="refused" id="needs-reconnect" {
                 (lang.pick("腾讯文档授权已失效。", "The Tencent Docs authorization is gone.")) " "
                 a href="/oauth/tapd/start" { (lang.pick("重新连接（文档都会保留）", "Reconnect (the docs stay)")) }
+            }
+        }
+        @for (iteration, wanted) in &overview.folders_kept {
+            p class="refused" id={ "folder-kept-" (iteration) } {
+                (lang.pick("迭代 ", "Iteration ")) (iteration)
+                (lang.pick(" 的文件夹未能改名为“", "'s folder could not be renamed to “")) (wanted)
+                (lang.pick(
+                    "”：腾讯文档拒绝了改名，文件夹保留原名，文档仍在其中。",
+                    "”: Tencent Docs refused the rename; the folder keeps its title and the docs stay in it."
+                ))
             }
         }
         p id="account" {
@@ -976,11 +1032,22 @@ fn workspace_body(v: &WorkspaceView<'_>) -> Markup {
                     "Unticked kinds get no doc; tasks only where the deployment links tasks (LINK_TASKS)."
                 )) }
             }
+            p id="close-out" {
+                input type="hidden" name="close_out_shown" value="1";
+                label {
+                    input type="checkbox" name="close_out" value="1" checked[settings.close_out.unwrap_or(true)];
+                    " "
+                    (lang.pick(
+                        "条目进入结束状态时，把文档移入所在文件夹的“已完成”子文件夹（离开结束状态时移回）",
+                        "When an item reaches an end status, move its doc into its folder's “Done” sub-folder (and back when it leaves it)"
+                    ))
+                }
+            }
             button type="submit" id="save-events" { (lang.pick("保存", "Save")) }
         }))
 
         h2 { (lang.pick("更多操作", "More")) }
-        (notify_form(lang, ws, csrf, v.robot))
+        (notify_form(lang, ws, csrf, v.notify, v.email_on))
         @if settings.paused_since_ms.is_none() {
             (html::csrf_form(&to("pause"), csrf, html! {
                 small { (lang.pick(
@@ -1062,6 +1129,7 @@ mod tests {
             delete_refused: None,
             marker: "m".into(),
             absent_since_ms: None,
+            place: Default::default(),
             card: Default::default(),
         }
     }
@@ -1160,6 +1228,7 @@ mod tests {
             week: [4, 5, 6],
             last_item_ms: Some(1),
             secrets: vec![(1, None), (1, Some(2))],
+            folders_kept: [("1".to_owned(), HOSTILE.to_owned())].into(),
         };
         let page = ItemsPage {
             items: vec![
@@ -1171,6 +1240,11 @@ mod tests {
             next: Some(HOSTILE.into()),
         };
         let audit = [AuditEntry { at_ms: 1, who: format!("console: {HOSTILE}"), what: HOSTILE.into() }];
+        let shown = NotifyShown {
+            kind: "email".into(),
+            shown: Some(HOSTILE.into()),
+            last: LastNotice::Refused { at: 1, why: shared::notify::NotifyError::MailRefused(HOSTILE.into()) },
+        };
         for lang in [Lang::ZhCn, Lang::En] {
             for (what, notice) in [
                 ("refused", Some(Notice::Refused(HOSTILE.into()))),
@@ -1186,7 +1260,8 @@ mod tests {
                     overview: &overview,
                     page: &page,
                     audit: &audit,
-                    robot: Some(HOSTILE),
+                    notify: Some(&shown),
+                    email_on: true,
                     notice,
                     searched: HOSTILE,
                     state: Some(ItemState::GivenUp),

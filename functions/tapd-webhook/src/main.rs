@@ -16,7 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Ok(cfg) => cfg,
         Err(e) => fail_init(e).await,
     };
-    let clients = Clients::build(&cfg.common).await;
+    let clients = Clients::build(&cfg.common).await.with_email();
     let linker = &Linker::new(cfg, clients);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         routes::dispatch(linker, event.payload, event.context.deadline).await

@@ -13,7 +13,6 @@
 //! that fails, answers garbage or pages forever decides nothing, and nothing is made.
 
 use crate::deadline::Deadline;
-use sha2::{Digest, Sha256};
 
 use super::Linker;
 use crate::error::LinkError;
@@ -38,13 +37,6 @@ pub fn provisional_title(title: &str, marker: &str) -> String {
 /// Whether a title carries `marker` as a provisional title does.
 pub fn carries(title: &str, marker: &str) -> bool {
     !marker.is_empty() && title.trim_end().ends_with(&format!("#{marker}"))
-}
-
-/// The marker of a workspace's folder (`key` is `ws` or `iter#<id>`): the same for every
-/// instance, so whoever looks finds a folder any of them made.
-pub fn folder_marker(ws: &WorkspaceId, key: &str) -> String {
-    let digest = Sha256::digest(format!("tapd-docs folder|{ws}|{key}").as_bytes());
-    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a look found.
@@ -128,15 +120,5 @@ mod tests {
         assert!(!carries("按月导出 #k7f3q9x2m4p8 (副本)", "k7f3q9x2m4p8"));
         assert!(!carries(&t, ""));
         assert_eq!(provisional_title("Fix login", "abc"), "Fix login #abc");
-    }
-
-    #[test]
-    fn folder_markers_differ_by_workspace_and_place_and_never_change() {
-        let ws = WorkspaceId::parse("20375001").unwrap();
-        let other = WorkspaceId::parse("20375002").unwrap();
-        assert_eq!(folder_marker(&ws, "ws"), folder_marker(&ws, "ws"));
-        assert_ne!(folder_marker(&ws, "ws"), folder_marker(&other, "ws"));
-        assert_ne!(folder_marker(&ws, "ws"), folder_marker(&ws, "iter#1"));
-        assert_eq!(folder_marker(&ws, "ws").len(), 12);
     }
 }

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod card;
+pub mod close_out;
 mod intro;
 pub mod made;
 pub mod metrics;
@@ -221,10 +222,20 @@ impl Linker {
         change: IterationChange,
         deadline: Deadline,
     ) -> Result<Outcome, LinkError> {
-        let _ = deadline;
         self.names.forget_iteration(ws, id).await;
         tracing::info!(workspace = %ws, iteration = %id, change = ?change, "iteration changed; its name is read again when needed");
-        Ok(Outcome::Unchanged)
+        // Its folder (where the iteration layout made one) follows its name.
+        if !matches!(change, IterationChange::Updated { renamed: Change::Changed | Change::Unknown }) {
+            return Ok(Outcome::Unchanged);
+        }
+        let Some(account) = self.tokens.account(&self.clients.store, ws).await? else {
+            return Ok(Outcome::NotConnected);
+        };
+        let title = self.iteration_folder_title(ws, id.as_str(), deadline).await?;
+        Ok(match self.follow_iteration_title(ws, &account, id.as_str(), &title, deadline).await? {
+            placement::Retitle::Renamed => Outcome::Renamed,
+            _ => Outcome::Unchanged,
+        })
     }
 
     /// Claims a linked item and has its doc follow it ([`card::Follow`]). An item being linked
@@ -547,7 +558,7 @@ impl Linker {
         let provisional = made::provisional_title(&title, &marker);
         let doc_type = place.doc_type(&self.cfg, key.kind);
         let template = place.template(key.kind);
-        let mut folder = self.folder_for(&key, at.account, item, place.layout, at.resumed, at.deadline).await?;
+        let mut folder = self.folder_for(&key, at.account, item, place.layout, at.deadline).await?;
         let (mut remade, mut sent_in_doubt) = (false, false);
         loop {
             let f = folder.as_ref().map(|f| f.id.as_str());
@@ -576,7 +587,7 @@ impl Linker {
                     if let Some(gone) = folder.take() {
                         self.forget_folder(&key.workspace, &gone).await?;
                     }
-                    folder = self.folder_for(&key, at.account, item, place.layout, at.resumed, at.deadline).await?;
+                    folder = self.folder_for(&key, at.account, item, place.layout, at.deadline).await?;
                     remade = true;
                 }
                 Err(e) => return Err(e),
@@ -703,7 +714,7 @@ impl Linker {
     ) -> Result<(), LinkError> {
         let mut tries = 0;
         loop {
-            match self.clients.store.record_doc(claim, doc.clone()).await {
+            match self.clients.store.record_doc(claim, doc.clone(), &sent_to).await {
                 Err(StoreError::Unavailable(_))
                     if tries < BACKOFF_MS.len() && deadline.has_time_for(Duration::from_millis(BACKOFF_MS[tries])) =>
                 {

@@ -33,6 +33,8 @@ pub struct Cache {
     settings: Mutex<HashMap<WorkspaceId, (WorkspaceSettings, Instant)>>,
     /// Folder ids by (workspace, folder key); checked by use (a refused create forgets one).
     folders: Mutex<HashMap<(WorkspaceId, String), String>>,
+    /// Iteration folders' titles known to be followed, by (workspace, folder key).
+    titled: Mutex<HashMap<(WorkspaceId, String), String>>,
 }
 
 /// When [`Linker::reload_settings`] reads.
@@ -55,6 +57,8 @@ pub struct Placement {
     pub events: Events,
     /// Linking is paused: new items wait.
     pub paused: bool,
+    /// Docs of items in an end status move into `已完成` (on unless the workspace turns it off).
+    pub close_out: bool,
     own: WorkspaceSettings,
 }
 
@@ -73,6 +77,7 @@ impl Placement {
             intro_fields: own.intro_fields.clone().unwrap_or_else(|| cfg.link.intro_fields.clone()),
             events: own.events.map_or(deployment, |e| deployment.and(e)),
             paused: own.paused_since_ms.is_some(),
+            close_out: own.close_out.unwrap_or(true),
             own,
         }
     }
@@ -114,15 +119,36 @@ pub struct Folder {
     pub id: String,
 }
 
-/// The folder's title: TAPD's workspace name would be nicer, but it costs a call TAPD
-/// documents only loosely (`/workspaces/get_workspace_info`): the id names it.
-fn folder_title(lang: Lang, key: &str, ws: &WorkspaceId) -> String {
-    match (key.strip_prefix("iter#"), lang) {
-        (None, _) => format!("TAPD {ws}"),
-        (Some(iter), Lang::ZhCn) => format!("迭代 {iter}"),
-        (Some(iter), Lang::En) => format!("Iteration {iter}"),
+/// The workspace's folder's title: TAPD's workspace name would be nicer, but it costs a
+/// call TAPD documents only loosely (`/workspaces/get_workspace_info`): the id names it.
+fn folder_title(ws: &WorkspaceId) -> String {
+    format!("TAPD {ws}")
+}
+
+/// An iteration's folder's title when its name cannot be had.
+fn iteration_id_title(lang: Lang, iteration: &str) -> String {
+    match lang {
+        Lang::ZhCn => format!("迭代 {iteration}"),
+        Lang::En => format!("Iteration {iteration}"),
     }
 }
+
+/// What became of an iteration folder's title ([`Linker::follow_iteration_title`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retitle {
+    /// No folder is remembered for the iteration (none made yet, or a person deleted it).
+    NoFolder,
+    Unchanged,
+    Renamed,
+    /// Tencent Docs refused the rename: the folder keeps its title, and the console says so.
+    Kept,
+}
+
+/// How long an instance making a folder holds the workspace's lease on it (a listing, a
+/// create and a listing take well under it; a holder that dies holds others up this long).
+const FOLDER_LEASE: Duration = Duration::from_secs(15);
+/// How long an instance waits for a folder another is making before trying again later.
+const FOLDER_WAIT: Duration = Duration::from_secs(20);
 
 impl Linker {
     /// The workspace's placement (its settings cached for [`SETTINGS_TTL`]).
@@ -182,129 +208,213 @@ impl Linker {
         account: &Account,
         item: &TapdItem,
         layout: FolderLayout,
-        resumed: bool,
         deadline: Deadline,
     ) -> Result<Option<Folder>, LinkError> {
         if layout == FolderLayout::None {
             return Ok(None);
         }
-        let ws_folder = self.ensure_folder(key, account, "ws", None, resumed, deadline).await?;
+        let ws = &key.workspace;
+        let ws_title = folder_title(ws);
+        let ws_folder = self.ensure_folder(ws, account, "ws", None, &ws_title, deadline).await?;
         let iteration = item.iteration_id.trim();
         if layout == FolderLayout::Workspace || iteration.is_empty() || iteration == "0" {
             return Ok(Some(ws_folder));
         }
         let iter_key = format!("iter#{iteration}");
-        match self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), resumed, deadline).await {
+        let title = self.iteration_folder_title(ws, iteration, deadline).await?;
+        let folder = match self.ensure_folder(ws, account, &iter_key, Some(&ws_folder.id), &title, deadline).await {
             Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) => {
                 // The workspace's folder is gone (and the iteration's with it).
-                self.forget_folder(&key.workspace, &ws_folder).await?;
-                let ws_folder = self.ensure_folder(key, account, "ws", None, resumed, deadline).await?;
-                let iter = self.ensure_folder(key, account, &iter_key, Some(&ws_folder.id), resumed, deadline);
-                Ok(Some(iter.await?))
+                self.forget_folder(ws, &ws_folder).await?;
+                let ws_folder = self.ensure_folder(ws, account, "ws", None, &ws_title, deadline).await?;
+                self.ensure_folder(ws, account, &iter_key, Some(&ws_folder.id), &title, deadline).await?
             }
-            other => other.map(Some),
+            other => other?,
+        };
+        // A folder made before it was titled by name (or before a rename event came) is
+        // renamed once here; the doc goes into it whatever becomes of that.
+        let cache_key = (ws.clone(), iter_key);
+        if self.places.titled.lock().await.get(&cache_key) != Some(&title) {
+            match self.follow_iteration_title(ws, account, iteration, &title, deadline).await {
+                Ok(_) => crate::bounded::insert(&mut *self.places.titled.lock().await, cache_key, title),
+                Err(e) => {
+                    tracing::warn!(workspace = %ws, iteration, error = %e, "the iteration's folder's title not checked")
+                }
+            }
+        }
+        Ok(Some(folder))
+    }
+
+    /// The title an iteration's folder is made with (and renamed to).
+    /// The iteration's name (`/iterations`, cached per workspace: [`super::names`]); its id
+    /// where TAPD has no such iteration or it has no name. A failed read is an error: no
+    /// folder is made under a title it would have to be renamed from.
+    pub(super) async fn iteration_folder_title(
+        &self,
+        ws: &WorkspaceId,
+        iteration: &str,
+        deadline: Deadline,
+    ) -> Result<String, LinkError> {
+        let lang = self.placement(ws).await?.language;
+        let Ok(id) = crate::ids::IterationId::parse(iteration) else { return Ok(iteration_id_title(lang, iteration)) };
+        let name = self.iteration_name(ws, &id, deadline).await?;
+        Ok(match name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => super::cut_chars(name, crate::tdoc::TITLE_MAX_CHARS).trim_end().to_owned(),
+            None => iteration_id_title(lang, iteration),
+        })
+    }
+
+    /// An iteration's folder, if one is remembered, follows `title` (the iteration's name):
+    /// renamed where its title differs. A rename Tencent Docs refuses (the route is
+    /// unconfirmed) leaves the folder as it is, is said in the console (`FOLDERS_KEPT`) and
+    /// is not asked again for that title; docs never move for it.
+    pub async fn follow_iteration_title(
+        &self,
+        ws: &WorkspaceId,
+        account: &Account,
+        iteration: &str,
+        title: &str,
+        deadline: Deadline,
+    ) -> Result<Retitle, LinkError> {
+        let key = format!("iter#{iteration}");
+        let Some(folder) = self.clients.store.folder_titled(ws, &key).await? else { return Ok(Retitle::NoFolder) };
+        let lang = self.placement(ws).await?.language;
+        // Folders made before titles were remembered carry the id's title.
+        let current = folder.title.clone().unwrap_or_else(|| iteration_id_title(lang, iteration));
+        if current == title {
+            if folder.refused.is_some() {
+                self.clients.store.record_folder_title(ws, &key, &folder.id, title).await?;
+                self.clients.store.record_folder_kept(ws, iteration, None).await?;
+            }
+            return Ok(Retitle::Unchanged);
+        }
+        if folder.refused.as_deref() == Some(title) {
+            return Ok(Retitle::Kept);
+        }
+        let (id, t) = (&folder.id, title);
+        let renamed = self
+            .tokens
+            .call_tdoc(&self.clients, ws, account, deadline, Repeat::WhileTransient, |tok| async move {
+                self.clients.tdoc.rename_folder(&tok, id, t).await
+            })
+            .await;
+        match renamed {
+            Ok(()) => {
+                self.clients.store.record_folder_title(ws, &key, &folder.id, title).await?;
+                self.clients.store.record_folder_kept(ws, iteration, None).await?;
+                tracing::info!(workspace = %ws, iteration, "the iteration's folder renamed after it");
+                Ok(Retitle::Renamed)
+            }
+            Err(LinkError::Upstream(e)) if crate::tdoc::is_missing(&e) => {
+                // A person deleted it: the next doc of the iteration makes it, titled by name.
+                self.forget_folder(ws, &Folder { key: key.clone(), id: folder.id.clone() }).await?;
+                self.clients.store.record_folder_kept(ws, iteration, None).await?;
+                Ok(Retitle::NoFolder)
+            }
+            Err(LinkError::Upstream(e @ crate::upstream::UpstreamError::Refused { .. })) => {
+                tracing::warn!(workspace = %ws, iteration, error = %e, "the iteration's folder could not be renamed; it keeps its title");
+                self.clients.store.record_folder_refused(ws, &key, &folder.id, title).await?;
+                self.clients.store.record_folder_kept(ws, iteration, Some(title)).await?;
+                Ok(Retitle::Kept)
+            }
+            Err(e) => Err(e),
         }
     }
 
-    /// The folder remembered under `folder_key`, else made: under a provisional title
-    /// carrying the folder's marker ([`made::folder_marker`]), remembered, then given its
-    /// real title. Made only when certainly not there: a resumed attempt (which may follow
-    /// one that made it and died) and a create whose reply was lost look in `parent` first.
-    async fn ensure_folder(
+    /// The folder remembered under `folder_key`, else the one titled `title` found in
+    /// `parent`, else made with that title ([`Linker::find_or_make_folder`]) under the
+    /// workspace's lease for it, so that instances needing it at once make one.
+    pub(super) async fn ensure_folder(
         &self,
-        key: &ItemKey,
+        ws: &WorkspaceId,
         account: &Account,
         folder_key: &str,
         parent: Option<&str>,
-        resumed: bool,
+        title: &str,
         deadline: Deadline,
     ) -> Result<Folder, LinkError> {
-        let ws = &key.workspace;
         let cache_key = (ws.clone(), folder_key.to_string());
         if let Some(id) = self.places.folders.lock().await.get(&cache_key) {
             return Ok(Folder { key: folder_key.into(), id: id.clone() });
         }
-        let id = match self.clients.store.folder(ws, folder_key).await? {
-            Some(id) => id,
-            None => {
-                let made = self.make_folder(ws, account, folder_key, parent, resumed, deadline).await?;
-                let kept = self.clients.store.remember_folder(ws, folder_key, &made).await?;
-                tracing::info!(workspace = %ws, folder = folder_key, folder_id = %kept, "folder made for the workspace's docs");
-                if kept == made {
-                    self.retitle_folder(ws, account, folder_key, &made, deadline).await;
-                }
-                kept
+        let owner = crate::random::id();
+        let started = Instant::now();
+        let id = loop {
+            if let Some(id) = self.clients.store.folder(ws, folder_key).await? {
+                break id;
             }
+            let lease_until = crate::time::now_millis() + FOLDER_LEASE.as_millis() as u64;
+            if self.clients.store.take_folder_lease(ws, folder_key, &owner, lease_until).await? {
+                let made = match self.find_or_make_folder(ws, account, parent, title, deadline).await {
+                    Ok(made) => made,
+                    Err(e) => {
+                        if let Err(le) = self.clients.store.release_folder_lease(ws, folder_key, &owner).await {
+                            tracing::warn!(workspace = %ws, error = %le, "the folder's lease is left to lapse");
+                        }
+                        return Err(e);
+                    }
+                };
+                let kept = self.clients.store.remember_folder(ws, folder_key, &made).await?;
+                if kept == made {
+                    self.clients.store.record_folder_title(ws, folder_key, &kept, title).await?;
+                }
+                tracing::info!(workspace = %ws, folder = folder_key, folder_id = %kept, "folder found or made for the workspace's docs");
+                break kept;
+            }
+            // Another instance is making it: what it remembers serves (its lease lapses if it died).
+            if started.elapsed() > FOLDER_WAIT || !deadline.has_time_for(Duration::from_secs(2)) {
+                return Err(LinkError::LookFailed(format!("another instance is making the {folder_key} folder")));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         };
         crate::bounded::insert(&mut *self.places.folders.lock().await, cache_key, id.clone());
         Ok(Folder { key: folder_key.into(), id })
     }
 
-    /// The id of the folder made (or found made) for `folder_key` in `parent`.
-    async fn make_folder(
+    /// The id of the folder titled `title` in `parent`: found by listing `parent`, else made
+    /// with that title and `parent` listed again. A create whose reply was lost is settled by
+    /// that second listing; where two were made after all (a lease that lapsed), every
+    /// instance converges on the oldest.
+    pub(super) async fn find_or_make_folder(
         &self,
         ws: &WorkspaceId,
         account: &Account,
-        folder_key: &str,
         parent: Option<&str>,
-        resumed: bool,
+        title: &str,
         deadline: Deadline,
     ) -> Result<String, LinkError> {
-        let marker = made::folder_marker(ws, folder_key);
-        let title = made::provisional_title(&folder_title(self.cfg.language, folder_key, ws), &marker);
         let look = || async {
-            let since = crate::time::now_secs();
-            let found = self
-                .look(ws, account, parent, since, deadline, |e| e.kind == "folder" && made::carries(&e.title, &marker))
-                .await?;
+            let found = self.look(ws, account, parent, 0, deadline, |e| e.kind == "folder" && e.title == title).await?;
             Ok::<_, LinkError>(match found {
-                Found::Made(folders) => folders.into_iter().next().map(|f| f.id),
+                Found::Made(folders) => Some(folders),
                 Found::Nothing => None,
             })
         };
-        if resumed && let Some(id) = look().await? {
-            return Ok(id);
+        if let Some(folders) = look().await? {
+            return Ok(folders[0].id.clone());
         }
-        let t = &title;
         let made = self
             .tokens
             .call_tdoc(&self.clients, ws, account, deadline, Repeat::UnlessMayHaveActed, |tok| async move {
-                super::in_doubt(self.clients.tdoc.create_folder(&tok, t, parent).await)
+                super::in_doubt(self.clients.tdoc.create_folder(&tok, title, parent).await)
             })
             .await?;
-        match made {
-            Ok(id) => Ok(id),
-            Err(e) => {
-                tracing::warn!(workspace = %ws, folder = folder_key, error = %e, "the folder's create has an unknown outcome; looking for it");
-                match look().await? {
-                    Some(id) => Ok(id),
-                    // The next attempt is resumed: it looks again before making one.
-                    None => Err(LinkError::Upstream(e)),
-                }
-            }
+        if let Err(e) = &made {
+            tracing::warn!(workspace = %ws, error = %e, "the folder's create has an unknown outcome; looking for it");
         }
-    }
-
-    /// Gives a folder its real title; a refusal leaves the provisional one (harmless: the
-    /// folder is found by id), logged.
-    async fn retitle_folder(
-        &self,
-        ws: &WorkspaceId,
-        account: &Account,
-        folder_key: &str,
-        id: &str,
-        deadline: Deadline,
-    ) {
-        let title = folder_title(self.cfg.language, folder_key, ws);
-        let t = &title;
-        let renamed = self
-            .tokens
-            .call_tdoc(&self.clients, ws, account, deadline, Repeat::WhileTransient, |tok| async move {
-                self.clients.tdoc.rename_file(&tok, id, t).await
-            })
-            .await;
-        if let Err(e) = renamed {
-            tracing::warn!(workspace = %ws, folder = folder_key, error = %e, "could not give the folder its title; it keeps the provisional one");
+        match (look().await?, made) {
+            (Some(folders), made) => {
+                if let Ok(ours) = &made
+                    && *ours != folders[0].id
+                {
+                    tracing::warn!(workspace = %ws, ours = %ours, kept = %folders[0].id, "a folder of the same title was made meanwhile; the oldest is used");
+                }
+                Ok(folders[0].id.clone())
+            }
+            // Made, not listed yet (a listing that lags): the reply names it.
+            (None, Ok(id)) => Ok(id),
+            // Not made: the next attempt finds nothing, and makes it.
+            (None, Err(e)) => Err(LinkError::Upstream(e)),
         }
     }
 

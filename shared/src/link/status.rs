@@ -26,9 +26,17 @@ impl Linker {
         status: &StatusName,
         deadline: Deadline,
     ) -> Result<(), LinkError> {
-        let _ = (account, doc, item, deadline);
-        let key = &claim.record.key;
+        let _ = doc;
+        let key = claim.record.key.clone();
         tracing::debug!(workspace = %key.workspace, item = %key.id, status = %status.key, end = status.is_end, "the item's status as TAPD shows it");
+        // Close-out never stands in the card's way: what it could not do now (the record says
+        // where a move in doubt went) the next fresh read of the item settles.
+        if let Err(e) = self.follow_status(claim, account, item, status.is_end, deadline).await {
+            if matches!(e, LinkError::Store(crate::store::StoreError::LostClaim)) {
+                return Err(e);
+            }
+            tracing::warn!(workspace = %key.workspace, item = %key.id, error = %e, "the doc's folder does not follow the status yet; the next change settles it");
+        }
         Ok(())
     }
 }

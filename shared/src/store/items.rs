@@ -142,7 +142,7 @@ impl SentTo {
         }
     }
 
-    fn to_attr(&self) -> Option<String> {
+    pub(super) fn to_attr(&self) -> Option<String> {
         match self {
             SentTo::Unrecorded => None,
             SentTo::Root => Some(SENT_TO_ROOT.to_owned()),
@@ -150,7 +150,7 @@ impl SentTo {
         }
     }
 
-    fn from_attr(attr: Option<&str>) -> Self {
+    pub(super) fn from_attr(attr: Option<&str>) -> Self {
         match attr {
             Some(SENT_TO_ROOT) => SentTo::Root,
             Some(a) => a.strip_prefix(SENT_TO_FOLDER).map_or(SentTo::Unrecorded, |f| SentTo::Folder(f.to_owned())),
@@ -302,6 +302,8 @@ pub struct ItemRecord {
     /// written before 2026-12-07 have none): a second read after a short wait that still finds
     /// none gives the item up.
     pub absent_since_ms: Option<u64>,
+    /// Where its doc is (close-out).
+    pub place: super::doc_place::DocPlace,
     /// The doc's card: when it was last written, and whether a change waits for it.
     pub card: CardState,
 }
@@ -406,6 +408,7 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         marker: get_s(item, "create_marker").unwrap_or_default().to_owned(),
         delete_refused: get_s(item, "delete_refused").map(str::to_owned),
         absent_since_ms: get_n(item, "item_absent_since"),
+        place: super::doc_place::parse_place(item),
         card: CardState { written_at_ms: get_n(item, "card_at"), stale_since_ms: get_n(item, "card_stale") },
     })
 }
@@ -621,16 +624,28 @@ impl Store {
         self.get_latest(&key.pk(), SK).await?.map(|i| parse_item(&i)).transpose()
     }
 
-    /// Records a just-created doc: `New` → `DocCreated`.
-    pub async fn record_doc(&self, claim: &mut Claim, doc: Doc) -> Result<(), StoreError> {
+    /// Records a just-created doc, and the folder it was made in: `New` → `DocCreated`.
+    pub async fn record_doc(&self, claim: &mut Claim, doc: Doc, home: &SentTo) -> Result<(), StoreError> {
+        let mut values =
+            vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))];
+        let home_set = match super::doc_place::home_attr(home) {
+            Some(h) => {
+                values.push((":home", s(h)));
+                ", doc_home = :home"
+            }
+            None => "",
+        };
         self.claimed_update(
             claim,
-            "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now \
-             REMOVE create_unknown_since, create_sent_to, item_absent_since",
-            vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))],
+            &format!(
+                "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now{home_set} \
+                 REMOVE create_unknown_since, create_sent_to, item_absent_since, doc_at, doc_moving_to"
+            ),
+            values,
         )
         .await?;
         claim.record.stage = Stage::DocCreated { doc };
+        claim.record.place = super::doc_place::DocPlace { home: home.clone(), ..super::doc_place::DocPlace::default() };
         Ok(())
     }
 
@@ -956,7 +971,7 @@ impl Store {
         }
     }
 
-    async fn claimed_update(
+    pub(super) async fn claimed_update(
         &self,
         claim: &Claim,
         expr: &str,

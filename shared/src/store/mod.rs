@@ -25,6 +25,7 @@
 mod app_token;
 mod audit;
 pub mod bindings;
+pub mod doc_place;
 pub mod items;
 pub mod lists;
 mod notices;
@@ -49,10 +50,12 @@ use crate::crypto::Keyring;
 pub use app_token::SharedAppToken;
 pub use audit::AuditEntry;
 pub use bindings::{Account, Binding, BoundWorkspace, ConnectedBy};
+pub use doc_place::{DocPlace, Spot};
 pub use items::{
     CardState, Claim, ClaimOutcome, Doc, DueItem, Event, EventKind, HISTORY_SHOWN, ItemKey, ItemRecord, SentTo, Stage,
 };
 pub use lists::{ItemCounts, ItemFilter, ItemStatus, ItemView, ItemsPage, Listing};
+pub use notices::{DueDigest, LastNotice, NotifyShown, NotifyTarget};
 pub use settings::{Events, PermissionSetting, WorkspaceSettings};
 pub use states::{Flow, PendingRebind, RebindTake, StateRecord};
 pub use steering::Steering;
@@ -110,6 +113,17 @@ impl Store {
     /// Standard retries and the connect timeout come with the behavior version.
     pub async fn client_from_env() -> Client {
         Client::from_conf(transport::config(|name| std::env::var(name).ok()))
+    }
+
+    /// The SES v2 client e-mail notices go through, configured from the environment as the
+    /// table's client is (`AWS_ENDPOINT_URL_SESV2`, `NOTIFY_EMAIL_REGION`), on the same transport.
+    pub fn ses_client_from_env() -> aws_sdk_sesv2::Client {
+        Self::ses_client(|name| std::env::var(name).ok())
+    }
+
+    /// The same for an environment `var` looks up (the tests' local SES).
+    pub fn ses_client(var: impl Fn(&str) -> Option<String>) -> aws_sdk_sesv2::Client {
+        aws_sdk_sesv2::Client::from_conf(transport::ses_config(var))
     }
 
     pub fn table(&self) -> &str {

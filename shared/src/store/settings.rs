@@ -4,7 +4,13 @@
 //! |------------------|---------------------|------------------------------------------------------|
 //! | `WS#<workspace>` | `SETTINGS`          | settings overriding the deployment's (all optional)  |
 //! | `WS#<workspace>` | `FOLDER#ws`         | `folder_id`: the workspace's folder                  |
-//! | `WS#<workspace>` | `FOLDER#iter#<id>`  | `folder_id`: an iteration's sub-folder                |
+//! | `WS#<workspace>` | `FOLDER#iter#<id>`  | `folder_id`: an iteration's sub-folder, `title`: its title (by the iteration's name) |
+//! | `WS#<workspace>` | `FOLDER#done#<parent>` | `folder_id`: the `已完成` sub-folder of folder `<parent>` (`/`: the root) |
+//! | `WS#<workspace>` | `FOLDERS_KEPT`      | `kept`: iteration id → the title a refused rename asked for (the console says so) |
+//!
+//! A folder is made under a lease (`making_until`, taken conditionally while no folder is
+//! remembered): of instances that need the same folder at once, one lists, makes and lists
+//! again; the others wait for what it remembers. A lease whose holder died lapses.
 //!
 //! Folders are remembered with a conditional write (`attribute_not_exists(folder_id)`), so two
 //! instances racing remember one folder; the loser's folder is left upstream, empty (Tencent
@@ -103,6 +109,20 @@ pub fn parse_intro_list(raw: &str) -> Result<Vec<IntroField>, String> {
     Ok(out)
 }
 
+/// `on` or `off`, as a switch setting is written.
+pub fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+/// A switch setting as typed: `on`/`off` (also `true`/`false`, `yes`/`no`, `1`/`0`).
+pub fn parse_on_off(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Some(true),
+        "off" | "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 /// A workspace's doc permission: one of Tencent Docs' policies, or Tencent Docs' own default
 /// (stored as `default`: no policy is set on new docs, whatever the deployment says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +181,9 @@ pub struct WorkspaceSettings {
     pub events: Option<Events>,
     /// Linking paused since (ms): new items wait, recorded, and nothing is made until resumed.
     pub paused_since_ms: Option<u64>,
+    /// Close-out: a doc moves into its folder's `已完成` sub-folder while its item is in an
+    /// end status (`None`: on, the default).
+    pub close_out: Option<bool>,
 }
 
 impl WorkspaceSettings {
@@ -177,7 +200,18 @@ impl WorkspaceSettings {
     }
 }
 
+/// A remembered folder's titles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderTitles {
+    pub id: String,
+    /// The title the product last gave it (none on folders made before titles were remembered).
+    pub title: Option<String>,
+    /// The title a rename that Tencent Docs refused asked for.
+    pub refused: Option<String>,
+}
+
 const SETTINGS: &str = "SETTINGS";
+const FOLDERS_KEPT: &str = "FOLDERS_KEPT";
 
 fn pk(ws: &WorkspaceId) -> String {
     format!("WS#{ws}")
@@ -226,6 +260,13 @@ impl Store {
             }),
             events: typed(ws, &item, "events"),
             paused_since_ms: super::get_n(&item, "paused_at"),
+            close_out: get_s(&item, "close_out").and_then(|raw| {
+                let on = parse_on_off(raw);
+                if on.is_none() {
+                    tracing::warn!(workspace = %ws, setting = "close_out", "a stored setting is unreadable; using the default");
+                }
+                on
+            }),
         })
     }
 
@@ -245,6 +286,7 @@ impl Store {
             ("language", settings.language.map(|l| l.tag().to_owned())),
             ("intro_fields", settings.intro_fields.as_deref().map(intro_list)),
             ("events", settings.events.map(Events::to_list)),
+            ("close_out", settings.close_out.map(|on| on_off(on).to_owned())),
         ] {
             if let Some(v) = v {
                 item.insert(name.into(), s(v));
@@ -279,7 +321,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
-            .update_expression("SET folder_id = :f, created_at = :now")
+            .update_expression("SET folder_id = :f, created_at = :now REMOVE making_owner, making_until")
             .condition_expression("attribute_not_exists(folder_id)")
             .expression_attribute_values(":f", s(folder_id))
             .expression_attribute_values(":now", n(now_secs()))
@@ -298,6 +340,150 @@ impl Store {
         }
     }
 
+    /// The folder remembered under `key`, with the title it was last given and the title a
+    /// refused rename last asked for (none: made before titles were remembered).
+    pub async fn folder_titled(&self, ws: &WorkspaceId, key: &str) -> Result<Option<FolderTitles>, StoreError> {
+        let item = self.get(&pk(ws), &format!("FOLDER#{key}")).await?;
+        Ok(item.as_ref().and_then(|i| {
+            Some(FolderTitles {
+                id: get_s(i, "folder_id")?.to_owned(),
+                title: get_s(i, "title").map(String::from),
+                refused: get_s(i, "title_refused").map(String::from),
+            })
+        }))
+    }
+
+    /// Records that renaming the folder to `wanted` was refused (not asked again for that title).
+    pub async fn record_folder_refused(
+        &self,
+        ws: &WorkspaceId,
+        key: &str,
+        folder_id: &str,
+        wanted: &str,
+    ) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
+            .update_expression("SET title_refused = :t")
+            .condition_expression("folder_id = :f")
+            .expression_attribute_values(":t", s(wanted))
+            .expression_attribute_values(":f", s(folder_id))
+            .send()
+            .await;
+        applied(out).map(|_| ())
+    }
+
+    /// Takes the lease to make the folder under `key` until `until_ms`; false while another
+    /// holds one, or once a folder is remembered.
+    pub async fn take_folder_lease(
+        &self,
+        ws: &WorkspaceId,
+        key: &str,
+        owner: &str,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
+            .update_expression("SET making_owner = :o, making_until = :u")
+            .condition_expression(
+                "attribute_not_exists(folder_id) AND (attribute_not_exists(making_until) OR making_until < :now OR making_owner = :o)",
+            )
+            .expression_attribute_values(":o", s(owner))
+            .expression_attribute_values(":u", n(until_ms))
+            .expression_attribute_values(":now", n(crate::time::now_millis()))
+            .send()
+            .await;
+        applied(out)
+    }
+
+    /// Lets go of `owner`'s lease on the folder under `key` (its making failed): the next
+    /// instance need not wait for it to lapse.
+    pub async fn release_folder_lease(&self, ws: &WorkspaceId, key: &str, owner: &str) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
+            .update_expression("REMOVE making_owner, making_until")
+            .condition_expression("making_owner = :o")
+            .expression_attribute_values(":o", s(owner))
+            .send()
+            .await;
+        applied(out).map(|_| ())
+    }
+
+    /// Records the title a remembered folder now has (it was renamed, or made with it).
+    pub async fn record_folder_title(
+        &self,
+        ws: &WorkspaceId,
+        key: &str,
+        folder_id: &str,
+        title: &str,
+    ) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
+            .update_expression("SET title = :t REMOVE title_refused")
+            .condition_expression("folder_id = :f")
+            .expression_attribute_values(":t", s(title))
+            .expression_attribute_values(":f", s(folder_id))
+            .send()
+            .await;
+        applied(out).map(|_| ())
+    }
+
+    /// Says (`Some(title)`: the title a refused rename asked for) or unsays (`None`: renamed
+    /// after all, or gone) that an iteration's folder keeps its old title.
+    pub async fn record_folder_kept(
+        &self,
+        ws: &WorkspaceId,
+        iteration: &str,
+        wanted: Option<&str>,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let update =
+            || self.client.update_item().table_name(&self.table).set_key(Some(Self::key(&pk(ws), FOLDERS_KEPT)));
+        let Some(title) = wanted else {
+            let out = update()
+                .update_expression("REMOVE kept.#i")
+                .condition_expression("attribute_exists(kept)")
+                .expression_attribute_names("#i", iteration)
+                .send()
+                .await;
+            return applied(out).map(|_| ());
+        };
+        // Two writes: a map entry cannot be set in the expression that makes the map.
+        update()
+            .update_expression("SET kept = if_not_exists(kept, :empty), updated_at = :now")
+            .expression_attribute_values(":empty", AttributeValue::M(Default::default()))
+            .expression_attribute_values(":now", n(now_secs()))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        update()
+            .update_expression("SET kept.#i = :t")
+            .expression_attribute_names("#i", iteration)
+            .expression_attribute_values(":t", s(title))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    /// The iterations whose folder keeps its old title, with the title each rename asked for.
+    pub async fn folders_kept(&self, ws: &WorkspaceId) -> Result<BTreeMap<String, String>, StoreError> {
+        let Some(item) = self.get(&pk(ws), FOLDERS_KEPT).await? else { return Ok(BTreeMap::new()) };
+        let Some(m) = item.get("kept").and_then(|v| v.as_m().ok()) else { return Ok(BTreeMap::new()) };
+        Ok(m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect())
+    }
+
     /// Forgets the folder under `key` if it is still `folder_id` (a person deleted it).
     pub async fn forget_folder(&self, ws: &WorkspaceId, key: &str, folder_id: &str) -> Result<(), StoreError> {
         let out = self
@@ -305,7 +491,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
-            .update_expression("REMOVE folder_id")
+            .update_expression("REMOVE folder_id, title")
             .condition_expression("folder_id = :f")
             .expression_attribute_values(":f", s(folder_id))
             .send()

@@ -16,29 +16,68 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
+/// What every AWS client of the functions takes from the environment, as the SDK's own
+/// loader would on Lambda (region, the role's keys, `AWS_ENDPOINT_URL_<SERVICE>` or
+/// `AWS_ENDPOINT_URL` unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`), without aws-config's
+/// credential chain in the binary.
+struct AwsEnv {
+    region: Option<aws_sdk_dynamodb::config::Region>,
+    credentials: Option<aws_sdk_dynamodb::config::Credentials>,
+    endpoint: Option<String>,
+}
+
+impl AwsEnv {
+    fn read(var: impl Fn(&str) -> Option<String>, service: &str) -> AwsEnv {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty());
+        let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).map(aws_sdk_dynamodb::config::Region::new);
+        // Without keys the first call fails (and says so), as the default chain would on Lambda.
+        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => Some(aws_sdk_dynamodb::config::Credentials::new(
+                id,
+                secret,
+                var("AWS_SESSION_TOKEN"),
+                None,
+                "Environment",
+            )),
+            _ => None,
+        };
+        let ignore = var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let endpoint =
+            if ignore { None } else { var(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| var("AWS_ENDPOINT_URL")) };
+        AwsEnv { region, credentials, endpoint }
+    }
+}
+
 /// The client configuration for an environment (`var` looks a variable up).
 pub(super) fn config(var: impl Fn(&str) -> Option<String>) -> aws_sdk_dynamodb::Config {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    let var = |name: &str| var(name).filter(|v| !v.is_empty());
+    use aws_sdk_dynamodb::config::{BehaviorVersion, SharedCredentialsProvider};
+    let env = AwsEnv::read(var, "DYNAMODB");
     let mut cfg = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(Reqwest::new(crate::upstream::aws_http_client()));
-    if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
-        cfg = cfg.region(Region::new(region));
-    }
-    // Without keys the first call fails (and says so), as the default chain would on Lambda.
-    if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        cfg = cfg.credentials_provider(Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "Environment"));
-    }
-    let ignore_endpoints = var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if !ignore_endpoints && let Some(url) = var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")) {
-        cfg = cfg.endpoint_url(url);
-    }
+    cfg.set_region(env.region);
+    cfg.set_credentials_provider(env.credentials.map(SharedCredentialsProvider::new));
+    cfg.set_endpoint_url(env.endpoint);
+    cfg.build()
+}
+
+/// The SES v2 client's configuration, the same way: its region is `NOTIFY_EMAIL_REGION` when
+/// set (SES is not offered in every region the functions may run in), else the function's.
+pub(crate) fn ses_config(var: impl Fn(&str) -> Option<String>) -> aws_sdk_sesv2::Config {
+    use aws_sdk_sesv2::config::{BehaviorVersion, SharedCredentialsProvider};
+    let region = var("NOTIFY_EMAIL_REGION").filter(|v| !v.is_empty()).map(aws_sdk_dynamodb::config::Region::new);
+    let env = AwsEnv::read(var, "SESV2");
+    let mut cfg = aws_sdk_sesv2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(Reqwest::new(crate::upstream::aws_http_client()));
+    cfg.set_region(region.or(env.region));
+    cfg.set_credentials_provider(env.credentials.map(SharedCredentialsProvider::new));
+    cfg.set_endpoint_url(env.endpoint);
     cfg.build()
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Reqwest {
+pub(crate) struct Reqwest {
     http: reqwest::Client,
 }
 

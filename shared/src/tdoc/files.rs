@@ -1,4 +1,4 @@
-//! Files: create (from a template or blank), copy, rename, delete, share.
+//! Files: create (from a template or blank), copy, rename, move, delete, share.
 
 use serde::Deserialize;
 
@@ -42,6 +42,23 @@ impl TdocClient {
     pub async fn rename_file(&self, token: &TdocToken, file_id: &str, title: &str) -> Result<(), UpstreamError> {
         let path = format!("drive/v2/files/{}", percent_encode_segment(file_id));
         let req = self.openapi(reqwest::Method::PATCH, &path, token).form(&[("title", title)]);
+        let (status, body) = upstream::send(S, req).await?;
+        v2_ok(status, &body)
+    }
+
+    /// Moves a file from folder `from` into folder `to` (`PATCH /drive/v2/files/{fileID}/move`,
+    /// form `targetfolderID`, `parentfolderID`; the root is `/`). Its outcome is unknown when
+    /// the reply is lost: the caller lists `to` before deciding anything.
+    pub async fn move_file(
+        &self,
+        token: &TdocToken,
+        file_id: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<(), UpstreamError> {
+        let path = format!("drive/v2/files/{}/move", percent_encode_segment(file_id));
+        let form = [("targetfolderID", to.unwrap_or("/")), ("parentfolderID", from.unwrap_or("/"))];
+        let req = self.openapi(reqwest::Method::PATCH, &path, token).form(&form);
         let (status, body) = upstream::send(S, req).await?;
         v2_ok(status, &body)
     }

@@ -1,11 +1,11 @@
-//! Folders: make one, list one page by page (the root by whichever route answers).
+//! Folders: make one, rename one, list one page by page (the root by whichever route answers).
 
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
 
 use super::{
     AnyId, RootRoute, S, TdocClient, TdocToken, malformed, no_route, percent_encode_segment, routes_from,
-    unknown_route, v2,
+    unknown_route, v2, v2_ok,
 };
 use crate::upstream::{self, UpstreamError};
 
@@ -23,6 +23,20 @@ impl TdocClient {
         let req = self.openapi(reqwest::Method::POST, "drive/v2/folders", token).form(&form);
         let (status, body) = upstream::send(S, req).await?;
         folder_reply(status, &body)
+    }
+
+    /// Renames a folder (`PATCH /drive/v2/folders/{folderID}`, `title`). *Unconfirmed*: no
+    /// public client renames a folder, the route is inferred from the files' one; a refusal
+    /// (an unknown route included) is the caller's to tell, never a reason to make another.
+    pub async fn rename_folder(&self, token: &TdocToken, folder_id: &str, title: &str) -> Result<(), UpstreamError> {
+        let path = format!("drive/v2/folders/{}", percent_encode_segment(folder_id));
+        let req = self.openapi(reqwest::Method::PATCH, &path, token).form(&[("title", title)]);
+        let (status, body) = upstream::send(S, req).await?;
+        if unknown_route(status, &body) {
+            // Not "the folder is gone": the route itself is not there.
+            return Err(no_route(status, &body, "no folder rename route answered"));
+        }
+        v2_ok(status, &body)
     }
 
     /// One page of a folder's entries (`GET /drive/v2/folders/{folderID}`, the root is

@@ -139,7 +139,7 @@ async fn item_claims_exclude_each_other_until_they_lapse() {
     assert_eq!((a.record.attempts, &a.record.stage), (1, &Stage::New));
     assert!(matches!(store.claim_item(&k, Some("e2"), "owner-b", until).await.unwrap(), ClaimOutcome::Busy));
 
-    store.record_doc(&mut a, doc()).await.unwrap();
+    store.record_doc(&mut a, doc(), &shared::store::SentTo::Root).await.unwrap();
     assert_eq!(store.item(&k).await.unwrap().unwrap().stage, Stage::DocCreated { doc: doc() });
     let (due, _) = store.due_items(now_millis(), 10, None).await.unwrap();
     assert_eq!(due.len(), 1);
@@ -280,7 +280,7 @@ async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
     };
     assert_eq!(second.record.stage, Stage::CreateUnknown { since_ms: 1234, sent_to: SentTo::Root });
     assert_eq!(second.record.marker, first.record.marker, "one marker for the item's life");
-    store.record_doc(&mut second, doc()).await.unwrap();
+    store.record_doc(&mut second, doc(), &shared::store::SentTo::Root).await.unwrap();
     store
         .release_for_retry(
             &second,
@@ -340,7 +340,7 @@ async fn an_item_tapd_did_not_have_keeps_since_when_until_it_is_found_or_started
     let mut first = claim(k.clone(), "a").await;
     store.release_absent(&mut first, "TAPD has no such item in the workspace", 1234, now_millis()).await.unwrap();
     let mut second = claim(k.clone(), "b").await;
-    store.record_doc(&mut second, doc()).await.unwrap();
+    store.record_doc(&mut second, doc(), &shared::store::SentTo::Root).await.unwrap();
     assert_eq!(store.item(&k).await.unwrap().unwrap().absent_since_ms, None);
 }
 
@@ -408,4 +408,68 @@ async fn given_up_items_written_by_earlier_versions_read_and_restart_the_same() 
         panic!("a given-up item of an earlier version is started again by a new delivery")
     };
     assert_eq!(again.record.stage, Stage::New);
+}
+
+#[tokio::test]
+async fn a_doc_s_place_is_recorded_ahead_of_a_move_and_settled_after_it() {
+    harness::needs_local_dynamodb!();
+    let (store, _) = store().await;
+    let k = key("1101");
+    let until = now_millis() + 30_000;
+    let ClaimOutcome::Claimed(mut c) = store.claim_item(&k, Some("e1"), "me", until).await.unwrap() else { panic!() };
+    let home = SentTo::Folder("folder$home".into());
+    store.record_doc(&mut c, doc(), &home).await.unwrap();
+    store.record_done(&mut c, doc(), "c1").await.unwrap();
+    let place = store.item(&k).await.unwrap().unwrap().place;
+    assert_eq!(place, shared::store::DocPlace { home: home.clone(), at: shared::store::Spot::Home, moving_to: None });
+
+    let Some(ClaimOutcome::Claimed(mut c)) = store.claim_existing(&k, "me", until).await.unwrap() else { panic!() };
+    let done = shared::store::Spot::Sub("folder$done".into());
+    store.record_moving(&mut c, &home, &done).await.unwrap();
+    // A move in doubt: the record says where it went, and where the doc was.
+    let place = store.item(&k).await.unwrap().unwrap().place;
+    assert_eq!((place.at, place.moving_to.as_ref()), (shared::store::Spot::Home, Some(&done)));
+    store.record_moved(&mut c, &home, &done).await.unwrap();
+    let record = store.item(&k).await.unwrap().unwrap();
+    assert_eq!((record.place.at, record.place.moving_to), (done, None));
+    // Still held: the claim is its holder's to let go.
+    assert!(matches!(store.claim_existing(&k, "other", until).await.unwrap(), Some(ClaimOutcome::Busy)));
+}
+
+#[tokio::test]
+async fn one_instance_at_a_time_makes_a_folder_and_its_titles_are_remembered() {
+    harness::needs_local_dynamodb!();
+    let (store, _) = store().await;
+    let w = ws("20003271");
+    let until = now_millis() + 30_000;
+    assert!(store.take_folder_lease(&w, "done#f1", "a", until).await.unwrap());
+    assert!(!store.take_folder_lease(&w, "done#f1", "b", until).await.unwrap(), "held by a");
+    assert!(store.take_folder_lease(&w, "done#f1", "a", until).await.unwrap(), "its holder may take it again");
+    // Another folder is another lease; a lapsed lease is taken over.
+    assert!(store.take_folder_lease(&w, "done#f2", "b", now_millis() - 1).await.unwrap());
+    assert!(store.take_folder_lease(&w, "done#f2", "c", until).await.unwrap());
+    // Let go by its holder (its making failed): the next takes it at once; a stranger's
+    // release changes nothing.
+    store.release_folder_lease(&w, "done#f2", "b").await.unwrap();
+    assert!(!store.take_folder_lease(&w, "done#f2", "d", until).await.unwrap(), "still c's");
+    store.release_folder_lease(&w, "done#f2", "c").await.unwrap();
+    assert!(store.take_folder_lease(&w, "done#f2", "d", until).await.unwrap());
+    // Once remembered, nobody makes it again.
+    assert_eq!(store.remember_folder(&w, "done#f1", "folder$D").await.unwrap(), "folder$D");
+    assert!(!store.take_folder_lease(&w, "done#f1", "b", until).await.unwrap());
+
+    assert_eq!(store.remember_folder(&w, "iter#7", "folder$I").await.unwrap(), "folder$I");
+    let titles = store.folder_titled(&w, "iter#7").await.unwrap().unwrap();
+    assert_eq!((titles.title, titles.refused), (None, None));
+    store.record_folder_refused(&w, "iter#7", "folder$I", "Sprint 7").await.unwrap();
+    store.record_folder_kept(&w, "7", Some("Sprint 7")).await.unwrap();
+    assert_eq!(store.folder_titled(&w, "iter#7").await.unwrap().unwrap().refused.as_deref(), Some("Sprint 7"));
+    assert_eq!(store.folders_kept(&w).await.unwrap().get("7").map(String::as_str), Some("Sprint 7"));
+    store.record_folder_title(&w, "iter#7", "folder$I", "Sprint 7b").await.unwrap();
+    store.record_folder_kept(&w, "7", None).await.unwrap();
+    let titles = store.folder_titled(&w, "iter#7").await.unwrap().unwrap();
+    assert_eq!((titles.title.as_deref(), titles.refused), (Some("Sprint 7b"), None));
+    assert!(store.folders_kept(&w).await.unwrap().is_empty());
+    // Unsaying what was never said is nothing.
+    store.record_folder_kept(&w, "8", None).await.unwrap();
 }

@@ -66,6 +66,8 @@ struct Inner {
     seen: Mutex<Vec<(String, bool)>>,
     /// Every call, as IAM sees it.
     calls: Mutex<Vec<DdbCall>>,
+    /// SES calls (a function's `AWS_ENDPOINT_URL_SESV2` on this proxy: moto serves both).
+    ses_calls: Mutex<Vec<SesCall>>,
 }
 
 pub struct DdbProxy {
@@ -91,6 +93,7 @@ impl DdbProxy {
             faults: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
+            ses_calls: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(forward).with_state(inner.clone());
         let server = tokio::spawn(async move {
@@ -128,6 +131,35 @@ impl DdbProxy {
     pub fn calls(&self) -> Vec<DdbCall> {
         self.inner.calls.lock().unwrap().clone()
     }
+
+    /// Every SES v2 call seen so far, in order.
+    pub fn ses_calls(&self) -> Vec<SesCall> {
+        self.inner.ses_calls.lock().unwrap().clone()
+    }
+}
+
+/// One SES v2 call as IAM authorizes it: `ses:<operation>` on the sender's identity, with
+/// `ses:FromAddress` the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SesCall {
+    /// `SendEmail` for `POST /v2/email/outbound-emails`; any other call by method and path.
+    pub operation: String,
+    pub from: String,
+}
+
+impl std::fmt::Display for SesCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} from {}", self.operation, self.from)
+    }
+}
+
+fn ses_call_of(method: &str, path: &str, body: &[u8]) -> SesCall {
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let operation = match (method, path) {
+        ("POST", "/v2/email/outbound-emails") => "SendEmail".to_owned(),
+        _ => format!("{method} {path}"),
+    };
+    SesCall { operation, from: body["FromEmailAddress"].as_str().unwrap_or_default().to_owned() }
 }
 
 /// One DynamoDB call as IAM authorizes it: the action `dynamodb:<operation>` on the table's
@@ -364,6 +396,11 @@ fn dynamo_error(status: StatusCode, kind: &str, message: &str) -> Response {
 async fn forward(State(inner): State<Arc<Inner>>, ConnectInfo(conn): ConnectInfo<ConnInfo>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
+    if parts.uri.path().starts_with("/v2/email/") {
+        inner.ses_calls.lock().unwrap().push(ses_call_of(parts.method.as_str(), parts.uri.path(), &body));
+        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+        return inner.send(&parts.headers, &path, body).await;
+    }
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let operation = target.rsplit('.').next().unwrap_or("").to_owned();
     let fault = inner.take(&operation, &body);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
-use crate::ddb_proxy::DdbCall;
+use crate::ddb_proxy::{DdbCall, SesCall};
 
 /// The account, region and names a deployment resolves to.
 #[derive(Debug, Clone)]
@@ -276,6 +276,11 @@ impl Resolved<'_> {
                         other => panic!("!Join of {other:?}"),
                     };
                     Some(Json::String(parts.join(&self.string(&s[0]))))
+                }
+                "Split" => {
+                    let s = arg.as_sequence().expect("!Split [delimiter, string]");
+                    let (delimiter, whole) = (self.string(&s[0]), self.string(&s[1]));
+                    Some(Json::Array(whole.split(delimiter.as_str()).map(|p| Json::String(p.to_owned())).collect()))
                 }
                 "Select" => {
                     let s = arg.as_sequence().expect("!Select [index, list]");
@@ -571,12 +576,37 @@ pub fn ddb_request(d: &Deployment, call: &DdbCall) -> Request {
 
 /// The calls `policy` would not allow, each named with `who` made it and why.
 pub fn denied_ddb_calls(d: &Deployment, policy: &Policy, who: &str, calls: &[DdbCall]) -> Vec<String> {
-    let mut out: Vec<String> = calls
-        .iter()
-        .filter_map(|c| policy.allows(&ddb_request(d, c)).err().map(|why| format!("{who}: {c}: {why}")))
-        .collect();
+    denied(policy, who, calls, |c| ddb_request(d, c))
+}
+
+/// The calls of any service `policy` would not allow, as `request` makes them.
+fn denied<C: std::fmt::Display>(
+    policy: &Policy,
+    who: &str,
+    calls: &[C],
+    request: impl Fn(&C) -> Request,
+) -> Vec<String> {
+    let mut out: Vec<String> =
+        calls.iter().filter_map(|c| policy.allows(&request(c)).err().map(|why| format!("{who}: {c}: {why}"))).collect();
     out.dedup();
     out
+}
+
+/// The request IAM authorizes for a recorded SES v2 call: the action on the sender's identity
+/// in SES's region (`NotifyEmailRegion`, else the stack's), with `ses:FromAddress`.
+pub fn ses_request(d: &Deployment, call: &SesCall) -> Request {
+    let region = d.parameters.get("NotifyEmailRegion").filter(|r| !r.is_empty()).unwrap_or(&d.region);
+    let mut r = Request::new(
+        &format!("ses:{}", call.operation),
+        &format!("arn:aws:ses:{region}:{}:identity/{}", d.account, call.from),
+    );
+    r.context.insert("ses:FromAddress".into(), vec![call.from.clone()]);
+    r
+}
+
+/// The SES calls `policy` would not allow, each named with who made it and why.
+pub fn denied_ses_calls(d: &Deployment, policy: &Policy, who: &str, calls: &[SesCall]) -> Vec<String> {
+    denied(policy, who, calls, |c| ses_request(d, c))
 }
 
 /// The requests reading a secret by ARN takes through the extension: `GetSecretValue` (or

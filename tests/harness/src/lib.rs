@@ -22,6 +22,7 @@ pub mod hostile;
 pub mod iam;
 pub mod lambda;
 pub mod secrets_extension;
+pub mod ses;
 pub mod stack;
 
 pub use lambda::{Function, Invocation};

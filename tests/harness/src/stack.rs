@@ -44,6 +44,8 @@ impl Stack {
         [
             ("TABLE_NAME", self.table.clone()),
             ("AWS_ENDPOINT_URL_DYNAMODB", dynamo::endpoint()),
+            // moto serves SES v2 on the same endpoint (e-mail stays off without NOTIFY_EMAIL_FROM).
+            ("AWS_ENDPOINT_URL_SESV2", dynamo::endpoint()),
             ("PUBLIC_BASE_URL", PUBLIC_BASE_URL.to_owned()),
             ("TAPD_CLIENT_ID", c.tapd_client_id.clone()),
             ("TAPD_CLIENT_SECRET", c.tapd_client_secret.clone()),

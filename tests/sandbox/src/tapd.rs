@@ -618,7 +618,10 @@ fn select_items(sb: &Sandbox, kind: ItemKind, q: &BTreeMap<String, String>) -> R
             return Err(error(StatusCode::BAD_REQUEST, "cursor and page do not go together"));
         }
     }
-    let id_key = |id: &str| (id.len(), id.to_string());
+    // Ids are decimal: a shorter one is smaller.
+    fn id_key(id: &str) -> (usize, &str) {
+        (id.len(), id)
+    }
     let st = sb.lock();
     let mut items: Vec<Item> = st
         .items
@@ -627,12 +630,12 @@ fn select_items(sb: &Sandbox, kind: ItemKind, q: &BTreeMap<String, String>) -> R
         .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id.as_str())))
         .filter(|i| times.iter().all(|(field, f)| i.fields.get(*field).is_some_and(|v| f.matches(v))))
         .filter(|i| equal.iter().all(|(k, v)| i.fields.get(*k) == Some(*v)))
+        .filter(|i| cursor.is_none_or(|c| id_key(&i.id) > id_key(c)))
         .cloned()
         .collect();
     drop(st);
-    if let Some(c) = cursor {
-        items.retain(|i| id_key(&i.id) > id_key(c));
-        items.sort_by_key(|i| id_key(&i.id));
+    if cursor.is_some() {
+        items.sort_by(|a, b| id_key(&a.id).cmp(&id_key(&b.id)));
         return Ok(items);
     }
     // Default (TAPD does not document one): oldest first, by `created` then id.

@@ -643,13 +643,13 @@ async fn item_changes_deliver_and_redeliver() {
     // Late.
     let r = c
         .post(format!("{base}/_sandbox/deliveries/redeliver"))
-        .json(&json!({"seq": 1, "delay_ms": 200}))
+        .json(&json!({"seq": 1, "delay_ms": 1000}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(seen.lock().unwrap().len(), 5);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let got = seen.lock().unwrap().clone();
     let events: Vec<&str> = got.iter().map(|b| b["event"].as_str().unwrap()).collect();
     assert_eq!(
@@ -876,13 +876,13 @@ async fn a_429_storm_passes() {
     assert_eq!((status, &body["status"]), (StatusCode::TOO_MANY_REQUESTS, &json!(429)));
     assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::OK);
-    c.post(&control).json(&json!({"seconds": 0.3})).send().await.unwrap();
+    c.post(&control).json(&json!({"seconds": 1.5})).send().await.unwrap();
     let r = c.get(format!("{}{path}", sb.tapd_api_base())).bearer_auth(&token).send().await.unwrap();
     assert_eq!(
         (r.status(), r.headers()["x-ratelimit-remaining"].to_str().unwrap()),
         (StatusCode::TOO_MANY_REQUESTS, "0")
     );
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::OK);
     c.post(&control).json(&json!({"seconds": 60})).send().await.unwrap();
     assert_eq!(get(&sb, &c, &token, &path).await.0, StatusCode::TOO_MANY_REQUESTS);

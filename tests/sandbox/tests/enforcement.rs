@@ -726,7 +726,7 @@ async fn tdoc_frequency_control_per_file_and_per_open_id() {
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
     // A short window frees itself.
-    sb.set_tdoc_limits(sandbox::TdocLimits { window: Duration::from_millis(300), ..sb.tdoc_limits() });
+    sb.set_tdoc_limits(sandbox::TdocLimits { window: Duration::from_millis(1500), ..sb.tdoc_limits() });
     for _ in 0..3 {
         assert_eq!(
             call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
@@ -737,7 +737,7 @@ async fn tdoc_frequency_control_per_file_and_per_open_id() {
         call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
         StatusCode::TOO_MANY_REQUESTS
     );
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_eq!(
         call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
         StatusCode::OK

@@ -107,19 +107,30 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, Keys::Unused).await?;
             workspace_admins(&c, &ws, &add, &remove, json).await
         }
-        Command::Workspace(WorkspaceCommand::Notify { workspace, url, off }) => {
+        Command::Workspace(WorkspaceCommand::Notify { workspace, url, email, off }) => {
+            use shared::notify::{Destination, EmailAddress, Robot};
             let ws = parse_ws(&workspace)?;
-            let robot = match (url, off) {
-                (Some(url), _) => Some(
-                    shared::notify::Robot::parse(&url, &notify_config())
-                        .map_err(|e| Failure::usage(format!("--url: {e}")))?,
-                ),
-                (None, true) => None,
-                (None, false) => return Err(Failure::usage("give --url URL or --off")),
+            let to = match (url, email, off) {
+                (Some(url), _, _) => Some(Destination::Robot(
+                    Robot::parse(&url, &notify_config()).map_err(|e| Failure::usage(format!("--url: {e}")))?,
+                )),
+                // The deployment's sender is not known here: the address is taken, and mailed
+                // to only where the stack sets NotifyEmailFrom.
+                (None, Some(email), _) => Some(Destination::Email(
+                    EmailAddress::parse(&email).map_err(|e| Failure::usage(format!("--email: {e}")))?,
+                )),
+                (None, None, true) => None,
+                (None, None, false) => return Err(Failure::usage("give --url URL, --email ADDRESS or --off")),
             };
             let c = connect(&cli.target, Keys::Needed).await?;
-            ops::set_notify(&c.store, &ws, robot.as_ref(), &operator()).await?;
-            let said = robot.map_or("off".to_owned(), |r| format!("to a {} group robot", r.kind()));
+            ops::set_notify(&c.store, &ws, to.as_ref(), &operator()).await?;
+            let said = match &to {
+                Some(Destination::Robot(r)) => format!("to a {} group robot", r.kind()),
+                Some(Destination::Email(a)) => {
+                    format!("by e-mail to {} (sent where the stack sets NotifyEmailFrom)", a.masked())
+                }
+                None => "off".to_owned(),
+            };
             if json {
                 print_json(&json!({ "workspace": ws.as_str(), "notify": said }));
             } else {
@@ -143,6 +154,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             language,
             intro_fields,
             events,
+            close_out,
             unset,
         }) => {
             let ws = parse_ws(&workspace)?;
@@ -155,6 +167,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 language,
                 intro_fields,
                 events,
+                close_out,
                 unset,
             };
             // Checked before the table is touched.
@@ -879,6 +892,7 @@ pub struct SettingsChange {
     language: Option<String>,
     intro_fields: Option<String>,
     events: Option<String>,
+    close_out: Option<bool>,
     unset: Vec<String>,
 }
 
@@ -915,11 +929,12 @@ impl SettingsChange {
                 None if name == "language" => change.language = Some(String::new()),
                 None if name == "intro-fields" => change.intro_fields = Some(String::new()),
                 None if name == "events" => change.events = Some(String::new()),
+                None if name == "close-out" => change.close_out = Some(String::new()),
                 Some(("template", k)) => change.templates.push((kind(k)?, String::new())),
                 _ => {
                     return Err(Failure::usage(format!("--unset {name}: no such setting")).hint(
                         "one of folder-layout, permission, title-template, language, intro-fields, events, \
-                         doc-type.KIND, template.KIND",
+                         close-out, doc-type.KIND, template.KIND",
                     ));
                 }
             }
@@ -935,6 +950,7 @@ impl SettingsChange {
         change.language = self.language.clone().or(change.language);
         change.intro_fields = self.intro_fields.clone().or(change.intro_fields);
         change.events = self.events.clone().or(change.events);
+        change.close_out = self.close_out.map(|on| shared::store::settings::on_off(on).to_owned()).or(change.close_out);
         for raw in &self.doc_type {
             change.doc_types.push(kind_pair(raw, "doc-type")?);
         }
@@ -960,6 +976,7 @@ fn settings_json(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>) 
         "language": s.language.map(shared::text::Lang::tag),
         "intro_fields": s.intro_fields.as_deref().map(intro_list),
         "events": s.events.map(Events::to_list),
+        "close_out": s.close_out.map_or("on", shared::store::settings::on_off),
         "paused_since": s.paused_since_ms.map(tapd_time),
         "folder_id": folder,
     })
@@ -980,6 +997,10 @@ fn print_settings(ws: &WorkspaceId, s: &WorkspaceSettings, folder: Option<&str>)
     t.add_row(vec!["language".to_owned(), or(s.language.map(shared::text::Lang::tag))]);
     t.add_row(vec!["intro fields".to_owned(), or(s.intro_fields.as_deref().map(intro_list).as_deref())]);
     t.add_row(vec!["events".to_owned(), or(s.events.map(Events::to_list).as_deref())]);
+    t.add_row(vec![
+        "close-out".to_owned(),
+        s.close_out.map_or("on (the default)", shared::store::settings::on_off).to_owned(),
+    ]);
     t.add_row(vec![
         "linking".to_owned(),
         s.paused_since_ms.map_or("on".to_owned(), |at| format!("paused since {}", tapd_time(at))),
@@ -1122,6 +1143,7 @@ fn notify_config() -> shared::config::NotifyConfig {
         dingtalk_base: var("NOTIFY_DINGTALK_BASE", "https://oapi.dingtalk.com"),
         digest_after: 0,
         console_base: String::new(),
+        email_from: None,
     }
 }
 

@@ -230,9 +230,11 @@ pub enum WorkspaceCommand {
     },
 
     /// Where the workspace is told when an item is given up or its Tencent Docs authorization
-    /// dies: a WeCom or DingTalk group robot's webhook URL (stored encrypted, never printed)
+    /// dies: a WeCom or DingTalk group robot's webhook URL or an e-mail address (stored
+    /// encrypted, never printed; e-mail is sent where the stack sets NotifyEmailFrom)
     #[command(
         after_help = "Examples:\n  tapdocs workspace notify 20000001 --url 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…'\n  \
+                            tapdocs workspace notify 20000001 --email team-lead@example.com\n  \
                             tapdocs workspace notify 20000001 --off\n\
                             A DingTalk robot with signing (加签): add &secret=SEC… to its URL."
     )]
@@ -241,8 +243,12 @@ pub enum WorkspaceCommand {
         workspace: String,
 
         /// The robot's webhook URL
-        #[arg(long, conflicts_with = "off")]
+        #[arg(long, conflicts_with_all = ["off", "email"])]
         url: Option<String>,
+
+        /// An e-mail address
+        #[arg(long, conflicts_with = "off")]
+        email: Option<String>,
 
         /// Turn notifications off
         #[arg(long)]
@@ -315,8 +321,13 @@ pub enum WorkspaceCommand {
         #[arg(long, value_name = "LIST")]
         events: Option<String>,
 
+        /// Close-out: while an item is in an end status of its workflow, its doc is in the
+        /// `已完成` sub-folder of its folder (on by default)
+        #[arg(long, value_name = "on|off", value_parser = switch)]
+        close_out: Option<bool>,
+
         /// Back to the deployment's: folder-layout, permission, title-template, language,
-        /// intro-fields, events, doc-type.KIND, template.KIND; repeatable
+        /// intro-fields, events, close-out, doc-type.KIND, template.KIND; repeatable
         #[arg(long, value_name = "SETTING")]
         unset: Vec<String>,
     },
@@ -397,4 +408,9 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `on` or `off`, as a switch setting is typed.
+fn switch(raw: &str) -> Result<bool, String> {
+    shared::store::settings::parse_on_off(raw).ok_or_else(|| "on or off".to_owned())
 }

@@ -527,12 +527,25 @@ async fn workspace_set_and_show_change_a_workspace_own_settings() {
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(show.status.success() && text.contains("iteration") && text.contains("(the deployment's)"), "{text}");
 
+    // Close-out: on by default, off for this workspace, back to the default.
+    assert!(text.contains("on (the default)"), "{text}");
+    let off = tapdocs(&table, &["--json", "workspace", "set", "20000031", "--close-out", "off"]);
+    assert_eq!(json_of(&off)["close_out"].as_str(), Some("off"));
+    assert_eq!(store.workspace_settings(&w).await.unwrap().close_out, Some(false));
+    let trail = store.audit_trail(&w, 10).await.unwrap();
+    assert!(trail.iter().any(|e| e.what.contains("close-out off")), "{trail:?}");
+    let back = tapdocs(&table, &["workspace", "set", "20000031", "--unset", "close-out"]);
+    assert!(back.status.success(), "{}", stderr(&back));
+    let saved = store.workspace_settings(&w).await.unwrap();
+    assert_eq!(saved.close_out, None);
+
     // Invalid values are refused before the table is touched.
     for args in [
         &["workspace", "set", "20000031", "--folder-layout", "flat"][..],
         &["workspace", "set", "20000031", "--doc-type", "epic=doc"][..],
         &["workspace", "set", "20000031", "--doc-type", "bug=pdf"][..],
         &["workspace", "set", "20000031", "--unset", "colour"][..],
+        &["workspace", "set", "20000031", "--close-out", "later"][..],
     ] {
         assert_eq!(tapdocs(&table, args).status.code(), Some(2), "{args:?}");
     }

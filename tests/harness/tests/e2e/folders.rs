@@ -327,3 +327,115 @@ async fn two_instances_racing_remember_one_folder() {
     assert_eq!(store.folder(&ws(), "ws").await.unwrap(), None);
     assert_eq!(store.remember_folder(&ws(), "ws", "300000000$Fc").await.unwrap(), "300000000$Fc");
 }
+
+/// TAPD's `iteration::update` delivery for a rename (`change_fields`, `old_name`: never the new name).
+fn iteration_update(id: &str, old_name: &str) -> harness::apigw::Request {
+    let event = serde_json::json!({
+        "event": "iteration::update", "event_from": "web", "referer": "https://www.tapd.cn/",
+        "workspace_id": WORKSPACE, "current_user": "lin", "id": id, "change_fields": "name,modified",
+        "old_name": old_name, "secret": harness::stack::WEBHOOK_SECRET, "app_id": "3906", "rio_token": "",
+        "queue_id": "130663", "event_id": format!("it-{old_name}"), "created": "2026-12-07 10:00:00"
+    });
+    harness::apigw::Request::post_json(flows::WEBHOOK_PATH, &event)
+}
+
+fn folder_title(stack: &Stack, id: &str) -> String {
+    stack.sandbox.folders().into_iter().find(|f| f.id == id).map(|f| f.title).unwrap_or_default()
+}
+
+async fn link_in_iteration(stack: &Stack, webhook: &harness::Function, id: &str, iteration: &str) -> sandbox::Doc {
+    stack.sandbox.add_item_with_fields(WORKSPACE, ItemKind::Story, id, "Iterated", &[("iteration_id", iteration)]);
+    let resp = webhook.http(&flows::story_delivery(id, id)).await;
+    assert_eq!(status_word(&resp), "linked", "{}", resp.body);
+    doc_of(stack, id)
+}
+
+#[tokio::test]
+async fn iteration_folders_are_titled_by_name_and_follow_its_renames() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[("FOLDER_LAYOUT", "iteration")]).await;
+    let it = "1120003271001000011";
+    stack.sandbox.add_iteration(WORKSPACE, Some(it), "Sprint 11");
+    let first = link_in_iteration(&stack, &webhook, "1120003271001000401", it).await;
+    let folder = first.folder_id.clone().unwrap();
+    assert_eq!(folder_title(&stack, &folder), "Sprint 11");
+    // Made with its final title: never renamed to get it.
+    let folder_patches = || {
+        stack.sandbox.requests().iter().filter(|r| r.method == "PATCH" && r.path.contains("/drive/v2/folders/")).count()
+    };
+    assert_eq!(folder_patches(), 0);
+
+    // Renamed in TAPD; the rename's reply is lost once.
+    stack.sandbox.rename_iteration_quietly(WORKSPACE, it, "Sprint 11 延长");
+    stack.sandbox.inject(Fault {
+        method: Some("PATCH".into()),
+        path_prefix: "/tdoc/openapi/drive/v2/folders/".into(),
+        kind: FaultKind::DropReply,
+        times: 1,
+    });
+    let resp = webhook.http(&iteration_update(it, "Sprint 11")).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(folder_title(&stack, &folder), "Sprint 11 延长");
+    // The next item of the iteration goes into the same folder; nothing else was made.
+    let second = link_in_iteration(&stack, &webhook, "1120003271001000402", it).await;
+    assert_eq!(second.folder_id.as_deref(), Some(folder.as_str()));
+    assert_eq!(doc_of(&stack, "1120003271001000401").folder_id.as_deref(), Some(folder.as_str()));
+    assert_eq!(count(&stack, "POST", "/drive/v2/folders"), 2, "the workspace's and the iteration's");
+    assert!(stack.store().await.folders_kept(&ws()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_id_titled_folder_is_renamed_and_a_refused_rename_keeps_it_and_the_console_says_so() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[("FOLDER_LAYOUT", "iteration")]).await;
+    let it = "1120003271001000012";
+    // TAPD does not name the iteration yet (as before folders were titled by name): its id.
+    let first = link_in_iteration(&stack, &webhook, "1120003271001000411", it).await;
+    let folder = first.folder_id.clone().unwrap();
+    assert_eq!(folder_title(&stack, &folder), format!("迭代 {it}"));
+    // Named now: the next doc that goes into it (a fresh instance) renames the folder.
+    stack.sandbox.add_iteration(WORKSPACE, Some(it), "Sprint 12");
+    let webhook = stack.spawn("tapd-webhook", &[("FOLDER_LAYOUT", "iteration")]).await;
+    let second = link_in_iteration(&stack, &webhook, "1120003271001000412", it).await;
+    assert_eq!(second.folder_id.as_deref(), Some(folder.as_str()), "{:?}", stack.sandbox.folders());
+    assert_eq!(folder_title(&stack, &folder), "Sprint 12");
+
+    // Where Tencent Docs refuses to rename a folder: it keeps its title, the docs stay.
+    let mut variants = stack.sandbox.variants();
+    variants.tdoc_folder_rename = sandbox::TdocFolderRename::Refused;
+    stack.sandbox.set_variants(variants);
+    stack.sandbox.rename_iteration_quietly(WORKSPACE, it, "Sprint 12 延长");
+    let resp = webhook.http(&iteration_update(it, "Sprint 12")).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(folder_title(&stack, &folder), "Sprint 12");
+    let third = link_in_iteration(&stack, &webhook, "1120003271001000413", it).await;
+    assert_eq!(third.folder_id.as_deref(), Some(folder.as_str()), "no new folder for the new name");
+    for id in ["1120003271001000411", "1120003271001000412"] {
+        assert_eq!(doc_of(&stack, id).folder_id.as_deref(), Some(folder.as_str()));
+    }
+    assert_eq!(count(&stack, "POST", "/drive/v2/folders"), 2);
+    // Asked once for that title, not again with every doc.
+    let renames = || {
+        stack.sandbox.requests().iter().filter(|r| r.method == "PATCH" && r.path.contains("/drive/v2/folders/")).count()
+    };
+    let asked = renames();
+    link_in_iteration(&stack, &webhook, "1120003271001000414", it).await;
+    assert_eq!(renames(), asked);
+
+    // The console says so.
+    let oauth = stack.oauth().await;
+    let cookie = crate::console::sign_in(&stack, &oauth, WORKSPACE, None).await;
+    let page = crate::console::get(&oauth, &format!("/console/ws/{WORKSPACE}"), &cookie).await;
+    assert!(page.body.contains(&format!("id=\"folder-kept-{it}\"")), "{}", page.body);
+    assert!(page.body.contains("未能改名为“Sprint 12 延长”"), "{}", page.body);
+
+    // Renamed after all (the variant gone, the iteration renamed again): the notice goes.
+    stack
+        .sandbox
+        .set_variants(sandbox::Variants { tdoc_folder_rename: sandbox::TdocFolderRename::Renames, ..variants });
+    stack.sandbox.rename_iteration_quietly(WORKSPACE, it, "Sprint 12 终");
+    assert_eq!(webhook.http(&iteration_update(it, "Sprint 12 延长")).await.status, 200);
+    assert_eq!(folder_title(&stack, &folder), "Sprint 12 终");
+    let page = crate::console::get(&oauth, &format!("/console/ws/{WORKSPACE}"), &cookie).await;
+    assert!(!page.body.contains("folder-kept-"), "{}", page.body);
+}

@@ -34,16 +34,19 @@ const ARNS: [(&str, &str); 4] = [
     ("TokenEncryptionKeyArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:token-key-AbCdEf"),
 ];
 const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+/// The deployer's verified sender of e-mail notices (`NotifyEmailFrom`).
+const SENDER: &str = "noreply@iam.tapd-docs.example.com";
 
 /// The deployments the roles are checked in: secrets by ARN with a customer-managed key on
 /// the stack's own table, and (a point-in-time restore) on an existing table by name.
 fn deployments(table: &str) -> Vec<Deployment> {
-    let mut by_arn = Deployment::new(table).with("SecretsKmsKeyArn", KMS_KEY);
+    let mut by_arn = Deployment::new(table).with("SecretsKmsKeyArn", KMS_KEY).with("NotifyEmailFrom", SENDER);
     for (p, arn) in ARNS {
         by_arn = by_arn.with(p, arn);
     }
-    let restored = Deployment::new("tapd-docs-stack-table").with("ExistingTableName", table);
-    vec![by_arn, Deployment::new(table), restored]
+    let restored =
+        Deployment::new("tapd-docs-stack-table").with("ExistingTableName", table).with("NotifyEmailFrom", SENDER);
+    vec![by_arn, Deployment::new(table).with("NotifyEmailFrom", SENDER), restored]
 }
 
 /// The partition key's prefix (`WS#` of `WS#20003301`), or the whole value if it has none.
@@ -116,9 +119,16 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     let (oauth_ext, hook_ext) = (oauth_asked.port, hook_asked.port);
     // The group robots live in the sandbox (the template leaves their hosts at WeCom's and DingTalk's).
     let wecom = format!("{}/wecom", stack.sandbox.base_url());
-    let robots = [("NOTIFY_WECOM_BASE", wecom.as_str())];
+    // E-mail through SES (moto's, behind each function's recording proxy): the sender verified.
+    harness::ses::verify_sender(SENDER).await;
+    let (oauth_ses, hook_ses) = (oauth_ddb.url(), hook_ddb.url());
+    let oauth_env = [
+        ("NOTIFY_WECOM_BASE", wecom.as_str()),
+        ("NOTIFY_EMAIL_FROM", SENDER),
+        ("AWS_ENDPOINT_URL_SESV2", oauth_ses.as_str()),
+    ];
     let (oauth, oauth_arns) =
-        spawn_as_deployed(&stack, &ds[0], "OAuthFunction", "oauth", &oauth_ddb, oauth_ext, &robots).await;
+        spawn_as_deployed(&stack, &ds[0], "OAuthFunction", "oauth", &oauth_ddb, oauth_ext, &oauth_env).await;
     let (webhook, hook_arns) = spawn_as_deployed(
         &stack,
         &ds[0],
@@ -126,7 +136,12 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
         "tapd-webhook",
         &hook_ddb,
         hook_ext,
-        &[("RETRY_PERIOD", "0s"), robots[0]],
+        &[
+            ("RETRY_PERIOD", "0s"),
+            oauth_env[0],
+            ("NOTIFY_EMAIL_FROM", SENDER),
+            ("AWS_ENDPOINT_URL_SESV2", hook_ses.as_str()),
+        ],
     )
     .await;
 
@@ -235,6 +250,38 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     assert_eq!(form("resume", vec![]).await.status, 302);
     assert!(form("rotate-secret", vec![]).await.body.contains("new-webhook-secret"));
     assert_eq!(form("backfill", vec![("since", "2026-11-01")]).await.status, 302);
+    // Living docs: an item closed and reopened (its doc into 已完成 and back: the sub-folder's
+    // lease and record, the doc's place on the item), an iteration's folder made by its name and
+    // a rename of it refused (kept, and said on the console's page).
+    assert_eq!(form("settings", vec![("folder_layout", "iteration")]).await.status, 302);
+    let iteration = format!("11{A}000000077");
+    stack.sandbox.add_iteration(A, Some(&iteration), "迭代甲");
+    stack.sandbox.add_item_with_fields(A, ItemKind::Story, &id(5), "将关闭的需求", &[("iteration_id", &iteration)]);
+    assert_eq!(webhook.http(&delivery(A, &id(5))).await.status, 200);
+    for status in ["resolved", "developing"] {
+        let item = id(5);
+        let change = stack.sandbox.change_item(A, ItemKind::Story, &item, &[("status", status)], "lin", false).await;
+        for mut e in change.unwrap().events {
+            e["secret"] = harness::stack::WEBHOOK_SECRET.into();
+            assert_eq!(webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &e)).await.status, 200);
+        }
+    }
+    assert_eq!(
+        stack.sandbox.requests().iter().filter(|r| r.method == "PATCH" && r.path.ends_with("/move")).count(),
+        2,
+        "into 已完成 and back"
+    );
+    let mut variants = stack.sandbox.variants();
+    variants.tdoc_folder_rename = sandbox::TdocFolderRename::Refused;
+    stack.sandbox.set_variants(variants);
+    stack.sandbox.rename_iteration_quietly(A, &iteration, "迭代乙");
+    let mut renamed = create_event(A, "story", &iteration, "it-1");
+    renamed["event"] = "iteration::update".into();
+    renamed["change_fields"] = "name,modified".into();
+    renamed["old_name"] = "迭代甲".into();
+    assert_eq!(webhook.http(&Request::post_json(flows::WEBHOOK_PATH, &renamed)).await.status, 200);
+    let page = get(&oauth, &format!("/console/ws/{A}"), &cookie).await;
+    assert!(page.body.contains("未能改名为“迭代乙”"), "{}", page.body);
     // A group robot named in the console; an item TAPD does not have, looked at twice, is given
     // up and the robot told (its record, the item's notice, the day's count); its history, a search.
     stack.sandbox.add_robot("wecom", "iam-robot", None);
@@ -246,6 +293,16 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
         webhook.http(&gone).await;
     }
     assert_eq!(stack.sandbox.robot_messages().len(), 1, "the robot was told of the given-up item");
+    // Then an e-mail address: the next given-up item is mailed through SES.
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).unwrap();
+    let lead: &'static str = Box::leak(format!("iam-lead-{:x}@example.com", u32::from_be_bytes(b)).into_boxed_str());
+    assert_eq!(form("notify", vec![("notify", lead)]).await.status, 302);
+    for event in ["gone-3", "gone-4"] {
+        let gone = Request::post_json(flows::WEBHOOK_PATH, &create_event(A, "story", &id(10), event));
+        webhook.http(&gone).await;
+    }
+    assert_eq!(harness::ses::sent_to(lead).await.len(), 1, "the address was mailed of the given-up item");
     assert_eq!(get(&oauth, &format!("/console/ws/{A}/item/story/{}", id(9)), &cookie).await.status, 200);
     assert_eq!(get(&oauth, &format!("/console/ws/{A}?q=%E9%9C%80%E6%B1%82&state=linked"), &cookie).await.status, 200);
     assert_eq!(get(&oauth, &format!("/console/ws/{A}?q={}", id(9)), &cookie).await.status, 200);
@@ -316,6 +373,7 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
     }
     for what in [
         "UpdateItem table ITEM#",
+        "UpdateItem table WS#",
         "GetItem table WS#",
         "PutItem table TDOC#",
         "PutItem table SWEEP#",
@@ -326,6 +384,17 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
         assert!(has(&recorded[1].1, what), "tapd-webhook never made {what}");
     }
     assert!(recorded[0].1.iter().any(|c| c.via.as_deref() == Some("TransactWriteItems")), "no transaction");
+
+    // SES: tapd-webhook sent, the console did not; each call against the role.
+    let sent = [("OAuthFunction", oauth_ddb.ses_calls()), ("TapdWebhookFunction", hook_ddb.ses_calls())];
+    assert!(sent[0].1.is_empty(), "the console sends no e-mail: {:?}", sent[0].1);
+    assert!(sent[1].1.iter().any(|c| c.operation == "SendEmail" && c.from == SENDER), "{:?}", sent[1].1);
+    for d in &ds {
+        let r = t.resolve(d);
+        for (function, calls) in &sent {
+            denied.extend(iam::denied_ses_calls(d, &r.policy_of(function), function, calls));
+        }
+    }
 
     // Secrets: each one the template gives a function by ARN was read, and its role reads it.
     for (function, asked, by_arn) in
@@ -403,6 +472,20 @@ async fn a_call_the_role_does_not_allow_is_named() {
     let denied = denied_ddb_calls(&d, &webhook, "TapdWebhookFunction", &calls);
     assert_eq!(denied.len(), 3, "{denied:#?}");
     assert!(denied[2].contains("PutItem (in TransactWriteItems)") && denied[2].contains("SESSION#x"), "{denied:#?}");
+    // E-mail from any sender but the named one, or from the console, is named too.
+    let mailing = d.clone().with("NotifyEmailFrom", SENDER);
+    let r = t.resolve(&mailing);
+    let call = |from: &str| harness::ddb_proxy::SesCall { operation: "SendEmail".into(), from: from.into() };
+    let hook_denied = iam::denied_ses_calls(
+        &mailing,
+        &r.policy_of("TapdWebhookFunction"),
+        "TapdWebhookFunction",
+        &[call(SENDER), call("other@evil.example.com")],
+    );
+    assert_eq!(hook_denied.len(), 1, "{hook_denied:#?}");
+    assert!(hook_denied[0].contains("SendEmail from other@evil.example.com"), "{hook_denied:#?}");
+    let oauth_denied = iam::denied_ses_calls(&mailing, &r.policy_of("OAuthFunction"), "OAuthFunction", &[call(SENDER)]);
+    assert_eq!(oauth_denied.len(), 1, "{oauth_denied:#?}");
     // A secret a function is not given is not readable by its role.
     let oauth = t.resolve(&d.clone().with("TapdWebhookSecretArn", ARNS[2].1)).policy_of("OAuthFunction");
     assert!(oauth.allows(&iam::secret_requests(ARNS[2].1, None)[0]).is_err());

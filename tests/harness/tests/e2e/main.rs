@@ -7,6 +7,7 @@
 mod bad_input;
 mod bounded;
 mod card;
+mod close_out;
 mod cold_path;
 mod connect;
 mod console;

@@ -107,6 +107,20 @@ fn no_policy_grants_a_wildcard_action_or_resource() {
         }
         let res: Vec<&Value> = list(&s["Resource"]).into_iter().flat_map(branches).collect();
         assert!(!res.is_empty(), "{at}: no resource");
+        // E-mail: SES identities named by the deployer's sender, and only from it.
+        if list(&s["Action"]).iter().all(|a| a.as_str() == Some("ses:SendEmail")) {
+            for r in res {
+                let sub = tagged(r).filter(|(tag, _)| tag == "!Sub").map(|(_, v)| v);
+                let template = sub.and_then(|v| list(v).first().and_then(|t| t.as_str()));
+                assert!(
+                    template.is_some_and(|t| t.contains(":ses:") && t.contains(":identity/${")),
+                    "{at}: SES resource {r:?} is not the sender's identity"
+                );
+            }
+            let from = &s["Condition"]["StringEquals"]["ses:FromAddress"];
+            assert_eq!(derived_from(from).as_deref(), Some("NotifyEmailFrom"), "{at}: sends only from the sender");
+            continue;
+        }
         let reads_secrets = list(&s["Action"])
             .iter()
             .all(|a| matches!(a.as_str(), Some("secretsmanager:GetSecretValue" | "ssm:GetParameter" | "kms:Decrypt")));
@@ -580,4 +594,45 @@ fn every_function_and_output_uses_the_custom_domain_when_there_is_one() {
         assert_eq!(outputs.contains_key("ApiDomainTarget"), !domain.is_empty(), "{at}");
         assert_eq!(r.exists("ApiDomain") && r.exists("ApiDomainMapping"), !domain.is_empty(), "{at}");
     }
+}
+
+/// E-mail notices: only tapd-webhook may send, only with a sender named, only from it, on
+/// its identity (the address or its domain) in the stack's region or the one named.
+#[test]
+fn only_tapd_webhook_sends_e_mail_and_only_from_the_named_sender() {
+    use harness::iam::{Deployment, Request, Template};
+    let t = Template::load();
+    let send = |region: &str, identity: &str, from: &str| {
+        let mut r = Request::new("ses:SendEmail", &format!("arn:aws:ses:{region}:123456789012:identity/{identity}"));
+        r.context.insert("ses:FromAddress".into(), vec![from.into()]);
+        r
+    };
+    let from = "noreply@tapd-docs.example.com";
+    let d = Deployment::new("t").with("NotifyEmailFrom", from);
+    let r = t.resolve(&d);
+    let (hook, oauth) = (r.policy_of("TapdWebhookFunction"), r.policy_of("OAuthFunction"));
+    assert!(hook.allows(&send("us-east-1", from, from)).is_ok());
+    assert!(hook.allows(&send("us-east-1", "tapd-docs.example.com", from)).is_ok(), "a verified domain");
+    assert!(hook.allows(&send("us-east-1", from, "other@tapd-docs.example.com")).is_err(), "another sender");
+    assert!(hook.allows(&send("us-east-1", "evil.example.com", "x@evil.example.com")).is_err());
+    assert!(hook.allows(&send("eu-west-1", from, from)).is_err(), "another region's identity");
+    assert!(oauth.allows(&send("us-east-1", from, from)).is_err(), "the console sends nothing");
+    let mut other = Request::new("ses:SendRawEmail", &format!("arn:aws:ses:us-east-1:123456789012:identity/{from}"));
+    other.context.insert("ses:FromAddress".into(), vec![from.into()]);
+    assert!(hook.allows(&other).is_err(), "SendEmail only");
+    // SES in another region.
+    let d = Deployment::new("t").with("NotifyEmailFrom", from).with("NotifyEmailRegion", "ap-southeast-1");
+    let hook = t.resolve(&d).policy_of("TapdWebhookFunction");
+    assert!(hook.allows(&send("ap-southeast-1", from, from)).is_ok());
+    assert!(hook.allows(&send("us-east-1", from, from)).is_err());
+    // No sender: no e-mail at all.
+    let hook = t.resolve(&Deployment::new("t")).policy_of("TapdWebhookFunction");
+    assert!(hook.allows(&send("us-east-1", from, from)).is_err());
+    assert_eq!(
+        t.resolve(&Deployment::new("t"))
+            .function_env("TapdWebhookFunction")
+            .get("NOTIFY_EMAIL_FROM")
+            .map(String::as_str),
+        Some("")
+    );
 }
