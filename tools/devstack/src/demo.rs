@@ -1,7 +1,8 @@
 //! `devstack demo`: against a running devstack (or one it starts and stops itself), walks
 //! the connect flow over HTTP as a browser would (following redirects, submitting the
 //! sandboxes' consent forms), then creates a story in the TAPD sandbox, delivers its
-//! `story::create` webhook, and checks that a doc and a comment were made.
+//! `story::create` webhook, checks that a doc and a comment were made, then moves the story
+//! to the end of its workflow and checks that the doc's card follows and the doc is closed out.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -231,8 +232,48 @@ pub async fn demo(opts: DemoOptions) -> Result<(), String> {
     if page.status() != StatusCode::OK {
         return Err(format!("the doc URL answered {}", page.status()));
     }
+
+    // 4. The story moves on in TAPD, as a person would move it: the card follows, and at the end
+    // of the workflow the doc goes into its folder's 已完成.
+    let file_id = doc["id"].as_str().unwrap_or_default().to_string();
+    println!("\n4. The story goes from new to done in TAPD");
+    for status in ["开发中", "已实现"] {
+        let r = client
+            .post(format!("{base}/_sandbox/items/change"))
+            .json(&json!({ "workspace_id": SEED_WORKSPACE, "kind": "story", "id": story_id,
+                           "fields": { "status": status }, "current_user": "demo" }))
+            .send()
+            .await
+            .map_err(|e| format!("POST /_sandbox/items/change: {e}"))?;
+        let change: Value = r.json().await.map_err(|e| format!("POST /_sandbox/items/change: {e}"))?;
+        let answered: Vec<String> = change["deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| format!("{} -> {}", d["event"].as_str().unwrap_or("?"), d["status"]))
+            .collect();
+        println!("   status {status}: {}", answered.join(", "));
+        let text: Value = get_json(&client, &format!("{base}/_sandbox/doc-text?file_id={}", pct(&file_id))).await?;
+        let card = text["paragraphs"][0]["text"].as_str().unwrap_or_default().to_string();
+        println!("   card:    {card}");
+        if !card.contains(status) {
+            return Err(format!("the doc's card does not say {status}: {card}"));
+        }
+    }
+    let at: Value = get_json(&client, &format!("{base}/_sandbox/file-location?file_id={}", pct(&file_id))).await?;
+    let folders: Vec<&str> =
+        at["folders"].as_array().into_iter().flatten().filter_map(|f| f["title"].as_str()).collect();
+    println!("   folder:  /{}", folders.join("/"));
+    if folders.last() != Some(&"已完成") {
+        return Err("the finished story's doc is not in 已完成".into());
+    }
     println!("\ndemo: OK (open the doc URL in a browser to see it)");
     Ok(())
+}
+
+/// A file id as one query value (`$` among its characters).
+fn pct(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn rand4() -> [u8; 4] {
