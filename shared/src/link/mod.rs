@@ -16,6 +16,7 @@
 //! GivenUp ──a new delivery / redrive──▶ pending again
 //! ```
 
+pub mod fair;
 mod intro;
 pub mod made;
 pub mod metrics;

@@ -335,7 +335,7 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
 }
 
 fn under_way(s: &SweepCursor) -> bool {
-    s.kind_index > 0 || s.page > 1
+    !s.at_pass_start()
 }
 
 fn attention(v: &WorkspaceView) -> Vec<String> {
