@@ -55,12 +55,34 @@
 //!   `priority`, `iteration_id`, `story_id`, `custom_field_*`; `order=<field> asc|desc`
 //!   (default: oldest `created` first, then id); `limit` (default 30; above 200 clamped to 200,
 //!   as TAPD documents "最大取 200"); `page` (1-based; past the end: `[]`); `fields`.
+//!   `page × limit` may not exceed 20,000 ([`tapd::MAX_DEPTH`], every list): deeper answers `400`
+//!   in the envelope (upstream says only that it may not). `cursor=<last id>` lists the items after
+//!   that id in id order (`limit` of them; with `order` other than `id asc`, or `page` > 1: `400`):
+//!   the way past the cap, beside `created=A~B` windows.
 //!   Reply `data: [{"Story":{..}}]` (`Bug`, `Task`), every value a string. Items carry `id`,
 //!   `workspace_id`, `description` (HTML), `status`, `priority`, `iteration_id`, `created`,
 //!   `modified`; stories and tasks `name`, `owner`, `creator`; bugs `title`, `current_owner`,
-//!   `reporter` (TAPD's bug reference: a bug has no `name`); tasks `story_id`.
+//!   `reporter` (TAPD's bug reference: a bug has no `name`); stories `workitem_type_id`
+//!   ([`workitem_type_id`]); tasks `story_id`. `owner`/`current_owner` are TAPD's `;`-terminated
+//!   lists (`alice;bob;`).
 //! - `GET /stories/count` (`/bugs/count`, `/tasks/count`): the same filters, `data: {"count": N}` (a number).
 //! - `POST /stories|/bugs|/tasks`: updates the item `id` with the other fields sent (or creates one).
+//!   As TAPD: a `status` must be a key of the workspace's workflow for that kind (tasks: `open`,
+//!   `progressing`, `done`, [`TASK_STATUSES`]), an `iteration_id` `0` or one of the workspace's
+//!   iterations; else `400` in the envelope and nothing changes. (Seeding through
+//!   [`Sandbox::add_item_with_fields`] or `POST /_sandbox/items` does not check.)
+//! - Workflows and iterations (the [`workflow`] module): `GET /workflows/status_map` and
+//!   `GET /workflows/last_steps` (`workspace_id`, `system=story|bug`, `workitem_type_id`) answer
+//!   `data: {key: name}` (`workflows_status_map_reply.json`, `workflows_last_steps_reply.json`);
+//!   `GET /iterations?workspace_id=&id=` answers `data: [{"Iteration":{id, name, workspace_id,
+//!   startdate, enddate, status (open|done), creator, created, modified, description}}]`
+//!   (`iterations_reply.json`). Every workspace starts with TAPD's default workflows: stories
+//!   `planning` 规划中, `status_3` 方案评审中, `developing` 开发中, `for_test` 待测试,
+//!   `resolved` 已实现, `rejected` 已拒绝 (ends: `resolved`, `rejected`); bugs `new` 新,
+//!   `in_progress` 处理中, `resolved` 已解决, `verified` 已验证, `reopened` 重新打开, `rejected` 已拒绝,
+//!   `closed` 已关闭 (ends: `closed`, `rejected`). Set one with [`Sandbox::set_workflow`] or
+//!   `POST /_sandbox/workflows`; iterations with [`Sandbox::add_iteration`],
+//!   [`Sandbox::rename_iteration_quietly`] or `POST /_sandbox/iterations[/update]`.
 //! - `POST /comments` (`workspace_id`, `entry_type` `stories|bug|tasks`, `entry_id`,
 //!   `description`, `author`, all required): the description is kept verbatim (HTML); the
 //!   author is stored as the TAPD user [`tapd_author`] maps it to (`xuanfang` → `v_xuanfang`:
@@ -76,8 +98,23 @@
 //!   minutes): every `/tapd/api/` request with valid credentials (Basic or Bearer; all belong to
 //!   the one app) counts in a sliding window; over it, `429 {"status":429,"data":"","info":"To many
 //!   requests, max request rates is 1800req/10min"}` (`rate_limited_reply.json`; the numbers are
-//!   the limit in force). Refused requests do not count.
+//!   the limit in force). Refused requests do not count. Every `/tapd/api/` reply carries
+//!   `X-RateLimit-Limit` and `X-RateLimit-Remaining` (of the window in force, after this call;
+//!   none when unlimited). A "429 storm" ([`Sandbox::tapd_storm`], `POST /_sandbox/tapd-storm
+//!   {"seconds":N}` or `{"calls":N}`, `{}` ends it) refuses every call with the 429 reply and
+//!   `Remaining: 0`. Optional: `502` for a list reply over a size ([`Sandbox::set_tapd_max_reply_bytes`],
+//!   `POST /_sandbox/tapd-max-reply {"bytes":N|null}`).
 //!
+//! - Deliveries beyond create (the [`deliveries`] module docs have the shapes): a person's change
+//!   to an item (the item page's form, [`Sandbox::change_item`], `POST /_sandbox/items/change`)
+//!   delivers `story|bug|task::update` (`webhook_story_update.json`: `change_fields`, `old_<field>`,
+//!   never the new values) and, for a status move, `story|bug::status_change`; iterations
+//!   ([`Sandbox::create_iteration`], [`Sandbox::rename_iteration`], [`Sandbox::delete_iteration`],
+//!   `POST /_sandbox/iterations[/update|/delete]`) deliver `iteration::create|update|delete`
+//!   (`old_name`). Every delivery is recorded ([`Sandbox::deliveries`], `GET /_sandbox/deliveries`)
+//!   and can be sent again, late, twice or out of order ([`Sandbox::redeliver`],
+//!   `POST /_sandbox/deliveries/redeliver {seq, delay_ms?}`). The URL and secret: the config's, or
+//!   [`Sandbox::set_webhook`] / `POST /_sandbox/webhook` at run time.
 //! - People: `GET /users/info`, `GET /workspaces/users`, `GET /roles`, and who consents: see the
 //!   [`members`] module (seeded users, default membership, `/_sandbox/tapd-users`, `/_sandbox/members`).
 //!   The TAPD consent page lets the person pick who they are (`user_id`, as TAPD's own login would).
@@ -99,15 +136,45 @@
 //!   `{base}/tdoc/doc/D<base64 of key>`, `createTime` (a number), `title`, `type`, ...;
 //!   `PATCH /files/{id}` renames (`title` ≤ 36); `DELETE /files/{id}` deletes (a folder id
 //!   deletes the folder); `POST /files/{id}/copy` (`title` default the source's, `folderID`)
-//!   answers the new file like a create; `PATCH /files/{id}/move` (`folderID`);
+//!   answers the new file like a create; `PATCH /files/{id}/move` (`targetfolderID`, empty or `/`
+//!   the root; `parentfolderID`, when sent, must be where the file is now: else `400`; the
+//!   `folder_id` variant takes `folderID`); `PATCH /folders/{id}` (`title` ≤ 36) renames a folder
+//!   (variant `tdoc_folder_rename`); a folder listing shows sub-folders (`type: folder`) beside files;
 //!   `GET /files/{id}/metadata`; `PATCH /files/{id}/permission` (`policy` one of `private`,
 //!   `members`, `publicRead`, `publicWrite`; `copyEnabled`, `readerCommentEnabled` `true|false`);
 //!   `POST /folders` (`title`, optional `parentfolderID`); `DELETE /folders/{id}` (with
 //!   everything under it). Rename, delete, move and permission answer `{"ret":0,"msg":"Succeed","data":{}}`.
 //!   Ids contain `$`: send them percent-encoded.
-//! - Doc v3: `POST /openapi/doc/v3/{fileID}:batchUpdate` with `insertText` requests appends the text.
-//! - Doc pages `{base}/tdoc/doc/D<base64 of key>`: HTML (in Chinese) with the title and text, escaped,
-//!   the text's `http(s)` URLs as links.
+//! - Doc v3 (the `tdoc_edit` and `docmodel` modules): a doc is paragraphs of text. The read
+//!   `GET /openapi/doc/v3/{fileID}` answers `{document, version}` in the shape of
+//!   `doc_content_offsets_reply.json`: Document > Body > Paragraph > Text, every node with `begin`
+//!   and `end`. Numbering: the first paragraph begins at `1`, a paragraph's `end` is exclusive,
+//!   one index (the paragraph break) separates paragraphs, the document spans `0..` the last
+//!   paragraph's `end`; an empty doc is one paragraph `1..1`. Offsets count UTF-16 units
+//!   (variant `tdoc_offset_unit`: or characters). `version` is `1` for a new doc (a copy too) and
+//!   goes up by one with every write (a `batchUpdate`, a person's edit).
+//!   `POST /openapi/doc/v3/{fileID}:batchUpdate` (or the slash form, see Variants) takes
+//!   `{requests: [...], version?}` with `insertText{text, location{index}}` (`1 <= index <= end`; a
+//!   `\n` breaks paragraphs), `replaceText{text, range:[{startIndex, length}]}` (non-overlapping
+//!   ranges of the doc before that request), `deleteContent{range{startIndex, length}}`; ranges
+//!   need `length >= 1` and must lie in `1..end`. Requests apply in order, each to the doc as the
+//!   previous left it; all or nothing; at most [`MAX_REQUESTS`] (30). A `version` may be up to
+//!   [`TdocLimits::version_window`] (default 10) behind the doc's: the requests are then rebased
+//!   through the writes since (a range keeps covering the text it named); further behind is
+//!   refused. Reply `{"ret":0,"msg":"Succeed","data":{}}`. Other request kinds (`insertTable`,
+//!   `insertImage`, `insertWebBlock`, ...) answer `400`: the sandbox does not model them.
+//! - Frequency control ([`TdocLimits`], [`SandboxConfig::tdoc_limits`]; `upstream-apis.md`):
+//!   every OpenAPI call (drive v2 and doc v3, reads included) with valid credentials counts
+//!   against its Open-Id (default 300 a minute; the app account is one Open-Id), every doc read
+//!   and `batchUpdate` also against its file (default 150 a minute), in sliding windows; over
+//!   either → `429` (below). Refused calls do not count; people's edits never do.
+//! - People edit docs: [`Sandbox::edit_doc`] ([`DocEdit`]: insert, replace, delete at offsets,
+//!   replace or insert a paragraph) or `POST /_sandbox/doc-edit`; [`Sandbox::doc_text`] /
+//!   `GET /_sandbox/doc-text?file_id=` give the text, version and numbered paragraphs.
+//! - Doc pages `{base}/tdoc/doc/D<base64 of key>`: HTML (in Chinese) with the title, the version
+//!   (`#version`) and the paragraphs (`<p>` each in `#content`, escaped, `http(s)` URLs as links);
+//!   the first block (the leading paragraphs up to the first empty one, where the product keeps
+//!   its card) framed as `section#first-block`.
 //!
 //! # Errors (where upstream is silent, these are the sandbox's choices)
 //! TAPD, always the envelope `{"status":0,"data":"","info":".."}`:
@@ -131,7 +198,13 @@
 //!   form-encoded → `400 {"ret":400001}`; unknown or deleted file/folder → `404 {"ret":10102}`;
 //!   not owner → `403 {"ret":10103}`.
 //! - doc v3 `batchUpdate`: unknown file → `404 {"code":10102,"message":"file does not exist"}`;
-//!   not owner → `403 {"code":10103}`; bad body → `400 {"code":400001}`.
+//!   not owner → `403 {"code":10103}`; bad body, more than 30 requests, an unsupported request
+//!   kind, an index or range outside the doc (or inside a character), a `version` newer than
+//!   the doc's → `400 {"code":400001}`; a `version` older than the window allows →
+//!   `409 {"code":409001,"message":"version too old: .."}`. Nothing is applied on any error.
+//! - over a frequency limit → HTTP `429`, `{"code":429,"message":"too many requests: .."}` on doc v3
+//!   paths, `{"ret":429,"msg":"too many requests: .."}` on drive v2 paths (upstream documents no
+//!   shape; this is also what the `Status(429)` fault answers). The message says which limit.
 //!
 //! # Variants (unconfirmed facts, switchable)
 //! [`Variants`] (`upstream-apis.md`, "Where public sources disagree"); the first value is the default:
@@ -155,7 +228,14 @@
 //! - `tdoc_root_folder` (`plain` | `trailing_slash` | `no_id`), [`TdocRootFolder`]: which of
 //!   `GET /openapi/drive/v2/folders/%2F`, `.../folders/%2F/`, `.../folders` lists the root; of the
 //!   others, `/folders/%2F` answers `301` to itself (a redirect loop) and the rest
-//!   `404 {"ret":404,"msg":"not found"}`.
+//!   `404 {"ret":404,"msg":"not found"}`;
+//! - `tdoc_offset_unit` (`utf16` | `chars`), [`TdocOffsetUnit`]: what the doc read's `begin`/`end`
+//!   and `batchUpdate`'s indices count (UTF-16 code units, or characters);
+//! - `tdoc_move_params` (`documented` | `folder_id`), [`TdocMoveParams`]: the move's body is
+//!   `targetfolderID` (+ `parentfolderID`, checked when sent) as documented, or `folderID`; the
+//!   other form answers `400 {"ret":400001}`;
+//! - `tdoc_folder_rename` (`renames` | `refused`), [`TdocFolderRename`]: `PATCH /drive/v2/folders/{id}`
+//!   (`title`) renames a folder, or (unconfirmed upstream) answers as an unknown route.
 //!
 //! Set the first four in [`SandboxConfig`], any at run time with [`Sandbox::set_variants`] (and
 //! the setters), or `POST /_sandbox/variants` with any of the keys above.
@@ -167,10 +247,21 @@
 //! "v_sandbox", stored as given), created? ("Y-m-d H:i:s"), count? (default 1)}` → `200 [Comment]`,
 //! `POST workspaces {workspace_id, name}`, `POST tdoc-users {open_id, nick}`,
 //! `POST variants {tapd_token_resource?, tdoc_token_error?, tdoc_batch_update_route?, tdoc_doc_read?,
-//! tdoc_token_reply?, tdoc_file_id_key?, tdoc_root_folder?}` (unknown key or value → 4xx),
+//! tdoc_token_reply?, tdoc_file_id_key?, tdoc_root_folder?, tdoc_offset_unit?, tdoc_move_params?,
+//! tdoc_folder_rename?}` (unknown key or value → 4xx), `GET file-location?file_id=` (the folder chain),
+//! `GET folder?folder_id=` (sub-folders and files),
 //! `POST tapd-rate-limit {"limit":N,"window_ms":M}` or `null` (unlimited; starts a fresh window),
 //! `POST faults <Fault>` (kinds include `{"redirect":URL}`: a `307` to URL), `DELETE faults` (or `POST clear-faults`),
-//! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`. Other mutations answer `204`.
+//! `POST expire-tokens`, `POST expire-refresh-tokens`, `POST expire-codes`,
+//! `GET workflows?workspace_id=`, `POST workflows {workspace_id, system, statuses:[{key,name}], end:[key]}`,
+//! `GET iterations`, `POST iterations {workspace_id, name, id?, deliver?}` → `200 {iteration, deliveries}`,
+//! `POST iterations/update {workspace_id, id, name, deliver?}` → `200 {iteration, deliveries}`,
+//! `GET|POST tdoc-limits {file_ops_per_window, content_ops_per_window, window_ms, version_window}`
+//! (`null` counts: unlimited; fresh windows), `POST doc-edit {file_id, edits: [DocEdit]}` →
+//! `200 DocText`, `GET doc-text?file_id=` → `DocText`, `POST items/change {workspace_id, kind, id,
+//! fields, deliver?, current_user?}` → `200 ItemChange`, `GET deliveries`, `POST deliveries/redeliver
+//! {seq, delay_ms?}`, `POST webhook {url, secret}`, `POST iterations/delete {workspace_id, id}`.
+//! Other mutations answer `204`. The full table is in the `control` module's source docs.
 
 #![allow(
     clippy::result_large_err,
@@ -181,6 +272,8 @@
 /// harness's DynamoDB fault proxy).
 pub mod conn;
 mod control;
+pub mod deliveries;
+mod docmodel;
 mod faults;
 pub mod members;
 mod model;
@@ -188,10 +281,12 @@ mod pages;
 mod persist;
 pub mod robots;
 mod state;
-mod tapd;
+pub mod tapd;
 mod tdoc;
+mod tdoc_edit;
 mod util;
 mod web;
+pub mod workflow;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -201,16 +296,21 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use tokio::sync::watch;
 
+pub use deliveries::{Delivery, ItemChange};
+pub use docmodel::Paragraph;
 pub use members::{ADMIN_ROLE_ID, MEMBER_USER_ID};
 pub use model::{
-    Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, ReplyWrapping, RequestRecord,
-    TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder,
-    TdocTokenError, Variants,
+    Comment, Doc, Fault, FaultKind, IssuedTokens, Item, ItemKind, ItemUpdate, Iteration, ReplyWrapping, RequestRecord,
+    TASK_STATUSES, TapdDeadToken, TapdTokenResource, TapdUnknownPath, TdocBatchUpdateRoute, TdocFileIdKey,
+    TdocFolderRename, TdocLimits, TdocMoveParams, TdocOffsetUnit, TdocRootFolder, TdocTokenError, Variants, Workflow,
+    WorkflowStatus, WorkflowSystem,
 };
 pub use state::Folder;
 pub use tapd::{TAPD_USER_ID, tapd_author};
 pub use tdoc::MAX_TITLE_CHARS;
+pub use tdoc_edit::{DocEdit, DocText, MAX_REQUESTS};
 pub use web::sanitize;
+pub use workflow::workitem_type_id;
 
 /// TAPD's documented rate limit: 1,800 requests per 10 minutes per app.
 pub const TAPD_RATE_LIMIT: (u32, Duration) = (1800, Duration::from_secs(600));
@@ -260,6 +360,10 @@ pub struct SandboxConfig {
     pub webhook_url: Option<String>,
     /// The `secret` those deliveries carry (TAPD's webhook secret). Default empty.
     pub webhook_secret: String,
+    /// Tencent Docs' frequency control and version window (default: the documented 300 file
+    /// operations a minute per Open-Id, 150 content operations a minute per file; 10 versions).
+    /// Changeable at run time ([`Sandbox::set_tdoc_limits`]).
+    pub tdoc_limits: TdocLimits,
 }
 
 impl SandboxConfig {
@@ -282,6 +386,7 @@ impl SandboxConfig {
             tapd_rate_limit: Some(TAPD_RATE_LIMIT),
             webhook_url: None,
             webhook_secret: String::new(),
+            tdoc_limits: TdocLimits::default(),
         }
     }
 }
@@ -327,6 +432,7 @@ impl Sandbox {
                 ..Variants::default()
             },
             tapd_rate_limit: cfg.tapd_rate_limit,
+            tdoc_limits: cfg.tdoc_limits,
             tapd_users: members::seed_users(),
             ..State::default()
         };
@@ -355,11 +461,13 @@ impl Sandbox {
     /// and fault injection, for mounting in another server.
     pub fn router(&self) -> Router {
         tapd::routes()
+            .merge(workflow::routes())
             .merge(web::routes())
-            .merge(tdoc::routes())
+            .merge(tdoc::routes().layer(from_fn_with_state(self.clone(), tdoc_edit::limits)))
             .merge(control::routes())
             .merge(robots::routes())
             .fallback(faults::not_found)
+            .layer(from_fn_with_state(self.clone(), tapd::rate_headers))
             .layer(from_fn_with_state(self.clone(), faults::middleware))
             .with_state(self.clone())
     }
@@ -504,6 +612,45 @@ impl Sandbox {
         comment
     }
 
+    // ---- workflows and iterations ----
+
+    /// The workflow a workspace's stories or bugs follow (TAPD's default until set).
+    pub fn workflow(&self, workspace_id: &str, system: WorkflowSystem) -> Workflow {
+        self.lock().workflow(workspace_id, system)
+    }
+
+    /// Replaces a workspace's story or bug workflow (custom statuses such as `status_5`, end
+    /// statuses). Items keep their status even if it is no longer one of the workflow's
+    /// (as TAPD keeps them when an admin edits a workflow); writes must then pick a new one.
+    pub fn set_workflow(&self, workspace_id: &str, system: WorkflowSystem, workflow: Workflow) -> Result<(), String> {
+        workflow.check()?;
+        self.lock().workflows.insert((workspace_id.to_string(), system), workflow);
+        Ok(())
+    }
+
+    /// Creates an open iteration in a workspace (two weeks from today; a random 19-digit id unless
+    /// `id` is given). Delivers nothing.
+    pub fn add_iteration(&self, workspace_id: &str, id: Option<&str>, name: &str) -> Iteration {
+        let it = workflow::new_iteration(workspace_id, id, name);
+        let mut st = self.lock();
+        st.iterations.retain(|i| !(i.workspace_id == it.workspace_id && i.id == it.id));
+        st.iterations.push(it.clone());
+        it
+    }
+
+    /// Renames an iteration (its `modified` changes), delivering nothing; `None` if unknown.
+    pub fn rename_iteration_quietly(&self, workspace_id: &str, id: &str, name: &str) -> Option<Iteration> {
+        let mut st = self.lock();
+        let it = st.iterations.iter_mut().find(|i| i.workspace_id == workspace_id && i.id == id)?;
+        it.name = name.to_string();
+        it.modified = util::now_shanghai();
+        Some(it.clone())
+    }
+
+    pub fn iterations(&self) -> Vec<Iteration> {
+        self.lock().iterations.clone()
+    }
+
     pub fn add_tdoc_user(&self, open_id: &str, nick: &str) {
         self.lock().tdoc_users.insert(open_id.to_string(), nick.to_string());
     }
@@ -517,6 +664,39 @@ impl Sandbox {
     /// Every folder made (deleted ones are gone from it).
     pub fn folders(&self) -> Vec<Folder> {
         self.lock().folders.clone()
+    }
+
+    /// The folders a file (or folder) is in, root first (`[]`: in the root); `None` if unknown.
+    pub fn file_location(&self, id: &str) -> Option<Vec<Folder>> {
+        let st = self.lock();
+        let mut at = match (st.docs.iter().find(|d| d.id == id), st.folders.iter().find(|f| f.id == id)) {
+            (Some(d), _) => d.folder_id.clone(),
+            (None, Some(f)) => f.parent_id.clone(),
+            (None, None) => return None,
+        };
+        let mut chain = Vec::new();
+        while let Some(f) = at.and_then(|a| st.folders.iter().find(|f| f.id == a)) {
+            chain.push(f.clone());
+            at = f.parent_id.clone();
+            if chain.len() > 64 {
+                break;
+            }
+        }
+        chain.reverse();
+        Some(chain)
+    }
+
+    /// A folder's sub-folders and live files (`None`: the root); `None` if the folder is unknown.
+    pub fn folder_children(&self, folder_id: Option<&str>) -> Option<(Vec<Folder>, Vec<Doc>)> {
+        let st = self.lock();
+        if let Some(f) = folder_id
+            && !st.folders.iter().any(|x| x.id == f)
+        {
+            return None;
+        }
+        let folders = st.folders.iter().filter(|f| f.parent_id.as_deref() == folder_id).cloned().collect();
+        let files = st.docs.iter().filter(|d| !d.deleted && d.folder_id.as_deref() == folder_id).cloned().collect();
+        Some((folders, files))
     }
 
     pub fn comments(&self) -> Vec<Comment> {
@@ -595,6 +775,21 @@ impl Sandbox {
     /// The TAPD rate limit in force (`None`: unlimited).
     pub fn tapd_rate_limit(&self) -> Option<(u32, Duration)> {
         self.lock().tapd_rate_limit
+    }
+
+    /// A "429 storm": every TAPD API call is refused (the rate-limit reply, `X-RateLimit-Remaining: 0`)
+    /// for `for_time`, or for the next `calls` calls; `(None, None)` ends one.
+    pub fn tapd_storm(&self, for_time: Option<Duration>, calls: Option<u32>) {
+        self.lock().tapd_storm = match (for_time, calls) {
+            (Some(d), _) => Some(state::Storm::Until(std::time::Instant::now() + d)),
+            (None, Some(n)) => Some(state::Storm::Calls(n)),
+            (None, None) => None,
+        };
+    }
+
+    /// TAPD answers `502` to a list whose reply would exceed `bytes` (`None`: never, the default).
+    pub fn set_tapd_max_reply_bytes(&self, bytes: Option<usize>) {
+        self.lock().tapd_max_reply_bytes = bytes;
     }
 
     /// Replaces the TAPD rate limit and starts a fresh window.

@@ -74,6 +74,155 @@ pub struct Item {
     pub fields: BTreeMap<String, String>,
 }
 
+/// Which workflow a `/workflows/*` call asks about (`system=story|bug`): TAPD keeps one per
+/// workspace for stories (per work item type) and one for bugs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkflowSystem {
+    Story,
+    Bug,
+}
+
+impl WorkflowSystem {
+    pub fn parse(s: &str) -> Option<WorkflowSystem> {
+        match s {
+            "story" => Some(WorkflowSystem::Story),
+            "bug" => Some(WorkflowSystem::Bug),
+            _ => None,
+        }
+    }
+
+    /// The workflow an item kind follows (`None`: tasks, whose statuses are fixed).
+    pub fn of(kind: ItemKind) -> Option<WorkflowSystem> {
+        match kind {
+            ItemKind::Story => Some(WorkflowSystem::Story),
+            ItemKind::Bug => Some(WorkflowSystem::Bug),
+            ItemKind::Task => None,
+        }
+    }
+}
+
+/// A workspace's workflow for stories or bugs: its statuses in order (`key`, the name people
+/// see), and the keys of its end statuses (what `/workflows/last_steps` answers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workflow {
+    pub statuses: Vec<WorkflowStatus>,
+    pub end: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowStatus {
+    pub key: String,
+    pub name: String,
+}
+
+impl Workflow {
+    pub fn new(statuses: &[(&str, &str)], end: &[&str]) -> Workflow {
+        Workflow {
+            statuses: statuses
+                .iter()
+                .map(|(k, n)| WorkflowStatus { key: k.to_string(), name: n.to_string() })
+                .collect(),
+            end: end.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    /// TAPD's default story workflow as the sandbox seeds it in every workspace (names as in
+    /// `workflows_status_map_reply.json`, one custom `status_3`); ends: 已实现, 已拒绝.
+    pub fn default_story() -> Workflow {
+        Workflow::new(
+            &[
+                ("planning", "规划中"),
+                ("status_3", "方案评审中"),
+                ("developing", "开发中"),
+                ("for_test", "待测试"),
+                ("resolved", "已实现"),
+                ("rejected", "已拒绝"),
+            ],
+            &["resolved", "rejected"],
+        )
+    }
+
+    /// TAPD's default bug workflow; ends: 已关闭, 已拒绝.
+    pub fn default_bug() -> Workflow {
+        Workflow::new(
+            &[
+                ("new", "新"),
+                ("in_progress", "处理中"),
+                ("resolved", "已解决"),
+                ("verified", "已验证"),
+                ("reopened", "重新打开"),
+                ("rejected", "已拒绝"),
+                ("closed", "已关闭"),
+            ],
+            &["closed", "rejected"],
+        )
+    }
+
+    pub fn default_for(system: WorkflowSystem) -> Workflow {
+        match system {
+            WorkflowSystem::Story => Workflow::default_story(),
+            WorkflowSystem::Bug => Workflow::default_bug(),
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.statuses.iter().any(|s| s.key == key)
+    }
+
+    /// The name people see for `key`.
+    pub fn name_of(&self, key: &str) -> Option<&str> {
+        self.statuses.iter().find(|s| s.key == key).map(|s| s.name.as_str())
+    }
+
+    /// The key whose name (or key) is `name_or_key`: a person picks a status by its name.
+    pub fn key_of(&self, name_or_key: &str) -> Option<&str> {
+        self.statuses.iter().find(|s| s.name == name_or_key || s.key == name_or_key).map(|s| s.key.as_str())
+    }
+
+    /// Statuses non-empty, keys unique and non-empty, every end status one of them.
+    pub fn check(&self) -> Result<(), String> {
+        if self.statuses.is_empty() {
+            return Err("a workflow needs at least one status".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.statuses {
+            if s.key.trim().is_empty() || s.name.trim().is_empty() {
+                return Err("status keys and names must not be empty".into());
+            }
+            if !seen.insert(s.key.as_str()) {
+                return Err(format!("status {} appears twice", s.key));
+            }
+        }
+        match self.end.iter().find(|e| !self.has(e)) {
+            Some(e) => Err(format!("end status {e} is not one of the workflow's statuses")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The statuses of a TAPD task (fixed, no workflow): 未开始, 进行中, 已完成.
+pub const TASK_STATUSES: &[(&str, &str)] = &[("open", "未开始"), ("progressing", "进行中"), ("done", "已完成")];
+
+/// A TAPD iteration, as `GET /iterations` answers it (`iterations_reply.json`; all strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iteration {
+    pub id: String,
+    pub name: String,
+    pub workspace_id: String,
+    /// `Y-m-d`
+    pub startdate: String,
+    /// `Y-m-d`
+    pub enddate: String,
+    /// `open` or `done`.
+    pub status: String,
+    pub creator: String,
+    /// `Y-m-d H:i:s`, Asia/Shanghai.
+    pub created: String,
+    pub modified: String,
+    pub description: String,
+}
+
 /// A Tencent Docs file created through `POST /openapi/drive/v2/files`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Doc {
@@ -84,8 +233,16 @@ pub struct Doc {
     /// `{base}/tdoc/doc/<12 alphanumerics>`, served as a small HTML page.
     pub url: String,
     pub owner_open_id: String,
-    /// Concatenation of every `insertText` written by `batchUpdate`.
+    /// The doc's text: its paragraphs joined by `\n`, as `batchUpdate` and people's edits
+    /// ([`crate::Sandbox::edit_doc`]) left it (offsets: the `docmodel` module).
     pub content: String,
+    /// Bumped by every write (a `batchUpdate`, a person's edit); `1` when made.
+    #[serde(default = "first_version")]
+    pub version: u64,
+    /// What each recent write changed, with the version it made, oldest first (for rebasing late
+    /// writes; the last [`TdocLimits::version_window`] kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) changes: Vec<(u64, Vec<crate::docmodel::Change>)>,
     /// Seconds since the epoch.
     pub created_at: u64,
     pub folder_id: Option<String>,
@@ -95,6 +252,38 @@ pub struct Doc {
     /// answers `404 {"ret":10102}` for it and its page is gone. Kept here for inspection.
     #[serde(default)]
     pub deleted: bool,
+}
+
+/// Tencent Docs' frequency control and version window as the sandbox plays them
+/// (`upstream-apis.md`, frequency control; "Editing what was made").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TdocLimits {
+    /// OpenAPI calls (drive v2 and doc v3, reads included) per Open-Id in any window; `None`: no limit.
+    pub file_ops_per_window: Option<u32>,
+    /// Content operations (doc reads and `batchUpdate`s) per file in any window; `None`: no limit.
+    pub content_ops_per_window: Option<u32>,
+    /// The sliding window both count in.
+    pub window: Duration,
+    /// How many versions behind the doc's a `batchUpdate`'s `version` may be (rebased through the
+    /// writes since); older is refused. `0`: only the current version.
+    pub version_window: u64,
+}
+
+impl Default for TdocLimits {
+    /// The documented 300 file operations a minute per Open-Id and 150 content operations a
+    /// minute per file; a version window of 10.
+    fn default() -> Self {
+        TdocLimits {
+            file_ops_per_window: Some(300),
+            content_ops_per_window: Some(150),
+            window: Duration::from_secs(60),
+            version_window: 10,
+        }
+    }
+}
+
+fn first_version() -> u64 {
+    1
 }
 
 /// A TAPD comment, created through `POST /comments` or seeded ([`crate::Sandbox::add_comment`]).
@@ -221,6 +410,41 @@ pub enum TapdUnknownPath {
     HelloWorld,
 }
 
+/// What the doc read's `begin`/`end` offsets count (`doc_content_offsets_reply.json`: unconfirmed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TdocOffsetUnit {
+    /// UTF-16 code units, as a JavaScript editor counts (default).
+    #[default]
+    Utf16,
+    /// Unicode characters (scalar values).
+    Chars,
+}
+
+/// Which body `PATCH /openapi/drive/v2/files/{fileID}/move` takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TdocMoveParams {
+    /// `targetfolderID` (where to), `parentfolderID` (where from; checked when sent), as documented (default).
+    #[default]
+    Documented,
+    /// `folderID` (where to), what the sandbox took before the document was read.
+    FolderId,
+}
+
+/// Whether `PATCH /openapi/drive/v2/folders/{folderID}` (`title`) renames a folder: inferred from
+/// the files route, confirmed by no public client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TdocFolderRename {
+    /// It renames (default), and so does `PATCH /files/{folderID}`.
+    #[default]
+    Renames,
+    /// Neither route renames a folder: `/folders/{id}` answers as an unknown route
+    /// (`404 {"ret":404,"msg":"not found"}`), `/files/{folderID}` `404 {"ret":10102}` (not a file).
+    Refused,
+}
+
 /// The switchable unconfirmed facts, as `GET /_sandbox/variants` shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Variants {
@@ -240,6 +464,12 @@ pub struct Variants {
     pub tapd_dead_token: TapdDeadToken,
     #[serde(default)]
     pub tapd_unknown_path: TapdUnknownPath,
+    #[serde(default)]
+    pub tdoc_offset_unit: TdocOffsetUnit,
+    #[serde(default)]
+    pub tdoc_move_params: TdocMoveParams,
+    #[serde(default)]
+    pub tdoc_folder_rename: TdocFolderRename,
 }
 
 /// One `POST /stories|/bugs|/tasks` update (or creation when no `id` was sent).

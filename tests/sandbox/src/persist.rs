@@ -1,7 +1,7 @@
 //! Saving and restoring a sandbox's lasting state, so a local run (`make run`) keeps its
 //! workspaces, items, issued tokens, docs and comments across restarts.
 //!
-//! Kept: workspaces, items, Tencent Docs users, access and refresh tokens (with their
+//! Kept: workspaces, items, workflows, iterations, Tencent Docs users, access and refresh tokens (with their
 //! expiry as wall-clock time), docs, folders, comments, item updates, issue counters.
 //! Not kept: authorization codes (single use, minutes long), the request log, faults, and
 //! the app account's open id (random per sandbox). Everything here is fake sandbox data;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Sandbox;
-use crate::model::{Comment, Doc, IssuedTokens, Item, ItemUpdate};
+use crate::model::{Comment, Doc, IssuedTokens, Item, ItemUpdate, Iteration, Workflow, WorkflowSystem};
 use crate::state::{Folder, TapdRefresh, TapdToken, TdocRefresh, TdocToken};
 
 const VERSION: u32 = 1;
@@ -33,6 +33,11 @@ struct Snapshot {
     comments: Vec<Comment>,
     updates: Vec<ItemUpdate>,
     issued: IssuedTokens,
+    /// Workflows set per workspace (older saves have none: the defaults).
+    #[serde(default)]
+    workflows: Vec<(String, WorkflowSystem, Workflow)>,
+    #[serde(default)]
+    iterations: Vec<Iteration>,
 }
 
 impl Sandbox {
@@ -53,6 +58,8 @@ impl Sandbox {
             comments: st.comments.clone(),
             updates: st.updates.clone(),
             issued: st.issued.clone(),
+            workflows: st.workflows.iter().map(|((ws, sys), w)| (ws.clone(), *sys, w.clone())).collect(),
+            iterations: st.iterations.clone(),
         };
         drop(st);
         serde_json::to_value(snapshot).expect("the sandbox state serializes")
@@ -78,6 +85,8 @@ impl Sandbox {
         st.comments = s.comments;
         st.updates = s.updates;
         st.issued = s.issued;
+        st.workflows = s.workflows.into_iter().map(|(ws, sys, w)| ((ws, sys), w)).collect();
+        st.iterations = s.iterations;
         Ok(())
     }
 }

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, RequestRecord, Variants};
+use crate::model::{
+    Comment, Doc, Fault, IssuedTokens, Item, ItemKind, ItemUpdate, Iteration, RequestRecord, Variants, Workflow,
+    WorkflowSystem,
+};
 
 /// An expiry: live until `expires_at`, or until forcibly expired.
 #[derive(Debug, Clone)]
@@ -182,6 +185,45 @@ pub(crate) struct State {
     pub tapd_rate_limit: Option<(u32, Duration)>,
     /// When the app's counted TAPD requests arrived, oldest first, within the window.
     pub tapd_hits: VecDeque<Instant>,
+    /// Workflows set per workspace ([`crate::Sandbox::set_workflow`]); a workspace not here has
+    /// TAPD's default ([`Workflow::default_for`]).
+    pub workflows: BTreeMap<(String, WorkflowSystem), Workflow>,
+    /// Every iteration, in creation order.
+    pub iterations: Vec<Iteration>,
+    pub tdoc_limits: crate::model::TdocLimits,
+    /// When each Open-Id's counted OpenAPI calls arrived, within the window.
+    pub tdoc_file_hits: HashMap<String, VecDeque<Instant>>,
+    /// When each file's counted content operations arrived, within the window.
+    pub tdoc_content_hits: HashMap<String, VecDeque<Instant>>,
+    /// A "429 storm" in force: every TAPD API call refused until it ends.
+    pub tapd_storm: Option<Storm>,
+    /// TAPD answers `502` when a list reply's JSON would be larger than this (`None`: never).
+    pub tapd_max_reply_bytes: Option<usize>,
+    /// The webhook URL and secret set at run time (`None`: the config's).
+    pub webhook: Option<(Option<String>, String)>,
+    pub deliveries: Vec<crate::deliveries::Delivery>,
+}
+
+/// A "429 storm": TAPD refuses every API call until a time, or for a number of calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Storm {
+    Until(Instant),
+    Calls(u32),
+}
+
+/// Counts one hit in a sliding window of `window` holding at most `limit`; `false` (and not
+/// counted) when full.
+pub(crate) fn window_hit(hits: &mut VecDeque<Instant>, limit: Option<u32>, window: Duration) -> bool {
+    let Some(limit) = limit else { return true };
+    let now = Instant::now();
+    while hits.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        hits.pop_front();
+    }
+    if hits.len() >= limit as usize {
+        return false;
+    }
+    hits.push_back(now);
+    true
 }
 
 impl State {
@@ -221,6 +263,16 @@ impl State {
     /// Counts one TAPD request against the app's rate limit; `Err(limit, window)` when the
     /// window is full (a refused request is not counted, as a sliding window would).
     pub fn tapd_rate_hit(&mut self) -> Result<(), (u32, Duration)> {
+        let in_force = self.tapd_rate_limit.unwrap_or(crate::TAPD_RATE_LIMIT);
+        match &mut self.tapd_storm {
+            Some(Storm::Until(t)) if Instant::now() < *t => return Err(in_force),
+            Some(Storm::Calls(n)) if *n > 0 => {
+                *n -= 1;
+                return Err(in_force);
+            }
+            Some(_) => self.tapd_storm = None,
+            None => {}
+        }
         let Some((limit, window)) = self.tapd_rate_limit else {
             return Ok(());
         };
@@ -233,6 +285,42 @@ impl State {
         }
         self.tapd_hits.push_back(now);
         Ok(())
+    }
+
+    /// The workflow a workspace's stories or bugs follow.
+    pub fn workflow(&self, workspace_id: &str, system: WorkflowSystem) -> Workflow {
+        self.workflows
+            .get(&(workspace_id.to_string(), system))
+            .cloned()
+            .unwrap_or_else(|| Workflow::default_for(system))
+    }
+
+    /// Whether `status` is one an item of `kind` may have in `workspace_id`.
+    pub fn status_allowed(&self, workspace_id: &str, kind: ItemKind, status: &str) -> bool {
+        match WorkflowSystem::of(kind) {
+            Some(system) => self.workflow(workspace_id, system).has(status),
+            None => crate::model::TASK_STATUSES.iter().any(|(k, _)| *k == status),
+        }
+    }
+
+    pub fn iteration(&self, workspace_id: &str, id: &str) -> Option<&Iteration> {
+        self.iterations.iter().find(|i| i.workspace_id == workspace_id && i.id == id)
+    }
+
+    /// `(limit, remaining)` of TAPD's window in force now (`None`: unlimited); `0` left in a storm.
+    pub fn tapd_rate_remaining(&mut self) -> Option<(u32, u32)> {
+        let (limit, window) = self.tapd_rate_limit?;
+        let now = Instant::now();
+        while self.tapd_hits.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            self.tapd_hits.pop_front();
+        }
+        let storm = match self.tapd_storm {
+            Some(Storm::Until(t)) => now < t,
+            Some(Storm::Calls(n)) => n > 0,
+            None => false,
+        };
+        let left = if storm { 0 } else { limit.saturating_sub(self.tapd_hits.len() as u32) };
+        Some((limit, left))
     }
 
     pub fn item(&self, workspace_id: &str, kind: ItemKind, id: &str) -> Option<&Item> {

@@ -14,7 +14,8 @@
 //! - missing parameters, bad `entry_type`, unknown item: `400`;
 //! - unknown API path: `404`, or in the `hello_world` variant ([`crate::TapdUnknownPath`]) `200`
 //!   with TAPD's greeting as `data`;
-//! - bad `limit`, `page`, `order` or time filter: `400`.
+//! - bad `limit`, `page`, `order` or time filter, `page × limit` over 20,000, a bad `cursor`: `400`;
+//! - a list reply larger than the set maximum ([`crate::Sandbox::set_tapd_max_reply_bytes`]): `502`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -445,7 +446,7 @@ fn item_json(item: &Item, fields: Option<&str>) -> Value {
 
 /// `limit` and `page` of a list call: `(limit, page)`, 1-based; `limit` above 200 is clamped
 /// to 200, as TAPD documents ("最大取 200"); zero or non-numbers answer `400`.
-fn paging(q: &BTreeMap<String, String>) -> Result<(usize, usize), Response> {
+pub(crate) fn paging(q: &BTreeMap<String, String>) -> Result<(usize, usize), Response> {
     let num = |key: &str, default: usize| -> Result<usize, Response> {
         match q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
             None => Ok(default),
@@ -455,7 +456,36 @@ fn paging(q: &BTreeMap<String, String>) -> Result<(usize, usize), Response> {
             },
         }
     };
-    Ok((num("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT), num("page", 1)?))
+    let (limit, page) = (num("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT), num("page", 1)?);
+    if limit.saturating_mul(page) > MAX_DEPTH {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "page * limit may not exceed {MAX_DEPTH}: page by cursor=<last id>, or by narrower created windows"
+            ),
+        ));
+    }
+    Ok((limit, page))
+}
+
+/// TAPD's paging depth: `page × limit` may not exceed 20,000 ("More of TAPD's envelope").
+pub const MAX_DEPTH: usize = 20_000;
+
+/// The `X-RateLimit-Limit` / `X-RateLimit-Remaining` headers on every `/tapd/api/` reply (of the
+/// window in force; none when unlimited).
+pub(crate) async fn rate_headers(
+    axum::extract::State(sb): axum::extract::State<Sandbox>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = req.uri().path().starts_with("/tapd/api/");
+    let mut resp = next.run(req).await;
+    if api && let Some((limit, left)) = sb.lock().tapd_rate_remaining() {
+        let h = resp.headers_mut();
+        h.insert("X-RateLimit-Limit", limit.into());
+        h.insert("X-RateLimit-Remaining", left.into());
+    }
+    resp
 }
 
 /// `order=<field> asc|desc` (the direction defaults to `asc`): `(field, descending)`.
@@ -478,7 +508,7 @@ fn ordering(q: &BTreeMap<String, String>, allowed: impl Fn(&str) -> bool) -> Res
     Ok(Some((field, desc)))
 }
 
-fn page_of<T>(rows: Vec<T>, limit: usize, page: usize) -> Vec<T> {
+pub(crate) fn page_of<T>(rows: Vec<T>, limit: usize, page: usize) -> Vec<T> {
     rows.into_iter().skip(limit.saturating_mul(page - 1)).take(limit).collect()
 }
 
@@ -575,6 +605,20 @@ fn select_items(sb: &Sandbox, kind: ItemKind, q: &BTreeMap<String, String>) -> R
     }
     let equal: Vec<(&String, &String)> = q.iter().filter(|(k, v)| equality_filter(k) && !v.is_empty()).collect();
     let order = ordering(q, |f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))?;
+    // `cursor=<last id>`: the items after it in id order (upstream: the way past the 20,000 cap).
+    let cursor = q.get("cursor").map(|s| s.trim()).filter(|s| !s.is_empty());
+    if let Some(c) = cursor {
+        if !c.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(error(StatusCode::BAD_REQUEST, "cursor must be an item id"));
+        }
+        if order.as_ref().is_some_and(|(f, desc)| f != "id" || *desc) {
+            return Err(error(StatusCode::BAD_REQUEST, "cursor pages in id order only (order=id asc)"));
+        }
+        if q.get("page").is_some_and(|p| !matches!(p.trim(), "" | "1")) {
+            return Err(error(StatusCode::BAD_REQUEST, "cursor and page do not go together"));
+        }
+    }
+    let id_key = |id: &str| (id.len(), id.to_string());
     let st = sb.lock();
     let mut items: Vec<Item> = st
         .items
@@ -586,6 +630,11 @@ fn select_items(sb: &Sandbox, kind: ItemKind, q: &BTreeMap<String, String>) -> R
         .cloned()
         .collect();
     drop(st);
+    if let Some(c) = cursor {
+        items.retain(|i| id_key(&i.id) > id_key(c));
+        items.sort_by_key(|i| id_key(&i.id));
+        return Ok(items);
+    }
     // Default (TAPD does not document one): oldest first, by `created` then id.
     let (field, desc) = order.unwrap_or(("created".into(), false));
     let get = |i: &Item| i.fields.get(&field).cloned().unwrap_or_default();
@@ -607,7 +656,14 @@ async fn list_items(sb: Sandbox, kind: ItemKind, headers: HeaderMap, q: BTreeMap
     match result {
         Ok(items) => {
             let fields = q.get("fields").map(|s| s.as_str());
-            ok(Value::Array(items.iter().map(|i| item_json(i, fields)).collect()))
+            let data = Value::Array(items.iter().map(|i| item_json(i, fields)).collect());
+            // Oversized replies answer 502 (upstream: ask for `fields=` and smaller pages).
+            if let Some(max) = sb.lock().tapd_max_reply_bytes
+                && data.to_string().len() > max
+            {
+                return error(StatusCode::BAD_GATEWAY, "502 Bad Gateway: the reply is too large");
+            }
+            ok(data)
         }
         Err(r) => r,
     }
@@ -669,6 +725,9 @@ async fn post_item(sb: Sandbox, kind: ItemKind, headers: HeaderMap, body: Bytes)
     let id = param(&p, "id").to_string();
     let now = util::now_shanghai();
     let mut st = sb.lock();
+    if let Err(why) = check_fields(&st, &ws, kind, &changes) {
+        return error(StatusCode::BAD_REQUEST, &why);
+    }
     let item = if id.is_empty() {
         if param(&p, kind.name_field()).is_empty() {
             return error(StatusCode::BAD_REQUEST, &format!("{} is required", kind.name_field()));
@@ -688,6 +747,28 @@ async fn post_item(sb: Sandbox, kind: ItemKind, headers: HeaderMap, body: Bytes)
     };
     st.updates.push(ItemUpdate { workspace_id: ws, kind, id: item.id.clone(), fields: changes });
     ok(item_json(&item, None))
+}
+
+/// TAPD's rules for the fields of a write: a `status` must be one of the workspace's workflow
+/// (tasks: `open`, `progressing`, `done`), an `iteration_id` `0` (none) or one of its iterations.
+pub(crate) fn check_fields(
+    st: &crate::state::State,
+    ws: &str,
+    kind: ItemKind,
+    fields: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    if let Some(status) = fields.get("status")
+        && !st.status_allowed(ws, kind, status)
+    {
+        return Err(format!("status {status} is not a status of this workspace's {} workflow", kind.path()));
+    }
+    if let Some(iteration) = fields.get("iteration_id")
+        && !matches!(iteration.as_str(), "" | "0")
+        && st.iteration(ws, iteration).is_none()
+    {
+        return Err(format!("iteration {iteration} not found in workspace {ws}"));
+    }
+    Ok(())
 }
 
 async fn post_stories(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
@@ -727,8 +808,14 @@ pub(crate) fn new_item(workspace_id: &str, kind: ItemKind, id: &str, name: &str)
     ] {
         fields.insert(k.to_string(), v.to_string());
     }
-    if kind == ItemKind::Task {
-        fields.insert("story_id".into(), "0".into());
+    match kind {
+        ItemKind::Task => {
+            fields.insert("story_id".into(), "0".into());
+        }
+        ItemKind::Story => {
+            fields.insert("workitem_type_id".into(), crate::workflow::workitem_type_id(workspace_id));
+        }
+        ItemKind::Bug => {}
     }
     Item { workspace_id: workspace_id.to_string(), kind, id: id.to_string(), fields }
 }

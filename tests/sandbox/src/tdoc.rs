@@ -2,10 +2,10 @@
 //! userinfo), the drive v2 file API, doc v3 `batchUpdate` and a doc viewer, and the reads
 //! (`upstream-apis.md`, "Reads"): a folder's listing (`GET /drive/v2/folders/{id}`, the root
 //! `%2F`, newest first unless `asc=1`, pages of at most 20, `data.next` 0 at the end), a file's
-//! metadata, a doc's content (`GET /doc/v3/{id}`, one paragraph per line), and search, which
-//! lags behind creation (30 s unless `Sandbox::set_search_lag`). A folder's id renames the
-//! folder through `PATCH /drive/v2/files/{id}` (unconfirmed upstream; the product tolerates a
-//! refusal).
+//! metadata, a doc's content (`GET /doc/v3/{id}`, paragraphs with offsets: `tdoc_edit`), and search, which
+//! lags behind creation (30 s unless `Sandbox::set_search_lag`). A folder is renamed through
+//! `PATCH /drive/v2/folders/{id}` or, with its id, `PATCH /drive/v2/files/{id}` (both unconfirmed
+//! upstream: the `tdoc_folder_rename` variant refuses them).
 //!
 //! Error statuses and codes chosen where upstream is silent:
 //! - `/oauth/v2/token`, `/oauth/v2/app-account-token`: bad client id/secret → `401 {"ret":40001}`;
@@ -38,7 +38,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Sandbox;
-use crate::model::{Doc, ReplyWrapping, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder, TdocTokenError};
+use crate::model::{
+    Doc, ReplyWrapping, TdocBatchUpdateRoute, TdocFileIdKey, TdocFolderRename, TdocMoveParams, TdocRootFolder,
+    TdocTokenError,
+};
 use crate::pages::{self, ConsentRequest};
 use crate::state::{Expiry, Folder, TdocCode, TdocRefresh, TdocToken};
 use crate::tapd::redirect_with;
@@ -71,7 +74,10 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/tdoc/openapi/drive/v2/folders", post(create_folder).get(list_root_no_id))
         .route("/tdoc/openapi/drive/v2/folders/{folder_id}/", get(list_folder_trailing_slash))
         .route("/tdoc/openapi/drive/v2/search", get(search))
-        .route("/tdoc/openapi/drive/v2/folders/{folder_id}", get(list_folder).delete(delete_folder))
+        .route(
+            "/tdoc/openapi/drive/v2/folders/{folder_id}",
+            get(list_folder).delete(delete_folder).patch(rename_folder),
+        )
         .route("/tdoc/openapi/drive/v2/files/{file_id}", patch(rename_file).delete(delete_file))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/copy", post(copy_file))
         .route("/tdoc/openapi/drive/v2/files/{file_id}/move", patch(move_file))
@@ -92,7 +98,7 @@ pub(crate) fn v3_error(status: StatusCode, code: i64, message: &str) -> Response
     (status, axum::Json(json!({"code": code, "message": message}))).into_response()
 }
 
-fn succeed(data: Value) -> Response {
+pub(crate) fn succeed(data: Value) -> Response {
     axum::Json(json!({"ret": 0, "msg": "Succeed", "data": data})).into_response()
 }
 
@@ -479,6 +485,8 @@ fn new_doc(
         url: doc_url(sb, &key),
         owner_open_id: open_id.to_string(),
         content,
+        version: 1,
+        changes: Vec::new(),
         created_at: util::epoch_secs(),
         folder_id,
         policy: None,
@@ -593,29 +601,6 @@ async fn permission(
     succeed(json!({}))
 }
 
-/// Texts of a `batchUpdate` body, which must hold only `insertText` requests.
-fn insert_texts(body: &[u8]) -> Result<Vec<String>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-    let requests = v
-        .get("requests")
-        .and_then(Value::as_array)
-        .filter(|r| !r.is_empty())
-        .ok_or("requests must be a non-empty array")?;
-    requests
-        .iter()
-        .map(|r| {
-            let insert = r.get("insertText").ok_or("only insertText requests are supported")?;
-            let text = insert.get("text").and_then(Value::as_str).ok_or("insertText.text must be a string")?;
-            insert
-                .get("location")
-                .and_then(|l| l.get("index"))
-                .and_then(Value::as_u64)
-                .ok_or("insertText.location.index must be a non-negative integer")?;
-            Ok(text.to_string())
-        })
-        .collect()
-}
-
 /// `POST /openapi/doc/v3/{fileID}:batchUpdate` (the id arrives percent-decoded), in the
 /// `colon` variant.
 async fn doc_v3(State(sb): State<Sandbox>, Path(target): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
@@ -625,7 +610,11 @@ async fn doc_v3(State(sb): State<Sandbox>, Path(target): Path<String>, headers: 
     if sb.variants().tdoc_batch_update_route != TdocBatchUpdateRoute::Colon {
         return v3_error(StatusCode::NOT_FOUND, 404, "not found");
     }
-    batch_update(&sb, file_id, &headers, &body)
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    batch_update(&sb, file_id, &open_id, &body)
 }
 
 /// `POST /openapi/doc/v3/{fileID}/batchUpdate` in the `slash` variant: the SDK's form, whose
@@ -639,40 +628,27 @@ async fn doc_v3_slash(
     if sb.variants().tdoc_batch_update_route != TdocBatchUpdateRoute::Slash {
         return v3_error(StatusCode::NOT_FOUND, 404, "not found");
     }
-    if let Err(r) = authenticate(&sb, &headers) {
-        return r;
-    }
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let named = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("fileID")?.as_str().map(str::to_owned));
     if named.as_deref() != Some(file_id.as_str()) {
         return v3_error(StatusCode::BAD_REQUEST, 400001, "fileID in the body must name the file of the path");
     }
-    batch_update(&sb, &file_id, &headers, &body)
+    batch_update(&sb, &file_id, &open_id, &body)
 }
 
-/// The batchUpdate itself, whichever route brought it.
-fn batch_update(sb: &Sandbox, file_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
-    let open_id = match authenticate(sb, headers) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let texts = match insert_texts(body) {
-        Ok(t) => t,
-        Err(e) => return v3_error(StatusCode::BAD_REQUEST, 400001, &e),
-    };
-    let doc = match owned_doc(sb, file_id, &open_id, v3_error) {
+/// The batchUpdate itself, whichever route brought it (see the `tdoc_edit` module).
+fn batch_update(sb: &Sandbox, file_id: &str, open_id: &str, body: &[u8]) -> Response {
+    let doc = match owned_doc(sb, file_id, open_id, v3_error) {
         Ok(d) => d,
         Err(r) => return r,
     };
     if doc.doc_type != "doc" {
         return v3_error(StatusCode::BAD_REQUEST, 400001, "batchUpdate applies to doc files only");
     }
-    let mut st = sb.lock();
-    if let Some(doc) = st.docs.iter_mut().find(|d| d.id == file_id) {
-        for t in texts {
-            doc.content.push_str(&t);
-        }
-    }
-    succeed(json!({}))
+    crate::tdoc_edit::batch_update(sb, file_id, body)
 }
 
 /// The most entries a folder listing answers at once (the documented sample pages by 20).
@@ -821,8 +797,9 @@ async fn search(State(sb): State<Sandbox>, Query(q): Query<BTreeMap<String, Stri
     drive_data(&sb, json!({ "list": page, "next": next }))
 }
 
-/// `GET /openapi/doc/v3/{fileID}`: the doc's text as a tree, one paragraph per line, in the
-/// shape of `doc_content_reply.json` (no `ret` envelope).
+/// `GET /openapi/doc/v3/{fileID}`: the doc's text as a tree of paragraphs with `begin`/`end`
+/// offsets and the doc's `version`, in the shape of `doc_content_offsets_reply.json` (no `ret`
+/// envelope; the `wrapped` variant wraps it).
 async fn doc_content(State(sb): State<Sandbox>, Path(file_id): Path<String>, headers: HeaderMap) -> Response {
     let open_id = match authenticate(&sb, &headers) {
         Ok(o) => o,
@@ -835,15 +812,7 @@ async fn doc_content(State(sb): State<Sandbox>, Path(file_id): Path<String>, hea
     if doc.doc_type != "doc" {
         return v3_error(StatusCode::BAD_REQUEST, 400001, "only doc files have document content");
     }
-    let paragraphs: Vec<Value> = doc
-        .content
-        .split('\n')
-        .map(|line| json!({ "type": "Paragraph", "children": [ { "type": "Text", "text": line } ] }))
-        .collect();
-    let body = json!({
-        "document": { "type": "Document", "children": [ { "type": "Body", "children": paragraphs } ] },
-        "version": 1 + doc.content.len(),
-    });
+    let body = crate::tdoc_edit::read_body(&doc, sb.variants().tdoc_offset_unit);
     wrapped_as(sb.variants().tdoc_doc_read, body)
 }
 
@@ -885,8 +854,12 @@ async fn rename_file(
     if let Err(r) = check_title(title) {
         return r;
     }
-    // A folder's id renames the folder (drive v2 files and folders share ids).
+    // A folder's id renames the folder (drive v2 files and folders share ids), unless folder
+    // renames are refused: then it is no file.
     if folder_exists(&sb, &file_id, &open_id) {
+        if sb.variants().tdoc_folder_rename == TdocFolderRename::Refused {
+            return ret_error(StatusCode::NOT_FOUND, 10102, "file does not exist");
+        }
         if let Some(f) = sb.lock().folders.iter_mut().find(|f| f.id == file_id) {
             f.title = title.to_string();
         }
@@ -989,7 +962,8 @@ async fn copy_file(
     drive_data(&sb, file_json(&doc, &nick_of(&sb, &open_id)))
 }
 
-/// `PATCH /openapi/drive/v2/files/{fileID}/move` (form `folderID`; empty or `/`: the root).
+/// `PATCH /openapi/drive/v2/files/{fileID}/move`: form `targetfolderID` (empty or `/`: the root)
+/// and `parentfolderID` (where it is now, checked when sent), or `folderID` in the `folder_id` variant.
 async fn move_file(
     State(sb): State<Sandbox>,
     Path(file_id): Path<String>,
@@ -1004,10 +978,29 @@ async fn move_file(
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(r) = owned_doc(&sb, &file_id, &open_id, ret_error) {
-        return r;
-    }
-    let folder_id = match target_folder(&sb, param(&p, "folderID"), &open_id) {
+    let doc = match owned_doc(&sb, &file_id, &open_id, ret_error) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let target = match sb.variants().tdoc_move_params {
+        TdocMoveParams::Documented => {
+            let Some(target) = p.get("targetfolderID") else {
+                return bad_param("targetfolderID is required");
+            };
+            if let Some(parent) = p.get("parentfolderID") {
+                let now = doc.folder_id.as_deref().unwrap_or("/");
+                if parent.as_str() != now && !(parent.is_empty() && now == "/") {
+                    return bad_param("parentfolderID is not the folder the file is in");
+                }
+            }
+            target.clone()
+        }
+        TdocMoveParams::FolderId => match p.get("folderID") {
+            Some(f) => f.clone(),
+            None => return bad_param("folderID is required"),
+        },
+    };
+    let folder_id = match target_folder(&sb, &target, &open_id) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -1015,6 +1008,42 @@ async fn move_file(
         doc.folder_id = folder_id;
     }
     succeed(json!({}))
+}
+
+/// `PATCH /openapi/drive/v2/folders/{folderID}` (form `title`, at most 36 characters): renames
+/// the folder, or in the `refused` variant answers as an unknown route.
+async fn rename_folder(
+    State(sb): State<Sandbox>,
+    Path(folder_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if sb.variants().tdoc_folder_rename == TdocFolderRename::Refused {
+        return ret_error(StatusCode::NOT_FOUND, 404, "not found");
+    }
+    let open_id = match authenticate(&sb, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let p = match form_params(&headers, &body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let title = param(&p, "title");
+    if let Err(r) = check_title(title) {
+        return r;
+    }
+    let owner = sb.lock().folders.iter().find(|f| f.id == folder_id).map(|f| f.owner_open_id.clone());
+    match owner {
+        None => ret_error(StatusCode::NOT_FOUND, 10102, "folder does not exist"),
+        Some(o) if o != open_id => ret_error(StatusCode::FORBIDDEN, 10103, "no permission to access this folder"),
+        Some(_) => {
+            if let Some(f) = sb.lock().folders.iter_mut().find(|f| f.id == folder_id) {
+                f.title = title.to_string();
+            }
+            succeed(json!({}))
+        }
+    }
 }
 
 #[cfg(test)]

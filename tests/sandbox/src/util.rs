@@ -64,11 +64,42 @@ pub(crate) fn now_shanghai() -> String {
     format_ymd_hms(epoch_secs() + 8 * 3600)
 }
 
+/// Today plus `days`, `Y-m-d` in Asia/Shanghai (iteration dates).
+pub(crate) fn date_shanghai_plus(days: i64) -> String {
+    let secs = (epoch_secs() + 8 * 3600) as i64 + days * 86_400;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 fn format_ymd_hms(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+/// `Y-m-d H:i:s` one second later (`None` if `t` is not that format).
+pub(crate) fn plus_one_second(t: &str) -> Option<String> {
+    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    if t.len() != 19 {
+        return None;
+    }
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    let days = days_from_civil(y, m, d);
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss + 1;
+    u64::try_from(secs).ok().map(format_ymd_hms)
+}
+
+/// Howard Hinnant's civil-to-days algorithm.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
@@ -175,8 +206,37 @@ pub(crate) fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// `%XX` sequences decoded (a path segment such as `300000000%24abc`); invalid ones kept as they are.
+pub(crate) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && b[i + 1].is_ascii_hexdigit()
+            && b[i + 2].is_ascii_hexdigit()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn seconds_roll_over() {
+        assert_eq!(super::plus_one_second("2026-12-31 23:59:59").as_deref(), Some("2027-01-01 00:00:00"));
+        assert_eq!(super::plus_one_second("2024-02-28 23:59:59").as_deref(), Some("2024-02-29 00:00:00"));
+        assert_eq!(super::plus_one_second("nope"), None);
+    }
+
     use super::*;
 
     #[test]

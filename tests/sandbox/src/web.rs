@@ -20,9 +20,14 @@
 //!   delivery is synchronous (the item page then already shows what the receiver did), and the
 //!   answer is `303` to the item page, whose `?webhook=` names the receiver's HTTP status
 //!   (`0`: no answer).
+//! - Item pages show the status by its workflow name, the owner, priority and iteration by name,
+//!   and a form (`form#edit-item`: `status` by name, `owner`, `priority`, `iteration_id`) that
+//!   `POST`s to the page's own path: the item changes as [`crate::Sandbox::change_item`] does
+//!   (TAPD's rules; `modified` now) and TAPD's events (`*::update`, `*::status_change`) are
+//!   delivered (see the `deliveries` module); `303` back to the page with `?updated=<n>-<first
+//!   status>` (`#updated`), or `?error=` (`#error`) when a rule refused it.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -36,18 +41,15 @@ use crate::model::{Comment, Doc, Item, ItemKind};
 use crate::tapd::new_item;
 use crate::util::{self, html_escape as esc};
 
-/// How long a webhook delivery may take (the webhook function's own timeout is 30 s).
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(40);
-
 pub(crate) fn routes() -> Router<Sandbox> {
     Router::new()
         .route("/tapd/web", get(index))
         .route("/tapd/web/", get(index))
         .route("/tapd/web/{ws}", get(workspace))
         .route("/tapd/web/{ws}/", get(workspace))
-        .route("/tapd/web/{ws}/prong/stories/view/{id}", get(view_story))
-        .route("/tapd/web/{ws}/bugtrace/bugs/view/{id}", get(view_bug))
-        .route("/tapd/web/{ws}/prong/tasks/view/{id}", get(view_task))
+        .route("/tapd/web/{ws}/prong/stories/view/{id}", get(view_story).post(edit_story))
+        .route("/tapd/web/{ws}/bugtrace/bugs/view/{id}", get(view_bug).post(edit_bug))
+        .route("/tapd/web/{ws}/prong/tasks/view/{id}", get(view_task).post(edit_task))
         .route("/tapd/web/{ws}/prong/stories/add", get(add_story_form).post(add_story))
         .route("/tapd/web/{ws}/bugtrace/bugs/add", get(add_bug_form).post(add_bug))
 }
@@ -108,6 +110,8 @@ padding:.35em 1em;border-radius:4px;text-decoration:none;border:0;font-size:1em;
 .comment{border-top:1px solid #e5e8ec;padding:.6em 0}.meta{color:#7a8599;font-size:.9em}\
 .note{background:#eef5ff;border-left:3px solid #3582fb;padding:.4em .8em}\
 pre{white-space:pre-wrap;word-break:break-all;font-family:inherit;border:1px solid #e5e8ec;padding:1em}\
+.card{border:1px solid #3582fb;border-radius:6px;padding:.2em 1em;margin-bottom:1em;background:#f7faff}\
+.para{margin:.3em 0;white-space:pre-wrap;word-break:break-all}\
 input[type=text],textarea,select{width:100%;box-sizing:border-box;padding:.4em;font:inherit}label{display:block;margin-top:.8em}";
 
 /// An HTML page in Simplified Chinese (`lang="zh-CN"`), under a TAPD-blue header.
@@ -189,7 +193,7 @@ async fn workspace(State(sb): State<Sandbox>, Path(ws): Path<String>) -> Respons
                 kind_zh(i.kind),
                 esc(&item_path(i.kind, &ws, &i.id)),
                 esc(name_of(i)),
-                esc(status_zh(field(i, "status"))),
+                esc(&status_name(&sb, i)),
                 esc(field(i, "created")),
             )
         })
@@ -211,6 +215,125 @@ async fn workspace(State(sb): State<Sandbox>, Path(ws): Path<String>) -> Respons
 #[serde(default)]
 struct ViewQuery {
     webhook: Option<u16>,
+    /// After the edit form: how many deliveries were made, and the first one's HTTP status.
+    updated: Option<String>,
+    error: Option<String>,
+}
+
+/// The name people see for an item's status: its workspace's workflow's (tasks: fixed names).
+fn status_name(sb: &Sandbox, item: &Item) -> String {
+    let key = field(item, "status");
+    let name = match crate::model::WorkflowSystem::of(item.kind) {
+        Some(sys) => sb.lock().workflow(&item.workspace_id, sys).name_of(key).map(str::to_owned),
+        None => crate::model::TASK_STATUSES.iter().find(|(k, _)| *k == key).map(|(_, n)| n.to_string()),
+    };
+    name.unwrap_or_else(|| status_zh(key).to_string())
+}
+
+fn priorities(kind: ItemKind) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        ItemKind::Bug => {
+            &[("medium", "中"), ("high", "高"), ("urgent", "紧急"), ("low", "低"), ("insignificant", "无关紧要")]
+        }
+        _ => &[("Middle", "中"), ("High", "高"), ("Low", "低"), ("Nice To Have", "无关紧要")],
+    }
+}
+
+fn option(value: &str, label: &str, selected: bool) -> String {
+    format!("<option value=\"{}\"{}>{}</option>", esc(value), if selected { " selected" } else { "" }, esc(label))
+}
+
+/// The edit form of an item page: status (by name), owner, priority, iteration.
+fn edit_form(sb: &Sandbox, item: &Item) -> String {
+    let current = field(item, "status");
+    let statuses: Vec<(String, String)> = match crate::model::WorkflowSystem::of(item.kind) {
+        Some(sys) => sb
+            .lock()
+            .workflow(&item.workspace_id, sys)
+            .statuses
+            .iter()
+            .map(|s| (s.key.clone(), s.name.clone()))
+            .collect(),
+        None => crate::model::TASK_STATUSES.iter().map(|(k, n)| (k.to_string(), n.to_string())).collect(),
+    };
+    let status_options: String = statuses.iter().map(|(k, n)| option(n, n, k == current)).collect();
+    let priority = field(item, "priority");
+    let priority_options: String = priorities(item.kind).iter().map(|(v, l)| option(v, l, *v == priority)).collect();
+    let iteration = field(item, "iteration_id");
+    let iterations: Vec<(String, String)> = sb
+        .lock()
+        .iterations
+        .iter()
+        .filter(|i| i.workspace_id == item.workspace_id)
+        .map(|i| (i.id.clone(), i.name.clone()))
+        .collect();
+    let iteration_options: String = std::iter::once(option("0", "（无）", matches!(iteration, "" | "0")))
+        .chain(iterations.iter().map(|(id, name)| option(id, name, id == iteration)))
+        .collect();
+    let owner_key = if item.kind == ItemKind::Bug { "current_owner" } else { "owner" };
+    let owner = field(item, owner_key).trim_end_matches(';').replace(';', " ");
+    let target = match sb.webhook_target().0 {
+        Some(url) => format!(
+            "<p class=\"meta\">保存后推送 <code>{}::update</code> 到 {}</p>",
+            item.kind.wrapper().to_lowercase(),
+            esc(&url)
+        ),
+        None => "<p class=\"meta\">未配置 Webhook：只修改条目。</p>".into(),
+    };
+    format!(
+        "<h2>修改</h2><form method=\"post\" id=\"edit-item\">\
+         <label>状态 <select name=\"status\" id=\"status\">{status_options}</select></label>\
+         <label>处理人 <input type=\"text\" name=\"owner\" id=\"owner\" value=\"{}\"></label>\
+         <label>优先级 <select name=\"priority\" id=\"priority\">{priority_options}</select></label>\
+         <label>迭代 <select name=\"iteration_id\" id=\"iteration\">{iteration_options}</select></label>\
+         {target}<p><button class=\"button\" type=\"submit\" id=\"save\">保存</button></p></form>",
+        esc(&owner)
+    )
+}
+
+async fn edit(sb: Sandbox, kind: ItemKind, ws: String, id: String, f: BTreeMap<String, String>) -> Response {
+    if sb.item(&ws, kind, &id).is_none() {
+        return not_found(&format!("{} {id} 不存在", kind_zh(kind)));
+    }
+    let fields: Vec<(&str, &str)> = ["status", "owner", "priority", "iteration_id"]
+        .iter()
+        .filter_map(|k| f.get(*k).map(|v| (*k, v.trim())))
+        .collect();
+    let page = format!("/tapd/web/{}", item_path(kind, &ws, &id));
+    let location = match sb.change_item(&ws, kind, &id, &fields, "sandbox", true).await {
+        Ok(change) => {
+            let first = change.deliveries.first().map_or(0, |d| d.status);
+            format!("{page}?updated={}-{first}", change.deliveries.len())
+        }
+        Err(e) => format!("{page}?error={}", url::form_urlencoded::byte_serialize(e.as_bytes()).collect::<String>()),
+    };
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+type EditForm = axum::Form<BTreeMap<String, String>>;
+
+async fn edit_story(
+    State(sb): State<Sandbox>,
+    Path((ws, id)): Path<(String, String)>,
+    axum::Form(f): EditForm,
+) -> Response {
+    edit(sb, ItemKind::Story, ws, id, f).await
+}
+
+async fn edit_bug(
+    State(sb): State<Sandbox>,
+    Path((ws, id)): Path<(String, String)>,
+    axum::Form(f): EditForm,
+) -> Response {
+    edit(sb, ItemKind::Bug, ws, id, f).await
+}
+
+async fn edit_task(
+    State(sb): State<Sandbox>,
+    Path((ws, id)): Path<(String, String)>,
+    axum::Form(f): EditForm,
+) -> Response {
+    edit(sb, ItemKind::Task, ws, id, f).await
 }
 
 async fn view(sb: Sandbox, kind: ItemKind, ws: String, id: String, q: ViewQuery) -> Response {
@@ -233,22 +356,42 @@ async fn view(sb: Sandbox, kind: ItemKind, ws: String, id: String, q: ViewQuery)
         ItemKind::Bug => ("current_owner", "reporter"),
         _ => ("owner", "creator"),
     };
+    let status = status_name(&sb, &item);
+    let iteration_id = field(&item, "iteration_id");
+    let iteration = match iteration_id {
+        "" | "0" => "（无）".to_string(),
+        it => sb.lock().iteration(&ws, it).map_or_else(|| it.to_string(), |i| i.name.clone()),
+    };
     let rows: String = [
-        ("ID", item.id.as_str()),
-        ("状态", status_zh(field(&item, "status"))),
-        ("处理人", field(&item, owner_key).trim_end_matches(';')),
-        ("优先级", priority_zh(field(&item, "priority"))),
-        ("创建人", field(&item, creator_key)),
-        ("创建时间", field(&item, "created")),
+        ("ID", item.id.as_str(), "id"),
+        ("状态", status.as_str(), "status"),
+        ("处理人", field(&item, owner_key).trim_end_matches(';'), "owner"),
+        ("优先级", priority_zh(field(&item, "priority")), "priority"),
+        ("迭代", iteration.as_str(), "iteration"),
+        ("创建人", field(&item, creator_key), "creator"),
+        ("创建时间", field(&item, "created"), "created"),
+        ("修改时间", field(&item, "modified"), "modified"),
     ]
     .iter()
-    .map(|(k, v)| format!("<tr><th>{k}</th><td>{}</td></tr>", esc(v)))
+    .map(|(k, v, id)| format!("<tr><th>{k}</th><td id=\"field-{id}\">{}</td></tr>", esc(v)))
     .collect();
-    let note = match q.webhook {
-        Some(0) => "<p class=\"note\" id=\"webhook\">已创建；Webhook 推送没有得到应答。</p>".to_string(),
-        Some(s) => format!("<p class=\"note\" id=\"webhook\">已创建，Webhook 已推送（HTTP {s}）。</p>"),
-        None => String::new(),
+    let note = match (q.webhook, q.updated.as_deref(), q.error.as_deref()) {
+        (_, _, Some(e)) => format!("<p class=\"note\" id=\"error\">未能保存：{}</p>", esc(e)),
+        (_, Some(u), _) => match u.split_once('-') {
+            Some(("0", _)) => "<p class=\"note\" id=\"updated\">已保存（没有推送）。</p>".to_string(),
+            Some((n, "0")) => {
+                format!("<p class=\"note\" id=\"updated\">已保存；{} 个 Webhook 推送没有得到应答。</p>", esc(n))
+            }
+            Some((n, s)) => {
+                format!("<p class=\"note\" id=\"updated\">已保存，已推送 {} 个事件（HTTP {}）。</p>", esc(n), esc(s))
+            }
+            None => String::new(),
+        },
+        (Some(0), _, _) => "<p class=\"note\" id=\"webhook\">已创建；Webhook 推送没有得到应答。</p>".to_string(),
+        (Some(s), _, _) => format!("<p class=\"note\" id=\"webhook\">已创建，Webhook 已推送（HTTP {s}）。</p>"),
+        (None, _, _) => String::new(),
     };
+    let form = edit_form(&sb, &item);
     let comment_html: String = comments
         .iter()
         .map(|c| {
@@ -270,7 +413,7 @@ async fn view(sb: Sandbox, kind: ItemKind, ws: String, id: String, q: ViewQuery)
         &format!(
             "<p><a href=\"/tapd/web/{wse}/\">← 返回项目</a></p>{note}\
              <h1 id=\"title\"><span class=\"meta\">{kz} #{ide}</span> {}</h1>\
-             <table id=\"fields\">{rows}</table>\
+             <table id=\"fields\">{rows}</table>{form}\
              <h2>详细描述</h2><div id=\"description\">{description}</div>\
              <h2>评论（{n}）</h2><div id=\"comments\">{comment_html}</div>",
             esc(name),
@@ -391,7 +534,10 @@ async fn add(sb: Sandbox, kind: ItemKind, ws: String, f: BTreeMap<String, String
     }
     let page = format!("/tapd/web/{}", item_path(kind, &ws, &id));
     let location = match webhook_body(&sb, &item) {
-        Some((url, body)) => format!("{page}?webhook={}", deliver(&url, &body).await),
+        Some(body) => {
+            let status = sb.deliver_all(&[body], None).await.first().map_or(0, |d| d.status);
+            format!("{page}?webhook={status}")
+        }
         None => page,
     };
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
@@ -399,8 +545,9 @@ async fn add(sb: Sandbox, kind: ItemKind, ws: String, f: BTreeMap<String, String
 
 /// The `*::create` delivery TAPD would send for `item`: every item field, then the event's
 /// own (all strings), or `None` when no webhook URL is configured.
-pub(crate) fn webhook_body(sb: &Sandbox, item: &Item) -> Option<(String, Value)> {
-    let url = sb.config().webhook_url.clone()?;
+pub(crate) fn webhook_body(sb: &Sandbox, item: &Item) -> Option<Value> {
+    let (url, secret) = sb.webhook_target();
+    url.as_ref()?;
     let kind = item.kind;
     let mut body = Map::new();
     let event = format!("{}::create", kind.wrapper().to_lowercase());
@@ -418,7 +565,7 @@ pub(crate) fn webhook_body(sb: &Sandbox, item: &Item) -> Option<(String, Value)>
     }
     body.insert("entity_type".into(), Value::String(kind.wrapper().into()));
     for (k, v) in [
-        ("secret", sb.config().webhook_secret.clone()),
+        ("secret", secret),
         ("rio_token", String::new()),
         ("devproxy_host", "http://websocket-proxy".into()),
         ("queue_id", digits(10)),
@@ -426,7 +573,7 @@ pub(crate) fn webhook_body(sb: &Sandbox, item: &Item) -> Option<(String, Value)>
     ] {
         body.insert(k.into(), Value::String(v));
     }
-    Some((url, Value::Object(body)))
+    Some(Value::Object(body))
 }
 
 /// `n` random decimal digits, not starting with 0.
@@ -435,37 +582,25 @@ fn digits(n: usize) -> String {
     id[..n.min(id.len())].to_string()
 }
 
-/// POSTs the delivery; the receiver's HTTP status, `0` when it did not answer.
-async fn deliver(url: &str, body: &Value) -> u16 {
-    let client = match crate::http_client().timeout(WEBHOOK_TIMEOUT).build() {
-        Ok(c) => c,
-        Err(_) => return 0,
-    };
-    match client.post(url).header(header::CONTENT_TYPE.as_str(), "application/json").body(body.to_string()).send().await
-    {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            tracing::info!(%url, status, "sandbox: webhook delivered");
-            status
-        }
-        Err(e) => {
-            tracing::warn!(%url, error = %e, "sandbox: webhook delivery failed");
-            0
-        }
-    }
-}
-
-/// The Tencent Docs page of a doc: title and text, in Chinese, with the `http(s)` URLs in the
-/// text as links (escaped).
+/// The Tencent Docs page of a doc: title, then its paragraphs (`<p>` each, escaped, `http(s)`
+/// URLs as links) in `#content`. The first block (the leading paragraphs up to the first empty
+/// one: where the product keeps its card) is framed, `#first-block`, so a person sees it.
 pub(crate) fn doc_page(doc: &Doc) -> Response {
+    let paras: Vec<&str> = doc.content.split('\n').collect();
+    let first = paras.iter().position(|p| p.is_empty()).unwrap_or(paras.len());
+    let para = |p: &&str| format!("<p class=\"para\">{}</p>", if p.is_empty() { "<br>".into() } else { linkify(p) });
+    let block: String = paras[..first].iter().map(para).collect();
+    let rest: String = paras[first..].iter().map(para).collect();
+    let block =
+        if block.is_empty() { block } else { format!("<section id=\"first-block\" class=\"card\">{block}</section>") };
     let body = format!(
-        "<h1 id=\"title\">{}</h1>\n<p class=\"meta\">腾讯文档（沙箱） · {} · <code>{}</code> · 所有者 <code>{}</code></p>\n\
-         <pre id=\"content\">{}</pre>",
+        "<h1 id=\"title\">{}</h1>\n<p class=\"meta\">腾讯文档（沙箱） · {} · <code>{}</code> · 所有者 <code>{}</code> · 版本 \
+         <span id=\"version\">{}</span></p>\n<div id=\"content\">{block}{rest}</div>",
         esc(&doc.title),
         esc(&doc.doc_type),
         esc(&doc.id),
         esc(&doc.owner_open_id),
-        linkify(&doc.content)
+        doc.version,
     );
     page_zh(StatusCode::OK, &doc.title, "腾讯文档（沙箱）", &body)
 }

@@ -567,3 +567,191 @@ async fn reset_sends_no_bytes() {
     let _ = stream.read_to_end(&mut buf).await;
     assert!(buf.is_empty(), "got {:?}", String::from_utf8_lossy(&buf));
 }
+
+/// TAPD's workflow rules: an item's status is one of its workspace's workflow (custom ones
+/// included), an iteration is one of its workspace's; a refused write changes nothing.
+#[tokio::test]
+async fn item_writes_keep_to_the_workflow_and_iterations() {
+    let sb = start().await;
+    let c = client();
+    let token = app_token(&sb, &c).await;
+    let post = |form: Vec<(&'static str, String)>| {
+        let c = c.clone();
+        let url = format!("{}/stories", sb.tapd_api_base());
+        let token = token.clone();
+        async move {
+            let resp = c.post(url).bearer_auth(token).form(&form).send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let story = |sb: &Sandbox| sb.item(WS, ItemKind::Story, STORY).unwrap();
+    let (status, body) = post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("status", "done".into())]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["status"], 0);
+    assert_eq!(story(&sb).fields["status"], "planning", "a refused write changes nothing");
+    let (status, _) =
+        post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("status", "developing".into())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(story(&sb).fields["status"], "developing");
+
+    // A custom workflow: its own keys only, the default's are refused.
+    let custom = sandbox::Workflow::new(&[("status_5", "待排期"), ("status_6", "已发布")], &["status_6"]);
+    sb.set_workflow(WS, sandbox::WorkflowSystem::Story, custom).unwrap();
+    let (status, _) =
+        post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("status", "planning".into())]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) =
+        post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("status", "status_6".into())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(sb.set_workflow(WS, sandbox::WorkflowSystem::Bug, sandbox::Workflow::new(&[("a", "A")], &["b"])).is_err());
+
+    // Iterations: only the workspace's own (or 0, none).
+    let other = sb.add_iteration("20000002", None, "别的项目的迭代");
+    let (status, _) = post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("iteration_id", other.id)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let mine = sb.add_iteration(WS, None, "冲刺 1");
+    let (status, _) =
+        post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("iteration_id", mine.id.clone())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(story(&sb).fields["iteration_id"], mine.id);
+    let (status, _) = post(vec![("workspace_id", WS.into()), ("id", STORY.into()), ("iteration_id", "0".into())]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The workflow calls want a system, and a story type of the workspace.
+    for bad in [
+        format!("/workflows/status_map?workspace_id={WS}"),
+        format!("/workflows/status_map?workspace_id={WS}&system=task"),
+        format!("/workflows/last_steps?workspace_id={WS}&system=story&workitem_type_id=1"),
+    ] {
+        let (status, body) = tapd_get(&sb, &c, &token, &bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["status"], 0);
+    }
+}
+
+async fn app_token(sb: &Sandbox, c: &Client) -> String {
+    let resp = c
+        .post(format!("{}/tokens/request_token", sb.tapd_api_base()))
+        .basic_auth("tapd-app", Some(&sb.config().tapd_client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    body["data"]["access_token"].as_str().unwrap().to_string()
+}
+
+/// Tencent Docs' frequency control: content operations per file and file operations per
+/// Open-Id, in sliding windows; over either, `429` in the path's error shape; refused calls
+/// do not count; a control call resets and changes the limits.
+#[tokio::test]
+async fn tdoc_frequency_control_per_file_and_per_open_id() {
+    let sb = start().await;
+    let c = client();
+    assert_eq!(sb.tdoc_limits(), sandbox::TdocLimits::default());
+    assert_eq!(sb.tdoc_limits().file_ops_per_window, Some(300));
+    assert_eq!(sb.tdoc_limits().content_ops_per_window, Some(150));
+    let resp = c
+        .post(format!("{}/_sandbox/tdoc-limits", sb.base_url()))
+        .json(&serde_json::json!({"file_ops_per_window": 8, "content_ops_per_window": 3, "window_ms": 60000, "version_window": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let tok = tdoc_token(&sb, &c).await;
+    let (token, open_id) =
+        (tok["access_token"].as_str().unwrap().to_string(), tok["user_id"].as_str().unwrap().to_string());
+    let call = |method: reqwest::Method, url: String| {
+        c.request(method, url)
+            .header("Access-Token", &token)
+            .header("Client-Id", "tdoc-app")
+            .header("Open-Id", &open_id)
+    };
+    let base = sb.tdoc_base();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r: Value = call(reqwest::Method::POST, format!("{base}/openapi/drive/v2/files"))
+            .form(&[("title", "T"), ("type", "doc")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(r["data"]["ID"].as_str().unwrap().replace('$', "%24"));
+    }
+    // File a: three content operations (reads and writes), then the fourth is refused.
+    for i in 0..3 {
+        let r = if i == 1 {
+            call(reqwest::Method::POST, format!("{base}/openapi/doc/v3/{}:batchUpdate", ids[0]))
+                .json(&serde_json::json!({"requests": [{"insertText": {"text": "x", "location": {"index": 1}}}]}))
+                .send()
+                .await
+                .unwrap()
+        } else {
+            call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap()
+        };
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], 429, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("content operations"), "{body}");
+    // File b is another file: fine. That is the Open-Id's 2 + 3 + 1 = 6th and 7th counted call.
+    let r = call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[1])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r =
+        call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/files/{}/metadata", ids[1])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The 8th, then the Open-Id is over: drive v2 answers in its `{ret, msg}` shape.
+    let r =
+        call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/files/{}/metadata", ids[1])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r =
+        call(reqwest::Method::GET, format!("{base}/openapi/drive/v2/files/{}/metadata", ids[1])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["ret"], 429, "{body}");
+    assert!(body["msg"].as_str().unwrap().contains("file operations"), "{body}");
+    // Another Open-Id (a user's token) has its own budget; calls without valid credentials are
+    // not counted (they are refused as before).
+    let bad = c
+        .get(format!("{base}/openapi/doc/v3/{}", ids[1]))
+        .header("Access-Token", "nope")
+        .header("Client-Id", "tdoc-app")
+        .header("Open-Id", "x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    // A short window frees itself.
+    sb.set_tdoc_limits(sandbox::TdocLimits { window: Duration::from_millis(300), ..sb.tdoc_limits() });
+    for _ in 0..3 {
+        assert_eq!(
+            call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Unlimited.
+    sb.set_tdoc_limits(sandbox::TdocLimits {
+        file_ops_per_window: None,
+        content_ops_per_window: None,
+        ..sb.tdoc_limits()
+    });
+    for _ in 0..20 {
+        assert_eq!(
+            call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{}", ids[0])).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+}

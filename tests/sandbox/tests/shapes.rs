@@ -31,6 +31,11 @@ fn fixture(path: &str) -> Value {
         "tapd/users_info_reply.json" => include_str!("../../fixtures/tapd/users_info_reply.json"),
         "tapd/workspace_users_reply.json" => include_str!("../../fixtures/tapd/workspace_users_reply.json"),
         "tapd/roles_reply.json" => include_str!("../../fixtures/tapd/roles_reply.json"),
+        "tapd/workflows_status_map_reply.json" => include_str!("../../fixtures/tapd/workflows_status_map_reply.json"),
+        "tapd/workflows_last_steps_reply.json" => include_str!("../../fixtures/tapd/workflows_last_steps_reply.json"),
+        "tapd/iterations_reply.json" => include_str!("../../fixtures/tapd/iterations_reply.json"),
+        "tapd/webhook_story_update.json" => include_str!("../../fixtures/tapd/webhook_story_update.json"),
+        "tdoc/doc_content_offsets_reply.json" => include_str!("../../fixtures/tdoc/doc_content_offsets_reply.json"),
         "tdoc/token_authorization_code.json" => include_str!("../../fixtures/tdoc/token_authorization_code.json"),
         "tdoc/app_account_token.json" => include_str!("../../fixtures/tdoc/app_account_token.json"),
         "tdoc/create_file_reply.json" => include_str!("../../fixtures/tdoc/create_file_reply.json"),
@@ -271,7 +276,8 @@ async fn tapd_token_resource_variants() {
         json!({"tapd_token_resource": "user", "tdoc_token_error": "http401", "tapd_dead_token": "http401",
                "tapd_unknown_path": "http404", "tdoc_batch_update_route": "colon",
                "tdoc_doc_read": "flat", "tdoc_token_reply": "flat", "tdoc_file_id_key": "ID",
-               "tdoc_root_folder": "plain"})
+               "tdoc_root_folder": "plain", "tdoc_offset_unit": "utf16",
+               "tdoc_move_params": "documented", "tdoc_folder_rename": "renames"})
     );
     // A value the sandbox does not play is refused, and changes nothing.
     let resp = c
@@ -749,7 +755,10 @@ async fn tdoc_reads_are_the_references() {
         .json::<Value>()
         .await
         .unwrap();
-    assert_shape(&content, &fixture("tdoc/doc_content_reply.json"));
+    // The read numbers its nodes (`doc_content_offsets_reply.json`), which the plain sample's
+    // shape is a part of.
+    assert_shape(&content, &fixture("tdoc/doc_content_offsets_reply.json"));
+    assert_shape_includes(&content, &fixture("tdoc/doc_content_reply.json"));
     assert!(content.to_string().contains("/prong/stories/view/2"));
     // Another account's folder is refused; a missing header is 401 like every OpenAPI call.
     let anonymous = c.get(format!("{base}/openapi/drive/v2/folders/%2F")).send().await.unwrap();
@@ -835,4 +844,200 @@ async fn tapd_people_replies_are_the_references() {
     let nicks: Vec<&str> =
         members["data"].as_array().unwrap().iter().map(|r| r["UserWorkspace"]["user"].as_str().unwrap()).collect();
     assert_eq!(nicks, ["newbie", "robertyang"]);
+}
+
+/// A workflow made of the samples' own statuses answers exactly the samples (keys, names, the
+/// envelope); the default workflow answers in the same shape (an object of names).
+#[tokio::test]
+async fn tapd_workflow_replies_are_the_references() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await;
+    let story_type = sandbox::workitem_type_id(WS);
+    let map_path = format!("/workflows/status_map?workspace_id={WS}&system=story&workitem_type_id={story_type}");
+    let end_path = format!("/workflows/last_steps?workspace_id={WS}&system=story&workitem_type_id={story_type}");
+    for path in [&map_path, &end_path] {
+        let (status, body) = tapd_get(&sb, &c, &token, path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], 1);
+        let data = body["data"].as_object().unwrap();
+        assert!(!data.is_empty() && data.values().all(Value::is_string), "{body}");
+    }
+    let (_, defaults) = tapd_get(&sb, &c, &token, &map_path).await;
+    assert_eq!(defaults["data"]["planning"], "规划中");
+    assert_eq!(defaults["data"]["status_3"], "方案评审中");
+
+    let map = fixture("tapd/workflows_status_map_reply.json");
+    let ends = fixture("tapd/workflows_last_steps_reply.json");
+    let statuses: Vec<Value> =
+        map["data"].as_object().unwrap().iter().map(|(k, v)| json!({"key": k, "name": v})).collect();
+    let end: Vec<&String> = ends["data"].as_object().unwrap().keys().collect();
+    let resp = c
+        .post(format!("{}/_sandbox/workflows", sb.base_url()))
+        .json(&json!({"workspace_id": WS, "system": "story", "statuses": statuses, "end": end}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (_, body) = tapd_get(&sb, &c, &token, &map_path).await;
+    assert_eq!(body, map);
+    let (_, body) = tapd_get(&sb, &c, &token, &end_path).await;
+    assert_eq!(body, ends);
+    // Without `workitem_type_id` too; bugs have their own workflow.
+    let (_, body) = tapd_get(&sb, &c, &token, &format!("/workflows/status_map?workspace_id={WS}&system=story")).await;
+    assert_eq!(body, map);
+    let (_, body) = tapd_get(&sb, &c, &token, &format!("/workflows/last_steps?workspace_id={WS}&system=bug")).await;
+    assert_eq!(body["data"], json!({"closed": "已关闭", "rejected": "已拒绝"}));
+}
+
+#[tokio::test]
+async fn tapd_iterations_reply_is_the_reference() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await;
+    let it = sb.add_iteration(WS, None, "2026 第四季度 · 冲刺 3");
+    sb.add_iteration(WS, None, "冲刺 4");
+    let (status, body) = tapd_get(&sb, &c, &token, &format!("/iterations?workspace_id={WS}&id={}", it.id)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_shape(&body, &fixture("tapd/iterations_reply.json"));
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(body["data"][0]["Iteration"]["name"], "2026 第四季度 · 冲刺 3");
+    assert_eq!(body["data"][0]["Iteration"]["status"], "open");
+    let (_, all) = tapd_get(&sb, &c, &token, &format!("/iterations?workspace_id={WS}")).await;
+    assert_shape(&all, &fixture("tapd/iterations_reply.json"));
+    assert_eq!(all["data"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn tapd_items_carry_workflow_fields() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await;
+    let (_, body) = tapd_get(&sb, &c, &token, &format!("/stories?workspace_id={WS}&id={STORY}")).await;
+    let story = &body["data"][0]["Story"];
+    for key in ["status", "owner", "priority", "iteration_id", "workitem_type_id"] {
+        assert!(story[key].is_string(), "story lacks {key}: {story}");
+    }
+    assert_eq!(story["workitem_type_id"], sandbox::workitem_type_id(WS));
+    let (_, body) = tapd_get(&sb, &c, &token, &format!("/bugs?workspace_id={WS}&id={BUG}")).await;
+    let bug = &body["data"][0]["Bug"];
+    for key in ["status", "current_owner", "priority", "iteration_id"] {
+        assert!(bug[key].is_string(), "bug lacks {key}: {bug}");
+    }
+}
+
+/// The sample's two paragraphs written into a doc read back exactly as the sample numbers them.
+#[tokio::test]
+async fn tdoc_doc_read_has_the_samples_offsets() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tdoc_app_token(&sb, &c).await;
+    let base = sb.tdoc_base();
+    let call = |method: reqwest::Method, url: String| openapi(&c, method, url, &token, sb.config());
+    let made: Value = call(reqwest::Method::POST, format!("{base}/openapi/drive/v2/files"))
+        .form(&[("title", "按月导出所有项目的成本报表"), ("type", "doc")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = made["data"]["ID"].as_str().unwrap().replace('$', "%24");
+    let want = fixture("tdoc/doc_content_offsets_reply.json");
+    let texts: Vec<&str> = want["document"]["children"][0]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["children"][0]["text"].as_str().unwrap())
+        .collect();
+    let resp = call(reqwest::Method::POST, format!("{base}/openapi/doc/v3/{id}:batchUpdate"))
+        .json(&json!({"requests": [{"insertText": {"text": texts.join("\n"), "location": {"index": 1}}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let got: Value =
+        call(reqwest::Method::GET, format!("{base}/openapi/doc/v3/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_shape(&got, &want);
+    assert_eq!(got["document"], want["document"], "the offsets are the sample's");
+    assert_eq!(got["version"], 2);
+}
+
+/// Records every delivery it is sent.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/webhooks/tapd",
+        post(move |body: axum::body::Bytes| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/tapd", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// A status and owner change delivers `story::update` with exactly the sample's keys (every
+/// value a string, no new values), then `story::status_change`.
+#[tokio::test]
+async fn tapd_update_delivery_is_the_reference() {
+    let (url, seen) = webhook_receiver().await;
+    let sb = start_with(|cfg| {
+        cfg.webhook_url = Some(url);
+        cfg.webhook_secret = "s3cret".into();
+    })
+    .await;
+    sb.add_item_with_fields(
+        WS,
+        ItemKind::Story,
+        "1120375001001000101",
+        "成本报表",
+        &[("owner", "alice;"), ("priority", "Middle")],
+    );
+    let change = sb
+        .change_item(WS, ItemKind::Story, "1120375001001000101", &[("status", "开发中"), ("owner", "bob")], "bob", true)
+        .await
+        .unwrap();
+    assert_eq!(change.changed, vec!["owner".to_string(), "status".to_string()]);
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let want = fixture("tapd/webhook_story_update.json");
+    assert_shape(&got[0], &want);
+    assert!(got[0].as_object().unwrap().values().all(Value::is_string));
+    assert_eq!(got[0]["event"], "story::update");
+    assert_eq!(got[0]["change_fields"], "owner,status,modified");
+    assert_eq!((&got[0]["old_status"], &got[0]["old_owner"]), (&json!("planning"), &json!("alice;")));
+    assert_eq!(got[0]["secret"], "s3cret");
+    assert_eq!(got[1]["event"], "story::status_change");
+    assert_eq!(got[1]["old_status"], "planning");
+    // The item itself moved on, in TAPD's own forms.
+    let item = sb.item(WS, ItemKind::Story, "1120375001001000101").unwrap();
+    assert_eq!((item.fields["status"].as_str(), item.fields["owner"].as_str()), ("developing", "bob;"));
+    // The same keys as the sample, and the sample's keys only, in every `*::update`.
+    sb.change_item(WS, ItemKind::Bug, BUG, &[("priority", "high")], "bob", true).await.unwrap();
+    let bug = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(bug["event"], "bug::update");
+    let mut want_bug = want.as_object().unwrap().clone();
+    want_bug.remove("old_owner");
+    want_bug.insert("old_current_owner".into(), json!(""));
+    assert_shape(&bug, &Value::Object(want_bug));
+}
+
+/// A "429 storm" answers TAPD's seen rate-limit reply, as the real limit does.
+#[tokio::test]
+async fn tapd_storm_reply_is_the_seen_reply() {
+    let sb = start_with(|_| {}).await;
+    let c = client();
+    let token = tapd_app_token(&sb, &c).await;
+    sb.tapd_storm(None, Some(1));
+    let (status, body) = tapd_get(&sb, &c, &token, &format!("/stories?workspace_id={WS}")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body, fixture("tapd/rate_limited_reply.json"));
 }

@@ -229,6 +229,14 @@ async fn every_variant_is_set_over_http_and_bad_values_are_refused() {
         assert!(c.post(&url).json(&bad).send().await.unwrap().status().is_client_error(), "{bad}");
     }
     assert_eq!(sb.variants().tdoc_root_folder, TdocRootFolder::TrailingSlash);
+    // The newer ones too.
+    let newer = json!({"tdoc_offset_unit": "chars", "tdoc_move_params": "folder_id", "tdoc_folder_rename": "refused"});
+    assert_eq!(c.post(&url).json(&newer).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let v = sb.variants();
+    assert_eq!(
+        (v.tdoc_offset_unit, v.tdoc_move_params, v.tdoc_folder_rename),
+        (sandbox::TdocOffsetUnit::Chars, sandbox::TdocMoveParams::FolderId, sandbox::TdocFolderRename::Refused)
+    );
 }
 
 #[tokio::test]
@@ -245,4 +253,82 @@ async fn the_redirect_fault_sends_the_request_elsewhere() {
     // Over HTTP: `{"redirect": URL}`.
     let fault: Fault = serde_json::from_value(json!({"path_prefix": "/x", "kind": {"redirect": "http://h/"}})).unwrap();
     assert_eq!(fault.kind, FaultKind::Redirect("http://h/".into()));
+}
+
+/// The read's offsets count UTF-16 units (default) or characters: the same doc with an emoji
+/// numbers its second paragraph differently, and a write by the read's own offsets lands right
+/// in both.
+#[tokio::test]
+async fn offsets_count_utf16_units_or_characters() {
+    for (unit, second_begin) in [(sandbox::TdocOffsetUnit::Utf16, 6), (sandbox::TdocOffsetUnit::Chars, 5)] {
+        let d = Docs::new(Variants { tdoc_offset_unit: unit, ..Variants::default() }).await;
+        let id = d.create("Units").await["ID"].as_str().unwrap().to_owned();
+        let write = |body: Value| d.req(Method::POST, &format!("doc/v3/{}:batchUpdate", enc(&id))).json(&body);
+        let (status, _) = d
+            .send(write(json!({"requests": [{"insertText": {"text": "a😀b\n正文", "location": {"index": 1}}}]})))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, read) = d.send(d.req(Method::GET, &format!("doc/v3/{}", enc(&id)))).await;
+        let read = if read.get("data").is_some() { read["data"].clone() } else { read };
+        let second = &read["document"]["children"][0]["children"][1];
+        assert_eq!(second["begin"], second_begin, "{unit:?}: {read}");
+        let (begin, end) = (second["begin"].as_u64().unwrap(), second["end"].as_u64().unwrap());
+        let range = json!([{"startIndex": begin, "length": end - begin}]);
+        let (status, body) =
+            d.send(write(json!({"requests": [{"replaceText": {"text": "新正文", "range": range}}]}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(d.sb.docs()[0].content, "a😀b\n新正文", "{unit:?}");
+    }
+}
+
+/// The move takes the documented `targetfolderID` or, in the other variant, `folderID`; the form
+/// the variant does not play is refused.
+#[tokio::test]
+async fn the_move_takes_the_variants_parameters() {
+    for params in [sandbox::TdocMoveParams::Documented, sandbox::TdocMoveParams::FolderId] {
+        let d = Docs::new(Variants { tdoc_move_params: params, ..Variants::default() }).await;
+        let id = d.create("Move").await["ID"].as_str().unwrap().to_owned();
+        let (_, folder) = d.send(d.req(Method::POST, "drive/v2/folders").form(&[("title", "F")])).await;
+        let folder = folder["data"]["ID"].as_str().unwrap().to_owned();
+        let mv = |key: &str| {
+            d.req(Method::PATCH, &format!("drive/v2/files/{}/move", enc(&id)))
+                .form(&[(key.to_string(), folder.clone())])
+        };
+        let (right, wrong) = match params {
+            sandbox::TdocMoveParams::Documented => ("targetfolderID", "folderID"),
+            sandbox::TdocMoveParams::FolderId => ("folderID", "targetfolderID"),
+        };
+        let (status, body) = d.send(mv(wrong)).await;
+        assert_eq!((status, &body["ret"]), (StatusCode::BAD_REQUEST, &json!(400001)), "{params:?}");
+        assert_eq!(d.sb.docs()[0].folder_id, None);
+        let (status, _) = d.send(mv(right)).await;
+        assert_eq!(status, StatusCode::OK, "{params:?}");
+        assert_eq!(d.sb.docs()[0].folder_id.as_deref(), Some(folder.as_str()));
+    }
+}
+
+/// Renaming a folder is unconfirmed: in the `refused` variant neither route renames it.
+#[tokio::test]
+async fn folder_rename_renames_or_is_refused() {
+    for rename in [sandbox::TdocFolderRename::Renames, sandbox::TdocFolderRename::Refused] {
+        let d = Docs::new(Variants { tdoc_folder_rename: rename, ..Variants::default() }).await;
+        let (_, folder) = d.send(d.req(Method::POST, "drive/v2/folders").form(&[("title", "迭代 1120")])).await;
+        let folder = folder["data"]["ID"].as_str().unwrap().to_owned();
+        let by_folders =
+            d.req(Method::PATCH, &format!("drive/v2/folders/{}", enc(&folder))).form(&[("title", "冲刺 7")]);
+        let (status, body) = d.send(by_folders).await;
+        let by_files = d.req(Method::PATCH, &format!("drive/v2/files/{}", enc(&folder))).form(&[("title", "冲刺 8")]);
+        let (files_status, files_body) = d.send(by_files).await;
+        match rename {
+            sandbox::TdocFolderRename::Renames => {
+                assert_eq!((status, files_status), (StatusCode::OK, StatusCode::OK), "{body} {files_body}");
+                assert_eq!(d.sb.folders()[0].title, "冲刺 8");
+            }
+            sandbox::TdocFolderRename::Refused => {
+                assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"ret": 404, "msg": "not found"})));
+                assert_eq!((files_status, &files_body["ret"]), (StatusCode::NOT_FOUND, &json!(10102)));
+                assert_eq!(d.sb.folders()[0].title, "迭代 1120", "the folder keeps its title");
+            }
+        }
+    }
 }

@@ -175,3 +175,54 @@ async fn doc_pages_link_the_urls_in_their_text() {
     );
     assert!(html.contains("&lt;i&gt;x&lt;/i&gt;"), "{html}");
 }
+
+/// The item page shows the status by its workflow name and the iteration by name; its form
+/// changes status (by name), owner, priority and iteration, and delivers TAPD's events.
+#[tokio::test]
+async fn the_item_page_form_changes_the_item_and_delivers() {
+    let slot = Arc::new(Mutex::new(None));
+    let (url, seen) = receiver(slot).await;
+    let mut cfg = SandboxConfig::new(vec![]);
+    cfg.webhook_url = Some(url);
+    let sb = Sandbox::start(cfg).await;
+    sb.add_workspace("20000001", "示例项目");
+    let sprint = sb.add_iteration("20000001", None, "冲刺 7");
+    sb.add_item("20000001", ItemKind::Story, "1120000001000000001", "导出报表");
+    let c = sandbox::http_client().redirect(redirect::Policy::none()).build().unwrap();
+    let page_url = format!("{}/20000001/prong/stories/view/1120000001000000001", sb.tapd_web_base());
+    let page = c.get(&page_url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<td id=\"field-status\">规划中</td>"), "{page}");
+    assert!(page.contains("form method=\"post\" id=\"edit-item\"") && page.contains("冲刺 7"), "{page}");
+    let resp = c
+        .post(&page_url)
+        .form(&[
+            ("status", "开发中"),
+            ("owner", "alice bob"),
+            ("priority", "High"),
+            ("iteration_id", sprint.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.ends_with("?updated=2-200"), "{location}");
+    let item = sb.item("20000001", ItemKind::Story, "1120000001000000001").unwrap();
+    assert_eq!(item.fields["status"], "developing");
+    assert_eq!(item.fields["owner"], "alice;bob;");
+    assert_eq!(item.fields["iteration_id"], sprint.id);
+    let events: Vec<String> =
+        seen.lock().unwrap().iter().map(|(_, b)| b["event"].as_str().unwrap().to_string()).collect();
+    assert_eq!(events, ["story::update", "story::status_change"]);
+    let page = c.get(format!("{}{location}", sb.base_url())).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("<td id=\"field-status\">开发中</td>") && page.contains("<td id=\"field-iteration\">冲刺 7</td>"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"updated\""), "{page}");
+    // A status not in the workflow is refused and said so; nothing changes.
+    let resp = c.post(&page_url).form(&[("status", "不存在的状态")]).send().await.unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("?error="), "{location}");
+    assert_eq!(sb.item("20000001", ItemKind::Story, "1120000001000000001").unwrap().fields["status"], "developing");
+}

@@ -4,7 +4,8 @@
 //! Serves the TAPD and Tencent Docs fakes and prints their base URLs and app
 //! credentials as `KEY=value` lines. Redirect URIs default to
 //! `{public-base-url}/oauth/{tapd,tdoc}/callback`. Unless `--no-seed`, one
-//! workspace, one story, one bug and one Tencent Docs user are seeded. With `--webhook-url`, the
+//! workspace (with TAPD's default workflows and one iteration, 迭代 1), one story in it, one bug and
+//! one Tencent Docs user are seeded. With `--webhook-url`, the
 //! TAPD web pages' 新建需求 / 新建缺陷 form delivers each new item's `*::create` event there.
 
 use std::net::{IpAddr, SocketAddr};
@@ -79,7 +80,14 @@ async fn main() -> ExitCode {
     };
     if args.seed {
         sb.add_workspace("20000001", "Sandbox workspace");
-        sb.add_item("20000001", ItemKind::Story, "1120000001000000001", "Sandbox story");
+        let sprint = sb.add_iteration("20000001", Some("1120000001001000001"), "迭代 1");
+        sb.add_item_with_fields(
+            "20000001",
+            ItemKind::Story,
+            "1120000001000000001",
+            "Sandbox story",
+            &[("owner", "sandbox;"), ("priority", "Middle"), ("iteration_id", &sprint.id)],
+        );
         sb.add_item("20000001", ItemKind::Bug, "1120000001000000002", "Sandbox bug");
         sb.add_tdoc_user("0123456789abcdef0123456789abcdef", "Sandbox user");
     }
