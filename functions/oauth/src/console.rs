@@ -596,6 +596,8 @@ struct WorkspaceView<'a> {
     state: Option<ItemState>,
     tapd_web: &'a str,
     webhook_url: &'a str,
+    /// A backfill or sweep under way: done, left, when it should end (from its record).
+    progress: Option<shared::store::Progress>,
 }
 
 async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpResponse {
@@ -613,11 +615,12 @@ async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpRespon
             None => ops::items(store, ws, state, q("after"), PAGE_SIZE).await,
         }
     };
-    let (overview, page, audit, robot) = match tokio::try_join!(
+    let (overview, page, audit, robot, sweep) = match tokio::try_join!(
         Overview::read(store, ws),
         listed,
         store.audit_trail(ws, 10),
-        store.notify_robot_kind(ws)
+        store.notify_robot_kind(ws),
+        store.sweep_cursor(ws)
     ) {
         Ok(x) => x,
         Err(e) => {
@@ -641,6 +644,7 @@ async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpRespon
         state,
         tapd_web: &connector.cfg.common.tapd.web_base,
         webhook_url: &webhook_url,
+        progress: sweep.and_then(|s| s.progress(shared::time::now_millis())),
     };
     shell(lang, &format!("{} {ws}", lang.pick("控制台", "Console")), workspace_body(&view))
 }
@@ -981,6 +985,19 @@ fn workspace_body(v: &WorkspaceView<'_>) -> Markup {
                 button type="submit" id="pause" { (lang.pick("暂停创建文档", "Pause linking")) }
             }))
         }
+        @if let Some(p) = v.progress {
+            p id="backfill-progress" {
+                @let left = p.left.map(|l| l.to_string()).unwrap_or_else(|| "?".into());
+                @let mins = p.eta_ms.map(|e| e.div_ceil(60_000));
+                @match lang {
+                    Lang::ZhCn => (format!("补全/巡检进行中：已处理 {} 条，剩余 {left} 条{}", p.done, mins.map(|m| format!("，约 {m} 分钟完成")).unwrap_or_default())),
+                    Lang::En => (format!("Backfill or sweep under way: {} done, {left} left{}", p.done, mins.map(|m| format!(", about {m} min to go")).unwrap_or_default())),
+                }
+                @if let Some(f) = p.fraction() {
+                    " " progress max="100" value=(format!("{:.0}", f * 100.0)) {}
+                }
+            }
+        }
         (html::csrf_form(&to("backfill"), csrf, html! {
             label for="since" { (lang.pick("补全此日期以来创建的条目：", "Link the items created since:")) } " "
             input type="date" id="since" name="since";
@@ -1179,6 +1196,7 @@ mod tests {
                     state: Some(ItemState::GivenUp),
                     tapd_web: HOSTILE,
                     webhook_url: HOSTILE,
+                    progress: Some(shared::store::Progress { done: 400, left: Some(600), eta_ms: Some(90_000) }),
                 };
                 let html = shell(lang, &format!("{HOSTILE} {ws}"), workspace_body(&view)).body;
                 assert_clean(&format!("workspace, {what}"), &html);

@@ -27,14 +27,44 @@ use tokio::sync::Mutex;
 
 use super::Linker;
 use crate::ids::WorkspaceId;
-use crate::store::{DueItem, StoreError};
+use crate::store::{Account, DueItem, StoreError};
+use crate::upstream::RateSeen;
 
 /// An upstream budget scheduled work spends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Budget {
     /// TAPD's requests per app per 10 minutes.
     Tapd,
+    /// Tencent Docs' file operations per Open-Id per minute: the account's docs are made as
+    /// (in app-account mode one for every workspace).
+    TdocFiles(Account),
 }
+
+/// Tencent Docs calls one link makes, about (create, write, permission, a look now and then).
+pub(super) const TDOC_ITEM_COST: u32 = 4;
+/// Tencent Docs counts in a sliding minute; the table counts in slots of this many seconds,
+/// each allowed a seventh of the scheduled share (five sixths of `TDOC_CALLS_PER_MINUTE`,
+/// 300 as documented), so that any minute (which overlaps at most seven slots) stays within it.
+pub const TDOC_SLOT_SECS: u64 = 10;
+
+/// Tencent Docs calls scheduled work may make as one account per slot.
+pub fn tdoc_per_slot(per_minute: u32) -> u32 {
+    ((per_minute - per_minute / LIVE_SHARE_DEN) / 7).max(1)
+}
+
+/// The table's name for the account's Tencent Docs budget.
+fn tdoc_budget_key(account: &Account) -> String {
+    match account {
+        Account::User(open_id) => format!("user#{}", open_id.as_str()),
+        Account::App => "app".to_owned(),
+    }
+}
+
+/// The share of TAPD's budget kept for deliveries: a sixth (300 of 1,800 per 10 minutes).
+pub const LIVE_SHARE_DEN: u32 = 6;
+/// How long scheduled work stops after TAPD says to slow down (doubled for each further
+/// slow-down in the same window).
+pub const COOL_MS: u64 = 30_000;
 
 /// TAPD requests one link costs, about (the item, the comment, a token now and then).
 pub(super) const ITEM_COST: u32 = 3;
@@ -45,12 +75,23 @@ const BUDGET_CHUNK: u32 = 30;
 /// request for more was refused (the window is spent).
 pub(super) struct Purse {
     left: Mutex<u32>,
+    /// Tencent Docs calls taken from the table and not yet spent, per account.
+    tdoc_left: Mutex<std::collections::HashMap<String, u32>>,
     spent_out: AtomicBool,
+    /// When the run began, ms: a `429` since then slows the schedule down.
+    began_ms: u64,
+    cooled: AtomicBool,
 }
 
 impl Purse {
     pub(super) fn new() -> Self {
-        Self { left: Mutex::new(0), spent_out: AtomicBool::new(false) }
+        Self {
+            left: Mutex::new(0),
+            tdoc_left: Mutex::new(Default::default()),
+            spent_out: AtomicBool::new(false),
+            began_ms: crate::time::now_millis(),
+            cooled: AtomicBool::new(false),
+        }
     }
 
     pub(super) fn spent_out(&self) -> bool {
@@ -75,7 +116,9 @@ impl<'a> Turn<'a> {
     /// Takes `n` calls of `budget` for this turn's workspace: `Ok(false)` when the turn's
     /// allowance or the budget's window is spent (stop; the work waits, it is not failed).
     pub async fn may_spend(&self, budget: Budget, n: u32) -> Result<bool, StoreError> {
-        let Budget::Tapd = budget;
+        if let Budget::TdocFiles(account) = budget {
+            return self.linker.spend_tdoc(self.purse, &account, n).await;
+        }
         let mut allowance = self.allowance.lock().await;
         if *allowance < n {
             return Ok(false);
@@ -93,7 +136,64 @@ impl<'a> Turn<'a> {
     }
 }
 
+/// The scheduled work's budget per window: `TAPD_BUDGET`, or less when TAPD says its app's
+/// limit is less than that plus the deliveries' share.
+pub fn scheduled_limit(configured: u32, seen: &RateSeen) -> u32 {
+    match seen.limit {
+        Some(limit) => configured.min(limit - limit / LIVE_SHARE_DEN),
+        None => configured,
+    }
+}
+
+/// Whether TAPD said to slow down since `since_ms`: a `429`, or its window's remaining
+/// requests down to the deliveries' share.
+pub fn told_to_slow(seen: &RateSeen, since_ms: u64) -> bool {
+    let limited = seen.limited_ms.is_some_and(|at| at >= since_ms);
+    let low = match (seen.limit, seen.remaining) {
+        (Some(limit), Some((remaining, at))) => at >= since_ms && remaining <= limit / LIVE_SHARE_DEN,
+        _ => false,
+    };
+    limited || low
+}
+
 impl Linker {
+    /// When TAPD said to slow down during this run: every instance's scheduled work stops
+    /// for a while (once per run; the stop doubles while it goes on), and this run ends.
+    pub(super) async fn heed_tapd(&self, purse: &Purse) -> Result<(), StoreError> {
+        if !told_to_slow(&self.clients.tapd.gauge.seen(), purse.began_ms) {
+            return Ok(());
+        }
+        purse.spent_out.store(true, Ordering::Relaxed);
+        if !purse.cooled.swap(true, Ordering::Relaxed) {
+            let until = self.clients.store.cool_budget(self.cfg.budget_window_secs, COOL_MS).await?;
+            tracing::warn!(until_ms = until, "TAPD asked us to slow down: scheduled work waits");
+        }
+        Ok(())
+    }
+
+    /// Takes `cost` Tencent Docs calls from the account's budget of the minute; `false` when
+    /// it is spent (that account's work waits; other accounts' goes on).
+    pub(super) async fn spend_tdoc(&self, purse: &Purse, account: &Account, cost: u32) -> Result<bool, StoreError> {
+        let key = tdoc_budget_key(account);
+        let mut all = purse.tdoc_left.lock().await;
+        let left = all.entry(key.clone()).or_insert(0);
+        if *left < cost {
+            // One link's worth at a time: a slot holds few, and what one run took and did not
+            // spend would be lost to the others.
+            if !self
+                .clients
+                .store
+                .take_tdoc_budget(&key, cost, tdoc_per_slot(self.cfg.tdoc_calls_per_minute), TDOC_SLOT_SECS)
+                .await?
+            {
+                return Ok(false);
+            }
+            *left += cost;
+        }
+        *left -= cost;
+        Ok(true)
+    }
+
     /// Takes `cost` requests from the TAPD budget; `false` when the window's budget is spent.
     pub(super) async fn spend(&self, purse: &Purse, cost: u32) -> Result<bool, StoreError> {
         let mut left = purse.left.lock().await;
@@ -101,8 +201,13 @@ impl Linker {
             if purse.spent_out() {
                 return Ok(false);
             }
+            self.heed_tapd(purse).await?;
+            if purse.spent_out() {
+                return Ok(false);
+            }
             let chunk = BUDGET_CHUNK.max(cost);
-            let (limit, window) = (self.cfg.tapd_budget, self.cfg.budget_window_secs);
+            let limit = scheduled_limit(self.cfg.tapd_budget, &self.clients.tapd.gauge.seen());
+            let window = self.cfg.budget_window_secs;
             if !self.clients.store.take_budget(chunk, limit, window).await? {
                 // What is left of the window, if less than a chunk.
                 let rest = limit.saturating_sub(self.clients.store.budget_used(window).await?);
@@ -180,6 +285,27 @@ mod tests {
         assert_eq!(grouped.len(), 2);
         assert_eq!(grouped[0].1.len(), 10);
         assert_eq!(grouped[1].1.len(), 1);
+    }
+
+    #[test]
+    fn the_budget_is_sized_from_what_tapd_says_and_slows_when_told() {
+        let seen = |limit: Option<u32>, remaining: Option<u32>, limited_ms: Option<u64>| RateSeen {
+            limit,
+            remaining: remaining.map(|r| (r, 1_000)),
+            limited_ms,
+        };
+        assert_eq!(scheduled_limit(1500, &seen(None, None, None)), 1500);
+        assert_eq!(scheduled_limit(1500, &seen(Some(1800), None, None)), 1500);
+        assert_eq!(scheduled_limit(1500, &seen(Some(600), None, None)), 500);
+        assert_eq!(scheduled_limit(9000, &seen(Some(6000), None, None)), 5000);
+        assert!(!told_to_slow(&seen(Some(1800), Some(1000), None), 500));
+        assert!(told_to_slow(&seen(Some(1800), Some(300), None), 500), "down to the deliveries' share");
+        assert!(!told_to_slow(&seen(Some(1800), Some(300), None), 2_000), "said before the run");
+        assert!(told_to_slow(&seen(None, None, Some(900)), 500));
+        assert!(!told_to_slow(&seen(None, None, Some(400)), 500));
+        // Seven slots of 35: 245 of the 250 a sliding minute may hold (300 less a sixth).
+        assert_eq!(tdoc_per_slot(300), 35);
+        assert_eq!(tdoc_per_slot(1), 1);
     }
 
     #[test]

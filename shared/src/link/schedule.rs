@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 
 use crate::deadline::Deadline;
 
-use super::fair::{self, Budget, ITEM_COST, Purse, Turn};
+use super::fair::{self, Budget, ITEM_COST, Purse, TDOC_ITEM_COST, Turn};
 use super::{LinkError, Linker, Outcome};
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::store::swept_kinds;
@@ -69,10 +69,12 @@ struct SweepLane {
     page: Option<Listed>,
 }
 
-/// A listed page: its items not yet looked at, whether it was full, its last item's
+/// A listed page: its items without a record not yet taken, whether it was full, its last item's
 /// creation time (where a window past TAPD's paging cap starts).
 struct Listed {
-    items: VecDeque<TapdItem>,
+    items: VecDeque<ItemKey>,
+    /// Items the page listed (with a record or not).
+    count: u64,
     full: bool,
     last_created_ms: Option<u64>,
 }
@@ -195,7 +197,7 @@ impl Linker {
             summary.lock().await.rounds += 1;
             let served = futures_util::stream::iter(lanes)
                 .map(|mut lane| async move {
-                    let turn = Turn::new(self, purse, lane.ws.clone(), k as u32 * ITEM_COST + 1);
+                    let turn = Turn::new(self, purse, lane.ws.clone(), k as u32 * ITEM_COST + 2);
                     let result = self.turn(&mut lane, &turn, k, deadline, summary).await;
                     let starved = !turn.has_allowance(ITEM_COST).await && purse.spent_out();
                     drop(turn);
@@ -204,15 +206,19 @@ impl Linker {
                 .buffered((CONCURRENCY / k).max(1))
                 .collect::<Vec<_>>()
                 .await;
+            // A 429 or a low remaining during the round: everyone's scheduled work waits.
+            self.heed_tapd(purse).await?;
             lanes = Vec::with_capacity(served.len());
+            let mut progressed = false;
             for (lane, result, starved) in served {
-                result?;
+                progressed |= result?;
                 if starved && next_start.is_none() {
                     next_start = Some(lane.ws.clone());
                 }
                 lanes.push(lane);
             }
-            if next_start.is_some() {
+            // Every lane waits (each account's Tencent Docs minute spent): the next run goes on.
+            if next_start.is_some() || !progressed {
                 break;
             }
         }
@@ -232,16 +238,17 @@ impl Linker {
         k: usize,
         deadline: Deadline,
         summary: &tokio::sync::Mutex<RunSummary>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut batch: Vec<(ItemKey, bool)> = Vec::new();
         let mut page_done = false;
+        let had_sweep = lane.sweep.is_some();
         while batch.len() < k && deadline.has_reserves(3) {
             if let Some(due) = lane.retries.pop_front() {
                 if due.claim_until_ms >= now_millis() {
                     summary.lock().await.skipped_busy += 1;
                     continue;
                 }
-                if !turn.may_spend(Budget::Tapd, ITEM_COST).await? {
+                if !self.may_link(turn, &lane.ws).await? {
                     lane.retries.push_front(due);
                     break;
                 }
@@ -293,7 +300,15 @@ impl Linker {
                 store.put_sweep_cursor(&lane.ws, &sweep.cursor).await?;
             }
         }
-        Ok(())
+        Ok(!outcomes.is_empty() || page_done || had_sweep != lane.sweep.is_some())
+    }
+
+    /// Takes what one link spends: the account's Tencent Docs calls, then TAPD's requests.
+    async fn may_link(&self, turn: &Turn<'_>, ws: &WorkspaceId) -> Result<bool, StoreError> {
+        // Not connected: the link ends at once, spending neither.
+        let Some(account) = self.tokens.account(&self.clients.store, ws).await? else { return Ok(true) };
+        Ok(turn.may_spend(Budget::TdocFiles(account), TDOC_ITEM_COST).await?
+            && turn.may_spend(Budget::Tapd, ITEM_COST).await?)
     }
 
     /// The sweep's next item without a record, listing the next page when one is needed.
@@ -302,27 +317,22 @@ impl Linker {
         let ws = sweep.bound.workspace.clone();
         loop {
             if let Some(listed) = sweep.page.as_mut() {
-                let Some(item) = listed.items.pop_front() else { return Ok(Next::PageDone) };
-                let kind = sweep.kinds[sweep.cursor.kind_index as usize].0;
-                let key = ItemKey { workspace: ws.clone(), kind, id: item.id.clone() };
-                if store.item(&key).await?.is_some() {
-                    continue;
-                }
-                if !turn.may_spend(Budget::Tapd, ITEM_COST).await? {
-                    listed.items.push_front(item);
+                let Some(key) = listed.items.pop_front() else { return Ok(Next::PageDone) };
+                if !self.may_link(turn, &ws).await? {
+                    listed.items.push_front(key);
                     return Ok(Next::Wait);
                 }
                 return Ok(Next::Item(key));
             }
             let Some(&(kind, links)) = sweep.kinds.get(sweep.cursor.kind_index as usize) else {
                 // Every kind listed: the page (none) is done and the pass completes.
-                sweep.page = Some(Listed { items: VecDeque::new(), full: false, last_created_ms: None });
+                sweep.page = Some(Listed { items: VecDeque::new(), count: 0, full: false, last_created_ms: None });
                 return Ok(Next::PageDone);
             };
             // A kind the workspace does not link is not listed (the cursor stays the same
             // shape whatever its settings).
             if !links {
-                sweep.page = Some(Listed { items: VecDeque::new(), full: false, last_created_ms: None });
+                sweep.page = Some(Listed { items: VecDeque::new(), count: 0, full: false, last_created_ms: None });
                 return Ok(Next::PageDone);
             }
             if !turn.may_spend(Budget::Tapd, 1).await? {
@@ -336,9 +346,47 @@ impl Linker {
                 })
                 .await?;
             let full = items.len() >= MAX_PAGE;
+            let count = items.len() as u64;
+            // A kind's first page: how many its pass lists, for progress (counted by TAPD when
+            // there is more than a page, which is when progress is worth a look).
+            if sweep.cursor.page == 1 && sweep.cursor.window_ms == 0 && sweep.cursor.counted <= sweep.cursor.kind_index
+            {
+                sweep.cursor.counted = sweep.cursor.kind_index + 1;
+                sweep.cursor.total +=
+                    if full { self.count_since(&ws, kind, since, turn, deadline).await?.max(count) } else { count };
+                // Kept at once, so the progress shows what is left while the page is linked.
+                if full {
+                    store.put_sweep_cursor(&ws, &sweep.cursor).await?;
+                }
+            }
             let last_created_ms = items.last().and_then(|i| crate::time::parse_tapd_time(&i.created));
-            sweep.page = Some(Listed { items: items.into(), full, last_created_ms });
+            // What has a record (delivered, or linked by an earlier pass) is not linked again.
+            let keys: Vec<ItemKey> =
+                items.into_iter().map(|i| ItemKey { workspace: ws.clone(), kind, id: i.id }).collect();
+            let recorded = store.recorded(&keys).await?;
+            let items = keys.into_iter().filter(|k| !recorded.contains(k)).collect();
+            sweep.page = Some(Listed { items, count, full, last_created_ms });
         }
+    }
+
+    /// TAPD's count of a kind's items created since `since_ms` (0 when the budget has no
+    /// request for it: progress then shows no "left").
+    async fn count_since(
+        &self,
+        ws: &WorkspaceId,
+        kind: ItemKind,
+        since: u64,
+        turn: &Turn<'_>,
+        deadline: Deadline,
+    ) -> Result<u64, LinkError> {
+        if !turn.may_spend(Budget::Tapd, 1).await? {
+            return Ok(0);
+        }
+        self.tokens
+            .call_tapd(&self.clients, deadline, |tok| async move {
+                self.clients.tapd.count_created_since(&tok, ws, kind, since).await
+            })
+            .await
     }
 
     /// Moves the sweep's cursor past its listed page: the next page, the next window (past
@@ -346,6 +394,7 @@ impl Linker {
     fn page_done(&self, sweep: &mut SweepLane) -> Option<SweepCursor> {
         let listed = sweep.page.take()?;
         let c = &mut sweep.cursor;
+        c.listed += listed.count;
         if listed.full {
             let next_page = c.page as usize + 1;
             match listed.last_created_ms {
@@ -371,6 +420,9 @@ impl Linker {
             kind_index: 0,
             page: 1,
             window_ms: 0,
+            listed: 0,
+            total: 0,
+            counted: 0,
             last_complete_ms: now_millis(),
             pass_started_ms: 0,
         })
