@@ -1201,6 +1201,10 @@ mod tests {
                 let html = shell(lang, &format!("{HOSTILE} {ws}"), workspace_body(&view)).body;
                 assert_clean(&format!("workspace, {what}"), &html);
                 assert!(!html.contains("<script"), "no script in the console");
+                // The backfill's progress, in the page's language: done, left, time to go.
+                let progress =
+                    lang.pick("已处理 400 条，剩余 600 条，约 2 分钟完成", "400 done, 600 left, about 2 min to go");
+                assert!(html.contains("id=\"backfill-progress\"") && html.contains(progress), "{html}");
                 if what == "refused" {
                     assert!(
                         html.contains(&format!("{}：{}", lang.pick("未保存", "Not saved"), escaped(HOSTILE))),
