@@ -188,6 +188,7 @@ impl Linker {
     ) -> Result<(), StoreError> {
         summary.lock().await.workspaces = lanes.len() as u32;
         let mut next_start = None;
+        let mut idle_rounds = 0;
         loop {
             lanes.retain(Lane::has_work);
             if lanes.is_empty() || purse.spent_out() || !deadline.has_reserves(3) {
@@ -217,9 +218,23 @@ impl Linker {
                 }
                 lanes.push(lane);
             }
-            // Every lane waits (each account's Tencent Docs minute spent): the next run goes on.
-            if next_start.is_some() || !progressed {
+            if next_start.is_some() {
                 break;
+            }
+            // Every lane waits for its account's Tencent Docs slot: the run waits for the next
+            // slot while its time allows (twice at most in a row), else the next run goes on.
+            if !progressed {
+                idle_rounds += 1;
+                let slot_ms = fair::TDOC_SLOT_SECS * 1000;
+                let wait = slot_ms - now_millis() % slot_ms + 50;
+                if idle_rounds > 2
+                    || !deadline.has_time_for(std::time::Duration::from_millis(wait + 3 * crate::retry::RESERVE_MS))
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            } else {
+                idle_rounds = 0;
             }
         }
         // Where the budget ran out, the next run begins (its first window may not cover a round).

@@ -162,8 +162,9 @@ async fn a_429_storm_slows_every_instance_and_recovers() {
 }
 
 /// Tencent Docs' 300 calls a minute per Open-Id, kept across runs: 90 missed items made as one
-/// account are more than a minute's worth; the scheduled work stops short of the limit (no
-/// `429` from Tencent Docs), gives nothing up, and says it waits.
+/// account are more than a minute's worth; the scheduled work paces itself under the limit (no
+/// `429` from Tencent Docs, at most the scheduled share in any minute), gives nothing up, and
+/// links them all.
 #[tokio::test]
 async fn scheduled_work_keeps_to_tencent_docs_calls_per_open_id() {
     harness::needs_local_stack!();
@@ -176,18 +177,23 @@ async fn scheduled_work_keeps_to_tencent_docs_calls_per_open_id() {
         |stack: &Stack| stack.sandbox.requests().iter().filter(|r| r.path.starts_with("/tdoc/openapi/")).count();
     let before = tdoc_calls(&stack);
     let webhook = stack.spawn("tapd-webhook", &[]).await;
+    let started = std::time::Instant::now();
     let mut linked = 0;
-    for _ in 0..2 {
+    while linked < 90 && started.elapsed() < std::time::Duration::from_secs(150) {
         let run = webhook.invoke(scheduled_event()).await;
         let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
         assert_eq!(summary["given_up"], 0, "{summary}");
         linked += summary["linked"].as_u64().unwrap();
+        // Within the first minute, at most the scheduled share (five sixths of 300).
+        if started.elapsed() < std::time::Duration::from_secs(60) {
+            assert!(tdoc_calls(&stack) - before <= 250, "{} calls in under a minute", tdoc_calls(&stack) - before);
+        }
     }
     let calls = tdoc_calls(&stack) - before;
     let refused: Vec<_> =
         stack.sandbox.requests().into_iter().filter(|r| r.path.starts_with("/tdoc/") && r.status == 429).collect();
-    println!("{linked} linked with {calls} Tencent Docs calls");
+    println!("{linked} linked with {calls} Tencent Docs calls in {:?}", started.elapsed());
     assert!(refused.is_empty(), "Tencent Docs refused {} calls", refused.len());
-    assert!(linked > 0 && linked < 90, "a minute's share linked, the rest waits: {linked}");
-    assert!(calls <= 250, "{calls} calls: within the scheduled share of 300 a minute");
+    assert_eq!(linked, 90, "all linked, a minute's share at a time");
+    assert!(started.elapsed() > std::time::Duration::from_secs(60), "more than a minute's worth took over a minute");
 }
