@@ -417,6 +417,8 @@ pub struct WebhookConfig {
     pub folder_layout: FolderLayout,
     /// TAPD requests the scheduled work may spend per budget window (`TAPD_BUDGET`).
     pub tapd_budget: u32,
+    /// Tencent Docs calls a minute per Open-Id (`TDOC_CALLS_PER_MINUTE`).
+    pub tdoc_calls_per_minute: u32,
     pub budget_window_secs: u64,
     /// How often each workspace is swept, and how far back each pass overlaps the last.
     pub sweep_every: Duration,
@@ -716,6 +718,7 @@ impl WebhookConfig {
         };
         let on_item_delete = env.parsed("ON_ITEM_DELETE", OnItemDelete::Keep, "`keep` or `trash`");
         let tapd_budget = env.parsed("TAPD_BUDGET", 1500, "a number of requests");
+        let tdoc_calls_per_minute = env.parsed("TDOC_CALLS_PER_MINUTE", 300, "a number of calls");
         let folder_layout = env.parsed("FOLDER_LAYOUT", FolderLayout::Workspace, "`none`, `workspace` or `iteration`");
         env.finish()?;
         Ok(Self {
@@ -732,6 +735,7 @@ impl WebhookConfig {
             on_item_delete,
             folder_layout,
             tapd_budget,
+            tdoc_calls_per_minute,
             budget_window_secs: 600,
             sweep_every,
             sweep_overlap,

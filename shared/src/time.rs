@@ -38,6 +38,19 @@ pub fn parse_tapd_date(s: &str) -> Option<u64> {
     u64::try_from(secs).ok().map(|s| s * 1000)
 }
 
+/// Unix milliseconds of a TAPD time (`Y-m-d H:i:s`, Asia/Shanghai); `None` if it is not one.
+pub fn parse_tapd_time(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (date, time) = s.split_once(' ')?;
+    let day_ms = parse_tapd_date(date)?;
+    let mut hms = time.splitn(3, ':').map(|p| p.parse::<u64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    Some(day_ms + (h * 3600 + m * 60 + sec) * 1000)
+}
+
 // Howard Hinnant's date algorithms (proleptic Gregorian calendar).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -82,5 +95,9 @@ mod tests {
         // At or after 19:08:06.5 is after 19:08:05: the item made at 19:08:06 is in.
         assert_eq!(tapd_at_or_after(1_795_864_086_500), ">2026-11-28 19:08:05");
         assert_eq!(tapd_at_or_after(1_795_864_086_000), ">2026-11-28 19:08:05");
+        assert_eq!(parse_tapd_time("2026-11-28 19:08:06"), Some(1_795_864_086_000));
+        assert_eq!(tapd_time(parse_tapd_time("2024-02-29 23:59:59").unwrap()), "2024-02-29 23:59:59");
+        assert_eq!(parse_tapd_time("2026-11-28 24:00:00"), None);
+        assert_eq!(parse_tapd_time("2026-11-28"), None);
     }
 }

@@ -1,5 +1,6 @@
 //! What can go wrong talking to TAPD or Tencent Docs, classified by what the caller should do.
 
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -138,6 +139,67 @@ pub fn tls_config() -> rustls::ClientConfig {
         .clone()
 }
 
+/// What a provider's replies say of our rate budget (TAPD's `X-RateLimit-Limit` and
+/// `X-RateLimit-Remaining`, and when it last answered `429`), kept for the process's life:
+/// the scheduled run sizes and slows its budget from it ([`crate::link::fair`]).
+#[derive(Debug, Default)]
+pub struct RateGauge {
+    limit: AtomicU32,
+    remaining: AtomicU32,
+    /// When the headers were last seen, ms (0: never).
+    seen_ms: AtomicU64,
+    /// When a `429` was last answered, ms (0: never).
+    limited_ms: AtomicU64,
+}
+
+/// What a [`RateGauge`] saw, read at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSeen {
+    pub limit: Option<u32>,
+    /// With when it was said, ms.
+    pub remaining: Option<(u32, u64)>,
+    pub limited_ms: Option<u64>,
+}
+
+impl RateGauge {
+    pub fn observe(&self, status: u16, headers: &reqwest::header::HeaderMap) {
+        let num =
+            |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u32>().ok());
+        let now = crate::time::now_millis();
+        if let (Some(limit), Some(remaining)) = (num("x-ratelimit-limit"), num("x-ratelimit-remaining")) {
+            self.limit.store(limit, Ordering::Relaxed);
+            self.remaining.store(remaining, Ordering::Relaxed);
+            self.seen_ms.store(now, Ordering::Relaxed);
+        }
+        if status == 429 {
+            self.limited_ms.store(now, Ordering::Relaxed);
+        }
+    }
+
+    pub fn seen(&self) -> RateSeen {
+        let seen_ms = self.seen_ms.load(Ordering::Relaxed);
+        let limited_ms = self.limited_ms.load(Ordering::Relaxed);
+        RateSeen {
+            limit: (seen_ms > 0).then(|| self.limit.load(Ordering::Relaxed)).filter(|&l| l > 0),
+            remaining: (seen_ms > 0).then(|| (self.remaining.load(Ordering::Relaxed), seen_ms)),
+            limited_ms: (limited_ms > 0).then_some(limited_ms),
+        }
+    }
+}
+
+/// [`send`], noting what the reply says of the rate budget in `gauge`.
+pub(crate) async fn send_gauged(
+    service: Service,
+    req: reqwest::RequestBuilder,
+    gauge: &RateGauge,
+) -> Result<(u16, Vec<u8>), UpstreamError> {
+    let resp = req.send().await.map_err(|e| transport(service, e))?;
+    let status = resp.status().as_u16();
+    gauge.observe(status, resp.headers());
+    let body = resp.bytes().await.map_err(|e| transport(service, e))?;
+    Ok((status, body.to_vec()))
+}
+
 /// A sent request's status and body, or the transport failure as an `UpstreamError`.
 pub(crate) async fn send(service: Service, req: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), UpstreamError> {
     let resp = req.send().await.map_err(|e| transport(service, e))?;
@@ -191,6 +253,29 @@ pub(crate) fn by_status(service: Service, status: u16) -> Option<UpstreamError> 
 /// Provider messages are short human text; cap them so a hostile reply can't flood logs.
 pub(crate) fn short(msg: &str) -> String {
     msg.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod gauge_tests {
+    use super::*;
+
+    #[test]
+    fn the_gauge_keeps_what_tapd_said_of_the_budget() {
+        let g = RateGauge::default();
+        assert_eq!(g.seen(), RateSeen { limit: None, remaining: None, limited_ms: None });
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("X-RateLimit-Limit", "1800".parse().unwrap());
+        h.insert("X-RateLimit-Remaining", "1234".parse().unwrap());
+        g.observe(200, &h);
+        let seen = g.seen();
+        assert_eq!(seen.limit, Some(1800));
+        assert_eq!(seen.remaining.map(|r| r.0), Some(1234));
+        assert_eq!(seen.limited_ms, None);
+        // A 429 without headers keeps the last numbers and notes when.
+        g.observe(429, &reqwest::header::HeaderMap::new());
+        assert!(g.seen().limited_ms.is_some());
+        assert_eq!(g.seen().limit, Some(1800));
+    }
 }
 
 #[cfg(test)]

@@ -605,6 +605,8 @@ struct WorkspaceView<'a> {
     state: Option<ItemState>,
     tapd_web: &'a str,
     webhook_url: &'a str,
+    /// A backfill or sweep under way: done, left, when it should end (from its record).
+    progress: Option<shared::store::Progress>,
 }
 
 async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpResponse {
@@ -622,14 +624,19 @@ async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpRespon
             None => ops::items(store, ws, state, q("after"), PAGE_SIZE).await,
         }
     };
-    let (overview, page, audit, notify) =
-        match tokio::try_join!(Overview::read(store, ws), listed, store.audit_trail(ws, 10), store.notify_shown(ws)) {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::error!(error = %e, workspace = %ws, "console page failed");
-                return pages::error(lang, 503, Problem::Unavailable);
-            }
-        };
+    let (overview, page, audit, notify, sweep) = match tokio::try_join!(
+        Overview::read(store, ws),
+        listed,
+        store.audit_trail(ws, 10),
+        store.notify_shown(ws),
+        store.sweep_cursor(ws)
+    ) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, workspace = %ws, "console page failed");
+            return pages::error(lang, 503, Problem::Unavailable);
+        }
+    };
     let csrf = csrf_of(ctx.token);
     let webhook_url = connector.cfg.webhook_url();
     let view = WorkspaceView {
@@ -647,6 +654,7 @@ async fn workspace_page(ctx: &PageCtx<'_>, notice: Option<Notice>) -> HttpRespon
         state,
         tapd_web: &connector.cfg.common.tapd.web_base,
         webhook_url: &webhook_url,
+        progress: sweep.and_then(|s| s.progress(shared::time::now_millis())),
     };
     shell(lang, &format!("{} {ws}", lang.pick("控制台", "Console")), workspace_body(&view))
 }
@@ -1058,6 +1066,19 @@ fn workspace_body(v: &WorkspaceView<'_>) -> Markup {
                 button type="submit" id="pause" { (lang.pick("暂停创建文档", "Pause linking")) }
             }))
         }
+        @if let Some(p) = v.progress {
+            p id="backfill-progress" {
+                @let left = p.left.map(|l| l.to_string()).unwrap_or_else(|| "?".into());
+                @let mins = p.eta_ms.map(|e| e.div_ceil(60_000));
+                @match lang {
+                    Lang::ZhCn => (format!("补全/巡检进行中：已处理 {} 条，剩余 {left} 条{}", p.done, mins.map(|m| format!("，约 {m} 分钟完成")).unwrap_or_default())),
+                    Lang::En => (format!("Backfill or sweep under way: {} done, {left} left{}", p.done, mins.map(|m| format!(", about {m} min to go")).unwrap_or_default())),
+                }
+                @if let Some(f) = p.fraction() {
+                    " " progress max="100" value=(format!("{:.0}", f * 100.0)) {}
+                }
+            }
+        }
         (html::csrf_form(&to("backfill"), csrf, html! {
             label for="since" { (lang.pick("补全此日期以来创建的条目：", "Link the items created since:")) } " "
             input type="date" id="since" name="since";
@@ -1267,10 +1288,15 @@ mod tests {
                     state: Some(ItemState::GivenUp),
                     tapd_web: HOSTILE,
                     webhook_url: HOSTILE,
+                    progress: Some(shared::store::Progress { done: 400, left: Some(600), eta_ms: Some(90_000) }),
                 };
                 let html = shell(lang, &format!("{HOSTILE} {ws}"), workspace_body(&view)).body;
                 assert_clean(&format!("workspace, {what}"), &html);
                 assert!(!html.contains("<script"), "no script in the console");
+                // The backfill's progress, in the page's language: done, left, time to go.
+                let progress =
+                    lang.pick("已处理 400 条，剩余 600 条，约 2 分钟完成", "400 done, 600 left, about 2 min to go");
+                assert!(html.contains("id=\"backfill-progress\"") && html.contains(progress), "{html}");
                 if what == "refused" {
                     assert!(
                         html.contains(&format!("{}：{}", lang.pick("未保存", "Not saved"), escaped(HOSTILE))),

@@ -18,6 +18,7 @@
 
 pub mod card;
 pub mod close_out;
+pub mod fair;
 mod intro;
 pub mod made;
 pub mod metrics;
@@ -393,8 +394,11 @@ impl Linker {
                 let age_ms = now_millis().saturating_sub(record.pending_since_ms);
                 let store = &self.clients.store;
                 // An unsettled create is not given up on: whatever was made must be found.
+                // Nor is one that waits on a rate limit: throttling is not the item's fault.
+                let throttled = matches!(e, LinkError::Upstream(UpstreamError::RateLimited { .. }));
                 let kept = if age_ms > self.cfg.give_up_after.as_millis() as u64
                     && !matches!(record.stage, Stage::CreateUnknown { .. })
+                    && !throttled
                 {
                     let reason = format!("given up after {} h of retries: {e}", age_ms / 3_600_000);
                     tracing::warn!(workspace = %record.key.workspace, item = %record.key.id, reason = %reason, "giving up on item");

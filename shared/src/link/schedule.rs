@@ -1,28 +1,30 @@
 //! The scheduled run (EventBridge, every few minutes): retries the pending items that are
-//! due, then sweeps each connected workspace for items whose delivery never came. Both
-//! spend one TAPD request budget kept in DynamoDB, so concurrent runs and instances stay
-//! under TAPD's limit (1,800 requests per 10 minutes per app) together.
+//! due and sweeps each connected workspace for items whose delivery never came (a backfill
+//! is a sweep from an earlier start), sharing one TAPD request budget kept in DynamoDB, so
+//! concurrent runs and instances stay under TAPD's limit together. The workspaces with work
+//! are served round robin ([`super::fair`]): a big backlog never holds a small one back.
 
-use crate::deadline::Deadline;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use futures_util::StreamExt;
-use tokio::sync::Mutex;
 
+use crate::deadline::Deadline;
+
+use super::fair::{self, Budget, ITEM_COST, Purse, TDOC_ITEM_COST, Turn};
 use super::{LinkError, Linker, Outcome};
+use crate::ids::{ItemKind, WorkspaceId};
 use crate::store::swept_kinds;
-use crate::store::{BoundWorkspace, ItemKey, StoreError, SweepCursor};
+use crate::store::{BoundWorkspace, DueItem, ItemKey, StoreError, SweepCursor};
 use crate::tapd::{MAX_PAGE, TapdItem};
 use crate::time::now_millis;
 
-/// TAPD requests one link costs, about (the item, the comment, a token now and then, and
-/// the card's names: the workflow and the iteration, once per workspace and instance).
-const ITEM_COST: u32 = 4;
-/// Budget is taken from the table this many requests at a time, not one write per call.
-const BUDGET_CHUNK: u32 = 30;
 /// Items linked at once within a run: enough to drain a backlog at TAPD's rate, few
 /// enough for a 128 MB function.
 const CONCURRENCY: usize = 8;
+/// Due retries read from the queue per run, and kept per workspace: more than a run
+/// serves, so the queue is read in a bounded number of pages.
+const DUE_READ: usize = 5_000;
+const DUE_PER_WORKSPACE: usize = 64;
 
 #[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunSummary {
@@ -39,210 +41,406 @@ pub struct RunSummary {
     pub found_by_sweep: u32,
     /// The run stopped because the TAPD budget of the window was spent.
     pub out_of_budget: bool,
+    /// Workspaces that had scheduled work (lanes of the round robin).
+    pub workspaces: u32,
+    /// Rounds of the round robin.
+    pub rounds: u32,
 }
 
-/// A share of the TAPD budget taken from the table, spent locally.
-struct Purse {
-    left: Mutex<u32>,
+/// One workspace's scheduled work in a run: its due retries, then its sweep.
+struct Lane {
+    ws: WorkspaceId,
+    retries: VecDeque<DueItem>,
+    sweep: Option<SweepLane>,
 }
+
+impl Lane {
+    fn has_work(&self) -> bool {
+        !self.retries.is_empty() || self.sweep.is_some()
+    }
+}
+
+/// A sweep (or backfill) under way: where it stands, and the page listed and not yet done.
+struct SweepLane {
+    bound: BoundWorkspace,
+    cursor: SweepCursor,
+    /// The kinds the sweep covers, and whether the workspace links each.
+    kinds: Vec<(ItemKind, bool)>,
+    page: Option<Listed>,
+}
+
+/// A listed page: its items without a record not yet taken, whether it was full, its last item's
+/// creation time (where a window past TAPD's paging cap starts).
+struct Listed {
+    items: VecDeque<ItemKey>,
+    /// Items the page listed (with a record or not).
+    count: u64,
+    full: bool,
+    last_created_ms: Option<u64>,
+}
+
+/// What a sweep lane gives its turn next.
+enum Next {
+    Item(ItemKey),
+    /// The turn's allowance or the budget is spent: the lane waits for its next turn.
+    Wait,
+    /// The listed page is done: its cursor moves once what was taken is linked.
+    PageDone,
+}
+
+/// TAPD refuses `page × limit` beyond this: deeper lists go on in a later window.
+pub const TAPD_PAGING_CAP: usize = 20_000;
 
 impl Linker {
     /// One scheduled run, before `deadline`.
     pub async fn scheduled(&self, deadline: Deadline) -> Result<RunSummary, StoreError> {
-        let purse = Purse { left: Mutex::new(0) };
-        let mut summary = RunSummary::default();
-        // Retries first, but not all the time: a long backlog must not starve the sweep.
-        let retry_deadline = deadline.share(2, 3);
-        self.retry_due(retry_deadline, deadline, &purse, &mut summary).await?;
-        if !summary.out_of_budget {
-            self.sweep(deadline, &purse, &mut summary).await?;
-        }
+        let purse = Purse::new();
+        let summary = tokio::sync::Mutex::new(RunSummary::default());
+        let lanes = self.lanes(&summary).await?;
+        self.serve(lanes, deadline, &purse, &summary).await?;
         // Yesterday's digests for workspaces told of more given-up items than one by one.
         if let Err(e) = crate::notify::send_digests(&self.clients.store, &self.clients.notifier).await {
             tracing::warn!(error = %e, "could not send the given-up digests");
         }
+        let mut summary = summary.into_inner();
+        summary.out_of_budget = purse.spent_out();
         Ok(summary)
     }
 
-    /// Takes `cost` requests from the budget; `false` when the window's budget is spent.
-    async fn spend(&self, purse: &Purse, cost: u32) -> Result<bool, StoreError> {
-        let mut left = purse.left.lock().await;
-        if *left < cost {
-            let chunk = BUDGET_CHUNK.max(cost);
-            if !self.clients.store.take_budget(chunk, self.cfg.tapd_budget, self.cfg.budget_window_secs).await? {
-                return Ok(false);
-            }
-            *left += chunk;
-        }
-        *left -= cost;
-        Ok(true)
-    }
-
-    async fn retry_due(
-        &self,
-        stop: Deadline,
-        deadline: Deadline,
-        purse: &Purse,
-        summary: &mut RunSummary,
-    ) -> Result<(), StoreError> {
-        let mut seen = HashSet::new();
+    /// The lanes of this run, in the order they are served.
+    async fn lanes(&self, summary: &tokio::sync::Mutex<RunSummary>) -> Result<Vec<Lane>, StoreError> {
+        let store = &self.clients.store;
+        let mut due = Vec::new();
         let mut cursor = None;
-        let shared = Mutex::new(std::mem::take(summary));
-        let result = loop {
-            let (page, next) = match self.clients.store.due_items(now_millis(), 50, cursor).await {
-                Ok(page) => page,
-                Err(e) => break Err(e),
-            };
-            let fresh: Vec<_> = page.into_iter().filter(|d| seen.insert(d.key.clone())).collect();
-            let shared = &shared;
-            let stopped = futures_util::stream::iter(fresh)
-                .map(|due| async move {
-                    if !stop.has_reserves(3) {
-                        return Ok(true);
-                    }
-                    if due.claim_until_ms >= now_millis() {
-                        shared.lock().await.skipped_busy += 1;
-                        return Ok(false);
-                    }
-                    if !self.spend(purse, ITEM_COST).await? {
-                        shared.lock().await.out_of_budget = true;
-                        return Ok(true);
-                    }
-                    let outcome = self.link(&due.key, None, deadline).await;
-                    let mut s = shared.lock().await;
-                    s.seen += 1;
-                    count(&mut s, &outcome);
-                    Ok::<bool, StoreError>(false)
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<Vec<bool>, _>>();
-            let stopped = match stopped {
-                Ok(stops) => stops.into_iter().any(|stop| stop),
-                Err(e) => break Err(e),
-            };
+        let now = now_millis();
+        loop {
+            let (page, next) = store.due_items(now, 500, cursor).await?;
+            due.extend(page);
             match next {
-                Some(n) if !stopped => cursor = Some(n),
-                _ => break Ok(()),
-            }
-        };
-        *summary = shared.into_inner();
-        result
-    }
-
-    /// Sweeps each connected workspace whose last pass is older than `SWEEP_EVERY`: lists
-    /// the items created since its window start (with an overlap, for items committed late
-    /// or clocks that disagree) and links every one without a record.
-    async fn sweep(&self, deadline: Deadline, purse: &Purse, summary: &mut RunSummary) -> Result<(), StoreError> {
-        for ws in self.clients.store.bound_workspaces().await? {
-            if !deadline.has_reserves(3) || summary.out_of_budget {
-                break;
-            }
-            match self.sweep_one(&ws, deadline, purse, summary).await {
-                Ok(()) => {}
-                Err(LinkError::Store(e)) => return Err(e),
-                Err(e) => tracing::warn!(workspace = %ws.workspace, error = %e, "sweep stopped; it resumes next run"),
+                Some(n) if due.len() < DUE_READ => cursor = Some(n),
+                _ => break,
             }
         }
-        Ok(())
+        let mut lanes: std::collections::BTreeMap<WorkspaceId, Lane> = fair::group_due(due, DUE_PER_WORKSPACE)
+            .into_iter()
+            .map(|(ws, retries)| (ws.clone(), Lane { ws, retries, sweep: None }))
+            .collect();
+        let bound = store.bound_workspaces().await?;
+        let sweeps = futures_util::stream::iter(bound)
+            .map(|b| async move { self.sweep_lane(b).await })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        for sweep in sweeps {
+            let Some(sweep) = sweep? else { continue };
+            summary.lock().await.swept += 1;
+            let ws = sweep.bound.workspace.clone();
+            lanes.entry(ws.clone()).or_insert_with(|| Lane { ws, retries: VecDeque::new(), sweep: None }).sweep =
+                Some(sweep);
+        }
+        let names: BTreeSet<WorkspaceId> = lanes.keys().cloned().collect();
+        let start = store.fair_start().await?;
+        let order = fair::ring(&names, start.as_ref());
+        Ok(order.into_iter().filter_map(|ws| lanes.remove(&ws)).collect())
     }
 
-    async fn sweep_one(
-        &self,
-        bound: &BoundWorkspace,
-        deadline: Deadline,
-        purse: &Purse,
-        summary: &mut RunSummary,
-    ) -> Result<(), LinkError> {
+    /// The workspace's sweep, if one is due (or under way) and it is not paused.
+    async fn sweep_lane(&self, bound: BoundWorkspace) -> Result<Option<SweepLane>, StoreError> {
         let store = &self.clients.store;
         let ws = &bound.workspace;
         let overlap = self.cfg.sweep_overlap.as_millis() as u64;
         let mut cursor = match store.sweep_cursor(ws).await? {
             Some(c) => c,
             // The first sweep starts at the connection: earlier items are a backfill's.
-            None => SweepCursor {
-                since_ms: (bound.connected_at * 1000).saturating_sub(overlap),
-                kind_index: 0,
-                page: 1,
-                last_complete_ms: 0,
-                pass_started_ms: 0,
-            },
+            None => SweepCursor::from((bound.connected_at * 1000).saturating_sub(overlap)),
         };
-        let at_pass_start = cursor.kind_index == 0 && cursor.page == 1;
+        let at_pass_start = cursor.at_pass_start();
         if at_pass_start && now_millis() < cursor.last_complete_ms + self.cfg.sweep_every.as_millis() as u64 {
-            return Ok(());
+            return Ok(None);
+        }
+        let place = match self.fresh_placement(ws).await {
+            Ok(p) => p,
+            Err(LinkError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(workspace = %ws, error = %e, "sweep not started; it is tried next run");
+                return Ok(None);
+            }
+        };
+        // Paused: its cursor stays, so resuming sweeps what came meanwhile.
+        if place.paused {
+            return Ok(None);
         }
         if at_pass_start {
             cursor.pass_started_ms = now_millis();
         }
-        summary.swept += 1;
-        let kinds = swept_kinds(self.cfg.link.link_tasks);
-        let since = cursor.since_ms;
-        let place = self.fresh_placement(ws).await?;
-        // Paused: its cursor stays, so resuming sweeps what came meanwhile.
-        if place.paused {
-            return Ok(());
-        }
-        while let Some(&kind) = kinds.get(cursor.kind_index as usize) {
-            if !deadline.has_reserves(3) {
-                return Ok(());
+        let kinds = swept_kinds(self.cfg.link.link_tasks).into_iter().map(|k| (k, place.events.links(k))).collect();
+        Ok(Some(SweepLane { bound, cursor, kinds, page: None }))
+    }
+
+    /// Serves the lanes round robin until the budget, the deadline or the work runs out, and
+    /// keeps where the next run starts.
+    async fn serve(
+        &self,
+        mut lanes: Vec<Lane>,
+        deadline: Deadline,
+        purse: &Purse,
+        summary: &tokio::sync::Mutex<RunSummary>,
+    ) -> Result<(), StoreError> {
+        summary.lock().await.workspaces = lanes.len() as u32;
+        let mut next_start = None;
+        let mut idle_rounds = 0;
+        loop {
+            lanes.retain(Lane::has_work);
+            if lanes.is_empty() || purse.spent_out() || !deadline.has_reserves(3) {
+                break;
             }
-            // A kind the workspace does not link is not listed (the cursor stays the same
-            // shape whatever its settings).
-            if !place.events.links(kind) {
-                cursor.kind_index += 1;
-                cursor.page = 1;
+            let k = fair::per_turn(CONCURRENCY, lanes.len());
+            summary.lock().await.rounds += 1;
+            let served = futures_util::stream::iter(lanes)
+                .map(|mut lane| async move {
+                    let turn = Turn::new(self, purse, lane.ws.clone(), k as u32 * ITEM_COST + 2);
+                    let result = self.turn(&mut lane, &turn, k, deadline, summary).await;
+                    let starved = !turn.has_allowance(ITEM_COST).await && purse.spent_out();
+                    drop(turn);
+                    (lane, result, starved)
+                })
+                .buffered((CONCURRENCY / k).max(1))
+                .collect::<Vec<_>>()
+                .await;
+            // A 429 or a low remaining during the round: everyone's scheduled work waits.
+            self.heed_tapd(purse).await?;
+            lanes = Vec::with_capacity(served.len());
+            let mut progressed = false;
+            for (lane, result, starved) in served {
+                progressed |= result?;
+                if starved && next_start.is_none() {
+                    next_start = Some(lane.ws.clone());
+                }
+                lanes.push(lane);
+            }
+            if next_start.is_some() {
+                break;
+            }
+            // Every lane waits for its account's Tencent Docs slot: the run waits for the next
+            // slot while its time allows (twice at most in a row), else the next run goes on.
+            if !progressed {
+                idle_rounds += 1;
+                let slot_ms = fair::TDOC_SLOT_SECS * 1000;
+                let wait = slot_ms - now_millis() % slot_ms + 50;
+                if idle_rounds > 2
+                    || !deadline.has_time_for(std::time::Duration::from_millis(wait + 3 * crate::retry::RESERVE_MS))
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            } else {
+                idle_rounds = 0;
+            }
+        }
+        // Where the budget ran out, the next run begins (its first window may not cover a round).
+        if let Some(ws) = next_start {
+            self.clients.store.put_fair_start(&ws).await?;
+        }
+        Ok(())
+    }
+
+    /// One lane's turn: up to `k` items (due retries first, then the sweep's), linked side
+    /// by side; a sweep's page is marked done once its items are.
+    async fn turn(
+        &self,
+        lane: &mut Lane,
+        turn: &Turn<'_>,
+        k: usize,
+        deadline: Deadline,
+        summary: &tokio::sync::Mutex<RunSummary>,
+    ) -> Result<bool, StoreError> {
+        let mut batch: Vec<(ItemKey, bool)> = Vec::new();
+        let mut page_done = false;
+        let had_sweep = lane.sweep.is_some();
+        while batch.len() < k && deadline.has_reserves(3) {
+            if let Some(due) = lane.retries.pop_front() {
+                if due.claim_until_ms >= now_millis() {
+                    summary.lock().await.skipped_busy += 1;
+                    continue;
+                }
+                if !self.may_link(turn, &lane.ws).await? {
+                    lane.retries.push_front(due);
+                    break;
+                }
+                batch.push((due.key, false));
                 continue;
             }
-            if !self.spend(purse, 1).await? {
-                summary.out_of_budget = true;
-                return Ok(());
+            let Some(sweep) = lane.sweep.as_mut() else { break };
+            match self.sweep_next(sweep, turn, deadline).await {
+                Ok(Next::Item(key)) => batch.push((key, true)),
+                Ok(Next::Wait) => break,
+                Ok(Next::PageDone) => {
+                    page_done = true;
+                    break;
+                }
+                Err(LinkError::Store(e)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(workspace = %lane.ws, error = %e, "sweep stopped; it resumes next run");
+                    lane.sweep = None;
+                    break;
+                }
             }
-            let page = cursor.page;
-            let (s, w) = (since, ws);
+        }
+        let outcomes = futures_util::future::join_all(batch.iter().map(|(key, found_by_sweep)| async move {
+            if *found_by_sweep {
+                tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, "sweep found an item without a delivery");
+            }
+            (*found_by_sweep, self.link(key, None, deadline).await)
+        }))
+        .await;
+        {
+            let mut s = summary.lock().await;
+            for (found_by_sweep, outcome) in &outcomes {
+                if *found_by_sweep {
+                    s.found_by_sweep += 1;
+                } else {
+                    s.seen += 1;
+                }
+                count(&mut s, outcome);
+            }
+        }
+        if let Some(sweep) = lane.sweep.as_mut()
+            && page_done
+        {
+            let store = &self.clients.store;
+            if let Some(done) = self.page_done(sweep) {
+                store.put_sweep_cursor(&lane.ws, &done).await?;
+                lane.sweep = None;
+            } else {
+                store.put_sweep_cursor(&lane.ws, &sweep.cursor).await?;
+            }
+        }
+        Ok(!outcomes.is_empty() || page_done || had_sweep != lane.sweep.is_some())
+    }
+
+    /// Takes what one link spends: the account's Tencent Docs calls, then TAPD's requests.
+    async fn may_link(&self, turn: &Turn<'_>, ws: &WorkspaceId) -> Result<bool, StoreError> {
+        // Not connected: the link ends at once, spending neither.
+        let Some(account) = self.tokens.account(&self.clients.store, ws).await? else { return Ok(true) };
+        Ok(turn.may_spend(Budget::TdocFiles(account), TDOC_ITEM_COST).await?
+            && turn.may_spend(Budget::Tapd, ITEM_COST).await?)
+    }
+
+    /// The sweep's next item without a record, listing the next page when one is needed.
+    async fn sweep_next(&self, sweep: &mut SweepLane, turn: &Turn<'_>, deadline: Deadline) -> Result<Next, LinkError> {
+        let store = &self.clients.store;
+        let ws = sweep.bound.workspace.clone();
+        loop {
+            if let Some(listed) = sweep.page.as_mut() {
+                let Some(key) = listed.items.pop_front() else { return Ok(Next::PageDone) };
+                if !self.may_link(turn, &ws).await? {
+                    listed.items.push_front(key);
+                    return Ok(Next::Wait);
+                }
+                return Ok(Next::Item(key));
+            }
+            let Some(&(kind, links)) = sweep.kinds.get(sweep.cursor.kind_index as usize) else {
+                // Every kind listed: the page (none) is done and the pass completes.
+                sweep.page = Some(Listed { items: VecDeque::new(), count: 0, full: false, last_created_ms: None });
+                return Ok(Next::PageDone);
+            };
+            // A kind the workspace does not link is not listed (the cursor stays the same
+            // shape whatever its settings).
+            if !links {
+                sweep.page = Some(Listed { items: VecDeque::new(), count: 0, full: false, last_created_ms: None });
+                return Ok(Next::PageDone);
+            }
+            if !turn.may_spend(Budget::Tapd, 1).await? {
+                return Ok(Next::Wait);
+            }
+            let (since, page, w) = (sweep.cursor.window_start(), sweep.cursor.page, &ws);
             let items: Vec<TapdItem> = self
                 .tokens
                 .call_tapd(&self.clients, deadline, |tok| async move {
-                    self.clients.tapd.list_created_since(&tok, w, kind, s, page).await
+                    self.clients.tapd.list_created_since(&tok, w, kind, since, page).await
                 })
                 .await?;
             let full = items.len() >= MAX_PAGE;
-            for item in items {
-                let key = ItemKey { workspace: ws.clone(), kind, id: item.id };
-                if store.item(&key).await?.is_some() {
-                    continue;
+            let count = items.len() as u64;
+            // A kind's first page: how many its pass lists, for progress (counted by TAPD when
+            // there is more than a page, which is when progress is worth a look).
+            if sweep.cursor.page == 1 && sweep.cursor.window_ms == 0 && sweep.cursor.counted <= sweep.cursor.kind_index
+            {
+                sweep.cursor.counted = sweep.cursor.kind_index + 1;
+                sweep.cursor.total +=
+                    if full { self.count_since(&ws, kind, since, turn, deadline).await?.max(count) } else { count };
+                // Kept at once, so the progress shows what is left while the page is linked.
+                if full {
+                    store.put_sweep_cursor(&ws, &sweep.cursor).await?;
                 }
-                if !deadline.has_reserves(3) {
-                    return Ok(());
-                }
-                if !self.spend(purse, ITEM_COST).await? {
-                    summary.out_of_budget = true;
-                    return Ok(());
-                }
-                summary.found_by_sweep += 1;
-                tracing::info!(workspace = %ws, kind = kind.as_str(), item = %key.id, "sweep found an item without a delivery");
-                let outcome = self.link(&key, None, deadline).await;
-                count(summary, &outcome);
             }
-            if full {
-                cursor.page += 1;
-            } else {
-                cursor.kind_index += 1;
-                cursor.page = 1;
-            }
-            store.put_sweep_cursor(ws, &cursor).await?;
+            let last_created_ms = items.last().and_then(|i| crate::time::parse_tapd_time(&i.created));
+            // What has a record (delivered, or linked by an earlier pass) is not linked again.
+            let keys: Vec<ItemKey> =
+                items.into_iter().map(|i| ItemKey { workspace: ws.clone(), kind, id: i.id }).collect();
+            let recorded = store.recorded(&keys).await?;
+            let items = keys.into_iter().filter(|k| !recorded.contains(k)).collect();
+            sweep.page = Some(Listed { items, count, full, last_created_ms });
         }
-        let done = SweepCursor {
-            since_ms: cursor.pass_started_ms.saturating_sub(overlap),
+    }
+
+    /// TAPD's count of a kind's items created since `since_ms` (0 when the budget has no
+    /// request for it: progress then shows no "left").
+    async fn count_since(
+        &self,
+        ws: &WorkspaceId,
+        kind: ItemKind,
+        since: u64,
+        turn: &Turn<'_>,
+        deadline: Deadline,
+    ) -> Result<u64, LinkError> {
+        if !turn.may_spend(Budget::Tapd, 1).await? {
+            return Ok(0);
+        }
+        self.tokens
+            .call_tapd(&self.clients, deadline, |tok| async move {
+                self.clients.tapd.count_created_since(&tok, ws, kind, since).await
+            })
+            .await
+    }
+
+    /// Moves the sweep's cursor past its listed page: the next page, the next window (past
+    /// TAPD's paging cap), the next kind; the pass's closing cursor when every kind is done.
+    fn page_done(&self, sweep: &mut SweepLane) -> Option<SweepCursor> {
+        let listed = sweep.page.take()?;
+        let c = &mut sweep.cursor;
+        c.listed += listed.count;
+        if listed.full {
+            let next_page = c.page as usize + 1;
+            match listed.last_created_ms {
+                // The next page would pass TAPD's cap: a new window from the last item's
+                // second (its second is listed again; what has a record is skipped).
+                Some(last) if next_page * MAX_PAGE > TAPD_PAGING_CAP && last > c.window_start() => {
+                    c.window_ms = last;
+                    c.page = 1;
+                }
+                _ => c.page += 1,
+            }
+            return None;
+        }
+        c.kind_index += 1;
+        c.page = 1;
+        c.window_ms = 0;
+        if (c.kind_index as usize) < sweep.kinds.len() {
+            return None;
+        }
+        let overlap = self.cfg.sweep_overlap.as_millis() as u64;
+        Some(SweepCursor {
+            since_ms: c.pass_started_ms.saturating_sub(overlap),
             kind_index: 0,
             page: 1,
+            window_ms: 0,
+            listed: 0,
+            total: 0,
+            counted: 0,
             last_complete_ms: now_millis(),
             pass_started_ms: 0,
-        };
-        store.put_sweep_cursor(ws, &done).await?;
-        Ok(())
+        })
     }
 }
 

@@ -624,6 +624,47 @@ impl Store {
         self.get_latest(&key.pk(), SK).await?.map(|i| parse_item(&i)).transpose()
     }
 
+    /// Which of `keys` have a record: a sweep's page in one read per 100 keys (its keys
+    /// only), not one per item. Eventually consistent: an item recorded a moment ago may
+    /// look unrecorded, and its claim then finds it settled.
+    pub async fn recorded(&self, keys: &[ItemKey]) -> Result<std::collections::HashSet<ItemKey>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = std::collections::HashSet::new();
+        for chunk in keys.chunks(100) {
+            let mut wanted: Vec<HashMap<String, AttributeValue>> =
+                chunk.iter().map(|k| Self::key(&k.pk(), SK)).collect();
+            // Unprocessed keys (throttling) are asked again, a few times, then it is an error.
+            for _ in 0..5 {
+                if wanted.is_empty() {
+                    break;
+                }
+                let ask = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut wanted)))
+                    .projection_expression("pk")
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask)
+                    .send()
+                    .await
+                    .map_err(StoreError::sdk)?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    if let Some(key) = get_s(&item, "pk").and_then(|pk| pk.parse::<ItemKey>().ok()) {
+                        found.insert(key);
+                    }
+                }
+                wanted =
+                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+            }
+            if !wanted.is_empty() {
+                return Err(StoreError::Unavailable("the table kept some keys of a batch read unprocessed".into()));
+            }
+        }
+        Ok(found)
+    }
+
     /// Records a just-created doc, and the folder it was made in: `New` → `DocCreated`.
     pub async fn record_doc(&self, claim: &mut Claim, doc: Doc, home: &SentTo) -> Result<(), StoreError> {
         let mut values =

@@ -59,7 +59,7 @@ pub use notices::{DueDigest, LastNotice, NotifyShown, NotifyTarget};
 pub use settings::{Events, PermissionSetting, WorkspaceSettings};
 pub use states::{Flow, PendingRebind, RebindTake, StateRecord};
 pub use steering::Steering;
-pub use sweeps::{SweepCursor, swept_kinds};
+pub use sweeps::{Progress, SweepCursor, swept_kinds};
 pub use webhook_secrets::{WebhookSecret, WebhookSecrets};
 
 /// The functions' DynamoDB transport (reqwest on rustls/ring, one connection pool), for other SDK

@@ -32,7 +32,7 @@ impl TapdClient {
             ("description", description),
             ("author", author),
         ]);
-        let (status, body) = upstream::send(S, req).await?;
+        let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
         comment_reply(status, &body)
     }
 
@@ -54,7 +54,7 @@ impl TapdClient {
             ("limit", limit.as_str()),
             ("page", page.as_str()),
         ]);
-        let (status, body) = upstream::send(S, req).await?;
+        let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
         comment_list_reply(status, &body)
     }
 

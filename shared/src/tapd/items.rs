@@ -101,7 +101,7 @@ impl TapdClient {
             .get(format!("{}/{}", self.cfg.api_base, kind.api_path()))
             .bearer_auth(token.expose())
             .query(&[("workspace_id", workspace.as_str()), ("id", id.as_str())]);
-        let (status, body) = upstream::send(S, req).await?;
+        let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
         item_reply(status, &body, kind, id)
     }
 
@@ -125,8 +125,26 @@ impl TapdClient {
                 ("limit", limit.as_str()),
                 ("page", page.as_str()),
             ]);
-        let (status, body) = upstream::send(S, req).await?;
+        let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
         item_list_reply(status, &body, kind)
+    }
+
+    /// How many of a workspace's items of `kind` were created at or after `since_ms`.
+    pub async fn count_created_since(
+        &self,
+        token: &Secret,
+        workspace: &WorkspaceId,
+        kind: ItemKind,
+        since_ms: u64,
+    ) -> Result<u64, UpstreamError> {
+        let created = crate::time::tapd_at_or_after(since_ms);
+        let req = self
+            .http
+            .get(format!("{}/{}/count", self.cfg.api_base, kind.api_path()))
+            .bearer_auth(token.expose())
+            .query(&[("workspace_id", workspace.as_str()), ("created", created.as_str())]);
+        let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
+        count_reply(status, &body)
     }
 
     /// Sets one field (a custom field) of an item.
@@ -144,7 +162,7 @@ impl TapdClient {
             .post(format!("{}/{}", self.cfg.api_base, kind.api_path()))
             .bearer_auth(token.expose())
             .form(&[("workspace_id", workspace.as_str()), ("id", id.as_str()), (field, value)]);
-        let (status, body) = upstream::send(S, req).await?;
+        let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
         update_reply(status, &body)
     }
 }
@@ -181,6 +199,17 @@ fn items_of(
         items.push(raw.into());
     }
     Ok(items)
+}
+
+/// `data: {"count": N}`, the number as a number or a string (TAPD sends most values as strings).
+pub(super) fn count_reply(status: u16, body: &[u8]) -> Result<u64, UpstreamError> {
+    let data: serde_json::Map<String, serde_json::Value> = api(status, body)?;
+    let n = match data.get("count") {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    n.ok_or_else(|| UpstreamError::Malformed { service: S, detail: "a count reply without a count".into() })
 }
 
 /// An update answers the item (`data: {"Story":{...}}`): anything but an object (TAPD's

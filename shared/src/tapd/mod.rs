@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::TapdConfig;
-use crate::ids::{ItemId, ItemKind, WorkspaceId};
+use crate::ids::WorkspaceId;
 use crate::secret::Secret;
 use crate::time::now_secs;
 use crate::upstream::{self, Service, UpstreamError, by_status, decode, short};
@@ -98,11 +98,13 @@ pub const MAX_PAGE: usize = 200;
 pub struct TapdClient {
     pub(crate) http: reqwest::Client,
     pub(crate) cfg: TapdConfig,
+    /// What TAPD's replies say of the app's rate budget.
+    pub gauge: upstream::RateGauge,
 }
 
 impl TapdClient {
     pub fn new(http: reqwest::Client, cfg: TapdConfig) -> Self {
-        Self { http, cfg }
+        Self { http, cfg, gauge: upstream::RateGauge::default() }
     }
 
     pub fn config(&self) -> &TapdConfig {
@@ -155,7 +157,7 @@ impl TapdClient {
             .post(format!("{}/{path}", self.cfg.api_base))
             .basic_auth(&self.cfg.client_id, Some(self.cfg.client_secret.expose()))
             .form(form);
-        let (status, body) = upstream::send(S, req).await?;
+        let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
         token_reply(status, &body)
     }
 }
@@ -181,6 +183,7 @@ fn token_reply(status: u16, body: &[u8]) -> Result<TapdToken, UpstreamError> {
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     use super::*;
+    use crate::ids::{ItemId, ItemKind};
 
     pub fn token_reply(status: u16, body: &[u8]) -> Result<TapdToken, UpstreamError> {
         super::token_reply(status, body)
@@ -301,9 +304,19 @@ fn refused(status: u16, body: &[u8]) -> UpstreamError {
 #[cfg(test)]
 mod tests {
     use super::comments::{comment_list_reply, comment_reply};
-    use super::items::{item_list_reply, item_reply, update_reply};
+    use super::items::{count_reply, item_list_reply, item_reply, update_reply};
     use super::*;
+    use crate::ids::{ItemId, ItemKind};
     use serde_json::json;
+
+    #[test]
+    fn a_count_reads_as_a_number_or_a_string_and_nothing_else() {
+        let body = |data: serde_json::Value| json!({"status": 1, "data": data, "info": "success"}).to_string();
+        assert_eq!(count_reply(200, body(json!({"count": 42})).as_bytes()), Ok(42));
+        assert_eq!(count_reply(200, body(json!({"count": "20100"})).as_bytes()), Ok(20_100));
+        assert!(count_reply(200, body(json!({})).as_bytes()).is_err());
+        assert!(count_reply(200, body(json!("Hello world from TAPD API")).as_bytes()).is_err());
+    }
 
     #[test]
     fn list_rows_accepts_lists_and_the_empty_forms_only() {

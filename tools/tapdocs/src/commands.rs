@@ -68,6 +68,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let c = connect(&cli.target, Keys::Unused).await?;
             backfill(&c, &ws, since_ms, json).await
         }
+        Command::Progress { workspace, watch } => {
+            let ws = parse_ws(&workspace)?;
+            let c = connect(&cli.target, Keys::Unused).await?;
+            show_progress_of(&c, &ws, watch, json).await
+        }
         Command::Disconnect { workspace, yes } => {
             let ws = parse_ws(&workspace)?;
             let c = connect(&cli.target, Keys::Unused).await?;
@@ -270,6 +275,9 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
                     "last_sweep_ms": opt_ms(v.sweep.as_ref().map(|s| s.last_complete_ms)),
                     "sweep_since_ms": v.sweep.as_ref().map(|s| s.since_ms),
                     "sweep_under_way": v.sweep.as_ref().is_some_and(under_way),
+                    "sweep_progress": v.sweep.as_ref().and_then(|s| s.progress(now_millis())).map(|p| json!({
+                        "done": p.done, "left": p.left, "eta_ms": p.eta_ms,
+                    })),
                     "pending": n.pending,
                     "given_up": n.given_up,
                     "oldest_pending_since_ms": n.oldest_pending_ms,
@@ -328,7 +336,11 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
             None => "never".to_owned(),
             Some(s) => {
                 let last = if s.last_complete_ms > 0 { when(Some(s.last_complete_ms)) } else { "never".into() };
-                if under_way(s) { format!("{last}\n(a pass under way)") } else { last }
+                match s.progress(now) {
+                    Some(p) if under_way(s) => format!("{last}\n(a pass under way: {})", p.line()),
+                    _ if under_way(s) => format!("{last}\n(a pass under way)"),
+                    _ => last,
+                }
             }
         };
         t.add_row(vec![
@@ -348,7 +360,7 @@ async fn status(c: &Connected, json: bool, show_progress: bool) -> Result<(), Fa
 }
 
 fn under_way(s: &SweepCursor) -> bool {
-    s.kind_index > 0 || s.page > 1
+    !s.at_pass_start()
 }
 
 fn attention(v: &WorkspaceView) -> Vec<String> {
@@ -677,6 +689,62 @@ async fn backfill(c: &Connected, ws: &WorkspaceId, since_ms: u64, json: bool) ->
          goes as fast as the TAPD request budget allows; `tapdocs status` shows when it completes."
     );
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// progress
+
+async fn show_progress_of(c: &Connected, ws: &WorkspaceId, watch: bool, json: bool) -> Result<(), Failure> {
+    use std::io::IsTerminal;
+    let terminal = !json && std::io::stderr().is_terminal();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    loop {
+        let cursor = c.store.sweep_cursor(ws).await?;
+        let p = cursor.as_ref().and_then(|s| s.progress(now_millis()));
+        if json {
+            print_json(&json!({
+                "target": target_json(c),
+                "workspace": ws.as_str(),
+                "under_way": p.is_some(),
+                "done": p.map(|p| p.done),
+                "left": p.and_then(|p| p.left),
+                "eta_ms": p.and_then(|p| p.eta_ms),
+            }));
+            return Ok(());
+        }
+        let Some(p) = p else {
+            if let Some(bar) = bar.take() {
+                bar.finish_with_message(format!("Workspace {ws}: done"));
+            }
+            println!("Workspace {ws}: no sweep or backfill under way");
+            return Ok(());
+        };
+        match (&bar, terminal) {
+            (None, true) => {
+                let b = crate::view::progress(true, p.left.map(|l| p.done + l), &format!("Workspace {ws}"));
+                b.set_position(p.done);
+                bar = Some(b);
+            }
+            (Some(b), _) => {
+                if let Some(left) = p.left {
+                    b.set_length(p.done + left);
+                }
+                b.set_position(p.done);
+                b.set_message(format!("Workspace {ws}: {}", p.line()));
+            }
+            (None, false) => println!("Workspace {ws}: {}", p.line()),
+        }
+        if let (Some(b), true) = (&bar, terminal) {
+            b.set_message(format!("Workspace {ws}: {}", p.line()));
+        }
+        if !watch {
+            if let Some(b) = bar.take() {
+                b.abandon();
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

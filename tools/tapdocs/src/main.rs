@@ -133,6 +133,18 @@ enum Command {
         since: String,
     },
 
+    /// How far a workspace's backfill or sweep is: done, left and when it should end, from its
+    /// record (a progress bar at a terminal, plain lines otherwise)
+    #[command(after_help = "Example:\n  tapdocs progress 20000001 --watch")]
+    Progress {
+        /// The TAPD workspace id
+        workspace: String,
+
+        /// Keep showing it, every 5 seconds, until the pass completes
+        #[arg(long)]
+        watch: bool,
+    },
+
     /// Disconnect a workspace: delete its binding, its TAPD token and its Tencent Docs
     /// account's token (unless another workspace uses that account). The binding is kept in
     /// the workspace's history; its item records and docs stay

@@ -777,3 +777,30 @@ async fn in_app_account_mode_a_template_must_be_in_the_workspace_s_folder() {
     assert!(saved.status.success(), "{}", stderr(&saved));
     assert_eq!(store.workspace_settings(&w).await.unwrap().template(ItemKind::Story), Some(own.as_str()));
 }
+
+#[tokio::test]
+async fn progress_shows_done_left_and_eta_of_a_backfill_from_its_record() {
+    harness::needs_local_dynamodb!();
+    let (store, table) = store().await;
+    connected(&store, "20000031", "0123456789abcdef0123456789abcd31").await;
+    let out = tapdocs(&table, &["progress", "20000031"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no sweep or backfill under way"));
+    // A backfill a minute in: 400 of 1,000 listed.
+    let mut cursor = store.backfill_since(&ws("20000031"), now_millis() - 86_400_000).await.unwrap();
+    cursor.pass_started_ms = now_millis() - 60_000;
+    cursor.page = 3;
+    cursor.listed = 400;
+    cursor.total = 1_000;
+    store.put_sweep_cursor(&ws("20000031"), &cursor).await.unwrap();
+    let p = json_of(&tapdocs(&table, &["progress", "20000031", "--json"]));
+    assert_eq!(p["under_way"], true);
+    assert_eq!(p["done"], 400);
+    assert_eq!(p["left"], 600);
+    let eta = p["eta_ms"].as_u64().unwrap();
+    assert!((85_000..=95_000).contains(&eta), "{eta}");
+    // Not at a terminal: a plain line, no bar.
+    let out = tapdocs(&table, &["progress", "20000031"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("400 done, 600 left"), "{text}");
+}

@@ -378,6 +378,7 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
         "PutItem table TDOC#",
         "PutItem table SWEEP#",
         "UpdateItem table BUDGET#",
+        "BatchGetItem table ITEM#",
         "UpdateItem table TDOC#",
         "Query index/pending PENDING",
     ] {

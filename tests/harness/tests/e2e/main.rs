@@ -16,6 +16,7 @@ mod docs;
 mod emulator;
 mod exactly_once;
 mod fail_closed;
+mod fair;
 mod faults;
 mod fidelity;
 mod folders;

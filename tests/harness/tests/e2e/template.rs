@@ -311,7 +311,7 @@ fn each_function_calls_only_its_dynamodb_actions_on_its_own_keys() {
         statements("TapdWebhookFunction"),
         expect(&[
             (
-                "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem",
+                "dynamodb:BatchGetItem dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem",
                 "table",
                 "APP#* BUDGET#* ITEM#* SWEEP#* TDOC#* WS#*"
             ),
