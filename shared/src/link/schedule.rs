@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 
 use crate::deadline::Deadline;
 
-use super::fair::{self, Budget, ITEM_COST, Purse, TDOC_ITEM_COST, Turn};
+use super::fair::{self, Budget, ITEM_COST, Purse, Reserved, Turn};
 use super::{LinkError, Linker, Outcome};
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::store::swept_kinds;
@@ -81,7 +81,8 @@ struct Listed {
 
 /// What a sweep lane gives its turn next.
 enum Next {
-    Item(ItemKey),
+    /// An item to link, with what is reserved for it.
+    Item(ItemKey, Reserved),
     /// The turn's allowance or the budget is spent: the lane waits for its next turn.
     Wait,
     /// The listed page is done: its cursor moves once what was taken is linked.
@@ -98,6 +99,7 @@ impl Linker {
         let summary = tokio::sync::Mutex::new(RunSummary::default());
         let lanes = self.lanes(&summary).await?;
         self.serve(lanes, deadline, &purse, &summary).await?;
+        self.give_back(&purse).await?;
         // Yesterday's digests for workspaces told of more given-up items than one by one.
         if let Err(e) = crate::notify::send_digests(&self.clients.store, &self.clients.notifier).await {
             tracing::warn!(error = %e, "could not send the given-up digests");
@@ -254,7 +256,7 @@ impl Linker {
         deadline: Deadline,
         summary: &tokio::sync::Mutex<RunSummary>,
     ) -> Result<bool, StoreError> {
-        let mut batch: Vec<(ItemKey, bool)> = Vec::new();
+        let mut batch: Vec<(ItemKey, bool, Reserved)> = Vec::new();
         let mut page_done = false;
         let had_sweep = lane.sweep.is_some();
         while batch.len() < k && deadline.has_reserves(3) {
@@ -263,16 +265,16 @@ impl Linker {
                     summary.lock().await.skipped_busy += 1;
                     continue;
                 }
-                if !self.may_link(turn, &lane.ws).await? {
+                let Some(reserved) = self.may_link(turn, &lane.ws).await? else {
                     lane.retries.push_front(due);
                     break;
-                }
-                batch.push((due.key, false));
+                };
+                batch.push((due.key, false, reserved));
                 continue;
             }
             let Some(sweep) = lane.sweep.as_mut() else { break };
             match self.sweep_next(sweep, turn, deadline).await {
-                Ok(Next::Item(key)) => batch.push((key, true)),
+                Ok(Next::Item(key, reserved)) => batch.push((key, true, reserved)),
                 Ok(Next::Wait) => break,
                 Ok(Next::PageDone) => {
                     page_done = true;
@@ -286,13 +288,16 @@ impl Linker {
                 }
             }
         }
-        let outcomes = futures_util::future::join_all(batch.iter().map(|(key, found_by_sweep)| async move {
+        let outcomes = futures_util::future::join_all(batch.iter().map(|(key, found_by_sweep, reserved)| async move {
             if *found_by_sweep {
                 tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, "sweep found an item without a delivery");
             }
-            (*found_by_sweep, self.link(key, None, deadline).await)
+            let (outcome, used) = crate::upstream::metered(self.link(key, None, deadline)).await;
+            turn.settle(reserved, used).await.map(|()| (*found_by_sweep, outcome))
         }))
-        .await;
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, StoreError>>()?;
         {
             let mut s = summary.lock().await;
             for (found_by_sweep, outcome) in &outcomes {
@@ -318,12 +323,11 @@ impl Linker {
         Ok(!outcomes.is_empty() || page_done || had_sweep != lane.sweep.is_some())
     }
 
-    /// Takes what one link spends: the account's Tencent Docs calls, then TAPD's requests.
-    async fn may_link(&self, turn: &Turn<'_>, ws: &WorkspaceId) -> Result<bool, StoreError> {
-        // Not connected: the link ends at once, spending neither.
-        let Some(account) = self.tokens.account(&self.clients.store, ws).await? else { return Ok(true) };
-        Ok(turn.may_spend(Budget::TdocFiles(account), TDOC_ITEM_COST).await?
-            && turn.may_spend(Budget::Tapd, ITEM_COST).await?)
+    /// Reserves what one link may spend: the account's Tencent Docs calls, then TAPD's requests.
+    async fn may_link(&self, turn: &Turn<'_>, ws: &WorkspaceId) -> Result<Option<Reserved>, StoreError> {
+        // Not connected: the link ends at once (it reads the item, at most).
+        let account = self.tokens.account(&self.clients.store, ws).await?;
+        turn.reserve(account).await
     }
 
     /// The sweep's next item without a record, listing the next page when one is needed.
@@ -333,11 +337,11 @@ impl Linker {
         loop {
             if let Some(listed) = sweep.page.as_mut() {
                 let Some(key) = listed.items.pop_front() else { return Ok(Next::PageDone) };
-                if !self.may_link(turn, &ws).await? {
+                let Some(reserved) = self.may_link(turn, &ws).await? else {
                     listed.items.push_front(key);
                     return Ok(Next::Wait);
-                }
-                return Ok(Next::Item(key));
+                };
+                return Ok(Next::Item(key, reserved));
             }
             let Some(&(kind, links)) = sweep.kinds.get(sweep.cursor.kind_index as usize) else {
                 // Every kind listed: the page (none) is done and the pass completes.
@@ -354,12 +358,10 @@ impl Linker {
                 return Ok(Next::Wait);
             }
             let (since, page, w) = (sweep.cursor.window_start(), sweep.cursor.page, &ws);
-            let items: Vec<TapdItem> = self
-                .tokens
-                .call_tapd(&self.clients, deadline, |tok| async move {
-                    self.clients.tapd.list_created_since(&tok, w, kind, since, page).await
-                })
-                .await?;
+            let list = self.tokens.call_tapd(&self.clients, deadline, |tok| async move {
+                self.clients.tapd.list_created_since(&tok, w, kind, since, page).await
+            });
+            let items: Vec<TapdItem> = turn.pay_tapd(1, list).await??;
             let full = items.len() >= MAX_PAGE;
             let count = items.len() as u64;
             // A kind's first page: how many its pass lists, for progress (counted by TAPD when
@@ -397,11 +399,10 @@ impl Linker {
         if !turn.may_spend(Budget::Tapd, 1).await? {
             return Ok(0);
         }
-        self.tokens
-            .call_tapd(&self.clients, deadline, |tok| async move {
-                self.clients.tapd.count_created_since(&tok, ws, kind, since).await
-            })
-            .await
+        let count = self.tokens.call_tapd(&self.clients, deadline, |tok| async move {
+            self.clients.tapd.count_created_since(&tok, ws, kind, since).await
+        });
+        turn.pay_tapd(1, count).await?
     }
 
     /// Moves the sweep's cursor past its listed page: the next page, the next window (past
