@@ -255,6 +255,9 @@ impl Linker {
             Some(_) => {
                 if what.card {
                     self.clients.store.mark_card_stale(key).await?;
+                    // Its holder shows it before letting go; should the holder die first, the
+                    // scheduled run does.
+                    self.follow_later(key).await?;
                 }
                 return Ok(Outcome::InProgress);
             }
@@ -268,18 +271,48 @@ impl Linker {
                 return Ok(Outcome::Unchanged);
             }
         }
+        let started_ms = now_millis();
+        let queued = claim.record.card.follow_at_ms.is_some();
         let result = self.follow(&mut claim, &account, what, deadline).await;
-        if let Err(e) = &result {
-            // The card waits for the next change; the history says why it was not written.
-            if what.card
-                && let Err(store_err) = self.clients.store.record_card_failed(&claim, Reason::from(e)).await
-            {
-                tracing::warn!(error = %store_err, "could not record the card's failure");
+        match &result {
+            // A follow-up queued before this read is shown by it.
+            Ok(_) if queued => self.clients.store.follow_done(key, started_ms).await?,
+            Ok(_) => {}
+            Err(LinkError::Store(StoreError::LostClaim)) => {}
+            Err(e) => {
+                // The history says why the doc did not follow; the scheduled run tries again
+                // (a redelivery, or the item's next change, may come first).
+                if what.card
+                    && let Err(store_err) = self.clients.store.record_card_failed(&claim, Reason::from(e)).await
+                {
+                    tracing::warn!(error = %store_err, "could not record the card's failure");
+                }
+                // Let go at once rather than at the deadline: a redelivery may try again.
+                let _ = self.clients.store.release(&claim).await;
+                if let Err(store_err) = self.follow_later(key).await {
+                    tracing::warn!(error = %store_err, "could not queue the doc's follow-up");
+                }
             }
-            // Let go at once rather than at the deadline: a redelivery may try again.
-            let _ = self.clients.store.release(&claim).await;
         }
         result
+    }
+
+    /// Queues a follow-up of the item's doc for the scheduled run, after the retry period.
+    async fn follow_later(&self, key: &ItemKey) -> Result<(), StoreError> {
+        let due = now_millis() + self.cfg.retry_period.as_millis() as u64;
+        self.clients.store.follow_later(key, due).await
+    }
+
+    /// A follow-up the scheduled run found due: the doc follows the item as TAPD shows it
+    /// now (its card, its title when the workspace follows renames, its place).
+    pub(super) async fn follow_up(&self, key: &ItemKey, deadline: Deadline) -> Result<Outcome, LinkError> {
+        let started_ms = now_millis();
+        let rename = self.placement(&key.workspace).await?.events.rename;
+        let outcome = self.follow_item(key, card::Follow { rename, card: true }, deadline).await?;
+        if outcome != Outcome::InProgress {
+            self.clients.store.follow_done(key, started_ms).await?;
+        }
+        Ok(outcome)
     }
 
     /// A delete delivery, once TAPD confirms the item is gone: recorded, and the doc trashed

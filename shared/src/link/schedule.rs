@@ -45,19 +45,38 @@ pub struct RunSummary {
     pub workspaces: u32,
     /// Rounds of the round robin.
     pub rounds: u32,
+    /// Linked items whose doc was made to follow them again (a card or a move that had failed).
+    pub followed_up: u32,
 }
 
-/// One workspace's scheduled work in a run: its due retries, then its sweep.
+/// One workspace's scheduled work in a run: its due retries, its docs' due follow-ups, then
+/// its sweep.
 struct Lane {
     ws: WorkspaceId,
     retries: VecDeque<DueItem>,
+    follows: VecDeque<ItemKey>,
     sweep: Option<SweepLane>,
 }
 
 impl Lane {
-    fn has_work(&self) -> bool {
-        !self.retries.is_empty() || self.sweep.is_some()
+    fn new(ws: WorkspaceId) -> Self {
+        Self { ws, retries: VecDeque::new(), follows: VecDeque::new(), sweep: None }
     }
+
+    fn has_work(&self) -> bool {
+        !self.retries.is_empty() || !self.follows.is_empty() || self.sweep.is_some()
+    }
+}
+
+/// What a turn does with an item.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// A due retry: linked.
+    Retry,
+    /// Found by the sweep without a record: linked.
+    Swept,
+    /// A linked item whose doc has to catch up with it.
+    FollowUp,
 }
 
 /// A sweep (or backfill) under way: where it stands, and the page listed and not yet done.
@@ -125,8 +144,14 @@ impl Linker {
         }
         let mut lanes: std::collections::BTreeMap<WorkspaceId, Lane> = fair::group_due(due, DUE_PER_WORKSPACE)
             .into_iter()
-            .map(|(ws, retries)| (ws.clone(), Lane { ws, retries, sweep: None }))
+            .map(|(ws, retries)| (ws.clone(), Lane { retries, ..Lane::new(ws) }))
             .collect();
+        for key in store.due_follows(now, DUE_READ).await? {
+            let lane = lanes.entry(key.workspace.clone()).or_insert_with(|| Lane::new(key.workspace.clone()));
+            if lane.follows.len() < DUE_PER_WORKSPACE {
+                lane.follows.push_back(key);
+            }
+        }
         let bound = store.bound_workspaces().await?;
         let sweeps = futures_util::stream::iter(bound)
             .map(|b| async move { self.sweep_lane(b).await })
@@ -137,8 +162,7 @@ impl Linker {
             let Some(sweep) = sweep? else { continue };
             summary.lock().await.swept += 1;
             let ws = sweep.bound.workspace.clone();
-            lanes.entry(ws.clone()).or_insert_with(|| Lane { ws, retries: VecDeque::new(), sweep: None }).sweep =
-                Some(sweep);
+            lanes.entry(ws.clone()).or_insert_with(|| Lane::new(ws)).sweep = Some(sweep);
         }
         let names: BTreeSet<WorkspaceId> = lanes.keys().cloned().collect();
         let start = store.fair_start().await?;
@@ -256,7 +280,7 @@ impl Linker {
         deadline: Deadline,
         summary: &tokio::sync::Mutex<RunSummary>,
     ) -> Result<bool, StoreError> {
-        let mut batch: Vec<(ItemKey, bool, Reserved)> = Vec::new();
+        let mut batch: Vec<(ItemKey, Work, Reserved)> = Vec::new();
         let mut page_done = false;
         let had_sweep = lane.sweep.is_some();
         while batch.len() < k && deadline.has_reserves(3) {
@@ -269,12 +293,20 @@ impl Linker {
                     lane.retries.push_front(due);
                     break;
                 };
-                batch.push((due.key, false, reserved));
+                batch.push((due.key, Work::Retry, reserved));
+                continue;
+            }
+            if let Some(key) = lane.follows.pop_front() {
+                let Some(reserved) = self.may_link(turn, &lane.ws).await? else {
+                    lane.follows.push_front(key);
+                    break;
+                };
+                batch.push((key, Work::FollowUp, reserved));
                 continue;
             }
             let Some(sweep) = lane.sweep.as_mut() else { break };
             match self.sweep_next(sweep, turn, deadline).await {
-                Ok(Next::Item(key, reserved)) => batch.push((key, true, reserved)),
+                Ok(Next::Item(key, reserved)) => batch.push((key, Work::Swept, reserved)),
                 Ok(Next::Wait) => break,
                 Ok(Next::PageDone) => {
                     page_done = true;
@@ -288,23 +320,37 @@ impl Linker {
                 }
             }
         }
-        let outcomes = futures_util::future::join_all(batch.iter().map(|(key, found_by_sweep, reserved)| async move {
-            if *found_by_sweep {
-                tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, "sweep found an item without a delivery");
-            }
-            let (outcome, used) = crate::upstream::metered(self.link(key, None, deadline)).await;
-            turn.settle(reserved, used).await.map(|()| (*found_by_sweep, outcome))
+        let outcomes = futures_util::future::join_all(batch.iter().map(|(key, work, reserved)| async move {
+            let work_done = async {
+                match work {
+                    Work::FollowUp => self.follow_up(key, deadline).await,
+                    Work::Retry => self.link(key, None, deadline).await,
+                    Work::Swept => {
+                        tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, "sweep found an item without a delivery");
+                        self.link(key, None, deadline).await
+                    }
+                }
+            };
+            let (outcome, used) = crate::upstream::metered(work_done).await;
+            turn.settle(reserved, used).await.map(|()| (*work, outcome))
         }))
         .await
         .into_iter()
         .collect::<Result<Vec<_>, StoreError>>()?;
         {
             let mut s = summary.lock().await;
-            for (found_by_sweep, outcome) in &outcomes {
-                if *found_by_sweep {
-                    s.found_by_sweep += 1;
-                } else {
-                    s.seen += 1;
+            for (work, outcome) in &outcomes {
+                match work {
+                    Work::Swept => s.found_by_sweep += 1,
+                    Work::Retry => s.seen += 1,
+                    Work::FollowUp => {
+                        if outcome.is_err() {
+                            s.failed += 1;
+                        } else {
+                            s.followed_up += 1;
+                        }
+                        continue;
+                    }
                 }
                 count(&mut s, outcome);
             }

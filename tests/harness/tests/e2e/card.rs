@@ -470,3 +470,43 @@ async fn a_change_while_the_doc_is_being_made_is_shown_when_it_is_done() {
     assert_eq!(cards(&p, id), 1, "{p:?}");
     assert!(p[0].contains("｜状态：开发中｜"), "{}", p[0]);
 }
+
+/// A card that could not be written, and no further delivery: the scheduled run writes it
+/// (its follow-up is queued), and is done with it after.
+#[tokio::test]
+async fn a_card_that_could_not_be_written_is_written_by_the_next_scheduled_run() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[("HTTP_TIMEOUT_MS", "400"), ("RETRY_PERIOD", "1")]).await;
+    let id = "1120003271001000112";
+    let file = linked(&stack, &webhook, id, "冲刺 12").await;
+    stack.sandbox.inject(Fault {
+        method: Some("GET".into()),
+        path_prefix: "/tdoc/openapi/doc/v3/".into(),
+        kind: FaultKind::Status(503),
+        times: 0,
+    });
+    let events = change_quietly(&stack, id, &[("priority", "Low"), ("status", "developing")]).await;
+    let resp = match webhook
+        .invoke_with_deadline(Request::post_json(PATH, &events[0]).to_event(), Duration::from_millis(4_600))
+        .await
+    {
+        Invocation::Response(v) => harness::apigw::Response::from_value(&v),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(resp.status, 502, "{}", resp.body);
+    assert!(paras(&stack, &file)[0].contains("｜状态：规划中｜"), "not written yet");
+    stack.sandbox.clear_faults();
+    // TAPD does not deliver again (nothing says it would): the scheduled run shows the change.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let run = webhook.invoke(harness::apigw::scheduled_event()).await;
+    let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
+    assert_eq!(summary["followed_up"], 1, "{summary}");
+    let p = paras(&stack, &file);
+    assert!(p[0].contains("｜状态：开发中｜") && p[0].contains("｜优先级：Low｜"), "{}", p[0]);
+    assert_eq!(cards(&p, id), 1);
+    // Done with: the next run has nothing to follow.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let run = webhook.invoke(harness::apigw::scheduled_event()).await;
+    assert_eq!(run.response().unwrap()["followed_up"], 0, "{run:?}");
+    flows::assert_no_panic(&webhook);
+}
