@@ -42,6 +42,7 @@ use crate::tdoc::DocFile;
 use crate::time::now_millis;
 use crate::tokens::{Repeat, Tokens};
 use crate::upstream::UpstreamError;
+use futures_util::StreamExt;
 use made::Found;
 use std::time::Duration;
 
@@ -110,6 +111,9 @@ pub enum Outcome {
     /// Linking is paused in the workspace: the item waits, recorded, until it is resumed.
     Paused,
 }
+
+/// Pages of an iteration's items (of each kind) followed up after it is renamed: 2,000 items.
+const ITERATION_PAGES: u32 = 10;
 
 /// How often a paused workspace's waiting items are looked at again (resuming makes them
 /// due at once).
@@ -233,10 +237,54 @@ impl Linker {
             return Ok(Outcome::NotConnected);
         };
         let title = self.iteration_folder_title(ws, id.as_str(), deadline).await?;
-        Ok(match self.follow_iteration_title(ws, &account, id.as_str(), &title, deadline).await? {
+        let retitled = self.follow_iteration_title(ws, &account, id.as_str(), &title, deadline).await?;
+        // Its items' cards show its name: each is redrawn by a follow-up.
+        self.follow_iteration_items(ws, id, deadline).await?;
+        Ok(match retitled {
             placement::Retitle::Renamed => Outcome::Renamed,
             _ => Outcome::Unchanged,
         })
+    }
+
+    /// Queues a follow-up of every linked item in iteration `id`, so its card shows the
+    /// iteration's new name. Due once every instance's cached name of it has lapsed
+    /// ([`names::NAMES_TTL`]): a scheduled run on another warm instance could still hold the
+    /// old one. At most [`ITERATION_PAGES`] pages of each kind; more is left to the items'
+    /// next changes (and said in the log).
+    async fn follow_iteration_items(
+        &self,
+        ws: &crate::ids::WorkspaceId,
+        id: &crate::ids::IterationId,
+        deadline: Deadline,
+    ) -> Result<(), LinkError> {
+        let due = now_millis() + names::NAMES_TTL.as_millis() as u64;
+        let mut queued = 0usize;
+        for kind in crate::store::swept_kinds(self.cfg.link.link_tasks) {
+            for page in 1..=ITERATION_PAGES {
+                let items = self
+                    .tokens
+                    .call_tapd(&self.clients, deadline, |tok| async move {
+                        self.clients.tapd.list_in_iteration(&tok, ws, kind, id, page).await
+                    })
+                    .await?;
+                let full = items.len() >= crate::tapd::MAX_PAGE;
+                let keys: Vec<ItemKey> =
+                    items.into_iter().map(|i| ItemKey { workspace: ws.clone(), kind, id: i.id }).collect();
+                let recorded = self.clients.store.recorded(&keys).await?;
+                let store = &self.clients.store;
+                let queuing = futures_util::stream::iter(&recorded).map(|k| store.follow_later(k, due));
+                queuing.buffer_unordered(8).collect::<Vec<_>>().await.into_iter().collect::<Result<Vec<()>, _>>()?;
+                queued += recorded.len();
+                if !full {
+                    break;
+                }
+                if page == ITERATION_PAGES {
+                    tracing::warn!(workspace = %ws, iteration = %id, kind = kind.as_str(), "more items in the iteration than are followed up; the rest show its name at their next change");
+                }
+            }
+        }
+        tracing::info!(workspace = %ws, iteration = %id, items = queued, "the iteration's items' cards are redrawn by the scheduled run");
+        Ok(())
     }
 
     /// Claims a linked item and has its doc follow it ([`card::Follow`]). An item being linked
