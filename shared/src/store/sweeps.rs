@@ -189,6 +189,24 @@ impl Store {
         applied(out)
     }
 
+    /// Gives `unspent` requests taken from the current window and not spent back to it.
+    pub async fn return_budget(&self, unspent: u32, window_secs: u64) -> Result<(), StoreError> {
+        let window = now_secs() / window_secs.max(1);
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key("BUDGET#tapd", &window.to_string())))
+            .update_expression("ADD used :n")
+            // Never below nothing, and never creating a window's item.
+            .condition_expression("used >= :back")
+            .expression_attribute_values(":n", n(format!("-{unspent}")))
+            .expression_attribute_values(":back", n(unspent))
+            .send()
+            .await;
+        applied(out).map(|_| ())
+    }
+
     /// Takes `cost` calls from a Tencent Docs account's budget of the current slot (`limit`
     /// per `slot_secs`, shared by every instance); `false` when that would exceed it. One item
     /// per account per slot: in app-account mode every workspace's scheduled work writes it,

@@ -129,6 +129,30 @@ impl TapdClient {
         item_list_reply(status, &body, kind)
     }
 
+    /// One page (1-based) of the workspace's items of `kind` in iteration `iteration` (by the
+    /// documented `iteration_id` filter), oldest first, [`MAX_PAGE`] at a time.
+    pub async fn list_in_iteration(
+        &self,
+        token: &Secret,
+        workspace: &WorkspaceId,
+        kind: ItemKind,
+        iteration: &crate::ids::IterationId,
+        page: u32,
+    ) -> Result<Vec<TapdItem>, UpstreamError> {
+        let (limit, page) = (MAX_PAGE.to_string(), page.to_string());
+        let req =
+            self.http.get(format!("{}/{}", self.cfg.api_base, kind.api_path())).bearer_auth(token.expose()).query(&[
+                ("workspace_id", workspace.as_str()),
+                ("iteration_id", iteration.as_str()),
+                ("order", "created asc"),
+                ("fields", "id,name,title,created"),
+                ("limit", limit.as_str()),
+                ("page", page.as_str()),
+            ]);
+        let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
+        item_list_reply(status, &body, kind)
+    }
+
     /// How many of a workspace's items of `kind` were created at or after `since_ms`.
     pub async fn count_created_since(
         &self,
