@@ -155,6 +155,11 @@ struct Outcome {
     sizes: HashMap<(String, String), (u64, bool, bool)>,
     /// The functions' warnings and errors by message (and error), counted.
     warnings: BTreeMap<String, usize>,
+    /// Workspaces whose sweep completed a pass during the busy span; never begun one.
+    swept_once: usize,
+    never_swept: usize,
+    /// Outage workspaces with every missed item linked at the end.
+    small_current: usize,
     wall: Duration,
 }
 
@@ -275,9 +280,11 @@ pub async fn run(args: SimArgs) -> String {
     // every other one has a record left pending (due now), the rest none (the sweep's).
     let outage_span = 6 * 3600 * 1000 / s;
     let mut outage_items = Vec::new();
-    for w in 1..=args.outage_workspaces {
+    // Spread over the ring (which is in workspace id order), not bunched at its start.
+    let step = ((args.workspaces - 1) / args.outage_workspaces.max(1)).max(1);
+    for (w, ws) in ids.iter().enumerate().skip(1).step_by(step).take(args.outage_workspaces) {
+        let w = w / step;
         for j in 0..args.outage_items {
-            let ws = &ids[w];
             let id = format!("11{ws}9{j:07}");
             let at = now_ms() - outage_span
                 + (w * args.outage_items + j) as u64 * outage_span
@@ -454,6 +461,21 @@ pub async fn run(args: SimArgs) -> String {
     let cursor = store.sweep_cursor(&wid).await.ok().flatten();
     let backfill_progress = cursor.and_then(|c| c.progress(now_ms()));
     let twice = linked.values().filter(|&&n| n > 1).count();
+    // How far the sweeps got: workspaces with a pass completed in the busy span, and never reached.
+    let (mut swept_once, mut never) = (0, 0);
+    let since = now_ms() - busy_start.elapsed().as_millis() as u64;
+    for ws in &ids {
+        let wid = shared::ids::WorkspaceId::parse(ws).expect("workspace id");
+        match store.sweep_cursor(&wid).await.ok().flatten() {
+            Some(c) if c.last_complete_ms >= since => swept_once += 1,
+            Some(c) if !c.at_pass_start() => {}
+            _ => never += 1,
+        }
+    }
+    let small_current = outage_items
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|items| items.iter().all(|(_, id)| linked.contains_key(id)))
+        .count();
     let calls = up.calls();
     let ddb_calls = ddb.calls();
     let written: BTreeSet<(String, String)> =
@@ -482,6 +504,9 @@ pub async fn run(args: SimArgs) -> String {
         twice,
         sizes,
         warnings,
+        swept_once,
+        never_swept: never,
+        small_current,
         wall: started.elapsed(),
         args,
     };
@@ -606,7 +631,7 @@ fn render(o: &Outcome) -> String {
         format!(
             "Time compressed ×{} (every rate ×{}: the sandbox's TAPD limit {} per 10 min and `TAPD_BUDGET` {}, Tencent Docs' {} calls a minute per Open-Id and `TDOC_CALLS_PER_MINUTE` {}, live traffic, the schedule, `SWEEP_EVERY`, `RETRY_PERIOD`); figures are in **simulated** time unless marked real. \
          App-account mode: one Open-Id for every workspace. Seeded straight into the sandbox and the table in {:.0} s real: {} bound workspaces; workspace {} with a backfill of {} stories over the past year; \
-         a 6-hour outage's backlog of {} stories in {} workspaces (every other one with a record left pending, the rest none: the sweep's); live `story::create` deliveries at {} a minute over the small workspaces, through 3 warm instances. \
+         a 6-hour outage's backlog of {} stories in {} workspaces spread over the id order (every other one with a record left pending, the rest none: the sweep's); live `story::create` deliveries at {} a minute over the small workspaces, through 3 warm instances. \
          {:.0} s real of live traffic alone (idle), then {} simulated minutes ({:.0} s real) of scheduled runs every {} minutes (2 instances) beside the live traffic. The whole sim took {:.0} s real. \
          Not compressed: the function's {} s timeout and this machine's speed (2 cores, moto): a run has ×{} the time per simulated minute it has in production.\n",
             a.speed,
@@ -634,16 +659,17 @@ fn render(o: &Outcome) -> String {
 
     // TAPD per simulated 10 minutes.
     w(&mut t, "**TAPD's budget**, requests per simulated 10 minutes (the sandbox counts TAPD's window in real time: 10 real minutes with ×S the limit; the product's own window is the same):\n".into());
-    w(&mut t, "| sim minutes | TAPD requests | of limit 1800 | of budget 1500 | `429`s | Tencent Docs calls | scheduled runs | linked by runs |".into());
-    w(&mut t, "|---|---:|---:|---:|---:|---:|---:|---:|".into());
+    w(&mut t, "| sim minutes | TAPD requests | of limit 1800 | of budget 1500 | TAPD `429`s | Tencent Docs calls | Tencent Docs `429`s | scheduled runs | linked by runs |".into());
+    w(&mut t, "|---|---:|---:|---:|---:|---:|---:|---:|---:|".into());
     let buckets = (a.minutes / 10).max(1);
     let mut tapd_max: f64 = 0.0;
     for b in 0..buckets {
         let (lo, hi) = (b as f64 * 10.0, (b + 1) as f64 * 10.0);
         let in_b = |i: Instant| i >= o.busy_start && (lo..hi).contains(&sim_min(i));
         let tapd: Vec<&Call> = o.calls.iter().filter(|c| c.service == Service::Tapd && in_b(c.start)).collect();
-        let refused = tapd.iter().filter(|c| c.status == 429).count()
-            + o.calls.iter().filter(|c| c.service == Service::Tdoc && in_b(c.start) && c.status == 429).count();
+        let refused = tapd.iter().filter(|c| c.status == 429).count();
+        let tdoc_refused =
+            o.calls.iter().filter(|c| c.service == Service::Tdoc && in_b(c.start) && c.status == 429).count();
         let tdoc = o.calls.iter().filter(|c| c.service == Service::Tdoc && in_b(c.start)).count();
         let runs: Vec<&Run> = o.runs.iter().filter(|r| in_b(r.start)).collect();
         let linked: u64 = runs.iter().map(|r| r.summary["linked"].as_u64().unwrap_or(0)).sum();
@@ -652,7 +678,7 @@ fn render(o: &Outcome) -> String {
         w(
             &mut t,
             format!(
-                "| {lo:.0}–{hi:.0} | {} | {:.0} % | {:.0} % | {refused} | {tdoc} | {} | {linked} |",
+                "| {lo:.0}–{hi:.0} | {} | {:.0} % | {:.0} % | {refused} | {tdoc} | {tdoc_refused} | {} | {linked} |",
                 tapd.len(),
                 share * 100.0,
                 tapd.len() as f64 / TAPD_BUDGET as f64 * 100.0,
@@ -737,6 +763,21 @@ fn render(o: &Outcome) -> String {
         ),
     );
 
+    // What the upstream calls were, over the busy span.
+    let mut routes: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    for c in o.calls.iter().filter(|c| c.start >= o.busy_start && c.start < o.busy_end) {
+        let e = routes
+            .entry((if c.service == Service::Tapd { "TAPD" } else { "Tencent Docs" }, c.op.as_str()))
+            .or_default();
+        e.0 += 1;
+        e.1 += (c.status == 429) as usize;
+    }
+    let mut routes: Vec<_> = routes.into_iter().collect();
+    routes.sort_by_key(|r| std::cmp::Reverse(r.1.0));
+    let routes: Vec<String> =
+        routes.iter().take(12).map(|((svc, op), (n, r))| format!("{svc} `{op}` {n} ({r} `429`)")).collect();
+    w(&mut t, format!("Upstream calls over the busy span, by route: {}.\n", routes.join(", ")));
+
     // The runs.
     w(&mut t, "**Scheduled runs** (each run's summary; wall time real):\n".into());
     w(&mut t, "| at sim min | wall (real) | lanes | rounds | seen | linked | found by sweep | swept | failed | out of budget |".into());
@@ -804,6 +845,13 @@ fn render(o: &Outcome) -> String {
                     format!("every one by simulated minute {:.0} (measured at the schedule's ticks)", secs / 60.0),
                 None => "not all within the simulated span".into(),
             }
+        ),
+    );
+    w(
+        &mut t,
+        format!(
+            "**Sweeps**: of {} workspaces, {} completed a sweep pass during the busy span, {} never began one (`SWEEP_EVERY` is 10 simulated minutes). Outage workspaces with every missed item linked at the end: {} of {}.\n",
+            a.workspaces, o.swept_once, o.never_swept, o.small_current, a.outage_workspaces
         ),
     );
     // Backfill.

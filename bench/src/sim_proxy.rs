@@ -40,7 +40,7 @@ pub struct Call {
     pub status: u16,
     /// Tencent Docs: the `Open-Id` header (the account the call spends).
     pub open_id: Option<String>,
-    /// DynamoDB: the operation.
+    /// DynamoDB: the operation; TAPD and Tencent Docs: the method and path, ids elided.
     pub op: String,
     /// DynamoDB: read request units the answer cost.
     pub read_units: f64,
@@ -107,13 +107,32 @@ async fn forward(State(st): State<Shared>, req: Request) -> Response {
         _ => Service::Tapd,
     };
     let open_id = parts.headers.get("open-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let op = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.rsplit('.').next())
-        .unwrap_or("")
-        .to_owned();
+    let route = || {
+        let segs: Vec<String> = parts
+            .uri
+            .path()
+            .split('/')
+            .map(|seg| {
+                if seg.bytes().any(|b| b.is_ascii_digit()) || seg.contains('$') {
+                    "{id}".into()
+                } else {
+                    seg.to_owned()
+                }
+            })
+            .collect();
+        format!("{} {}", parts.method, segs.join("/"))
+    };
+    let op = if service != Service::Dynamo {
+        route()
+    } else {
+        parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("")
+            .to_owned()
+    };
     let request: Value =
         if service == Service::Dynamo { serde_json::from_slice(&body).unwrap_or_default() } else { Value::Null };
     let mut out = st.client.request(parts.method.clone(), format!("{}{path_and_query}", st.upstream));
