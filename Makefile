@@ -57,9 +57,14 @@ demo: venv
 	cargo run --quiet -p devstack --bin devstack -- demo --port $(or $(PORT),3000)
 
 ## bench: cold start, latency, round trips, memory and size; rewrites BENCHMARKS.md (BENCH_ARM64=1: arm64 too)
-.PHONY: bench
+.PHONY: bench bench-sim
 bench: venv
 	bash bench/run.sh
+	bash bench/run.sh --sim
+
+## bench-sim: only the simulation bench (#36: thousands of workspaces, a backfill, an outage, live traffic; SIM_ARGS=--short for a quick one)
+bench-sim: venv
+	bash bench/run.sh --sim $(SIM_ARGS)
 
 ## fuzz: every fuzz target for FUZZ_SECONDS (default 60) each, seeded from the sandbox (fuzz/README.md)
 .PHONY: fuzz

@@ -5,6 +5,7 @@
 #   BENCH_ARM64=1 make bench      # also the arm64 Lambda packages (`make build`'s build), for their size
 #   bash bench/run.sh --warm 50   # extra arguments go to the runner (see `--help`); without any,
 #                                 # release and test-release side by side, and the latency mode
+#   bash bench/run.sh --sim [--short]  # only the simulation bench (bench/src/sim.rs, `make bench-sim`)
 #
 # Each cargo invocation unifies the features of what it builds, so the two functions are built
 # on their own (exactly the features `make build` gives them, no test-only ones) and the floor
@@ -17,6 +18,11 @@ start=$(date +%s)
 
 bash scripts/venv.sh
 
+if [ "${1:-}" = --sim ]; then
+  # The simulation needs only the runner and the release tapd-webhook.
+  cargo build --profile bench-runner -p bench --features runner --bin bench-runner
+  cargo build --release -p tapd-webhook
+else
 # The runner builds alongside: the release builds spend minutes in single-threaded LTO links.
 cargo build --profile bench-runner -p bench --features runner --bin bench-runner &
 runner=$!
@@ -34,6 +40,7 @@ if [ "${BENCH_ARM64:-0}" = 1 ]; then
   PATH="$ROOT/.venv/bin:$PATH" XDG_CACHE_HOME="$ROOT/.local/cache" ZIG_GLOBAL_CACHE_DIR="$ROOT/.local/cache/zig" \
     bash -c 'cargo lambda build --release --arm64 -p oauth -p tapd-webhook &&
              cargo lambda build --release --arm64 -p bench --bin floor'
+fi
 fi
 echo "bench: built in $(( $(date +%s) - start )) s" >&2
 

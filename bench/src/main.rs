@@ -34,6 +34,8 @@ mod console;
 mod proxy;
 mod refusals;
 mod report;
+mod sim;
+mod sim_proxy;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -831,6 +833,10 @@ async fn drop_table(table: &str) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // `--sim`: the simulation bench (sim.rs), its own arguments and section of BENCHMARKS.md.
+    if std::env::args().nth(1).as_deref() == Some("--sim") {
+        return sim::main(std::env::args().skip(2)).await;
+    }
     let args = parse_args();
     let started = Instant::now();
     let machine = report::Machine::probe();
