@@ -215,9 +215,15 @@ impl Linker {
         summary.lock().await.workspaces = lanes.len() as u32;
         let mut next_start = None;
         let mut idle_rounds = 0;
+        // The lane after the last one served: where the next run goes on when this one ends
+        // by its deadline inside a round (thousands of lanes), so the ring moves on.
+        let mut after_served: Option<WorkspaceId> = None;
         loop {
             lanes.retain(Lane::has_work);
             if lanes.is_empty() || purse.spent_out() || !deadline.has_reserves(3) {
+                if !lanes.is_empty() && !purse.spent_out() && next_start.is_none() {
+                    next_start = after_served;
+                }
                 break;
             }
             let k = fair::per_turn(CONCURRENCY, lanes.len());
@@ -237,6 +243,9 @@ impl Linker {
             self.heed_tapd(purse).await?;
             lanes = Vec::with_capacity(served.len());
             let mut progressed = false;
+            if let Some(i) = served.iter().rposition(|(_, result, starved)| matches!(result, Ok(true)) && !starved) {
+                after_served = Some(served[(i + 1) % served.len()].0.ws.clone());
+            }
             for (lane, result, starved) in served {
                 progressed |= result?;
                 if starved && next_start.is_none() {

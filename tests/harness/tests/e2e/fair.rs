@@ -197,3 +197,35 @@ async fn scheduled_work_keeps_to_tencent_docs_calls_per_open_id() {
     assert_eq!(linked, 90, "all linked, a minute's share at a time");
     assert!(started.elapsed() > std::time::Duration::from_secs(60), "more than a minute's worth took over a minute");
 }
+
+/// Thousands of lanes make a run end at its deadline inside its first round: the next run goes
+/// on after the last lane served, not from the first again (else the ring never reaches the
+/// workspaces late in it). Here thirty workspaces, each link slowed by TAPD, and a short run.
+#[tokio::test]
+async fn a_run_cut_by_its_deadline_is_followed_by_one_that_goes_on_from_there() {
+    harness::needs_local_stack!();
+    let (stack, _) = flows::connected(&[]).await;
+    let oauth = stack.oauth().await;
+    let plan: Vec<(String, String)> = (0..30).map(|n| (format!("200037{n:02}"), format!("ring{n:02}"))).collect();
+    for (n, (ws, acct)) in plan.iter().enumerate() {
+        assert_eq!(stack.connect(&oauth, ws, acct).await.status, 200);
+        stack.sandbox.add_item(ws, ItemKind::Story, &format!("11{ws}{n:09}"), &format!("Missed {acct}"));
+    }
+    // Every TAPD story call (list and read) takes a second.
+    stack.sandbox.inject(sandbox::Fault {
+        method: Some("GET".into()),
+        path_prefix: "/tapd/api/stories".into(),
+        kind: sandbox::FaultKind::Delay(std::time::Duration::from_millis(1_000)),
+        times: 0,
+    });
+    let webhook = stack.spawn("tapd-webhook", &[("TDOC_CALLS_PER_MINUTE", "100000")]).await;
+    let run = webhook.invoke_with_deadline(scheduled_event(), std::time::Duration::from_secs(11)).await;
+    let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
+    let linked: Vec<&str> =
+        plan.iter().filter(|(_, acct)| docs_of(&stack, acct) > 0).map(|(ws, _)| ws.as_str()).collect();
+    assert!(!linked.is_empty() && linked.len() < plan.len(), "a part served: {linked:?} {summary}");
+    let start = stack.store().await.fair_start().await.unwrap().expect("where the next run goes on");
+    let start_acct = &plan.iter().find(|(ws, _)| ws == start.as_str()).expect("one of them").1;
+    assert_eq!(docs_of(&stack, start_acct), 0, "the next run starts at a workspace not yet served: {start}");
+    assert!(start.as_str() > *linked.last().unwrap(), "after the last served: {start} {linked:?}");
+}
