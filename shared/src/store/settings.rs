@@ -390,27 +390,34 @@ impl Store {
         self.update_remembered_folder(ws, key, folder_id, "SET title_refused = :t", Some(wanted)).await
     }
 
-    /// Takes the lease to make the folder under `key` until `until_ms`; false while another
-    /// holds one, or once a folder is remembered.
+    /// Takes the lease to make the folder under `key` until `until_ms`: `None` while another
+    /// holds one, or once a folder is remembered; else when the first lease on it was taken
+    /// (ms): no create for it can have been sent before, so a look for one made by an earlier
+    /// attempt reads back to then, not the whole parent.
     pub async fn take_folder_lease(
         &self,
         ws: &WorkspaceId,
         key: &str,
         owner: &str,
         until_ms: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
+        let now = crate::time::now_millis();
         let out = self
             .folder_update(ws, key)
-            .update_expression("SET making_owner = :o, making_until = :u")
+            .update_expression("SET making_owner = :o, making_until = :u, first_making = if_not_exists(first_making, :now)")
             .condition_expression(
                 "attribute_not_exists(folder_id) AND (attribute_not_exists(making_until) OR making_until < :now OR making_owner = :o)",
             )
             .expression_attribute_values(":o", s(owner))
             .expression_attribute_values(":u", n(until_ms))
-            .expression_attribute_values(":now", n(crate::time::now_millis()))
+            .expression_attribute_values(":now", n(now))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        applied(out)
+        match out {
+            Ok(o) => Ok(Some(o.attributes.as_ref().and_then(|a| super::get_n(a, "first_making")).unwrap_or(now))),
+            Err(e) => applied(Err::<(), _>(e)).map(|_| None),
+        }
     }
 
     /// Lets go of `owner`'s lease on the folder under `key` (its making failed): the next
@@ -484,6 +491,7 @@ impl Store {
 
     /// Forgets the folder under `key` if it is still `folder_id` (a person deleted it).
     pub async fn forget_folder(&self, ws: &WorkspaceId, key: &str, folder_id: &str) -> Result<(), StoreError> {
-        self.update_remembered_folder(ws, key, folder_id, "REMOVE folder_id, title", None).await
+        // A folder made from now on is made afresh: a look for it reads back to its first lease.
+        self.update_remembered_folder(ws, key, folder_id, "REMOVE folder_id, title, first_making", None).await
     }
 }

@@ -442,21 +442,23 @@ async fn one_instance_at_a_time_makes_a_folder_and_its_titles_are_remembered() {
     let (store, _) = store().await;
     let w = ws("20003271");
     let until = now_millis() + 30_000;
-    assert!(store.take_folder_lease(&w, "done#f1", "a", until).await.unwrap());
-    assert!(!store.take_folder_lease(&w, "done#f1", "b", until).await.unwrap(), "held by a");
-    assert!(store.take_folder_lease(&w, "done#f1", "a", until).await.unwrap(), "its holder may take it again");
-    // Another folder is another lease; a lapsed lease is taken over.
-    assert!(store.take_folder_lease(&w, "done#f2", "b", now_millis() - 1).await.unwrap());
-    assert!(store.take_folder_lease(&w, "done#f2", "c", until).await.unwrap());
+    let first = store.take_folder_lease(&w, "done#f1", "a", until).await.unwrap().expect("taken");
+    assert!(store.take_folder_lease(&w, "done#f1", "b", until).await.unwrap().is_none(), "held by a");
+    // Its holder may take it again; the first lease's time stays (a look reads back to it).
+    assert_eq!(store.take_folder_lease(&w, "done#f1", "a", until).await.unwrap(), Some(first));
+    // Another folder is another lease; a lapsed lease is taken over, from the first lease's time.
+    let f2 = store.take_folder_lease(&w, "done#f2", "b", now_millis() - 1).await.unwrap().expect("taken");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(store.take_folder_lease(&w, "done#f2", "c", until).await.unwrap(), Some(f2));
     // Let go by its holder (its making failed): the next takes it at once; a stranger's
     // release changes nothing.
     store.release_folder_lease(&w, "done#f2", "b").await.unwrap();
-    assert!(!store.take_folder_lease(&w, "done#f2", "d", until).await.unwrap(), "still c's");
+    assert!(store.take_folder_lease(&w, "done#f2", "d", until).await.unwrap().is_none(), "still c's");
     store.release_folder_lease(&w, "done#f2", "c").await.unwrap();
-    assert!(store.take_folder_lease(&w, "done#f2", "d", until).await.unwrap());
+    assert!(store.take_folder_lease(&w, "done#f2", "d", until).await.unwrap().is_some());
     // Once remembered, nobody makes it again.
     assert_eq!(store.remember_folder(&w, "done#f1", "folder$D").await.unwrap(), "folder$D");
-    assert!(!store.take_folder_lease(&w, "done#f1", "b", until).await.unwrap());
+    assert!(store.take_folder_lease(&w, "done#f1", "b", until).await.unwrap().is_none());
 
     assert_eq!(store.remember_folder(&w, "iter#7", "folder$I").await.unwrap(), "folder$I");
     let titles = store.folder_titled(&w, "iter#7").await.unwrap().unwrap();
