@@ -187,12 +187,48 @@ impl RateGauge {
     }
 }
 
+/// Requests made to each provider, counted by [`metered`] for the work it wraps.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Used {
+    pub tapd: u32,
+    pub tdoc: u32,
+}
+
+tokio::task_local! {
+    static METER: std::cell::Cell<Used>;
+}
+
+/// Runs `work`, counting the requests it sends to each provider (sent, whatever the reply:
+/// a provider counts what reaches it). The scheduled run pays its budgets with these
+/// counts rather than an estimate ([`crate::link::fair`]). Work it runs side by side in the
+/// same task is counted; work spawned onto other tasks would not be (the link spawns none).
+pub async fn metered<F: std::future::Future>(work: F) -> (F::Output, Used) {
+    METER
+        .scope(std::cell::Cell::new(Used::default()), async move {
+            let out = work.await;
+            (out, METER.with(|m| m.get()))
+        })
+        .await
+}
+
+fn count(service: Service) {
+    let _ = METER.try_with(|m| {
+        let mut u = m.get();
+        match service {
+            Service::Tapd => u.tapd += 1,
+            Service::Tdoc => u.tdoc += 1,
+        }
+        m.set(u);
+    });
+}
+
 /// [`send`], noting what the reply says of the rate budget in `gauge`.
 pub(crate) async fn send_gauged(
     service: Service,
     req: reqwest::RequestBuilder,
     gauge: &RateGauge,
 ) -> Result<(u16, Vec<u8>), UpstreamError> {
+    count(service);
     let resp = req.send().await.map_err(|e| transport(service, e))?;
     let status = resp.status().as_u16();
     gauge.observe(status, resp.headers());
@@ -202,6 +238,7 @@ pub(crate) async fn send_gauged(
 
 /// A sent request's status and body, or the transport failure as an `UpstreamError`.
 pub(crate) async fn send(service: Service, req: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), UpstreamError> {
+    count(service);
     let resp = req.send().await.map_err(|e| transport(service, e))?;
     let status = resp.status().as_u16();
     let body = resp.bytes().await.map_err(|e| transport(service, e))?;
@@ -258,6 +295,28 @@ pub(crate) fn short(msg: &str) -> String {
 #[cfg(test)]
 mod gauge_tests {
     use super::*;
+
+    #[tokio::test]
+    async fn metered_work_counts_what_it_sends_side_by_side_and_nothing_outside() {
+        count(Service::Tapd);
+        let work = async {
+            let one = async { count(Service::Tapd) };
+            let two = async {
+                count(Service::Tdoc);
+                count(Service::Tapd)
+            };
+            futures_util::future::join(one, two).await;
+        };
+        let ((), used) = metered(work).await;
+        assert_eq!(used, Used { tapd: 2, tdoc: 1 });
+        let ((), nested_outer) = metered(async {
+            let ((), inner) = metered(async { count(Service::Tdoc) }).await;
+            assert_eq!(inner, Used { tapd: 0, tdoc: 1 });
+        })
+        .await;
+        // Each link is paid on its own: an inner meter's requests are not the outer's.
+        assert_eq!(nested_outer, Used::default());
+    }
 
     #[test]
     fn the_gauge_keeps_what_tapd_said_of_the_budget() {

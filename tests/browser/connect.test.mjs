@@ -5,7 +5,9 @@
 // through in the same browser, and refused from another browser (a fresh context).
 // Last, the walk a person takes, in Chinese (walkInChinese): connect, create a story through
 // the TAPD sandbox's form, see the comment linking its doc, open the doc, follow its link
-// back; screenshots of each step in .local/browser/, and CJK text must render.
+// back, move the story to 开发中 and then 已实现 through its page's form and see the doc's card
+// follow and the doc land in 已完成 (walkTheStoryToDone); screenshots of each step in
+// .local/browser/, and CJK text must render.
 //
 // Run through tests/browser/run.sh (installs Chromium and playwright-core, builds devstack).
 // Environment: DEVSTACK_BIN (default target/debug/devstack), CHROMIUM (default /usr/bin/chromium).
@@ -371,12 +373,106 @@ async function walkInChinese(base, env) {
     check((await docPage.locator('#title').innerText()).includes(title), 'back on the story page');
     await shot(docPage, 'back-to-story');
 
+    await walkTheStoryToDone(context, docPage, storyUrl, title, shot);
+
     await walkTheConsole(base, context, shot, env);
 
     await checkCjkRenders(docPage, shots);
   } finally {
     await browser.close();
   }
+}
+
+// The story moves on, as a person moves it on its TAPD page: its form sets 开发中 and an owner,
+// TAPD delivers the change to the product (devstack's tapd-webhook), and the doc, opened from
+// the story's comment, shows the new status and owner in its card (the person's text below it
+// kept); then 已实现 (an end status of the workflow): the card says so, the doc page says the doc
+// is in 已完成, and that folder's page lists it (its parent folder no longer does).
+async function walkTheStoryToDone(context, page, storyUrl, title, shot) {
+  // Saves the story page's form and waits for TAPD's deliveries to have been answered.
+  const save = async (status, owner) => {
+    await page.locator('select#status').selectOption(status);
+    if (owner !== undefined) await page.locator('#owner').fill(owner);
+    await Promise.all([page.waitForURL((u) => u.searchParams.has('updated')), page.locator('#save').click()]);
+    const note = await page.locator('#updated').innerText();
+    check(note.includes('（HTTP 200）'), `the product answered the deliveries: ${note}`);
+    check((await page.locator('#field-status').innerText()) === status, `the story page shows ${status}`);
+  };
+  // Opens the doc from the story's comment (a new tab), reloading until its card shows `want`.
+  const openDoc = async (want) => {
+    const [doc] = await Promise.all([
+      context.waitForEvent('page'),
+      page.locator('#comments a', { hasText: title }).click(),
+    ]);
+    doc.setDefaultTimeout(15_000);
+    await doc.waitForLoadState();
+    let card = '';
+    await until(`the card to show ${want.join(', ')}`, 15_000, async () => {
+      card = await doc.locator('#first-block').innerText();
+      if (want.every((w) => card.includes(w))) return true;
+      await doc.reload();
+      return false;
+    }).catch((e) => {
+      throw new Error(`${e.message}; the card: ${JSON.stringify(card)}`);
+    });
+    check(card.includes(title) && card.includes(storyUrl), `the card names the story and links it: ${card}`);
+    const text = await doc.locator('#content').innerText();
+    check(text.includes('作为财务人员，我希望按月导出所有项目的成本报表。'), `the text under the card stays: ${text}`);
+    return { doc, card };
+  };
+
+  step('中文: on the story page, 状态 开发中 and 处理人 anyechen, 保存');
+  await page.locator('select#status').selectOption('开发中');
+  await page.locator('#owner').fill('anyechen');
+  await shot(page, 'story-edit');
+  await save('开发中', 'anyechen');
+  check((await page.locator('#field-owner').innerText()) === 'anyechen', 'the story page shows the owner');
+  await shot(page, 'story-developing');
+
+  step('中文: open the doc from the comment: the card shows 开发中 and anyechen');
+  const developing = await openDoc(['状态：开发中', '处理人：anyechen']);
+  const before = await developing.doc.locator('#location').innerText();
+  check(!before.includes('已完成'), `a story in progress is not in 已完成: ${before}`);
+  await shot(developing.doc, 'doc-card-developing');
+  await developing.doc.close();
+
+  step('中文: 状态 已实现 (an end status), 保存');
+  await save('已实现');
+  await shot(page, 'story-done');
+
+  step('中文: the doc\'s card shows 已实现; the doc is in 已完成');
+  const { doc, card } = await openDoc(['状态：已实现']);
+  check(card.includes('处理人：anyechen') && !card.includes('开发中'), `the card holds the new status only: ${card}`);
+  const crumbs = doc.locator('#location a.folder');
+  const where = await crumbs.allInnerTexts();
+  check(where.at(-1) === '已完成' && where.length >= 2, `the doc page says it is in 已完成 of its folder: ${JSON.stringify(where)}`);
+  await shot(doc, 'doc-card-done');
+
+  step('中文: the 已完成 folder\'s page lists the doc; its parent folder no longer does');
+  const parent = where.at(-2);
+  await Promise.all([doc.waitForURL((u) => u.pathname.startsWith('/tdoc/folder/')), crumbs.last().click()]);
+  check((await doc.locator('#title').innerText()) === '已完成', 'on the 已完成 folder page');
+  const listed = doc.locator('#entries li.file a', { hasText: title });
+  check((await listed.count()) === 1, `已完成 lists the doc: ${await doc.locator('main').innerText()}`);
+  await shot(doc, 'folder-done');
+  // On a folder's page the last link of where it is leads to its parent.
+  await Promise.all([
+    doc.waitForURL((u) => u.pathname.startsWith('/tdoc/folder/')),
+    doc.locator('#location a.folder').last().click(),
+  ]);
+  check((await doc.locator('#title').innerText()) === parent, `on the parent folder's page (${parent})`);
+  check(
+    (await doc.locator('#entries li.folder a', { hasText: '已完成' }).count()) === 1,
+    `the parent folder holds one 已完成: ${await doc.locator('main').innerText()}`,
+  );
+  check((await doc.locator('#entries li.file a', { hasText: title }).count()) === 0, 'the doc left its parent folder');
+  await shot(doc, 'folder-parent');
+
+  step('中文: the doc opens from 已完成');
+  await doc.goBack();
+  await Promise.all([doc.waitForURL((u) => u.pathname.startsWith('/tdoc/doc/')), listed.click()]);
+  check((await doc.locator('#title').innerText()) === title, 'the doc opens from its folder');
+  await doc.close();
 }
 
 // The console, as the team lead: sign in with TAPD, see the linked story and a waiting one

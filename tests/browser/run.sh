@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The browser test (part of `make test`): headless Chromium, driven by Playwright, clicks
 # through the connect flow on devstack (`make run`'s stack) and checks that a webhook then
-# produces a doc; then walks it as a person, in Chinese, through the TAPD sandbox's pages
-# (screenshots in .local/browser/). See connect.test.mjs.
+# produces a doc; then walks it as a person, in Chinese, through the TAPD sandbox's pages: a story
+# made, its doc opened, the story moved to 开发中 and 已实现 with its page's form, the doc's card
+# following and the doc found in 已完成 (screenshots in .local/browser/). See connect.test.mjs.
 #
 # Finds an installed Chromium or Google Chrome (CHROMIUM, else Debian's /usr/bin/chromium, Fedora's
 # /usr/bin/chromium-browser, the snap, Homebrew's, /Applications/{Google Chrome,Chromium}.app, or

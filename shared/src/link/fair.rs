@@ -28,7 +28,7 @@ use tokio::sync::Mutex;
 use super::Linker;
 use crate::ids::WorkspaceId;
 use crate::store::{Account, DueItem, StoreError};
-use crate::upstream::RateSeen;
+use crate::upstream::{RateSeen, Used};
 
 /// An upstream budget scheduled work spends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,8 @@ pub enum Budget {
     TdocFiles(Account),
 }
 
-/// Tencent Docs calls one link makes, about (create, write, permission, a look now and then).
+/// Tencent Docs calls reserved for one link (create, write, permission, a look now and then);
+/// settled with what it actually sent, like [`ITEM_COST`].
 pub(super) const TDOC_ITEM_COST: u32 = 4;
 /// Tencent Docs counts in a sliding minute; the table counts in slots of this many seconds,
 /// each allowed a seventh of the scheduled share (five sixths of `TDOC_CALLS_PER_MINUTE`,
@@ -66,9 +67,11 @@ pub const LIVE_SHARE_DEN: u32 = 6;
 /// slow-down in the same window).
 pub const COOL_MS: u64 = 30_000;
 
-/// TAPD requests one link costs, about (the item, the comment, a token now and then, and
-/// the card's names: the workflow, its end statuses and the iteration, once per workspace
-/// and instance; an estimate on the safe side, so the budget is never overspent).
+/// TAPD requests reserved for one link before it starts (the item, the comment, a token now
+/// and then, and the card's names: the workflow, its end statuses and the iteration, once per
+/// workspace and instance): on the safe side, so links in flight never overspend the window.
+/// Once the link is done, it pays what it actually sent ([`Turn::settle`]): most links send
+/// two, so the rest goes back to the run's purse.
 pub(super) const ITEM_COST: u32 = 5;
 /// Budget is taken from the table this many requests at a time, not one write per call.
 const BUDGET_CHUNK: u32 = 30;
@@ -77,8 +80,12 @@ const BUDGET_CHUNK: u32 = 30;
 /// request for more was refused (the window is spent).
 pub(super) struct Purse {
     left: Mutex<u32>,
-    /// Tencent Docs calls taken from the table and not yet spent, per account.
-    tdoc_left: Mutex<std::collections::HashMap<String, u32>>,
+    /// The budget window `left` was last taken from: what is left at the run's end goes back
+    /// to it, if it is still the current one.
+    window: std::sync::atomic::AtomicU64,
+    /// Tencent Docs calls taken from the table and not yet spent, per account, with the slot
+    /// they were taken from: they are spent only within it (a later slot has its own share).
+    tdoc_left: Mutex<std::collections::HashMap<String, (u64, u32)>>,
     spent_out: AtomicBool,
     /// When the run began, ms: a `429` since then slows the schedule down.
     began_ms: u64,
@@ -89,6 +96,7 @@ impl Purse {
     pub(super) fn new() -> Self {
         Self {
             left: Mutex::new(0),
+            window: Default::default(),
             tdoc_left: Mutex::new(Default::default()),
             spent_out: AtomicBool::new(false),
             began_ms: crate::time::now_millis(),
@@ -132,10 +140,54 @@ impl<'a> Turn<'a> {
         Ok(true)
     }
 
+    /// Reserves what one link may spend: the account's Tencent Docs calls (when connected),
+    /// then TAPD's requests. `None`: the budget is spent for now (nothing is taken).
+    pub(super) async fn reserve(&self, account: Option<Account>) -> Result<Option<Reserved>, StoreError> {
+        if let Some(account) = &account
+            && !self.may_spend(Budget::TdocFiles(account.clone()), TDOC_ITEM_COST).await?
+        {
+            return Ok(None);
+        }
+        if !self.may_spend(Budget::Tapd, ITEM_COST).await? {
+            // The Tencent Docs calls taken are not lost: they go back to the purse.
+            if let Some(account) = &account {
+                self.linker.settle_tdoc(self.purse, account, TDOC_ITEM_COST, 0).await?;
+            }
+            return Ok(None);
+        }
+        Ok(Some(Reserved { account }))
+    }
+
+    /// Pays for a link with what it sent (`used`, from [`crate::upstream::metered`]) rather
+    /// than its reservation: what it did not use goes back to the purse for the next links;
+    /// what it used beyond (a token, a retry, a look) is taken too, so the table counts every
+    /// request that was sent.
+    pub(super) async fn settle(&self, reserved: &Reserved, used: Used) -> Result<(), StoreError> {
+        self.linker.settle_tapd(self.purse, ITEM_COST, used.tapd).await?;
+        if let Some(account) = &reserved.account {
+            self.linker.settle_tdoc(self.purse, account, TDOC_ITEM_COST, used.tdoc).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `work`, for which `reserved` TAPD requests were taken, and pays what it sent
+    /// (a list call's token refresh included).
+    pub(super) async fn pay_tapd<T>(&self, reserved: u32, work: impl Future<Output = T>) -> Result<T, StoreError> {
+        let (out, used) = crate::upstream::metered(work).await;
+        self.linker.settle_tapd(self.purse, reserved, used.tapd).await?;
+        Ok(out)
+    }
+
     /// Whether the turn could still pay for `n` more calls (without taking them).
     pub(super) async fn has_allowance(&self, n: u32) -> bool {
         *self.allowance.lock().await >= n && !self.purse.spent_out()
     }
+}
+
+/// What a link was given before it started: [`ITEM_COST`] TAPD requests and, when the
+/// workspace is connected, [`TDOC_ITEM_COST`] of its account's Tencent Docs calls.
+pub(super) struct Reserved {
+    account: Option<Account>,
 }
 
 /// The scheduled work's budget per window: `TAPD_BUDGET`, or less when TAPD says its app's
@@ -177,8 +229,12 @@ impl Linker {
     /// it is spent (that account's work waits; other accounts' goes on).
     pub(super) async fn spend_tdoc(&self, purse: &Purse, account: &Account, cost: u32) -> Result<bool, StoreError> {
         let key = tdoc_budget_key(account);
+        let slot = crate::time::now_secs() / TDOC_SLOT_SECS;
         let mut all = purse.tdoc_left.lock().await;
-        let left = all.entry(key.clone()).or_insert(0);
+        let (taken_in, left) = all.entry(key.clone()).or_insert((slot, 0));
+        if *taken_in != slot {
+            (*taken_in, *left) = (slot, 0);
+        }
         if *left < cost {
             // One link's worth at a time: a slot holds few, and what one run took and did not
             // spend would be lost to the others.
@@ -196,9 +252,73 @@ impl Linker {
         Ok(true)
     }
 
+    /// Settles a link's Tencent Docs calls: `reserved` taken, `used` sent.
+    pub(super) async fn settle_tdoc(
+        &self,
+        purse: &Purse,
+        account: &Account,
+        reserved: u32,
+        used: u32,
+    ) -> Result<(), StoreError> {
+        let key = tdoc_budget_key(account);
+        let slot = crate::time::now_secs() / TDOC_SLOT_SECS;
+        let mut all = purse.tdoc_left.lock().await;
+        let (taken_in, left) = all.entry(key.clone()).or_insert((slot, 0));
+        if used <= reserved {
+            // Unused calls count only in the slot they were taken from.
+            if *taken_in == slot {
+                *left += reserved - used;
+            }
+            return Ok(());
+        }
+        let mut over = used - reserved;
+        if *taken_in == slot {
+            let from_left = over.min(*left);
+            (*left, over) = (*left - from_left, over - from_left);
+        }
+        if over > 0 {
+            // Sent already: counted whatever the slot holds, so others see it.
+            self.clients.store.take_tdoc_budget(&key, over, u32::MAX, TDOC_SLOT_SECS).await?;
+        }
+        Ok(())
+    }
+
+    /// Settles a link's TAPD requests: `reserved` taken, `used` sent.
+    pub(super) async fn settle_tapd(&self, purse: &Purse, reserved: u32, used: u32) -> Result<(), StoreError> {
+        let mut left = purse.left.lock().await;
+        if used <= reserved {
+            *left += reserved - used;
+            return Ok(());
+        }
+        let over = used - reserved;
+        let from_left = over.min(*left);
+        *left -= from_left;
+        if over > from_left {
+            // Sent already: counted in the window (unless every instance is cooling down,
+            // when nobody takes from it anyway).
+            self.clients.store.take_budget(over - from_left, u32::MAX, self.cfg.budget_window_secs).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives what the run took from the TAPD window and did not spend back to it, so the next
+    /// run (or another instance) can spend it: the window's budget is used, not stranded.
+    pub(super) async fn give_back(&self, purse: &Purse) -> Result<(), StoreError> {
+        let left = std::mem::take(&mut *purse.left.lock().await);
+        let window = self.cfg.budget_window_secs;
+        if left > 0 && purse.window.load(Ordering::Relaxed) == crate::time::now_secs() / window.max(1) {
+            self.clients.store.return_budget(left, window).await?;
+        }
+        Ok(())
+    }
+
     /// Takes `cost` requests from the TAPD budget; `false` when the window's budget is spent.
     pub(super) async fn spend(&self, purse: &Purse, cost: u32) -> Result<bool, StoreError> {
         let mut left = purse.left.lock().await;
+        if purse.window.load(Ordering::Relaxed) != crate::time::now_secs() / self.cfg.budget_window_secs.max(1) {
+            // Taken from a window that has ended: the new one is counted afresh.
+            *left = 0;
+        }
         if *left < cost {
             if purse.spent_out() {
                 return Ok(false);
@@ -210,6 +330,7 @@ impl Linker {
             let chunk = BUDGET_CHUNK.max(cost);
             let limit = scheduled_limit(self.cfg.tapd_budget, &self.clients.tapd.gauge.seen());
             let window = self.cfg.budget_window_secs;
+            purse.window.store(crate::time::now_secs() / window.max(1), Ordering::Relaxed);
             if !self.clients.store.take_budget(chunk, limit, window).await? {
                 // What is left of the window, if less than a chunk.
                 let rest = limit.saturating_sub(self.clients.store.budget_used(window).await?);

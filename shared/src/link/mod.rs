@@ -43,6 +43,7 @@ use crate::tdoc::DocFile;
 use crate::time::now_millis;
 use crate::tokens::{Repeat, Tokens};
 use crate::upstream::UpstreamError;
+use futures_util::StreamExt;
 use made::Found;
 use std::time::Duration;
 
@@ -123,6 +124,9 @@ pub enum Outcome {
     /// Linking is paused in the workspace: the item waits, recorded, until it is resumed.
     Paused,
 }
+
+/// Pages of an iteration's items (of each kind) followed up after it is renamed: 2,000 items.
+const ITERATION_PAGES: u32 = 10;
 
 /// How often a paused workspace's waiting items are looked at again (resuming makes them
 /// due at once).
@@ -246,10 +250,54 @@ impl Linker {
             return Ok(Outcome::NotConnected);
         };
         let title = self.iteration_folder_title(ws, id.as_str(), deadline).await?;
-        Ok(match self.follow_iteration_title(ws, &account, id.as_str(), &title, deadline).await? {
+        let retitled = self.follow_iteration_title(ws, &account, id.as_str(), &title, deadline).await?;
+        // Its items' cards show its name: each is redrawn by a follow-up.
+        self.follow_iteration_items(ws, id, deadline).await?;
+        Ok(match retitled {
             placement::Retitle::Renamed => Outcome::Renamed,
             _ => Outcome::Unchanged,
         })
+    }
+
+    /// Queues a follow-up of every linked item in iteration `id`, so its card shows the
+    /// iteration's new name. Due once every instance's cached name of it has lapsed
+    /// ([`names::NAMES_TTL`]): a scheduled run on another warm instance could still hold the
+    /// old one. At most [`ITERATION_PAGES`] pages of each kind; more is left to the items'
+    /// next changes (and said in the log).
+    async fn follow_iteration_items(
+        &self,
+        ws: &crate::ids::WorkspaceId,
+        id: &crate::ids::IterationId,
+        deadline: Deadline,
+    ) -> Result<(), LinkError> {
+        let due = now_millis() + names::NAMES_TTL.as_millis() as u64;
+        let mut queued = 0usize;
+        for kind in crate::store::swept_kinds(self.cfg.link.link_tasks) {
+            for page in 1..=ITERATION_PAGES {
+                let items = self
+                    .tokens
+                    .call_tapd(&self.clients, deadline, |tok| async move {
+                        self.clients.tapd.list_in_iteration(&tok, ws, kind, id, page).await
+                    })
+                    .await?;
+                let full = items.len() >= crate::tapd::MAX_PAGE;
+                let keys: Vec<ItemKey> =
+                    items.into_iter().map(|i| ItemKey { workspace: ws.clone(), kind, id: i.id }).collect();
+                let recorded = self.clients.store.recorded(&keys).await?;
+                let store = &self.clients.store;
+                let queuing = futures_util::stream::iter(&recorded).map(|k| store.follow_later(k, due));
+                queuing.buffer_unordered(8).collect::<Vec<_>>().await.into_iter().collect::<Result<Vec<()>, _>>()?;
+                queued += recorded.len();
+                if !full {
+                    break;
+                }
+                if page == ITERATION_PAGES {
+                    tracing::warn!(workspace = %ws, iteration = %id, kind = kind.as_str(), "more items in the iteration than are followed up; the rest show its name at their next change");
+                }
+            }
+        }
+        tracing::info!(workspace = %ws, iteration = %id, items = queued, "the iteration's items' cards are redrawn by the scheduled run");
+        Ok(())
     }
 
     /// Claims a linked item and has its doc follow it ([`card::Follow`]). An item being linked
@@ -268,6 +316,9 @@ impl Linker {
             Some(_) => {
                 if what.card {
                     self.clients.store.mark_card_stale(key).await?;
+                    // Its holder shows it before letting go; should the holder die first, the
+                    // scheduled run does.
+                    self.follow_later(key).await?;
                 }
                 return Ok(Outcome::InProgress);
             }
@@ -281,18 +332,48 @@ impl Linker {
                 return Ok(Outcome::Unchanged);
             }
         }
+        let started_ms = now_millis();
+        let queued = claim.record.card.follow_at_ms.is_some();
         let result = self.follow(&mut claim, &account, what, deadline).await;
-        if let Err(e) = &result {
-            // The card waits for the next change; the history says why it was not written.
-            if what.card
-                && let Err(store_err) = self.clients.store.record_card_failed(&claim, Reason::from(e)).await
-            {
-                tracing::warn!(error = %store_err, "could not record the card's failure");
+        match &result {
+            // A follow-up queued before this read is shown by it.
+            Ok(_) if queued => self.clients.store.follow_done(key, started_ms).await?,
+            Ok(_) => {}
+            Err(LinkError::Store(StoreError::LostClaim)) => {}
+            Err(e) => {
+                // The history says why the doc did not follow; the scheduled run tries again
+                // (a redelivery, or the item's next change, may come first).
+                if what.card
+                    && let Err(store_err) = self.clients.store.record_card_failed(&claim, Reason::from(e)).await
+                {
+                    tracing::warn!(error = %store_err, "could not record the card's failure");
+                }
+                // Let go at once rather than at the deadline: a redelivery may try again.
+                let _ = self.clients.store.release(&claim).await;
+                if let Err(store_err) = self.follow_later(key).await {
+                    tracing::warn!(error = %store_err, "could not queue the doc's follow-up");
+                }
             }
-            // Let go at once rather than at the deadline: a redelivery may try again.
-            let _ = self.clients.store.release(&claim).await;
         }
         result
+    }
+
+    /// Queues a follow-up of the item's doc for the scheduled run, after the retry period.
+    async fn follow_later(&self, key: &ItemKey) -> Result<(), StoreError> {
+        let due = now_millis() + self.cfg.retry_period.as_millis() as u64;
+        self.clients.store.follow_later(key, due).await
+    }
+
+    /// A follow-up the scheduled run found due: the doc follows the item as TAPD shows it
+    /// now (its card, its title when the workspace follows renames, its place).
+    pub(super) async fn follow_up(&self, key: &ItemKey, deadline: Deadline) -> Result<Outcome, LinkError> {
+        let started_ms = now_millis();
+        let rename = self.placement(&key.workspace).await?.events.rename;
+        let outcome = self.follow_item(key, card::Follow { rename, card: true }, deadline).await?;
+        if outcome != Outcome::InProgress {
+            self.clients.store.follow_done(key, started_ms).await?;
+        }
+        Ok(outcome)
     }
 
     /// A delete delivery, once TAPD confirms the item is gone: recorded, and the doc trashed

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 
 use crate::deadline::Deadline;
 
-use super::fair::{self, Budget, ITEM_COST, Purse, TDOC_ITEM_COST, Turn};
+use super::fair::{self, Budget, ITEM_COST, Purse, Reserved, Turn};
 use super::{LinkError, Linker, Outcome};
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::store::swept_kinds;
@@ -45,19 +45,38 @@ pub struct RunSummary {
     pub workspaces: u32,
     /// Rounds of the round robin.
     pub rounds: u32,
+    /// Linked items whose doc was made to follow them again (a card or a move that had failed).
+    pub followed_up: u32,
 }
 
-/// One workspace's scheduled work in a run: its due retries, then its sweep.
+/// One workspace's scheduled work in a run: its due retries, its docs' due follow-ups, then
+/// its sweep.
 struct Lane {
     ws: WorkspaceId,
     retries: VecDeque<DueItem>,
+    follows: VecDeque<ItemKey>,
     sweep: Option<SweepLane>,
 }
 
 impl Lane {
-    fn has_work(&self) -> bool {
-        !self.retries.is_empty() || self.sweep.is_some()
+    fn new(ws: WorkspaceId) -> Self {
+        Self { ws, retries: VecDeque::new(), follows: VecDeque::new(), sweep: None }
     }
+
+    fn has_work(&self) -> bool {
+        !self.retries.is_empty() || !self.follows.is_empty() || self.sweep.is_some()
+    }
+}
+
+/// What a turn does with an item.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// A due retry: linked.
+    Retry,
+    /// Found by the sweep without a record: linked.
+    Swept,
+    /// A linked item whose doc has to catch up with it.
+    FollowUp,
 }
 
 /// A sweep (or backfill) under way: where it stands, and the page listed and not yet done.
@@ -81,7 +100,8 @@ struct Listed {
 
 /// What a sweep lane gives its turn next.
 enum Next {
-    Item(ItemKey),
+    /// An item to link, with what is reserved for it.
+    Item(ItemKey, Reserved),
     /// The turn's allowance or the budget is spent: the lane waits for its next turn.
     Wait,
     /// The listed page is done: its cursor moves once what was taken is linked.
@@ -98,6 +118,7 @@ impl Linker {
         let summary = tokio::sync::Mutex::new(RunSummary::default());
         let lanes = self.lanes(&summary).await?;
         self.serve(lanes, deadline, &purse, &summary).await?;
+        self.give_back(&purse).await?;
         // Yesterday's digests for workspaces told of more given-up items than one by one.
         if let Err(e) = crate::notify::send_digests(&self.clients.store, &self.clients.notifier).await {
             tracing::warn!(error = %e, "could not send the given-up digests");
@@ -123,8 +144,14 @@ impl Linker {
         }
         let mut lanes: std::collections::BTreeMap<WorkspaceId, Lane> = fair::group_due(due, DUE_PER_WORKSPACE)
             .into_iter()
-            .map(|(ws, retries)| (ws.clone(), Lane { ws, retries, sweep: None }))
+            .map(|(ws, retries)| (ws.clone(), Lane { retries, ..Lane::new(ws) }))
             .collect();
+        for key in store.due_follows(now, DUE_READ).await? {
+            let lane = lanes.entry(key.workspace.clone()).or_insert_with(|| Lane::new(key.workspace.clone()));
+            if lane.follows.len() < DUE_PER_WORKSPACE {
+                lane.follows.push_back(key);
+            }
+        }
         let bound = store.bound_workspaces().await?;
         let sweeps = futures_util::stream::iter(bound)
             .map(|b| async move { self.sweep_lane(b).await })
@@ -135,8 +162,7 @@ impl Linker {
             let Some(sweep) = sweep? else { continue };
             summary.lock().await.swept += 1;
             let ws = sweep.bound.workspace.clone();
-            lanes.entry(ws.clone()).or_insert_with(|| Lane { ws, retries: VecDeque::new(), sweep: None }).sweep =
-                Some(sweep);
+            lanes.entry(ws.clone()).or_insert_with(|| Lane::new(ws)).sweep = Some(sweep);
         }
         let names: BTreeSet<WorkspaceId> = lanes.keys().cloned().collect();
         let start = store.fair_start().await?;
@@ -254,7 +280,7 @@ impl Linker {
         deadline: Deadline,
         summary: &tokio::sync::Mutex<RunSummary>,
     ) -> Result<bool, StoreError> {
-        let mut batch: Vec<(ItemKey, bool)> = Vec::new();
+        let mut batch: Vec<(ItemKey, Work, Reserved)> = Vec::new();
         let mut page_done = false;
         let had_sweep = lane.sweep.is_some();
         while batch.len() < k && deadline.has_reserves(3) {
@@ -263,16 +289,24 @@ impl Linker {
                     summary.lock().await.skipped_busy += 1;
                     continue;
                 }
-                if !self.may_link(turn, &lane.ws).await? {
+                let Some(reserved) = self.may_link(turn, &lane.ws).await? else {
                     lane.retries.push_front(due);
                     break;
-                }
-                batch.push((due.key, false));
+                };
+                batch.push((due.key, Work::Retry, reserved));
+                continue;
+            }
+            if let Some(key) = lane.follows.pop_front() {
+                let Some(reserved) = self.may_link(turn, &lane.ws).await? else {
+                    lane.follows.push_front(key);
+                    break;
+                };
+                batch.push((key, Work::FollowUp, reserved));
                 continue;
             }
             let Some(sweep) = lane.sweep.as_mut() else { break };
             match self.sweep_next(sweep, turn, deadline).await {
-                Ok(Next::Item(key)) => batch.push((key, true)),
+                Ok(Next::Item(key, reserved)) => batch.push((key, Work::Swept, reserved)),
                 Ok(Next::Wait) => break,
                 Ok(Next::PageDone) => {
                     page_done = true;
@@ -286,20 +320,37 @@ impl Linker {
                 }
             }
         }
-        let outcomes = futures_util::future::join_all(batch.iter().map(|(key, found_by_sweep)| async move {
-            if *found_by_sweep {
-                tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, "sweep found an item without a delivery");
-            }
-            (*found_by_sweep, self.link(key, None, deadline).await)
+        let outcomes = futures_util::future::join_all(batch.iter().map(|(key, work, reserved)| async move {
+            let work_done = async {
+                match work {
+                    Work::FollowUp => self.follow_up(key, deadline).await,
+                    Work::Retry => self.link(key, None, deadline).await,
+                    Work::Swept => {
+                        tracing::info!(workspace = %key.workspace, kind = key.kind.as_str(), item = %key.id, "sweep found an item without a delivery");
+                        self.link(key, None, deadline).await
+                    }
+                }
+            };
+            let (outcome, used) = crate::upstream::metered(work_done).await;
+            turn.settle(reserved, used).await.map(|()| (*work, outcome))
         }))
-        .await;
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, StoreError>>()?;
         {
             let mut s = summary.lock().await;
-            for (found_by_sweep, outcome) in &outcomes {
-                if *found_by_sweep {
-                    s.found_by_sweep += 1;
-                } else {
-                    s.seen += 1;
+            for (work, outcome) in &outcomes {
+                match work {
+                    Work::Swept => s.found_by_sweep += 1,
+                    Work::Retry => s.seen += 1,
+                    Work::FollowUp => {
+                        if outcome.is_err() {
+                            s.failed += 1;
+                        } else {
+                            s.followed_up += 1;
+                        }
+                        continue;
+                    }
                 }
                 count(&mut s, outcome);
             }
@@ -318,12 +369,11 @@ impl Linker {
         Ok(!outcomes.is_empty() || page_done || had_sweep != lane.sweep.is_some())
     }
 
-    /// Takes what one link spends: the account's Tencent Docs calls, then TAPD's requests.
-    async fn may_link(&self, turn: &Turn<'_>, ws: &WorkspaceId) -> Result<bool, StoreError> {
-        // Not connected: the link ends at once, spending neither.
-        let Some(account) = self.tokens.account(&self.clients.store, ws).await? else { return Ok(true) };
-        Ok(turn.may_spend(Budget::TdocFiles(account), TDOC_ITEM_COST).await?
-            && turn.may_spend(Budget::Tapd, ITEM_COST).await?)
+    /// Reserves what one link may spend: the account's Tencent Docs calls, then TAPD's requests.
+    async fn may_link(&self, turn: &Turn<'_>, ws: &WorkspaceId) -> Result<Option<Reserved>, StoreError> {
+        // Not connected: the link ends at once (it reads the item, at most).
+        let account = self.tokens.account(&self.clients.store, ws).await?;
+        turn.reserve(account).await
     }
 
     /// The sweep's next item without a record, listing the next page when one is needed.
@@ -333,11 +383,11 @@ impl Linker {
         loop {
             if let Some(listed) = sweep.page.as_mut() {
                 let Some(key) = listed.items.pop_front() else { return Ok(Next::PageDone) };
-                if !self.may_link(turn, &ws).await? {
+                let Some(reserved) = self.may_link(turn, &ws).await? else {
                     listed.items.push_front(key);
                     return Ok(Next::Wait);
-                }
-                return Ok(Next::Item(key));
+                };
+                return Ok(Next::Item(key, reserved));
             }
             let Some(&(kind, links)) = sweep.kinds.get(sweep.cursor.kind_index as usize) else {
                 // Every kind listed: the page (none) is done and the pass completes.
@@ -354,12 +404,10 @@ impl Linker {
                 return Ok(Next::Wait);
             }
             let (since, page, w) = (sweep.cursor.window_start(), sweep.cursor.page, &ws);
-            let items: Vec<TapdItem> = self
-                .tokens
-                .call_tapd(&self.clients, deadline, |tok| async move {
-                    self.clients.tapd.list_created_since(&tok, w, kind, since, page).await
-                })
-                .await?;
+            let list = self.tokens.call_tapd(&self.clients, deadline, |tok| async move {
+                self.clients.tapd.list_created_since(&tok, w, kind, since, page).await
+            });
+            let items: Vec<TapdItem> = turn.pay_tapd(1, list).await??;
             let full = items.len() >= MAX_PAGE;
             let count = items.len() as u64;
             // A kind's first page: how many its pass lists, for progress (counted by TAPD when
@@ -397,11 +445,10 @@ impl Linker {
         if !turn.may_spend(Budget::Tapd, 1).await? {
             return Ok(0);
         }
-        self.tokens
-            .call_tapd(&self.clients, deadline, |tok| async move {
-                self.clients.tapd.count_created_since(&tok, ws, kind, since).await
-            })
-            .await
+        let count = self.tokens.call_tapd(&self.clients, deadline, |tok| async move {
+            self.clients.tapd.count_created_since(&tok, ws, kind, since).await
+        });
+        turn.pay_tapd(1, count).await?
     }
 
     /// Moves the sweep's cursor past its listed page: the next page, the next window (past

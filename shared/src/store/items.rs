@@ -317,6 +317,9 @@ pub struct CardState {
     /// When a change was reported that no write has shown yet (ms): a delivery that found the
     /// item busy sets it, and the claim's holder writes again before letting go.
     pub stale_since_ms: Option<u64>,
+    /// When a follow-up of the doc is due for the scheduled run (`store::follows`), if one
+    /// is queued.
+    pub follow_at_ms: Option<u64>,
 }
 
 /// Proof of holding an item until `until_ms`: every write is conditional on it.
@@ -409,7 +412,11 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
         delete_refused: get_s(item, "delete_refused").map(str::to_owned),
         absent_since_ms: get_n(item, "item_absent_since"),
         place: super::doc_place::parse_place(item),
-        card: CardState { written_at_ms: get_n(item, "card_at"), stale_since_ms: get_n(item, "card_stale") },
+        card: CardState {
+            written_at_ms: get_n(item, "card_at"),
+            stale_since_ms: get_n(item, "card_stale"),
+            follow_at_ms: get_n(item, "follow_at"),
+        },
     })
 }
 

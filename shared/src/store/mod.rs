@@ -26,6 +26,7 @@ mod app_token;
 mod audit;
 pub mod bindings;
 pub mod doc_place;
+mod follows;
 pub mod items;
 pub mod lists;
 mod notices;

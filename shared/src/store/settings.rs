@@ -19,6 +19,8 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+
 use super::{Item, Store, StoreError, applied, get_s, n, s};
 use crate::config::{DocPermission, DocType, FolderLayout, IntroField};
 use crate::ids::{ItemKind, WorkspaceId};
@@ -307,6 +309,33 @@ impl Store {
         Ok(())
     }
 
+    /// An update of the record of the folder under `key`.
+    fn folder_update(&self, ws: &WorkspaceId, key: &str) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
+    }
+
+    /// `expression` on the record of the folder under `key` while it is still `folder_id`
+    /// (not applied when another folder is remembered by now, which stays).
+    async fn update_remembered_folder(
+        &self,
+        ws: &WorkspaceId,
+        key: &str,
+        folder_id: &str,
+        expression: &str,
+        title: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let req = self
+            .folder_update(ws, key)
+            .update_expression(expression)
+            .condition_expression("folder_id = :f")
+            .expression_attribute_values(":f", s(folder_id));
+        let req = match title {
+            Some(t) => req.expression_attribute_values(":t", s(t)),
+            None => req,
+        };
+        applied(req.send().await).map(|_| ())
+    }
+
     /// The folder remembered under `key` (`ws`, `iter#<id>`).
     pub async fn folder(&self, ws: &WorkspaceId, key: &str) -> Result<Option<String>, StoreError> {
         let item = self.get(&pk(ws), &format!("FOLDER#{key}")).await?;
@@ -317,10 +346,7 @@ impl Store {
     /// remembered in the end (ours, or the one that won the race).
     pub async fn remember_folder(&self, ws: &WorkspaceId, key: &str, folder_id: &str) -> Result<String, StoreError> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
+            .folder_update(ws, key)
             .update_expression("SET folder_id = :f, created_at = :now REMOVE making_owner, making_until")
             .condition_expression("attribute_not_exists(folder_id)")
             .expression_attribute_values(":f", s(folder_id))
@@ -361,18 +387,7 @@ impl Store {
         folder_id: &str,
         wanted: &str,
     ) -> Result<(), StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
-            .update_expression("SET title_refused = :t")
-            .condition_expression("folder_id = :f")
-            .expression_attribute_values(":t", s(wanted))
-            .expression_attribute_values(":f", s(folder_id))
-            .send()
-            .await;
-        applied(out).map(|_| ())
+        self.update_remembered_folder(ws, key, folder_id, "SET title_refused = :t", Some(wanted)).await
     }
 
     /// Takes the lease to make the folder under `key` until `until_ms`; false while another
@@ -385,10 +400,7 @@ impl Store {
         until_ms: u64,
     ) -> Result<bool, StoreError> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
+            .folder_update(ws, key)
             .update_expression("SET making_owner = :o, making_until = :u")
             .condition_expression(
                 "attribute_not_exists(folder_id) AND (attribute_not_exists(making_until) OR making_until < :now OR making_owner = :o)",
@@ -405,10 +417,7 @@ impl Store {
     /// instance need not wait for it to lapse.
     pub async fn release_folder_lease(&self, ws: &WorkspaceId, key: &str, owner: &str) -> Result<(), StoreError> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
+            .folder_update(ws, key)
             .update_expression("REMOVE making_owner, making_until")
             .condition_expression("making_owner = :o")
             .expression_attribute_values(":o", s(owner))
@@ -425,18 +434,7 @@ impl Store {
         folder_id: &str,
         title: &str,
     ) -> Result<(), StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
-            .update_expression("SET title = :t REMOVE title_refused")
-            .condition_expression("folder_id = :f")
-            .expression_attribute_values(":t", s(title))
-            .expression_attribute_values(":f", s(folder_id))
-            .send()
-            .await;
-        applied(out).map(|_| ())
+        self.update_remembered_folder(ws, key, folder_id, "SET title = :t REMOVE title_refused", Some(title)).await
     }
 
     /// Says (`Some(title)`: the title a refused rename asked for) or unsays (`None`: renamed
@@ -486,17 +484,6 @@ impl Store {
 
     /// Forgets the folder under `key` if it is still `folder_id` (a person deleted it).
     pub async fn forget_folder(&self, ws: &WorkspaceId, key: &str, folder_id: &str) -> Result<(), StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&pk(ws), &format!("FOLDER#{key}"))))
-            .update_expression("REMOVE folder_id, title")
-            .condition_expression("folder_id = :f")
-            .expression_attribute_values(":f", s(folder_id))
-            .send()
-            .await;
-        // Not applied: another folder is remembered by now, which stays.
-        applied(out).map(|_| ())
+        self.update_remembered_folder(ws, key, folder_id, "REMOVE folder_id, title", None).await
     }
 }

@@ -172,10 +172,7 @@ impl Store {
     pub async fn take_budget(&self, cost: u32, limit: u32, window_secs: u64) -> Result<bool, StoreError> {
         let window = now_secs() / window_secs.max(1);
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key("BUDGET#tapd", &window.to_string())))
+            .budget_window(window)
             .update_expression("ADD used :n SET expires_at = :exp")
             .condition_expression(
                 "(attribute_not_exists(used) OR used <= :room) AND (attribute_not_exists(cool_until) OR cool_until < :now)",
@@ -187,6 +184,28 @@ impl Store {
             .send()
             .await;
         applied(out)
+    }
+
+    /// An update of TAPD's budget count of `window`.
+    fn budget_window(
+        &self,
+        window: u64,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).set_key(Some(Self::key("BUDGET#tapd", &window.to_string())))
+    }
+
+    /// Gives `unspent` requests taken from the current window and not spent back to it.
+    pub async fn return_budget(&self, unspent: u32, window_secs: u64) -> Result<(), StoreError> {
+        let out = self
+            .budget_window(now_secs() / window_secs.max(1))
+            .update_expression("ADD used :n")
+            // Never below nothing, and never creating a window's item.
+            .condition_expression("used >= :back")
+            .expression_attribute_values(":n", n(format!("-{unspent}")))
+            .expression_attribute_values(":back", n(unspent))
+            .send()
+            .await;
+        applied(out).map(|_| ())
     }
 
     /// Takes `cost` calls from a Tencent Docs account's budget of the current slot (`limit`

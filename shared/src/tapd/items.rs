@@ -115,11 +115,25 @@ impl TapdClient {
         since_ms: u64,
         page: u32,
     ) -> Result<Vec<TapdItem>, UpstreamError> {
-        let (limit, page, created) = (MAX_PAGE.to_string(), page.to_string(), crate::time::tapd_at_or_after(since_ms));
+        let created = crate::time::tapd_at_or_after(since_ms);
+        self.list_page(token, workspace, kind, ("created", &created), page).await
+    }
+
+    /// One page of a list of `kind` items filtered by `filter`, oldest first, [`MAX_PAGE`] at
+    /// a time (the fields the sweep and the follow-ups need).
+    async fn list_page(
+        &self,
+        token: &Secret,
+        workspace: &WorkspaceId,
+        kind: ItemKind,
+        filter: (&str, &str),
+        page: u32,
+    ) -> Result<Vec<TapdItem>, UpstreamError> {
+        let (limit, page) = (MAX_PAGE.to_string(), page.to_string());
         let req =
             self.http.get(format!("{}/{}", self.cfg.api_base, kind.api_path())).bearer_auth(token.expose()).query(&[
                 ("workspace_id", workspace.as_str()),
-                ("created", created.as_str()),
+                filter,
                 ("order", "created asc"),
                 ("fields", "id,name,title,created"),
                 ("limit", limit.as_str()),
@@ -127,6 +141,19 @@ impl TapdClient {
             ]);
         let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
         item_list_reply(status, &body, kind)
+    }
+
+    /// One page (1-based) of the workspace's items of `kind` in iteration `iteration` (by the
+    /// documented `iteration_id` filter), oldest first, [`MAX_PAGE`] at a time.
+    pub async fn list_in_iteration(
+        &self,
+        token: &Secret,
+        workspace: &WorkspaceId,
+        kind: ItemKind,
+        iteration: &crate::ids::IterationId,
+        page: u32,
+    ) -> Result<Vec<TapdItem>, UpstreamError> {
+        self.list_page(token, workspace, kind, ("iteration_id", iteration.as_str()), page).await
     }
 
     /// How many of a workspace's items of `kind` were created at or after `since_ms`.

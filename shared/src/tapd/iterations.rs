@@ -38,7 +38,7 @@ impl TapdClient {
             .get(format!("{}/iterations", self.cfg.api_base))
             .bearer_auth(token.expose())
             .query(&[("workspace_id", workspace.as_str()), ("id", id.as_str())]);
-        let (status, body) = upstream::send(S, req).await?;
+        let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
         iteration_reply(status, &body, id)
     }
 }

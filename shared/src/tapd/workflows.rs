@@ -45,7 +45,7 @@ impl TapdClient {
         }
         let req =
             self.http.get(format!("{}/{}", self.cfg.api_base, call.path())).bearer_auth(token.expose()).query(&query);
-        let (status, body) = upstream::send(S, req).await?;
+        let (status, body) = upstream::send_gauged(S, req, &self.gauge).await?;
         status_names_reply(status, &body)
     }
 }

@@ -47,8 +47,11 @@ impl TdocClient {
     }
 
     /// Moves a file from folder `from` into folder `to` (`PATCH /drive/v2/files/{fileID}/move`,
-    /// form `targetfolderID`, `parentfolderID`; the root is `/`). Its outcome is unknown when
-    /// the reply is lost: the caller lists `to` before deciding anything.
+    /// form `targetfolderID`, `parentfolderID`; the root is `/`). The target also goes as
+    /// `folderID`: public sources disagree on its name (`upstream-apis.md`); assuming, as the
+    /// sandbox does, that a form key the route does not take is ignored, one request moves it
+    /// under either (no fallback whose `400` could not be told from a wrong `parentfolderID`).
+    /// Its outcome is unknown when the reply is lost: the caller lists `to` before deciding anything.
     pub async fn move_file(
         &self,
         token: &TdocToken,
@@ -57,7 +60,8 @@ impl TdocClient {
         to: Option<&str>,
     ) -> Result<(), UpstreamError> {
         let path = format!("drive/v2/files/{}/move", percent_encode_segment(file_id));
-        let form = [("targetfolderID", to.unwrap_or("/")), ("parentfolderID", from.unwrap_or("/"))];
+        let target = to.unwrap_or("/");
+        let form = [("targetfolderID", target), ("parentfolderID", from.unwrap_or("/")), ("folderID", target)];
         let req = self.openapi(reqwest::Method::PATCH, &path, token).form(&form);
         let (status, body) = upstream::send(S, req).await?;
         v2_ok(status, &body)

@@ -174,7 +174,12 @@
 //! - Doc pages `{base}/tdoc/doc/D<base64 of key>`: HTML (in Chinese) with the title, the version
 //!   (`#version`) and the paragraphs (`<p>` each in `#content`, escaped, `http(s)` URLs as links);
 //!   the first block (the leading paragraphs up to the first empty one, where the product keeps
-//!   its card) framed as `section#first-block`.
+//!   its card) framed as `section#first-block`; where the doc is (`nav#location`: 我的文档 and its
+//!   folders, each linking to its page).
+//! - Folder pages `{base}/tdoc/folder/<key>` (the `url` of a folder's listing entry, as in
+//!   `folder_list_reply.json`): HTML (in Chinese) with where the folder is (`nav#location`), its
+//!   sub-folders (`li.folder`) and live files (`li.file`, `data-id` the file's id, linking to the
+//!   doc) in `ul#entries`; an unknown folder answers `404`.
 //!
 //! # Errors (where upstream is silent, these are the sandbox's choices)
 //! TAPD, always the envelope `{"status":0,"data":"","info":".."}`:

@@ -52,7 +52,7 @@ const REFRESH_TTL_SECS: u64 = 365 * 24 * 3600;
 /// The longest title the drive API accepts, in characters.
 pub const MAX_TITLE_CHARS: usize = 36;
 const FILE_TYPES: &[&str] = &["doc", "sheet", "form", "slide", "mind", "flowchart", "smartsheet"];
-const ID_PREFIX: &str = "300000000$";
+pub(crate) const ID_PREFIX: &str = "300000000$";
 /// `scope=all` is granted as every scope (seed `000`: the reply lists them, comma separated).
 const ALL_SCOPES: &str = "scope.attachment.queryable,scope.auth.direct,scope.doc.editable,scope.doc.readonly,\
 scope.drive.form,scope.drive.group,scope.drive.presentation,scope.file.creatable,scope.file.deletable,\
@@ -86,6 +86,7 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/tdoc/openapi/doc/v3/{target}", post(doc_v3).get(doc_content))
         .route("/tdoc/openapi/doc/v3/{file_id}/batchUpdate", post(doc_v3_slash))
         .route("/tdoc/doc/{key}", get(doc_page))
+        .route("/tdoc/folder/{key}", get(folder_page))
 }
 
 /// `{"ret":ret,"msg":msg}` with the given HTTP status.
@@ -830,9 +831,25 @@ async fn doc_page(State(sb): State<Sandbox>, Path(path): Path<String>) -> Respon
     let id = format!("{ID_PREFIX}{}", page_key(&path));
     let doc = sb.lock().docs.iter().find(|d| d.id == id && !d.deleted).cloned();
     match doc {
-        Some(doc) => crate::web::doc_page(&doc),
+        Some(doc) => {
+            let chain = sb.file_location(&doc.id).unwrap_or_default();
+            crate::web::doc_page(&doc, &chain)
+        }
         None => pages::error_page(StatusCode::NOT_FOUND, "file does not exist"),
     }
+}
+
+/// A folder's page, at the `url` its listing entry gives (`{base}/tdoc/folder/<key>`, as
+/// `folder_list_reply.json`'s `https://docs.qq.com/folder/<key>`): where it is, its sub-folders
+/// and its live files, as a person browses them.
+async fn folder_page(State(sb): State<Sandbox>, Path(key): Path<String>) -> Response {
+    let id = format!("{ID_PREFIX}{key}");
+    let Some(folder) = sb.lock().folders.iter().find(|f| f.id == id || f.id == key).cloned() else {
+        return pages::error_page(StatusCode::NOT_FOUND, "folder does not exist");
+    };
+    let chain = sb.file_location(&folder.id).unwrap_or_default();
+    let (folders, files) = sb.folder_children(Some(&folder.id)).unwrap_or_default();
+    crate::web::folder_page(&folder, &chain, &folders, &files)
 }
 
 /// `PATCH /openapi/drive/v2/files/{fileID}`: rename (form `title`, at most 36 characters).

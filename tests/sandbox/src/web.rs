@@ -38,6 +38,7 @@ use serde_json::{Map, Value};
 
 use crate::Sandbox;
 use crate::model::{Comment, Doc, Item, ItemKind};
+use crate::state::Folder;
 use crate::tapd::new_item;
 use crate::util::{self, html_escape as esc};
 
@@ -582,10 +583,11 @@ fn digits(n: usize) -> String {
     id[..n.min(id.len())].to_string()
 }
 
-/// The Tencent Docs page of a doc: title, then its paragraphs (`<p>` each, escaped, `http(s)`
+/// The Tencent Docs page of a doc: title, where it is (`nav#location`: 我的文档 and its folder
+/// chain, each folder linking to its page), then its paragraphs (`<p>` each, escaped, `http(s)`
 /// URLs as links) in `#content`. The first block (the leading paragraphs up to the first empty
 /// one: where the product keeps its card) is framed, `#first-block`, so a person sees it.
-pub(crate) fn doc_page(doc: &Doc) -> Response {
+pub(crate) fn doc_page(doc: &Doc, folders: &[Folder]) -> Response {
     let paras: Vec<&str> = doc.content.split('\n').collect();
     let first = paras.iter().position(|p| p.is_empty()).unwrap_or(paras.len());
     let para = |p: &&str| format!("<p class=\"para\">{}</p>", if p.is_empty() { "<br>".into() } else { linkify(p) });
@@ -594,15 +596,69 @@ pub(crate) fn doc_page(doc: &Doc) -> Response {
     let block =
         if block.is_empty() { block } else { format!("<section id=\"first-block\" class=\"card\">{block}</section>") };
     let body = format!(
-        "<h1 id=\"title\">{}</h1>\n<p class=\"meta\">腾讯文档（沙箱） · {} · <code>{}</code> · 所有者 <code>{}</code> · 版本 \
+        "<h1 id=\"title\">{}</h1>\n{}\n<p class=\"meta\">腾讯文档（沙箱） · {} · <code>{}</code> · 所有者 <code>{}</code> · 版本 \
          <span id=\"version\">{}</span></p>\n<div id=\"content\">{block}{rest}</div>",
         esc(&doc.title),
+        location(folders, true),
         esc(&doc.doc_type),
         esc(&doc.id),
         esc(&doc.owner_open_id),
         doc.version,
     );
     page_zh(StatusCode::OK, &doc.title, "腾讯文档（沙箱）", &body)
+}
+
+/// A folder's page path: its listing entry's `url` (`/tdoc/folder/<key>`).
+fn folder_href(f: &Folder) -> String {
+    format!("/tdoc/folder/{}", esc(f.id.strip_prefix(crate::tdoc::ID_PREFIX).unwrap_or(&f.id)))
+}
+
+/// `我的文档 / a / b`: the owner's root, then each folder of `chain` (outermost first) linking to
+/// its page; the last one unlinked when it is the page itself (`linked_last` false).
+fn location(chain: &[Folder], linked_last: bool) -> String {
+    let crumbs: Vec<String> = std::iter::once("<span>我的文档</span>".to_string())
+        .chain(chain.iter().enumerate().map(|(i, f)| {
+            if i + 1 == chain.len() && !linked_last {
+                format!("<span class=\"folder\">{}</span>", esc(&f.title))
+            } else {
+                format!("<a class=\"folder\" href=\"{}\">{}</a>", folder_href(f), esc(&f.title))
+            }
+        }))
+        .collect();
+    format!("<nav id=\"location\" class=\"meta\">位置：{}</nav>", crumbs.join(" / "))
+}
+
+/// The Tencent Docs page of a folder: where it is (`nav#location`), then its sub-folders
+/// (`li.folder`, linking to their pages) and its live files (`li.file`, linking to the doc),
+/// in `ul#entries`, oldest first.
+pub(crate) fn folder_page(folder: &Folder, chain: &[Folder], folders: &[Folder], files: &[Doc]) -> Response {
+    let mut path = chain.to_vec();
+    path.push(folder.clone());
+    let entries: String = folders
+        .iter()
+        .map(|f| {
+            format!(
+                "<li class=\"folder\"><span class=\"meta\">文件夹</span> <a href=\"{}\">{}</a></li>",
+                folder_href(f),
+                esc(&f.title)
+            )
+        })
+        .chain(files.iter().map(|d| {
+            format!(
+                "<li class=\"file\" data-id=\"{}\"><span class=\"meta\">文档</span> <a href=\"{}\">{}</a></li>",
+                esc(&d.id),
+                esc(&d.url),
+                esc(&d.title)
+            )
+        }))
+        .collect();
+    let entries = if entries.is_empty() {
+        "<p class=\"meta\" id=\"empty\">（空文件夹）</p>".into()
+    } else {
+        format!("<ul id=\"entries\">{entries}</ul>")
+    };
+    let body = format!("<h1 id=\"title\">{}</h1>\n{}\n{entries}", esc(&folder.title), location(&path, false),);
+    page_zh(StatusCode::OK, &folder.title, "腾讯文档（沙箱）", &body)
 }
 
 /// Escapes `text`, turning each `http://` / `https://` URL into a link. A URL ends at

@@ -176,6 +176,92 @@ async fn doc_pages_link_the_urls_in_their_text() {
     assert!(html.contains("&lt;i&gt;x&lt;/i&gt;"), "{html}");
 }
 
+/// A person finds a doc by its folders: the doc page says where it is (我的文档 / 项目 / 已完成,
+/// each folder a link), and a folder's page, at the `url` its listing entry gives, lists its
+/// sub-folders and live files (a deleted one is gone); an unknown folder is a 404.
+#[tokio::test]
+async fn folder_pages_list_what_a_folder_holds_and_doc_pages_say_where_they_are() {
+    let sb = Sandbox::start(SandboxConfig::new(vec![])).await;
+    let base = sb.base_url();
+    let mut state = sb.export_state();
+    let folder = |id: &str, title: &str, parent: Option<&str>| serde_json::json!({"id": id, "title": title, "owner_open_id": "o", "created_at": 1, "parent_id": parent});
+    let doc = |key: &str, title: &str, folder: &str, deleted: bool| {
+        serde_json::json!({
+            "id": format!("300000000${key}"), "title": title, "doc_type": "doc",
+            "url": format!("{base}/tdoc/doc/{key}"), "owner_open_id": "o", "content": "卡片\n\n正文",
+            "created_at": 2, "folder_id": folder, "policy": null, "deleted": deleted
+        })
+    };
+    state["folders"] = serde_json::json!([
+        folder("300000000$Fproject0001", "示例项目<1>", None),
+        folder("300000000$Fdone00000001", "已完成", Some("300000000$Fproject0001")),
+    ]);
+    state["docs"] = serde_json::json!([
+        doc("abcdefABCDEF", "进行中的需求", "300000000$Fproject0001", false),
+        doc("doneDONEdone", "做完的需求", "300000000$Fdone00000001", false),
+        doc("goneGONEgone", "删掉的需求", "300000000$Fdone00000001", true),
+    ]);
+    sb.import_state(&state).unwrap();
+    let c = sandbox::http_client().build().unwrap();
+    let get = |path: String| {
+        let c = c.clone();
+        async move {
+            let r = c.get(path).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+
+    // The listing's url for the sub-folder is the page a person opens.
+    let listed: Vec<(String, String)> = sb
+        .folder_children(Some("300000000$Fproject0001"))
+        .unwrap()
+        .0
+        .iter()
+        .map(|f| (f.title.clone(), f.id.clone()))
+        .collect();
+    assert_eq!(listed, [("已完成".to_string(), "300000000$Fdone00000001".to_string())]);
+
+    let (status, html) = get(format!("{base}/tdoc/doc/doneDONEdone")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(
+            "<nav id=\"location\" class=\"meta\">位置：<span>我的文档</span> / <a class=\"folder\" \
+             href=\"/tdoc/folder/Fproject0001\">示例项目&lt;1&gt;</a> / <a class=\"folder\" \
+             href=\"/tdoc/folder/Fdone00000001\">已完成</a></nav>"
+        ),
+        "{html}"
+    );
+
+    let (status, html) = get(format!("{base}/tdoc/folder/Fdone00000001")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<h1 id=\"title\">已完成</h1>"), "{html}");
+    assert!(
+        html.contains(
+            "href=\"/tdoc/folder/Fproject0001\">示例项目&lt;1&gt;</a> / <span class=\"folder\">已完成</span>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<li class=\"file\" data-id=\"300000000$doneDONEdone\"><span class=\"meta\">文档</span> \
+             <a href=\"{base}/tdoc/doc/doneDONEdone\">做完的需求</a></li>"
+        )),
+        "{html}"
+    );
+    assert!(!html.contains("删掉的需求") && !html.contains("进行中的需求"), "{html}");
+
+    let (status, html) = get(format!("{base}/tdoc/folder/Fproject0001")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<li class=\"folder\"><span class=\"meta\">文件夹</span> <a href=\"/tdoc/folder/Fdone00000001\">已完成</a></li>"),
+        "{html}"
+    );
+    assert!(html.contains("进行中的需求") && !html.contains("做完的需求"), "{html}");
+
+    let (status, _) = get(format!("{base}/tdoc/folder/Fnope0000000")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 /// The item page shows the status by its workflow name and the iteration by name; its form
 /// changes status (by name), owner, priority and iteration, and delivers TAPD's events.
 #[tokio::test]

@@ -84,6 +84,27 @@ fn item_url(card: &str) -> String {
     card[from..card.rfind(" 〔").unwrap()].to_owned()
 }
 
+/// The change, while every read of a doc fails: its first delivery is answered 502 (the
+/// function's time runs out), the card not written. Its deliveries; the fault stays.
+async fn change_while_docs_fail(stack: &Stack, webhook: &Function, id: &str, fields: &[(&str, &str)]) -> Vec<Value> {
+    stack.sandbox.inject(Fault {
+        method: Some("GET".into()),
+        path_prefix: "/tdoc/openapi/doc/v3/".into(),
+        kind: FaultKind::Status(503),
+        times: 0,
+    });
+    let events = change_quietly(stack, id, fields).await;
+    let resp = match webhook
+        .invoke_with_deadline(Request::post_json(PATH, &events[0]).to_event(), Duration::from_millis(4_600))
+        .await
+    {
+        Invocation::Response(v) => harness::apigw::Response::from_value(&v),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(resp.status, 502, "{}", resp.body);
+    events
+}
+
 fn batch_updates(stack: &Stack) -> usize {
     stack.sandbox.requests().iter().filter(|r| r.method == "POST" && r.path.contains("batchUpdate")).count()
 }
@@ -295,6 +316,49 @@ async fn a_renamed_iteration_shows_by_its_new_name() {
     assert!(p[0].contains("｜迭代：冲刺 9（延期）｜"), "{}", p[0]);
 }
 
+/// A renamed iteration, and none of its items changing after: the scheduled run redraws the
+/// cards of the items in it (once every instance's cached name has lapsed), no others.
+#[tokio::test]
+async fn a_renamed_iteration_s_items_are_redrawn_by_the_scheduled_run() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[]).await;
+    let (a, b, other) = ("1120003271001000113", "1120003271001000114", "1120003271001000115");
+    let file_a = linked(&stack, &webhook, a, "冲刺 13").await;
+    let it = stack.sandbox.iterations().into_iter().find(|i| i.workspace_id == WS && i.name == "冲刺 13").unwrap();
+    stack.sandbox.add_item_with_fields(WS, ItemKind::Story, b, "第二个需求", &[("iteration_id", &it.id)]);
+    let resp = webhook.http(&story_delivery(b, "cb")).await;
+    assert_eq!(resp.json().unwrap()["status"], "linked", "{}", resp.body);
+    let file_other = linked(&stack, &webhook, other, "冲刺 14").await;
+    let other_before = paras(&stack, &file_other);
+    stack.sandbox.rename_iteration_quietly(WS, &it.id, "冲刺 13（延期）").unwrap();
+    let delivered = json!({
+        "event": "iteration::update", "workspace_id": WS, "id": it.id, "change_fields": "name,modified",
+        "old_name": "冲刺 13", "secret": WEBHOOK_SECRET, "event_id": "it13"
+    });
+    assert_eq!(deliver(&webhook, &delivered).await["status"], "noted");
+    // Queued for when every instance's cached name has lapsed: the two items in it, no other.
+    let store = stack.store().await;
+    let now = shared::time::now_millis();
+    assert!(store.due_follows(now, 10).await.unwrap().is_empty(), "not before the names' lifetime");
+    let later = now + shared::link::names::NAMES_TTL.as_millis() as u64 + 1_000;
+    let mut queued: Vec<String> =
+        store.due_follows(later, 10).await.unwrap().iter().map(|k| k.id.to_string()).collect();
+    queued.sort();
+    assert_eq!(queued, [a, b]);
+    // Ten minutes on (the follow-ups made due now, as the clock would).
+    for k in store.due_follows(later, 10).await.unwrap() {
+        store.follow_later(&k, now).await.unwrap();
+    }
+    let run = webhook.invoke(harness::apigw::scheduled_event()).await;
+    let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
+    assert_eq!(summary["followed_up"], 2, "{summary}");
+    assert!(paras(&stack, &file_a)[0].contains("｜迭代：冲刺 13（延期）｜"), "{}", paras(&stack, &file_a)[0]);
+    let file_b = link_record(&stack, b).await.unwrap().stage.doc().unwrap().id.clone();
+    assert!(paras(&stack, &file_b)[0].contains("｜迭代：冲刺 13（延期）｜"), "{}", paras(&stack, &file_b)[0]);
+    assert_eq!(paras(&stack, &file_other), other_before, "an item in another iteration is not touched");
+    flows::assert_no_panic(&webhook);
+}
+
 /// Every new read failing once, every new write with its reply lost: the card still ends up
 /// once, right, the people's text intact.
 #[tokio::test]
@@ -406,21 +470,7 @@ async fn the_card_waits_in_the_history_when_it_cannot_be_written() {
     let (stack, webhook) = flows::connected(&[("HTTP_TIMEOUT_MS", "400")]).await;
     let id = "1120003271001000110";
     let file = linked(&stack, &webhook, id, "冲刺 11").await;
-    stack.sandbox.inject(Fault {
-        method: Some("GET".into()),
-        path_prefix: "/tdoc/openapi/doc/v3/".into(),
-        kind: FaultKind::Status(503),
-        times: 0,
-    });
-    let events = change_quietly(&stack, id, &[("priority", "Low")]).await;
-    let resp = match webhook
-        .invoke_with_deadline(Request::post_json(PATH, &events[0]).to_event(), Duration::from_millis(4_600))
-        .await
-    {
-        Invocation::Response(v) => harness::apigw::Response::from_value(&v),
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(resp.status, 502, "{}", resp.body);
+    let events = change_while_docs_fail(&stack, &webhook, id, &[("priority", "Low")]).await;
     let record = link_record(&stack, id).await.unwrap();
     assert!(matches!(record.history.last().map(|e| &e.what), Some(EventKind::CardFailed(_))), "{:?}", record.history);
     assert_eq!(record.stage.status(), "done", "the item stays linked");
@@ -469,4 +519,30 @@ async fn a_change_while_the_doc_is_being_made_is_shown_when_it_is_done() {
     let p = paras(&stack, &file);
     assert_eq!(cards(&p, id), 1, "{p:?}");
     assert!(p[0].contains("｜状态：开发中｜"), "{}", p[0]);
+}
+
+/// A card that could not be written, and no further delivery: the scheduled run writes it
+/// (its follow-up is queued), and is done with it after.
+#[tokio::test]
+async fn a_card_that_could_not_be_written_is_written_by_the_next_scheduled_run() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[("HTTP_TIMEOUT_MS", "400"), ("RETRY_PERIOD", "1")]).await;
+    let id = "1120003271001000112";
+    let file = linked(&stack, &webhook, id, "冲刺 12").await;
+    let events = change_while_docs_fail(&stack, &webhook, id, &[("priority", "Low"), ("status", "developing")]).await;
+    assert!(paras(&stack, &file)[0].contains("｜状态：规划中｜"), "not written yet");
+    stack.sandbox.clear_faults();
+    // TAPD does not deliver again (nothing says it would): the scheduled run shows the change.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let run = webhook.invoke(harness::apigw::scheduled_event()).await;
+    let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
+    assert_eq!(summary["followed_up"], 1, "{summary}");
+    let p = paras(&stack, &file);
+    assert!(p[0].contains("｜状态：开发中｜") && p[0].contains("｜优先级：Low｜"), "{}", p[0]);
+    assert_eq!(cards(&p, id), 1);
+    // Done with: the next run has nothing to follow.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let run = webhook.invoke(harness::apigw::scheduled_event()).await;
+    assert_eq!(run.response().unwrap()["followed_up"], 0, "{run:?}");
+    flows::assert_no_panic(&webhook);
 }

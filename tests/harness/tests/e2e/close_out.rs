@@ -217,3 +217,33 @@ async fn a_move_that_failed_is_settled_by_the_next_change() {
     assert_eq!(doc_folder(&stack, id).as_deref(), Some(done[0].as_str()));
     assert_eq!(flows::link_record(&stack, id).await.unwrap().place.moving_to, None);
 }
+
+/// A move Tencent Docs would not make, and no further delivery: the scheduled run moves the
+/// doc once it can.
+#[tokio::test]
+async fn a_move_that_failed_is_made_by_the_next_scheduled_run() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[("HTTP_TIMEOUT_MS", "400"), ("RETRY_PERIOD", "1")]).await;
+    let id = "1120003271001000311";
+    let home = link(&stack, &webhook, id).await;
+    stack.sandbox.inject(Fault {
+        method: Some("PATCH".into()),
+        path_prefix: "/tdoc/openapi/drive/v2/files/".into(),
+        kind: FaultKind::Status(503),
+        times: 0,
+    });
+    for d in change_status(&stack, id, "resolved").await {
+        let _ = webhook.invoke_with_deadline(d.to_event(), std::time::Duration::from_millis(4_600)).await;
+    }
+    assert_eq!(doc_folder(&stack, id).as_deref(), Some(home.as_str()), "not moved yet");
+    stack.sandbox.clear_faults();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let run = webhook.invoke(harness::apigw::scheduled_event()).await;
+    let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
+    assert_eq!(summary["followed_up"], 1, "{summary}");
+    let done = folders_titled(&stack, &home, "已完成");
+    assert_eq!(done.len(), 1, "{:?}", stack.sandbox.folders());
+    assert_eq!(doc_folder(&stack, id).as_deref(), Some(done[0].as_str()));
+    assert_eq!(flows::docs_and_comments_of(&stack, id), (1, 1));
+    flows::assert_no_panic(&webhook);
+}

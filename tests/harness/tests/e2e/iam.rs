@@ -381,6 +381,9 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
         "BatchGetItem table ITEM#",
         "UpdateItem table TDOC#",
         "Query index/pending PENDING",
+        // The docs' follow-ups: the failed card above queued one; every scheduled run reads them.
+        "PutItem table ITEM#",
+        "Query index/pending FOLLOW",
     ] {
         assert!(has(&recorded[1].1, what), "tapd-webhook never made {what}");
     }

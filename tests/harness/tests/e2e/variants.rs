@@ -3,12 +3,17 @@
 //! the connect flow (token exchange), linked stories in the workspace's folder (folder and file
 //! ids, the batchUpdate route), a lost intro reply (the doc read), a refresh (token reply), and
 //! a lost create in the root folder (its listing route). Each value of each variant is played
-//! by at least one set; the route that answered is remembered (one miss per process).
+//! by at least one set; the route that answered is remembered (one miss per process). The living
+//! doc's (#34): the card rewritten by the read's offsets whichever unit they count, and the
+//! close-out's move in either form of its body.
 
+use harness::apigw::Request;
 use harness::flows::{self, OPEN_ID, WORKSPACE, docs_and_comments_of, story_delivery};
 use harness::stack::Stack;
+use harness::stack::WEBHOOK_SECRET;
 use sandbox::{
-    Fault, FaultKind, ItemKind, ReplyWrapping, TdocBatchUpdateRoute, TdocFileIdKey, TdocRootFolder, Variants,
+    DocEdit, Fault, FaultKind, ItemKind, ReplyWrapping, TdocBatchUpdateRoute, TdocFileIdKey, TdocMoveParams,
+    TdocOffsetUnit, TdocRootFolder, Variants,
 };
 
 fn sets() -> [Variants; 3] {
@@ -119,4 +124,94 @@ async fn the_app_account_with_the_sdk_s_shapes_links() {
     assert!(stack.sandbox.issued_tokens().tdoc_app >= 1);
     assert!(stack.sandbox.docs().iter().all(|d| d.owner_open_id == stack.sandbox.tdoc_app_open_id()));
     assert_eq!(answered(&stack, 404, ":batchUpdate"), 1, "one miss, then the slash route");
+}
+
+/// The living doc under each offset unit and each move form: a story named with an emoji (two
+/// UTF-16 units, one character) is linked, a person writes around its card (emoji too), then it
+/// goes to 开发中 with another owner (the card rewritten in place by the read's offsets, the
+/// person's text byte for byte), to 已实现 (the doc moves into 已完成) and back (it moves home).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_card_and_the_close_out_under_either_offset_unit_and_move_form() {
+    harness::needs_local_stack!();
+    let sets = [(TdocOffsetUnit::Utf16, TdocMoveParams::Documented), (TdocOffsetUnit::Chars, TdocMoveParams::FolderId)];
+    for (n, (unit, params)) in sets.into_iter().enumerate() {
+        let (stack, webhook) = flows::connected(&[("FOLDER_LAYOUT", "workspace"), ("CARD_WINDOW", "1s")]).await;
+        stack.sandbox.set_variants(Variants {
+            tdoc_offset_unit: unit,
+            tdoc_move_params: params,
+            ..Variants::default()
+        });
+        let what = format!("{unit:?}, {params:?}");
+        let id = (1120003271009000301 + n as u64).to_string();
+        stack.sandbox.add_item_with_fields(
+            WORKSPACE,
+            ItemKind::Story,
+            &id,
+            "发布 🚀 版本",
+            &[("status", "planning"), ("owner", "alice;")],
+        );
+        let resp = webhook.http(&story_delivery(&id, &id)).await;
+        assert_eq!(resp.status, 200, "{what}: {}", resp.body);
+        let doc = stack.sandbox.docs().into_iter().find(|d| d.content.contains(&format!("/view/{id}"))).unwrap();
+        let home = doc.folder_id.clone().expect("made in the workspace's folder");
+
+        // A person writes right under the card and at the end, emoji included.
+        let mine = ["我写的 😀 第一段", "结尾 🎉 别动"];
+        let at_end = stack.sandbox.doc_text(&doc.id).unwrap().paragraphs.len();
+        stack
+            .sandbox
+            .edit_doc(
+                &doc.id,
+                &[
+                    DocEdit::InsertParagraph { paragraph: at_end, text: mine[1].into() },
+                    DocEdit::InsertParagraph { paragraph: 1, text: mine[0].into() },
+                ],
+            )
+            .unwrap();
+        let before = stack.sandbox.doc_text(&doc.id).unwrap().paragraphs;
+
+        change(&stack, &webhook, &id, &[("status", "developing"), ("owner", "bob;")]).await;
+        let after = stack.sandbox.doc_text(&doc.id).unwrap().paragraphs;
+        let card = &after[0].text;
+        assert!(
+            card.starts_with(&format!("TAPD 需求 #{id}：发布 🚀 版本｜状态：开发中｜处理人：bob｜")),
+            "{what}: {card}"
+        );
+        let rest = |p: &[sandbox::Paragraph]| p[1..].iter().map(|p| p.text.clone()).collect::<Vec<_>>();
+        assert_eq!(rest(&after), rest(&before), "{what}: only the card changed");
+        assert_eq!(after.iter().filter(|p| p.text.starts_with("TAPD 需求 #")).count(), 1, "{what}: one card");
+
+        // 已实现 ends the default workflow: into 已完成 of its folder; reopened: home again.
+        change(&stack, &webhook, &id, &[("status", "resolved")]).await;
+        let done: Vec<_> = stack
+            .sandbox
+            .folders()
+            .into_iter()
+            .filter(|f| f.parent_id.as_deref() == Some(home.as_str()) && f.title == "已完成")
+            .collect();
+        assert_eq!(done.len(), 1, "{what}: {:?}", stack.sandbox.folders());
+        assert_eq!(folder_of(&stack, &doc.id), Some(done[0].id.clone()), "{what}: in 已完成");
+        let card = stack.sandbox.doc_text(&doc.id).unwrap().paragraphs[0].text.clone();
+        assert!(card.contains("｜状态：已实现｜"), "{what}: {card}");
+        change(&stack, &webhook, &id, &[("status", "developing")]).await;
+        assert_eq!(folder_of(&stack, &doc.id), Some(home.clone()), "{what}: back home");
+        assert_eq!(answered(&stack, 400, "/move"), 0, "{what}: every move taken at once");
+        assert_eq!(rest(&stack.sandbox.doc_text(&doc.id).unwrap().paragraphs), rest(&before), "{what}");
+        flows::assert_no_panic(&webhook);
+    }
+}
+
+fn folder_of(stack: &Stack, file_id: &str) -> Option<String> {
+    stack.sandbox.docs().into_iter().find(|d| d.id == file_id).and_then(|d| d.folder_id)
+}
+
+/// A person changes story `id` in TAPD; TAPD's deliveries for it, each answered 200.
+async fn change(stack: &Stack, webhook: &harness::Function, id: &str, fields: &[(&str, &str)]) {
+    let ch = stack.sandbox.change_item(WORKSPACE, ItemKind::Story, id, fields, "bob", false).await.unwrap();
+    assert!(!ch.events.is_empty(), "{id}: {fields:?} changed nothing");
+    for mut e in ch.events {
+        e["secret"] = serde_json::json!(WEBHOOK_SECRET);
+        let resp = webhook.http(&Request::post_json("/webhooks/tapd", &e)).await;
+        assert_eq!(resp.status, 200, "{}: {}", e["event"], resp.body);
+    }
 }
