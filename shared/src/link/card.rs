@@ -251,6 +251,16 @@ pub(super) struct CardWrite<'a> {
     pub description: &'a str,
 }
 
+/// What a card write's first try starts from; every retry reads the doc again.
+pub(super) enum FirstTry {
+    /// A doc just made, known to hold no card: written without reading (as the intro always was).
+    Blind,
+    /// Read the doc first.
+    Read,
+    /// The doc as read beside the item (an update): no read of its own.
+    Given(DocTree),
+}
+
 /// What an update asks of the doc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Follow {
@@ -300,29 +310,32 @@ impl Linker {
 
     /// Reads the doc and writes what [`plan`] says, in one `batchUpdate` carrying the read's
     /// version; every retry reads again first (a write whose reply was lost is found done).
-    /// `blind`: a doc just made, known to hold no card: the first try writes without reading
-    /// (as the intro always did), any retry reads. How the card was written, or `None` when it
-    /// already showed the item.
+    /// `first`: what the first try starts from ([`FirstTry`]). How the card was written, or
+    /// `None` when it already showed the item.
     pub(super) async fn write_card(
         &self,
         key: &ItemKey,
         account: &Account,
         doc: &Doc,
         card: &CardWrite<'_>,
-        blind: bool,
+        first: FirstTry,
         deadline: Deadline,
     ) -> Result<Option<How>, LinkError> {
         let url = self.item_url(key);
         let legacy = Legacy { kind: key.kind, key, item_url: &url, description: card.description };
-        let look = std::sync::atomic::AtomicBool::new(!blind);
-        let (id, legacy, look) = (&doc.id, &legacy, &look);
+        let first = std::sync::Mutex::new(Some(first));
+        let (id, legacy, first) = (&doc.id, &legacy, &first);
         self.tokens
             .call_tdoc(&self.clients, &key.workspace, account, deadline, Repeat::WhileTransient, |tok| async move {
-                if !look.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                    self.clients.tdoc.insert_text(&tok, id, card.fresh).await?;
-                    return Ok(Some(How::Inserted));
-                }
-                let tree = self.clients.tdoc.read_doc(&tok, id).await?;
+                let given = first.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let tree = match given {
+                    Some(FirstTry::Blind) => {
+                        self.clients.tdoc.insert_text(&tok, id, card.fresh).await?;
+                        return Ok(Some(How::Inserted));
+                    }
+                    Some(FirstTry::Given(tree)) => tree,
+                    Some(FirstTry::Read) | None => self.clients.tdoc.read_doc(&tok, id).await?,
+                };
                 let (edits, how) = match plan(&tree, key, card.card, legacy) {
                     Plan::Keep => return Ok(None),
                     Plan::Write { how: How::Inserted, .. } => {
@@ -369,7 +382,31 @@ impl Linker {
                 self.pace(claim, deadline).await;
             }
             let read_at = now_millis();
-            let item = self.fetch_item(&key, deadline).await?;
+            // The doc is read beside the item (the card's write needs both, and neither needs
+            // the other): item and doc in one round trip, then the write. The write carries
+            // the doc read's version, so a doc changed in between is read again, not overwritten.
+            let carded = what.card && self.placement(&key.workspace).await?.doc_type(&self.cfg, key.kind) == "doc";
+            let tree = async {
+                if !carded {
+                    return None;
+                }
+                let id = &doc.id;
+                let read = self
+                    .tokens
+                    .call_tdoc(
+                        &self.clients,
+                        &key.workspace,
+                        account,
+                        deadline,
+                        Repeat::WhileTransient,
+                        |tok| async move { self.clients.tdoc.read_doc(&tok, id).await },
+                    )
+                    .await;
+                // A failed read is the write's to retry (it reads again), not this update's end.
+                read.ok()
+            };
+            let (item, tree) = tokio::join!(self.fetch_item(&key, deadline), tree);
+            let item = item?;
             let retitle = async {
                 if !what.rename {
                     return Ok(None);
@@ -412,7 +449,8 @@ impl Linker {
                     let description = super::html_to_text(&item.description, super::intro::DESCRIPTION_MAX_CHARS);
                     let fresh = format!("{text}\n");
                     let write = CardWrite { card: &text, fresh: &fresh, description: &description };
-                    written = match self.write_card(&key, account, &doc, &write, false, deadline).await {
+                    let first = tree.map_or(FirstTry::Read, FirstTry::Given);
+                    written = match self.write_card(&key, account, &doc, &write, first, deadline).await {
                         Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
                             tracing::warn!(workspace = %key.workspace, item = %key.id, error = %e, "the doc takes no card; leaving it");
                             self.clients.store.record_card_failed(claim, Reason::from(&e)).await?;

@@ -4,9 +4,10 @@
 //! claim lapses at its invocation's deadline, so a dead instance never blocks an item long.
 //!
 //! ```text
-//! New ──create doc──▶ DocCreated ──intro, permission, title──▶ [field] ──▶ FieldSet
-//!  │  ▲                   ▲                     │                                │
-//!  │  │ certainly absent  │ found (adopted)     └────────────comment─────────────┴──▶ Done
+//! New ──create doc──▶ DocCreated ──card, permission, title, [field,] comment──▶ Done
+//!  │  ▲                   ▲      │   (side by side; the title once the doc is on record)  ▲
+//!  │  │ certainly absent  │      └─the comment failed─▶ DocWritten ──comment──────────────┘
+//!  │  │                   │ found (adopted)
 //!  ▼  │                   │
 //! CreateUnknown ──look in the folder for the item's marker──┘
 //!  (the create's reply was lost, or the attempt died around it)
@@ -81,6 +82,18 @@ pub(crate) fn in_doubt<T>(result: Result<T, UpstreamError>) -> Result<Result<T, 
     match result {
         Err(e) if e.may_have_acted() => Ok(Err(e)),
         other => other.map(Ok),
+    }
+}
+
+/// A refusal that retrying will not fix (a doc type without text, a permission the account
+/// may not set) is logged and left; anything else is the attempt's failure.
+fn leave_refused(what: &str, result: Result<(), LinkError>) -> Result<(), LinkError> {
+    match result {
+        Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
+            tracing::warn!(error = %e, "could not write {what}; leaving it");
+            Ok(())
+        }
+        other => other,
     }
 }
 
@@ -550,8 +563,6 @@ impl Linker {
         // Whenever an earlier attempt may have written, what it wrote is read before writing.
         let at = Attempt { account, resumed: claim.record.attempts > 1, deadline };
         let mut item = prefetched;
-        // The card's names, read beside the create (cold, they are TAPD calls of their own).
-        let mut names: Option<card::CardNames> = None;
         loop {
             match claim.record.stage.clone() {
                 Stage::New | Stage::CreateUnknown { .. } => {
@@ -562,20 +573,15 @@ impl Linker {
                     let (made, read) =
                         tokio::join!(Box::pin(self.create_doc(claim, &it, at)), self.card_names(&key, &it, deadline));
                     let (doc, sent_to) = made?;
-                    names = read.ok().map(|(n, _)| n);
-                    item = Some(it);
-                    self.record_doc(claim, doc, sent_to, deadline).await?;
+                    let names = read.ok().map(|(n, _)| n);
+                    Box::pin(self.finish(claim, doc, Some(sent_to), &it, names, at)).await?;
                 }
                 Stage::DocCreated { doc } => {
                     let it = match item.take() {
                         Some(it) => it,
                         None => self.fetch_item(&key, deadline).await?,
                     };
-                    Box::pin(self.write_doc(&key, &doc, &it, names.take(), at)).await?;
-                    // Not recorded on its own (a resumed attempt reads the doc back instead),
-                    // but an attempt that fails later says so as it lets go.
-                    claim.record.stage = Stage::DocWritten { doc: doc.clone() };
-                    self.after_written(claim, doc, at).await?;
+                    Box::pin(self.finish(claim, doc, None, &it, None, at)).await?;
                 }
                 Stage::DocWritten { doc } => self.after_written(claim, doc, at).await?,
                 Stage::FieldSet { doc } => self.comment(claim, doc, at).await?,
@@ -819,12 +825,11 @@ impl Linker {
         }
     }
 
-    /// The doc's card (its first block, linking back to the item: [`card`]), its permission
-    /// and its real title (it was made under the provisional one), side by side. After a lost
-    /// reply or in a resumed attempt, the doc is read first and the card written only where
-    /// the read says ([`card::plan`]). A refusal that retrying will not fix (a doc type without text) is
-    /// logged and treated as done; a dead token is not a refusal (it was refreshed, or the
-    /// workspace needs reconnecting).
+    /// The doc's card (its first block, linking back to the item: [`card`]) and its
+    /// permission, side by side. After a lost reply or in a resumed attempt, the doc is read
+    /// first and the card written only where the read says ([`card::plan`]). A refusal that
+    /// retrying will not fix (a doc type without text) is logged and treated as done; a dead
+    /// token is not a refusal (it was refreshed, or the workspace needs reconnecting).
     async fn write_doc(
         &self,
         key: &ItemKey,
@@ -854,7 +859,8 @@ impl Linker {
             let description = html_to_text(&item.description, intro::DESCRIPTION_MAX_CHARS);
             let fresh = card::creation_text(place.language, &text, &description, &place.intro_fields);
             let write = card::CardWrite { card: &text, fresh: &fresh, description: &description };
-            self.write_card(key, at.account, doc, &write, !at.resumed, at.deadline).await.map(|_| ())
+            let first = if at.resumed { card::FirstTry::Read } else { card::FirstTry::Blind };
+            self.write_card(key, at.account, doc, &write, first, at.deadline).await.map(|_| ())
         };
         let share = async {
             let Some(policy) = self.placement(&key.workspace).await?.permission else { return Ok(()) };
@@ -869,26 +875,86 @@ impl Linker {
                 )
                 .await
         };
-        let title = &doc.title;
-        let retitle = self.tokens.call_tdoc(
-            &self.clients,
-            &key.workspace,
-            at.account,
-            at.deadline,
-            Repeat::WhileTransient,
-            |tok| async move { self.clients.tdoc.rename_file(&tok, id, title).await },
-        );
-        let (written, shared, retitled) = tokio::join!(write, share, retitle);
-        for (what, result) in
-            [("the doc's card", written), ("the doc's permission", shared), ("the doc's title", retitled)]
-        {
-            match result {
-                Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
-                    tracing::warn!(error = %e, "could not write {what}; leaving it");
-                }
-                other => other?,
-            }
+        let (written, shared) = tokio::join!(write, share);
+        for (what, result) in [("the doc's card", written), ("the doc's permission", shared)] {
+            leave_refused(what, result)?;
         }
+        Ok(())
+    }
+
+    /// The doc's real title, in place of the provisional one that carries the item's marker.
+    /// Only once the doc is on record: from then on no look needs the marker to find it.
+    async fn retitle(&self, key: &ItemKey, doc: &Doc, at: Attempt<'_>) -> Result<(), LinkError> {
+        let (id, title) = (&doc.id, &doc.title);
+        let renamed = self
+            .tokens
+            .call_tdoc(
+                &self.clients,
+                &key.workspace,
+                at.account,
+                at.deadline,
+                Repeat::WhileTransient,
+                |tok| async move { self.clients.tdoc.rename_file(&tok, id, title).await },
+            )
+            .await;
+        leave_refused("the doc's title", renamed)
+    }
+
+    /// From a doc made (or found) to `Done`: whatever can go side by side does.
+    ///
+    /// - The card and the permission start at once ([`Self::write_doc`]): a resumed attempt
+    ///   reads the doc before writing a card, and until the doc is on record its provisional
+    ///   title carries the marker, so an attempt that dies here leaves a doc the next one adopts.
+    /// - Beside them, the doc is put on record (when just made: a DynamoDB write, a few ms), and
+    ///   only then renamed and linked in the comment (after the custom field, when one is set).
+    ///   Renamed before it, a doc whose record was lost could not be found by its marker and a
+    ///   second would be made; commented before it, the comment could name a doc a later look
+    ///   finds to be a second one (and trashes). The comment is found again, not posted twice,
+    ///   by any later attempt ([`Self::post_comment`]).
+    /// - `Done`, with the comment's id, once all of that landed. The rename is not beside it: a
+    ///   `Done` recorded with the rename lost would keep the provisional title, with nothing
+    ///   left to retry it.
+    ///
+    /// Whatever fails, what landed is what the next attempt finds: the doc on record (or in
+    /// doubt, looked for), the card and the title written (`DocWritten`, recorded as it lets
+    /// go) or read back, the comment looked for.
+    async fn finish(
+        &self,
+        claim: &mut Claim,
+        doc: Doc,
+        recorded: Option<SentTo>,
+        item: &TapdItem,
+        names: Option<card::CardNames>,
+        at: Attempt<'_>,
+    ) -> Result<(), LinkError> {
+        let key = claim.record.key.clone();
+        let commented = async {
+            if let Some(field) = &self.cfg.link.doc_url_field {
+                let (url, f, k) = (&doc.url, field.as_str(), &key);
+                self.tokens
+                    .call_tapd(&self.clients, at.deadline, |tok| async move {
+                        self.clients.tapd.update_field(&tok, &k.workspace, k.kind, &k.id, f, url).await
+                    })
+                    .await?;
+            }
+            self.post_comment(&key, &doc, at).await
+        };
+        let on_record = async {
+            if let Some(sent_to) = recorded {
+                self.record_doc(claim, doc.clone(), sent_to, at.deadline).await?;
+            }
+            let (titled, commented) = tokio::join!(self.retitle(&key, &doc, at), commented);
+            titled.map(|()| commented)
+        };
+        let (on_record, written) = tokio::join!(on_record, Box::pin(self.write_doc(&key, &doc, item, names, at)));
+        // The record first: without it (`CreateUnknown`, or the claim lost) nothing else counts.
+        let commented = on_record?;
+        written?;
+        // Not recorded on its own: an attempt that fails from here says so as it lets go, and
+        // the next one goes straight to the comment (found, if it landed).
+        claim.record.stage = Stage::DocWritten { doc: doc.clone() };
+        let comment_id = commented?;
+        self.clients.store.record_done(claim, doc, &comment_id).await?;
         Ok(())
     }
 
