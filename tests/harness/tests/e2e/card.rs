@@ -529,7 +529,7 @@ async fn a_card_that_could_not_be_written_is_written_by_the_next_scheduled_run()
     let (stack, webhook) = flows::connected(&[("HTTP_TIMEOUT_MS", "400"), ("RETRY_PERIOD", "1")]).await;
     let id = "1120003271001000112";
     let file = linked(&stack, &webhook, id, "冲刺 12").await;
-    let _events = change_while_docs_fail(&stack, &webhook, id, &[("priority", "Low"), ("status", "developing")]).await;
+    change_while_docs_fail(&stack, &webhook, id, &[("priority", "Low"), ("status", "developing")]).await;
     assert!(paras(&stack, &file)[0].contains("｜状态：规划中｜"), "not written yet");
     stack.sandbox.clear_faults();
     // TAPD does not deliver again (nothing says it would): the scheduled run shows the change.
