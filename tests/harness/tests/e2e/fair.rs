@@ -42,7 +42,9 @@ async fn small_workspaces_are_current_within_two_runs_beside_big_backlogs() {
     }
     let (big0, big1) = (docs_of(&stack, "big0"), docs_of(&stack, "big1"));
     assert!(big0 > 0 && big1 > 0 && big0 < 150 && big1 < 150, "big ones share the rest: {big0}, {big1}");
-    assert!(big0.abs_diff(big1) <= 2, "the two big ones get alike shares: {big0}, {big1}");
+    // Alike within two turns (a turn is up to two items here: eight at once over four lanes):
+    // which lane the window ran out in, and what links in flight gave back, decide the rest.
+    assert!(big0.abs_diff(big1) <= 4, "the two big ones get alike shares: {big0}, {big1}");
     assert!(spent <= 90, "{spent} TAPD requests for a budget of 90");
     let docs = stack.sandbox.docs();
     let mut titles: Vec<_> = docs.iter().map(|d| d.title.clone()).collect();
