@@ -760,9 +760,6 @@ pub const TAPD_LIMIT: u32 = 1800;
 /// record due now, no doc), then scheduled runs of a tapd-webhook with distance on every round
 /// trip. Two runs at the default budget (one window), then one with a budget that does not bind.
 async fn drain(args: &Args, variant: &Variant, latency: Latency) -> Drain {
-    use futures::StreamExt;
-    use shared::store::ClaimOutcome;
-
     let mut ctx = Ctx::new(variant, latency).await;
     let helper = ctx.spawn("oauth").await;
     ctx.connect_webhook_workspace(&helper).await;
@@ -776,30 +773,8 @@ async fn drain(args: &Args, variant: &Variant, latency: Latency) -> Drain {
             id
         })
         .collect();
-    let now =
-        || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
-    futures::stream::iter(ids.iter())
-        .map(|id| {
-            let store = &store;
-            async move {
-                let key = harness::flows::story_key(id);
-                match store.claim_item(&key, Some(&format!("outage-{id}")), "bench-outage", now() + 60_000).await {
-                    Ok(ClaimOutcome::Claimed(claim)) => store
-                        .release_for_retry(
-                            &claim,
-                            shared::reason::Reason::legacy("TAPD unavailable (bench outage)"),
-                            "TAPD unavailable (bench outage)",
-                            now().saturating_sub(1000),
-                        )
-                        .await
-                        .expect("release the seeded claim"),
-                    other => panic!("seeding {id}: {other:?}"),
-                }
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<()>>()
-        .await;
+    let keys: Vec<shared::store::ItemKey> = ids.iter().map(|id| harness::flows::story_key(id)).collect();
+    seed_pending(&store, &keys, "bench").await;
     let seed = t0.elapsed();
     eprintln!("bench: {}: {} pending items seeded in {:.0} s", variant.label, ids.len(), seed.as_secs_f64());
 
@@ -941,4 +916,32 @@ async fn main() {
 pub fn shown(path: &Path) -> String {
     let root = harness::workspace_root();
     path.strip_prefix(&root).map(|p| p.display().to_string()).unwrap_or_else(|_| path.display().to_string())
+}
+
+/// Leaves `keys` pending and due now, as an outage does: each claimed (its record made, as a
+/// delivery's first attempt would) and released for a retry. `who` names the seeder in the
+/// records (`<who>-outage`).
+pub(crate) async fn seed_pending(store: &shared::store::Store, keys: &[shared::store::ItemKey], who: &str) {
+    use futures::StreamExt;
+    use shared::store::ClaimOutcome;
+    let now =
+        || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let why = format!("TAPD unavailable ({who} outage)");
+    futures::stream::iter(keys)
+        .map(|key| {
+            let why = why.as_str();
+            async move {
+                let owner = format!("{who}-outage");
+                match store.claim_item(key, Some(&format!("outage-{}", key.id)), &owner, now() + 60_000).await {
+                    Ok(ClaimOutcome::Claimed(claim)) => store
+                        .release_for_retry(&claim, shared::reason::Reason::legacy(why), why, now().saturating_sub(1000))
+                        .await
+                        .expect("release the seeded claim"),
+                    other => panic!("seeding {key}: {other:?}"),
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
 }

@@ -300,29 +300,10 @@ pub async fn run(args: SimArgs) -> String {
             outage_items.push((ws.clone(), id));
         }
     }
-    futures::stream::iter(outage_items.iter().step_by(2))
-        .map(|(ws, id)| {
-            let store = &store;
-            async move {
-                use shared::store::ClaimOutcome;
-                let key: shared::store::ItemKey = format!("{ws}/story/{id}").parse().expect("item key");
-                match store.claim_item(&key, Some(&format!("outage-{id}")), "sim-outage", now_ms() + 60_000).await {
-                    Ok(ClaimOutcome::Claimed(claim)) => store
-                        .release_for_retry(
-                            &claim,
-                            shared::reason::Reason::legacy("TAPD unavailable (sim outage)"),
-                            "TAPD unavailable (sim outage)",
-                            now_ms().saturating_sub(1000),
-                        )
-                        .await
-                        .expect("release the seeded claim"),
-                    other => panic!("seeding {id}: {other:?}"),
-                }
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<()>>()
-        .await;
+    // Every other outage item has its record left pending (its delivery came, TAPD was down).
+    let pending: Vec<shared::store::ItemKey> =
+        outage_items.iter().step_by(2).map(|(ws, id)| format!("{ws}/story/{id}").parse().expect("item key")).collect();
+    crate::seed_pending(&store, &pending, "sim").await;
     let seed = t0.elapsed();
     eprintln!(
         "sim: seeded {} workspaces, a backfill of {}, {} outage items in {:.0} s",
