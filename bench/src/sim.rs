@@ -831,7 +831,7 @@ fn render(o: &Outcome) -> String {
     w(
         &mut t,
         format!(
-            "**Sweeps**: of {} workspaces, {} completed a sweep pass during the busy span, {} never began one (`SWEEP_EVERY` is 10 simulated minutes). Outage workspaces with every missed item linked at the end: {} of {}.\n",
+            "**Sweeps**: of {} workspaces, {} completed a sweep pass during the busy span, {} never began one (`SWEEP_EVERY` is 10 simulated minutes; a run takes up the due sweeps a third of the budget lists, soonest due first, and those of workspaces with due retries). Outage workspaces with every missed item linked at the end: {} of {}.\n",
             a.workspaces, o.swept_once, o.never_swept, o.small_current, a.outage_workspaces
         ),
     );

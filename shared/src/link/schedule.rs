@@ -14,7 +14,7 @@ use super::fair::{self, Budget, ITEM_COST, Purse, Reserved, Turn};
 use super::{LinkError, Linker, Outcome};
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::store::swept_kinds;
-use crate::store::{BoundWorkspace, DueItem, ItemKey, StoreError, SweepCursor};
+use crate::store::{DueItem, ItemKey, StoreError, SweepCursor};
 use crate::tapd::{MAX_PAGE, TapdItem};
 use crate::time::now_millis;
 
@@ -25,6 +25,12 @@ const CONCURRENCY: usize = 8;
 /// serves, so the queue is read in a bounded number of pages.
 const DUE_READ: usize = 5_000;
 const DUE_PER_WORKSPACE: usize = 64;
+/// The share of the scheduled TAPD budget the sweeps due by the clock are sized to (their
+/// list calls): a third, so links keep the rest.
+const SWEEP_SHARE: u64 = 3;
+/// Sweeps due by the clock a run takes up, at least (a small budget still sweeps a few
+/// dozen workspaces a run; its fair share then paces them).
+const SWEEPS_FLOOR: usize = 50;
 
 #[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunSummary {
@@ -81,7 +87,7 @@ enum Work {
 
 /// A sweep (or backfill) under way: where it stands, and the page listed and not yet done.
 struct SweepLane {
-    bound: BoundWorkspace,
+    ws: WorkspaceId,
     cursor: SweepCursor,
     /// The kinds the sweep covers, and whether the workspace links each.
     kinds: Vec<(ItemKind, bool)>,
@@ -152,16 +158,9 @@ impl Linker {
                 lane.follows.push_back(key);
             }
         }
-        let bound = store.bound_workspaces().await?;
-        let sweeps = futures_util::stream::iter(bound)
-            .map(|b| async move { self.sweep_lane(b).await })
-            .buffer_unordered(16)
-            .collect::<Vec<_>>()
-            .await;
-        for sweep in sweeps {
-            let Some(sweep) = sweep? else { continue };
+        for sweep in self.due_sweeps(&lanes, now).await? {
             summary.lock().await.swept += 1;
-            let ws = sweep.bound.workspace.clone();
+            let ws = sweep.ws.clone();
             lanes.entry(ws.clone()).or_insert_with(|| Lane::new(ws)).sweep = Some(sweep);
         }
         let names: BTreeSet<WorkspaceId> = lanes.keys().cloned().collect();
@@ -170,21 +169,85 @@ impl Linker {
         Ok(order.into_iter().filter_map(|ws| lanes.remove(&ws)).collect())
     }
 
-    /// The workspace's sweep, if one is due (or under way) and it is not paused.
-    async fn sweep_lane(&self, bound: BoundWorkspace) -> Result<Option<SweepLane>, StoreError> {
+    /// The sweeps this run takes up: those due by the clock, soonest first, as many as a
+    /// run's share of the budget lists ([`Self::sweeps_per_run`]); and, beyond that bound,
+    /// the due sweep of every workspace with due retries (something went wrong there: what
+    /// its deliveries missed is found first). Read from the sweep index, so a run reads what
+    /// it serves, not every workspace's cursor; the index is checked against the bindings
+    /// once per `SWEEP_EVERY` ([`Self::check_sweep_index`]).
+    async fn due_sweeps(
+        &self,
+        lanes: &std::collections::BTreeMap<WorkspaceId, Lane>,
+        now: u64,
+    ) -> Result<Vec<SweepLane>, StoreError> {
         let store = &self.clients.store;
-        let ws = &bound.workspace;
-        let overlap = self.cfg.sweep_overlap.as_millis() as u64;
-        let mut cursor = match store.sweep_cursor(ws).await? {
-            Some(c) => c,
-            // The first sweep starts at the connection: earlier items are a backfill's.
-            None => SweepCursor::from((bound.connected_at * 1000).saturating_sub(overlap)),
-        };
+        self.check_sweep_index().await?;
+        let every = self.cfg.sweep_every.as_millis() as u64;
+        let mut due: std::collections::BTreeMap<WorkspaceId, SweepCursor> =
+            store.due_sweeps(now, self.sweeps_per_run()).await?.into_iter().collect();
+        let evidence: Vec<&WorkspaceId> =
+            lanes.values().filter(|l| !l.retries.is_empty() && !due.contains_key(&l.ws)).map(|l| &l.ws).collect();
+        let cursors = futures_util::stream::iter(evidence)
+            .map(|ws| async move { store.sweep_cursor(ws).await.map(|c| (ws.clone(), c)) })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        for found in cursors {
+            if let (ws, Some(c)) = found?
+                && c.due_ms(every) <= now
+            {
+                due.insert(ws, c);
+            }
+        }
+        let lanes = futures_util::stream::iter(due)
+            .map(|(ws, cursor)| async move { self.sweep_lane(ws, cursor).await })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        lanes.into_iter().filter_map(Result::transpose).collect()
+    }
+
+    /// Sweeps due by the clock one run takes up: a third of the scheduled TAPD budget's list
+    /// calls, spread over the runs of a budget window, one call a kind (at least
+    /// [`SWEEPS_FLOOR`]). With more workspaces than that covers in `SWEEP_EVERY`, each is swept
+    /// less often, in turn (soonest due first), and the budget still goes to links.
+    fn sweeps_per_run(&self) -> usize {
+        let kinds = swept_kinds(self.cfg.link.link_tasks).len() as u64;
+        let runs_per_window = (self.cfg.budget_window_secs / self.cfg.retry_period.as_secs().max(1)).max(1);
+        let per_run = u64::from(self.cfg.tapd_budget) / SWEEP_SHARE / runs_per_window / kinds;
+        (per_run as usize).max(SWEEPS_FLOOR)
+    }
+
+    /// Once per `SWEEP_EVERY` (across instances): every connected workspace's sweep is in the
+    /// index (a binding written around `Store::bind`, or a cursor from before the index, is
+    /// put there), and none of a workspace no longer connected is.
+    async fn check_sweep_index(&self) -> Result<(), StoreError> {
+        let store = &self.clients.store;
+        let every = self.cfg.sweep_every.as_millis() as u64;
+        if !store.claim_sweep_check(every).await? {
+            return Ok(());
+        }
+        let (bound, indexed) = tokio::try_join!(store.bound_workspaces(), store.indexed_sweeps())?;
+        let connected: BTreeSet<&WorkspaceId> = bound.iter().map(|b| &b.workspace).collect();
+        let missing = bound.iter().filter(|b| !indexed.contains(&b.workspace));
+        let stale = indexed.iter().filter(|ws| !connected.contains(ws));
+        let added = futures_util::stream::iter(missing)
+            .map(|b| store.index_sweep(&b.workspace, b.connected_at, every))
+            .buffer_unordered(16)
+            .collect::<Vec<_>>();
+        let removed =
+            futures_util::stream::iter(stale).map(|ws| store.unindex_sweep(ws)).buffer_unordered(16).collect();
+        let (added, removed): (Vec<_>, Vec<_>) = tokio::join!(added, removed);
+        added.into_iter().chain(removed).collect()
+    }
+
+    /// The workspace's sweep from its cursor, unless it is not due after all or is paused.
+    async fn sweep_lane(&self, ws: WorkspaceId, mut cursor: SweepCursor) -> Result<Option<SweepLane>, StoreError> {
         let at_pass_start = cursor.at_pass_start();
-        if at_pass_start && now_millis() < cursor.last_complete_ms + self.cfg.sweep_every.as_millis() as u64 {
+        if cursor.due_ms(self.cfg.sweep_every.as_millis() as u64) > now_millis() {
             return Ok(None);
         }
-        let place = match self.fresh_placement(ws).await {
+        let place = match self.fresh_placement(&ws).await {
             Ok(p) => p,
             Err(LinkError::Store(e)) => return Err(e),
             Err(e) => {
@@ -200,7 +263,7 @@ impl Linker {
             cursor.pass_started_ms = now_millis();
         }
         let kinds = swept_kinds(self.cfg.link.link_tasks).into_iter().map(|k| (k, place.events.links(k))).collect();
-        Ok(Some(SweepLane { bound, cursor, kinds, page: None }))
+        Ok(Some(SweepLane { ws, cursor, kinds, page: None }))
     }
 
     /// Serves the lanes round robin until the budget, the deadline or the work runs out, and
@@ -367,12 +430,11 @@ impl Linker {
         if let Some(sweep) = lane.sweep.as_mut()
             && page_done
         {
-            let store = &self.clients.store;
             if let Some(done) = self.page_done(sweep) {
-                store.put_sweep_cursor(&lane.ws, &done).await?;
+                self.keep_sweep(&lane.ws, &done).await?;
                 lane.sweep = None;
             } else {
-                store.put_sweep_cursor(&lane.ws, &sweep.cursor).await?;
+                self.keep_sweep(&lane.ws, &sweep.cursor).await?;
             }
         }
         Ok(!outcomes.is_empty() || page_done || had_sweep != lane.sweep.is_some())
@@ -388,7 +450,7 @@ impl Linker {
     /// The sweep's next item without a record, listing the next page when one is needed.
     async fn sweep_next(&self, sweep: &mut SweepLane, turn: &Turn<'_>, deadline: Deadline) -> Result<Next, LinkError> {
         let store = &self.clients.store;
-        let ws = sweep.bound.workspace.clone();
+        let ws = sweep.ws.clone();
         loop {
             if let Some(listed) = sweep.page.as_mut() {
                 let Some(key) = listed.items.pop_front() else { return Ok(Next::PageDone) };
@@ -428,7 +490,7 @@ impl Linker {
                     if full { self.count_since(&ws, kind, since, turn, deadline).await?.max(count) } else { count };
                 // Kept at once, so the progress shows what is left while the page is linked.
                 if full {
-                    store.put_sweep_cursor(&ws, &sweep.cursor).await?;
+                    self.keep_sweep(&ws, &sweep.cursor).await?;
                 }
             }
             let last_created_ms = items.last().and_then(|i| crate::time::parse_tapd_time(&i.created));
@@ -439,6 +501,16 @@ impl Linker {
             let items = keys.into_iter().filter(|k| !recorded.contains(k)).collect();
             sweep.page = Some(Listed { items, count, full, last_created_ms });
         }
+    }
+
+    /// Keeps where the sweep stands, due again when [`SweepCursor::due_ms`] says; a workspace
+    /// disconnected meanwhile (its cursor gone) is left unswept.
+    async fn keep_sweep(&self, ws: &WorkspaceId, cursor: &SweepCursor) -> Result<(), StoreError> {
+        let due = cursor.due_ms(self.cfg.sweep_every.as_millis() as u64);
+        if !self.clients.store.put_sweep_cursor(ws, cursor, due).await? {
+            tracing::info!(workspace = %ws, "the workspace's sweep is gone (disconnected); not kept");
+        }
+        Ok(())
     }
 
     /// TAPD's count of a kind's items created since `since_ms` (0 when the budget has no

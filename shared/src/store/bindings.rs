@@ -186,14 +186,21 @@ impl Store {
             h.insert("replaced_by_bind_id".into(), s(&binding.bind_id));
             tx = tx.transact_items(put(plain(h).build().expect("table and item set")));
         }
-        match tx.send().await {
-            Ok(_) => Ok(true),
+        let bound = match tx.send().await {
+            Ok(_) => true,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => {
                 // A lost reply retried by the SDK finds its own write: that is a success.
-                Ok(self.binding(ws).await?.is_some_and(|b| b.bind_id == binding.bind_id))
+                self.binding(ws).await?.is_some_and(|b| b.bind_id == binding.bind_id)
             }
-            Err(e) => Err(StoreError::sdk(e)),
+            Err(e) => return Err(StoreError::sdk(e)),
+        };
+        // Swept from its connection on (a reconnect keeps the sweep it had). Not in the
+        // transaction: its condition would cancel a reconnect. Missed, the scheduled run's
+        // check of the sweep index against the bindings puts it there.
+        if bound && let Err(e) = self.start_sweep(ws, binding.connected_at).await {
+            tracing::warn!(workspace = %ws, error = %e, "the workspace's sweep was not started; the scheduled run starts it");
         }
+        Ok(bound)
     }
 
     /// The workspace's binding; `None` when it is not connected.

@@ -3,14 +3,26 @@
 //!
 //! | pk                  | sk         | what                                        |
 //! |---------------------|------------|---------------------------------------------|
-//! | `SWEEP#<workspace>` | `SWEEP`    | the sweep's window start, kind and page     |
+//! | `SWEEP#<workspace>` | `SWEEP`    | the sweep's window start, kind and page; in the lists index under `SWEEP` by when it is due |
 //! | `BUDGET#tapd`       | `<window>` | TAPD requests spent in one 10-minute window |
 //! | `BUDGET#share`      | `tapd`     | the workspace the next run's round starts at |
+//! | `BUDGET#share`      | `sweeps`   | when the sweep index was last checked against the bindings |
+//!
+//! A run reads the sweeps that are due from the lists index (`gsi1pk = SWEEP`, `gsi1sk =
+//! <due ms>#SWEEP#<workspace>`, soonest first, a bounded number), not every workspace's
+//! cursor: what a run reads grows with its work, not with the number of workspaces.
 //! | `BUDGET#tdoc#<acct>`| `<slot>`   | Tencent Docs calls scheduled work made as one account in 10 s |
 
-use super::{Store, StoreError, applied, get_n, get_s, n, s};
+use super::items::{LISTS_INDEX, due_key};
+use super::{Item, Store, StoreError, applied, get_n, get_s, n, s};
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::time::{now_millis, now_secs};
+
+/// `gsi1pk` of sweep cursors: every connected workspace's sweep, by when it is due.
+pub(crate) const SWEEPS: &str = "SWEEP";
+/// How far before its connection a workspace's first sweep lists (items made while it was
+/// being connected).
+pub const FIRST_SWEEP_LOOKBACK_MS: u64 = 10 * 60 * 1000;
 
 /// Where a workspace's sweep stands: items created since `since_ms` are being listed, kind
 /// by kind, page by page. A sweep cut short by its deadline resumes here.
@@ -112,26 +124,42 @@ impl SweepCursor {
     pub fn window_start(&self) -> u64 {
         self.since_ms.max(self.window_ms)
     }
+
+    /// When a run should take this sweep up, ms: a pass under way at once (0, before any
+    /// waiting by the clock), else `every_ms` after the last complete pass (a sweep that never
+    /// completed one is due at once too).
+    pub fn due_ms(&self, every_ms: u64) -> u64 {
+        if self.at_pass_start() { self.last_complete_ms.saturating_add(every_ms) } else { 0 }
+    }
+
+    fn from_item(i: &Item) -> Self {
+        SweepCursor {
+            since_ms: get_n(i, "since").unwrap_or(0),
+            kind_index: get_n(i, "kind_index").unwrap_or(0) as u32,
+            page: get_n(i, "page").unwrap_or(1).max(1) as u32,
+            window_ms: get_n(i, "window").unwrap_or(0),
+            listed: get_n(i, "listed").unwrap_or(0),
+            total: get_n(i, "total").unwrap_or(0),
+            counted: get_n(i, "counted").unwrap_or(0) as u32,
+            last_complete_ms: get_n(i, "last_complete").unwrap_or(0),
+            pass_started_ms: get_n(i, "pass_started").unwrap_or(0),
+        }
+    }
+}
+
+fn sweep_pk(ws: &WorkspaceId) -> String {
+    format!("SWEEP#{ws}")
 }
 
 impl Store {
     pub async fn sweep_cursor(&self, ws: &WorkspaceId) -> Result<Option<SweepCursor>, StoreError> {
-        let item = self.get_latest(&format!("SWEEP#{ws}"), "SWEEP").await?;
-        Ok(item.map(|i| SweepCursor {
-            since_ms: get_n(&i, "since").unwrap_or(0),
-            kind_index: get_n(&i, "kind_index").unwrap_or(0) as u32,
-            page: get_n(&i, "page").unwrap_or(1).max(1) as u32,
-            window_ms: get_n(&i, "window").unwrap_or(0),
-            listed: get_n(&i, "listed").unwrap_or(0),
-            total: get_n(&i, "total").unwrap_or(0),
-            counted: get_n(&i, "counted").unwrap_or(0) as u32,
-            last_complete_ms: get_n(&i, "last_complete").unwrap_or(0),
-            pass_started_ms: get_n(&i, "pass_started").unwrap_or(0),
-        }))
+        Ok(self.get_latest(&sweep_pk(ws), "SWEEP").await?.map(|i| SweepCursor::from_item(&i)))
     }
 
-    pub async fn put_sweep_cursor(&self, ws: &WorkspaceId, c: &SweepCursor) -> Result<(), StoreError> {
-        let mut item = Self::key(&format!("SWEEP#{ws}"), "SWEEP");
+    /// The cursor's record, listed in the sweep index as due at `due_ms`.
+    fn cursor_item(ws: &WorkspaceId, c: &SweepCursor, due_ms: u64) -> Item {
+        let pk = sweep_pk(ws);
+        let mut item = Self::key(&pk, "SWEEP");
         item.insert("ws".into(), s(ws.as_str()));
         item.insert("since".into(), n(c.since_ms));
         item.insert("kind_index".into(), n(c.kind_index));
@@ -143,28 +171,151 @@ impl Store {
         item.insert("last_complete".into(), n(c.last_complete_ms));
         item.insert("pass_started".into(), n(c.pass_started_ms));
         item.insert("updated_at".into(), n(now_millis()));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
-        Ok(())
+        item.insert("gsi1pk".into(), s(SWEEPS));
+        item.insert("gsi1sk".into(), s(due_key(due_ms, &pk)));
+        item
+    }
+
+    /// Writes where the workspace's sweep stands, due again at `due_ms`; only over a cursor
+    /// that is there (a workspace disconnected meanwhile lost its cursor and is not swept
+    /// again). False when there was none.
+    pub async fn put_sweep_cursor(&self, ws: &WorkspaceId, c: &SweepCursor, due_ms: u64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::cursor_item(ws, c, due_ms)))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        applied(out)
+    }
+
+    /// A newly connected workspace's sweep, due at once, listing from a little before
+    /// `connected_at_secs`; a reconnect keeps the sweep it had.
+    pub async fn start_sweep(&self, ws: &WorkspaceId, connected_at_secs: u64) -> Result<(), StoreError> {
+        let c = SweepCursor::from((connected_at_secs * 1000).saturating_sub(FIRST_SWEEP_LOOKBACK_MS));
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::cursor_item(ws, &c, 0)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        applied(out).map(|_| ())
     }
 
     /// Backfill: the workspace's next sweeps list everything created since `since_ms` (if
-    /// that is earlier than where its sweep stands), from the first page.
+    /// that is earlier than where its sweep stands), from the first page, due at once.
     pub async fn backfill_since(&self, ws: &WorkspaceId, since_ms: u64) -> Result<SweepCursor, StoreError> {
         let current = self.sweep_cursor(ws).await?;
         let cursor = SweepCursor {
             since_ms: current.as_ref().map_or(since_ms, |c| c.since_ms.min(since_ms)),
-            kind_index: 0,
-            page: 1,
-            window_ms: 0,
-            listed: 0,
-            total: 0,
-            counted: 0,
             // Due at the next run, whatever the sweep interval.
-            last_complete_ms: 0,
-            pass_started_ms: 0,
+            ..SweepCursor::from(0)
         };
-        self.put_sweep_cursor(ws, &cursor).await?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::cursor_item(ws, &cursor, 0)))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
         Ok(cursor)
+    }
+
+    /// The sweeps due by `now_ms`, soonest first, at most `limit` (read from the index: a
+    /// copy a moment old at worst, which a run that is minutes after the last one can take).
+    pub async fn due_sweeps(&self, now_ms: u64, limit: usize) -> Result<Vec<(WorkspaceId, SweepCursor)>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        while out.len() < limit {
+            let q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(LISTS_INDEX)
+                .key_condition_expression("gsi1pk = :w AND gsi1sk <= :due")
+                .expression_attribute_values(":w", s(SWEEPS))
+                .expression_attribute_values(":due", s(format!("{now_ms:015}#~")))
+                .limit((limit - out.len()).min(1000) as i32)
+                .set_exclusive_start_key(start);
+            let page = q.send().await.map_err(StoreError::sdk)?;
+            out.extend(page.items.unwrap_or_default().iter().filter_map(|i| {
+                let ws = WorkspaceId::parse(get_s(i, "ws")?).ok()?;
+                Some((ws, SweepCursor::from_item(i)))
+            }));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every workspace whose sweep is in the index.
+    pub async fn indexed_sweeps(&self) -> Result<std::collections::BTreeSet<WorkspaceId>, StoreError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LISTS_INDEX)
+            .key_condition_expression("gsi1pk = :w")
+            .expression_attribute_values(":w", s(SWEEPS))
+            .projection_expression("ws");
+        Ok(self.query_all(q).await?.iter().filter_map(|i| WorkspaceId::parse(get_s(i, "ws")?).ok()).collect())
+    }
+
+    /// Puts a connected workspace's sweep in the index (one kept from before the index, or a
+    /// first one from its connection), unless it is there already.
+    pub async fn index_sweep(&self, ws: &WorkspaceId, connected_at_secs: u64, every_ms: u64) -> Result<(), StoreError> {
+        let c = match self.sweep_cursor(ws).await? {
+            Some(c) => c,
+            None => SweepCursor::from((connected_at_secs * 1000).saturating_sub(FIRST_SWEEP_LOOKBACK_MS)),
+        };
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::cursor_item(ws, &c, c.due_ms(every_ms))))
+            .condition_expression("attribute_not_exists(gsi1pk)")
+            .send()
+            .await;
+        applied(out).map(|_| ())
+    }
+
+    /// Takes a sweep out of the index (its workspace is no longer connected); the function
+    /// deletes nothing, a disconnect removes the record.
+    pub async fn unindex_sweep(&self, ws: &WorkspaceId) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&sweep_pk(ws), "SWEEP")))
+            .update_expression("REMOVE gsi1pk, gsi1sk")
+            .condition_expression("attribute_exists(gsi1pk)")
+            .send()
+            .await;
+        applied(out).map(|_| ())
+    }
+
+    /// Whether this run checks the sweep index against the bindings (true at most once per
+    /// `every_ms` across instances).
+    pub async fn claim_sweep_check(&self, every_ms: u64) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key("BUDGET#share", "sweeps")))
+            .update_expression("SET checked_at = :now")
+            .condition_expression("attribute_not_exists(checked_at) OR checked_at <= :before")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":before", n(now.saturating_sub(every_ms)))
+            .send()
+            .await;
+        applied(out)
     }
 
     /// Takes `n` requests from the TAPD budget of the current window (`limit` per

@@ -384,6 +384,9 @@ async fn every_call_of_every_flow_is_allowed_by_its_functions_role() {
         // The docs' follow-ups: the failed card above queued one; every scheduled run reads them.
         "PutItem table ITEM#",
         "Query index/pending FOLLOW",
+        // The sweeps: the due ones from the index, and the index checked against the bindings.
+        "Query index/pending SWEEP",
+        "Query index/pending WORKSPACE",
     ] {
         assert!(has(&recorded[1].1, what), "tapd-webhook never made {what}");
     }

@@ -105,3 +105,106 @@ async fn a_backfill_resumes_where_a_killed_run_stopped() {
     let cursor = store.sweep_cursor(&ws).await.unwrap().unwrap();
     assert!(cursor.last_complete_ms > 0, "the pass completed: {cursor:?}");
 }
+
+/// Sixty connected workspaces, more than a run takes up by the clock (50 here: a third of the
+/// budget's list calls, at least 50): each is swept once over two runs, in turn; a workspace
+/// with a due retry is swept in the first, beyond that bound, and what its deliveries missed
+/// is linked at once.
+#[tokio::test]
+async fn workspaces_are_swept_in_turn_and_one_with_a_due_retry_at_once() {
+    harness::needs_local_stack!();
+    use shared::store::{ClaimOutcome, ItemKey};
+    let (stack, _) = flows::connected(&[]).await;
+    let oauth = stack.oauth().await;
+    let workspaces: Vec<String> = (0..59).map(|n| format!("200034{n:02}")).collect();
+    for (n, ws) in workspaces.iter().enumerate() {
+        assert_eq!(stack.connect(&oauth, ws, &format!("turn{n}")).await.status, 200);
+    }
+    // The last in the sweeps' order: a delivery that failed (its record due now) and one that
+    // never came.
+    let late = &workspaces[58];
+    let (retried, missed) = (format!("11{late}000000001"), format!("11{late}000000002"));
+    stack.sandbox.add_item(late, ItemKind::Story, &retried, "重试的需求");
+    stack.sandbox.add_item(late, ItemKind::Story, &missed, "漏掉的需求");
+    let store = stack.store().await;
+    let key: ItemKey = format!("{late}/story/{retried}").parse().unwrap();
+    let now = shared::time::now_millis();
+    let ClaimOutcome::Claimed(claim) = store.claim_item(&key, Some("ev-1"), "test", now + 60_000).await.unwrap() else {
+        panic!("claimed")
+    };
+    let why = "TAPD unavailable";
+    store.release_for_retry(&claim, shared::reason::Reason::legacy(why), why, now - 1000).await.unwrap();
+
+    // A run every minute: a third of 1,500 requests over ten runs, two kinds, is 25 sweeps a run.
+    let webhook = stack.spawn("tapd-webhook", &[("RETRY_PERIOD", "60s")]).await;
+    let completed = |ws: &str| {
+        let store = &store;
+        let ws = WorkspaceId::parse(ws).unwrap();
+        async move { store.sweep_cursor(&ws).await.unwrap().map_or(0, |c| c.last_complete_ms) }
+    };
+    let all: Vec<String> = std::iter::once(WORKSPACE.to_owned()).chain(workspaces.iter().cloned()).collect();
+    let run = webhook.invoke(scheduled_event()).await;
+    let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
+    assert_eq!(summary["swept"], 51, "{summary}");
+    let mut first = std::collections::BTreeMap::new();
+    for ws in &all {
+        first.insert(ws.clone(), completed(ws).await);
+    }
+    assert_eq!(first.values().filter(|&&t| t > 0).count(), 51, "{first:?}");
+    assert!(first[late] > 0, "the workspace with a due retry was swept in the first run");
+    let titles: Vec<String> = stack.sandbox.docs().iter().map(|d| d.title.clone()).collect();
+    assert!(
+        titles.iter().any(|t| t.contains("重试的需求")) && titles.iter().any(|t| t.contains("漏掉的需求")),
+        "{titles:?}"
+    );
+
+    let run = webhook.invoke(scheduled_event()).await;
+    let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
+    assert_eq!(summary["swept"], 9, "the rest, and none again: {summary}");
+    for ws in &all {
+        let now = completed(ws).await;
+        assert!(now > 0, "{ws} swept by the second run");
+        if first[ws] > 0 {
+            assert_eq!(now, first[ws], "{ws} swept once, not again within SWEEP_EVERY");
+        }
+    }
+}
+
+/// A deployment upgraded with a sweep under way: its cursor, written before the sweep index,
+/// is taken up where it stood (here a backfill from January), not started afresh.
+#[tokio::test]
+async fn a_sweep_kept_from_before_the_index_goes_on_where_it_stood() {
+    harness::needs_local_stack!();
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let (stack, _) = flows::connected(&[]).await;
+    let old = format!("11{WORKSPACE}000000077");
+    stack.sandbox.add_item_with_fields(
+        WORKSPACE,
+        ItemKind::Story,
+        &old,
+        "一月的需求",
+        &[("created", "2026-01-15 10:00:00")],
+    );
+    // The cursor as the previous version wrote it: no index attributes.
+    harness::dynamo::client()
+        .await
+        .put_item()
+        .table_name(&stack.table)
+        .item("pk", S(format!("SWEEP#{WORKSPACE}")))
+        .item("sk", S("SWEEP".into()))
+        .item("ws", S(WORKSPACE.into()))
+        .item("since", N(parse_tapd_date("2026-01-01").unwrap().to_string()))
+        .item("kind_index", N("0".into()))
+        .item("page", N("1".into()))
+        .item("last_complete", N("0".into()))
+        .send()
+        .await
+        .unwrap();
+    let webhook = stack.spawn("tapd-webhook", &[]).await;
+    let run = webhook.invoke(scheduled_event()).await;
+    let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
+    assert_eq!(summary["found_by_sweep"], 1, "{summary}");
+    assert!(stack.sandbox.docs().iter().any(|d| d.title.contains("一月的需求")));
+    let cursor = stack.store().await.sweep_cursor(&WorkspaceId::parse(WORKSPACE).unwrap()).await.unwrap().unwrap();
+    assert!(cursor.last_complete_ms > 0 && cursor.since_ms > parse_tapd_date("2026-01-02").unwrap(), "{cursor:?}");
+}

@@ -315,7 +315,7 @@ fn each_function_calls_only_its_dynamodb_actions_on_its_own_keys() {
                 "table",
                 "APP#* BUDGET#* ITEM#* SWEEP#* TDOC#* WS#*"
             ),
-            ("dynamodb:Query", "index/pending", "DIGEST FOLLOW PENDING WORKSPACE"),
+            ("dynamodb:Query", "index/pending", "DIGEST FOLLOW PENDING SWEEP WORKSPACE"),
         ])
     );
     // The index names the roles grant are the ones the code queries.
