@@ -87,7 +87,10 @@ async fn templates(store: &Store, table: &str, ws: &WorkspaceId) -> Vec<(&'stati
                     url: "https://docs.qq.com/doc/bench".into(),
                     title: "Bench story".into(),
                 };
-                store.record_doc(&mut claim, doc.clone(), &shared::store::SentTo::Root).await.unwrap();
+                store
+                    .record_doc(&mut claim, doc.clone(), &shared::store::SentTo::Root, &shared::store::Account::App)
+                    .await
+                    .unwrap();
                 store.record_done(&mut claim, doc, "1000000001").await.unwrap();
             }
             "waiting" => store

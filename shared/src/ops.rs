@@ -680,6 +680,7 @@ mod tests {
             absent_since_ms: None,
             place: Default::default(),
             card: Default::default(),
+            doc_open_id: None,
         };
         let waiting = reason(Lang::ZhCn, &record(Stage::New, Reason::ItemNotFound)).unwrap();
         assert!(waiting.contains("TAPD 中找不到这个条目") && waiting.contains("自动重试"), "{waiting}");

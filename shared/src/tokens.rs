@@ -227,6 +227,15 @@ impl Tokens {
             Account::App => Ok(retrying(deadline, || self.tdoc_app_token(clients, freshness)).await?),
             Account::User(open_id) => {
                 match retrying(deadline, || self.tdoc_user_token(clients, open_id, freshness)).await {
+                    // The account an earlier doc was made as, no longer the workspace's: its
+                    // doc is left as it is (the caller treats the refusal so); the workspace
+                    // itself is fine.
+                    Err(LinkError::Upstream(e @ UpstreamError::Refused { .. }))
+                        if self.account(&clients.store, ws).await?.as_ref() != Some(account) =>
+                    {
+                        tracing::warn!(workspace = %ws, open_id = %open_id, error = %e, "the account an earlier doc was made as can no longer be used; its doc is left as it is");
+                        Err(LinkError::Upstream(e))
+                    }
                     Err(LinkError::Upstream(e @ UpstreamError::Refused { .. })) => {
                         // The refresh token is dead (revoked, expired after a year): only a
                         // person can mend this, by connecting the workspace again.

@@ -1152,6 +1152,7 @@ mod tests {
             absent_since_ms: None,
             place: Default::default(),
             card: Default::default(),
+            doc_open_id: None,
         }
     }
 

@@ -25,7 +25,9 @@ use crate::tokens::Repeat;
 pub const MAX_LOOK_PAGES: usize = 100;
 /// How long before the doubt began a create may have been sent (a Lambda invocation lasts
 /// at most 15 minutes), plus clock skew between us and Tencent Docs.
-const LOOK_BACK_SECS: u64 = 20 * 60;
+pub const LOOK_BACK_SECS: u64 = 20 * 60;
+/// How far Tencent Docs' clock (a listing's creation times) may be behind ours.
+pub const CLOCK_SKEW_SECS: u64 = 2 * 60;
 
 /// `<title> #<marker>`, the title cut so the whole fits Tencent Docs' limit.
 pub fn provisional_title(title: &str, marker: &str) -> String {
@@ -50,8 +52,9 @@ pub enum Found {
 
 impl Linker {
     /// Lists `folder` (the root when `None`) to the end for entries that `want`, as
-    /// `account`. `not_before_secs`: entries created before it cannot be the ones sought,
-    /// so a newest-first listing may stop there.
+    /// `account`. `not_before_secs`: entries created before it (by Tencent Docs' clock: the
+    /// caller allows for skew) cannot be the ones sought, so a newest-first listing may stop
+    /// there.
     pub(super) async fn look(
         &self,
         ws: &WorkspaceId,
@@ -61,7 +64,7 @@ impl Linker {
         deadline: Deadline,
         want: impl Fn(&DriveEntry) -> bool,
     ) -> Result<Found, LinkError> {
-        let not_before = not_before_secs.saturating_sub(LOOK_BACK_SECS);
+        let not_before = not_before_secs;
         let (mut start, mut made, mut newest_first, mut last_created) = (0u64, Vec::new(), true, u64::MAX);
         for _ in 0..MAX_LOOK_PAGES {
             let page = self

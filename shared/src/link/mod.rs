@@ -334,6 +334,7 @@ impl Linker {
         }
         let started_ms = now_millis();
         let queued = claim.record.card.follow_at_ms.is_some();
+        let account = self.doc_account(&claim.record, &account).await?;
         let result = self.follow(&mut claim, &account, what, deadline).await;
         match &result {
             // A follow-up queued before this read is shown by it.
@@ -356,6 +357,22 @@ impl Linker {
             }
         }
         result
+    }
+
+    /// The account the item's doc is written as: the one it was made as, while the table keeps
+    /// that account's token (a workspace reconnected to another Tencent Docs account still
+    /// updates, moves and trashes the docs made before, which the new account cannot open);
+    /// else the workspace's account now.
+    async fn doc_account(&self, record: &crate::store::ItemRecord, current: &Account) -> Result<Account, StoreError> {
+        match &record.doc_open_id {
+            Some(made_as) if current.open_id() != Some(made_as) && record.stage.doc().is_some() => {
+                Ok(match self.clients.store.tdoc_token(made_as).await? {
+                    Some(_) => Account::User(made_as.clone()),
+                    None => current.clone(),
+                })
+            }
+            _ => Ok(current.clone()),
+        }
     }
 
     /// Queues a follow-up of the item's doc for the scheduled run, after the retry period.
@@ -413,6 +430,7 @@ impl Linker {
         let trash = self.cfg.on_item_delete == OnItemDelete::Trash;
         if let (true, Some(doc)) = (trash, claim.record.stage.doc().cloned()) {
             let id = &doc.id;
+            let account = self.doc_account(&claim.record, &account).await?;
             let deleted = self
                 .tokens
                 .call_tdoc(
@@ -467,6 +485,7 @@ impl Linker {
             self.clients.store.release_for_retry(&claim, Reason::Paused, why, next).await?;
             return Ok(Outcome::Paused);
         }
+        let account = &self.doc_account(&claim.record, account).await?;
         match self.advance(&mut claim, account, prefetched, deadline).await {
             Ok(doc_url) => {
                 // A change TAPD reported while the doc was being made found the item busy: the
@@ -657,7 +676,8 @@ impl Linker {
                 // The folder the create went to first: the item's may have changed since.
                 let earlier = sent_to.folder().filter(|&sent| sent != f);
                 for place in earlier.into_iter().chain([f]) {
-                    let look = self.look(&key.workspace, at.account, place, since_ms / 1000, at.deadline, |e| {
+                    let since = (since_ms / 1000).saturating_sub(made::LOOK_BACK_SECS);
+                    let look = self.look(&key.workspace, at.account, place, since, at.deadline, |e| {
                         e.kind != "folder" && made::carries(&e.title, &marker)
                     });
                     if let Found::Made(files) = look.await? {
@@ -796,16 +816,10 @@ impl Linker {
 
     /// Records a just-created doc, retrying a failed write while the deadline allows (a
     /// record lost anyway leaves the doc for the next attempt's look to find).
-    async fn record_doc(
-        &self,
-        claim: &mut Claim,
-        doc: Doc,
-        sent_to: SentTo,
-        deadline: Deadline,
-    ) -> Result<(), LinkError> {
-        let mut tries = 0;
+    async fn record_doc(&self, claim: &mut Claim, doc: Doc, sent_to: SentTo, at: Attempt<'_>) -> Result<(), LinkError> {
+        let (mut tries, deadline) = (0, at.deadline);
         loop {
-            match self.clients.store.record_doc(claim, doc.clone(), &sent_to).await {
+            match self.clients.store.record_doc(claim, doc.clone(), &sent_to, at.account).await {
                 Err(StoreError::Unavailable(_))
                     if tries < BACKOFF_MS.len() && deadline.has_time_for(Duration::from_millis(BACKOFF_MS[tries])) =>
                 {
@@ -941,7 +955,7 @@ impl Linker {
         };
         let on_record = async {
             if let Some(sent_to) = recorded {
-                self.record_doc(claim, doc.clone(), sent_to, at.deadline).await?;
+                self.record_doc(claim, doc.clone(), sent_to, at).await?;
             }
             let (titled, commented) = tokio::join!(self.retitle(&key, &doc, at), commented);
             titled.map(|()| commented)

@@ -18,7 +18,7 @@ use crate::app::Clients;
 use crate::config::{DocPermission, FolderLayout, IntroField, WebhookConfig};
 use crate::error::LinkError;
 use crate::ids::{ItemKind, WorkspaceId};
-use crate::store::{Account, Events, ItemKey, PermissionSetting, WorkspaceSettings};
+use crate::store::{Account, Events, FolderLease, ItemKey, PermissionSetting, WorkspaceSettings};
 use crate::tapd::TapdItem;
 use crate::tdoc::DriveEntry;
 use crate::text::Lang;
@@ -344,11 +344,8 @@ impl Linker {
                 break id;
             }
             let lease_until = crate::time::now_millis() + FOLDER_LEASE.as_millis() as u64;
-            if let Some(first_lease_ms) =
-                self.clients.store.take_folder_lease(ws, folder_key, &owner, lease_until).await?
-            {
-                let since_secs = first_lease_ms / 1000;
-                let made = match self.find_or_make_folder(ws, account, parent, title, since_secs, deadline).await {
+            if let Some(lease) = self.clients.store.take_folder_lease(ws, folder_key, &owner, lease_until).await? {
+                let made = match self.find_or_make_folder(ws, account, parent, title, lease, deadline).await {
                     Ok(made) => made,
                     Err(e) => {
                         if let Err(le) = self.clients.store.release_folder_lease(ws, folder_key, &owner).await {
@@ -377,19 +374,28 @@ impl Linker {
     /// The id of the folder titled `title` in `parent`: found by listing `parent`, else made
     /// with that title and `parent` listed again. A create whose reply was lost is settled by
     /// that second listing; where two were made after all (a lease that lapsed), every
-    /// instance converges on the oldest. Listings read back to `since_secs` (the first lease
-    /// on the folder: nothing was made for it before), not the whole parent: in app-account
-    /// mode the root holds every workspace's folder, and reading all of it for each new one
-    /// spent most of the account's Tencent Docs calls at 2,000 workspaces (simulation bench).
+    /// instance converges on the oldest (the one remembered first, `remember_folder`).
+    ///
+    /// Under the first lease ever taken on it nothing can have been made for it: the folder is
+    /// made at once, and a create that answered is taken as it is (one call). Under a later
+    /// lease, listings read back to the first lease (less clock skew), not the whole parent:
+    /// in app-account mode the root holds every workspace's folder, and reading all of it for
+    /// each new one spent most of the account's Tencent Docs calls at 2,000 workspaces
+    /// (simulation bench).
     pub(super) async fn find_or_make_folder(
         &self,
         ws: &WorkspaceId,
         account: &Account,
         parent: Option<&str>,
         title: &str,
-        since_secs: u64,
+        lease: FolderLease,
         deadline: Deadline,
     ) -> Result<String, LinkError> {
+        let since_ms = match lease {
+            FolderLease::First { at_ms } => at_ms,
+            FolderLease::Again { first_ms } => first_ms,
+        };
+        let since_secs = (since_ms / 1000).saturating_sub(made::CLOCK_SKEW_SECS);
         let look = || async {
             let found = self
                 .look(ws, account, parent, since_secs, deadline, |e| e.kind == "folder" && e.title == title)
@@ -399,7 +405,9 @@ impl Linker {
                 Found::Nothing => None,
             })
         };
-        if let Some(folders) = look().await? {
+        if let FolderLease::Again { .. } = lease
+            && let Some(folders) = look().await?
+        {
             return Ok(folders[0].id.clone());
         }
         let made = self
@@ -408,8 +416,12 @@ impl Linker {
                 super::in_doubt(self.clients.tdoc.create_folder(&tok, title, parent).await)
             })
             .await?;
-        if let Err(e) = &made {
-            tracing::warn!(workspace = %ws, error = %e, "the folder's create has an unknown outcome; looking for it");
+        match (&made, lease) {
+            (Ok(id), FolderLease::First { .. }) => return Ok(id.clone()),
+            (Err(e), _) => {
+                tracing::warn!(workspace = %ws, error = %e, "the folder's create has an unknown outcome; looking for it")
+            }
+            (Ok(_), FolderLease::Again { .. }) => {}
         }
         match (look().await?, made) {
             (Some(folders), made) => {

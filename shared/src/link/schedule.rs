@@ -31,6 +31,8 @@ const SWEEP_SHARE: u64 = 3;
 /// Sweeps due by the clock a run takes up, at least (a small budget still sweeps a few
 /// dozen workspaces a run; its fair share then paces them).
 const SWEEPS_FLOOR: usize = 50;
+/// Pages with nothing to link one turn lists on past (a kind each, at most).
+const QUIET_PAGES_PER_TURN: u32 = 3;
 
 #[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunSummary {
@@ -354,6 +356,10 @@ impl Linker {
     ) -> Result<bool, StoreError> {
         let mut batch: Vec<(ItemKey, Work, Reserved)> = Vec::new();
         let mut page_done = false;
+        // Pages done in this turn with nothing to link (a quiet kind, a page all on record): the
+        // cursor moves on at once and the turn lists on, so a quiet workspace's pass takes one
+        // turn, not one per kind.
+        let (mut quiet_pages, mut moved, mut finished) = (0, false, None);
         let had_sweep = lane.sweep.is_some();
         while batch.len() < k && deadline.has_reserves(3) {
             if let Some(due) = lane.retries.pop_front() {
@@ -381,8 +387,19 @@ impl Linker {
                 Ok(Next::Item(key, reserved)) => batch.push((key, Work::Swept, reserved)),
                 Ok(Next::Wait) => break,
                 Ok(Next::PageDone) => {
-                    page_done = true;
-                    break;
+                    if quiet_pages >= QUIET_PAGES_PER_TURN || batch.iter().any(|(_, w, _)| *w == Work::Swept) {
+                        // Its items are linked first: the cursor moves once they are.
+                        page_done = true;
+                        break;
+                    }
+                    quiet_pages += 1;
+                    match self.page_done(sweep) {
+                        Some(done) => {
+                            finished = Some(done);
+                            break;
+                        }
+                        None => moved = true,
+                    }
                 }
                 Err(LinkError::Store(e)) => return Err(e),
                 Err(e) => {
@@ -427,17 +444,21 @@ impl Linker {
                 count(&mut s, outcome);
             }
         }
-        if let Some(sweep) = lane.sweep.as_mut()
-            && page_done
-        {
-            if let Some(done) = self.page_done(sweep) {
-                self.keep_sweep(&lane.ws, &done).await?;
-                lane.sweep = None;
-            } else {
-                self.keep_sweep(&lane.ws, &sweep.cursor).await?;
+        if page_done && let Some(sweep) = lane.sweep.as_mut() {
+            match self.page_done(sweep) {
+                Some(done) => finished = Some(done),
+                None => moved = true,
             }
         }
-        Ok(!outcomes.is_empty() || page_done || had_sweep != lane.sweep.is_some())
+        if let Some(done) = finished {
+            self.keep_sweep(&lane.ws, &done).await?;
+            lane.sweep = None;
+        } else if let Some(sweep) = lane.sweep.as_ref()
+            && moved
+        {
+            self.keep_sweep(&lane.ws, &sweep.cursor).await?;
+        }
+        Ok(!outcomes.is_empty() || page_done || moved || had_sweep != lane.sweep.is_some())
     }
 
     /// Reserves what one link may spend: the account's Tencent Docs calls, then TAPD's requests.

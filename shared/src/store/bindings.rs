@@ -38,6 +38,16 @@ pub enum Account {
     App,
 }
 
+impl Account {
+    /// The user's Open-Id; `None` for the app account.
+    pub fn open_id(&self) -> Option<&OpenId> {
+        match self {
+            Account::User(o) => Some(o),
+            Account::App => None,
+        }
+    }
+}
+
 /// Who made a binding: what TAPD and Tencent Docs said about the person, where they say it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConnectedBy {
@@ -68,10 +78,7 @@ impl Binding {
 
     /// The user account's Open-Id; `None` in app-account mode.
     pub fn open_id(&self) -> Option<&OpenId> {
-        match &self.account {
-            Account::User(o) => Some(o),
-            Account::App => None,
-        }
+        self.account.open_id()
     }
 
     pub(super) fn write(&self, item: &mut Item) {

@@ -306,6 +306,9 @@ pub struct ItemRecord {
     pub place: super::doc_place::DocPlace,
     /// The doc's card: when it was last written, and whether a change waits for it.
     pub card: CardState,
+    /// The Tencent Docs user its doc was made as (none: the app account, or a record from
+    /// before 2026-12-08). After a reconnect to another account the doc is still that one's.
+    pub doc_open_id: Option<crate::ids::OpenId>,
 }
 
 /// What the record keeps of an item's card (`link::card`). The card itself is recognised in
@@ -417,6 +420,7 @@ pub(crate) fn parse_item(item: &Item) -> Result<ItemRecord, StoreError> {
             stale_since_ms: get_n(item, "card_stale"),
             follow_at_ms: get_n(item, "follow_at"),
         },
+        doc_open_id: get_s(item, "doc_open_id").and_then(|o| crate::ids::OpenId::parse(o).ok()),
     })
 }
 
@@ -673,25 +677,38 @@ impl Store {
     }
 
     /// Records a just-created doc, and the folder it was made in: `New` → `DocCreated`.
-    pub async fn record_doc(&self, claim: &mut Claim, doc: Doc, home: &SentTo) -> Result<(), StoreError> {
+    pub async fn record_doc(
+        &self,
+        claim: &mut Claim,
+        doc: Doc,
+        home: &SentTo,
+        made_as: &super::Account,
+    ) -> Result<(), StoreError> {
         let mut values =
             vec![(":id", s(&doc.id)), (":url", s(&doc.url)), (":title", s(&doc.title)), (":now", n(now_millis()))];
-        let home_set = match super::doc_place::home_attr(home) {
-            Some(h) => {
-                values.push((":home", s(h)));
-                ", doc_home = :home"
+        let mut set = String::new();
+        if let Some(h) = super::doc_place::home_attr(home) {
+            values.push((":home", s(h)));
+            set.push_str(", doc_home = :home");
+        }
+        let mut remove = "";
+        match made_as {
+            super::Account::User(o) => {
+                values.push((":owner", s(o.as_str())));
+                set.push_str(", doc_open_id = :owner");
             }
-            None => "",
-        };
+            super::Account::App => remove = ", doc_open_id",
+        }
         self.claimed_update(
             claim,
             &format!(
-                "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now{home_set} \
-                 REMOVE create_unknown_since, create_sent_to, item_absent_since, doc_at, doc_moving_to"
+                "SET doc_id = :id, doc_url = :url, doc_title = :title, updated_at = :now{set} \
+                 REMOVE create_unknown_since, create_sent_to, item_absent_since, doc_at, doc_moving_to{remove}"
             ),
             values,
         )
         .await?;
+        claim.record.doc_open_id = made_as.open_id().cloned();
         claim.record.stage = Stage::DocCreated { doc };
         claim.record.place = super::doc_place::DocPlace { home: home.clone(), ..super::doc_place::DocPlace::default() };
         Ok(())

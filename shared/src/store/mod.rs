@@ -57,7 +57,7 @@ pub use items::{
 };
 pub use lists::{ItemCounts, ItemFilter, ItemStatus, ItemView, ItemsPage, Listing};
 pub use notices::{DueDigest, LastNotice, NotifyShown, NotifyTarget};
-pub use settings::{Events, PermissionSetting, WorkspaceSettings};
+pub use settings::{Events, FolderLease, PermissionSetting, WorkspaceSettings};
 pub use states::{Flow, PendingRebind, RebindTake, StateRecord};
 pub use steering::Steering;
 pub use sweeps::{Progress, SweepCursor, swept_kinds};

@@ -244,6 +244,16 @@ fn typed<T: std::str::FromStr>(ws: &WorkspaceId, item: &Item, name: &str) -> Opt
     parsed
 }
 
+/// A folder's making lease, as taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderLease {
+    /// No lease was ever taken on it: nothing was made for it before `at_ms`.
+    First { at_ms: u64 },
+    /// Leases were taken before, the first at `first_ms` (0: not known): a create may have
+    /// been sent since then.
+    Again { first_ms: u64 },
+}
+
 impl Store {
     /// The workspace's settings (empty when it has none).
     pub async fn workspace_settings(&self, ws: &WorkspaceId) -> Result<WorkspaceSettings, StoreError> {
@@ -391,16 +401,16 @@ impl Store {
     }
 
     /// Takes the lease to make the folder under `key` until `until_ms`: `None` while another
-    /// holds one, or once a folder is remembered; else when the first lease on it was taken
-    /// (ms): no create for it can have been sent before, so a look for one made by an earlier
-    /// attempt reads back to then, not the whole parent.
+    /// holds one, or once a folder is remembered; else whether it is the first lease on it
+    /// (then nothing can have been made for it) or since when leases were taken (a create for
+    /// it can only have been sent since then: a look reads back to then, not the whole parent).
     pub async fn take_folder_lease(
         &self,
         ws: &WorkspaceId,
         key: &str,
         owner: &str,
         until_ms: u64,
-    ) -> Result<Option<u64>, StoreError> {
+    ) -> Result<Option<FolderLease>, StoreError> {
         let now = crate::time::now_millis();
         let out = self
             .folder_update(ws, key)
@@ -411,13 +421,19 @@ impl Store {
             .expression_attribute_values(":o", s(owner))
             .expression_attribute_values(":u", n(until_ms))
             .expression_attribute_values(":now", n(now))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await;
-        match out {
-            Ok(o) => Ok(Some(o.attributes.as_ref().and_then(|a| super::get_n(a, "first_making")).unwrap_or(now))),
-            Err(e) => applied(Err::<(), _>(e)).map(|_| None),
-        }
+        let old = match out {
+            Ok(o) => o.attributes.unwrap_or_default(),
+            Err(e) => return applied(Err::<(), _>(e)).map(|_| None),
+        };
+        Ok(Some(match (super::get_n(&old, "first_making"), old.contains_key("making_until")) {
+            (Some(first_ms), _) => FolderLease::Again { first_ms },
+            // A lease from before leases kept their first time: when is not known.
+            (None, true) => FolderLease::Again { first_ms: 0 },
+            (None, false) => FolderLease::First { at_ms: now },
+        }))
     }
 
     /// Lets go of `owner`'s lease on the folder under `key` (its making failed): the next

@@ -139,7 +139,7 @@ async fn item_claims_exclude_each_other_until_they_lapse() {
     assert_eq!((a.record.attempts, &a.record.stage), (1, &Stage::New));
     assert!(matches!(store.claim_item(&k, Some("e2"), "owner-b", until).await.unwrap(), ClaimOutcome::Busy));
 
-    store.record_doc(&mut a, doc(), &shared::store::SentTo::Root).await.unwrap();
+    store.record_doc(&mut a, doc(), &shared::store::SentTo::Root, &shared::store::Account::App).await.unwrap();
     assert_eq!(store.item(&k).await.unwrap().unwrap().stage, Stage::DocCreated { doc: doc() });
     let (due, _) = store.due_items(now_millis(), 10, None).await.unwrap();
     assert_eq!(due.len(), 1);
@@ -280,7 +280,7 @@ async fn a_create_in_doubt_stays_in_doubt_until_a_doc_is_recorded() {
     };
     assert_eq!(second.record.stage, Stage::CreateUnknown { since_ms: 1234, sent_to: SentTo::Root });
     assert_eq!(second.record.marker, first.record.marker, "one marker for the item's life");
-    store.record_doc(&mut second, doc(), &shared::store::SentTo::Root).await.unwrap();
+    store.record_doc(&mut second, doc(), &shared::store::SentTo::Root, &shared::store::Account::App).await.unwrap();
     store
         .release_for_retry(
             &second,
@@ -340,7 +340,7 @@ async fn an_item_tapd_did_not_have_keeps_since_when_until_it_is_found_or_started
     let mut first = claim(k.clone(), "a").await;
     store.release_absent(&mut first, "TAPD has no such item in the workspace", 1234, now_millis()).await.unwrap();
     let mut second = claim(k.clone(), "b").await;
-    store.record_doc(&mut second, doc(), &shared::store::SentTo::Root).await.unwrap();
+    store.record_doc(&mut second, doc(), &shared::store::SentTo::Root, &shared::store::Account::App).await.unwrap();
     assert_eq!(store.item(&k).await.unwrap().unwrap().absent_since_ms, None);
 }
 
@@ -418,7 +418,7 @@ async fn a_doc_s_place_is_recorded_ahead_of_a_move_and_settled_after_it() {
     let until = now_millis() + 30_000;
     let ClaimOutcome::Claimed(mut c) = store.claim_item(&k, Some("e1"), "me", until).await.unwrap() else { panic!() };
     let home = SentTo::Folder("folder$home".into());
-    store.record_doc(&mut c, doc(), &home).await.unwrap();
+    store.record_doc(&mut c, doc(), &home, &shared::store::Account::App).await.unwrap();
     store.record_done(&mut c, doc(), "c1").await.unwrap();
     let place = store.item(&k).await.unwrap().unwrap().place;
     assert_eq!(place, shared::store::DocPlace { home: home.clone(), at: shared::store::Spot::Home, moving_to: None });
@@ -442,14 +442,24 @@ async fn one_instance_at_a_time_makes_a_folder_and_its_titles_are_remembered() {
     let (store, _) = store().await;
     let w = ws("20003271");
     let until = now_millis() + 30_000;
-    let first = store.take_folder_lease(&w, "done#f1", "a", until).await.unwrap().expect("taken");
+    use shared::store::FolderLease;
+    let Some(FolderLease::First { at_ms: first }) = store.take_folder_lease(&w, "done#f1", "a", until).await.unwrap()
+    else {
+        panic!("the first lease on it")
+    };
     assert!(store.take_folder_lease(&w, "done#f1", "b", until).await.unwrap().is_none(), "held by a");
     // Its holder may take it again; the first lease's time stays (a look reads back to it).
-    assert_eq!(store.take_folder_lease(&w, "done#f1", "a", until).await.unwrap(), Some(first));
+    let again = Some(FolderLease::Again { first_ms: first });
+    assert_eq!(store.take_folder_lease(&w, "done#f1", "a", until).await.unwrap(), again);
     // Another folder is another lease; a lapsed lease is taken over, from the first lease's time.
-    let f2 = store.take_folder_lease(&w, "done#f2", "b", now_millis() - 1).await.unwrap().expect("taken");
+    let Some(FolderLease::First { at_ms: f2 }) =
+        store.take_folder_lease(&w, "done#f2", "b", now_millis() - 1).await.unwrap()
+    else {
+        panic!("the first lease on it")
+    };
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    assert_eq!(store.take_folder_lease(&w, "done#f2", "c", until).await.unwrap(), Some(f2));
+    let again = Some(FolderLease::Again { first_ms: f2 });
+    assert_eq!(store.take_folder_lease(&w, "done#f2", "c", until).await.unwrap(), again);
     // Let go by its holder (its making failed): the next takes it at once; a stranger's
     // release changes nothing.
     store.release_folder_lease(&w, "done#f2", "b").await.unwrap();

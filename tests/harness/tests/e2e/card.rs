@@ -546,3 +546,31 @@ async fn a_card_that_could_not_be_written_is_written_by_the_next_scheduled_run()
     assert_eq!(run.response().unwrap()["followed_up"], 0, "{run:?}");
     flows::assert_no_panic(&webhook);
 }
+
+/// A workspace reconnected to another Tencent Docs account: the docs made before stay the
+/// first account's (the new one cannot open them), and their cards still follow their items;
+/// nobody is asked to reconnect; the new account makes the new docs.
+#[tokio::test]
+async fn after_a_reconnect_to_another_account_the_earlier_docs_still_follow_their_items() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[]).await;
+    let id = "1120003271001000140";
+    let file = linked(&stack, &webhook, id, "冲刺 5").await;
+    let oauth = stack.oauth().await;
+    stack.sandbox.add_tdoc_user("0b0b77", "Newcomer");
+    let ask = oauth.http(&flows::up_to_tdoc_callback(&stack, &oauth, WS, "0b0b77").await).await;
+    let done = oauth.http(&flows::confirm_post(&ask)).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    // An instance that read the binding after the reconnect.
+    let webhook = stack.spawn("tapd-webhook", &[]).await;
+    let answers = change(&stack, &webhook, id, &[("status", "developing")]).await;
+    assert!(answers.iter().any(|a| a["status"] == "card_written"), "{answers:?}");
+    let p = paras(&stack, &file);
+    assert!(p[0].contains("｜状态：开发中｜"), "{}", p[0]);
+    let ws = shared::ids::WorkspaceId::parse(WS).unwrap();
+    assert!(!stack.store().await.needs_reconnect(&ws).await.unwrap(), "the workspace is fine");
+    let later = "1120003271001000141";
+    let new_file = linked(&stack, &webhook, later, "冲刺 5").await;
+    let owner = |f: &str| stack.sandbox.docs().into_iter().find(|d| d.id == f).unwrap().owner_open_id;
+    assert_eq!((owner(&file), owner(&new_file)), (flows::OPEN_ID.to_owned(), "0b0b77".to_owned()));
+}

@@ -517,8 +517,9 @@ async fn a_look_that_cannot_tell_makes_nothing_and_says_why() {
     }
 }
 
-/// The happy path reads nothing back but the listings that find or make the workspace's
-/// folder (once); the intro is read back only after a lost reply.
+/// The happy path reads nothing back, not even a listing: the workspace's folder is made under
+/// its first lease, when nothing can have been made before; the intro is read back only after
+/// a lost reply.
 #[tokio::test]
 async fn reads_happen_only_after_an_ambiguous_outcome() {
     harness::needs_local_stack!();
@@ -531,9 +532,11 @@ async fn reads_happen_only_after_an_ambiguous_outcome() {
         requests.iter().filter(|r| r.method == "GET" && r.path.starts_with("/tdoc/openapi/") && !listing(r)).count()
     };
     assert_eq!(reads(&stack), 0, "{:?}", stack.sandbox.requests());
-    // The workspace's folder: looked for in the root, made, listed again; then remembered.
+    // The workspace's folder: made once, at once, then remembered.
     let listings = stack.sandbox.requests().iter().filter(|r| r.method == "GET").filter(listing).count();
-    assert_eq!(listings, 2, "{:?}", stack.sandbox.requests());
+    assert_eq!(listings, 0, "{:?}", stack.sandbox.requests());
+    let made = stack.sandbox.requests().iter().filter(|r| r.method == "POST" && listing(r)).count();
+    assert_eq!(made, 1, "{:?}", stack.sandbox.requests());
     let id = "1120003271002000052";
     stack.sandbox.add_item(flows::WORKSPACE, ItemKind::Story, id, "引言回复丢失");
     stack.sandbox.inject(Fault {

@@ -545,6 +545,10 @@ impl Leg {
     }
 }
 
+/// A connected workspace's records, once. STEERING: a first binding ends whatever console
+/// sessions the workspace had (its takeover mark); SWEEP: its sweep starts at its connection.
+const CONNECTED: [&str; 6] = ["BINDING", "STEERING", "SWEEP", "TAPD_TOKEN", "TOKEN", "WEBHOOK_SECRETS"];
+
 /// Sort keys of the table's items: what was stored.
 async fn stored(stack: &Stack) -> Vec<String> {
     let mut sks: Vec<String> = dynamo::scan_all(&dynamo::client().await, &stack.table)
@@ -614,8 +618,7 @@ async fn oauth_cell(leg: Leg, kind: Option<Kind>) {
     // The person starts over: connected, once.
     let page = stack.connect(&oauth, WORKSPACE, flows::OPEN_ID).await;
     assert_eq!(page.status, 200, "{cell}: {}", page.body);
-    // STEERING: a first binding ends whatever console sessions the workspace had (its takeover mark).
-    assert_eq!(stored(&stack).await, ["BINDING", "STEERING", "TAPD_TOKEN", "TOKEN", "WEBHOOK_SECRETS"], "{cell}");
+    assert_eq!(stored(&stack).await, CONNECTED, "{cell}");
     assert_no_panic(&oauth);
     SURVIVED.fetch_add(1, Ordering::SeqCst);
 }
@@ -664,7 +667,7 @@ async fn every_connect_step_survives_every_fault() {
         } else {
             assert_eq!(page.status, 200, "{name}: {}", page.body);
         }
-        assert_eq!(stored(&stack).await, ["BINDING", "STEERING", "TAPD_TOKEN", "TOKEN", "WEBHOOK_SECRETS"], "{name}");
+        assert_eq!(stored(&stack).await, CONNECTED, "{name}");
         assert_no_panic(&oauth);
         SURVIVED.fetch_add(1, Ordering::SeqCst);
     }
