@@ -15,7 +15,6 @@
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
-use super::items::LISTS_INDEX;
 use super::{Item, Store, StoreError, applied, get_n, get_s, n, open_token, s, seal_token};
 use crate::ids::{OpenId, WorkspaceId};
 use crate::tapd::TapdToken;
@@ -321,15 +320,8 @@ impl Store {
 
     /// Every connected workspace.
     pub async fn bound_workspaces(&self) -> Result<Vec<BoundWorkspace>, StoreError> {
-        let q = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(LISTS_INDEX)
-            .key_condition_expression("gsi1pk = :w")
-            .expression_attribute_values(":w", s(WORKSPACES));
         Ok(self
-            .query_all(q)
+            .query_all(self.list_query(WORKSPACES))
             .await?
             .iter()
             .filter_map(|item| {

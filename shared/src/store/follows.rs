@@ -47,15 +47,7 @@ impl Store {
 
     /// The follow-ups due by `now_ms`, soonest first, at most `limit`.
     pub async fn due_follows(&self, now_ms: u64, limit: usize) -> Result<Vec<ItemKey>, StoreError> {
-        let q = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(super::items::LISTS_INDEX)
-            .key_condition_expression("gsi1pk = :f AND gsi1sk <= :due")
-            .expression_attribute_values(":f", s(FOLLOW))
-            .expression_attribute_values(":due", s(format!("{now_ms:015}#~")))
-            .limit(limit.min(1000) as i32);
+        let q = self.due_query(FOLLOW, now_ms).limit(limit.min(1000) as i32);
         let out = q.send().await.map_err(StoreError::sdk)?;
         Ok(out
             .items

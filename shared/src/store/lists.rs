@@ -275,13 +275,7 @@ impl Store {
 
     /// Every queued (pending) record, of one workspace or all.
     async fn queued_of(&self, ws: Option<&WorkspaceId>) -> Result<Vec<Item>, StoreError> {
-        let mut q = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(LISTS_INDEX)
-            .key_condition_expression("gsi1pk = :p")
-            .expression_attribute_values(":p", s(PENDING));
+        let mut q = self.list_query(PENDING);
         if let Some(ws) = ws {
             q = q.filter_expression("ws = :ws").expression_attribute_values(":ws", s(ws.as_str()));
         }
@@ -306,14 +300,7 @@ impl Store {
     /// How many of the workspace's items were linked on `day` (`yyyy-mm-dd`, Asia/Shanghai) and
     /// are linked still: a count of that day's list.
     pub async fn linked_on(&self, ws: &WorkspaceId, day_ms: u64) -> Result<u64, StoreError> {
-        let q = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(LISTS_INDEX)
-            .key_condition_expression("gsi1pk = :l")
-            .expression_attribute_values(":l", s(super::items::linked_list(ws, day_ms)));
-        self.count_all(q).await
+        self.count_all(self.list_query(&super::items::linked_list(ws, day_ms))).await
     }
 
     /// The workspace's waiting items (its part of the queue).

@@ -146,6 +146,25 @@ impl Store {
         Ok(out.item)
     }
 
+    /// A query of the lists index: the entries listed under `list` (`gsi1pk`).
+    fn list_query(&self, list: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(items::LISTS_INDEX)
+            .key_condition_expression("gsi1pk = :list")
+            .expression_attribute_values(":list", s(list))
+    }
+
+    /// The entries listed under `list` due by `now_ms` (their `gsi1sk` begins with the due
+    /// time, [`items::due_key`]), soonest first.
+    fn due_query(&self, list: &str, now_ms: u64) -> QueryFluentBuilder {
+        // `~` sorts after every key, so everything due at `now_ms` is in range.
+        self.list_query(list)
+            .key_condition_expression("gsi1pk = :list AND gsi1sk <= :due")
+            .expression_attribute_values(":due", s(format!("{now_ms:015}#~")))
+    }
+
     /// Every item a query finds, page after page.
     async fn query_all(&self, req: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
         let (mut out, mut cursor) = (Vec::new(), None::<Item>);

@@ -13,7 +13,7 @@
 //! cursor: what a run reads grows with its work, not with the number of workspaces.
 //! | `BUDGET#tdoc#<acct>`| `<slot>`   | Tencent Docs calls scheduled work made as one account in 10 s |
 
-use super::items::{LISTS_INDEX, due_key};
+use super::items::due_key;
 use super::{Item, Store, StoreError, applied, get_n, get_s, n, s};
 use crate::ids::{ItemKind, WorkspaceId};
 use crate::time::{now_millis, now_secs};
@@ -232,13 +232,7 @@ impl Store {
         let mut start = None;
         while out.len() < limit {
             let q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(LISTS_INDEX)
-                .key_condition_expression("gsi1pk = :w AND gsi1sk <= :due")
-                .expression_attribute_values(":w", s(SWEEPS))
-                .expression_attribute_values(":due", s(format!("{now_ms:015}#~")))
+                .due_query(SWEEPS, now_ms)
                 .limit((limit - out.len()).min(1000) as i32)
                 .set_exclusive_start_key(start);
             let page = q.send().await.map_err(StoreError::sdk)?;
@@ -256,14 +250,7 @@ impl Store {
 
     /// Every workspace whose sweep is in the index.
     pub async fn indexed_sweeps(&self) -> Result<std::collections::BTreeSet<WorkspaceId>, StoreError> {
-        let q = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(LISTS_INDEX)
-            .key_condition_expression("gsi1pk = :w")
-            .expression_attribute_values(":w", s(SWEEPS))
-            .projection_expression("ws");
+        let q = self.list_query(SWEEPS).projection_expression("ws");
         Ok(self.query_all(q).await?.iter().filter_map(|i| WorkspaceId::parse(get_s(i, "ws")?).ok()).collect())
     }
 
