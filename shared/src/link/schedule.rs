@@ -114,6 +114,8 @@ enum Next {
     Wait,
     /// The listed page is done: its cursor moves once what was taken is linked.
     PageDone,
+    /// The cursor's record changed meanwhile (a backfill, another run): the lane leaves it.
+    Gone,
 }
 
 /// TAPD refuses `page × limit` beyond this: deeper lists go on in a later window.
@@ -386,6 +388,10 @@ impl Linker {
             match self.sweep_next(sweep, turn, deadline).await {
                 Ok(Next::Item(key, reserved)) => batch.push((key, Work::Swept, reserved)),
                 Ok(Next::Wait) => break,
+                Ok(Next::Gone) => {
+                    lane.sweep = None;
+                    break;
+                }
                 Ok(Next::PageDone) => {
                     if quiet_pages >= QUIET_PAGES_PER_TURN || batch.iter().any(|(_, w, _)| *w == Work::Swept) {
                         // Its items are linked first: the cursor moves once they are.
@@ -450,13 +456,14 @@ impl Linker {
                 None => moved = true,
             }
         }
-        if let Some(done) = finished {
-            self.keep_sweep(&lane.ws, &done).await?;
+        if let Some(mut done) = finished {
+            self.keep_sweep(&lane.ws, &mut done).await?;
             lane.sweep = None;
-        } else if let Some(sweep) = lane.sweep.as_ref()
+        } else if let Some(sweep) = lane.sweep.as_mut()
             && moved
+            && !self.keep_sweep(&lane.ws, &mut sweep.cursor).await?
         {
-            self.keep_sweep(&lane.ws, &sweep.cursor).await?;
+            lane.sweep = None;
         }
         Ok(!outcomes.is_empty() || page_done || moved || had_sweep != lane.sweep.is_some())
     }
@@ -510,8 +517,8 @@ impl Linker {
                 sweep.cursor.total +=
                     if full { self.count_since(&ws, kind, since, turn, deadline).await?.max(count) } else { count };
                 // Kept at once, so the progress shows what is left while the page is linked.
-                if full {
-                    self.keep_sweep(&ws, &sweep.cursor).await?;
+                if full && !self.keep_sweep(&ws, &mut sweep.cursor).await? {
+                    return Ok(Next::Gone);
                 }
             }
             let last_created_ms = items.last().and_then(|i| crate::time::parse_tapd_time(&i.created));
@@ -524,14 +531,17 @@ impl Linker {
         }
     }
 
-    /// Keeps where the sweep stands, due again when [`SweepCursor::due_ms`] says; a workspace
-    /// disconnected meanwhile (its cursor gone) is left unswept.
-    async fn keep_sweep(&self, ws: &WorkspaceId, cursor: &SweepCursor) -> Result<(), StoreError> {
+    /// Keeps where the sweep stands, due again when [`SweepCursor::due_ms`] says. False when
+    /// its record changed meanwhile (a backfill started, another run moved on) or is gone (the
+    /// workspace was disconnected): this run leaves the sweep, and what it listed is listed
+    /// again by the next (what has a record is skipped).
+    async fn keep_sweep(&self, ws: &WorkspaceId, cursor: &mut SweepCursor) -> Result<bool, StoreError> {
         let due = cursor.due_ms(self.cfg.sweep_every.as_millis() as u64);
-        if !self.clients.store.put_sweep_cursor(ws, cursor, due).await? {
-            tracing::info!(workspace = %ws, "the workspace's sweep is gone (disconnected); not kept");
+        let kept = self.clients.store.put_sweep_cursor(ws, cursor, due).await?;
+        if !kept {
+            tracing::info!(workspace = %ws, "the workspace's sweep was changed or removed meanwhile; this run leaves it");
         }
-        Ok(())
+        Ok(kept)
     }
 
     /// TAPD's count of a kind's items created since `since_ms` (0 when the budget has no
@@ -589,6 +599,7 @@ impl Linker {
             counted: 0,
             last_complete_ms: now_millis(),
             pass_started_ms: 0,
+            written_ms: c.written_ms,
         })
     }
 }

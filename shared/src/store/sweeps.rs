@@ -48,6 +48,9 @@ pub struct SweepCursor {
     pub last_complete_ms: u64,
     /// When the pass under way started, ms: the next pass lists from there (less overlap).
     pub pass_started_ms: u64,
+    /// When the record this cursor was read from was written, ms (0: none was): a run's write
+    /// goes through only over that record, so a backfill started meanwhile is not undone.
+    pub written_ms: u64,
 }
 
 /// A sweep or backfill under way, as people see it.
@@ -94,6 +97,7 @@ impl SweepCursor {
             counted: 0,
             last_complete_ms: 0,
             pass_started_ms: 0,
+            written_ms: 0,
         }
     }
 
@@ -143,6 +147,7 @@ impl SweepCursor {
             counted: get_n(i, "counted").unwrap_or(0) as u32,
             last_complete_ms: get_n(i, "last_complete").unwrap_or(0),
             pass_started_ms: get_n(i, "pass_started").unwrap_or(0),
+            written_ms: get_n(i, "updated_at").unwrap_or(0),
         }
     }
 }
@@ -156,7 +161,8 @@ impl Store {
         Ok(self.get_latest(&sweep_pk(ws), "SWEEP").await?.map(|i| SweepCursor::from_item(&i)))
     }
 
-    /// The cursor's record, listed in the sweep index as due at `due_ms`.
+    /// The cursor's record, listed in the sweep index as due at `due_ms`, written at
+    /// `c.written_ms`.
     fn cursor_item(ws: &WorkspaceId, c: &SweepCursor, due_ms: u64) -> Item {
         let pk = sweep_pk(ws);
         let mut item = Self::key(&pk, "SWEEP");
@@ -170,31 +176,47 @@ impl Store {
         item.insert("counted".into(), n(c.counted));
         item.insert("last_complete".into(), n(c.last_complete_ms));
         item.insert("pass_started".into(), n(c.pass_started_ms));
-        item.insert("updated_at".into(), n(now_millis()));
+        item.insert("updated_at".into(), n(c.written_ms));
         item.insert("gsi1pk".into(), s(SWEEPS));
         item.insert("gsi1sk".into(), s(due_key(due_ms, &pk)));
         item
     }
 
-    /// Writes where the workspace's sweep stands, due again at `due_ms`; only over a cursor
-    /// that is there (a workspace disconnected meanwhile lost its cursor and is not swept
-    /// again). False when there was none.
-    pub async fn put_sweep_cursor(&self, ws: &WorkspaceId, c: &SweepCursor, due_ms: u64) -> Result<bool, StoreError> {
+    /// Writes where the workspace's sweep stands, due again at `due_ms`, only over the record
+    /// `c` was read from (`written_ms`): false when it changed meanwhile (a backfill started,
+    /// another run moved on) or is gone (the workspace was disconnected), and then nothing is
+    /// written. On success `c` is the record as now written.
+    pub async fn put_sweep_cursor(
+        &self,
+        ws: &WorkspaceId,
+        c: &mut SweepCursor,
+        due_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let seen = c.written_ms;
+        let next = SweepCursor { written_ms: now_millis().max(seen + 1), ..c.clone() };
         let out = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::cursor_item(ws, c, due_ms)))
-            .condition_expression("attribute_exists(pk)")
+            .set_item(Some(Self::cursor_item(ws, &next, due_ms)))
+            .condition_expression("updated_at = :seen")
+            .expression_attribute_values(":seen", n(seen))
             .send()
             .await;
-        applied(out)
+        let written = applied(out)?;
+        if written {
+            *c = next;
+        }
+        Ok(written)
     }
 
     /// A newly connected workspace's sweep, due at once, listing from a little before
     /// `connected_at_secs`; a reconnect keeps the sweep it had.
     pub async fn start_sweep(&self, ws: &WorkspaceId, connected_at_secs: u64) -> Result<(), StoreError> {
-        let c = SweepCursor::from((connected_at_secs * 1000).saturating_sub(FIRST_SWEEP_LOOKBACK_MS));
+        let c = SweepCursor {
+            written_ms: now_millis(),
+            ..SweepCursor::from((connected_at_secs * 1000).saturating_sub(FIRST_SWEEP_LOOKBACK_MS))
+        };
         let out = self
             .client
             .put_item()
@@ -212,6 +234,8 @@ impl Store {
         let current = self.sweep_cursor(ws).await?;
         let cursor = SweepCursor {
             since_ms: current.as_ref().map_or(since_ms, |c| c.since_ms.min(since_ms)),
+            // Over whatever a run holds: its next write finds the record changed and stops.
+            written_ms: now_millis().max(current.as_ref().map_or(0, |c| c.written_ms + 1)),
             // Due at the next run, whatever the sweep interval.
             ..SweepCursor::from(0)
         };
@@ -258,8 +282,11 @@ impl Store {
     /// first one from its connection), unless it is there already.
     pub async fn index_sweep(&self, ws: &WorkspaceId, connected_at_secs: u64, every_ms: u64) -> Result<(), StoreError> {
         let c = match self.sweep_cursor(ws).await? {
-            Some(c) => c,
-            None => SweepCursor::from((connected_at_secs * 1000).saturating_sub(FIRST_SWEEP_LOOKBACK_MS)),
+            Some(c) => SweepCursor { written_ms: now_millis().max(c.written_ms + 1), ..c },
+            None => SweepCursor {
+                written_ms: now_millis(),
+                ..SweepCursor::from((connected_at_secs * 1000).saturating_sub(FIRST_SWEEP_LOOKBACK_MS))
+            },
         };
         let out = self
             .client

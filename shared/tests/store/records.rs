@@ -485,3 +485,31 @@ async fn one_instance_at_a_time_makes_a_folder_and_its_titles_are_remembered() {
     // Unsaying what was never said is nothing.
     store.record_folder_kept(&w, "8", None).await.unwrap();
 }
+
+/// A sweep's cursor is written only over the record it was read from: a backfill asked for while
+/// a run holds the cursor is not undone by that run's next write, and a disconnected workspace's
+/// sweep is not brought back. Both show in the sweep index as due.
+#[tokio::test]
+async fn a_sweep_is_kept_only_over_the_cursor_it_read() {
+    harness::needs_local_dynamodb!();
+    let (store, _) = store().await;
+    let w = ws("20003281");
+    store.start_sweep(&w, now_secs()).await.unwrap();
+    let (_, mut held) = store.due_sweeps(now_millis(), 10).await.unwrap().into_iter().find(|(x, _)| *x == w).unwrap();
+    // The run moves on: its own writes go through, one after another.
+    held.page = 2;
+    assert!(store.put_sweep_cursor(&w, &mut held, 0).await.unwrap());
+    held.page = 3;
+    assert!(store.put_sweep_cursor(&w, &mut held, 0).await.unwrap());
+    // A backfill from January meanwhile: the run's next write is refused, the backfill stays.
+    let january = shared::time::parse_tapd_date("2026-01-01").unwrap();
+    store.backfill_since(&w, january).await.unwrap();
+    held.page = 4;
+    assert!(!store.put_sweep_cursor(&w, &mut held, 0).await.unwrap());
+    let now = store.sweep_cursor(&w).await.unwrap().unwrap();
+    assert_eq!((now.since_ms, now.page), (january, 1), "{now:?}");
+    assert!(store.due_sweeps(now_millis(), 10).await.unwrap().iter().any(|(x, c)| *x == w && c.since_ms == january));
+    // A second start (a reconnect) keeps the sweep as it stands.
+    store.start_sweep(&w, now_secs()).await.unwrap();
+    assert_eq!(store.sweep_cursor(&w).await.unwrap().unwrap().since_ms, january);
+}

@@ -792,7 +792,7 @@ async fn progress_shows_done_left_and_eta_of_a_backfill_from_its_record() {
     cursor.page = 3;
     cursor.listed = 400;
     cursor.total = 1_000;
-    assert!(store.put_sweep_cursor(&ws("20000031"), &cursor, 0).await.unwrap());
+    assert!(store.put_sweep_cursor(&ws("20000031"), &mut cursor, 0).await.unwrap());
     let p = json_of(&tapdocs(&table, &["progress", "20000031", "--json"]));
     assert_eq!(p["under_way"], true);
     assert_eq!(p["done"], 400);
