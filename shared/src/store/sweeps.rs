@@ -136,6 +136,14 @@ impl SweepCursor {
         if self.at_pass_start() { self.last_complete_ms.saturating_add(every_ms) } else { 0 }
     }
 
+    /// A connected workspace's first sweep: from a little before its connection, written now.
+    fn first(connected_at_secs: u64) -> Self {
+        SweepCursor {
+            written_ms: now_millis(),
+            ..SweepCursor::from((connected_at_secs * 1000).saturating_sub(FIRST_SWEEP_LOOKBACK_MS))
+        }
+    }
+
     fn from_item(i: &Item) -> Self {
         SweepCursor {
             since_ms: get_n(i, "since").unwrap_or(0),
@@ -194,16 +202,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let seen = c.written_ms;
         let next = SweepCursor { written_ms: now_millis().max(seen + 1), ..c.clone() };
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(Self::cursor_item(ws, &next, due_ms)))
-            .condition_expression("updated_at = :seen")
-            .expression_attribute_values(":seen", n(seen))
-            .send()
-            .await;
-        let written = applied(out)?;
+        let written = self.put_cursor_when(ws, &next, due_ms, "updated_at = :seen", Some(seen)).await?;
         if written {
             *c = next;
         }
@@ -213,19 +212,30 @@ impl Store {
     /// A newly connected workspace's sweep, due at once, listing from a little before
     /// `connected_at_secs`; a reconnect keeps the sweep it had.
     pub async fn start_sweep(&self, ws: &WorkspaceId, connected_at_secs: u64) -> Result<(), StoreError> {
-        let c = SweepCursor {
-            written_ms: now_millis(),
-            ..SweepCursor::from((connected_at_secs * 1000).saturating_sub(FIRST_SWEEP_LOOKBACK_MS))
-        };
+        let c = SweepCursor::first(connected_at_secs);
+        self.put_cursor_when(ws, &c, 0, "attribute_not_exists(pk)", None).await.map(|_| ())
+    }
+
+    /// Puts the cursor's record, due at `due_ms`, when `condition` holds (`:seen` its value,
+    /// if any); whether it did.
+    async fn put_cursor_when(
+        &self,
+        ws: &WorkspaceId,
+        c: &SweepCursor,
+        due_ms: u64,
+        condition: &str,
+        seen: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let out = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::cursor_item(ws, &c, 0)))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_item(Some(Self::cursor_item(ws, c, due_ms)))
+            .condition_expression(condition)
+            .set_expression_attribute_values(seen.map(|v| [(":seen".to_owned(), n(v))].into()))
             .send()
             .await;
-        applied(out).map(|_| ())
+        applied(out)
     }
 
     /// Backfill: the workspace's next sweeps list everything created since `since_ms` (if
@@ -283,20 +293,9 @@ impl Store {
     pub async fn index_sweep(&self, ws: &WorkspaceId, connected_at_secs: u64, every_ms: u64) -> Result<(), StoreError> {
         let c = match self.sweep_cursor(ws).await? {
             Some(c) => SweepCursor { written_ms: now_millis().max(c.written_ms + 1), ..c },
-            None => SweepCursor {
-                written_ms: now_millis(),
-                ..SweepCursor::from((connected_at_secs * 1000).saturating_sub(FIRST_SWEEP_LOOKBACK_MS))
-            },
+            None => SweepCursor::first(connected_at_secs),
         };
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(Self::cursor_item(ws, &c, c.due_ms(every_ms))))
-            .condition_expression("attribute_not_exists(gsi1pk)")
-            .send()
-            .await;
-        applied(out).map(|_| ())
+        self.put_cursor_when(ws, &c, c.due_ms(every_ms), "attribute_not_exists(gsi1pk)", None).await.map(|_| ())
     }
 
     /// Takes a sweep out of the index (its workspace is no longer connected); the function
