@@ -259,8 +259,11 @@ impl Linker {
                 return Ok(None);
             }
         };
-        // Paused: its cursor stays, so resuming sweeps what came meanwhile.
+        // Paused: its cursor stays, so resuming sweeps what came meanwhile; it is due again a
+        // `SWEEP_EVERY` later, not at the head of the queue, where paused workspaces would take
+        // every run's share of sweeps.
         if place.paused {
+            self.postpone_sweep(&ws, &mut cursor).await?;
             return Ok(None);
         }
         if at_pass_start {
@@ -409,7 +412,14 @@ impl Linker {
                 }
                 Err(LinkError::Store(e)) => return Err(e),
                 Err(e) => {
-                    tracing::warn!(workspace = %lane.ws, error = %e, "sweep stopped; it resumes next run");
+                    // A passing failure (TAPD busy, rate limited): due as it was, the next run
+                    // goes on. Refused (the app lost access to the workspace): where it stands,
+                    // due a `SWEEP_EVERY` later, so it does not hold the head of the queue.
+                    use crate::retry::Transient;
+                    tracing::warn!(workspace = %lane.ws, error = %e, "sweep stopped; it resumes later");
+                    if !e.is_transient() {
+                        self.postpone_sweep(&lane.ws, &mut sweep.cursor).await?;
+                    }
                     lane.sweep = None;
                     break;
                 }
@@ -542,6 +552,12 @@ impl Linker {
             tracing::info!(workspace = %ws, "the workspace's sweep was changed or removed meanwhile; this run leaves it");
         }
         Ok(kept)
+    }
+
+    /// Keeps the sweep where it stands, due a `SWEEP_EVERY` from now.
+    async fn postpone_sweep(&self, ws: &WorkspaceId, cursor: &mut SweepCursor) -> Result<(), StoreError> {
+        let due = now_millis() + self.cfg.sweep_every.as_millis() as u64;
+        self.clients.store.put_sweep_cursor(ws, cursor, due).await.map(|_| ())
     }
 
     /// TAPD's count of a kind's items created since `since_ms` (0 when the budget has no

@@ -208,3 +208,24 @@ async fn a_sweep_kept_from_before_the_index_goes_on_where_it_stood() {
     let cursor = stack.store().await.sweep_cursor(&WorkspaceId::parse(WORKSPACE).unwrap()).await.unwrap().unwrap();
     assert!(cursor.last_complete_ms > 0 && cursor.since_ms > parse_tapd_date("2026-01-02").unwrap(), "{cursor:?}");
 }
+
+/// A paused workspace keeps its sweep where it stands but out of the way: due again a
+/// `SWEEP_EVERY` later, so paused workspaces never take a run's share of sweeps.
+#[tokio::test]
+async fn a_paused_workspace_s_sweep_waits_without_holding_the_queue() {
+    harness::needs_local_stack!();
+    let (stack, webhook) = flows::connected(&[]).await;
+    let store = stack.store().await;
+    let ws = WorkspaceId::parse(WORKSPACE).unwrap();
+    let before = store.sweep_cursor(&ws).await.unwrap().unwrap();
+    shared::ops::pause(&store, &ws, "团队暂停").await.unwrap();
+    stack.sandbox.add_item(WORKSPACE, ItemKind::Story, &format!("11{WORKSPACE}000000088"), "暂停时的需求");
+    let run = webhook.invoke(scheduled_event()).await;
+    let summary = run.response().unwrap_or_else(|| panic!("{run:?}")).clone();
+    assert_eq!((summary["swept"].as_u64(), summary["found_by_sweep"].as_u64()), (Some(0), Some(0)), "{summary}");
+    let due = store.due_sweeps(shared::time::now_millis(), 100).await.unwrap();
+    assert!(due.iter().all(|(w, _)| *w != ws), "not due again before SWEEP_EVERY: {due:?}");
+    let after = store.sweep_cursor(&ws).await.unwrap().unwrap();
+    assert_eq!((after.since_ms, after.kind_index, after.page), (before.since_ms, before.kind_index, before.page));
+    assert!(stack.sandbox.docs().is_empty());
+}
