@@ -65,8 +65,7 @@ impl Latency {
 struct Shared {
     kind: Kind,
     latency: Latency,
-    upstream: String,
-    client: reqwest::Client,
+    upstream: Upstream,
     records: Arc<Mutex<Vec<Record>>>,
 }
 
@@ -80,23 +79,9 @@ impl Recorder {
     /// Serves on `127.0.0.1:<free port>`, forwarding to `upstream` (`http://host:port`).
     /// Each request waits `latency` (by service) before it is forwarded.
     pub async fn start(kind: Kind, upstream: &str, latency: Latency) -> Recorder {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the recording proxy");
-        let base = format!("http://{}", listener.local_addr().expect("local addr"));
         let records = Arc::new(Mutex::new(Vec::new()));
-        let shared = Shared {
-            kind,
-            latency,
-            upstream: upstream.trim_end_matches('/').to_owned(),
-            client: sandbox::http_client()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("static client configuration"),
-            records: records.clone(),
-        };
-        let app = Router::new().fallback(forward).with_state(shared);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let shared = Shared { kind, latency, upstream: Upstream::new(upstream), records: records.clone() };
+        let base = serve(Router::new().fallback(forward).with_state(shared)).await;
         Recorder { base, records }
     }
 
@@ -118,13 +103,69 @@ impl Recorder {
 
 const HOP_BY_HOP: [&str; 5] = ["connection", "keep-alive", "transfer-encoding", "host", "content-length"];
 
+/// Serves `app` on `127.0.0.1:<free port>`, in the background: its base URL.
+pub async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+/// Where a proxy forwards to, and the client it forwards with (redirects passed back as they are).
+#[derive(Clone)]
+pub struct Upstream {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Upstream {
+    pub fn new(base: &str) -> Self {
+        let client = sandbox::http_client()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("static client configuration");
+        Upstream { base: base.trim_end_matches('/').to_owned(), client }
+    }
+
+    /// Forwards the request as it came (method, path, query, headers but hop-by-hop ones,
+    /// body): the answer to pass back, its status and its body (`502` when none came).
+    pub async fn relay(
+        &self,
+        parts: &axum::http::request::Parts,
+        body: axum::body::Bytes,
+    ) -> (Response, u16, axum::body::Bytes) {
+        let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let mut out = self.client.request(parts.method.clone(), format!("{}{path_and_query}", self.base));
+        for (name, value) in &parts.headers {
+            if !HOP_BY_HOP.contains(&name.as_str()) {
+                out = out.header(name, value);
+            }
+        }
+        let bad_gateway = || (status(StatusCode::BAD_GATEWAY), 502, Default::default());
+        let Ok(resp) = out.body(body).send().await else { return bad_gateway() };
+        let code = resp.status().as_u16();
+        let mut builder = Response::builder().status(resp.status());
+        for (name, value) in resp.headers() {
+            if !HOP_BY_HOP.contains(&name.as_str()) {
+                builder = builder.header(HeaderName::from(name), value);
+            }
+        }
+        let Ok(bytes) = resp.bytes().await else { return bad_gateway() };
+        match builder.body(Body::from(bytes.clone())) {
+            Ok(answer) => (answer, code, bytes),
+            Err(_) => bad_gateway(),
+        }
+    }
+}
+
 async fn forward(State(st): State<Shared>, req: Request) -> Response {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
     let Ok(body) = to_bytes(body, 16 * 1024 * 1024).await else {
         return status(StatusCode::BAD_REQUEST);
     };
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let label = match st.kind {
         Kind::DynamoDb => dynamo_label(parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()), &body),
         Kind::Upstream => upstream_label(parts.method.as_str(), parts.uri.path()),
@@ -133,32 +174,12 @@ async fn forward(State(st): State<Shared>, req: Request) -> Response {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let mut out = st.client.request(parts.method.clone(), format!("{}{path_and_query}", st.upstream));
-    for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
-            out = out.header(name, value);
-        }
-    }
-    let answer = match out.body(body).send().await {
-        Ok(resp) => {
-            let mut builder = Response::builder().status(resp.status());
-            for (name, value) in resp.headers() {
-                if !HOP_BY_HOP.contains(&name.as_str()) {
-                    builder = builder.header(HeaderName::from(name), value);
-                }
-            }
-            match resp.bytes().await {
-                Ok(bytes) => builder.body(Body::from(bytes)).unwrap_or_else(|_| status(StatusCode::BAD_GATEWAY)),
-                Err(_) => status(StatusCode::BAD_GATEWAY),
-            }
-        }
-        Err(_) => status(StatusCode::BAD_GATEWAY),
-    };
+    let (answer, _, _) = st.upstream.relay(&parts, body).await;
     st.records.lock().unwrap().push(Record { kind: st.kind, label, start, end: Instant::now() });
     answer
 }
 
-fn status(code: StatusCode) -> Response {
+pub fn status(code: StatusCode) -> Response {
     Response::builder().status(code).body(Body::empty()).expect("static response")
 }
 

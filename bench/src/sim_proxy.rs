@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+
+use crate::proxy::{Upstream, serve, status};
+use axum::body::to_bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
@@ -50,8 +52,7 @@ pub struct Call {
 #[derive(Clone)]
 struct Shared {
     service: Service,
-    upstream: String,
-    client: reqwest::Client,
+    upstream: Upstream,
     calls: Arc<Mutex<Vec<Call>>>,
 }
 
@@ -64,22 +65,9 @@ impl SimProxy {
     /// `service` decides what is kept; `Tapd` stands for the whole sandbox (TAPD and Tencent
     /// Docs, told apart by path).
     pub async fn start(service: Service, upstream: &str) -> SimProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the sim proxy");
-        let base = format!("http://{}", listener.local_addr().expect("local addr"));
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let shared = Shared {
-            service,
-            upstream: upstream.trim_end_matches('/').to_owned(),
-            client: sandbox::http_client()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("static client configuration"),
-            calls: calls.clone(),
-        };
-        let app = Router::new().fallback(forward).with_state(shared);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let shared = Shared { service, upstream: Upstream::new(upstream), calls: calls.clone() };
+        let base = serve(Router::new().fallback(forward).with_state(shared)).await;
         SimProxy { base, calls }
     }
 
@@ -92,15 +80,12 @@ impl SimProxy {
     }
 }
 
-const HOP_BY_HOP: [&str; 5] = ["connection", "keep-alive", "transfer-encoding", "host", "content-length"];
-
 async fn forward(State(st): State<Shared>, req: Request) -> Response {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
     let Ok(body) = to_bytes(body, 16 * 1024 * 1024).await else {
         return status(StatusCode::BAD_REQUEST);
     };
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let service = match st.service {
         Service::Dynamo => Service::Dynamo,
         _ if parts.uri.path().starts_with("/tdoc") => Service::Tdoc,
@@ -135,32 +120,7 @@ async fn forward(State(st): State<Shared>, req: Request) -> Response {
     };
     let request: Value =
         if service == Service::Dynamo { serde_json::from_slice(&body).unwrap_or_default() } else { Value::Null };
-    let mut out = st.client.request(parts.method.clone(), format!("{}{path_and_query}", st.upstream));
-    for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
-            out = out.header(name, value);
-        }
-    }
-    let (answer, code, bytes) = match out.body(body).send().await {
-        Ok(resp) => {
-            let code = resp.status().as_u16();
-            let mut builder = Response::builder().status(resp.status());
-            for (name, value) in resp.headers() {
-                if !HOP_BY_HOP.contains(&name.as_str()) {
-                    builder = builder.header(HeaderName::from(name), value);
-                }
-            }
-            match resp.bytes().await {
-                Ok(bytes) => (
-                    builder.body(Body::from(bytes.clone())).unwrap_or_else(|_| status(StatusCode::BAD_GATEWAY)),
-                    code,
-                    bytes,
-                ),
-                Err(_) => (status(StatusCode::BAD_GATEWAY), 502, Default::default()),
-            }
-        }
-        Err(_) => (status(StatusCode::BAD_GATEWAY), 502, Default::default()),
-    };
+    let (answer, code, bytes) = st.upstream.relay(&parts, body).await;
     let (read_units, written) = if service == Service::Dynamo && code == 200 {
         let answer: Value = serde_json::from_slice(&bytes).unwrap_or_default();
         (read_units(&op, &request, &answer), writes(&op, &request))
@@ -172,10 +132,6 @@ async fn forward(State(st): State<Shared>, req: Request) -> Response {
     };
     st.calls.lock().unwrap().push(Call { service, start, status: code, open_id, op, read_units, written });
     answer
-}
-
-fn status(code: StatusCode) -> Response {
-    Response::builder().status(code).body(Body::empty()).expect("static response")
 }
 
 /// An item's size as DynamoDB counts it: each attribute's name (UTF-8 bytes) and value
