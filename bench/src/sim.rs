@@ -614,7 +614,7 @@ fn render(o: &Outcome) -> String {
          App-account mode: one Open-Id for every workspace. Seeded straight into the sandbox and the table in {:.0} s real: {} bound workspaces; workspace {} with a backfill of {} stories over the past year; \
          a 6-hour outage's backlog of {} stories in {} workspaces spread over the id order (every other one with a record left pending, the rest none: the sweep's); live `story::create` deliveries at {} a minute over the small workspaces, through 3 warm instances. \
          {:.0} s real of live traffic alone (idle), then {} simulated minutes ({:.0} s real) of scheduled runs every {} minutes (2 instances) beside the live traffic. The whole sim took {:.0} s real. \
-         Not compressed: the function's {} s timeout and this machine's speed (2 cores, moto): a run has ×{} the time per simulated minute it has in production.\n",
+         Not compressed: the function's {} s timeout and this machine's speed (2 cores, moto): a run has 1/{} of the real time per simulated minute it has in production, so runs here end at their deadline where production runs end at their budget.\n",
             a.speed,
             a.speed,
             TAPD_LIMIT * a.speed,
